@@ -1,0 +1,25 @@
+"""Errors a user can act on: each names the file, record and field at fault."""
+
+
+class PolyplatypusError(Exception):
+    """Base class for errors reported to the user without a traceback."""
+
+
+class DataError(PolyplatypusError):
+    """Input data is missing or malformed."""
+
+    def __init__(self, message: str, *, path=None, record=None, field=None):
+        where = []
+        if path is not None:
+            where.append(str(path))
+        if record is not None:
+            where.append(f"record {record}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+        self.path, self.record, self.field = path, record, field
+
+
+class ConfigError(PolyplatypusError):
+    """A configuration value or command-line option is invalid."""
