@@ -1,0 +1,45 @@
+"""Command line: each subcommand maps onto one function of the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from polyplatypus import __version__
+from polyplatypus.errors import PolyplatypusError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from polyplatypus.data import command as data_command
+    from polyplatypus.eval import command as eval_command
+    from polyplatypus.pipeline import command as pipeline_command
+    from polyplatypus.train import command as train_command
+
+    parser = argparse.ArgumentParser(
+        prog="polyplatypus",
+        description="Korean LLM toolkit: curate instruction data, fine-tune with the Platypus "
+        "LoRA recipe, merge, and evaluate on KoBEST exactly as the reference harness does.",
+    )
+    parser.add_argument("--version", action="version", version=f"polyplatypus {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (eval_command, train_command, data_command, pipeline_command):
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except PolyplatypusError as error:
+        print(f"polyplatypus {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"polyplatypus {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Shared test fixtures: the real KoBEST data and tiny models built locally (never downloaded)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DEFAULT_KOBEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "kobest" / "v1.0"
+
+
+def _kobest_dir() -> Path | None:
+    env = os.environ.get("POLYPLATYPUS_KOBEST_DIR")
+    path = Path(env) if env else DEFAULT_KOBEST
+    return path if (path / "BoolQ" / "test.tsv").is_file() else None
+
+
+@pytest.fixture(scope="session")
+def kobest_dir() -> Path:
+    """The real KoBEST v1.0 TSVs ($POLYPLATYPUS_KOBEST_DIR or ../shared/data/kobest/v1.0).
+
+    Skips when absent, except under POLYPLATYPUS_REQUIRE_KOBEST=1 (CI), where it fails.
+    """
+    path = _kobest_dir()
+    if path is None:
+        message = "KoBEST v1.0 data not found; set POLYPLATYPUS_KOBEST_DIR"
+        if os.environ.get("POLYPLATYPUS_REQUIRE_KOBEST") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_gptneox_dir() -> Path:
+    """Committed fixture: tiny random GPT-NeoX (Polyglot-ko layout), max length 384, with its
+    locally trained byte-level BPE tokenizer (see fixtures/make_fixtures.py)."""
+    return FIXTURES / "tiny-gptneox"
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_gptneox_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_gptneox_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory, tiny_tokenizer) -> Path:
+    """A tiny random Llama sharing the fixture tokenizer, saved to a temporary directory."""
+    from polyplatypus.models.tiny import build_tiny_model, save_tiny_model
+
+    model = build_tiny_model(tiny_tokenizer, "llama", seed=7, hidden_size=32, layers=2, heads=4, max_positions=512)
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-llama"), tiny_tokenizer, model)
