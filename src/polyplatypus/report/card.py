@@ -1,0 +1,410 @@
+"""Publishable reports from evaluation results: a Markdown model card, an HTML page and PNG plots.
+
+The card keeps the layout of the Poly-platypus-ko model card (one macro-F1 table per KoBEST task:
+rows models, columns 0/5/10/50-shot, the best per column in bold) and adds what that card lacked:
+a 95% bootstrap confidence interval for every F1 (documents resampled), a mark where a model's
+difference from the column's best is within noise (paired bootstrap over the same documents), the
+number of documents whose context was cut to fit the model, and every number's provenance
+(package version, dtype, batch size, data source, date) as a footnote, with a warning where rows
+were evaluated under different settings.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from polyplatypus import __version__
+from polyplatypus.errors import ConfigError
+from polyplatypus.report.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, Interval, PairedBootstrap
+from polyplatypus.report.results import PROVENANCE_FIELDS, Row, load_rows
+from polyplatypus.utils.io import atomic_write_json, atomic_write_text
+
+TASK_ORDER = ("kobest_copa", "kobest_hellaswag", "kobest_boolq", "kobest_sentineg", "kobest_wic")
+TASK_TITLES = {
+    "kobest_boolq": "BoolQ", "kobest_copa": "COPA", "kobest_hellaswag": "HellaSwag",
+    "kobest_sentineg": "SentiNeg", "kobest_wic": "WiC",
+}
+NOISE_MARK = "≈"
+MISSING = "–"
+
+
+def task_title(task: str) -> str:
+    return TASK_TITLES.get(task, task)
+
+
+@dataclass
+class Cell:
+    """One table cell: a model's macro-F1 on a task at a shot count, with its uncertainty."""
+
+    label: str
+    task: str
+    shots: int
+    f1: float
+    n: int | None
+    truncated: int | None
+    provenance: int  # 1-based footnote number
+    source: str
+    ci: Interval | None = None
+    best: bool = False
+    within_noise_of_best: bool | None = None  # None: not comparable (no per-document labels)
+    vs_baseline: Interval | None = None
+    vs_baseline_estimate: float | None = None
+    baseline_within_noise: bool | None = None
+    record: dict = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class Report:
+    tasks: list[str]
+    shots: list[int]
+    models: list[str]
+    cells: dict[tuple[str, str, int], Cell]  # (task, model label, shots)
+    provenance: list[dict]  # footnotes, in order
+    differing_settings: dict[str, list]  # setting -> distinct values, where rows differ
+    baseline: str | None
+    confidence: float
+    resamples: int
+    seed: int
+    title: str
+    intro: str
+    generated: str
+    sources: list[str]
+
+    def cell(self, task: str, model: str, shots: int) -> Cell | None:
+        return self.cells.get((task, model, shots))
+
+
+def _ordered_tasks(tasks) -> list[str]:
+    known = [t for t in TASK_ORDER if t in tasks]
+    return known + sorted(t for t in tasks if t not in TASK_ORDER)
+
+
+def resolve_baseline(rows: list[Row], baseline: str | None) -> str | None:
+    """The report label of ``baseline``, given as a model label or a model path."""
+    if baseline is None:
+        return None
+    labels = list(dict.fromkeys(r.label for r in rows))
+    if baseline in labels:
+        return baseline
+    by_path = list(dict.fromkeys(r.label for r in rows if r.record.get("model_path") == baseline))
+    if not by_path:
+        stripped = baseline.rstrip("/")
+        by_path = list(dict.fromkeys(
+            r.label for r in rows if str(r.record.get("model_path", "")).rstrip("/").endswith(stripped)
+        ))
+    if by_path:
+        return by_path[0]
+    known = ", ".join(f"{r.label} ({r.record.get('model_path')})" for r in {r.label: r for r in rows}.values())
+    raise ConfigError(f"--baseline {baseline!r} matches no model in the results; known: {known}")
+
+
+def build_report(
+    rows: list[Row], *, baseline: str | None = None, resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE, seed: int = 0, title: str = "KoBEST results",
+    intro: str = "", sources: list[str] | None = None,
+) -> Report:
+    if not rows:
+        raise ConfigError("no results to report")
+    if not 0.0 < confidence < 1.0:
+        raise ConfigError(f"confidence must lie strictly between 0 and 1, got {confidence}")
+    if resamples < 10:
+        raise ConfigError(f"resamples must be at least 10, got {resamples}")
+    baseline_label = resolve_baseline(rows, baseline)
+    models = list(dict.fromkeys(r.label for r in rows))
+    if baseline_label is not None:
+        models.remove(baseline_label)
+        models.insert(0, baseline_label)
+
+    provenance_ids: dict[tuple, int] = {}
+    provenance: list[dict] = []
+    cells: dict[tuple[str, str, int], Cell] = {}
+    for row in rows:
+        key = (row.provenance(), str(row.source))
+        if key not in provenance_ids:
+            provenance_ids[key] = len(provenance) + 1
+            provenance.append({
+                **{name: row.record.get(name) for name in PROVENANCE_FIELDS},
+                "source": str(row.source), "dates": [], "models": [],
+            })
+        note = provenance[provenance_ids[key] - 1]
+        if row.record.get("date") and row.record["date"] not in note["dates"]:
+            note["dates"].append(row.record["date"])
+        if row.label not in note["models"]:
+            note["models"].append(row.label)
+        cell_key = (row.task, row.label, row.shots)
+        if cell_key in cells:
+            raise ConfigError(
+                f"model {row.label!r} has two results for {row.task} {row.shots}-shot (in {row.source})"
+            )
+        cells[cell_key] = Cell(
+            label=row.label, task=row.task, shots=row.shots, f1=row.f1, n=row.record.get("n"),
+            truncated=row.record.get("truncated"), provenance=provenance_ids[key],
+            source=str(row.source), record=row.record,
+        )
+    differing = {}
+    for name in PROVENANCE_FIELDS:
+        values = list(dict.fromkeys(note[name] for note in provenance))
+        if len(values) > 1:
+            differing[name] = values
+
+    tasks = _ordered_tasks({r.task for r in rows})
+    shots = sorted({r.shots for r in rows})
+    by_key = {(r.task, r.label, r.shots): r for r in rows}
+    for task in tasks:
+        for k in shots:
+            column = [by_key[(task, m, k)] for m in models if (task, m, k) in by_key]
+            _score_column(column, cells, baseline_label, resamples, confidence, seed)
+    return Report(
+        tasks=tasks, shots=shots, models=models, cells=cells, provenance=provenance,
+        differing_settings=differing, baseline=baseline_label, confidence=confidence,
+        resamples=resamples, seed=seed, title=title, intro=intro,
+        generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        sources=sources or sorted({str(r.source) for r in rows}),
+    )
+
+
+def _score_column(column: list[Row], cells, baseline: str | None, resamples: int, confidence: float, seed: int):
+    """Bold the best, attach intervals, and mark ties with the best (and the baseline)."""
+    if not column:
+        return
+    best_f1 = max(r.f1 for r in column)
+    best_rows = [r for r in column if r.f1 == best_f1]
+    for row in best_rows:
+        cells[(row.task, row.label, row.shots)].best = True
+    # Rows scored on the same documents (same gold labels) share one paired bootstrap.
+    groups: dict[tuple, PairedBootstrap] = {}
+    member: dict[str, PairedBootstrap] = {}
+    for row in column:
+        if row.golds is None or row.preds is None or not row.golds:
+            continue
+        golds = tuple(row.golds)
+        if golds not in groups:
+            group_seed = (seed + zlib.crc32(f"{row.task}/{row.shots}/{len(groups)}".encode())) % 2**32
+            groups[golds] = PairedBootstrap(golds, resamples=resamples, seed=group_seed)
+        groups[golds].add(row.label, row.preds)
+        member[row.label] = groups[golds]
+        cells[(row.task, row.label, row.shots)].ci = groups[golds].interval(row.label, confidence)
+    for row in column:
+        cell = cells[(row.task, row.label, row.shots)]
+        if cell.best:
+            continue
+        boot = member.get(row.label)
+        reference = next((b for b in best_rows if member.get(b.label) is boot), None) if boot else None
+        if boot is not None and reference is not None:
+            cell.within_noise_of_best = boot.within_noise(row.label, reference.label, confidence)
+    if baseline is not None and baseline in member:
+        boot = member[baseline]
+        base_f1 = next(r.f1 for r in column if r.label == baseline)
+        for row in column:
+            if row.label == baseline or member.get(row.label) is not boot:
+                continue
+            cell = cells[(row.task, row.label, row.shots)]
+            cell.vs_baseline = boot.difference(row.label, baseline, confidence)
+            cell.vs_baseline_estimate = row.f1 - base_f1
+            cell.baseline_within_noise = cell.vs_baseline.contains(0.0)
+
+
+# ----------------------------------------------------------------------------- Markdown
+
+
+def format_f1(value: float) -> str:
+    return f"{value:.4f}"
+
+
+def cell_text(cell: Cell | None, *, markdown: bool = True) -> str:
+    if cell is None:
+        return MISSING
+    text = format_f1(cell.f1)
+    if cell.best and markdown:
+        text = f"**{text}**"
+    if cell.ci is not None:
+        text += f" [{cell.ci.low:.3f}, {cell.ci.high:.3f}]"
+    if cell.within_noise_of_best:
+        text += f" {NOISE_MARK}"
+    return text
+
+
+def legend(report: Report) -> str:
+    level = f"{report.confidence:.0%}"
+    return (
+        f"Macro-F1 (the reference ko-lm-evaluation-harness metric). The best per column in bold; "
+        f"brackets: {level} bootstrap confidence interval over documents ({report.resamples} resamples); "
+        f"{NOISE_MARK}: the difference from the column's best is within noise (the {level} paired-bootstrap "
+        f"interval of the difference contains 0)."
+    )
+
+
+def provenance_text(note: dict) -> str:
+    dates = sorted(note["dates"])
+    when = dates[0] if len(dates) <= 1 else f"{dates[0]} to {dates[-1]}"
+    parts = [
+        f"polyplatypus {note.get('version') or 'unknown version'}",
+        f"dtype {note.get('dtype') or 'unknown'}",
+        f"batch size {note.get('batch_size') if note.get('batch_size') is not None else 'unknown'}",
+        f"data {note.get('data_source') or 'unknown'}",
+        f"evaluated {when or 'unknown date'}",
+        f"results in `{note['source']}`",
+    ]
+    return ", ".join(parts)
+
+
+def settings_warning(report: Report) -> str:
+    if not report.differing_settings:
+        return ""
+    listed = "; ".join(
+        f"{name.replace('_', ' ')}: {', '.join(str(v) for v in values)}"
+        for name, values in report.differing_settings.items()
+    )
+    return (
+        f"**Warning: these rows were not all evaluated with the same settings** ({listed}). "
+        "Each row's footnote gives its settings; compare across footnotes with care."
+    )
+
+
+def truncation_notes(report: Report, task: str) -> list[str]:
+    notes = []
+    for model in report.models:
+        for k in report.shots:
+            cell = report.cell(task, model, k)
+            if cell is not None and cell.truncated:
+                of = f"/{cell.n}" if cell.n else ""
+                notes.append(f"{model} {k}-shot: {cell.truncated}{of}")
+    return notes
+
+
+def render_markdown(report: Report) -> str:
+    lines = [f"# {report.title}", ""]
+    if report.intro:
+        lines += [report.intro.strip(), ""]
+    lines += [legend(report), ""]
+    warning = settings_warning(report)
+    if warning:
+        lines += [warning, ""]
+    header = "| Model | " + " | ".join(f"{k}-shot" for k in report.shots) + " |"
+    rule = "| --- | " + " | ".join("---" for _ in report.shots) + " |"
+    for task in report.tasks:
+        lines += [f"### {task_title(task)} (F1)", "", header, rule]
+        for model in report.models:
+            cells = [report.cell(task, model, k) for k in report.shots]
+            if all(c is None for c in cells):
+                continue
+            notes = sorted({c.provenance for c in cells if c is not None})
+            marks = "".join(f"[^{n}]" for n in notes)
+            name = f"{model} (baseline)" if model == report.baseline else model
+            lines.append(f"| {_md_escape(name)}{marks} | " + " | ".join(cell_text(c) for c in cells) + " |")
+        lines.append("")
+        truncated = truncation_notes(report, task)
+        if truncated:
+            lines += ["Truncated contexts (documents whose prompt was cut to fit the model): " + "; ".join(truncated) + ".", ""]
+        if report.baseline is not None:
+            diffs = _baseline_lines(report, task)
+            if diffs:
+                lines += [f"Difference from the baseline {report.baseline} (F1, {report.confidence:.0%} paired-bootstrap interval): "
+                          + "; ".join(diffs) + ".", ""]
+    lines += ["---", ""]
+    lines += [f"Report written by polyplatypus {__version__} on {report.generated} from: "
+              + ", ".join(f"`{s}`" for s in report.sources) + ".", ""]
+    for number, note in enumerate(report.provenance, start=1):
+        lines.append(f"[^{number}]: {provenance_text(note)}.")
+    return "\n".join(lines) + "\n"
+
+
+def _baseline_lines(report: Report, task: str) -> list[str]:
+    out = []
+    for model in report.models:
+        if model == report.baseline:
+            continue
+        parts = []
+        for k in report.shots:
+            cell = report.cell(task, model, k)
+            if cell is None or cell.vs_baseline is None:
+                continue
+            mark = f" {NOISE_MARK}" if cell.baseline_within_noise else ""
+            parts.append(f"{k}-shot {cell.vs_baseline_estimate:+.4f} [{cell.vs_baseline.low:+.3f}, {cell.vs_baseline.high:+.3f}]{mark}")
+        if parts:
+            out.append(f"{model}: " + ", ".join(parts))
+    return out
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+# ----------------------------------------------------------------------------- results.json
+
+
+def report_records(report: Report) -> list[dict]:
+    records = []
+    for task in report.tasks:
+        for model in report.models:
+            for k in report.shots:
+                cell = report.cell(task, model, k)
+                if cell is None:
+                    continue
+                record = {key: value for key, value in cell.record.items() if key not in ("golds", "preds")}
+                record.update({
+                    "label": model, "source": cell.source, "provenance": cell.provenance,
+                    "ci_low": None if cell.ci is None else cell.ci.low,
+                    "ci_high": None if cell.ci is None else cell.ci.high,
+                    "best": cell.best, "within_noise_of_best": cell.within_noise_of_best,
+                })
+                if report.baseline is not None and model != report.baseline:
+                    record["vs_baseline"] = None if cell.vs_baseline is None else {
+                        "difference": cell.vs_baseline_estimate, "ci_low": cell.vs_baseline.low,
+                        "ci_high": cell.vs_baseline.high, "within_noise": cell.baseline_within_noise,
+                    }
+                records.append(record)
+    return records
+
+
+def report_json(report: Report) -> dict:
+    return {
+        "report": {
+            "title": report.title, "baseline": report.baseline, "confidence": report.confidence,
+            "resamples": report.resamples, "seed": report.seed, "generated": report.generated,
+            "version": __version__, "sources": report.sources, "tasks": report.tasks,
+            "shots": report.shots, "models": report.models,
+            "differing_settings": report.differing_settings,
+        },
+        "provenance": [{"id": i, **note} for i, note in enumerate(report.provenance, start=1)],
+        "results": report_records(report),
+    }
+
+
+# ----------------------------------------------------------------------------- all outputs
+
+
+def write_report(
+    paths, output: str | Path, *, baseline: str | None = None, resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE, seed: int = 0, title: str = "KoBEST results",
+    intro: str = "", formats=("md", "html", "png"),
+) -> dict[str, list[Path]]:
+    """Write card.md, card.html, plots/*.png and results.json for the given results folders."""
+    from polyplatypus.report import html, plots
+
+    unknown = set(formats) - {"md", "html", "png"}
+    if unknown:
+        raise ConfigError(f"unknown report format(s) {sorted(unknown)}; known: md, html, png")
+    rows = load_rows(paths)
+    report = build_report(
+        rows, baseline=baseline, resamples=resamples, confidence=confidence, seed=seed,
+        title=title, intro=intro, sources=[str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)],
+    )
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    written: dict[str, list[Path]] = {"json": [output / "results.json"]}
+    atomic_write_json(output / "results.json", report_json(report))
+    images: list[Path] = []
+    if "png" in formats or "html" in formats:
+        images = plots.write_plots(report, output / "plots") if "png" in formats else []
+        written["png"] = images
+    if "md" in formats:
+        atomic_write_text(output / "card.md", render_markdown(report))
+        written["md"] = [output / "card.md"]
+    if "html" in formats:
+        atomic_write_text(output / "card.html", html.render_html(report, [p.relative_to(output) for p in images]))
+        written["html"] = [output / "card.html"]
+    return written

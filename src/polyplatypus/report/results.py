@@ -1,0 +1,191 @@
+"""Read evaluation results folders (as ``polyplatypus.eval.runner.evaluate(output=DIR)`` writes
+them) and combine several into one list of rows for a report.
+
+A results folder holds ``results.json`` = {"results": [records], "config": {...}, "versions":
+{...}} and per-cell files ``cells/<model>/<task>_<k>shot.json`` (the record plus per-document
+"golds" and "preds"). A run directory of ``polyplatypus run`` holds its results in ``eval/``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from polyplatypus.errors import DataError
+
+REQUIRED_FIELDS = ("model", "task", "shots", "macro_f1")
+PROVENANCE_FIELDS = ("version", "dtype", "batch_size", "data_source")
+RESULTS_FILE = "results.json"
+
+
+@dataclass
+class ResultsFolder:
+    """One results folder: its records and, where present, each cell's per-document labels."""
+
+    path: Path
+    records: list[dict]
+    config: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    cells: dict[tuple[str, str, int], dict] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name or str(self.path)
+
+
+def find_results_files(path: str | Path) -> list[Path]:
+    """The results.json files of a results folder, a run directory, or a folder of either."""
+    path = Path(path)
+    if path.is_file():
+        if path.name != RESULTS_FILE:
+            raise DataError(f"expected a results folder or a {RESULTS_FILE} file", path=path)
+        return [path]
+    if not path.is_dir():
+        raise DataError("results folder does not exist", path=path)
+    for candidate in (path / RESULTS_FILE, path / "eval" / RESULTS_FILE):
+        if candidate.is_file():
+            return [candidate]
+    found = sorted(
+        p for p in path.glob(f"**/{RESULTS_FILE}")
+        if len(p.relative_to(path).parts) <= 4 and "cells" not in p.parts and "report" not in p.relative_to(path).parts
+    )
+    if not found:
+        raise DataError(f"no {RESULTS_FILE} found in this folder or its subfolders", path=path)
+    return found
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise DataError(f"invalid JSON: {error}", path=path) from None
+
+
+def load_results_folder(results_file: str | Path) -> ResultsFolder:
+    results_file = Path(results_file)
+    data = _read_json(results_file)
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        raise DataError('expected an object with a "results" list', path=results_file)
+    records = []
+    for index, record in enumerate(data["results"]):
+        if not isinstance(record, dict):
+            raise DataError("expected an object", path=results_file, record=index)
+        for name in REQUIRED_FIELDS:
+            if name not in record:
+                raise DataError("missing field", path=results_file, record=index, field=name)
+        records.append(dict(record))
+    folder = ResultsFolder(
+        path=results_file.parent, records=records,
+        config=data.get("config") or {}, versions=data.get("versions") or {},
+    )
+    cells_dir = results_file.parent / "cells"
+    if cells_dir.is_dir():
+        for cell_file in sorted(cells_dir.glob("**/*.json")):
+            cell = _read_json(cell_file)
+            if not isinstance(cell, dict) or not {"model", "task", "shots", "golds", "preds"} <= cell.keys():
+                continue  # not a cell file
+            if len(cell["golds"]) != len(cell["preds"]):
+                raise DataError("golds and preds differ in length", path=cell_file)
+            folder.cells[(cell["model"], cell["task"], int(cell["shots"]))] = cell
+    return folder
+
+
+@dataclass
+class Row:
+    """One model's result on one task at one shot count, ready for a report."""
+
+    label: str  # model label as shown in the report (unique across folders)
+    record: dict
+    source: Path  # the results folder
+    golds: list[int] | None = None
+    preds: list[int] | None = None
+
+    @property
+    def task(self) -> str:
+        return self.record["task"]
+
+    @property
+    def shots(self) -> int:
+        return int(self.record["shots"])
+
+    @property
+    def f1(self) -> float:
+        return float(self.record["macro_f1"])
+
+    def provenance(self) -> tuple:
+        return tuple(self.record.get(name) for name in PROVENANCE_FIELDS)
+
+
+def load_rows(paths) -> list[Row]:
+    """Rows of every record in the given results folders, labels made unique across folders.
+
+    A label that two folders share stays as it is when both name the same model path and their
+    cells do not overlap (one run evaluated in parts); otherwise it gets the folder name appended.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    folders: list[ResultsFolder] = []
+    seen_files: set[Path] = set()
+    for path in paths:
+        for results_file in find_results_files(path):
+            if results_file.resolve() in seen_files:
+                continue
+            seen_files.add(results_file.resolve())
+            folders.append(load_results_folder(results_file))
+
+    owners: dict[str, list[ResultsFolder]] = {}
+    for folder in folders:
+        for label in dict.fromkeys(r["model"] for r in folder.records):
+            owners.setdefault(label, []).append(folder)
+
+    def clashes(label: str) -> bool:
+        holders = owners[label]
+        if len(holders) < 2:
+            return False
+        paths_seen = {r.get("model_path") for f in holders for r in f.records if r["model"] == label}
+        cells_seen: set = set()
+        for folder in holders:
+            cells = {(r["task"], int(r["shots"])) for r in folder.records if r["model"] == label}
+            if cells & cells_seen:
+                return True
+            cells_seen |= cells
+        return len(paths_seen) > 1
+
+    names = _unique_folder_names(folders)
+    rows: list[Row] = []
+    for folder in folders:
+        for record in folder.records:
+            label = record["model"]
+            shown = f"{label} ({names[id(folder)]})" if clashes(label) else label
+            cell = folder.cells.get((label, record["task"], int(record["shots"])))
+            rows.append(Row(
+                label=shown, record=record, source=folder.path,
+                golds=None if cell is None else [int(g) for g in cell["golds"]],
+                preds=None if cell is None else [int(p) for p in cell["preds"]],
+            ))
+    return rows
+
+
+def _unique_folder_names(folders: list[ResultsFolder]) -> dict[int, str]:
+    """Shortest trailing path of each folder that tells it apart from the others (a run
+    directory's ``eval/`` folder is named by its run directory)."""
+
+    def parts(folder: ResultsFolder) -> tuple[str, ...]:
+        resolved = folder.path.resolve()
+        if resolved.name == "eval" and resolved.parent != resolved:
+            resolved = resolved.parent
+        return resolved.parts
+
+    names = {}
+    for folder in folders:
+        own = parts(folder)
+        depth = 1
+        while True:
+            name = "/".join(own[-depth:])
+            others = ["/".join(parts(f)[-depth:]) for f in folders if f is not folder]
+            if name not in others or depth >= len(own):
+                break
+            depth += 1
+        names[id(folder)] = name
+    return names

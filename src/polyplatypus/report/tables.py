@@ -1,0 +1,42 @@
+"""Result tables in the model card's layout: one table per task, a row per model, a column per shot count."""
+
+from __future__ import annotations
+
+from polyplatypus.tasks.registry import get_task
+
+
+def _task_title(name: str) -> str:
+    try:
+        return get_task(name).title
+    except Exception:  # a task this version does not know still gets a table
+        return name
+
+
+def results_markdown(records: list[dict], metric: str = "macro_f1", decimals: int = 4) -> str:
+    """Markdown tables of ``metric`` (F1 by default) with four decimals, tasks in first-seen order."""
+    tasks, models, shots = [], [], sorted({r["shots"] for r in records})
+    values = {}
+    for r in records:
+        if r["task"] not in tasks:
+            tasks.append(r["task"])
+        if r["model"] not in models:
+            models.append(r["model"])
+        values[(r["task"], r["model"], r["shots"])] = r.get(metric)
+    label = "F1" if metric == "macro_f1" else metric
+    blocks = []
+    for task in tasks:
+        lines = [
+            f"### {_task_title(task)} ({label})",
+            "",
+            "| Model | " + " | ".join(f"{k}-shot" for k in shots) + " |",
+            "| --- | " + " | ".join("---" for _ in shots) + " |",
+        ]
+        for model in models:
+            cells = []
+            for k in shots:
+                value = values.get((task, model, k))
+                cells.append("" if value is None else f"{value:.{decimals}f}")
+            if any(cells):
+                lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
