@@ -1,0 +1,102 @@
+"""KoBEST reading: the same documents as the hub's loading script (pandas read_csv defaults)."""
+
+import csv
+
+import pandas as pd
+import pytest
+
+from polyplatypus.data.kobest import SOURCES, SPLIT_FILES, load_kobest
+from polyplatypus.errors import DataError
+
+
+def _hub_like(kobest_dir, task, split):
+    """Independent path: what the hub script does (pandas defaults, dropna, column mapping)."""
+    source = SOURCES[task]
+    frame = pd.read_csv(kobest_dir / source.directory / SPLIT_FILES[split], sep="\t").dropna()
+    docs = []
+    for _, row in frame.iterrows():
+        doc = {}
+        for field, column, kind in source.fields:
+            value = row[column]
+            if kind == "bool":
+                doc[field] = 0 if (value is False or str(value) in ("False", "FALSE", "false")) else 1
+            elif kind == "choice":
+                doc[field] = int(value) - 1
+            elif kind == "int":
+                doc[field] = int(value)
+            else:
+                doc[field] = str(value)
+        docs.append(doc)
+    return docs
+
+
+@pytest.mark.parametrize("task", sorted(SOURCES))
+@pytest.mark.parametrize("split", ["train", "validation", "test"])
+def test_documents_match_the_hub_loading_script(kobest_dir, task, split):
+    ours = load_kobest(task, split, kobest_dir)
+    expected = _hub_like(kobest_dir, task, split)
+    assert len(ours) == len(expected)
+    for doc, want in zip(ours, expected):
+        assert {k: v for k, v in doc.items() if k != "doc_index"} == want
+    assert [d["doc_index"] for d in ours] == list(range(len(ours)))
+
+
+def test_boolq_train_upper_case_answers_give_both_labels(kobest_dir):
+    raw = (kobest_dir / "BoolQ" / "train.tsv").read_text(encoding="utf-8")
+    assert "\tTRUE" in raw and "\tFALSE" in raw  # the trap: all upper-case in this split
+    labels = [d["label"] for d in load_kobest("boolq", "train", kobest_dir)]
+    assert 0.4 < sum(labels) / len(labels) < 0.6
+
+
+def test_quoted_fields_are_unquoted_like_csv(kobest_dir):
+    path = kobest_dir / "BoolQ" / "train.tsv"
+    with open(path, encoding="utf-8", newline="") as handle:
+        raw_rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+    docs = load_kobest("boolq", "train", kobest_dir)
+    quoted = [i for i, row in enumerate(raw_rows) if row[1].startswith('"') or row[2].startswith('"')]
+    assert len(quoted) == 12  # the kobest README: 12 BoolQ train rows change
+    for i in quoted:
+        assert (docs[i]["paragraph"], docs[i]["question"]) != (raw_rows[i][1], raw_rows[i][2])
+    untouched = [i for i in range(len(raw_rows)) if i not in quoted]
+    assert all(docs[i]["paragraph"] == raw_rows[i][1] for i in untouched)
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / "COPA" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_missing_file_is_named(tmp_path):
+    (tmp_path / "COPA").mkdir()
+    with pytest.raises(DataError, match=r"COPA/test.tsv"):
+        load_kobest("copa", "test", tmp_path)
+
+
+def test_malformed_row_names_file_record_and_line(tmp_path):
+    _write(tmp_path, "test.tsv", "ID\tsentence\tquestion\t1\t2\tAnswer\n1\t가\t결과\t나\t다\t1\n2\t가\t결과\t나\n")
+    with pytest.raises(DataError, match=r"test.tsv, record 2: expected 6 tab-separated fields, found 4 \(line 3\)"):
+        load_kobest("copa", "test", tmp_path)
+
+
+def test_bad_answer_value_names_the_column(tmp_path):
+    _write(tmp_path, "dev.tsv", "ID\tsentence\tquestion\t1\t2\tAnswer\n1\t가\t결과\t나\t다\t3\n")
+    with pytest.raises(DataError, match=r"dev.tsv, record 1, field 'Answer': expected 1 or 2"):
+        load_kobest("copa", "validation", tmp_path)
+
+
+def test_missing_column_is_reported(tmp_path):
+    _write(tmp_path, "train.tsv", "ID\tsentence\tquestion\t1\t2\n1\t가\t결과\t나\t다\n")
+    with pytest.raises(DataError, match=r"lacks column\(s\) \['Answer'\]"):
+        load_kobest("copa", "train", tmp_path)
+
+
+def test_unknown_task_and_environment_override(tmp_path, monkeypatch, kobest_dir):
+    with pytest.raises(DataError, match="unknown KoBEST task"):
+        load_kobest("klue", "test", kobest_dir)
+    monkeypatch.setenv("POLYPLATYPUS_KOBEST_DIR", str(kobest_dir))
+    assert len(load_kobest("copa", "test")) == 1000
+    monkeypatch.setenv("POLYPLATYPUS_KOBEST_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="does not exist"):
+        load_kobest("copa", "test")

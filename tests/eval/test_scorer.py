@@ -1,0 +1,94 @@
+"""Both scorers against the naive one-call-per-request implementation, on real KoBEST documents.
+
+The GPT-NeoX fixture has a maximum length of 384, so 5-shot BoolQ, HellaSwag and WiC contexts
+are cut from the left and truncation is exercised; the Llama model covers the other layout.
+"""
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from polyplatypus.data.kobest import load_kobest
+from polyplatypus.eval.requests import build_requests
+from polyplatypus.eval.scorer import RequestScorer
+from polyplatypus.eval.shared_context import SharedContextScorer, pack_document
+from polyplatypus.tasks import all_task_names, get_task
+
+from tests.eval.straightforward import straightforward_loglikelihood
+
+LIMIT = 6
+
+
+def _load(path):
+    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval(), AutoTokenizer.from_pretrained(path)
+
+
+@pytest.fixture(scope="module")
+def neox(tiny_gptneox_dir):
+    return _load(tiny_gptneox_dir)
+
+
+@pytest.fixture(scope="module")
+def llama(tiny_llama_dir):
+    return _load(tiny_llama_dir)
+
+
+def _requests(kobest_dir, name, shots, limit=LIMIT):
+    task = get_task(name)
+    return build_requests(task, load_kobest(task.source, "test", kobest_dir),
+                          load_kobest(task.source, "train", kobest_dir), shots, limit)
+
+
+@pytest.mark.parametrize("arch", ["neox", "llama"])
+@pytest.mark.parametrize("name", all_task_names())
+@pytest.mark.parametrize("shots", [0, 5])
+def test_scorers_match_naive_implementation(request, kobest_dir, arch, name, shots):
+    model, tokenizer = request.getfixturevalue(arch)
+    requests = _requests(kobest_dir, name, shots)
+    naive = [[straightforward_loglikelihood(model, tokenizer, r.context, c) for c in r.continuations] for r in requests]
+    for scorer in (RequestScorer(model, tokenizer), SharedContextScorer(model, tokenizer, batch_size=3)):
+        scored = scorer.score(requests)
+        for want, got in zip(naive, scored):
+            assert got.loglikelihoods == pytest.approx([ll for ll, _ in want], rel=1e-5, abs=1e-4)
+            assert got.truncated == any(t for _, t in want)
+
+
+def test_truncation_is_exercised(kobest_dir, neox):
+    model, tokenizer = neox
+    scored = RequestScorer(model, tokenizer).score(_requests(kobest_dir, "kobest_boolq", 5))
+    assert all(s.truncated for s in scored)
+    scored = RequestScorer(model, tokenizer).score(_requests(kobest_dir, "kobest_copa", 0))
+    assert not any(s.truncated for s in scored)
+
+
+@pytest.mark.parametrize("name", ["kobest_hellaswag", "kobest_boolq"])
+def test_batched_equals_unbatched(kobest_dir, neox, name):
+    model, tokenizer = neox
+    requests = _requests(kobest_dir, name, 0, limit=12)
+    for cls in (RequestScorer, SharedContextScorer):
+        one = cls(model, tokenizer, batch_size=1).score(requests)
+        many = cls(model, tokenizer, batch_size=5).score(requests)
+        for a, b in zip(one, many):
+            assert b.loglikelihoods == pytest.approx(a.loglikelihoods, rel=1e-5, abs=1e-4)
+
+
+def test_shared_context_forwards_each_context_once(kobest_dir, neox):
+    model, tokenizer = neox
+    requests = _requests(kobest_dir, "kobest_hellaswag", 0, limit=10)
+    reference = RequestScorer(model, tokenizer).score(requests)
+    shared = SharedContextScorer(model, tokenizer, batch_size=1).score(requests)
+    for ref, fast in zip(reference, shared):
+        assert fast.forwarded_tokens <= fast.minimum_tokens  # the last token of each choice is never an input
+        assert ref.forwarded_tokens > 2 * fast.forwarded_tokens  # four choices re-encode the context
+
+
+def test_packed_row_layout():
+    packed = pack_document([1, 2, 3], [[7, 8], [9]], max_length=100)
+    assert packed.tokens == [1, 2, 3, 7]
+    assert packed.positions == [0, 1, 2, 3]
+    assert packed.targets == [(0, [2, 3], [7, 8]), (1, [2], [9])]
+    # Truncated: windows keep different context when continuation lengths differ.
+    packed = pack_document([1, 2, 3, 4], [[7, 8], [9]], max_length=4)
+    assert packed.truncated
+    assert packed.tokens == [2, 3, 4, 7, 1, 2, 3, 4]
+    assert packed.positions == [0, 1, 2, 3, 0, 1, 2, 3]
