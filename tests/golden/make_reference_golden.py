@@ -6,10 +6,16 @@ the project's test suite and does not run with the project's venv.
 
 Setup (once; paths are examples, anything outside the project works):
 
-    # 1. the harness source (a fork of lm-evaluation-harness v0.3), commit b4bd6f6a4d94...
-    #    Two bigbench JSON blobs are absent from the stored snapshot; they are not needed.
-    git clone https://github.com/Beomi/ko-lm-evaluation-harness /work/refharness
-    git -C /work/refharness checkout b4bd6f6a4d9473fec4ac5d0f36c0cf23da18f472
+    # 1. the harness source: GitHub Beomi/ko-lm-evaluation-harness (a fork of
+    #    lm-evaluation-harness v0.3) at commit b4bd6f6a4d9473fec4ac5d0f36c0cf23da18f472, as a
+    #    plain work tree in /work/refharness.  From a bare mirror G (the agents' `fetch` tool puts
+    #    one at /work/.mirror/Beomi+ko-lm-evaluation-harness/repo) `git archive HEAD` fails
+    #    because two bigbench JSON blobs are absent from the snapshot (not needed); extract
+    #    blob by blob instead:
+    G=/work/.mirror/Beomi+ko-lm-evaluation-harness/repo; mkdir -p /work/refharness
+    cd /work/refharness && git --git-dir=$G ls-tree -r HEAD | while read mode type sha path; do
+      git --git-dir=$G cat-file -e $sha 2>/dev/null || continue
+      mkdir -p "$(dirname "$path")"; git --git-dir=$G cat-file blob $sha > "$path"; done
 
     # 2. a separate venv: the CPU torch wheel FIRST (pinned, so no CUDA build is pulled in),
     #    then the harness's dependencies, then the harness itself without dependencies.
@@ -20,12 +26,15 @@ Setup (once; paths are examples, anything outside the project works):
         tqdm-multiprocess zstandard omegaconf evaluate accelerate peft
     /work/refenv/bin/pip install --no-deps -e /work/refharness
 
-Run (from anywhere; ~2 minutes on one CPU thread):
+Run (from a directory outside the project, e.g. /tmp; ~15 s on one CPU thread):
 
-    /work/refenv/bin/python /work/main/tests/golden/make_reference_golden.py \
+    cd /tmp && /work/refenv/bin/python /work/main/tests/golden/make_reference_golden.py \
         --model /work/main/tests/fixtures/tiny-gptneox \
         --data /work/shared/data/kobest/v1.0 \
-        --out /work/main/tests/golden/reference_tiny_gptneox.json
+        --out /work/main/tests/golden/reference_tiny_gptneox.json \
+        --harness-commit b4bd6f6a4d9473fec4ac5d0f36c0cf23da18f472 --log /tmp/harness_stdout.log
+
+(--harness-commit is needed when the installed harness is not a git checkout, as above.)
 
 Run-time detours (all done below, none edits the harness):
   * ``datasets.load_dataset`` is replaced by a function building the ``skt/kobest_v1`` splits
