@@ -44,8 +44,11 @@ def run(args: argparse.Namespace) -> int:
         dtype=args.dtype, device=args.device, device_map=args.device_map, batch_size=args.batch_size,
         scorer=args.scorer, log_samples=args.log_samples, progress=not args.no_progress,
     )
+    from polyplatypus.eval.distributed import is_main_process
     from polyplatypus.report.tables import results_markdown
 
+    if not is_main_process():
+        return 0
     print(results_markdown(records))
     print(f"wrote {args.output}/results.json and {args.output}/results.md")
     return 0

@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 from polyplatypus import __version__
 from polyplatypus.data.kobest import describe_source, load_kobest
 from polyplatypus.errors import ConfigError
+from polyplatypus.eval.distributed import device_for_process, is_main_process, score_split
 from polyplatypus.eval.metrics import accuracy, macro_f1, predict, predict_length_normalized
 from polyplatypus.eval.models import ModelSpec, load_model, model_dtype_name
 from polyplatypus.eval.requests import build_requests
@@ -48,7 +49,7 @@ def score_cell(model, tokenizer, task: ChoiceTask, shots: int, *, kobest_dir=Non
     train_docs = load_kobest(task.source, task.fewshot_split, kobest_dir) if shots else []
     requests = build_requests(task, eval_docs, train_docs, shots, limit)
     engine = make_scorer(scorer, model, tokenizer, batch_size=batch_size)
-    scored = engine.score(requests, progress=progress)
+    scored = score_split(engine, requests, progress=progress)
     golds, preds, preds_norm, samples = [], [], [], []
     for request, result in zip(requests, scored):
         pred = predict(result.loglikelihoods)
@@ -194,14 +195,15 @@ def evaluate(
                     records.append(_public(done[(task.name, k)]))
                     continue
                 if model is None:
-                    model, tokenizer = load_model(spec.path, dtype=dtype, device=device, device_map=device_map)
+                    model, tokenizer = load_model(spec.path, dtype=dtype, device=device_for_process(device),
+                                                  device_map=device_map)
                     resolved_batch = resolve_batch_size(batch_size, model)
                 cell = _run_cell(spec, model, tokenizer, task, k, keys[(task.name, k)], kobest_dir=kobest_dir,
                                  limit=limit, batch_size=resolved_batch, scorer=scorer, progress=progress,
                                  out_dir=out_dir, log_samples=log_samples, data_source=data_source)
                 records.append(_public(cell))
         del model
-    if out_dir is not None:
+    if out_dir is not None and is_main_process():
         write_results(out_dir, records, config={
             "models": [{"label": s.label, "path": s.path} for s in specs],
             "tasks": [t.name for t in task_list], "shots": shot_list, "limit": limit, "dtype": dtype,
@@ -232,7 +234,7 @@ def _run_cell(spec, model, tokenizer, task, shots, key, *, kobest_dir, limit, ba
     n_docs = len(load_kobest(task.source, task.eval_split, kobest_dir))
     total = min(n_docs, limit) if limit else n_docs
     with tqdm(total=total, desc=f"{spec.label} | {task.name} | {shots}-shot", unit="doc",
-              disable=not progress, bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]") as bar:
+              disable=not progress or not is_main_process(), bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]") as bar:
         metrics, samples = score_cell(model, tokenizer, task, shots, kobest_dir=kobest_dir, limit=limit,
                                       batch_size=batch_size, scorer=scorer, progress=bar.update)
     cell = {
@@ -244,7 +246,7 @@ def _run_cell(spec, model, tokenizer, task, shots, key, *, kobest_dir, limit, ba
         "version": __version__,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    if out_dir is not None:
+    if out_dir is not None and is_main_process():
         atomic_write_json(_cell_path(out_dir, spec, task, shots), cell)
         if log_samples:
             atomic_write_jsonl(out_dir / "samples" / spec.slug / f"{task.name}_{shots}shot.jsonl", samples)
