@@ -57,6 +57,8 @@ def build_model(kobest_dir, hidden, layers, heads, vocab):
 def timed(fn):
     wall, cpu = time.perf_counter(), time.thread_time()
     result = fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     return result, time.thread_time() - cpu, time.perf_counter() - wall
 
 
@@ -70,6 +72,8 @@ def main():
     parser.add_argument("--layers", type=int, default=6)
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--vocab", type=int, default=8000)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args()
 
@@ -77,10 +81,11 @@ def main():
     from lm_eval.models.huggingface import HFLM  # the package under comparison
 
     model, tokenizer = build_model(args.kobest_dir, args.hidden, args.layers, args.heads, args.vocab)
+    model = model.to(device=args.device, dtype=getattr(torch, args.dtype))
     params = sum(p.numel() for p in model.parameters())
     max_length = model_max_length(model)
     counter = ForwardCounter(model.get_decoder())
-    harness = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=1, max_length=max_length, device="cpu")
+    harness = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=1, max_length=max_length, device=args.device)
     ours = SharedContextScorer(model, tokenizer, batch_size=1)
     print(f"model: GPT-NeoX {args.layers} layers, hidden {args.hidden}, vocab {len(tokenizer)}, "
           f"{params / 1e6:.1f}M parameters, max length {max_length}; torch threads 1\n")

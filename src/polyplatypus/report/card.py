@@ -265,13 +265,16 @@ def settings_warning(report: Report) -> str:
 
 
 def truncation_notes(report: Report, task: str) -> list[str]:
+    """Per model, the shot counts at which some documents' contexts were cut, as "k-shot m/n"."""
     notes = []
     for model in report.models:
+        parts = []
         for k in report.shots:
             cell = report.cell(task, model, k)
             if cell is not None and cell.truncated:
-                of = f"/{cell.n}" if cell.n else ""
-                notes.append(f"{model} {k}-shot: {cell.truncated}{of}")
+                parts.append(f"{k}-shot {cell.truncated}" + (f"/{cell.n}" if cell.n else ""))
+        if parts:
+            notes.append(f"{model}: " + ", ".join(parts))
     return notes
 
 

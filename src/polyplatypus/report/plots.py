@@ -28,13 +28,15 @@ def _slug(text: str) -> str:
 
 def _draw_task(ax, report: Report, task: str) -> None:
     positions = list(range(len(report.shots)))
-    for model in report.models:
+    spread = 0.06 if len(report.models) > 1 else 0.0  # dodge so that error bars do not overlap
+    for index, model in enumerate(report.models):
+        dodge = (index - (len(report.models) - 1) / 2) * spread
         xs, ys, low, high = [], [], [], []
         for x, k in zip(positions, report.shots):
             cell = report.cell(task, model, k)
             if cell is None:
                 continue
-            xs.append(x)
+            xs.append(x + dodge)
             ys.append(cell.f1)
             low.append(cell.f1 - cell.ci.low if cell.ci else 0.0)
             high.append(cell.ci.high - cell.f1 if cell.ci else 0.0)
