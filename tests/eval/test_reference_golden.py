@@ -2,7 +2,7 @@
 
 tests/golden/reference_tiny_gptneox.json was made once by running Beomi/ko-lm-evaluation-harness
 (commit b4bd6f6, lm-evaluation-harness v0.3 fork) offline on CPU, in its own virtual
-environment, on the committed fixture tests/fixtures/tiny-gptneox (float32, batch size 1,
+environment, on the committed fixtures tests/fixtures/tiny-gptneox and tiny-gptneox-lm (float32, batch size 1,
 limit 24, 0 and 5 shots, all five KoBEST tasks, the local v1.0 TSVs in place of the hub);
 tests/golden/make_reference_golden.py and tests/golden/README.md say exactly how.
 """
@@ -22,25 +22,38 @@ from polyplatypus.eval.scorer import RequestScorer
 from polyplatypus.eval.shared_context import SharedContextScorer
 from polyplatypus.tasks import get_task
 
-GOLDEN = json.loads((Path(__file__).parents[1] / "golden" / "reference_tiny_gptneox.json").read_text(encoding="utf-8"))
-CELLS = {(c["task"], c["shots"]): c for c in GOLDEN["cells"]}
+ROOT = Path(__file__).parents[1]
+# golden file -> fixture model it was made on (random weights; the same after a short LM pre-training)
+GOLDEN_FILES = {
+    "reference_tiny_gptneox.json": "tiny-gptneox",
+    "reference_tiny_gptneox_lm.json": "tiny-gptneox-lm",
+}
+GOLDEN = {name: json.loads((ROOT / "golden" / name).read_text(encoding="utf-8")) for name in GOLDEN_FILES}
+CASES = [(name, c["task"], c["shots"]) for name, golden in GOLDEN.items() for c in golden["cells"]]
 
 
 @pytest.fixture(scope="module")
-def model_and_tokenizer(tiny_gptneox_dir):
-    model = AutoModelForCausalLM.from_pretrained(tiny_gptneox_dir, dtype=torch.float32).eval()
-    return model, AutoTokenizer.from_pretrained(tiny_gptneox_dir)
+def models():
+    loaded = {}
+    for name, fixture in GOLDEN_FILES.items():
+        path = ROOT / "fixtures" / fixture
+        loaded[name] = (AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval(),
+                        AutoTokenizer.from_pretrained(path))
+    return loaded
 
 
-def test_golden_file_covers_every_task_at_0_and_5_shots():
-    assert sorted(CELLS) == sorted((t, k) for t in ("kobest_boolq", "kobest_copa", "kobest_hellaswag",
-                                                     "kobest_sentineg", "kobest_wic") for k in (0, 5))
-    assert any(d["truncated"] for c in GOLDEN["cells"] for d in c["docs"])  # truncation is covered
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_golden_file_covers_every_task_at_0_and_5_shots(name):
+    cells = sorted((c["task"], c["shots"]) for c in GOLDEN[name]["cells"])
+    assert cells == sorted((t, k) for t in ("kobest_boolq", "kobest_copa", "kobest_hellaswag",
+                                            "kobest_sentineg", "kobest_wic") for k in (0, 5))
+    assert any(d["truncated"] for c in GOLDEN[name]["cells"] for d in c["docs"])  # truncation is covered
+    assert GOLDEN[name]["provenance"]["model_fixture"].endswith(GOLDEN_FILES[name])
 
 
-@pytest.mark.parametrize("task_name,shots", sorted(CELLS))
-def test_matches_reference_harness(kobest_dir, model_and_tokenizer, task_name, shots):
-    cell = CELLS[(task_name, shots)]
+@pytest.mark.parametrize("name,task_name,shots", CASES)
+def test_matches_reference_harness(kobest_dir, models, name, task_name, shots):
+    cell = next(c for c in GOLDEN[name]["cells"] if (c["task"], c["shots"]) == (task_name, shots))
     task = get_task(task_name)
     requests = build_requests(task, load_kobest(task.source, "test", kobest_dir),
                               load_kobest(task.source, "train", kobest_dir), shots, limit=len(cell["docs"]))
@@ -50,7 +63,7 @@ def test_matches_reference_harness(kobest_dir, model_and_tokenizer, task_name, s
         assert hashlib.sha256(request.context.encode("utf-8")).hexdigest() == doc["context_sha256"]
         assert list(request.continuations) == doc["continuations"]
         assert request.gold == doc["gold"]
-    model, tokenizer = model_and_tokenizer
+    model, tokenizer = models[name]
     for scorer in (RequestScorer(model, tokenizer), SharedContextScorer(model, tokenizer, batch_size=4)):
         scored = scorer.score(requests)
         for result, doc in zip(scored, cell["docs"]):
