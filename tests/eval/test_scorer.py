@@ -83,12 +83,12 @@ def test_shared_context_forwards_each_context_once(kobest_dir, neox):
 
 
 def test_packed_row_layout():
-    packed = pack_document([1, 2, 3], [[7, 8], [9]], max_length=100)
-    assert packed.tokens == [1, 2, 3, 7]
-    assert packed.positions == [0, 1, 2, 3]
-    assert packed.targets == [(0, [2, 3], [7, 8]), (1, [2], [9])]
-    # Truncated: windows keep different context when continuation lengths differ.
-    packed = pack_document([1, 2, 3, 4], [[7, 8], [9]], max_length=4)
-    assert packed.truncated
-    assert packed.tokens == [2, 3, 4, 7, 1, 2, 3, 4]
-    assert packed.positions == [0, 1, 2, 3, 0, 1, 2, 3]
+    (row,) = pack_document([1, 2, 3], [[7, 8], [9]], max_length=100)
+    assert row.tokens == [1, 2, 3, 7]
+    assert row.positions == [0, 1, 2, 3]
+    assert row.branch_of == [-1, -1, -1, 0]
+    assert row.targets == [(0, [2, 3], [7, 8]), (1, [2], [9])]
+    # Truncated: the windows keep different context when continuation lengths differ.
+    first, second = pack_document([1, 2, 3, 4], [[7, 8], [9]], max_length=4)
+    assert (first.tokens, first.positions) == ([2, 3, 4, 7], [0, 1, 2, 3])
+    assert (second.tokens, second.positions) == ([1, 2, 3, 4], [0, 1, 2, 3])

@@ -8,8 +8,8 @@ sees in the reference's separate row. Only the scored positions go through the o
 
 When a context does not fit, the reference cuts context+continuation from the left, so the
 kept context depends on the continuation's length: choices are grouped by the context they
-actually keep, and each group gets its own segment in the row (equal-length continuations
-still share one).
+actually keep, and each group gets its own row (equal-length continuations still share one).
+Rows of all documents are sorted by length and batched, so padding stays small.
 """
 
 from __future__ import annotations
@@ -24,68 +24,54 @@ from polyplatypus.eval.scorer import ScoredDoc, encode_requests, kept_contexts, 
 
 
 @dataclass
-class PackedDoc:
+class PackedRow:
+    """One model input row: a kept context followed by the continuations that share it."""
+
     tokens: list[int]
     positions: list[int]
-    segment_of: list[int]  # which context segment each token belongs to
-    is_context: list[bool]  # context tokens are visible to the whole segment
-    branch_of: list[int]  # continuation branch id (-1 for context tokens)
-    targets: list[tuple[int, list[int], list[int]]]  # (choice, positions in row predicting, target ids)
-    truncated: bool
-    minimum_tokens: int  # every distinct context and continuation token once
+    branch_of: list[int]  # -1 for context tokens, else the index of the continuation they belong to
+    targets: list[tuple[int, list[int], list[int]]]  # (choice, row columns that predict, target ids)
 
 
-def pack_document(context: list[int], continuations: list[list[int]], max_length: int) -> PackedDoc:
-    groups = kept_contexts(context, continuations, max_length)
-    packed = PackedDoc([], [], [], [], [], [], truncated=False, minimum_tokens=0)
-    branch = 0
-    for segment, (prefix, choices) in enumerate(groups.items()):
-        start = len(packed.tokens)
-        packed.tokens += prefix
-        packed.positions += range(len(prefix))
-        packed.segment_of += [segment] * len(prefix)
-        packed.is_context += [True] * len(prefix)
-        packed.branch_of += [-1] * len(prefix)
-        last_context = start + len(prefix) - 1
-        for choice in choices:
-            continuation = continuations[choice]
-            body = continuation[:-1]
-            first = len(packed.tokens)
-            packed.tokens += body
-            packed.positions += range(len(prefix), len(prefix) + len(body))
-            packed.segment_of += [segment] * len(body)
-            packed.is_context += [False] * len(body)
-            packed.branch_of += [branch] * len(body)
-            predicting = [last_context] + list(range(first, first + len(body)))
-            packed.targets.append((choice, predicting, list(continuation)))
-            branch += 1
-    packed.truncated = any(len(context) + len(c) > max_length + 1 for c in continuations)
-    packed.minimum_tokens = minimum_tokens(context, continuations, max_length)
-    return packed
+def pack_document(context: list[int], continuations: list[list[int]], max_length: int) -> list[PackedRow]:
+    """The rows that score every choice of one document (one row unless truncation splits it)."""
+    rows = []
+    for prefix, choices in kept_contexts(context, continuations, max_length).items():
+        row = PackedRow(list(prefix), list(range(len(prefix))), [-1] * len(prefix), [])
+        for branch, choice in enumerate(choices):
+            body = continuations[choice][:-1]  # the last token is only ever a target
+            first = len(row.tokens)
+            row.tokens += body
+            row.positions += range(len(prefix), len(prefix) + len(body))
+            row.branch_of += [branch] * len(body)
+            predicting = [len(prefix) - 1] + list(range(first, first + len(body)))
+            row.targets.append((choice, predicting, list(continuations[choice])))
+        rows.append(row)
+    return rows
 
 
-def attention_mask(docs: list[PackedDoc], width: int, dtype: torch.dtype) -> torch.Tensor:
-    """Additive mask [batch, 1, width, width]: 0 where a query may attend, dtype-min elsewhere."""
-    allowed = torch.zeros((len(docs), width, width), dtype=torch.bool)
-    for row, doc in enumerate(docs):
-        n = len(doc.tokens)
-        segment = torch.tensor(doc.segment_of)
-        branch = torch.tensor(doc.branch_of)
-        is_context = torch.tensor(doc.is_context)
+def attention_mask(rows: list[PackedRow], width: int, dtype: torch.dtype) -> torch.Tensor:
+    """Additive mask [batch, 1, width, width]: 0 where a query may attend, dtype-min elsewhere.
+
+    A token sees earlier context tokens and earlier tokens of its own continuation; padding
+    attends to itself only, so that no softmax row is empty.
+    """
+    allowed = torch.zeros((len(rows), width, width), dtype=torch.bool)
+    for index, row in enumerate(rows):
+        n = len(row.tokens)
+        branch = torch.tensor(row.branch_of)
         causal = torch.ones((n, n), dtype=torch.bool).tril()
-        same_segment = segment[:, None] == segment[None, :]
-        # A key is visible if it is context of the query's segment, or in the query's own branch.
-        visible_key = is_context[None, :] | (branch[:, None] == branch[None, :])
-        allowed[row, :n, :n] = causal & same_segment & visible_key
+        visible = (branch[None, :] == -1) | (branch[:, None] == branch[None, :])
+        allowed[index, :n, :n] = causal & visible
         pad = torch.arange(n, width)
-        allowed[row, pad, pad] = True  # padding attends to itself only, so no row is empty
+        allowed[index, pad, pad] = True
     mask = torch.zeros(allowed.shape, dtype=dtype)
     mask.masked_fill_(~allowed, torch.finfo(dtype).min)
     return mask[:, None]
 
 
 class SharedContextScorer:
-    """Scores documents in batches of packed rows (documents sorted by packed length)."""
+    """Scores documents in batches of packed rows (rows sorted by length, longest first)."""
 
     def __init__(self, model, tokenizer, *, batch_size: int = 1, max_length: int | None = None):
         self.model = model
@@ -107,39 +93,45 @@ class SharedContextScorer:
     @torch.inference_mode()
     def score(self, requests: Sequence[DocRequest], progress: Callable[[float], None] | None = None) -> list[ScoredDoc]:
         encoded = encode_requests(self.tokenizer, requests)
-        packed = [pack_document(doc.context, doc.continuations, self.max_length) for doc in encoded]
-        order = sorted(range(len(packed)), key=lambda i: -len(packed[i].tokens))
-        results: list[ScoredDoc | None] = [None] * len(packed)
+        packed = [(number, row) for number, doc in enumerate(encoded)
+                  for row in pack_document(doc.context, doc.continuations, self.max_length)]
+        rows_per_doc = [0] * len(encoded)
+        for number, _ in packed:
+            rows_per_doc[number] += 1
+        packed.sort(key=lambda item: -len(item[1].tokens))  # longest first: batches need little padding
+        lls = [[0.0] * len(doc.continuations) for doc in encoded]
+        forwarded = [0] * len(encoded)
         device = self.model.device
         dtype = next(self.model.parameters()).dtype
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
-            docs = [packed[i] for i in chunk]
-            width = len(docs[0].tokens)
-            tokens = torch.zeros((len(docs), width), dtype=torch.long)
-            positions = torch.zeros((len(docs), width), dtype=torch.long)
-            for row, doc in enumerate(docs):
-                tokens[row, : len(doc.tokens)] = torch.tensor(doc.tokens)
-                positions[row, : len(doc.positions)] = torch.tensor(doc.positions)
-            rows, cols, spans = [], [], []
-            for row, doc in enumerate(docs):
-                for choice, predicting, target in doc.targets:
-                    spans.append((row, choice, len(cols), len(predicting), target))
-                    rows += [row] * len(predicting)
-                    cols += predicting
+        for start in range(0, len(packed), self.batch_size):
+            chunk = packed[start:start + self.batch_size]
+            rows = [row for _, row in chunk]
+            width = len(rows[0].tokens)
+            tokens = torch.zeros((len(rows), width), dtype=torch.long)
+            positions = torch.zeros((len(rows), width), dtype=torch.long)
+            picks_row, picks_col, spans = [], [], []
+            for index, (number, row) in enumerate(chunk):
+                tokens[index, : len(row.tokens)] = torch.tensor(row.tokens)
+                positions[index, : len(row.positions)] = torch.tensor(row.positions)
+                for choice, predicting, target in row.targets:
+                    spans.append((number, choice, len(picks_col), target))
+                    picks_row += [index] * len(predicting)
+                    picks_col += predicting
             log_probs = self._scored_log_probs(
-                tokens.to(device), positions.to(device), attention_mask(docs, width, dtype).to(device),
-                torch.tensor(rows, device=device), torch.tensor(cols, device=device),
+                tokens.to(device), positions.to(device), attention_mask(rows, width, dtype).to(device),
+                torch.tensor(picks_row, device=device), torch.tensor(picks_col, device=device),
             )
-            lls = [[0.0] * len(doc.targets) for doc in docs]
-            for row, choice, offset, length, target in spans:
-                picked = torch.gather(log_probs[offset:offset + length], 1,
-                                      torch.tensor(target, device=device).unsqueeze(-1))
-                lls[row][choice] = float(picked.sum())  # summed in the model's dtype, as the reference
-            for row, index in enumerate(chunk):
-                doc = packed[index]
-                results[index] = ScoredDoc(loglikelihoods=lls[row], truncated=doc.truncated,
-                                           forwarded_tokens=width, minimum_tokens=doc.minimum_tokens)
+            for number, choice, offset, target in spans:
+                ids = torch.tensor(target, device=device).unsqueeze(-1)
+                picked = torch.gather(log_probs[offset:offset + len(target)], 1, ids)
+                lls[number][choice] = float(picked.sum())  # summed in the model's dtype, as the reference
+            for number, _ in chunk:
+                forwarded[number] += width
                 if progress is not None:
-                    progress(1.0)
-        return results  # type: ignore[return-value]
+                    progress(1.0 / rows_per_doc[number])
+        return [
+            ScoredDoc(loglikelihoods=lls[number], truncated=doc.truncated(self.max_length),
+                      forwarded_tokens=forwarded[number],
+                      minimum_tokens=minimum_tokens(doc.context, doc.continuations, self.max_length))
+            for number, doc in enumerate(encoded)
+        ]
