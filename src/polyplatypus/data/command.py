@@ -73,6 +73,9 @@ def register(subparsers) -> None:
     curate.add_argument("--decontam-min-ngrams", type=_positive, default=decontam.DEFAULT_MIN_NGRAMS, metavar="M",
                         help="a match must share >= M n-grams; shorter benchmark texts are skipped "
                         "(default %(default)s)")
+    curate.add_argument("--decontam-field-min-ngrams", type=_positive, default=decontam.DEFAULT_FIELD_MIN_NGRAMS,
+                        metavar="M", help="check a single field of a document on its own only when it has >= M "
+                        "n-grams (default %(default)s)")
     curate.add_argument("--skip-invalid", action="store_true",
                         help="skip invalid records (counted by reason) instead of stopping at the first")
     curate.add_argument("--tokenizer", default=None, metavar="NAME",
@@ -111,6 +114,7 @@ def run_curate(args: argparse.Namespace) -> int:
         decontam_threshold=args.decontam_threshold,
         decontam_ngram=args.decontam_ngram,
         decontam_min_ngrams=args.decontam_min_ngrams,
+        decontam_field_min_ngrams=args.decontam_field_min_ngrams,
         skip_invalid=args.skip_invalid,
         tokenizer=args.tokenizer,
         report_path=args.report,

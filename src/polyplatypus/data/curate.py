@@ -1,0 +1,347 @@
+"""Curate instruction data: load and validate, remove exact and near-duplicates, remove records
+that contain KoBEST documents, and write the result with a report.
+
+Steps, in this order (each record removed at most once, by the first step that removes it):
+
+1. **Load** every source in the order given (see :mod:`polyplatypus.data.instructions`); each
+   output record keeps all its fields plus ``origin`` (the source it came from) unless it
+   already has one.
+2. **Exact duplicates**: equal ``instruction`` and ``input`` after NFKC and whitespace
+   normalization; the first occurrence is kept.
+3. **Decontamination** (``decontaminate=("kobest",)``): records whose instruction + input
+   contain a KoBEST document or long field (:mod:`polyplatypus.data.decontam`).
+4. **Near-duplicates**: character n-gram Jaccard at or above ``dedup_threshold`` with an
+   earlier kept record (:mod:`polyplatypus.data.dedup`). Decontamination runs first so that
+   every near-duplicate removed points at a record that is in the output.
+
+Earlier sources win: list the dataset you trust most first. The same input and settings give
+byte-identical output and report on every run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from polyplatypus.data import decontam as decontam_mod
+from polyplatypus.data import dedup as dedup_mod
+from polyplatypus.data.instructions import describe_source, iter_instructions
+from polyplatypus.data.normalize import dedup_form, normalize_text
+from polyplatypus.data.stats import dataset_stats, format_length_table
+from polyplatypus.errors import ConfigError, DataError
+from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl
+
+REPORT_VERSION = 1
+KNOWN_BENCHMARKS = ("kobest",)
+OUTPUT_SUFFIXES = (".jsonl", ".json")
+
+
+def report_path_for(output: str | os.PathLike) -> Path:
+    """``<output>.report.json``."""
+    output = Path(output)
+    return output.with_name(output.name + ".report.json")
+
+
+def _benchmarks(decontaminate) -> tuple[str, ...]:
+    if decontaminate is None or decontaminate is False:
+        return ()
+    if isinstance(decontaminate, str):
+        decontaminate = [decontaminate]
+    names = []
+    for name in decontaminate:
+        for part in str(name).split(","):
+            part = part.strip().lower()
+            if part in ("", "none"):
+                continue
+            if part not in KNOWN_BENCHMARKS:
+                raise ConfigError(f"unknown benchmark {part!r} to decontaminate against; known: kobest, none")
+            if part not in names:
+                names.append(part)
+    return tuple(names)
+
+
+def _check_settings(output: Path, dedup_threshold, decontam_threshold, dedup_ngram, decontam_ngram, fields):
+    if output.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ConfigError(f"output {output} must end in .jsonl or .json")
+    for name, value in (("dedup threshold", dedup_threshold), ("decontamination threshold", decontam_threshold)):
+        if value is not None and not 0.0 < value <= 1.0:
+            raise ConfigError(f"{name} must be in (0, 1], got {value}")
+    for name, value in (("dedup n-gram size", dedup_ngram), ("decontamination n-gram size", decontam_ngram)):
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
+    for field in fields:
+        if field not in ("instruction", "input", "output"):
+            raise ConfigError(f"unknown text field {field!r}; use instruction, input, output")
+
+
+def _joined(record: dict, fields: Sequence[str]) -> str:
+    return "\n".join(record[f] for f in fields if record[f])
+
+
+def curate(
+    sources: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    *,
+    dedup_threshold: float | None = dedup_mod.DEFAULT_THRESHOLD,
+    dedup_ngram: int = dedup_mod.DEFAULT_NGRAM,
+    num_perm: int = dedup_mod.DEFAULT_NUM_PERM,
+    dedup_fields: Sequence[str] = ("instruction", "input"),
+    decontaminate: Sequence[str] | str | None = (),
+    kobest_dir: str | os.PathLike | None = None,
+    kobest_splits: Sequence[str] = decontam_mod.DEFAULT_SPLITS,
+    kobest_tasks: Sequence[str] | None = None,
+    decontam_threshold: float = decontam_mod.DEFAULT_THRESHOLD,
+    decontam_ngram: int = decontam_mod.DEFAULT_NGRAM,
+    decontam_min_ngrams: int = decontam_mod.DEFAULT_MIN_NGRAMS,
+    decontam_field_min_ngrams: int = decontam_mod.DEFAULT_FIELD_MIN_NGRAMS,
+    decontam_fields: Sequence[str] = ("instruction", "input"),
+    skip_invalid: bool = False,
+    tokenizer=None,
+    origin_field: str | None = "origin",
+    report_path: str | os.PathLike | None = None,
+    seed: int = dedup_mod.DEFAULT_SEED,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Curate ``sources`` into ``output`` (.jsonl or .json) and write ``<output>.report.json``.
+
+    ``dedup_threshold=None`` turns near-duplicate removal off (exact duplicates are always
+    removed). ``decontaminate`` is ``("kobest",)`` or empty; KoBEST comes from ``kobest_dir``,
+    else ``$POLYPLATYPUS_KOBEST_DIR``, else the hub. ``tokenizer`` (a name, path or tokenizer)
+    adds token-length statistics. Returns the report (also written as JSON).
+    """
+    output = Path(output)
+    benchmarks = _benchmarks(decontaminate)
+    _check_settings(output, dedup_threshold, decontam_threshold, dedup_ngram, decontam_ngram,
+                    (*dedup_fields, *decontam_fields))
+    if not sources:
+        raise ConfigError("no data sources given")
+    say = log or (lambda message: None)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str):
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    # 1. load
+    records: list[dict] = []
+    where: list[tuple[int, int]] = []  # (source position, 1-based record number)
+    names = [describe_source(s) for s in sources]
+    per_source = []
+    for position, source in enumerate(sources):
+        skipped = Counter()
+        count = 0
+        for number, record in iter_instructions(source, skip_invalid=skip_invalid, skipped=skipped,
+                                                 with_numbers=True):
+            if origin_field and origin_field not in record:
+                record[origin_field] = names[position]
+            records.append(record)
+            where.append((position, number))
+            count += 1
+        per_source.append({"source": names[position], "records_in": count,
+                           "skipped_invalid": dict(sorted(skipped.items())), "exact_duplicates": 0,
+                           "contaminated": 0, "near_duplicates": 0, "records_out": 0})
+        say(f"loaded {count} records from {names[position]}"
+            + (f" (skipped {sum(skipped.values())} invalid)" if skipped else ""))
+    if not records:
+        raise DataError("no valid records in any source")
+    lap("load")
+
+    def ref(index: int) -> dict:
+        position, number = where[index]
+        record = records[index]
+        out = {"source": names[position], "record": number}
+        if "id" in record:
+            out["id"] = record["id"]
+        text = record["instruction"]
+        out["instruction"] = text if len(text) <= 100 else text[:99] + "…"
+        return out
+
+    removed_by: dict[int, str] = {}
+
+    # 2. exact duplicates
+    keys = ["\x1f".join(normalize_text(r[f]) for f in dedup_fields) for r in records]
+    exact = dedup_mod.exact_duplicates(keys)
+    del keys
+    for dup in exact:
+        removed_by[dup.removed] = "exact_duplicates"
+    alive = [i for i in range(len(records)) if i not in removed_by]
+    say(f"exact duplicates: {len(exact)} removed")
+    lap("exact_dedup")
+
+    # 3. decontamination
+    contamination: list = []
+    decontam_stats: dict = {}
+    if benchmarks:
+        texts = decontam_mod.kobest_texts(kobest_dir, splits=kobest_splits, tasks=kobest_tasks)
+        index = decontam_mod.BenchmarkIndex(texts, threshold=decontam_threshold, ngram=decontam_ngram,
+                                            min_ngrams=decontam_min_ngrams,
+                                            field_min_ngrams=decontam_field_min_ngrams)
+        lap("benchmark_index")
+        found = index.search([_joined(records[i], decontam_fields) for i in alive], stats=decontam_stats)
+        for item in found:
+            item.record = alive[item.record]
+            removed_by[item.record] = "contaminated"
+        contamination = found
+        alive = [i for i in alive if i not in removed_by]
+        say(f"decontamination against KoBEST ({index.size} benchmark texts): {len(found)} removed")
+        lap("decontaminate")
+
+    # 4. near duplicates
+    near: list = []
+    dedup_stats: dict = {}
+    if dedup_threshold is not None:
+        forms = [dedup_form(_joined(records[i], dedup_fields)) for i in alive]
+        found = dedup_mod.near_duplicates(forms, threshold=dedup_threshold, ngram=dedup_ngram, num_perm=num_perm,
+                                          seed=seed, stats=dedup_stats)
+        del forms
+        near = [dedup_mod.Duplicate(alive[d.removed], alive[d.kept], d.similarity) for d in found]
+        for dup in near:
+            removed_by[dup.removed] = "near_duplicates"
+        alive = [i for i in alive if i not in removed_by]
+        say(f"near duplicates (Jaccard >= {dedup_threshold}): {len(near)} removed")
+        lap("near_dedup")
+
+    # counts
+    for index, reason in removed_by.items():
+        per_source[where[index][0]][reason] += 1
+    for index in alive:
+        per_source[where[index][0]]["records_out"] += 1
+    categories: dict[str, dict[str, int]] = {}
+    kept = set(alive)
+    for index, record in enumerate(records):
+        if "data_source" in record:
+            entry = categories.setdefault(str(record["data_source"]), {"records_in": 0, "records_out": 0})
+            entry["records_in"] += 1
+            entry["records_out"] += index in kept
+    curated = [records[i] for i in alive]
+
+    # output
+    if output.suffix.lower() == ".json":
+        atomic_write_json(output, curated)
+    else:
+        atomic_write_jsonl(output, curated)
+    lap("write")
+
+    totals = {
+        "records_in": len(records),
+        "skipped_invalid": sum(sum(s["skipped_invalid"].values()) for s in per_source),
+        "exact_duplicates": len(exact),
+        "contaminated": len(contamination),
+        "near_duplicates": len(near),
+        "records_out": len(curated),
+    }
+    report = {
+        "version": REPORT_VERSION,
+        "output": str(output),
+        "settings": {
+            "sources": names,
+            "dedup_fields": list(dedup_fields),
+            "near_dedup": None if dedup_threshold is None else {
+                "method": "minhash-lsh+exact-jaccard", "threshold": dedup_threshold, "ngram": dedup_ngram,
+                "normal_form": "NFKC, casefold, whitespace removed", "seed": seed,
+                **{k: v for k, v in dedup_stats.items() if k in ("num_perm", "lsh_bands", "lsh_rows",
+                                                                  "miss_probability_at_threshold",
+                                                                  "candidate_threshold")},
+            },
+            "decontamination": None if not benchmarks else {
+                "benchmarks": list(benchmarks),
+                "kobest_source": _kobest_source(kobest_dir),
+                "splits": [decontam_mod.normalize_split(s) for s in kobest_splits],
+                "tasks": list(kobest_tasks or decontam_mod.KOBEST_TEXT_FIELDS),
+                "fields": list(decontam_fields), "measure": "containment", "threshold": decontam_threshold,
+                "ngram": decontam_ngram, "min_ngrams": decontam_min_ngrams,
+                "field_min_ngrams": decontam_field_min_ngrams,
+                "normal_form": "NFKC, casefold, letters and digits only",
+                "benchmark_texts_indexed": decontam_stats.get("benchmark_texts_indexed"),
+                "benchmark_documents_too_short": decontam_stats.get("benchmark_documents_too_short"),
+            },
+            "skip_invalid": skip_invalid,
+            "origin_field": origin_field,
+        },
+        "totals": totals,
+        "sources": per_source,
+        "data_sources": dict(sorted(categories.items())),
+        "exact_duplicates": [{"removed": ref(d.removed), "kept": ref(d.kept)} for d in exact],
+        "contaminated": [
+            {"removed": ref(c.record), "containment": round(c.containment, 4), "shared_ngrams": c.shared_ngrams,
+             "benchmark_texts_matched": c.matches, "benchmark": c.text.reference()}
+            for c in contamination
+        ],
+        "near_duplicates": [
+            {"removed": ref(d.removed), "kept": ref(d.kept), "similarity": round(d.similarity, 4)} for d in near
+        ],
+        "stats": None,
+    }
+    if tokenizer is not None:
+        say("computing token lengths")
+        report["stats"] = dataset_stats(curated, tokenizer=tokenizer)
+        lap("token_stats")
+    else:
+        report["stats"] = dataset_stats(curated)
+    report_path = Path(report_path) if report_path is not None else report_path_for(output)
+    atomic_write_json(report_path, report)
+    report["report_path"] = str(report_path)  # not in the file (it would name itself)
+    report["timings"] = timings  # not in the file: the file is the same on every run
+    return report
+
+
+def _kobest_source(kobest_dir) -> str:
+    from polyplatypus.data.kobest import describe_source as describe_kobest
+
+    return describe_kobest(kobest_dir)
+
+
+def format_summary(report: dict, *, examples: int = 3) -> str:
+    """The report as a few readable lines for the terminal."""
+    totals = report["totals"]
+    lines = [f"curated {totals['records_in']} records into {totals['records_out']} -> {report['output']}"]
+    header = f"  {'source':<40} {'in':>8} {'invalid':>8} {'exact':>7} {'contam':>7} {'near':>7} {'out':>8}"
+    lines.append(header)
+    for s in report["sources"]:
+        name = s["source"] if len(s["source"]) <= 40 else "…" + s["source"][-39:]
+        lines.append(f"  {name:<40} {s['records_in']:>8} {sum(s['skipped_invalid'].values()):>8} "
+                     f"{s['exact_duplicates']:>7} {s['contaminated']:>7} {s['near_duplicates']:>7} "
+                     f"{s['records_out']:>8}")
+    skipped = Counter()
+    for s in report["sources"]:
+        skipped.update(s["skipped_invalid"])
+    if skipped:
+        lines.append("  skipped invalid records: " + ", ".join(f"{k}: {v}" for k, v in sorted(skipped.items())))
+    settings = report["settings"]
+    if settings["decontamination"]:
+        d = settings["decontamination"]
+        lines.append(f"decontamination: KoBEST {'+'.join(d['splits'])} from {d['kobest_source']}, "
+                     f"containment >= {d['threshold']} on {d['ngram']}-grams; {totals['contaminated']} removed")
+        for item in report["contaminated"][:examples]:
+            b = item["benchmark"]
+            lines.append(f"  {item['removed']['source']}#{item['removed']['record']} contains "
+                         f"{b['task']}/{b['split']}#{b['doc_index']} {b['field']} ({item['containment']:.2f}): "
+                         f"{b['text'][:60]!r}")
+    else:
+        lines.append("decontamination: off (use --decontaminate kobest)")
+    if settings["near_dedup"]:
+        n = settings["near_dedup"]
+        lines.append(f"near duplicates: Jaccard >= {n['threshold']} on {n['ngram']}-grams "
+                     f"({n['lsh_bands']} bands x {n['lsh_rows']} rows, miss probability at threshold "
+                     f"{n['miss_probability_at_threshold']:.1e}); {totals['near_duplicates']} removed")
+        for item in report["near_duplicates"][:examples]:
+            lines.append(f"  {item['removed']['source']}#{item['removed']['record']} ~ "
+                         f"{item['kept']['source']}#{item['kept']['record']} ({item['similarity']:.2f}): "
+                         f"{item['removed']['instruction'][:60]!r}")
+    else:
+        lines.append("near duplicates: off")
+    lines.extend(format_length_table(report.get("stats") or {}))
+    if "report_path" in report:
+        lines.append(f"report: {report['report_path']}")
+    return "\n".join(lines)
+
+
+def stderr_log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,249 @@
+"""Instruction records in the KOpen-Platypus format: ``instruction``, ``input``, ``output``.
+
+A source is a hub dataset id (its ``train`` split) or a local ``.json`` (a list of objects, or
+JSON lines), ``.jsonl`` or ``.parquet`` file. Every record comes back with ``instruction``,
+``input`` ("" when missing or null) and ``output`` as strings, followed by every other field
+exactly as it came (``data_source``, ``id``, ...).
+
+Errors name the file, the 1-based record number and the field. With ``skip_invalid=True`` an
+invalid record is dropped instead and counted by reason (see :data:`SKIP_REASONS`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from polyplatypus.errors import DataError
+
+REQUIRED_FIELDS = ("instruction", "output")
+TEXT_FIELDS = ("instruction", "input", "output")
+LOCAL_SUFFIXES = (".json", ".jsonl", ".parquet")
+# Suffixes that mark a source as a file path (so a missing one is "file not found", never a
+# hub lookup); only LOCAL_SUFFIXES can be read.
+_FILE_LIKE_SUFFIXES = LOCAL_SUFFIXES + (
+    ".csv", ".tsv", ".txt", ".gz", ".bz2", ".xz", ".zst", ".zip", ".arrow", ".ndjson", ".yaml", ".yml",
+)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+HUB_PREFIX = "hub:"
+
+#: Reasons under which ``skipped`` counts dropped records.
+SKIP_REASONS = (
+    "invalid JSON line",
+    "not an object",
+    "missing instruction",
+    "missing output",
+    "empty instruction",
+    "empty output",
+    "non-string instruction",
+    "non-string input",
+    "non-string output",
+)
+
+
+def describe_source(source: str | os.PathLike) -> str:
+    """The source as it appears in reports: the hub id, or the path as given."""
+    return os.fspath(source)
+
+
+def source_kind(source: str | os.PathLike) -> str:
+    """``"file"`` or ``"hub"``: how :func:`load_instructions` reads this source.
+
+    An existing path is a file. A missing path is still a file (and an error) when it names a
+    file suffix, starts with ``/``, ``.`` or ``~``, or has more than one ``/``; anything else
+    shaped like ``owner/name`` (or ``hub:owner/name``) is a hub dataset id.
+    """
+    text = os.fspath(source)
+    if text.startswith(HUB_PREFIX):
+        return "hub"
+    path = Path(text).expanduser()
+    if path.exists():
+        return "file"
+    looks_like_path = (
+        text.startswith(("/", ".", "~"))
+        or text.count("/") > 1
+        or "\\" in text
+        or path.suffix.lower() in _FILE_LIKE_SUFFIXES
+    )
+    if looks_like_path or not _HUB_ID.match(text):
+        return "file"
+    return "hub"
+
+
+def validate_record(record, *, path=None, number: int | None = None) -> dict:
+    """The record with ``input`` filled in; raises :class:`DataError` naming what is wrong.
+
+    The error's ``reason`` attribute is one of :data:`SKIP_REASONS`.
+    """
+
+    def fail(reason: str, message: str, field: str | None = None):
+        error = DataError(message, path=path, record=number, field=field)
+        error.reason = reason
+        raise error
+
+    if not isinstance(record, dict):
+        fail("not an object", f"expected an object, got {type(record).__name__}")
+    for field in TEXT_FIELDS:
+        value = record.get(field)
+        if value is None:
+            if field in REQUIRED_FIELDS:
+                fail(f"missing {field}", "missing required field", field)
+            continue
+        if not isinstance(value, str):
+            fail(f"non-string {field}", f"expected a string, got {type(value).__name__} {value!r:.60}", field)
+        if field in REQUIRED_FIELDS and not value.strip():
+            fail(f"empty {field}", "empty (blank) value", field)
+    clean = {
+        "instruction": record["instruction"],
+        "input": record.get("input") or "",
+        "output": record["output"],
+    }
+    for key, value in record.items():
+        if key not in clean:
+            clean[key] = value
+    return clean
+
+
+def _iter_jsonl(path: Path, text: str) -> Iterator[tuple[int, object, DataError | None]]:
+    number = 0
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        number += 1
+        try:
+            yield number, json.loads(line), None
+        except json.JSONDecodeError as error:
+            problem = DataError(
+                f"invalid JSON on line {line_number}: {error.msg} (column {error.colno})", path=path, record=number
+            )
+            problem.reason = "invalid JSON line"
+            problem.line = line_number
+            yield number, None, problem
+
+
+def _read_file(path: Path) -> Iterator[tuple[int, object, DataError | None]]:
+    """(record number, raw record, parse error or None) for each record of a local file."""
+    if not path.exists():
+        raise DataError("file does not exist", path=path)
+    if path.is_dir():
+        raise DataError("is a directory; expected a .json, .jsonl or .parquet file", path=path)
+    suffix = path.suffix.lower()
+    if suffix not in LOCAL_SUFFIXES:
+        raise DataError(f"unknown file type {suffix or '(no suffix)'!r}; expected .json, .jsonl or .parquet", path=path)
+    if suffix == ".parquet":
+        if path.stat().st_size == 0:
+            raise DataError("empty file", path=path)
+        import pyarrow.parquet as pq  # imported lazily: only parquet sources need it
+
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except Exception as error:  # pyarrow raises several types for a corrupt file
+            raise DataError(f"cannot read parquet: {error}", path=path) from None
+        if not rows:
+            raise DataError("empty file (no rows)", path=path)
+        yield from ((number, row, None) for number, row in enumerate(rows, start=1))
+        return
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DataError(f"not UTF-8 text ({error.reason} at byte {error.start})", path=path) from None
+    if not text.strip():
+        raise DataError("empty file", path=path)
+    if suffix == ".jsonl":
+        yield from _iter_jsonl(path, text)
+        return
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        if error.msg == "Extra data" and text.lstrip().startswith("{"):
+            yield from _iter_jsonl(path, text)  # a .json file holding JSON lines
+            return
+        raise DataError(f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}", path=path) from None
+    if isinstance(data, dict):
+        raise DataError("expected a list of objects at the top level, got an object", path=path)
+    if not isinstance(data, list):
+        raise DataError(f"expected a list of objects at the top level, got {type(data).__name__}", path=path)
+    if not data:
+        raise DataError("empty file (an empty list)", path=path)
+    yield from ((number, row, None) for number, row in enumerate(data, start=1))
+
+
+def _read_hub(dataset_id: str) -> Iterator[tuple[int, object, DataError | None]]:
+    import datasets  # imported lazily: slow, and only hub sources need it
+
+    try:
+        dataset = datasets.load_dataset(dataset_id, split="train")
+    except Exception as error:  # not found, offline, no train split, ...
+        raise DataError(
+            f"cannot load hub dataset ({type(error).__name__}: {error}); a local file must end in "
+            ".json, .jsonl or .parquet",
+            path=dataset_id,
+        ) from None
+    if len(dataset) == 0:
+        raise DataError("hub dataset has an empty train split", path=dataset_id)
+    for number, row in enumerate(dataset, start=1):
+        yield number, row, None
+
+
+def iter_raw(source: str | os.PathLike) -> Iterator[tuple[int, object, DataError | None]]:
+    """Raw records of a source: (1-based record number, record, parse error or None)."""
+    text = os.fspath(source)
+    if source_kind(text) == "hub":
+        return _read_hub(text[len(HUB_PREFIX):] if text.startswith(HUB_PREFIX) else text)
+    return _read_file(Path(text).expanduser())
+
+
+def iter_instructions(
+    source: str | os.PathLike,
+    *,
+    skip_invalid: bool = False,
+    skipped: Counter | None = None,
+    with_numbers: bool = False,
+) -> Iterator:
+    """Validated records of one source, lazily; ``(number, record)`` with ``with_numbers``.
+
+    ``number`` is the 1-based record number in the source (for JSON lines, blank lines do not
+    count; the line number appears in the error message).
+    """
+    name = describe_source(source)
+    for number, raw, problem in iter_raw(source):
+        try:
+            if problem is not None:
+                raise problem
+            record = validate_record(raw, path=name, number=number)
+        except DataError as error:
+            if not skip_invalid:
+                raise
+            if skipped is not None:
+                skipped[getattr(error, "reason", "invalid")] += 1
+            continue
+        yield (number, record) if with_numbers else record
+
+
+def load_instructions(
+    source: str | os.PathLike, *, skip_invalid: bool = False, skipped: Counter | None = None
+) -> list[dict]:
+    """All valid records of a hub dataset id or a local .json/.jsonl/.parquet file.
+
+    Raises :class:`~polyplatypus.errors.DataError` (with ``path``, ``record`` and ``field``)
+    for a missing or empty ``instruction``/``output``, a non-string text field, an invalid JSON
+    line, an empty or missing file, or an unknown suffix. With ``skip_invalid=True`` invalid
+    records are dropped and counted by reason in ``skipped`` (file-level errors still raise).
+    """
+    return list(iter_instructions(source, skip_invalid=skip_invalid, skipped=skipped))
+
+
+def load_many(
+    sources: Iterable[str | os.PathLike], *, skip_invalid: bool = False
+) -> tuple[list[dict], dict[str, Counter]]:
+    """Records of several sources in order, and the skipped-record counts of each source."""
+    records, skipped_by_source = [], {}
+    for source in sources:
+        counts = Counter()
+        records.extend(load_instructions(source, skip_invalid=skip_invalid, skipped=counts))
+        skipped_by_source[describe_source(source)] = counts
+    return records, skipped_by_source

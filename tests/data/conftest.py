@@ -1,0 +1,13 @@
+"""Fixtures of the curation tests: the bundled sample and edits that plant near-duplicates."""
+
+from __future__ import annotations
+
+import pytest
+
+from polyplatypus.data.instructions import load_instructions
+from polyplatypus.data.sample import sample_path
+
+
+@pytest.fixture(scope="session")
+def sample_records() -> list[dict]:
+    return load_instructions(sample_path())
