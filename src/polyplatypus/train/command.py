@@ -120,7 +120,9 @@ def _register_generate(subparsers) -> None:
         "generate", help="answer an instruction with a (merged or base + adapter) model",
         description="Build the prompt with the template the model was trained with and print the response.",
     )
-    parser.add_argument("--model", required=True, help="merged model folder, or base model with --adapter")
+    parser.add_argument("--model", required=True,
+                        help="merged model folder or hub id; an adapter folder (its base is loaded); or a base "
+                        "model with --adapter")
     parser.add_argument("--adapter", help="LoRA adapter folder to apply to --model")
     parser.add_argument("--instruction", required=True, help="the instruction")
     parser.add_argument("--input", default="", help="optional input / context for the instruction")

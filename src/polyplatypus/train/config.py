@@ -1,0 +1,181 @@
+"""The typed training configuration: Platypus's hyper-parameters as defaults, loadable from YAML.
+
+Precedence: defaults < YAML file (``--config``) < command-line flags. Keys are the field names
+below (``snake_case``; ``kebab-case`` is accepted too); an unknown key is an error naming the
+key and the file, so a typo never silently trains with a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from polyplatypus.errors import ConfigError
+
+LR_SCHEDULERS = (
+    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+    "inverse_sqrt",
+)
+
+
+class TrainConfig(BaseModel):
+    """Everything ``train`` needs. Defaults reproduce the Platypus recipe."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # what to train, on what, and where to write it
+    base: str = Field(description="base model: hub id or local folder (e.g. EleutherAI/polyglot-ko-12.8b)")
+    data: str = Field(description="instruction data: hub dataset id or a local .json / .jsonl / .parquet file")
+    output: str = Field(description="output folder: adapter, tokenizer, checkpoints, logs, train_summary.json")
+
+    # Platypus hyper-parameters
+    batch_size: int = Field(16, ge=1, description="global batch size (examples per optimizer step)")
+    micro_batch_size: int = Field(
+        1, ge=1, description="examples per forward pass and process (packed rows with --packing)")
+    num_epochs: int = Field(1, ge=1, description="passes over the training data")
+    learning_rate: float = Field(4e-4, gt=0, description="peak learning rate")
+    cutoff_len: int = Field(4096, ge=2, description="maximum tokens per example (capped at the model's maximum)")
+    val_set_size: float = Field(0, ge=0, description="held-out examples: a count (>= 1) or a fraction (< 1)")
+    lora_r: int = Field(16, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(16, ge=1, description="LoRA alpha (scale = alpha / r)")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the LoRA input")
+    lora_target_modules: list[str] | None = Field(
+        None, description="modules to adapt (default: by architecture, see --lora-layers)")
+    lora_layers: Literal["mlp", "attention", "all"] = Field(
+        "mlp", description="which module set to adapt: mlp (as Platypus), attention or all")
+    train_on_inputs: bool = Field(False, description="train on prompt tokens too (else they get label -100)")
+    add_eos_token: bool = Field(False, description="Platypus's flag: only changes how the prompt is masked")
+    group_by_length: bool = Field(False, description="group examples of similar length into the same steps")
+    packing: bool = Field(False, description="pack several examples per sequence up to the cutoff")
+    prompt_template: str = Field("alpaca", description="prompt template name (alpaca, korean) or a .json file")
+    lr_scheduler: Literal[LR_SCHEDULERS] = Field(  # type: ignore[valid-type]
+        "cosine", description="learning-rate schedule")
+    warmup_steps: int = Field(100, ge=0, description="linear warm-up steps")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    max_grad_norm: float = Field(1.0, ge=0, description="gradient clipping norm (0 turns it off)")
+
+    # run control
+    max_steps: int | None = Field(
+        None, ge=1, description="stop after this many optimizer steps (overrides --num-epochs)")
+    save_steps: int = Field(200, ge=1, description="save a checkpoint every N steps")
+    save_total_limit: int = Field(2, ge=1, description="checkpoints kept")
+    eval_steps: int = Field(200, ge=1, description="evaluate on the validation set every N steps")
+    logging_steps: int = Field(1, ge=1, description="log loss / learning rate every N steps")
+    seed: int = Field(42, description="seed for shuffling, LoRA initialisation and dropout")
+    resume: bool = Field(
+        False, description="continue the run in the output folder from its latest checkpoint (a fresh folder starts)")
+    skip_invalid: bool = Field(False, description="skip malformed records instead of stopping")
+
+    # hardware
+    load_in: Literal["4bit", "8bit"] | None = Field(
+        None, description="quantize the base model (QLoRA; needs bitsandbytes and a GPU)")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="auto: bf16 (or fp16) on GPUs, fp32 on CPU")
+    gradient_checkpointing: bool = Field(False, description="trade compute for activation memory")
+    attn_implementation: str | None = Field(None, description="attention kernel: sdpa, eager, flash_attention_2")
+
+    # logging
+    report_to: list[Literal["tensorboard", "wandb"]] = Field(
+        ["tensorboard"], description="trackers (tensorboard, wandb); an empty list logs nowhere")
+    wandb_project: str | None = Field(None, description="W&B project (turns W&B on)")
+    wandb_run_name: str | None = Field(None, description="W&B run name")
+
+    @field_validator("lora_target_modules", mode="before")
+    @classmethod
+    def _split_modules(cls, value):
+        # Platypus passes "[q_proj,k_proj,v_proj,o_proj]"; accept that, "a,b" and lists
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, (list, tuple)):
+            parts = []
+            for item in value:
+                parts += [p.strip(" '\"") for p in str(item).strip("[]").split(",") if p.strip(" '\"")]
+            return parts or None
+        return value
+
+    @field_validator("val_set_size")
+    @classmethod
+    def _whole_count(cls, value):
+        if value >= 1 and value != int(value):
+            raise ValueError("a count of examples must be a whole number (a fraction must be below 1)")
+        return value
+
+    # --- construction --------------------------------------------------------------------
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "config") -> "TrainConfig":
+        """Build from a mapping (YAML contents plus overrides); errors name ``source`` and the key."""
+        normalized = {}
+        for key, value in data.items():
+            name = str(key).replace("-", "_")
+            if name not in cls.model_fields:
+                close = difflib.get_close_matches(name, cls.model_fields, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(f"{source}: unknown key {key!r}{hint}")
+            normalized[name] = value
+        try:
+            return cls(**normalized)
+        except ValidationError as error:
+            raise ConfigError(_describe(error, source)) from None
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> "TrainConfig":
+        """Defaults, then the YAML file at ``path`` (if any), then ``overrides`` (non-None values)."""
+        data: dict[str, Any] = {}
+        source = "command line"
+        if path is not None:
+            data = dict(read_yaml(path))
+            source = str(path)
+        data.update({k.replace("-", "_"): v for k, v in overrides.items() if v is not None})
+        return cls.from_mapping(data, source=source)
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def read_yaml(path: str | Path) -> Mapping[str, Any]:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}")
+    return data
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "config"
+        if item["type"] == "missing":
+            flag = "--" + key.replace("_", "-")
+            lines.append(f"missing required setting {key!r} (give {flag} or set {key} in the config file)")
+        else:
+            lines.append(f"{key}: {item['msg']} (got {item.get('input')!r})")
+    return f"{source}: " + "; ".join(lines)
+
+
+# Settings that do not change what is trained; a resumed run may change them freely.
+RUN_ONLY_KEYS = frozenset({
+    "output", "resume", "save_steps", "save_total_limit", "eval_steps", "logging_steps",
+    "report_to", "wandb_project", "wandb_run_name", "gradient_checkpointing", "attn_implementation",
+    "skip_invalid",
+})
+
+
+def result_changing_differences(saved: Mapping[str, Any], current: "TrainConfig") -> list[str]:
+    """Keys whose values differ between a checkpoint's config and ``current`` and change the result."""
+    now = current.model_dump(mode="json")
+    return sorted(k for k in now if k not in RUN_ONLY_KEYS and k in saved and saved[k] != now[k])

@@ -1,0 +1,96 @@
+"""Merge a LoRA adapter into its base model: a standalone model for ``from_pretrained`` and eval.
+
+The merged folder holds the model (safetensors, sharded above ``max_shard_size``), the
+tokenizer (taken from the adapter folder, where ``train`` puts it, else from the base) and
+``polyplatypus.json`` naming the base, the adapter and the prompt template it was trained with.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from polyplatypus.errors import ConfigError
+from polyplatypus.train.lora import load_adapter
+from polyplatypus.utils.io import atomic_write_json
+
+METADATA_FILE = "polyplatypus.json"
+
+
+def adapter_base(adapter: str | Path) -> str:
+    """The base model recorded in an adapter's ``adapter_config.json``."""
+    path = Path(adapter) / "adapter_config.json"
+    if not path.is_file():
+        raise ConfigError(f"{adapter}: not a LoRA adapter folder (no adapter_config.json)")
+    base = json.loads(path.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    if not base:
+        raise ConfigError(f"{path}: names no base model; give --base")
+    return base
+
+
+def trained_template(folder: str | Path) -> str | None:
+    """The prompt template a model or adapter folder was trained with, if it records one."""
+    folder = Path(folder)
+    meta = folder / METADATA_FILE
+    if meta.is_file():
+        return json.loads(meta.read_text(encoding="utf-8")).get("prompt_template")
+    config = folder / "train_config.yaml"
+    if config.is_file():
+        import yaml
+
+        return (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("prompt_template")
+    return None
+
+
+def merge(
+    adapter: str | Path,
+    output: str | Path,
+    *,
+    base: str | None = None,
+    dtype: str = "auto",
+    max_shard_size: str | int = "5GB",
+    device_map: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Load ``base`` (default: the adapter's recorded base), apply ``adapter``, fold the LoRA
+    weights in (``merge_and_unload``) and save the result with its tokenizer to ``output``.
+
+    ``dtype``: ``auto`` keeps the base checkpoint's dtype; or ``float32``/``bfloat16``/``float16``.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    adapter, output = Path(adapter), Path(output)
+    base = base or adapter_base(adapter)
+    if not (adapter / "adapter_config.json").is_file():
+        raise ConfigError(f"{adapter}: not a LoRA adapter folder (no adapter_config.json)")
+    if output.exists() and any(output.iterdir()) and not overwrite:
+        raise ConfigError(f"{output} already exists and is not empty; choose another --output or pass --overwrite")
+    dtypes = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if dtype not in dtypes:
+        raise ConfigError(f"dtype must be one of {', '.join(dtypes)}, not {dtype!r}")
+
+    kwargs = {"dtype": dtypes[dtype]}
+    if device_map:
+        kwargs["device_map"] = device_map
+    try:
+        model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    except OSError as error:
+        raise ConfigError(f"cannot load the base model {base!r}: {error}") from None
+    model = load_adapter(model, adapter).merge_and_unload()
+    tokenizer_source = adapter if (adapter / "tokenizer_config.json").is_file() else base
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+
+    partial = output.with_name(output.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    model.save_pretrained(partial, max_shard_size=max_shard_size)
+    tokenizer.save_pretrained(partial)
+    atomic_write_json(partial / METADATA_FILE, {
+        "base": base, "adapter": str(adapter), "prompt_template": trained_template(adapter) or "alpaca",
+    })
+    if output.exists():
+        shutil.rmtree(output)
+    partial.rename(output)
+    return output

@@ -1,0 +1,423 @@
+"""The Platypus LoRA recipe as one plain function: ``train(config) -> summary``.
+
+A plain PyTorch loop on Accelerate, so the same code runs on one CPU or GPU, under
+``torchrun`` / ``accelerate launch`` (DDP), and with Accelerate's DeepSpeed or FSDP configs.
+Order of work: read and check the data (errors before any model is loaded), refuse or resume
+an earlier run, load the model and adapter, train, write the adapter and the summary.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from polyplatypus.errors import ConfigError, DataError
+from polyplatypus.train import attention, batching, checkpoint
+from polyplatypus.train.config import TrainConfig, result_changing_differences
+from polyplatypus.train.lora import add_lora, load_base_model, load_tokenizer, resolve_precision
+from polyplatypus.train.templates import get_template
+from polyplatypus.train.tokenize import TokenizedExample, tokenize_records
+from polyplatypus.utils.io import atomic_write_json, atomic_write_text
+
+SUMMARY_FILE = "train_summary.json"
+CONFIG_FILE = "train_config.yaml"
+
+
+@dataclass
+class PreparedData:
+    tokenizer: Any
+    cutoff_len: int  # the configured cutoff, capped at the model's maximum
+    train: list[TokenizedExample]
+    val: list[TokenizedExample]
+    skipped: int  # examples without a single trainable token (the prompt fills the cutoff)
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(e) for e in self.train]
+
+    @property
+    def pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return pad if pad is not None else self.tokenizer.eos_token_id
+
+
+def prepare_data(config: TrainConfig) -> PreparedData:
+    """Load, check, tokenize and split the instruction data (no model is loaded)."""
+    from polyplatypus.data.instructions import load_instructions
+
+    records = load_instructions(config.data, skip_invalid=config.skip_invalid)
+    if not records:
+        raise DataError("no instruction records to train on", path=config.data)
+    tokenizer = load_tokenizer(config.base)
+    cutoff = min(config.cutoff_len, _model_max_length(config.base))
+    examples = tokenize_records(records, tokenizer, get_template(config.prompt_template), cutoff_len=cutoff,
+                                train_on_inputs=config.train_on_inputs, add_eos_token=config.add_eos_token)
+    trainable = [e for e in examples if e.n_targets > 0]
+    train_set, val_set = _split(trainable, config.val_set_size, seed=config.seed)
+    return PreparedData(tokenizer, cutoff, train_set, val_set, len(examples) - len(trainable))
+
+
+def train(config: TrainConfig | Mapping[str, Any], *, on_step: Callable[[dict], None] | None = None) -> dict:
+    """Fine-tune ``config.base`` with LoRA on ``config.data``; write the adapter, tokenizer and
+    ``train_summary.json`` to ``config.output`` and return the summary.
+
+    ``on_step`` (optional) is called on every process after each optimizer step (and after any
+    checkpoint of that step) with a dict of ``step``, ``loss``, ``learning_rate``, ``examples`` and
+    ``tokens`` (of that step); an exception it raises stops training, as an interruption would.
+    """
+    if not isinstance(config, TrainConfig):
+        config = TrainConfig.from_mapping(config)
+    output = Path(config.output)
+    accelerator = _make_accelerator(config)
+    world = accelerator.num_processes
+    if config.batch_size % world:
+        raise ConfigError(f"batch size {config.batch_size} is not divisible by the {world} processes")
+
+    data = prepare_data(config)
+    if len(data.train) < world:
+        raise DataError(f"{len(data.train)} trainable examples, fewer than the {world} processes", path=config.data)
+    per_epoch = batching.steps_per_epoch(len(data.train), config.batch_size, world)
+    total_steps = config.max_steps or per_epoch * config.num_epochs
+    finished, resume_from = _earlier_run(config, output, total_steps)
+    if finished is not None:
+        accelerator.print(f"{output} already holds this finished run ({total_steps} steps); nothing to do")
+        accelerator.end_training()
+        return finished
+
+    model, optimizer, scheduler, setup = _build(config, accelerator, total_steps)
+    state = _new_state()
+    if resume_from is not None:
+        accelerator.load_state(str(resume_from))
+        state.update({k: v for k, v in checkpoint.read_state(resume_from).items() if k in state})
+        accelerator.print(f"resuming from {resume_from} (step {state['step']} of {total_steps})")
+    resumed_from_step = state["step"]
+    if accelerator.is_main_process:
+        output.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(output / CONFIG_FILE, config.to_yaml())
+    _init_trackers(accelerator, config)
+
+    lengths = data.lengths
+    progress = _progress(accelerator, total_steps, state["step"])
+    plan = batching.iter_steps(lengths, batch_size=config.batch_size, world_size=world, seed=config.seed,
+                               group_by_len=config.group_by_length)
+    eval_loss = None
+    model.train()
+    for step_index, (_, step_examples) in enumerate(plan):
+        if step_index >= total_steps:
+            break
+        if step_index < state["step"]:  # done before the interruption
+            continue
+        started = time.perf_counter()
+        loss, lr = _train_step(model, optimizer, scheduler, accelerator, data, step_examples, config, setup["flatten"])
+        tokens = sum(lengths[j] for j in step_examples)
+        _record(state, loss, len(step_examples), tokens, time.perf_counter() - started)
+        done = state["step"] == total_steps
+        if state["pending"]["steps"] >= config.logging_steps or done:
+            entry = _flush_log(state, lr, epoch=state["examples"] / len(data.train))
+            accelerator.log({f"train/{k}": v for k, v in entry.items() if k != "step"}, step=state["step"])
+            progress.set_postfix(loss=f"{entry['loss']:.4f}", lr=f"{lr:.2e}", tok_s=f"{entry['tokens_per_s']:.0f}")
+        progress.update(1)
+        if data.val and (state["step"] % config.eval_steps == 0 or done):
+            eval_loss = _evaluate(model, accelerator, data, config, setup["flatten"])
+            accelerator.log({"eval/loss": eval_loss}, step=state["step"])
+            state["log_history"].append({"step": state["step"], "eval_loss": eval_loss})
+        if state["step"] % config.save_steps == 0 and not done:
+            checkpoint.save_checkpoint(accelerator, output, state["step"],
+                                       {**state, "config": config.model_dump(mode="json")},
+                                       keep=config.save_total_limit)
+        if on_step is not None:
+            on_step({"step": state["step"], "loss": loss, "learning_rate": lr, "examples": len(step_examples),
+                     "tokens": tokens})
+    progress.close()
+
+    summary = _finish(accelerator, model, config, data, state, setup, eval_loss, resumed_from_step)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return summary
+
+
+# --- the pieces of train() ------------------------------------------------------------------------
+
+def _earlier_run(config: TrainConfig, output: Path, total_steps: int) -> tuple[dict | None, Path | None]:
+    """(summary of this run if it already finished here, latest checkpoint to resume from).
+
+    An earlier run in ``output`` (checkpoints or a finished adapter) is only continued with
+    ``resume``, and only if its settings give the same result; it is never overwritten."""
+    import json
+
+    latest = checkpoint.latest_checkpoint(output)
+    summary_path = output / SUMMARY_FILE
+    summary = None
+    if summary_path.is_file() and (output / "adapter_config.json").is_file():
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    if latest is None and summary is None:
+        return None, None
+    if not config.resume:
+        raise ConfigError(f"{output} already holds a training run; pass --resume to continue it, "
+                          "or choose another --output")
+    for source, saved in ((summary_path, summary), (latest, latest and checkpoint.read_state(latest))):
+        differ = saved and result_changing_differences(saved.get("config", {}), config)
+        if differ:
+            raise ConfigError(f"cannot resume from {source}: the run used different settings for "
+                              f"{', '.join(differ)}; choose another --output or restore those settings")
+    if summary is not None and summary.get("steps") == total_steps:
+        return summary, None
+    return None, latest
+
+
+def _build(config: TrainConfig, accelerator, total_steps: int):
+    """The base model with its LoRA adapter, AdamW and the schedule, prepared by Accelerate."""
+    import torch
+    from accelerate.utils import DistributedType, set_seed
+    from transformers import get_scheduler
+
+    set_seed(config.seed)
+    # straight onto this process's GPU (not through host memory); DeepSpeed and FSDP place
+    # and shard the weights themselves
+    sharded = accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
+    cuda = accelerator.device.type == "cuda"
+    device_map = {"": accelerator.local_process_index} if cuda and not sharded else None
+    precision = resolve_precision(config.precision, cuda=cuda)
+    attn = config.attn_implementation or (attention.NAME if config.packing else None)
+    model = load_base_model(config.base, precision=precision, load_in=config.load_in, device_map=device_map,
+                            attn_implementation=attn)
+    model = add_lora(model, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
+                     target_modules=config.lora_target_modules, layers=config.lora_layers,
+                     gradient_checkpointing=config.gradient_checkpointing)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    setup = {
+        "precision": precision,
+        "lora_target_modules": sorted(model.peft_config["default"].target_modules),
+        "trainable_parameters": sum(p.numel() for p in trainable),
+        # one unpadded row with example boundaries, for attention that reads them
+        "flatten": config.packing and attn is not None
+        and (attn == attention.NAME or attn.startswith("flash_attention")),
+    }
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.warmup_steps,
+                              num_training_steps=total_steps)
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        # the step structure is ours: DeepSpeed sees one micro batch per boundary we mark
+        accelerator.state.deepspeed_plugin.deepspeed_config.update(
+            train_micro_batch_size_per_gpu=config.micro_batch_size, gradient_accumulation_steps=1,
+            train_batch_size=config.micro_batch_size * accelerator.num_processes,
+            gradient_clipping=config.max_grad_norm)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    accelerator.register_for_checkpointing(scheduler)
+    checkpoint.install_adapter_hooks(accelerator)
+    return model, optimizer, scheduler, setup
+
+
+def _train_step(model, optimizer, scheduler, accelerator, data: PreparedData, step_examples: list[int],
+                config: TrainConfig, flatten: bool) -> tuple[float, float]:
+    """One optimizer step over ``step_examples`` (this process takes its share); returns the
+    step's loss (mean over all its examples, all processes) and the learning rate used."""
+    import torch
+
+    world = accelerator.num_processes
+    mine = batching.rank_share(step_examples, accelerator.process_index, world)
+    passes = batching.micro_batches(mine, data.lengths, micro_batch_size=config.micro_batch_size,
+                                    packing=config.packing, capacity=data.cutoff_len)
+    scale = world / len(step_examples)  # DDP averages over processes: this makes the gradient a mean over the step
+    loss_sum = torch.zeros((), device=accelerator.device)
+    for i, rows in enumerate(passes):
+        last = i == len(passes) - 1
+        accelerator.sync_gradients = last  # DeepSpeed reads the accumulation boundary from here
+        batch = batching.collate([[data.train[j] for j in row] for row in rows], data.pad_id, flatten=flatten)
+        with nullcontext() if last else accelerator.no_sync(model):
+            losses = batching.forward_losses(model, batch.to(accelerator.device))
+            accelerator.backward(losses.sum() * scale)
+        loss_sum += losses.detach().sum()
+    if config.max_grad_norm > 0:
+        accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+    optimizer.step()
+    lr = scheduler.get_last_lr()[0]
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return accelerator.reduce(loss_sum, reduction="sum").item() / len(step_examples), lr
+
+
+def _new_state() -> dict[str, Any]:
+    return {"step": 0, "examples": 0, "tokens": 0, "wall_time_s": 0.0, "log_history": [], "pending": _no_pending()}
+
+
+def _no_pending() -> dict[str, Any]:
+    return {"loss_sum": 0.0, "examples": 0, "tokens": 0, "time": 0.0, "steps": 0}
+
+
+def _record(state: dict, loss: float, examples: int, tokens: int, elapsed: float) -> None:
+    state["step"] += 1
+    state["examples"] += examples
+    state["tokens"] += tokens
+    state["wall_time_s"] += elapsed
+    pending = state["pending"]
+    pending["loss_sum"] += loss * examples
+    pending["examples"] += examples
+    pending["tokens"] += tokens
+    pending["time"] += elapsed
+    pending["steps"] += 1
+
+
+def _flush_log(state: dict, lr: float, *, epoch: float) -> dict:
+    """Close a logging interval: its mean loss (over examples), learning rate and tokens/s."""
+    pending = state["pending"]
+    entry = {
+        "step": state["step"],
+        "loss": pending["loss_sum"] / pending["examples"],
+        "learning_rate": lr,
+        "tokens_per_s": pending["tokens"] / pending["time"] if pending["time"] else 0.0,
+        "epoch": round(epoch, 4),
+    }
+    state["log_history"].append(entry)
+    state["pending"] = _no_pending()
+    return entry
+
+
+def _evaluate(model, accelerator, data: PreparedData, config: TrainConfig, flatten: bool) -> float:
+    """Mean per-example loss on the validation set (each process takes every world-th example)."""
+    import torch
+
+    mine = list(range(accelerator.process_index, len(data.val), accelerator.num_processes))
+    lengths = [len(e) for e in data.val]
+    total = torch.zeros(2, device=accelerator.device)
+    model.eval()
+    with torch.no_grad():
+        for rows in batching.micro_batches(mine, lengths, micro_batch_size=config.micro_batch_size,
+                                           packing=config.packing, capacity=data.cutoff_len):
+            batch = batching.collate([[data.val[j] for j in row] for row in rows], data.pad_id, flatten=flatten)
+            losses = batching.forward_losses(model, batch.to(accelerator.device))
+            total[0] += losses.sum()
+            total[1] += len(losses)
+    model.train()
+    total = accelerator.reduce(total, reduction="sum")
+    return (total[0] / total[1]).item()
+
+
+def _finish(accelerator, model, config: TrainConfig, data: PreparedData, state: dict, setup: dict,
+            eval_loss: float | None, resumed_from_step: int) -> dict:
+    """Write the adapter (PEFT layout) with its tokenizer and ``train_summary.json``."""
+    output = Path(config.output)
+    state_dict = accelerator.get_state_dict(model)  # gathers sharded weights: every process takes part
+    peak = _peak_memory(accelerator)
+    world = accelerator.num_processes
+    if not accelerator.is_main_process:
+        return {"steps": state["step"], "rank": accelerator.process_index}
+    accelerator.unwrap_model(model).save_pretrained(output, state_dict=state_dict)
+    data.tokenizer.save_pretrained(output)
+    train_log = [e for e in state["log_history"] if "loss" in e]
+    summary = {
+        "steps": state["step"],
+        "examples": state["examples"],
+        "tokens": state["tokens"],
+        "initial_loss": train_log[0]["loss"] if train_log else None,
+        "final_loss": train_log[-1]["loss"] if train_log else None,
+        "eval_loss": eval_loss,
+        "wall_time_s": round(state["wall_time_s"], 3),
+        "tokens_per_s": round(state["tokens"] / state["wall_time_s"], 1) if state["wall_time_s"] else None,
+        "peak_memory_bytes": peak,
+        "epochs": round(state["examples"] / len(data.train), 4),
+        "train_examples": len(data.train),
+        "val_examples": len(data.val),
+        "skipped_examples": data.skipped,
+        "cutoff_len": data.cutoff_len,
+        "world_size": world,
+        "gradient_accumulation_steps": math.ceil(config.batch_size // world / config.micro_batch_size),
+        "precision": setup["precision"],
+        "lora_target_modules": setup["lora_target_modules"],
+        "trainable_parameters": setup["trainable_parameters"],
+        "resumed_from_step": resumed_from_step or None,
+        "config": config.model_dump(mode="json"),
+        "log_history": state["log_history"],
+    }
+    atomic_write_json(output / SUMMARY_FILE, summary)
+    loss = f", final loss {summary['final_loss']:.4f}" if train_log else ""
+    accelerator.print(f"adapter written to {output} ({state['step']} steps{loss})")
+    return summary
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def _make_accelerator(config: TrainConfig):
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration
+
+    cuda = torch.cuda.is_available()
+    precision = resolve_precision(config.precision, cuda=cuda)
+    trackers = list(dict.fromkeys(config.report_to + (["wandb"] if config.wandb_project else [])))
+    if "wandb" in trackers:
+        import importlib.util
+
+        if importlib.util.find_spec("wandb") is None:
+            raise ConfigError("W&B logging was asked for but wandb is not installed: pip install wandb")
+    return Accelerator(
+        mixed_precision={"fp32": "no"}.get(precision, precision),
+        cpu=not cuda,
+        log_with=trackers or None,
+        project_config=ProjectConfiguration(project_dir=str(config.output),
+                                            logging_dir=str(Path(config.output) / "logs")),
+    )
+
+
+def _init_trackers(accelerator, config: TrainConfig) -> None:
+    if not accelerator.log_with:
+        return
+    flat = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
+            for k, v in config.model_dump(mode="json").items()}
+    init_kwargs = {"wandb": {"name": config.wandb_run_name}} if config.wandb_run_name else {}
+    accelerator.init_trackers(config.wandb_project or "polyplatypus", config=flat, init_kwargs=init_kwargs)
+
+
+def _model_max_length(base: str) -> int:
+    from transformers import AutoConfig
+
+    try:
+        model_config = AutoConfig.from_pretrained(base)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot load the configuration of base model {base!r}: {error}") from None
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(model_config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 1 << 30
+
+
+def _split(examples: list, val_set_size: float, *, seed: int) -> tuple[list, list]:
+    """Training and validation examples: ``val_set_size`` is a count (>= 1) or a fraction."""
+    if not val_set_size:
+        return examples, []
+    n_val = int(val_set_size) if val_set_size >= 1 else round(val_set_size * len(examples))
+    if not 0 < n_val < len(examples):
+        raise ConfigError(f"validation set size {val_set_size} leaves no training (or no validation) examples "
+                          f"out of {len(examples)}")
+    val_ids = set(batching.epoch_order(len(examples), seed=seed, epoch=-1)[:n_val])
+    return ([e for i, e in enumerate(examples) if i not in val_ids],
+            [e for i, e in enumerate(examples) if i in val_ids])
+
+
+def _progress(accelerator, total: int, initial: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="train", unit="step", dynamic_ncols=True,
+                disable=not accelerator.is_local_main_process or os.environ.get("POLYPLATYPUS_NO_PROGRESS") == "1")
+
+
+def _peak_memory(accelerator) -> int:
+    """Peak memory of the largest process: CUDA allocations on GPUs, resident set size on CPU."""
+    import torch
+
+    if accelerator.device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(accelerator.device)
+    else:
+        import resource
+        import sys
+
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = rss if sys.platform == "darwin" else rss * 1024
+    gathered = accelerator.gather(torch.tensor([peak], device=accelerator.device))
+    return int(gathered.max().item())

@@ -1,0 +1,93 @@
+"""TrainConfig: Platypus defaults, YAML loading, unknown keys, flags over the file."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from polyplatypus.errors import ConfigError
+from polyplatypus.train import TrainConfig
+from polyplatypus.train.command import build_config, register
+from polyplatypus.train.lora import default_target_modules
+
+REQUIRED = dict(base="b", data="d.jsonl", output="o")
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(argv)
+
+
+def test_defaults_are_the_platypus_hyper_parameters():
+    config = TrainConfig(**REQUIRED)
+    assert (config.learning_rate, config.batch_size, config.micro_batch_size, config.num_epochs) == (4e-4, 16, 1, 1)
+    assert (config.lr_scheduler, config.warmup_steps, config.weight_decay) == ("cosine", 100, 0.0)
+    assert (config.lora_r, config.lora_alpha, config.lora_dropout) == (16, 16, 0.05)
+    assert (config.cutoff_len, config.train_on_inputs, config.add_eos_token) == (4096, False, False)
+    assert config.val_set_size == 0
+    assert (config.prompt_template, config.group_by_length, config.packing) == ("alpaca", False, False)
+    assert config.lora_layers == "mlp" and config.lora_target_modules is None
+
+
+def test_yaml_file_then_flags(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("base: b\ndata: d.jsonl\noutput: o\nlearning_rate: 1.0e-3\nlora-r: 8\npacking: true\n"
+                    "report_to: []\n", encoding="utf-8")
+    config = build_config(parse(["train", "--config", str(path), "--lora-r", "4", "--no-packing"]))
+    assert config.learning_rate == 1e-3  # from the file
+    assert config.lora_r == 4 and config.packing is False  # flags override the file
+    assert config.report_to == [] and config.batch_size == 16  # untouched default
+    config = build_config(parse(["train", "--config", str(path), "--report-to", "none"]))
+    assert config.report_to == [] and config.lora_r == 8
+
+
+def test_unknown_key_names_the_key_and_the_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("base: b\ndata: d\noutput: o\nlearning_rte: 0.1\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        TrainConfig.load(path)
+    assert str(path) in str(error.value) and "'learning_rte'" in str(error.value)
+    assert "learning_rate" in str(error.value)  # the suggestion
+
+
+def test_bad_values_and_missing_required_settings(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: d\noutput: o\nlora_dropout: 1.5\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="lora_dropout") as error:
+        TrainConfig.load(path)
+    assert "missing required setting 'base'" in str(error.value) and "--base" in str(error.value)
+    with pytest.raises(ConfigError, match="lr_scheduler"):
+        TrainConfig.from_mapping({**REQUIRED, "lr_scheduler": "cosine_annealing"})
+    path.write_text("- a\n- b\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="mapping"):
+        TrainConfig.load(path)
+
+
+def test_target_modules_accept_the_platypus_string_form():
+    config = TrainConfig(**REQUIRED, lora_target_modules="[q_proj,k_proj, v_proj]")
+    assert config.lora_target_modules == ["q_proj", "k_proj", "v_proj"]
+    args = parse(["train", *sum((["--" + k, v] for k, v in REQUIRED.items()), []),
+                  "--lora-target-modules", "query_key_value", "dense"])
+    assert build_config(args).lora_target_modules == ["query_key_value", "dense"]
+
+
+def test_default_target_modules_by_architecture():
+    assert default_target_modules("gpt_neox") == ["dense_h_to_4h", "dense_4h_to_h"]
+    assert default_target_modules("llama") == ["gate_proj", "up_proj", "down_proj"]
+    assert default_target_modules("gpt_neox", "attention") == ["query_key_value", "dense"]
+    assert default_target_modules("llama", "all") == ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                      "gate_proj", "up_proj", "down_proj"]
+    with pytest.raises(ConfigError, match="--lora-target-modules"):
+        default_target_modules("bloom")
+
+
+def test_every_field_has_a_flag():
+    args = parse(["train", "--base", "b", "--data", "d", "--output", "o"])
+    assert args.func.__name__ == "run_train"
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    text = parser._subparsers._group_actions[0].choices["train"].format_help()
+    for name in TrainConfig.model_fields:
+        assert "--" + name.replace("_", "-") in text
