@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"polyplatypus {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"polyplatypus {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
+        hint = "re-run with --resume to continue" if args.command == "train" else "re-run the same command to continue"
+        print(f"polyplatypus {args.command}: interrupted; {hint}", file=sys.stderr)
         return 130
     return int(result or 0)
 

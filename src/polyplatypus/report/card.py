@@ -12,6 +12,7 @@ were evaluated under different settings.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,6 +246,12 @@ def provenance_text(note: dict) -> str:
         f"dtype {note.get('dtype') or 'unknown'}",
         f"batch size {note.get('batch_size') if note.get('batch_size') is not None else 'unknown'}",
         f"data {note.get('data_source') or 'unknown'}",
+    ]
+    if note.get("scorer"):
+        parts.append(f"{note['scorer']} scorer")
+    if note.get("limit") is not None:
+        parts.append(f"first {note['limit']} documents per task only")
+    parts += [
         f"evaluated {when or 'unknown date'}",
         f"results in `{note['source']}`",
     ]
@@ -334,6 +341,48 @@ def _baseline_lines(report: Report, task: str) -> list[str]:
 
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+_TABLE_TITLE = re.compile(r"^#{2,4} (?P<title>.+) \(F1\)$")
+_CELL = re.compile(r"^(?P<bold>\*\*)?(?P<f1>\d+\.\d+)(?:\*\*)?(?: \[(?P<low>[-\d.]+), (?P<high>[-\d.]+)\])?(?P<noise> ≈)?$")
+
+
+def read_card_tables(markdown: str) -> dict[str, dict[str, dict[int, dict]]]:
+    """Read back the F1 tables of a card written by :func:`render_markdown`.
+
+    Returns ``{task title: {model label: {shots: {"f1", "bold", "ci", "noise"}}}}`` (a missing
+    cell is absent); useful to check a card against results.json or to compare two cards.
+    """
+    tables: dict[str, dict[str, dict[int, dict]]] = {}
+    title, shots = None, None
+    for line in markdown.splitlines():
+        heading = _TABLE_TITLE.match(line.strip())
+        if heading:
+            title, shots = heading.group("title"), None
+            tables[title] = {}
+            continue
+        if title is None or not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if cells[0] == "Model":
+            shots = [int(c.split("-")[0]) for c in cells[1:]]
+            continue
+        if shots is None or set(cells[0]) <= {"-", " "}:
+            continue
+        label = re.sub(r"(\[\^\d+\])+$", "", cells[0]).replace("\\|", "|")
+        label = label.removesuffix(" (baseline)")
+        row = {}
+        for k, text in zip(shots, cells[1:]):
+            match = _CELL.match(text)
+            if match is None:
+                continue
+            row[k] = {
+                "f1": float(match.group("f1")), "bold": bool(match.group("bold")),
+                "ci": (float(match.group("low")), float(match.group("high"))) if match.group("low") else None,
+                "noise": bool(match.group("noise")),
+            }
+        tables[title][label] = row
+    return tables
 
 
 # ----------------------------------------------------------------------------- results.json

@@ -15,7 +15,8 @@ from pathlib import Path
 from polyplatypus.errors import DataError
 
 REQUIRED_FIELDS = ("model", "task", "shots", "macro_f1")
-PROVENANCE_FIELDS = ("version", "dtype", "batch_size", "data_source")
+# Settings that change the numbers: rows that differ in any of them are flagged in the card.
+PROVENANCE_FIELDS = ("version", "dtype", "batch_size", "data_source", "scorer", "limit")
 RESULTS_FILE = "results.json"
 
 
