@@ -208,7 +208,7 @@ def stage_train(run: Run) -> dict:
         base=run.base_path, data=str(run.curated_path), output=str(run.dir("train")), resume=True,
         **run.config.train_fields(),
     )
-    summary = train(config)
+    summary = train(config, progress=run.progress)
     if summary.get("initial_loss") is not None and summary.get("final_loss") is not None:
         run.log(f"fine-tuning: {summary['steps']} steps, loss {summary['initial_loss']:.4f} -> {summary['final_loss']:.4f}")
     keep = ("steps", "examples", "tokens", "initial_loss", "final_loss", "eval_loss", "wall_time_s",

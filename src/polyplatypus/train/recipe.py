@@ -9,7 +9,6 @@ an earlier run, load the model and adapter, train, write the adapter and the sum
 from __future__ import annotations
 
 import math
-import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -62,7 +61,8 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     return PreparedData(tokenizer, cutoff, train_set, val_set, len(examples) - len(trainable))
 
 
-def train(config: TrainConfig | Mapping[str, Any], *, on_step: Callable[[dict], None] | None = None) -> dict:
+def train(config: TrainConfig | Mapping[str, Any], *, on_step: Callable[[dict], None] | None = None,
+          progress: bool = True) -> dict:
     """Fine-tune ``config.base`` with LoRA on ``config.data``; write the adapter, tokenizer and
     ``train_summary.json`` to ``config.output`` and return the summary.
 
@@ -102,7 +102,7 @@ def train(config: TrainConfig | Mapping[str, Any], *, on_step: Callable[[dict], 
     _init_trackers(accelerator, config)
 
     lengths = data.lengths
-    progress = _progress(accelerator, total_steps, state["step"])
+    bar = _progress(accelerator, total_steps, state["step"], enabled=progress)
     plan = batching.iter_steps(lengths, batch_size=config.batch_size, world_size=world, seed=config.seed,
                                group_by_len=config.group_by_length)
     eval_loss = None
@@ -120,8 +120,8 @@ def train(config: TrainConfig | Mapping[str, Any], *, on_step: Callable[[dict], 
         if state["pending"]["steps"] >= config.logging_steps or done:
             entry = _flush_log(state, lr, epoch=state["examples"] / len(data.train))
             accelerator.log({f"train/{k}": v for k, v in entry.items() if k != "step"}, step=state["step"])
-            progress.set_postfix(loss=f"{entry['loss']:.4f}", lr=f"{lr:.2e}", tok_s=f"{entry['tokens_per_s']:.0f}")
-        progress.update(1)
+            bar.set_postfix(loss=f"{entry['loss']:.4f}", lr=f"{lr:.2e}", tok_s=f"{entry['tokens_per_s']:.0f}")
+        bar.update(1)
         if data.val and (state["step"] % config.eval_steps == 0 or done):
             eval_loss = _evaluate(model, accelerator, data, config, setup["flatten"])
             accelerator.log({"eval/loss": eval_loss}, step=state["step"])
@@ -133,7 +133,7 @@ def train(config: TrainConfig | Mapping[str, Any], *, on_step: Callable[[dict], 
         if on_step is not None:
             on_step({"step": state["step"], "loss": loss, "learning_rate": lr, "examples": len(step_examples),
                      "tokens": tokens})
-    progress.close()
+    bar.close()
 
     summary = _finish(accelerator, model, config, data, state, setup, eval_loss, resumed_from_step)
     accelerator.wait_for_everyone()
@@ -400,11 +400,11 @@ def _split(examples: list, val_set_size: float, *, seed: int) -> tuple[list, lis
             [e for i, e in enumerate(examples) if i in val_ids])
 
 
-def _progress(accelerator, total: int, initial: int):
+def _progress(accelerator, total: int, initial: int, enabled: bool = True):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc="train", unit="step", dynamic_ncols=True,
-                disable=not accelerator.is_local_main_process or os.environ.get("POLYPLATYPUS_NO_PROGRESS") == "1")
+                disable=not enabled or not accelerator.is_local_main_process)
 
 
 def _peak_memory(accelerator) -> int:
