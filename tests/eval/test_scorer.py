@@ -92,3 +92,21 @@ def test_packed_row_layout():
     first, second = pack_document([1, 2, 3, 4], [[7, 8], [9]], max_length=4)
     assert (first.tokens, first.positions) == ([2, 3, 4, 7], [0, 1, 2, 3])
     assert (second.tokens, second.positions) == ([1, 2, 3, 4], [0, 1, 2, 3])
+
+
+def test_bfloat16_scores_agree_within_one_bf16_step(kobest_dir):
+    """In bf16 the reference sums log-probabilities in bf16, so the two scorers may differ by the
+    rounding of that sum: at most one bf16 step (a relative 2**-7). Measured on CPU; the same
+    bound is the stated tolerance for bf16 on GPUs."""
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "fixtures" / "tiny-gptneox-lm"
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16).eval()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    for name in ("kobest_sentineg", "kobest_copa", "kobest_boolq"):
+        requests = _requests(kobest_dir, name, 0, limit=20)
+        reference = RequestScorer(model, tokenizer).score(requests)
+        shared = SharedContextScorer(model, tokenizer, batch_size=4).score(requests)
+        for a, b in zip(reference, shared):
+            for x, y in zip(a.loglikelihoods, b.loglikelihoods):
+                assert abs(x - y) <= 2 ** -7 * max(1.0, abs(x))
