@@ -100,3 +100,41 @@ def test_unknown_task_and_environment_override(tmp_path, monkeypatch, kobest_dir
     monkeypatch.setenv("POLYPLATYPUS_KOBEST_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(DataError, match="does not exist"):
         load_kobest("copa", "test")
+
+
+def test_unreachable_hub_says_how_to_work_offline(monkeypatch):
+    import datasets
+
+    from polyplatypus.data import kobest
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'skt/kobest_v1' on the Hub (LocalEntryNotFoundError)")
+
+    monkeypatch.delenv("POLYPLATYPUS_KOBEST_DIR", raising=False)
+    monkeypatch.setattr(datasets, "load_dataset", unreachable)
+    kobest._load_cached.cache_clear()
+    with pytest.raises(DataError, match=r"from the hub: Couldn't reach.*--kobest-dir or \$POLYPLATYPUS_KOBEST_DIR"):
+        load_kobest("copa", "test")
+
+
+def test_script_dataset_falls_back_to_the_parquet_conversion(monkeypatch):
+    import datasets
+
+    from polyplatypus.data import kobest
+
+    calls = []
+    rows = [{"premise": "비가 왔다.", "question": "결과", "alternative_1": "우산을 썼다.", "alternative_2": "눈이 왔다.", "label": 0}]
+
+    def fake_load(path, name, split, revision=None):
+        calls.append(revision)
+        if revision is None:
+            raise RuntimeError("Dataset scripts are no longer supported, but found kobest_v1.py")
+        return rows
+
+    monkeypatch.delenv("POLYPLATYPUS_KOBEST_DIR", raising=False)
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    kobest._load_cached.cache_clear()
+    docs = load_kobest("copa", "test")
+    assert calls == [None, "refs/convert/parquet"]
+    assert docs == [{"doc_index": 0, **rows[0]}]
+    kobest._load_cached.cache_clear()

@@ -130,15 +130,33 @@ def read_kobest_tsv(path: Path, source: KobestSource) -> list[dict]:
     return docs
 
 
+def _load_from_hub(name: str, split: str):
+    """One split of skt/kobest_v1 from the hub, with an error that says what to do offline."""
+    import datasets  # imported lazily: slow, and only the hub path needs it
+
+    try:
+        try:
+            return datasets.load_dataset(HUB_DATASET, name, split=split)
+        except RuntimeError as error:
+            # Recent `datasets` no longer run loading scripts; the hub keeps a parquet conversion.
+            if "script" not in str(error).lower():
+                raise
+            return datasets.load_dataset(HUB_DATASET, name, split=split, revision="refs/convert/parquet")
+    except Exception as error:  # network, offline mode, missing dataset: all need the same advice
+        raise DataError(
+            f"could not load KoBEST ({HUB_DATASET}, {name}/{split}) from the hub: {error}. "
+            f"Offline, point --kobest-dir or ${KOBEST_DIR_ENV} at the KoBEST v1.0 TSVs "
+            "(BoolQ/ COPA/ HellaSwag/ SentiNeg/ WiC/)"
+        ) from error
+
+
 @functools.lru_cache(maxsize=64)
 def _load_cached(task: str, split: str, data_dir: str | None) -> tuple[dict, ...]:
     source = SOURCES[task]
     if data_dir is not None:
         docs = read_kobest_tsv(Path(data_dir) / source.directory / SPLIT_FILES[split], source)
     else:
-        import datasets  # imported lazily: slow, and only the hub path needs it
-
-        dataset = datasets.load_dataset(HUB_DATASET, source.hub_name, split=split)
+        dataset = _load_from_hub(source.hub_name, split)
         docs = [{"doc_index": i, **{f: row[f] for f, _, _ in source.fields}} for i, row in enumerate(dataset)]
     return tuple(docs)
 
