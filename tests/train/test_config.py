@@ -91,3 +91,42 @@ def test_every_field_has_a_flag():
     text = parser._subparsers._group_actions[0].choices["train"].format_help()
     for name in TrainConfig.model_fields:
         assert "--" + name.replace("_", "-") in text
+
+
+@pytest.mark.parametrize("line,key,message", [
+    ("batch_size: true", "batch_size", "valid integer"),
+    ("train_on_inputs: \"yes\"", "train_on_inputs", "valid boolean"),
+    ("lora_r: \"16\"", "lora_r", "valid integer"),
+    ("max_steps: 2.5", "max_steps", "valid integer"),
+    ("learning_rate: true", "learning_rate", "valid number"),
+    ("learning_rate: fast", "learning_rate", "valid number"),
+])
+def test_wrong_types_are_errors_not_conversions(tmp_path, line, key, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"base: b\ndata: d\noutput: o\n{line}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        TrainConfig.load(path)
+    assert str(error.value).startswith(f"{path}: {key}: ") and message in str(error.value)
+
+
+def test_floats_accept_yaml_exponents_and_integers(tmp_path):
+    path = tmp_path / "c.yaml"
+    # PyYAML reads 4e-4 (no dot) as the string '4e-4'
+    path.write_text("base: b\ndata: d\noutput: o\nlearning_rate: 4e-4\nmax_grad_norm: 2\nval_set_size: 10\n",
+                    encoding="utf-8")
+    config = TrainConfig.load(path)
+    assert config.learning_rate == 4e-4 and config.max_grad_norm == 2.0 and config.val_set_size == 10
+    assert build_config(parse(["train", "--config", str(path), "--max-steps", "5"])).max_steps == 5
+
+
+def test_a_bad_command_line_value_is_blamed_on_the_option_not_the_file(tmp_path):
+    path = tmp_path / "c3.yaml"
+    path.write_text("base: b\ndata: d\noutput: o\nlora_r: 8\nlearning_rate: 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        build_config(parse(["train", "--config", str(path), "--lora-r", "0"]))
+    message = str(error.value)
+    assert "command-line option --lora-r: lora_r: Input should be greater than or equal to 1 (got 0)" in message
+    assert f"{path}: learning_rate: " in message  # the file's own mistake still names the file
+    assert f"{path}: lora_r" not in message
+    with pytest.raises(ConfigError, match=r"^command-line option --lora-rr: unknown key 'lora_rr'"):
+        TrainConfig.load(path, lora_rr=3)

@@ -16,10 +16,13 @@ import os
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, create_model, field_validator,
+    model_validator,
+)
 
 from polyplatypus.errors import ConfigError
-from polyplatypus.train.config import RUN_ONLY_KEYS, TrainConfig
+from polyplatypus.train.config import RUN_ONLY_KEYS, Number, TrainConfig
 
 BUILTIN_PREFIX = "builtin:"
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
@@ -50,24 +53,24 @@ class DataSection(Section):
     """Instruction data and its curation (see ``polyplatypus curate``)."""
 
     sources: list[str] = Field(min_length=1, description="hub dataset ids or .json/.jsonl/.parquet files; earlier sources win")
-    dedup_threshold: float | None = Field(0.8, gt=0, le=1, description="near-duplicate Jaccard threshold; null turns near-dedup off")
-    dedup_ngram: int = Field(4, ge=1, description="character n-gram size for near-duplicates")
+    dedup_threshold: Number | None = Field(0.8, gt=0, le=1, description="near-duplicate Jaccard threshold; null turns near-dedup off")
+    dedup_ngram: StrictInt = Field(4, ge=1, description="character n-gram size for near-duplicates")
     decontaminate: list[Literal["kobest"]] = Field(["kobest"], description="benchmarks whose documents are removed from the data")
-    decontam_threshold: float = Field(0.5, gt=0, le=1, description="share of a document's n-grams that marks a record contaminated")
+    decontam_threshold: Number = Field(0.5, gt=0, le=1, description="share of a document's n-grams that marks a record contaminated")
     kobest_dir: str | None = Field(None, description="KoBEST for decontamination; default: eval.kobest_dir")
-    skip_invalid: bool = Field(False, description="drop malformed records instead of stopping")
+    skip_invalid: StrictBool = Field(False, description="drop malformed records instead of stopping")
 
 
 class PretrainSection(Section):
     """A short causal-LM pre-training of the tiny model on the corpus."""
 
-    steps: int = Field(300, ge=0, description="optimizer steps")
-    batch_size: int = Field(16, ge=1, description="sequences per step")
-    seq_len: int = Field(128, ge=8, description="tokens per sequence")
-    learning_rate: float = Field(3e-3, gt=0, description="peak learning rate (AdamW, cosine decay)")
-    warmup_steps: int = Field(20, ge=0, description="linear warm-up steps")
-    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
-    holdout: float = Field(0.05, ge=0, lt=0.5, description="share of the corpus held out to measure loss")
+    steps: StrictInt = Field(300, ge=0, description="optimizer steps")
+    batch_size: StrictInt = Field(16, ge=1, description="sequences per step")
+    seq_len: StrictInt = Field(128, ge=8, description="tokens per sequence")
+    learning_rate: Number = Field(3e-3, gt=0, description="peak learning rate (AdamW, cosine decay)")
+    warmup_steps: StrictInt = Field(20, ge=0, description="linear warm-up steps")
+    weight_decay: Number = Field(0.01, ge=0, description="AdamW weight decay")
+    holdout: Number = Field(0.05, ge=0, lt=0.5, description="share of the corpus held out to measure loss")
 
 
 class TinySection(Section):
@@ -75,12 +78,12 @@ class TinySection(Section):
 
     arch: Literal["gpt_neox", "llama"] = Field("gpt_neox", description="gpt_neox is Polyglot-ko's layout")
     corpus: str = Field("builtin:corpus", description="folder of .txt files (or one .txt file) of Korean text")
-    vocab_size: int = Field(2048, ge=300, description="byte-level BPE vocabulary size")
-    hidden_size: int = Field(128, ge=8)
-    layers: int = Field(4, ge=1)
-    heads: int = Field(4, ge=1)
-    max_positions: int = Field(1024, ge=16, description="longest context; longer prompts are truncated from the left")
-    seed: int = Field(0, description="initialisation and data-order seed")
+    vocab_size: StrictInt = Field(2048, ge=300, description="byte-level BPE vocabulary size")
+    hidden_size: StrictInt = Field(128, ge=8)
+    layers: StrictInt = Field(4, ge=1)
+    heads: StrictInt = Field(4, ge=1)
+    max_positions: StrictInt = Field(1024, ge=16, description="longest context; longer prompts are truncated from the left")
+    seed: StrictInt = Field(0, description="initialisation and data-order seed")
     pretrain: PretrainSection = Field(default_factory=PretrainSection)
 
     @model_validator(mode="after")
@@ -128,22 +131,22 @@ TrainSection.__doc__ = ("LoRA fine-tuning: the fields of polyplatypus.train.Trai
 
 
 class MergeSection(Section):
-    enabled: bool = Field(True, description="merge the adapter into the base model (needed to evaluate the tuned model)")
+    enabled: StrictBool = Field(True, description="merge the adapter into the base model (needed to evaluate the tuned model)")
     dtype: Literal[DTYPES] = Field("auto", description="dtype of the merged weights; auto keeps the base's")  # type: ignore[valid-type]
     max_shard_size: str = Field("5GB", description="largest safetensors shard")
     label: str | None = Field(None, description="row name of the merged model in reports (default: the config name)")
 
 
 class EvalSection(Section):
-    enabled: bool = True
+    enabled: StrictBool = True
     models: list[str] | None = Field(
         None, min_length=1,
         description="models to compare: 'base', 'merged', or any path / hub id, optionally LABEL=PATH "
         "(default: base, plus merged when the recipe trains and merges)",
     )
     tasks: list[Literal[KOBEST_TASKS]] = Field(list(KOBEST_TASKS), min_length=1)  # type: ignore[valid-type]
-    shots: list[int] = Field([0, 5, 10, 50], min_length=1)
-    limit: int | None = Field(None, ge=1, description="score only the first N documents per task (smoke runs)")
+    shots: list[StrictInt] = Field([0, 5, 10, 50], min_length=1)
+    limit: StrictInt | None = Field(None, ge=1, description="score only the first N documents per task (smoke runs)")
     kobest_dir: str | None = Field(None, description="KoBEST TSV folder or builtin:kobest_sample; null: $POLYPLATYPUS_KOBEST_DIR, else the hub")
     dtype: Literal[DTYPES] = Field("auto", description="float16 reproduces the model card's GPU runs")  # type: ignore[valid-type]
     batch_size: int | str = Field(1, description="documents per forward pass, or auto")
@@ -171,12 +174,12 @@ class EvalSection(Section):
 
 
 class ReportSection(Section):
-    enabled: bool = True
+    enabled: StrictBool = True
     baseline: str | None = Field(BASE, description="model the others are compared against: base, merged, a label or a path")
     title: str | None = Field(None, description="card title (default: from the config name)")
     formats: list[Literal["md", "html", "png"]] = Field(["md", "html", "png"])
-    resamples: int = Field(1000, ge=10, description="bootstrap resamples")
-    confidence: float = Field(0.95, gt=0, lt=1, description="confidence level of the intervals")
+    resamples: StrictInt = Field(1000, ge=10, description="bootstrap resamples")
+    confidence: Number = Field(0.95, gt=0, lt=1, description="confidence level of the intervals")
 
 
 class PipelineConfig(Section):
@@ -185,7 +188,7 @@ class PipelineConfig(Section):
     name: str = Field(min_length=1, description="run name; also the merged model's label")
     description: str = Field("", description="one paragraph for the report")
     run_dir: str | None = Field(None, description="where the stages write (default runs/<name>); --run-dir overrides")
-    seed: int = Field(42, description="seed for training (unless train.seed is set)")
+    seed: StrictInt = Field(42, description="seed for training (unless train.seed is set)")
     base: BaseSection
     data: DataSection | None = Field(None, description="instruction data; required when train is given")
     train: TrainSection | None = Field(None, description="LoRA fine-tuning (TrainConfig fields); null: no training")  # type: ignore[valid-type]
@@ -279,15 +282,28 @@ def _model_for(path: tuple) -> type[BaseModel] | None:
     return model
 
 
-def describe_validation_error(error: ValidationError, source: str, lines: Mapping[tuple, int] | None = None) -> str:
+def describe_validation_error(error: ValidationError, source: str, lines: Mapping[tuple, int] | None = None,
+                              overrides: Mapping[tuple, str] | None = None) -> str:
+    """One line per problem, naming where the value came from: ``FILE, line N``, or
+    ``command line (--set KEY=VALUE)`` for a key set (or under a key set) by ``overrides``
+    (key path -> the ``--set`` text)."""
     lines = lines or {}
+    overrides = overrides or {}
     messages = []
     for item in error.errors():
         # pydantic adds union-member names ("int", "literal['auto']") to locations; drop them
         loc = tuple(p for p in item["loc"] if not _is_union_tag(p))
         key = ".".join(str(p) for p in loc)
-        line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
-        where = f"{source}, line {line}" if line else source
+        # the longest --set path that holds this key: the value came from the command line
+        given = next((overrides[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in overrides), None)
+        if given is not None:
+            where = f"command line (--set {given})"
+        else:
+            line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+            where = f"{source}, line {line}" if line else source
+            below = [text for path, text in overrides.items() if path[:len(loc)] == loc]
+            if below:  # a check of a section that a --set changed: either may be the cause
+                where += f" (with --set {' '.join(below)})"
         if item["type"] == "extra_forbidden":
             model = _model_for(loc[:-1])
             hint = ""
@@ -316,13 +332,18 @@ def _is_union_tag(part) -> bool:
     )
 
 
-def validate_config(data: Any, source: str = "config", text: str | None = None) -> PipelineConfig:
+def validate_config(data: Any, source: str = "config", text: str | None = None,
+                    overrides: list[str] | None = None) -> PipelineConfig:
+    """Check ``data`` (the file's contents with ``overrides`` applied); errors name ``source`` and
+    the line in ``text``, or the ``--set`` override that gave the value."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: expected a mapping of sections at the top level, got {type(data).__name__}")
     try:
         return PipelineConfig.model_validate(dict(data))
     except ValidationError as error:
-        raise ConfigError(describe_validation_error(error, source, _line_index(text) if text else None)) from None
+        given = {tuple(parse_override(o)[0]): o for o in overrides or []}
+        raise ConfigError(describe_validation_error(
+            error, source, _line_index(text) if text else None, given)) from None
 
 
 def find_config(name: str | os.PathLike) -> Path:
@@ -381,11 +402,9 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(data).__name__}")
-    source = str(path)
     if overrides:
         data = apply_overrides(data, overrides)
-        source = f"{path} (with --set {' '.join(overrides)})"
-    return validate_config(data, source, text)
+    return validate_config(data, str(path), text, overrides)
 
 
 def fingerprint(*parts: Any) -> str:

@@ -9,7 +9,9 @@
 
 Each finished stage leaves a marker ``RUN/stages/<stage>.json`` with a fingerprint of the
 settings it depends on (its own section and those of the stages before it). A re-run skips a
-stage whose marker matches, so an interrupted run continues where it stopped; training itself
+stage whose marker matches and whose key outputs (:meth:`Run.missing_outputs`) are all there, so
+an interrupted run continues where it stopped; a stage whose outputs were deleted runs again, and
+so do the stages after it; training itself
 resumes from its last checkpoint and evaluation from its last finished cell. A marker made with
 other settings is an error for the expensive stages (``--redo STAGE`` recomputes), while eval and
 report are simply recomputed (finished eval cells with unchanged settings are still reused).
@@ -44,6 +46,32 @@ MARKERS_DIR = "stages"
 STATE_FILE = "pipeline.json"
 CONFIG_FILE = "config.yaml"
 CURATED_FILE = "instructions.jsonl"
+
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def _has_weights(folder: Path) -> bool:
+    """A model folder holds its weights: one file, or an index whose every shard is there."""
+    if any((folder / name).is_file() for name in WEIGHT_FILES):
+        return True
+    for name in WEIGHT_INDEXES:
+        index = folder / name
+        if index.is_file():
+            try:
+                shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+            except (OSError, ValueError, KeyError, AttributeError, TypeError):
+                return False
+            return bool(shards) and all((folder / shard).is_file() for shard in shards)
+    return False
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def _now() -> str:
@@ -121,6 +149,32 @@ class Run:
         if baseline == MERGED:
             return self.config.merged_label()
         return baseline
+
+    # --- what a finished stage leaves ---------------------------------------------------------
+
+    def key_outputs(self, stage: str) -> list[Path]:
+        """The files a finished stage must have left (model weights are checked separately)."""
+        out = self.dir(stage)
+        if stage in ("base", "merge"):
+            return [out / "config.json"]
+        if stage == "data":
+            from polyplatypus.data.curate import report_path_for
+
+            return [self.curated_path, report_path_for(self.curated_path)]
+        if stage == "train":
+            return [out / "adapter_model.safetensors", out / "train_summary.json"]
+        if stage == "eval":
+            return [out / "results.json"]
+        formats = self.config.report.formats
+        return [out / "results.json"] + [out / name for name, fmt in (("card.md", "md"), ("card.html", "html"))
+                                         if fmt in formats]
+
+    def missing_outputs(self, stage: str) -> list[str]:
+        """Key outputs of ``stage`` that are absent (paths relative to the run directory)."""
+        missing = [p for p in self.key_outputs(stage) if not p.is_file()]
+        if stage in ("base", "merge") and not _has_weights(self.dir(stage)):
+            missing.append(self.dir(stage) / "model weights (model.safetensors or shards)")
+        return [_relative(p, self.run_dir) for p in missing]
 
     # --- which stages apply, and their fingerprints -------------------------------------------
 
@@ -365,13 +419,16 @@ def run_pipeline(
     atomic_write_json(state_path, state)
 
     total = len(stages)
-    upstream_ran = False
+    upstream_ran = False  # a protected stage ran: the outputs after it were made from other inputs
+    ran = False  # any stage ran: every stage after it runs too
     run.log(f"polyplatypus run {config.name}: {total} stages ({', '.join(stages)}) in {run_dir}")
     for number, stage in enumerate(stages, start=1):
         fp = fingerprint(settings[stage])
         marker = run.read_marker(stage)
         header = f"[{number}/{total}] {stage}"
-        if marker is not None and marker.get("fingerprint") == fp and stage not in redo_set:
+        complete = marker is not None and marker.get("fingerprint") == fp and stage not in redo_set
+        missing = run.missing_outputs(stage) if complete else []
+        if complete and not missing and not ran:
             run.log(f"{header}: already complete ({marker.get('finished')}), skipped")
             state["stages"][stage] = {**marker.get("state", {}), "status": "skipped (complete)",
                                       "seconds": marker.get("seconds"), "finished": marker.get("finished")}
@@ -382,7 +439,14 @@ def run_pipeline(
                 run.log(f"{header}: removing {run.dir(stage)} to recompute it")
                 shutil.rmtree(run.dir(stage))
             run.marker_path(stage).unlink(missing_ok=True)
-            why = "settings changed, recomputing" if marker is not None and stage not in redo_set else "running"
+            if missing:
+                why = f"marked complete but {', '.join(missing)} missing, recomputing"
+            elif complete:
+                why = "an earlier stage was recomputed, recomputing"
+            elif marker is not None and stage not in redo_set:
+                why = "settings changed, recomputing"
+            else:
+                why = "running"
             run.log(f"{header}: {why} -> {run.dir(stage)}")
             state["stages"][stage] = {"status": "running", "started": _now()}
             atomic_write_json(state_path, state)
@@ -406,6 +470,7 @@ def run_pipeline(
             atomic_write_json(state_path, state)
             run.log(f"{header}: done in {seconds:.1f} s")
             upstream_ran = upstream_ran or stage in PROTECTED
+            ran = True
         if stage == until:
             run.log(f"stopping after {stage} (--until)")
             break

@@ -54,6 +54,7 @@ class Cell:
     vs_baseline: Interval | None = None
     vs_baseline_estimate: float | None = None
     baseline_within_noise: bool | None = None
+    stale_cell: str | None = None  # the cell file disagreed with results.json: no interval
     record: dict = field(default_factory=dict, repr=False)
 
 
@@ -77,6 +78,11 @@ class Report:
     def cell(self, task: str, model: str, shots: int) -> Cell | None:
         return self.cells.get((task, model, shots))
 
+    def stale_cells(self) -> list[Cell]:
+        """Cells whose per-document file disagreed with results.json (shown without an interval)."""
+        return [self.cells[(t, m, k)] for t in self.tasks for m in self.models for k in self.shots
+                if (t, m, k) in self.cells and self.cells[(t, m, k)].stale_cell]
+
 
 def _ordered_tasks(tasks) -> list[str]:
     known = [t for t in TASK_ORDER if t in tasks]
@@ -84,20 +90,27 @@ def _ordered_tasks(tasks) -> list[str]:
 
 
 def resolve_baseline(rows: list[Row], baseline: str | None) -> str | None:
-    """The report label of ``baseline``, given as a model label or a model path."""
+    """The report label of ``baseline``, given as a model label (as shown in the report, or as in
+    results.json before the folder name was added to tell two folders apart) or a model path.
+    A name that fits several report rows is an error listing them."""
     if baseline is None:
         return None
     labels = list(dict.fromkeys(r.label for r in rows))
     if baseline in labels:
         return baseline
-    by_path = list(dict.fromkeys(r.label for r in rows if r.record.get("model_path") == baseline))
-    if not by_path:
-        stripped = baseline.rstrip("/")
-        by_path = list(dict.fromkeys(
-            r.label for r in rows if str(r.record.get("model_path", "")).rstrip("/").endswith(stripped)
-        ))
-    if by_path:
-        return by_path[0]
+    stripped = baseline.rstrip("/")
+    for match in (
+        lambda r: r.record.get("model") == baseline,
+        lambda r: r.record.get("model_path") == baseline,
+        lambda r: str(r.record.get("model_path", "")).rstrip("/").endswith(stripped),
+    ):
+        found = list(dict.fromkeys(r.label for r in rows if match(r)))
+        if len(found) == 1:
+            return found[0]
+        if found:
+            candidates = ", ".join(repr(label) for label in found)
+            raise ConfigError(f"--baseline {baseline!r} is ambiguous: it matches {candidates}; "
+                              "give one of these labels")
     known = ", ".join(f"{r.label} ({r.record.get('model_path')})" for r in {r.label: r for r in rows}.values())
     raise ConfigError(f"--baseline {baseline!r} matches no model in the results; known: {known}")
 
@@ -143,7 +156,7 @@ def build_report(
         cells[cell_key] = Cell(
             label=row.label, task=row.task, shots=row.shots, f1=row.f1, n=row.record.get("n"),
             truncated=row.record.get("truncated"), provenance=provenance_ids[key],
-            source=str(row.source), record=row.record,
+            source=str(row.source), stale_cell=row.stale_cell, record=row.record,
         )
     differing = {}
     for name in PROVENANCE_FIELDS:
@@ -271,6 +284,20 @@ def settings_warning(report: Report) -> str:
     )
 
 
+def stale_cells_warning(report: Report) -> str:
+    """A warning naming the cells whose per-document file did not match results.json."""
+    stale = report.stale_cells()
+    if not stale:
+        return ""
+    listed = "; ".join(f"{c.label} {task_title(c.task)} {c.shots}-shot: {c.stale_cell}" for c in stale)
+    return (
+        f"**Warning: the per-document predictions of {len(stale)} cell(s) do not match results.json**, "
+        "so these F1 values are shown without a confidence interval or noise mark "
+        f"(the cell files in `cells/` were probably overwritten by a later, unfinished evaluation; "
+        f"re-run the evaluation to restore them): {listed}."
+    )
+
+
 def truncation_notes(report: Report, task: str) -> list[str]:
     """Per model, the shot counts at which some documents' contexts were cut, as "k-shot m/n"."""
     notes = []
@@ -290,9 +317,9 @@ def render_markdown(report: Report) -> str:
     if report.intro:
         lines += [report.intro.strip(), ""]
     lines += [legend(report), ""]
-    warning = settings_warning(report)
-    if warning:
-        lines += [warning, ""]
+    for warning in (settings_warning(report), stale_cells_warning(report)):
+        if warning:
+            lines += [warning, ""]
     header = "| Model | " + " | ".join(f"{k}-shot" for k in report.shots) + " |"
     rule = "| --- | " + " | ".join("---" for _ in report.shots) + " |"
     for task in report.tasks:
@@ -403,6 +430,8 @@ def report_records(report: Report) -> list[dict]:
                     "ci_high": None if cell.ci is None else cell.ci.high,
                     "best": cell.best, "within_noise_of_best": cell.within_noise_of_best,
                 })
+                if cell.stale_cell:
+                    record["stale_cell"] = cell.stale_cell
                 if report.baseline is not None and model != report.baseline:
                     record["vs_baseline"] = None if cell.vs_baseline is None else {
                         "difference": cell.vs_baseline_estimate, "ci_low": cell.vs_baseline.low,

@@ -9,12 +9,18 @@ A results folder holds ``results.json`` = {"results": [records], "config": {...}
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from polyplatypus.errors import DataError
 
 REQUIRED_FIELDS = ("model", "task", "shots", "macro_f1")
+# A cell file's per-document golds/preds are used for a results.json record only when the cell
+# agrees with the record on these: a re-run that stopped part-way (say with another eval.limit)
+# may have overwritten a cell after results.json was written, and its documents are not the
+# record's.
+CELL_MATCH_FIELDS = ("n", "limit", "data_source", "dtype", "scorer", "model_path", "macro_f1")
 # Settings that change the numbers: rows that differ in any of them are flagged in the card.
 PROVENANCE_FIELDS = ("version", "dtype", "batch_size", "data_source", "scorer", "limit")
 RESULTS_FILE = "results.json"
@@ -101,6 +107,7 @@ class Row:
     source: Path  # the results folder
     golds: list[int] | None = None
     preds: list[int] | None = None
+    stale_cell: str | None = None  # why the cell file was not used (it disagrees with the record)
 
     @property
     def task(self) -> str:
@@ -160,12 +167,33 @@ def load_rows(paths) -> list[Row]:
             label = record["model"]
             shown = f"{label} ({names[id(folder)]})" if clashes(label) else label
             cell = folder.cells.get((label, record["task"], int(record["shots"])))
+            stale = None if cell is None else cell_mismatch(cell, record)
+            use = cell is not None and stale is None
             rows.append(Row(
                 label=shown, record=record, source=folder.path,
-                golds=None if cell is None else [int(g) for g in cell["golds"]],
-                preds=None if cell is None else [int(p) for p in cell["preds"]],
+                golds=[int(g) for g in cell["golds"]] if use else None,
+                preds=[int(p) for p in cell["preds"]] if use else None,
+                stale_cell=stale,
             ))
     return rows
+
+
+def cell_mismatch(cell: dict, record: dict) -> str | None:
+    """How a cell file disagrees with its results.json record (None: it matches), e.g.
+    ``"n 2 (results.json: 30), limit 2 (results.json: None)"``."""
+    differences = []
+    for name in CELL_MATCH_FIELDS:
+        ours, theirs = cell.get(name), record.get(name)
+        if name == "macro_f1" and isinstance(ours, (int, float)) and isinstance(theirs, (int, float)):
+            same = math.isclose(float(ours), float(theirs), rel_tol=1e-9, abs_tol=1e-12)
+        else:
+            same = ours == theirs
+        if not same:
+            differences.append(f"{name} {ours} (results.json: {theirs})")
+    n = record.get("n")
+    if not differences and isinstance(n, int) and len(cell["golds"]) != n:
+        differences.append(f"{len(cell['golds'])} documents (results.json: n {n})")
+    return ", ".join(differences) or None
 
 
 def _unique_folder_names(folders: list[ResultsFolder]) -> dict[int, str]:

@@ -41,8 +41,16 @@ def _register_train(subparsers) -> None:
     parser.set_defaults(func=run_train)
 
 
+def _unwrap(annotation):
+    """``Annotated[int, Strict()]`` -> ``int`` (the metadata is the model's business, not argparse's)."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
 def _flag_kwargs(annotation) -> dict:
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    annotation = _unwrap(annotation)
+    args = [_unwrap(a) for a in typing.get_args(annotation) if a is not type(None)]
     origin = typing.get_origin(annotation)
     if annotation is bool:
         return {"action": argparse.BooleanOptionalAction}

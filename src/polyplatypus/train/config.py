@@ -8,12 +8,32 @@ key and the file, so a typo never silently trains with a default.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
 
 from polyplatypus.errors import ConfigError
+
+# A decimal number as YAML writes it: PyYAML reads ``4e-4`` (no dot) as a string, so such strings
+# are accepted for float fields; anything else that is not a number (``true``, ``"fast"``, ``"nan"``)
+# is an error. Integer and boolean fields are strict (StrictInt, StrictBool): ``batch_size: true``
+# or ``lora_r: "16"`` is an error, never a silent conversion.
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _yaml_number(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("Input should be a valid number, not a boolean")
+    if isinstance(value, str):
+        if not _NUMBER.fullmatch(value.strip()):
+            raise ValueError("Input should be a valid number")
+        return float(value)
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_yaml_number)]
 
 LR_SCHEDULERS = (
     "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
@@ -32,49 +52,49 @@ class TrainConfig(BaseModel):
     output: str = Field(description="output folder: adapter, tokenizer, checkpoints, logs, train_summary.json")
 
     # Platypus hyper-parameters
-    batch_size: int = Field(16, ge=1, description="global batch size (examples per optimizer step)")
-    micro_batch_size: int = Field(
+    batch_size: StrictInt = Field(16, ge=1, description="global batch size (examples per optimizer step)")
+    micro_batch_size: StrictInt = Field(
         1, ge=1, description="examples per forward pass and process (packed rows with --packing)")
-    num_epochs: int = Field(1, ge=1, description="passes over the training data")
-    learning_rate: float = Field(4e-4, gt=0, description="peak learning rate")
-    cutoff_len: int = Field(4096, ge=2, description="maximum tokens per example (capped at the model's maximum)")
-    val_set_size: float = Field(0, ge=0, description="held-out examples: a count (>= 1) or a fraction (< 1)")
-    lora_r: int = Field(16, ge=1, description="LoRA rank")
-    lora_alpha: int = Field(16, ge=1, description="LoRA alpha (scale = alpha / r)")
-    lora_dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the LoRA input")
+    num_epochs: StrictInt = Field(1, ge=1, description="passes over the training data")
+    learning_rate: Number = Field(4e-4, gt=0, description="peak learning rate")
+    cutoff_len: StrictInt = Field(4096, ge=2, description="maximum tokens per example (capped at the model's maximum)")
+    val_set_size: Number = Field(0, ge=0, description="held-out examples: a count (>= 1) or a fraction (< 1)")
+    lora_r: StrictInt = Field(16, ge=1, description="LoRA rank")
+    lora_alpha: StrictInt = Field(16, ge=1, description="LoRA alpha (scale = alpha / r)")
+    lora_dropout: Number = Field(0.05, ge=0, lt=1, description="dropout on the LoRA input")
     lora_target_modules: list[str] | None = Field(
         None, description="modules to adapt (default: by architecture, see --lora-layers)")
     lora_layers: Literal["mlp", "attention", "all"] = Field(
         "mlp", description="which module set to adapt: mlp (as Platypus), attention or all")
-    train_on_inputs: bool = Field(False, description="train on prompt tokens too (else they get label -100)")
-    add_eos_token: bool = Field(False, description="Platypus's flag: only changes how the prompt is masked")
-    group_by_length: bool = Field(False, description="group examples of similar length into the same steps")
-    packing: bool = Field(False, description="pack several examples per sequence up to the cutoff")
+    train_on_inputs: StrictBool = Field(False, description="train on prompt tokens too (else they get label -100)")
+    add_eos_token: StrictBool = Field(False, description="Platypus's flag: only changes how the prompt is masked")
+    group_by_length: StrictBool = Field(False, description="group examples of similar length into the same steps")
+    packing: StrictBool = Field(False, description="pack several examples per sequence up to the cutoff")
     prompt_template: str = Field("alpaca", description="prompt template name (alpaca, korean) or a .json file")
     lr_scheduler: Literal[LR_SCHEDULERS] = Field(  # type: ignore[valid-type]
         "cosine", description="learning-rate schedule")
-    warmup_steps: int = Field(100, ge=0, description="linear warm-up steps")
-    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
-    max_grad_norm: float = Field(1.0, ge=0, description="gradient clipping norm (0 turns it off)")
+    warmup_steps: StrictInt = Field(100, ge=0, description="linear warm-up steps")
+    weight_decay: Number = Field(0.0, ge=0, description="AdamW weight decay")
+    max_grad_norm: Number = Field(1.0, ge=0, description="gradient clipping norm (0 turns it off)")
 
     # run control
-    max_steps: int | None = Field(
+    max_steps: StrictInt | None = Field(
         None, ge=1, description="stop after this many optimizer steps (overrides --num-epochs)")
-    save_steps: int = Field(200, ge=1, description="save a checkpoint every N steps")
-    save_total_limit: int = Field(2, ge=1, description="checkpoints kept")
-    eval_steps: int = Field(200, ge=1, description="evaluate on the validation set every N steps")
-    logging_steps: int = Field(1, ge=1, description="log loss / learning rate every N steps")
-    seed: int = Field(42, description="seed for shuffling, LoRA initialisation and dropout")
-    resume: bool = Field(
+    save_steps: StrictInt = Field(200, ge=1, description="save a checkpoint every N steps")
+    save_total_limit: StrictInt = Field(2, ge=1, description="checkpoints kept")
+    eval_steps: StrictInt = Field(200, ge=1, description="evaluate on the validation set every N steps")
+    logging_steps: StrictInt = Field(1, ge=1, description="log loss / learning rate every N steps")
+    seed: StrictInt = Field(42, description="seed for shuffling, LoRA initialisation and dropout")
+    resume: StrictBool = Field(
         False, description="continue the run in the output folder from its latest checkpoint (a fresh folder starts)")
-    skip_invalid: bool = Field(False, description="skip malformed records instead of stopping")
+    skip_invalid: StrictBool = Field(False, description="skip malformed records instead of stopping")
 
     # hardware
     load_in: Literal["4bit", "8bit"] | None = Field(
         None, description="quantize the base model (QLoRA; needs bitsandbytes and a GPU)")
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
         "auto", description="auto: bf16 (or fp16) on GPUs, fp32 on CPU")
-    gradient_checkpointing: bool = Field(False, description="trade compute for activation memory")
+    gradient_checkpointing: StrictBool = Field(False, description="trade compute for activation memory")
     attn_implementation: str | None = Field(None, description="attention kernel: sdpa, eager, flash_attention_2")
 
     # logging
@@ -106,31 +126,37 @@ class TrainConfig(BaseModel):
     # --- construction --------------------------------------------------------------------
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "config") -> "TrainConfig":
-        """Build from a mapping (YAML contents plus overrides); errors name ``source`` and the key."""
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "config",
+                     origins: Mapping[str, str] | None = None) -> "TrainConfig":
+        """Build from a mapping (YAML contents plus overrides); errors name where the key came
+        from: ``origins[key]`` (e.g. ``command-line option --lora-r``) if given, else ``source``."""
+        origins = {str(k).replace("-", "_"): v for k, v in (origins or {}).items()}
         normalized = {}
         for key, value in data.items():
             name = str(key).replace("-", "_")
             if name not in cls.model_fields:
                 close = difflib.get_close_matches(name, cls.model_fields, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ConfigError(f"{source}: unknown key {key!r}{hint}")
+                raise ConfigError(f"{origins.get(name, source)}: unknown key {key!r}{hint}")
             normalized[name] = value
         try:
             return cls(**normalized)
         except ValidationError as error:
-            raise ConfigError(_describe(error, source)) from None
+            raise ConfigError(_describe(error, source, origins)) from None
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> "TrainConfig":
-        """Defaults, then the YAML file at ``path`` (if any), then ``overrides`` (non-None values)."""
+        """Defaults, then the YAML file at ``path`` (if any), then ``overrides`` (non-None values:
+        the command-line flags, named ``--flag`` in error messages)."""
         data: dict[str, Any] = {}
         source = "command line"
         if path is not None:
-            data = dict(read_yaml(path))
+            data = {str(k).replace("-", "_"): v for k, v in read_yaml(path).items()}
             source = str(path)
-        data.update({k.replace("-", "_"): v for k, v in overrides.items() if v is not None})
-        return cls.from_mapping(data, source=source)
+        given = {k.replace("-", "_"): v for k, v in overrides.items() if v is not None}
+        data.update(given)
+        origins = {k: f"command-line option {option_name(k)}" for k in given}
+        return cls.from_mapping(data, source=source, origins=origins)
 
     def to_yaml(self) -> str:
         import yaml
@@ -155,16 +181,29 @@ def read_yaml(path: str | Path) -> Mapping[str, Any]:
     return data
 
 
-def _describe(error: ValidationError, source: str) -> str:
-    lines = []
+def option_name(key: str) -> str:
+    """The command-line flag of a setting: ``lora_r`` -> ``--lora-r``."""
+    return "--" + str(key).replace("_", "-")
+
+
+def _describe(error: ValidationError, source: str, origins: Mapping[str, str] | None = None) -> str:
+    """One message per problem, each prefixed with where its value came from (the file, or the
+    command-line option that gave it); problems from the same place share the prefix."""
+    origins = origins or {}
+    by_origin: dict[str, list[str]] = {}
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "config"
+        top = str(item["loc"][0]) if item["loc"] else ""
         if item["type"] == "missing":
-            flag = "--" + key.replace("_", "-")
-            lines.append(f"missing required setting {key!r} (give {flag} or set {key} in the config file)")
+            flag = option_name(key)
+            line = f"missing required setting {key!r} (give {flag} or set {key} in the config file)"
+            where = source
         else:
-            lines.append(f"{key}: {item['msg']} (got {item.get('input')!r})")
-    return f"{source}: " + "; ".join(lines)
+            message = item["msg"].removeprefix("Value error, ")
+            line = f"{key}: {message} (got {item.get('input')!r})"
+            where = origins.get(top, source)
+        by_origin.setdefault(where, []).append(line)
+    return "; ".join(f"{where}: " + "; ".join(lines) for where, lines in by_origin.items())
 
 
 # Settings that do not change what is trained; a resumed run may change them freely.
