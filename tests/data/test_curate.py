@@ -14,9 +14,11 @@ from polyplatypus.cli import main
 from polyplatypus.data.curate import curate, format_summary
 from polyplatypus.data.instructions import load_instructions
 from polyplatypus.data.kobest import load_kobest
-from polyplatypus.data.normalize import dedup_form
+from polyplatypus.data.normalize import dedup_form, letters_form
 from polyplatypus.data.sample import sample_path
 from polyplatypus.errors import ConfigError, DataError
+from polyplatypus.train.templates import get_template
+from polyplatypus.train.tokenize import tokenize_records
 
 from .edits import alter_whitespace, change_characters, swap_particle
 
@@ -34,6 +36,8 @@ def plant(sample_records, kobest_dir) -> tuple[list[dict], dict[str, str]]:
     medium = [r for r in sample_records if 45 <= len(dedup_form(r["instruction"] + r["input"])) < 80]
     copa = load_kobest("copa", "test", kobest_dir)[42]
     boolq = load_kobest("boolq", "test", kobest_dir)[7]
+    review = next(d["sentence"] for d in load_kobest("sentineg", "test", kobest_dir)
+                  if len(letters_form(d["sentence"])) == 12)
     rows, expect = [], {}
 
     def add(tag, record, fate):
@@ -50,6 +54,10 @@ def plant(sample_records, kobest_dir) -> tuple[list[dict], dict[str, str]]:
                  "input": "", "output": "2", "data_source": "synthetic"}, "contaminated")
     add("boolq", {"instruction": "다음 글을 읽고 물음에 답하시오.", "input": swap_particle(alter_whitespace(boolq["paragraph"])),
                   "output": "예", "data_source": "synthetic"}, "contaminated")
+    add("review", {"instruction": "다음 리뷰가 긍정인지 부정인지 쓰시오.", "input": change_characters(review, 1),
+                   "output": "부정", "data_source": "synthetic"}, "contaminated")
+    add("short-review", {"instruction": "리뷰: 완전 거북이배송\n이 리뷰의 감정은?", "input": "", "output": "부정",
+                         "data_source": "synthetic"}, "contaminated")
     add("distinct-1", {"instruction": "한국의 사계절 가운데 장마가 드는 계절과 그 시기를 알려 주세요.", "input": "",
                        "output": "여름입니다. 보통 6월 하순부터 7월 하순까지 장마가 이어집니다."}, "kept")
     add("distinct-2", {"instruction": "파이썬에서 딕셔너리를 값 기준으로 내림차순 정렬하는 코드를 작성하세요.", "input": "",
@@ -98,21 +106,32 @@ def test_curate_removes_planted_problems_and_keeps_the_rest(tmp_path, planted_so
     assert all(0.8 <= item["similarity"] <= 1.0 for item in report["near_duplicates"])
     copa = removed["copa"][1]
     assert (copa["benchmark"]["task"], copa["benchmark"]["split"], copa["benchmark"]["doc_index"]) == ("copa", "test", 42)
-    assert copa["containment"] == 1.0
+    assert (copa["measure"], copa["similarity"]) == ("containment", 1.0) and copa["shared_ngrams"] > 10
     boolq = removed["boolq"][1]["benchmark"]
-    assert (boolq["task"], boolq["doc_index"]) == ("boolq", 7) and removed["boolq"][1]["containment"] >= 0.5
+    assert (boolq["task"], boolq["doc_index"]) == ("boolq", 7) and removed["boolq"][1]["similarity"] >= 0.5
+    review = removed["review"][1]
+    assert (review["measure"], review["edits"], review["benchmark"]["task"]) == ("occurrence", 1, "sentineg")
+    assert removed["short-review"][1]["measure"] == "segment"
 
+    # every record read is counted in: the invalid one too
     extra_counts = report["sources"][1]
-    assert extra_counts == {"source": str(extra), "records_in": len(expect), "skipped_invalid": {"missing output": 1},
-                            "exact_duplicates": 1, "contaminated": 2, "near_duplicates": 4, "records_out": 3}
+    assert extra_counts == {"source": str(extra), "records_in": len(expect) + 1,
+                            "skipped_invalid": {"missing output": 1}, "exact_duplicates": 1, "contaminated": 4,
+                            "near_duplicates": 4, "records_out": 3}
+    for counts in report["sources"]:
+        assert counts["records_in"] == sum(counts["skipped_invalid"].values()) + sum(
+            counts[k] for k in ("exact_duplicates", "contaminated", "near_duplicates", "records_out"))
+    assert report["totals"]["records_in"] == len(sample_records) + len(expect) + 1
+    assert report["totals"]["skipped_invalid"] == 1
     assert report["totals"]["records_out"] == len(curated) == len(sample_records) + 3
-    assert report["data_sources"]["synthetic"] == {"records_in": 2, "records_out": 0}
+    assert report["data_sources"]["synthetic"] == {"records_in": 4, "records_out": 0}
 
     on_disk = json.loads((tmp_path / "out" / "curated.jsonl.report.json").read_text(encoding="utf-8"))
     assert on_disk == {k: v for k, v in report.items() if k not in ("report_path", "timings")}
     summary = format_summary(report)
     assert "contaminated" not in summary or "copa/test#42" in summary
     assert "copa/test#42" in summary and "4 removed" in summary
+    assert f"curated {len(sample_records) + len(expect) + 1} records into {len(curated)}" in summary
 
 
 def test_earlier_sources_win(tmp_path, planted_source, sample_records):
@@ -163,7 +182,7 @@ def test_cli_curate_prints_a_summary(tmp_path, planted_source, kobest_dir, capsy
     assert "curated" in out and "extra.jsonl" in out and "KoBEST test+validation" in out
     report = json.loads((tmp_path / "c.jsonl.report.json").read_text(encoding="utf-8"))
     assert report["settings"]["decontamination"]["kobest_source"] == str(Path(kobest_dir).resolve())
-    assert report["totals"]["contaminated"] == 2
+    assert report["totals"]["contaminated"] == 4
 
 
 def test_cli_names_the_invalid_record(tmp_path, planted_source, capsys):
@@ -200,23 +219,83 @@ def test_hub_source_keeps_its_id_as_origin(tmp_path, monkeypatch):
                                                      "instruction": rows[0]["instruction"]}
 
 
+def training_lengths(records, tokenizer, template_name):
+    """(prompt, full) token lengths of each training example, built by hand as
+    train/tokenize.py builds it: the template's prompt, the output, then EOS."""
+    template = get_template(template_name)
+    prompt, full = [], []
+    for r in records:
+        text = template.prompt(r["instruction"], r["input"])
+        prompt.append(len(tokenizer(text)["input_ids"]))
+        ids = tokenizer(text + r["output"])["input_ids"]
+        full.append(len(ids) + (ids[-1] != tokenizer.eos_token_id))
+    return prompt, full
+
+
 def test_stats_command_with_tokenizer(tmp_path, tiny_gptneox_dir, tiny_tokenizer, capsys, sample_records):
     code = main(["data", "stats", SAMPLE, "--tokenizer", str(tiny_gptneox_dir), "--json", str(tmp_path / "s.json"),
                  "--cutoffs", "64,128"])
     assert code == 0
     out = capsys.readouterr().out
     assert f"{len(sample_records)} records" in out and "token lengths" in out and ">128" in out
+    assert "alpaca template" in out
     stats = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
-    full = [len(tiny_tokenizer(r["instruction"] + ("\n" + r["input"] if r["input"] else "") + "\n" + r["output"],
-                               add_special_tokens=False)["input_ids"]) for r in sample_records]
-    assert stats["tokens"]["full"]["max"] == max(full)
-    assert stats["tokens"]["full"]["share_over"]["128"] == round(sum(n > 128 for n in full) / len(full), 4)
+    tokens = stats["tokens"]
+    prompt, full = training_lengths(sample_records, tiny_tokenizer, "alpaca")
+    assert tokens["prompt_template"] == "alpaca"
+    assert tokens["full"]["max"] == max(full) and tokens["prompt"]["max"] == max(prompt)
+    assert tokens["full"]["mean"] == round(sum(full) / len(full), 1)
+    assert tokens["output"]["mean"] == round((sum(full) - sum(prompt)) / len(full), 1)
+    assert tokens["full"]["share_over"]["128"] == round(sum(n > 128 for n in full) / len(full), 4)
+    # exactly what training sees: the examples tokenize_records builds, before any cutoff
+    examples = tokenize_records(sample_records, tiny_tokenizer, get_template("alpaca"), cutoff_len=10**6)
+    assert [len(e.input_ids) for e in examples] == full
+    # the template is most of a short record: the raw fields alone are far shorter
+    raw = [len(tiny_tokenizer(r["instruction"] + "\n" + r["input"] + "\n" + r["output"])["input_ids"])
+           for r in sample_records]
+    assert tokens["full"]["mean"] > sum(raw) / len(raw) + 30
     assert stats["by_data_source"]["MATH/PRM-800K"] == sum(r["data_source"] == "MATH/PRM-800K" for r in sample_records)
 
+    code = main(["data", "stats", SAMPLE, "--tokenizer", str(tiny_gptneox_dir), "--prompt-template", "korean",
+                 "--json", str(tmp_path / "k.json")])
+    assert code == 0
+    korean = json.loads((tmp_path / "k.json").read_text(encoding="utf-8"))["tokens"]
+    assert korean["prompt_template"] == "korean"
+    assert korean["full"]["max"] == max(training_lengths(sample_records, tiny_tokenizer, "korean")[1])
+    assert main(["data", "stats", SAMPLE, "--tokenizer", str(tiny_gptneox_dir), "--prompt-template", "nope"]) == 2
+    assert "unknown prompt template" in capsys.readouterr().err
 
-def test_curate_report_has_token_lengths(tmp_path, tiny_tokenizer):
+
+def test_curate_report_has_token_lengths(tmp_path, tiny_tokenizer, sample_records):
     report = curate([SAMPLE], tmp_path / "o.jsonl", tokenizer=tiny_tokenizer)
     tokens = report["stats"]["tokens"]
     assert tokens["prompt"]["count"] == report["totals"]["records_out"]
     assert tokens["prompt"]["p50"] <= tokens["full"]["p50"] <= tokens["full"]["max"]
+    assert tokens["full"]["max"] == max(training_lengths(sample_records, tiny_tokenizer, "alpaca")[1])
+    assert report["settings"]["prompt_template"] == "alpaca"
     assert "token lengths" in format_summary(report)
+    korean = curate([SAMPLE], tmp_path / "k.jsonl", tokenizer=tiny_tokenizer, prompt_template="korean")
+    assert korean["stats"]["tokens"]["prompt_template"] == "korean"
+    assert korean["stats"]["tokens"]["full"]["max"] == max(
+        training_lengths(sample_records, tiny_tokenizer, "korean")[1])
+
+
+def test_fields_keep_their_order_and_origin_goes_last(tmp_path):
+    rows = [{"id": "a1", "instruction": "부산의 대표 음식을 하나 말해 보세요.", "output": "돼지국밥", "data_source": "guanaco"},
+            {"output": "세종대왕", "instruction": "훈민정음을 만든 왕은?", "input": None, "id": "a2"},
+            {"id": "a3", "instruction": "한국의 국화는?", "input": "", "output": "무궁화", "origin": "koalpaca.jsonl"}]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    curate([str(source)], tmp_path / "out.jsonl")
+    lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    keys = [list(json.loads(line)) for line in lines]
+    assert keys == [["id", "instruction", "input", "output", "data_source", "origin"],
+                    ["output", "instruction", "input", "id", "origin"],
+                    ["id", "instruction", "input", "output", "origin", "origin_source"]]
+    written = [json.loads(line) for line in lines]
+    assert [r["origin"] for r in written] == [str(source), str(source), "koalpaca.jsonl"]
+    assert written[2]["origin_source"] == str(source)  # where this run read it: never lost
+    # curated again: every origin is kept and the curated file is recorded as the source
+    curate([str(tmp_path / "out.jsonl")], tmp_path / "again.jsonl")
+    again = [json.loads(line) for line in (tmp_path / "again.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["origin"] for r in again] == [str(source), str(source), "koalpaca.jsonl"]
+    assert {r["origin_source"] for r in again} == {str(tmp_path / "out.jsonl")}

@@ -160,3 +160,12 @@ def test_hub_failure_is_data_error(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", failing)
     with pytest.raises(DataError, match="cannot load hub dataset"):
         load_instructions("someone/missing-set")
+
+
+def test_fields_keep_the_order_they_came_in(tmp_path):
+    rows = [{"id": 1, "output": "무궁화", "instruction": "한국의 국화는?", "tags": ["a"]},
+            {"input": None, "id": 2, "instruction": "질문", "output": "답"}]
+    records = load_instructions(write_jsonl(tmp_path / "order.jsonl", rows))
+    assert [list(r) for r in records] == [["id", "output", "instruction", "input", "tags"],
+                                          ["input", "id", "instruction", "output"]]
+    assert records[0]["input"] == "" and records[1]["input"] == ""

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from polyplatypus.data import decontam, dedup
+from polyplatypus.data.stats import DEFAULT_TEMPLATE
 
 
 def _fraction(text: str) -> float:
@@ -15,6 +16,16 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
     return value
 
 
@@ -76,10 +87,30 @@ def register(subparsers) -> None:
     curate.add_argument("--decontam-field-min-ngrams", type=_positive, default=decontam.DEFAULT_FIELD_MIN_NGRAMS,
                         metavar="M", help="check a single field of a document on its own only when it has >= M "
                         "n-grams (default %(default)s)")
+    curate.add_argument("--decontam-edit-rate", type=_rate, default=decontam.DEFAULT_EDIT_RATE, metavar="R",
+                        help="a short single-field document (a SentiNeg review) is found within floor(R x its "
+                        "letters) character edits (default %(default)s)")
+    curate.add_argument("--decontam-min-letters", type=_positive, default=decontam.DEFAULT_MIN_LETTERS,
+                        metavar="L", help="... when it has at least L letters (default %(default)s)")
+    curate.add_argument("--decontam-field-edit-rate", type=_rate, default=decontam.DEFAULT_FIELD_EDIT_RATE,
+                        metavar="R", help="the main field of a document on its own (a COPA premise, a BoolQ "
+                        "question, a WiC sentence) within floor(R x its letters) edits (default %(default)s)")
+    curate.add_argument("--decontam-field-min-letters", type=_positive,
+                        default=decontam.DEFAULT_FIELD_MIN_LETTERS, metavar="L",
+                        help="... when it has at least L letters (default %(default)s)")
+    curate.add_argument("--decontam-segment-min-letters", type=_positive,
+                        default=decontam.DEFAULT_SEGMENT_MIN_LETTERS, metavar="L",
+                        help="a shorter single-field document of at least L letters counts when a whole "
+                        "segment of the record (between line breaks, punctuation, quotes) is exactly it "
+                        "(default %(default)s)")
     curate.add_argument("--skip-invalid", action="store_true",
                         help="skip invalid records (counted by reason) instead of stopping at the first")
     curate.add_argument("--tokenizer", default=None, metavar="NAME",
-                        help="add token-length statistics with this tokenizer (hub id or path)")
+                        help="add token-length statistics of the training examples with this tokenizer "
+                        "(hub id or path)")
+    curate.add_argument("--prompt-template", default=DEFAULT_TEMPLATE, metavar="NAME",
+                        help="prompt template the token lengths are measured with, as training builds the "
+                        "examples (alpaca, korean or a .json file; default %(default)s)")
     curate.add_argument("--report", default=None, metavar="PATH", help="report path (default <output>.report.json)")
     curate.add_argument("--seed", type=int, default=dedup.DEFAULT_SEED, help="MinHash seed (default %(default)s)")
     curate.add_argument("--quiet", action="store_true", help="print only errors")
@@ -90,6 +121,10 @@ def register(subparsers) -> None:
                                "--tokenizer) token lengths, to choose the training cutoff.")
     stats.add_argument("sources", nargs="+", metavar="SOURCE", help=".json/.jsonl/.parquet file or hub dataset id")
     stats.add_argument("--tokenizer", default=None, metavar="NAME", help="tokenizer (hub id or path)")
+    stats.add_argument("--prompt-template", default=DEFAULT_TEMPLATE, metavar="NAME",
+                       help="measure token lengths of the training examples built with this prompt template, "
+                       "prompt + output + EOS as training sees them (alpaca, korean or a .json file; "
+                       "default %(default)s)")
     stats.add_argument("--cutoffs", type=lambda t: [_positive(x) for x in _csv(t)], default=[256, 512, 1024, 2048],
                        metavar="N,N", help="report the share of records longer than each (default 256,512,1024,2048)")
     stats.add_argument("--skip-invalid", action="store_true", help="skip invalid records instead of stopping")
@@ -115,8 +150,14 @@ def run_curate(args: argparse.Namespace) -> int:
         decontam_ngram=args.decontam_ngram,
         decontam_min_ngrams=args.decontam_min_ngrams,
         decontam_field_min_ngrams=args.decontam_field_min_ngrams,
+        decontam_edit_rate=args.decontam_edit_rate,
+        decontam_min_letters=args.decontam_min_letters,
+        decontam_field_edit_rate=args.decontam_field_edit_rate,
+        decontam_field_min_letters=args.decontam_field_min_letters,
+        decontam_segment_min_letters=args.decontam_segment_min_letters,
         skip_invalid=args.skip_invalid,
         tokenizer=args.tokenizer,
+        prompt_template=args.prompt_template,
         report_path=args.report,
         seed=args.seed,
         log=None if args.quiet else stderr_log,
@@ -139,7 +180,12 @@ def run_stats(args: argparse.Namespace) -> int:
         records.extend(load_instructions(source, skip_invalid=args.skip_invalid, skipped=counts))
         if counts:
             skipped[describe_source(source)] = dict(sorted(counts.items()))
-    stats = dataset_stats(records, tokenizer=args.tokenizer, cutoffs=args.cutoffs)
+    template = None
+    if args.tokenizer is not None:
+        from polyplatypus.train.templates import get_template
+
+        template = get_template(args.prompt_template)  # a clear error before the tokenizer loads
+    stats = dataset_stats(records, tokenizer=args.tokenizer, cutoffs=args.cutoffs, template=template)
     if skipped:
         stats["skipped_invalid"] = skipped
     lines = [f"{stats['records']} records in {', '.join(map(str, args.sources))}"]

@@ -4,8 +4,10 @@ that contain KoBEST documents, and write the result with a report.
 Steps, in this order (each record removed at most once, by the first step that removes it):
 
 1. **Load** every source in the order given (see :mod:`polyplatypus.data.instructions`); each
-   output record keeps all its fields plus ``origin`` (the source it came from) unless it
-   already has one.
+   output record keeps all its fields, in their order, and gets ``origin`` (the source it came
+   from) at the end. A record that already has an ``origin`` (a curated file curated again)
+   keeps it, so that ``origin`` always names where the record first came from, and gets the
+   source it was read from this time as ``origin_source`` (when the two differ).
 2. **Exact duplicates**: equal ``instruction`` and ``input`` after NFKC and whitespace
    normalization; the first occurrence is kept.
 3. **Decontamination** (``decontaminate=("kobest",)``): records whose instruction + input
@@ -31,11 +33,11 @@ from polyplatypus.data import decontam as decontam_mod
 from polyplatypus.data import dedup as dedup_mod
 from polyplatypus.data.instructions import describe_source, iter_instructions
 from polyplatypus.data.normalize import dedup_form, normalize_text
-from polyplatypus.data.stats import dataset_stats, format_length_table
+from polyplatypus.data.stats import DEFAULT_TEMPLATE, dataset_stats, format_length_table
 from polyplatypus.errors import ConfigError, DataError
 from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 KNOWN_BENCHMARKS = ("kobest",)
 OUTPUT_SUFFIXES = (".jsonl", ".json")
 
@@ -98,9 +100,15 @@ def curate(
     decontam_ngram: int = decontam_mod.DEFAULT_NGRAM,
     decontam_min_ngrams: int = decontam_mod.DEFAULT_MIN_NGRAMS,
     decontam_field_min_ngrams: int = decontam_mod.DEFAULT_FIELD_MIN_NGRAMS,
+    decontam_edit_rate: float = decontam_mod.DEFAULT_EDIT_RATE,
+    decontam_min_letters: int = decontam_mod.DEFAULT_MIN_LETTERS,
+    decontam_field_edit_rate: float = decontam_mod.DEFAULT_FIELD_EDIT_RATE,
+    decontam_field_min_letters: int = decontam_mod.DEFAULT_FIELD_MIN_LETTERS,
+    decontam_segment_min_letters: int = decontam_mod.DEFAULT_SEGMENT_MIN_LETTERS,
     decontam_fields: Sequence[str] = ("instruction", "input"),
     skip_invalid: bool = False,
     tokenizer=None,
+    prompt_template: str = DEFAULT_TEMPLATE,
     origin_field: str | None = "origin",
     report_path: str | os.PathLike | None = None,
     seed: int = dedup_mod.DEFAULT_SEED,
@@ -111,12 +119,22 @@ def curate(
     ``dedup_threshold=None`` turns near-duplicate removal off (exact duplicates are always
     removed). ``decontaminate`` is ``("kobest",)`` or empty; KoBEST comes from ``kobest_dir``,
     else ``$POLYPLATYPUS_KOBEST_DIR``, else the hub. ``tokenizer`` (a name, path or tokenizer)
-    adds token-length statistics. Returns the report (also written as JSON).
+    adds token-length statistics of the training examples built with ``prompt_template`` (see
+    :mod:`polyplatypus.data.stats`). Returns the report (also written as JSON).
     """
     output = Path(output)
     benchmarks = _benchmarks(decontaminate)
     _check_settings(output, dedup_threshold, decontam_threshold, dedup_ngram, decontam_ngram,
                     (*dedup_fields, *decontam_fields))
+    for name, value in (("decontamination edit rate", decontam_edit_rate),
+                        ("decontamination field edit rate", decontam_field_edit_rate)):
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(f"{name} must be in [0, 1), got {value}")
+    template = None
+    if tokenizer is not None:
+        from polyplatypus.train.templates import get_template
+
+        template = get_template(prompt_template)
     if not sources:
         raise ConfigError("no data sources given")
     say = log or (lambda message: None)
@@ -139,12 +157,16 @@ def curate(
         count = 0
         for number, record in iter_instructions(source, skip_invalid=skip_invalid, skipped=skipped,
                                                  with_numbers=True):
-            if origin_field and origin_field not in record:
-                record[origin_field] = names[position]
+            if origin_field:
+                if origin_field not in record:
+                    record[origin_field] = names[position]
+                elif record[origin_field] != names[position]:
+                    record[f"{origin_field}_source"] = names[position]
             records.append(record)
             where.append((position, number))
             count += 1
-        per_source.append({"source": names[position], "records_in": count,
+        # records_in counts every record read, the skipped invalid ones included
+        per_source.append({"source": names[position], "records_in": count + sum(skipped.values()),
                            "skipped_invalid": dict(sorted(skipped.items())), "exact_duplicates": 0,
                            "contaminated": 0, "near_duplicates": 0, "records_out": 0})
         say(f"loaded {count} records from {names[position]}"
@@ -182,7 +204,11 @@ def curate(
         texts = decontam_mod.kobest_texts(kobest_dir, splits=kobest_splits, tasks=kobest_tasks)
         index = decontam_mod.BenchmarkIndex(texts, threshold=decontam_threshold, ngram=decontam_ngram,
                                             min_ngrams=decontam_min_ngrams,
-                                            field_min_ngrams=decontam_field_min_ngrams)
+                                            field_min_ngrams=decontam_field_min_ngrams,
+                                            edit_rate=decontam_edit_rate, min_letters=decontam_min_letters,
+                                            field_edit_rate=decontam_field_edit_rate,
+                                            field_min_letters=decontam_field_min_letters,
+                                            segment_min_letters=decontam_segment_min_letters)
         lap("benchmark_index")
         found = index.search([_joined(records[i], decontam_fields) for i in alive], stats=decontam_stats)
         for item in found:
@@ -230,7 +256,7 @@ def curate(
     lap("write")
 
     totals = {
-        "records_in": len(records),
+        "records_in": sum(s["records_in"] for s in per_source),
         "skipped_invalid": sum(sum(s["skipped_invalid"].values()) for s in per_source),
         "exact_duplicates": len(exact),
         "contaminated": len(contamination),
@@ -255,23 +281,28 @@ def curate(
                 "kobest_source": _kobest_source(kobest_dir),
                 "splits": [decontam_mod.normalize_split(s) for s in kobest_splits],
                 "tasks": list(kobest_tasks or decontam_mod.KOBEST_TEXT_FIELDS),
-                "fields": list(decontam_fields), "measure": "containment", "threshold": decontam_threshold,
-                "ngram": decontam_ngram, "min_ngrams": decontam_min_ngrams,
-                "field_min_ngrams": decontam_field_min_ngrams,
+                "fields": list(decontam_fields), "measures": ["containment", "occurrence", "segment"],
+                "threshold": decontam_threshold, "ngram": decontam_ngram, "min_ngrams": decontam_min_ngrams,
+                "field_min_ngrams": decontam_field_min_ngrams, "edit_rate": decontam_edit_rate,
+                "min_letters": decontam_min_letters, "field_edit_rate": decontam_field_edit_rate,
+                "field_min_letters": decontam_field_min_letters,
+                "segment_min_letters": decontam_segment_min_letters,
+                "edit_max_letters": decontam_mod.DEFAULT_EDIT_MAX_LETTERS,
                 "normal_form": "NFKC, casefold, letters and digits only",
-                "benchmark_texts_indexed": decontam_stats.get("benchmark_texts_indexed"),
-                "benchmark_documents_too_short": decontam_stats.get("benchmark_documents_too_short"),
+                **{k: decontam_stats.get(k) for k in ("benchmark_texts_indexed", "benchmark_documents_too_short",
+                                                      "containment_texts", "occurrence_texts", "segment_texts")},
             },
             "skip_invalid": skip_invalid,
             "origin_field": origin_field,
+            "prompt_template": None if template is None else template.name,
         },
         "totals": totals,
         "sources": per_source,
         "data_sources": dict(sorted(categories.items())),
         "exact_duplicates": [{"removed": ref(d.removed), "kept": ref(d.kept)} for d in exact],
         "contaminated": [
-            {"removed": ref(c.record), "containment": round(c.containment, 4), "shared_ngrams": c.shared_ngrams,
-             "benchmark_texts_matched": c.matches, "benchmark": c.text.reference()}
+            {"removed": ref(c.record), **c.describe(), "benchmark_texts_matched": c.matches,
+             "benchmark": c.text.reference()}
             for c in contamination
         ],
         "near_duplicates": [
@@ -281,7 +312,7 @@ def curate(
     }
     if tokenizer is not None:
         say("computing token lengths")
-        report["stats"] = dataset_stats(curated, tokenizer=tokenizer)
+        report["stats"] = dataset_stats(curated, tokenizer=tokenizer, template=template)
         lap("token_stats")
     else:
         report["stats"] = dataset_stats(curated)
@@ -318,12 +349,16 @@ def format_summary(report: dict, *, examples: int = 3) -> str:
     if settings["decontamination"]:
         d = settings["decontamination"]
         lines.append(f"decontamination: KoBEST {'+'.join(d['splits'])} from {d['kobest_source']}, "
-                     f"containment >= {d['threshold']} on {d['ngram']}-grams; {totals['contaminated']} removed")
+                     f"containment >= {d['threshold']} on {d['ngram']}-grams, or a short text within "
+                     f"{d['edit_rate']:.0%} ({d['field_edit_rate']:.0%} for a field) edits; "
+                     f"{totals['contaminated']} removed")
         for item in report["contaminated"][:examples]:
             b = item["benchmark"]
+            how = (f"containment {item['similarity']:.2f}" if item["measure"] == "containment"
+                   else f"{item['edits']} edits in {item['letters']} letters" if item["measure"] == "occurrence"
+                   else "whole segment")
             lines.append(f"  {item['removed']['source']}#{item['removed']['record']} contains "
-                         f"{b['task']}/{b['split']}#{b['doc_index']} {b['field']} ({item['containment']:.2f}): "
-                         f"{b['text'][:60]!r}")
+                         f"{b['task']}/{b['split']}#{b['doc_index']} {b['field']} ({how}): {b['text'][:60]!r}")
     else:
         lines.append("decontamination: off (use --decontaminate kobest)")
     if settings["near_dedup"]:

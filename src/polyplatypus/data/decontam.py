@@ -1,45 +1,80 @@
 """Benchmark decontamination: drop training records that contain a benchmark document.
 
-A benchmark *text* is a whole document (the union of its content fields, e.g. a COPA premise
-with both alternatives) or one long content field (a BoolQ paragraph, a HellaSwag context, a
-WiC sentence: fields with at least ``field_min_ngrams`` n-grams). Texts are compared in
-:func:`~polyplatypus.data.normalize.letters_form` (NFKC, case-folded, letters and digits
-only), as sets of character n-grams.
+Benchmark texts are compared with training text in
+:func:`~polyplatypus.data.normalize.letters_form` (NFKC, case-folded, letters and digits only,
+so spacing, punctuation and WiC's ``[target]`` marks do not count). A record is contaminated
+when it matches some benchmark text by one of three measures:
 
-The measure is *containment*: the share of the benchmark text's n-grams that occur in the
-training text, ``|B ∩ T| / |B|``. It does not shrink when the benchmark text is short or the
-training record long (where word 13-gram overlap, as lm-evaluation-harness measures it, finds
-nothing in a 12-character COPA premise). A record is contaminated when some benchmark text
-reaches ``threshold`` *and* shares at least ``min_ngrams`` n-grams with it; texts with fewer
-than ``min_ngrams`` n-grams ("만족입니다") are too generic to check and are counted as skipped.
+* **Containment** of a *document* (the union of its content fields, e.g. a COPA premise with
+  both alternatives, in any order and with anything in between) or of a long field (at least
+  ``field_min_ngrams`` n-grams: a BoolQ paragraph, a HellaSwag context): the share of the
+  text's character ``ngram``-grams that occur in the record, ``|B ∩ T| / |B|``, reaches
+  ``threshold`` and at least ``min_ngrams`` of them are shared. It does not shrink when the
+  record is long, and it finds documents whose fields were reordered or split up.
+* **Approximate occurrence** of a short text: some stretch of the record is within ``k``
+  character edits (insertions, deletions, substitutions) of the text's ``L`` letters. Short
+  texts need it: one changed syllable removes five of the six 5-grams of a 10-letter review,
+  yet it is one edit. It applies to single-field documents (a SentiNeg review) of at least
+  ``min_letters`` letters with ``k = ⌊edit_rate · L⌋``, and to the main field of a multi-field
+  document on its own (:data:`KOBEST_STANDALONE_FIELDS`: a COPA premise, a BoolQ question, a
+  WiC sentence, a HellaSwag context; not the answer choices) of at least ``field_min_letters``
+  letters with ``k = ⌊field_edit_rate · L⌋``; texts of more than ``edit_max_letters`` letters
+  are left to containment.
+* **Whole segment**: a single-field document of ``segment_min_letters`` to ``min_letters - 1``
+  letters (``완전 거북이배송``) is found when some *segment* of the record (the text between line
+  breaks, sentence punctuation, colons, quotes and brackets) consists of exactly its letters, as
+  in ``리뷰: 완전 거북이배송``; such a review inside a longer sentence is not.
 
-Scaling: each benchmark text ``B`` needing ``r`` shared n-grams is indexed only under a prefix
-of its n-grams, rarest (across the benchmark) first, of length ``|B| - r + k``: a training text
-sharing ``r`` of them must share ``k`` of the prefix, so only texts with ``k`` prefix hits are
-verified, and the very common n-grams of the benchmark never enter the index. Candidates are
-then verified exactly on the n-gram strings. The search finds every text at or above the
-threshold.
+The minimum lengths keep ordinary Korean from matching: a 7-letter review (``잘 쓰고 있습니다``)
+anywhere in a line, or a 9-letter COPA premise (``안경에 김이 서렸다``), turns up verbatim in the
+bundled corpus's everyday prose; a short review with one edit is often its own negation
+(``가성비 좋아요`` / ``가성비 안좋아요``). Shorter texts, and short fields of longer documents, are
+checked only as part of their document; reviews under ``segment_min_letters`` letters
+(``좋아요``) not at all. Word 13-gram overlap, as lm-evaluation-harness measures it, finds none of
+these short texts.
+
+Scaling: every measure first finds candidates through a *prefix index* (containment on the
+``ngram``-grams, occurrence and whole segments, an occurrence with no edit, on 3-grams). A
+benchmark text with ``s`` distinct q-grams, of which a match may lack ``slack`` (containment:
+``s - ⌈threshold·s⌉``; occurrence within ``k`` edits: ``k·q``, as an edit destroys at most ``q``
+q-grams), is indexed only under its ``slack + 3`` rarest q-grams (document frequency across the
+benchmark); a matching record must share 3 of them (all the text has beyond ``slack``, if
+fewer), so only records with that many prefix hits are verified, and the very common q-grams
+of Korean never enter the index. Candidates are then verified exactly: containment on the
+n-gram strings, occurrence with Myers' bit-parallel edit-distance search (after the q-gram
+count bound), segments by splitting the record. The search finds every text that matches by
+any measure.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from polyplatypus.data.dedup import as_fraction
-from polyplatypus.data.normalize import hash_shingles, letters_form, shingle_set
+from polyplatypus.data.normalize import folded_form, hash_shingles, letters_form, letters_only, shingle_set
 
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_NGRAM = 5
 DEFAULT_MIN_NGRAMS = 4
 DEFAULT_FIELD_MIN_NGRAMS = 10
+DEFAULT_EDIT_RATE = 0.2
+DEFAULT_MIN_LETTERS = 8
+DEFAULT_FIELD_EDIT_RATE = 0.15
+DEFAULT_FIELD_MIN_LETTERS = 10
+DEFAULT_EDIT_MAX_LETTERS = 100
+DEFAULT_SEGMENT_MIN_LETTERS = 4
 DEFAULT_SPLITS = ("test", "validation")
 _PREFIX_EXTRA = 2  # prefix hits required beyond the first (fewer candidates to verify)
+_EDIT_QGRAMS = (3, 2, 1)  # q-gram sizes of the occurrence index: the largest that a match must hit
 _BITMAP_BITS = 24
+#: Where a record's text is cut into segments (applied after NFKC and case folding).
+SEGMENT_BREAKS = re.compile(r"[\n\r.!?:;\"'“”‘’()\[\]{}<>«»《》〈〉「」『』【】。！？]+")
 
 #: The content fields of each KoBEST task (labels, COPA's "원인/결과" and WiC's target word
 #: carry no text worth matching).
@@ -47,6 +82,16 @@ KOBEST_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
     "boolq": ("paragraph", "question"),
     "copa": ("premise", "alternative_1", "alternative_2"),
     "hellaswag": ("context", "ending_1", "ending_2", "ending_3", "ending_4"),
+    "sentineg": ("sentence",),
+    "wic": ("context_1", "context_2"),
+}
+#: The fields checked on their own by approximate occurrence: what a training record would copy
+#: from a document (not COPA's alternatives or HellaSwag's endings, everyday sentences that only
+#: count as part of their document).
+KOBEST_STANDALONE_FIELDS: dict[str, tuple[str, ...]] = {
+    "boolq": ("paragraph", "question"),
+    "copa": ("premise",),
+    "hellaswag": ("context",),
     "sentineg": ("sentence",),
     "wic": ("context_1", "context_2"),
 }
@@ -65,6 +110,7 @@ class BenchmarkText:
     field: str
     text: str  # the original text (fields joined by newlines for a document)
     parts: tuple[str, ...]  # the field texts whose n-grams make up the set
+    standalone: bool = True  # a field: checked on its own by approximate occurrence
 
     def reference(self, max_chars: int = 200) -> dict:
         text = self.text if len(self.text) <= max_chars else self.text[: max_chars - 1] + "…"
@@ -98,7 +144,7 @@ def kobest_texts(
                 if len(fields) > 1:
                     for name, value in zip(fields, parts):
                         texts.append(BenchmarkText("kobest", task, normalize_split(split), doc["doc_index"], name,
-                                                   value, (value,)))
+                                                   value, (value,), name in KOBEST_STANDALONE_FIELDS[task]))
     return texts
 
 
@@ -118,72 +164,64 @@ def _text_shingles(parts: Iterable[str], n: int) -> set[str]:
     return found
 
 
-@dataclass
-class Contamination:
-    """Training record ``record`` (an index into the input) contains ``text`` to this degree."""
+def occurrence_distance(pattern: str, text: str) -> int:
+    """The fewest edits (insertions, deletions, substitutions) that turn ``pattern`` into some
+    substring of ``text`` (``len(pattern)`` when nothing matches at all).
 
-    record: int
-    text: BenchmarkText
-    containment: float
-    shared_ngrams: int
-    matches: int  # how many benchmark texts the record reaches the threshold with
+    Myers' bit-parallel algorithm (J. ACM 1999) in its search form: one pass over ``text`` with
+    the pattern's columns of the edit-distance table held as the bits of Python integers.
+    """
+    m = len(pattern)
+    if m == 0:
+        return 0
+    peq: dict[str, int] = {}
+    for i, char in enumerate(pattern):
+        peq[char] = peq.get(char, 0) | (1 << i)
+    full = (1 << m) - 1
+    high = 1 << (m - 1)
+    pv, mv, score = full, 0, m
+    best = m
+    for char in text:
+        eq = peq.get(char, 0)
+        xv = eq | mv
+        xh = (((eq & pv) + pv) ^ pv) | eq
+        ph = mv | (~(xh | pv) & full)
+        mh = pv & xh
+        if ph & high:
+            score += 1
+        elif mh & high:
+            score -= 1
+            if score < best:
+                best = score
+                if not best:
+                    return 0
+        ph = (ph << 1) & full
+        mh = (mh << 1) & full
+        pv = mh | (~(xv | ph) & full)
+        mv = ph & xv
+    return best
 
 
-@dataclass
-class BenchmarkIndex:
-    """The prefix index of a set of benchmark texts (see the module docstring)."""
+class _PrefixIndex:
+    """Texts indexed under the rarest ``slack + 1 + _PREFIX_EXTRA`` of their distinct q-gram
+    hashes: a record sharing at least ``size - slack`` of a text's q-grams has at least
+    ``need_hits`` hits in that prefix (see the module docstring)."""
 
-    texts: list[BenchmarkText]
-    threshold: float = DEFAULT_THRESHOLD
-    ngram: int = DEFAULT_NGRAM
-    min_ngrams: int = DEFAULT_MIN_NGRAMS
-    field_min_ngrams: int = DEFAULT_FIELD_MIN_NGRAMS
-    checked: list[int] = field(init=False)  # indices into texts that are indexed
-    skipped_short: int = field(init=False)
-
-    def __post_init__(self):
-        if not 0.0 < self.threshold <= 1.0:
-            raise ValueError(f"containment threshold must be in (0, 1], got {self.threshold}")
-        self._limit = as_fraction(self.threshold)
-        n = self.ngram
-        # n-gram hashes of every field of every text at once; a text's set is the union of its
-        # fields' sets (no n-gram spans two fields)
-        part_owner = np.fromiter((i for i, t in enumerate(self.texts) for _ in t.parts), dtype=np.int64)
-        hashes, bounds = hash_shingles([letters_form(p) for t in self.texts for p in t.parts], n)
-        owner = np.repeat(part_owner, np.diff(bounds))
-        order = np.lexsort((hashes, owner))
-        owner, hashes = owner[order], hashes[order]
-        fresh = np.ones(len(hashes), dtype=bool)
-        fresh[1:] = (owner[1:] != owner[:-1]) | (hashes[1:] != hashes[:-1])
-        owner, hashes = owner[fresh], hashes[fresh]  # distinct (text, n-gram), by text then hash
-        size = np.bincount(owner, minlength=len(self.texts))
-        is_document = np.array([t.field == "document" for t in self.texts], dtype=bool)
-        minimum = np.where(is_document, self.min_ngrams, max(self.min_ngrams, self.field_min_ngrams))
-        checked = np.flatnonzero(size >= minimum)
-        self.skipped_short = int(np.count_nonzero(is_document & (size < minimum)))
-        self.checked = checked.tolist()
-        need = np.maximum(
-            np.array([math.ceil(self._limit * int(k)) for k in size[checked]], dtype=np.int64), self.min_ngrams
-        )
-        local = np.full(len(self.texts), -1, dtype=np.int64)
-        local[checked] = np.arange(len(checked))
-        keep = local[owner] >= 0
-        owner, hashes = local[owner[keep]], hashes[keep]
+    def __init__(self, owner: np.ndarray, hashes: np.ndarray, count: int, slack: np.ndarray):
+        """``owner``/``hashes``: distinct (text, q-gram hash) pairs of ``count`` texts with local
+        ids ``0..count-1``; ``slack[i]`` q-grams of text ``i`` may be missing from a match."""
+        self.count = count
         self._bitmap = np.zeros(1 << _BITMAP_BITS, dtype=bool)
         if not len(hashes):
             self._keys = np.zeros(0, dtype=np.uint64)
-            self._postings = np.zeros(0, dtype=np.int64)
-            self._posting_bounds = np.zeros(1, dtype=np.int64)
-            self._need_hits = np.zeros(0, dtype=np.int64)
             return
-        # rarest first (document frequency across the checked texts), ties by hash
+        sizes = np.bincount(owner, minlength=count)
+        # rarest first (document frequency across these texts), ties by hash
         _, inverse, frequency = np.unique(hashes, return_inverse=True, return_counts=True)
         order = np.lexsort((hashes, frequency[inverse], owner))
         owner, hashes = owner[order], hashes[order]
-        sizes = size[checked]
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         rank = np.arange(len(owner)) - starts[owner]
-        slack = sizes - need  # n-grams a matching training text may lack
         length = np.minimum(sizes, slack + 1 + _PREFIX_EXTRA)
         self._need_hits = length - slack
         in_prefix = rank < length[owner]
@@ -196,34 +234,210 @@ class BenchmarkIndex:
         self._bitmap[(self._keys & np.uint64((1 << _BITMAP_BITS) - 1)).astype(np.int64)] = True
 
     @property
-    def size(self) -> int:
-        return len(self.checked)
+    def keys(self) -> int:
+        return int(len(self._keys))
 
-    def candidates(self, forms: Sequence[str]) -> list[tuple[int, int]]:
-        """(record, local text) pairs with enough prefix hits, for records in letters_form."""
-        if not len(self._keys) or not forms:
-            return []
-        hashes, bounds = hash_shingles(forms, self.ngram)
+    def candidates(self, hashes: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(record, local text) arrays of the pairs with enough prefix hits, given the records'
+        q-gram hashes (``hash_shingles`` output)."""
+        empty = np.zeros(0, dtype=np.int64)
+        if not len(self._keys) or not len(hashes):
+            return empty, empty
         mask = self._bitmap[(hashes & np.uint64((1 << _BITMAP_BITS) - 1)).astype(np.int64)]
         positions = np.flatnonzero(mask)
         if not len(positions):
-            return []
+            return empty, empty
         slot = np.searchsorted(self._keys, hashes[positions])
         slot = np.minimum(slot, len(self._keys) - 1)
         hit = self._keys[slot] == hashes[positions]
         positions, slot = positions[hit], slot[hit]
         record = np.searchsorted(bounds, positions, side="right") - 1
-        pair = np.unique(record.astype(np.int64) * len(self._keys) + slot)  # a repeated n-gram counts once
+        pair = np.unique(record.astype(np.int64) * len(self._keys) + slot)  # a repeated q-gram counts once
         record, slot = pair // len(self._keys), pair % len(self._keys)
         lo, hi = self._posting_bounds[slot], self._posting_bounds[slot + 1]
         sizes = hi - lo
         owners = self._postings[np.repeat(lo - np.cumsum(sizes) + sizes, sizes) + np.arange(sizes.sum())]
-        width = len(self.checked)
-        combined = np.repeat(record, sizes) * width + owners
+        combined = np.repeat(record, sizes) * self.count + owners
         combined, hits = np.unique(combined, return_counts=True)
-        record, owner = combined // width, combined % width
+        record, owner = combined // self.count, combined % self.count
         keep = hits >= self._need_hits[owner]
-        return list(zip(record[keep].tolist(), owner[keep].tolist()))
+        return record[keep], owner[keep]
+
+
+def _distinct_pairs(forms: Sequence[str], owners: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (owner, n-gram hash) pairs of these strings, sorted by owner then hash (an
+    owner's set is the union of its strings' sets)."""
+    hashes, bounds = hash_shingles(forms, n)
+    owner = np.repeat(owners.astype(np.int64), np.diff(bounds))
+    order = np.lexsort((hashes, owner))
+    owner, hashes = owner[order], hashes[order]
+    fresh = np.ones(len(hashes), dtype=bool)
+    fresh[1:] = (owner[1:] != owner[:-1]) | (hashes[1:] != hashes[:-1])
+    return owner[fresh], hashes[fresh]
+
+
+@dataclass
+class Contamination:
+    """Training record ``record`` (an index into the input) contains ``text``.
+
+    ``measure`` is "containment" (``similarity`` is the share of the text's n-grams found in the
+    record, ``shared_ngrams`` how many), "occurrence" (``edits`` character edits away from the
+    text's ``letters`` letters; ``similarity`` is ``1 - edits / letters``) or "segment" (a
+    whole segment of the record is the text's ``letters`` letters; ``similarity`` 1).
+    """
+
+    record: int
+    text: BenchmarkText
+    measure: str
+    similarity: float
+    matches: int  # how many benchmark texts the record matches
+    shared_ngrams: int | None = None
+    edits: int | None = None
+    letters: int | None = None
+
+    @property
+    def containment(self) -> float | None:
+        return self.similarity if self.measure == "containment" else None
+
+    def describe(self) -> dict:
+        out = {"measure": self.measure, "similarity": round(self.similarity, 4)}
+        if self.measure == "containment":
+            out["shared_ngrams"] = self.shared_ngrams
+        else:
+            out.update(edits=self.edits, letters=self.letters)
+        return out
+
+
+@dataclass
+class BenchmarkIndex:
+    """Both indexes of a set of benchmark texts (see the module docstring)."""
+
+    texts: list[BenchmarkText]
+    threshold: float = DEFAULT_THRESHOLD
+    ngram: int = DEFAULT_NGRAM
+    min_ngrams: int = DEFAULT_MIN_NGRAMS
+    field_min_ngrams: int = DEFAULT_FIELD_MIN_NGRAMS
+    edit_rate: float = DEFAULT_EDIT_RATE
+    min_letters: int = DEFAULT_MIN_LETTERS
+    field_edit_rate: float = DEFAULT_FIELD_EDIT_RATE
+    field_min_letters: int = DEFAULT_FIELD_MIN_LETTERS
+    edit_max_letters: int = DEFAULT_EDIT_MAX_LETTERS
+    segment_min_letters: int = DEFAULT_SEGMENT_MIN_LETTERS
+    checked: list[int] = field(init=False)  # texts checked for containment (indices into texts)
+    occurrence_checked: list[int] = field(init=False)  # texts checked for approximate occurrence
+    segment_checked: list[int] = field(init=False)  # texts checked as whole segments
+    skipped_short: int = field(init=False)  # documents checked by neither measure, in no field
+
+    def __post_init__(self):
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError(f"containment threshold must be in (0, 1], got {self.threshold}")
+        for name in ("edit_rate", "field_edit_rate"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name.replace('_', ' ')} must be in [0, 1), got {getattr(self, name)}")
+        self._limit = as_fraction(self.threshold)
+        self._rates = (as_fraction(self.edit_rate), as_fraction(self.field_edit_rate))
+        text_forms = [[letters_form(p) for p in t.parts] for t in self.texts]
+        self._letters = [sum(map(len, forms)) for forms in text_forms]  # ranks matches (longest first)
+
+        # containment: n-gram sets of whole documents and long fields
+        part_owner = np.fromiter((i for i, forms in enumerate(text_forms) for _ in forms), dtype=np.int64)
+        owner, hashes = _distinct_pairs([f for forms in text_forms for f in forms], part_owner, self.ngram)
+        size = np.bincount(owner, minlength=len(self.texts))
+        is_document = np.array([t.field == "document" for t in self.texts], dtype=bool)
+        minimum = np.where(is_document, self.min_ngrams, max(self.min_ngrams, self.field_min_ngrams))
+        checked = np.flatnonzero(size >= minimum)
+        self.checked = checked.tolist()
+        need = np.maximum(
+            np.array([math.ceil(self._limit * int(k)) for k in size[checked]], dtype=np.int64), self.min_ngrams
+        )
+        local = np.full(len(self.texts), -1, dtype=np.int64)
+        local[checked] = np.arange(len(checked))
+        keep = local[owner] >= 0
+        self._containment = _PrefixIndex(local[owner[keep]], hashes[keep], len(checked), size[checked] - need)
+
+        # approximate occurrence and whole segments, through one q-gram index: each text under
+        # the largest q-gram size that leaves at least one of its q-grams after k edits (3 for
+        # all KoBEST texts: one pass over the records); a whole segment is an occurrence with no
+        # edit, then checked on the segments
+        self._patterns: list[str] = []
+        self._budgets: list[int] = []
+        self._qsize: list[int] = []
+        self._whole: list[bool] = []  # a whole-segment text
+        self._owner: list[int] = []  # index into texts
+        for i, (text, forms) in enumerate(zip(self.texts, text_forms)):
+            if len(forms) != 1:
+                continue
+            form = forms[0]
+            budget, whole = self.edit_budget(text, len(form)), False
+            if (budget is None and text.field == "document"
+                    and self.segment_min_letters <= len(form) < self.min_letters):
+                budget, whole = 0, True
+            if budget is None:
+                continue
+            q = next((q for q in _EDIT_QGRAMS if len(shingle_set(form, q)) - budget * q >= 1), None)
+            if q is None:
+                continue  # so repetitive (ㅋㅋㅋㅋㅋㅋㅋㅋ) that k edits may leave no q-gram: containment only
+            self._owner.append(i)
+            self._patterns.append(form)
+            self._budgets.append(budget)
+            self._qsize.append(q)
+            self._whole.append(whole)
+        self.occurrence_checked = [i for i, whole in zip(self._owner, self._whole) if not whole]
+        self.segment_checked = [i for i, whole in zip(self._owner, self._whole) if whole]
+        self._occurrence: dict[int, tuple[_PrefixIndex, np.ndarray]] = {}
+        qsize = np.array(self._qsize, dtype=np.int64)
+        budgets = np.array(self._budgets, dtype=np.int64)
+        for q in sorted(set(self._qsize)):
+            members = np.flatnonzero(qsize == q)
+            owner, hashes = _distinct_pairs([self._patterns[m] for m in members], np.arange(len(members)), q)
+            self._occurrence[q] = (_PrefixIndex(owner, hashes, len(members), budgets[members] * q), members)
+
+        def key(t: BenchmarkText) -> tuple:
+            return t.benchmark, t.task, t.split, t.doc_index
+
+        reached = {key(self.texts[i]) for i in (*self.checked, *self._owner)}
+        self.skipped_short = sum(1 for t in self.texts if t.field == "document" and key(t) not in reached)
+
+    def edit_budget(self, text: BenchmarkText, letters: int) -> int | None:
+        """Edits allowed in an approximate occurrence of this single-part text of ``letters``
+        letters, or None when it is not checked that way (see the module docstring)."""
+        if letters > self.edit_max_letters:
+            return None
+        if text.field == "document":
+            minimum, rate = self.min_letters, self._rates[0]
+        elif text.standalone:
+            minimum, rate = self.field_min_letters, self._rates[1]
+        else:
+            return None
+        if letters < minimum:
+            return None
+        return letters * rate.numerator // rate.denominator
+
+    @property
+    def size(self) -> int:
+        """Benchmark texts checked by at least one measure."""
+        return len(set(self.checked) | set(self.occurrence_checked) | set(self.segment_checked))
+
+    def candidates(self, forms: Sequence[str]) -> list[tuple[int, int]]:
+        """(record, local text) pairs of the containment index, for records in letters_form."""
+        hashes, bounds = hash_shingles(forms, self.ngram)
+        record, local = self._containment.candidates(hashes, bounds)
+        return list(zip(record.tolist(), local.tolist()))
+
+    def _occurrence_candidates(self, forms: Sequence[str]) -> dict[int, list[int]]:
+        """Record -> numbers of the short texts (occurrence or whole segment) to verify."""
+        out: dict[int, list[int]] = {}
+        for q, (index, members) in self._occurrence.items():
+            hashes, bounds = hash_shingles(forms, q)
+            record, local = index.candidates(hashes, bounds)
+            for r, m in zip(record.tolist(), members[local].tolist()):
+                out.setdefault(r, []).append(m)
+        return out
+
+    @staticmethod
+    def _segment_letters(folded: str) -> set[str]:
+        """The letters of each segment of a folded record text."""
+        return {letters_only(part) for part in SEGMENT_BREAKS.split(folded)}
 
     def search(
         self,
@@ -235,36 +449,73 @@ class BenchmarkIndex:
     ) -> list[Contamination]:
         """Contaminated records among raw training texts (instruction + input), input order."""
         found: list[Contamination] = []
-        verified = 0
+        verified = verified_edits = 0
         benchmark_cache: dict[int, set[str]] = {}
+        qgram_cache: dict[int, set[str]] = {}
         for start in range(0, len(texts), chunk_records):
-            forms = [letters_form(t) for t in texts[start:start + chunk_records]]
+            folded = [folded_form(t) for t in texts[start:start + chunk_records]]
+            forms = [letters_only(t) for t in folded]  # letters_form
             by_record: dict[int, list[int]] = {}
             for record, local in self.candidates(forms):
                 by_record.setdefault(record, []).append(local)
-            for record in sorted(by_record):
-                mine = shingle_set(forms[record], self.ngram)
-                best, matches = None, 0
-                for local in sorted(by_record[record]):
-                    verified += 1
-                    theirs = benchmark_cache.get(local)
-                    if theirs is None:
-                        theirs = benchmark_cache[local] = _text_shingles(self.texts[self.checked[local]].parts,
-                                                                         self.ngram)
-                    shared = len(theirs & mine)
-                    below = shared * self._limit.denominator < self._limit.numerator * len(theirs)
-                    if shared < self.min_ngrams or below:
+            by_record_edit = self._occurrence_candidates(forms)
+            for record in sorted(set(by_record) | set(by_record_edit)):
+                matched: dict[int, Contamination] = {}  # benchmark text -> its best match
+                if record in by_record:
+                    mine = shingle_set(forms[record], self.ngram)
+                    for local in sorted(by_record[record]):
+                        verified += 1
+                        theirs = benchmark_cache.get(local)
+                        if theirs is None:
+                            theirs = benchmark_cache[local] = _text_shingles(self.texts[self.checked[local]].parts,
+                                                                             self.ngram)
+                        shared = len(theirs & mine)
+                        below = shared * self._limit.denominator < self._limit.numerator * len(theirs)
+                        if shared < self.min_ngrams or below:
+                            continue
+                        text = self.checked[local]
+                        matched[text] = Contamination(start + record, self.texts[text], "containment",
+                                                      shared / len(theirs), 0, shared_ngrams=shared)
+                mine_by_q: dict[int, set[str]] = {}
+                segments = None
+                for number in sorted(by_record_edit.get(record, ())):
+                    pattern, budget, q = self._patterns[number], self._budgets[number], self._qsize[number]
+                    text = self._owner[number]
+                    if self._whole[number]:
+                        if segments is None:
+                            segments = self._segment_letters(folded[record])
+                        if pattern in segments:
+                            matched[text] = Contamination(start + record, self.texts[text], "segment", 1.0, 0,
+                                                          edits=0, letters=len(pattern))
                         continue
-                    matches += 1
-                    value = shared / len(theirs)
-                    if best is None or value > best[0]:
-                        best = (value, shared, local)
-                if best is not None:
-                    found.append(Contamination(start + record, self.texts[self.checked[best[2]]], best[0], best[1],
-                                               matches))
+                    theirs = qgram_cache.get(number)
+                    if theirs is None:
+                        theirs = qgram_cache[number] = shingle_set(pattern, q)
+                    mine = mine_by_q.get(q)
+                    if mine is None:
+                        mine = mine_by_q[q] = shingle_set(forms[record], q)
+                    if len(theirs & mine) < len(theirs) - budget * q:
+                        continue  # the q-gram lemma: more than `budget` edits away
+                    verified_edits += 1
+                    edits = occurrence_distance(pattern, forms[record])
+                    if edits > budget:
+                        continue
+                    similarity = 1.0 - edits / len(pattern)
+                    if text not in matched or similarity > matched[text].similarity:
+                        matched[text] = Contamination(start + record, self.texts[text], "occurrence", similarity,
+                                                      0, edits=edits, letters=len(pattern))
+                if matched:
+                    # the most similar text; on ties the longest, then the first
+                    best = max(matched.items(),
+                               key=lambda item: (item[1].similarity, self._letters[item[0]], -item[0]))[1]
+                    best.matches = len(matched)
+                    found.append(best)
             if progress is not None:
                 progress(len(forms))
         if stats is not None:
             stats.update(benchmark_texts_indexed=self.size, benchmark_documents_too_short=self.skipped_short,
-                         index_keys=int(len(self._keys)), pairs_verified=verified)
+                         containment_texts=len(self.checked), occurrence_texts=len(self.occurrence_checked),
+                         segment_texts=len(self.segment_checked),
+                         index_keys=self._containment.keys + sum(i.keys for i, _ in self._occurrence.values()),
+                         pairs_verified=verified + verified_edits, occurrence_pairs_verified=verified_edits)
         return found

@@ -2,8 +2,9 @@
 
 A source is a hub dataset id (its ``train`` split) or a local ``.json`` (a list of objects, or
 JSON lines), ``.jsonl`` or ``.parquet`` file. Every record comes back with ``instruction``,
-``input`` ("" when missing or null) and ``output`` as strings, followed by every other field
-exactly as it came (``data_source``, ``id``, ...).
+``input`` ("" when missing or null) and ``output`` as strings and every other field exactly as it
+came (``data_source``, ``id``, ...), in the order the record has them (a missing ``input`` is
+placed right after ``instruction``).
 
 Errors name the file, the 1-based record number and the field. With ``skip_invalid=True`` an
 invalid record is dropped instead and counted by reason (see :data:`SKIP_REASONS`).
@@ -97,14 +98,11 @@ def validate_record(record, *, path=None, number: int | None = None) -> dict:
             fail(f"non-string {field}", f"expected a string, got {type(value).__name__} {value!r:.60}", field)
         if field in REQUIRED_FIELDS and not value.strip():
             fail(f"empty {field}", "empty (blank) value", field)
-    clean = {
-        "instruction": record["instruction"],
-        "input": record.get("input") or "",
-        "output": record["output"],
-    }
-    for key, value in record.items():
-        if key not in clean:
-            clean[key] = value
+    clean = {}
+    for key, value in record.items():  # the fields in the order they came
+        clean[key] = (value or "") if key == "input" else value
+        if key == "instruction" and "input" not in record:
+            clean["input"] = ""  # a missing input goes right after the instruction
     return clean
 
 

@@ -42,6 +42,16 @@ def letters_form(text: str) -> str:
     return _NOT_LETTER_OR_DIGIT.sub("", unicodedata.normalize("NFKC", text).casefold())
 
 
+def folded_form(text: str) -> str:
+    """NFKC and case-folded, everything kept: ``letters_only(folded_form(t)) == letters_form(t)``."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def letters_only(text: str) -> str:
+    """Letters and digits of an already folded text (see :func:`folded_form`)."""
+    return _NOT_LETTER_OR_DIGIT.sub("", text)
+
+
 def shingle_set(form: str, n: int) -> set[str]:
     """Character n-grams of an already normalized string (see module docstring)."""
     if len(form) < n:

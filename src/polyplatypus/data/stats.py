@@ -1,8 +1,17 @@
 """Statistics of an instruction set: counts by origin and category, character and token lengths.
 
-Token lengths help choose the training cutoff: ``prompt`` is instruction and input, ``full``
-adds the output (each joined by a newline; a prompt template adds a few tokens more). For each,
-the report gives percentiles and the share of records longer than common cutoffs.
+Token lengths help choose the training cutoff, so they measure what training sees: the example
+that :func:`polyplatypus.train.tokenize.tokenize_records` builds, with the same prompt template
+(``alpaca`` by default) and the tokenizer's own special tokens:
+
+* ``prompt``: the template's prompt (instruction and input inside the template's wording, up
+  to and including its response marker);
+* ``output``: the tokens training learns from: the response and the EOS token appended after it;
+* ``full``: the whole example, prompt + response + EOS, before any cutoff.
+
+For each, the report gives percentiles and the share of records longer than common cutoffs
+(``full`` over the cutoff is what ``--cutoff-len`` truncates). Character lengths are of the raw
+fields (``prompt`` is instruction and input joined by a newline), without the template.
 """
 
 from __future__ import annotations
@@ -15,7 +24,9 @@ import numpy as np
 from polyplatypus.errors import ConfigError
 
 DEFAULT_CUTOFFS = (256, 512, 1024, 2048)
+DEFAULT_TEMPLATE = "alpaca"
 PERCENTILES = (50, 90, 95, 99)
+_NO_LIMIT = 1 << 30  # "cutoff" for measuring lengths: nothing is truncated
 
 
 def prompt_text(record: dict) -> str:
@@ -55,6 +66,7 @@ def load_tokenizer(tokenizer):
 
 
 def token_lengths(texts: Sequence[str], tokenizer, batch_size: int = 1000) -> list[int]:
+    """Token counts of plain texts, without special tokens."""
     lengths: list[int] = []
     for start in range(0, len(texts), batch_size):
         batch = list(texts[start:start + batch_size])
@@ -63,23 +75,39 @@ def token_lengths(texts: Sequence[str], tokenizer, batch_size: int = 1000) -> li
     return lengths
 
 
-def token_length_stats(records: Sequence[dict], tokenizer, cutoffs: Sequence[int] = DEFAULT_CUTOFFS) -> dict:
-    """Token-length percentiles of prompt and full text, and the share over each cutoff."""
+def example_lengths(records: Sequence[dict], tokenizer, template) -> tuple[list[int], list[int]]:
+    """(prompt, full) token lengths of the training examples, exactly as
+    :func:`~polyplatypus.train.tokenize.tokenize_records` builds them (no cutoff)."""
+    from polyplatypus.train.tokenize import IGNORE_INDEX, tokenize_records
+
+    examples = tokenize_records(records, tokenizer, template, cutoff_len=_NO_LIMIT)
+    full = [len(e.input_ids) for e in examples]
+    prompt = [sum(1 for label in e.labels if label == IGNORE_INDEX) for e in examples]
+    return prompt, full
+
+
+def token_length_stats(records: Sequence[dict], tokenizer, cutoffs: Sequence[int] = DEFAULT_CUTOFFS,
+                       template=DEFAULT_TEMPLATE) -> dict:
+    """Token-length percentiles of the training examples' prompt, learned output and whole, and
+    the share over each cutoff. ``template`` is a name, a template file or a PromptTemplate."""
+    from polyplatypus.train.templates import get_template
+
     tokenizer = load_tokenizer(tokenizer)
-    prompt = token_lengths([prompt_text(r) for r in records], tokenizer)
-    output = token_lengths([r["output"] for r in records], tokenizer)
-    full = token_lengths([full_text(r) for r in records], tokenizer)
+    template = get_template(template) if isinstance(template, str) else template
+    prompt, full = example_lengths(records, tokenizer, template)
     return {
         "tokenizer": getattr(tokenizer, "name_or_path", type(tokenizer).__name__),
+        "prompt_template": template.name,
         "prompt": length_summary(prompt, cutoffs),
-        "output": length_summary(output, cutoffs),
+        "output": length_summary([f - p for f, p in zip(full, prompt)], cutoffs),
         "full": length_summary(full, cutoffs),
     }
 
 
 def dataset_stats(records: Sequence[dict], *, tokenizer=None, cutoffs: Sequence[int] = DEFAULT_CUTOFFS,
-                  group_fields: Sequence[str] = ("origin", "data_source")) -> dict:
-    """Counts per value of each grouping field present, character lengths, token lengths."""
+                  template=DEFAULT_TEMPLATE, group_fields: Sequence[str] = ("origin", "data_source")) -> dict:
+    """Counts per value of each grouping field present, character lengths, and (with a
+    tokenizer) token lengths of the training examples built with ``template``."""
     stats: dict = {"records": len(records)}
     for name in group_fields:
         values = Counter(str(r[name]) for r in records if r.get(name) is not None)
@@ -90,7 +118,7 @@ def dataset_stats(records: Sequence[dict], *, tokenizer=None, cutoffs: Sequence[
         "output": length_summary([len(r["output"]) for r in records]),
     }
     if tokenizer is not None:
-        stats["tokens"] = token_length_stats(records, tokenizer, cutoffs)
+        stats["tokens"] = token_length_stats(records, tokenizer, cutoffs, template=template)
     return stats
 
 
@@ -98,7 +126,9 @@ def format_length_table(stats: dict) -> list[str]:
     lines = []
     tokens = stats.get("tokens")
     if tokens:
-        lines.append(f"token lengths ({tokens['tokenizer']}):")
+        template = f", {tokens['prompt_template']} template" if tokens.get("prompt_template") else ""
+        lines.append(f"token lengths of the training examples ({tokens['tokenizer']}{template}; "
+                     "output = response + EOS):")
         for part in ("prompt", "output", "full"):
             s = tokens[part]
             if not s.get("count"):

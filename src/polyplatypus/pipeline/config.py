@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+import polyplatypus.data.dedup as dedup_defaults
 from polyplatypus.errors import ConfigError
 from polyplatypus.train.config import RUN_ONLY_KEYS, Number, TrainConfig
 
@@ -54,7 +55,7 @@ class DataSection(Section):
 
     sources: list[str] = Field(min_length=1, description="hub dataset ids or .json/.jsonl/.parquet files; earlier sources win")
     dedup_threshold: Number | None = Field(0.8, gt=0, le=1, description="near-duplicate Jaccard threshold; null turns near-dedup off")
-    dedup_ngram: StrictInt = Field(4, ge=1, description="character n-gram size for near-duplicates")
+    dedup_ngram: StrictInt = Field(dedup_defaults.DEFAULT_NGRAM, ge=1, description="character n-gram size for near-duplicates")
     decontaminate: list[Literal["kobest"]] = Field(["kobest"], description="benchmarks whose documents are removed from the data")
     decontam_threshold: Number = Field(0.5, gt=0, le=1, description="share of a document's n-grams that marks a record contaminated")
     kobest_dir: str | None = Field(None, description="KoBEST for decontamination; default: eval.kobest_dir")
