@@ -85,7 +85,7 @@ def test_corpus_is_korean_text_of_sensible_size():
     paragraphs = read_corpus(CORPUS)
     text = "\n".join(paragraphs)
     size = sum(p.stat().st_size for p in CORPUS.glob("*.txt"))
-    assert 30_000 < size < 400_000
+    assert 30_000 < size < 300_000
     assert len(paragraphs) > 100
     hangul = len(re.findall(r"[가-힣]", text))
     assert hangul / len(text) > 0.6
@@ -118,3 +118,57 @@ def test_sample_and_corpus_are_not_copied_from_kobest(kobest_dir):
     corpus = _sentences("\n".join(read_corpus(CORPUS)))
     assert len(corpus) > 500
     assert not (corpus & real_sentences)
+
+
+def _corpus_units() -> list[str]:
+    """What the corpus could leak: every line (a review, a prose paragraph, a reading passage),
+    reviews without their label."""
+    return [re.sub(r" \((긍정|부정)\)$", "", line)
+            for paragraph in read_corpus(CORPUS) for line in paragraph.splitlines()]
+
+
+def test_corpus_contains_no_sample_test_or_dev_document():
+    """No line of the corpus contains a test or dev document of the bundled sample, verbatim or
+    nearly: not half of its character 5-grams (the decontamination index's rule) nor all of its
+    words in order; nor any text of the sample (any split) of eight letters or more."""
+    from .make_corpus import LeakFilter
+
+    units = _corpus_units()
+    leaks = LeakFilter().leaks(units)
+    assert not leaks, [(units[i], text) for i, text in list(leaks.items())[:5]]
+
+
+def test_the_leak_check_finds_near_copies():
+    from .make_corpus import LeakFilter
+
+    passage = load_kobest("boolq", "test", SAMPLE)[0]["paragraph"]
+    units = [
+        "서비스가 정말로 만족스럽지 않아요",  # a sample test sentence with a word added
+        passage[: len(passage) * 2 // 3],  # two thirds of a test passage
+        "별로 만족스럽지 않아요",  # most of a test sentence's 5-grams
+        "생각보다 훨씬 튼튼하네요 또 살게요",  # a sample train sentence inside a line
+        "동네 도서관이 새로 문을 열었다.",
+    ]
+    assert sorted(LeakFilter().leaks(units)) == [0, 1, 2, 3]
+
+
+def test_review_drills_are_labelled_and_balanced():
+    paragraphs = read_corpus(CORPUS / "20_review_drills.txt")[1:]  # after the heading
+    assert len(paragraphs) > 2500
+    labels = [re.fullmatch(r"[^\n]+ \((긍정|부정)\)", p).group(1) for p in paragraphs]
+    assert abs(labels.count("긍정") - labels.count("부정")) < 0.05 * len(labels)
+    negated = [p for p in paragraphs if re.search(r"(^| )안 |지 (않|못)", p)]
+    assert len(negated) > len(paragraphs) // 3
+    # negation does not give the label away: both labels are common among negated reviews
+    assert min(sum("(긍정)" in p for p in negated), sum("(부정)" in p for p in negated)) > len(negated) // 4
+
+
+def test_review_drills_are_reproducible():
+    from .make_corpus import HEADERS, SEED, build, render
+
+    import random
+
+    for name, paragraphs in build(random.Random(SEED), quiet=True).items():
+        assert (CORPUS / name).read_text(encoding="utf-8") == render(name, paragraphs), \
+            f"{name} is out of date: run python tests/pipeline/make_corpus.py"
+    assert set(HEADERS) == {p.name for p in CORPUS.glob("2*.txt")}

@@ -5,6 +5,7 @@ that the model's KoBEST scores reflect something learned rather than random weig
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 import time
@@ -17,8 +18,7 @@ from polyplatypus.utils.io import atomic_write_json
 SUMMARY_FILE = "pretrain_summary.json"
 
 
-def read_corpus(path: str | Path) -> list[str]:
-    """Paragraphs (blank-line separated) of a .txt file, or of every .txt file in a folder, in name order."""
+def _corpus_files(path: str | Path) -> list[Path]:
     path = Path(path)
     if path.is_dir():
         files = sorted(path.glob("**/*.txt"))
@@ -28,21 +28,49 @@ def read_corpus(path: str | Path) -> list[str]:
         raise DataError("corpus not found", path=path)
     if not files:
         raise DataError("no .txt files in the corpus folder", path=path)
-    paragraphs = []
-    for file in files:
-        text = file.read_text(encoding="utf-8").replace("\r\n", "\n")
-        paragraphs += [p.strip() for p in text.split("\n\n") if p.strip()]
-    if not paragraphs:
+    return files
+
+
+def _paragraphs(file: Path) -> list[str]:
+    text = file.read_text(encoding="utf-8").replace("\r\n", "\n")
+    return [p.strip() for p in text.split("\n\n") if p.strip()]
+
+
+def read_corpus_documents(path: str | Path) -> list[list[str]]:
+    """The paragraphs of each .txt file (a document), files in name order; empty files left out."""
+    documents = [paragraphs for paragraphs in map(_paragraphs, _corpus_files(path)) if paragraphs]
+    if not documents:
         raise DataError("the corpus is empty", path=path)
-    return paragraphs
+    return documents
 
 
-def _token_stream(tokenizer, paragraphs: list[str]) -> list[int]:
+def read_corpus(path: str | Path) -> list[str]:
+    """Paragraphs (blank-line separated) of a .txt file, or of every .txt file in a folder, in name order."""
+    return [paragraph for document in read_corpus_documents(path) for paragraph in document]
+
+
+PARAGRAPH_SEPARATOR = "\n\n"  # as few-shot prompts separate their examples
+
+
+def _token_stream(tokenizer, documents: list[list[str]]) -> tuple[list[int], list[int]]:
+    """Each document's paragraphs joined by a blank line, documents ended by the end-of-text token;
+    returns the tokens and the offset where each paragraph starts. A document is tokenized whole,
+    so the blank lines come out as they do in a few-shot prompt."""
     eos = tokenizer.eos_token_id
     stream: list[int] = []
-    for paragraph in paragraphs:
-        stream += tokenizer(paragraph, add_special_tokens=False)["input_ids"] + [eos]
-    return stream
+    starts: list[int] = []
+    for document in documents:
+        if not document:
+            continue
+        encoded = tokenizer(PARAGRAPH_SEPARATOR.join(document), add_special_tokens=False,
+                            return_offsets_mapping=True)
+        token_starts = [start for start, _ in encoded["offset_mapping"]]
+        position = 0
+        for paragraph in document:
+            starts.append(len(stream) + bisect.bisect_left(token_starts, position))
+            position += len(paragraph) + len(PARAGRAPH_SEPARATOR)
+        stream += encoded["input_ids"] + [eos]
+    return stream, starts
 
 
 def _windows(stream, seq_len: int) -> list[list[int]]:
@@ -82,7 +110,8 @@ def build_tiny_base(spec, corpus_path: str | Path, output: str | Path, *, progre
 
     started = time.perf_counter()
     output = Path(output)
-    paragraphs = read_corpus(corpus_path)
+    documents = read_corpus_documents(corpus_path)
+    paragraphs = [paragraph for document in documents for paragraph in document]
     tokenizer = train_tokenizer(paragraphs, vocab_size=spec.vocab_size)
     model = build_tiny_model(
         tokenizer, spec.arch, seed=spec.seed, hidden_size=spec.hidden_size, layers=spec.layers,
@@ -97,10 +126,17 @@ def build_tiny_base(spec, corpus_path: str | Path, output: str | Path, *, progre
     order = list(range(len(paragraphs)))
     rng.shuffle(order)
     n_holdout = int(round(len(paragraphs) * pre.holdout)) if pre.holdout else 0
-    holdout = [paragraphs[i] for i in sorted(order[:n_holdout])]
-    train_texts = [paragraphs[i] for i in sorted(order[n_holdout:])]
-    train_stream = _token_stream(tokenizer, train_texts)
-    holdout_windows = _windows(_token_stream(tokenizer, holdout), pre.seq_len)[:64]
+    held = set(order[:n_holdout])
+    owner = [d for d, document in enumerate(documents) for _ in document]
+    train_documents = [[] for _ in documents]
+    holdout_documents = [[] for _ in documents]
+    for i, paragraph in enumerate(paragraphs):
+        (holdout_documents if i in held else train_documents)[owner[i]].append(paragraph)
+    train_stream, paragraph_starts = _token_stream(tokenizer, train_documents)
+    holdout_stream, _ = _token_stream(tokenizer, holdout_documents)
+    # held-out windows spread over the whole held-out text (every file), at most 64
+    holdout_windows = _windows(holdout_stream, pre.seq_len)
+    holdout_windows = holdout_windows[::max(1, math.ceil(len(holdout_windows) / 64))][:64]
     if len(train_stream) <= pre.seq_len:
         raise DataError(f"the corpus has {len(train_stream)} tokens, too few for sequences of {pre.seq_len}",
                         path=corpus_path)
@@ -115,9 +151,13 @@ def build_tiny_base(spec, corpus_path: str | Path, output: str | Path, *, progre
     holdout_before = _mean_loss(model, holdout_windows, pre.batch_size)
     losses: list[float] = []
     last_start = len(train_stream) - pre.seq_len
+    # half the sequences begin where a paragraph begins, as an evaluation prompt does; the others
+    # anywhere, so that the ends of long paragraphs are seen too
+    aligned = [s for s in paragraph_starts if s <= last_start] or [0]
     bar = tqdm(total=pre.steps, desc="pre-train tiny base", unit="step", disable=not progress)
     for step in range(pre.steps):
-        starts = [rng.randrange(0, last_start + 1) for _ in range(pre.batch_size)]
+        starts = [rng.choice(aligned) if i % 2 == 0 else rng.randrange(0, last_start + 1)
+                  for i in range(pre.batch_size)]
         batch = torch.tensor([train_stream[s:s + pre.seq_len] for s in starts])
         loss = model(input_ids=batch, labels=batch).loss
         loss.backward()
