@@ -21,19 +21,14 @@ from polyplatypus import __version__
 from polyplatypus.errors import ConfigError
 from polyplatypus.report.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, Interval, PairedBootstrap
 from polyplatypus.report.results import PROVENANCE_FIELDS, Row, load_rows
+from polyplatypus.report.tables import task_title
+from polyplatypus.tasks.registry import all_task_names
 from polyplatypus.utils.io import atomic_write_json, atomic_write_text
 
 TASK_ORDER = ("kobest_copa", "kobest_hellaswag", "kobest_boolq", "kobest_sentineg", "kobest_wic")
-TASK_TITLES = {
-    "kobest_boolq": "BoolQ", "kobest_copa": "COPA", "kobest_hellaswag": "HellaSwag",
-    "kobest_sentineg": "SentiNeg", "kobest_wic": "WiC",
-}
+TASK_TITLES = {name: task_title(name) for name in all_task_names()}  # titles come from the task registry
 NOISE_MARK = "≈"
 MISSING = "–"
-
-
-def task_title(task: str) -> str:
-    return TASK_TITLES.get(task, task)
 
 
 @dataclass
@@ -77,6 +72,17 @@ class Report:
 
     def cell(self, task: str, model: str, shots: int) -> Cell | None:
         return self.cells.get((task, model, shots))
+
+    def table_rows(self, task: str) -> list[tuple[str, list[Cell | None], list[int]]]:
+        """(row name, cells per shot count, footnote numbers) for each model with a value on ``task``."""
+        rows = []
+        for model in self.models:
+            cells = [self.cell(task, model, k) for k in self.shots]
+            if all(c is None for c in cells):
+                continue
+            name = f"{model} (baseline)" if model == self.baseline else model
+            rows.append((name, cells, sorted({c.provenance for c in cells if c is not None})))
+        return rows
 
     def stale_cells(self) -> list[Cell]:
         """Cells whose per-document file disagreed with results.json (shown without an interval)."""
@@ -324,13 +330,8 @@ def render_markdown(report: Report) -> str:
     rule = "| --- | " + " | ".join("---" for _ in report.shots) + " |"
     for task in report.tasks:
         lines += [f"### {task_title(task)} (F1)", "", header, rule]
-        for model in report.models:
-            cells = [report.cell(task, model, k) for k in report.shots]
-            if all(c is None for c in cells):
-                continue
-            notes = sorted({c.provenance for c in cells if c is not None})
+        for name, cells, notes in report.table_rows(task):
             marks = "".join(f"[^{n}]" for n in notes)
-            name = f"{model} (baseline)" if model == report.baseline else model
             lines.append(f"| {_md_escape(name)}{marks} | " + " | ".join(cell_text(c) for c in cells) + " |")
         lines.append("")
         truncated = truncation_notes(report, task)

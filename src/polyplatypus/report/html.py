@@ -65,13 +65,8 @@ def render_html(report: Report, images: list[Path] | None = None) -> str:
         out.append(f"<h2>{escape(task_title(task))} (F1)</h2>")
         out.append("<table><thead><tr><th>Model</th>"
                    + "".join(f"<th>{k}-shot</th>" for k in report.shots) + "</tr></thead><tbody>")
-        for model in report.models:
-            cells = [report.cell(task, model, k) for k in report.shots]
-            if all(c is None for c in cells):
-                continue
-            notes = sorted({c.provenance for c in cells if c is not None})
+        for name, cells, notes in report.table_rows(task):
             marks = "".join(f'<sup><a href="#note-{n}">{n}</a></sup>' for n in notes)
-            name = f"{model} (baseline)" if model == report.baseline else model
             out.append(f"<tr><td>{escape(name)}{marks}</td>" + "".join(_cell_html(c) for c in cells) + "</tr>")
         out.append("</tbody></table>")
         truncated = truncation_notes(report, task)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from polyplatypus.tasks.registry import get_task
 
 
-def _task_title(name: str) -> str:
+def task_title(name: str) -> str:
+    """A task's heading in tables (from the task registry; the name itself for an unknown task)."""
     try:
         return get_task(name).title
     except Exception:  # a task this version does not know still gets a table
@@ -26,7 +27,7 @@ def results_markdown(records: list[dict], metric: str = "macro_f1", decimals: in
     blocks = []
     for task in tasks:
         lines = [
-            f"### {_task_title(task)} ({label})",
+            f"### {task_title(task)} ({label})",
             "",
             "| Model | " + " | ".join(f"{k}-shot" for k in shots) + " |",
             "| --- | " + " | ".join("---" for _ in shots) + " |",
