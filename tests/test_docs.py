@@ -38,25 +38,25 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
     return found
 
 
-def _documented_options(action: argparse.Action) -> list[str]:
-    """The option strings a reader must find. An on/off flag (BooleanOptionalAction) is
-    documented by its positive form; its generated --no- twin follows the rule each page states."""
+def _documented_forms(action: argparse.Action) -> list[tuple[str, ...]]:
+    """What a reader must find: each option string, except that an on/off flag
+    (BooleanOptionalAction: --packing / --no-packing) is documented by either of its forms."""
     if isinstance(action, argparse.BooleanOptionalAction):
-        return [option for option in action.option_strings if not option.startswith("--no-")]
-    return list(action.option_strings)
+        return [tuple(action.option_strings)]
+    return [(option,) for option in action.option_strings]
 
 
 def _flags(parser: argparse.ArgumentParser, path: tuple[str, ...]):
     for action in parser._actions:
         if isinstance(action, argparse._HelpAction) or not action.option_strings:
             continue
-        for option in _documented_options(action):
-            yield path, option
+        for forms in _documented_forms(action):
+            yield path, forms
     for name, subparser in _subcommands(parser).items():
         yield from _flags(subparser, path + (name,))
 
 
-def _all_flags() -> list[tuple[tuple[str, ...], str]]:
+def _all_flags() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
     return list(_flags(build_parser(), ()))
 
 
@@ -70,9 +70,13 @@ def _mentions(text: str, option: str) -> bool:
 
 
 def test_walk_reaches_nested_subcommands():
-    paths = {path for path, _ in _all_flags()}
+    flags = _all_flags()
+    paths = {path for path, _ in flags}
     assert ("data", "curate") in paths and ("data", "stats") in paths
     assert {path[0] for path in paths if path} == set(_subcommands(build_parser()))
+    assert ((), ("--version",)) in flags
+    assert (("train",), ("--packing", "--no-packing")) in flags  # an on/off flag is one entry
+    assert not any(form == "--help" for _, forms in flags for form in forms)
 
 
 def test_every_command_has_a_page():
@@ -86,12 +90,12 @@ def test_every_command_has_a_page():
 def test_every_flag_is_documented_on_its_page():
     texts: dict[str, str] = {}
     undocumented = []
-    for path, option in _all_flags():
+    for path, forms in _all_flags():
         page = _page_for(path)
         if page not in texts:
             texts[page] = (ROOT / page).read_text(encoding="utf-8")
-        if not _mentions(texts[page], option):
-            undocumented.append(f"polyplatypus {' '.join(path)} {option} (expected in {page})")
+        if not any(_mentions(texts[page], option) for option in forms):
+            undocumented.append(f"polyplatypus {' '.join(path)} {' / '.join(forms)} (expected in {page})")
     assert not undocumented, "undocumented flags:\n" + "\n".join(undocumented)
 
 
