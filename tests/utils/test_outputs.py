@@ -173,3 +173,13 @@ def test_remove_temporaries(tmp_path):
     assert outputs.remove_temporaries(real, names=["b.json"]) == []
     assert outputs.remove_temporaries(real, names=["a.json"]) == leftover
     assert list(real.iterdir()) == []
+
+
+def test_a_run_that_wrote_nothing_leaves_nothing(tmp_path):
+    with pytest.raises(RuntimeError):
+        with outputs.hold(tmp_path / "a" / "b" / "out", "train"):
+            raise RuntimeError("bad data")
+    assert list(tmp_path.iterdir()) == []
+    with outputs.hold(tmp_path / "a" / "out", "train") as lock:
+        (lock.parent / "result.json").write_text("{}")
+    assert [p.name for p in (tmp_path / "a" / "out").iterdir()] == ["result.json"]

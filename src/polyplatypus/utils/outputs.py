@@ -154,14 +154,28 @@ def hold(target: str | os.PathLike, command: str, *, beside: bool = False) -> It
         finally:
             _HELD[key] -= 1
         return
+    made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
-    token = _acquire(path, target, command)
+    try:
+        token = _acquire(path, target, command)
+    except BaseException:
+        _remove_if_empty(made)
+        raise
     _HELD[key] = 1
     try:
         yield path
     finally:
         del _HELD[key]
         _release(path, token)
+        _remove_if_empty(made)  # a run that stopped before writing anything leaves nothing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    for folder in folders:  # deepest first
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (or gone): neither are the folders above it
 
 
 def _acquire(path: Path, target: Path, command: str) -> str:
