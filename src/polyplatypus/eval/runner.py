@@ -294,8 +294,10 @@ def _holding(out_dir: Path | None, specs: Sequence[ModelSpec], settings: dict):
         return
     with outputs.hold(out_dir, "eval"):
         _refuse_mixing(out_dir, specs, settings)
-        if is_main_process():
-            outputs.remove_temporaries(out_dir, recursive=True)
+        if is_main_process():  # only in what eval writes (report/ may be another command's)
+            outputs.remove_temporaries(out_dir)
+            for part in ("cells", "samples"):
+                outputs.remove_temporaries(out_dir / part, recursive=True)
         yield
 
 
