@@ -156,8 +156,9 @@ def folder_settings(*, limit, dtype: str, data_source: str, scorer: str) -> dict
 
 
 def cells_made_otherwise(output: Path, specs: Sequence[ModelSpec], settings: dict) -> list[tuple[Path, str, object, object]]:
-    """Cells in ``output`` whose folder-wide settings (:func:`folder_settings`) differ from this run's, or that hold another model path under one of ``specs``' labels:
-    (cell file, setting, its value, this run's value)."""
+    """Cells in ``output`` whose folder-wide settings (:func:`folder_settings`) differ from this
+    run's, or that hold another model path under one of ``specs``' labels, as (cell file, setting,
+    its value, this run's value)."""
     paths = {spec.slug: spec.path for spec in specs}
     found = []
     for path in sorted((Path(output) / "cells").glob("*/*.json")):
