@@ -1,5 +1,7 @@
 """The run directory: checked before any stage runs, held by one process, tidied on a re-run."""
 
+import json
+
 import pytest
 
 from polyplatypus.cli import main
@@ -58,3 +60,21 @@ def test_a_second_run_is_refused_and_a_rerun_tidies_leftovers(tmp_path, calls, o
     assert {info["status"] for info in state["stages"].values()} == {"skipped (complete)"}
     assert not any(path.exists() for path in leftovers)
     assert not (run_dir / ".polyplatypus.lock").exists()
+
+
+def test_eval_stage_recomputes_cells_made_with_an_earlier_limit(tmp_path, kobest_dir, tiny_gptneox_dir):
+    """`polyplatypus eval` refuses to mix settings in one folder; the recipe owns RUN/eval, so a
+    changed eval.limit replaces the earlier cells instead of stopping the run."""
+    def recipe(limit):
+        return validate_config({"name": "limits", "base": {"model": str(tiny_gptneox_dir), "label": "tiny"},
+                                "eval": {"models": ["base"], "tasks": ["kobest_copa"], "shots": [0], "limit": limit,
+                                         "kobest_dir": str(kobest_dir)},
+                                "report": {"enabled": False}})
+
+    run_dir = tmp_path / "run"
+    for limit in (2, 3):
+        state = run_pipeline(recipe(limit), run_dir, progress=False, log=lambda message: None)
+        assert state["stages"]["eval"]["status"] == "done"
+        cells = list((run_dir / "eval" / "cells").rglob("*.json"))
+        assert [json.loads(p.read_text())["limit"] for p in cells] == [limit]
+        assert json.loads((run_dir / "eval" / "results.json").read_text())["results"][0]["n"] == limit
