@@ -56,3 +56,29 @@ def tiny_llama_dir(tmp_path_factory, tiny_tokenizer) -> Path:
 
     model = build_tiny_model(tiny_tokenizer, "llama", seed=7, hidden_size=32, layers=2, heads=4, max_positions=512)
     return save_tiny_model(tmp_path_factory.mktemp("tiny-llama"), tiny_tokenizer, model)
+
+
+@pytest.fixture
+def other_process_holding():
+    """``hold(path, command, beside=False)``: another Python process takes the output lock of
+    ``path`` and keeps it until the test ends (or until ``.kill()`` on the returned process)."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom polyplatypus.utils.outputs import hold\n"
+              "with hold(sys.argv[1], sys.argv[2], beside=sys.argv[3] == '1'):\n"
+              "    print('held', flush=True)\n    sys.stdin.read()\n")
+    started = []
+
+    def hold(path, command="eval", beside=False):
+        process = subprocess.Popen([sys.executable, "-c", script, str(path), command, "1" if beside else "0"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        started.append(process)
+        assert process.stdout.readline().strip() == "held"
+        return process
+
+    yield hold
+    for process in started:
+        if process.poll() is None:
+            process.stdin.close()
+            process.wait(timeout=30)

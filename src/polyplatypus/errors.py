@@ -23,3 +23,12 @@ class DataError(PolyplatypusError):
 
 class ConfigError(PolyplatypusError):
     """A configuration value or command-line option is invalid."""
+
+
+class OutputError(PolyplatypusError):
+    """An output path cannot be used: a file where a folder is needed, a folder holding something
+    else, a place that cannot be written, or a folder another process is writing."""
+
+
+class OutputInUseError(OutputError):
+    """Another live process holds the output's lock."""

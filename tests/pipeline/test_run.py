@@ -200,11 +200,15 @@ def test_rerunning_skips_every_stage_and_refuses_changed_training(demo):
 
     # a report setting only recomputes the report; fewer shots reuse the finished eval cells
     fewer = load_config(DEMO_CONFIG, SMALL + ["eval.shots=[0]", "report.resamples=100"])
+    zero_shot_cells = {p: (p.read_bytes(), p.stat().st_mtime_ns)
+                       for p in (run_dir / "eval" / "cells").rglob("*_0shot.json")}
     state = run_pipeline(fewer, run_dir, progress=False, log=lambda message: None)
     status = {name: info["status"] for name, info in state["stages"].items()}
     assert status["train"] == status["merge"] == "skipped (complete)"
     assert status["eval"] == status["report"] == "done"
-    assert state["stages"]["eval"]["seconds"] < 20  # no model was scored again
+    assert len(zero_shot_cells) == 2 * len(TASKS)  # base and tuned
+    # no model was scored again: a recomputed cell would be a new file with a new date
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in zero_shot_cells} == zero_shot_cells
     assert set(read_card_tables((run_dir / "report" / "card.md").read_text())["COPA"]["tiny-platypus-ko"]) == {0}
 
 

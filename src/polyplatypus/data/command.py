@@ -133,6 +133,20 @@ def register(subparsers) -> None:
 
 
 def run_curate(args: argparse.Namespace) -> int:
+    """Check the output paths and hold the output file, then curate."""
+    from polyplatypus.data.curate import report_path_for
+    from polyplatypus.utils import outputs
+
+    output = outputs.check_file(args.output)
+    report = outputs.check_file(args.report, option="--report") if args.report else report_path_for(output)
+    outputs.check_file(report, option="--report" if args.report else "--output (its report)")
+    with outputs.hold(output, "data curate", beside=True):
+        for path in (output, report):
+            outputs.remove_temporaries(path.parent, names=[path.name])
+        return _curate(args)
+
+
+def _curate(args: argparse.Namespace) -> int:
     from polyplatypus.data.curate import curate, format_summary, stderr_log
 
     report = curate(

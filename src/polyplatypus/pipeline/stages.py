@@ -15,7 +15,9 @@ so do the stages after it; training itself
 resumes from its last checkpoint and evaluation from its last finished cell. A marker made with
 other settings is an error for the expensive stages (``--redo STAGE`` recomputes), while eval and
 report are simply recomputed (finished eval cells with unchanged settings are still reused).
-The resolved configuration is saved as ``RUN/config.yaml``.
+The resolved configuration is saved as ``RUN/config.yaml``. The run directory is checked before
+anything starts (a file, a folder holding something else, or an unwritable place is refused) and
+held by one process at a time (``RUN/.polyplatypus.lock``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from polyplatypus.errors import ConfigError
 from polyplatypus.pipeline.config import (
     BASE, MERGED, PipelineConfig, fingerprint, resolve_builtin, train_result_settings,
 )
+from polyplatypus.utils import outputs
 from polyplatypus.utils.io import atomic_write_json, atomic_write_text
 
 STAGES = ("base", "data", "train", "merge", "eval", "report")
@@ -46,6 +49,9 @@ MARKERS_DIR = "stages"
 STATE_FILE = "pipeline.json"
 CONFIG_FILE = "config.yaml"
 CURATED_FILE = "instructions.jsonl"
+# What a run directory holds from its first moment (pipeline.json is written first): an existing
+# folder with neither is not one.
+RUN_ENTRIES = (STATE_FILE, MARKERS_DIR)
 
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -280,9 +286,12 @@ def stage_merge(run: Run) -> dict:
 
 
 def stage_eval(run: Run) -> dict:
-    from polyplatypus.eval.runner import evaluate
+    from polyplatypus.eval.runner import discard_cells_made_otherwise, evaluate
 
     ev = run.config.eval
+    # this folder is the recipe's own: cells made with earlier settings go, rather than being refused
+    discard_cells_made_otherwise(run.dir("eval"), run.eval_models(), kobest_dir=run.eval_kobest_dir,
+                                 limit=ev.limit, dtype=ev.dtype, scorer=ev.scorer)
     records = evaluate(
         run.eval_models(), ev.tasks, ev.shots, output=run.dir("eval"), kobest_dir=run.eval_kobest_dir,
         limit=ev.limit, dtype=ev.dtype, device=ev.device, device_map=ev.device_map,
@@ -384,14 +393,21 @@ def run_pipeline(
     run = Run(config=config, run_dir=run_dir, source=source, progress=progress)
     if log is not None:
         run.log = log
-    settings = run.settings()
     stages = [s for s in STAGES if run.applies(s)]
     if until is not None and until not in stages:
         raise ConfigError(f"--until {until}: this recipe has no {until} stage (its stages: {', '.join(stages)})")
     # A stage redone makes every stage after it stale.
     first_redo = min((STAGES.index(s) for s in redo), default=len(STAGES))
     redo_set = {s for s in STAGES if STAGES.index(s) >= first_redo}
+    outputs.check_folder(run_dir, command="run", own=RUN_ENTRIES, option="--run-dir")
+    with outputs.hold(run_dir, "run"):
+        outputs.remove_temporaries(run_dir)
+        outputs.remove_temporaries(run_dir / MARKERS_DIR)
+        return _run_stages(run, stages, redo_set, until)
 
+
+def _run_stages(run: Run, stages: list[str], redo_set: set[str], until: str | None) -> dict:
+    config, run_dir, settings = run.config, run.run_dir, run.settings()
     # Check every marker before doing any work, so a mismatch stops the run before it starts.
     for stage in stages:
         marker = run.read_marker(stage)
@@ -407,16 +423,16 @@ def run_pipeline(
                 )
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / CONFIG_FILE, _config_yaml(config, source))
     state_path = run_dir / STATE_FILE
     state = _read_json(state_path) or {}
-    state.update({"name": config.name, "config": source, "run_dir": str(run_dir), "version": __version__,
+    state.update({"name": config.name, "config": run.source, "run_dir": str(run_dir), "version": __version__,
                   "started": _now(), "finished": None})
     state.setdefault("stages", {})
     for stage in STAGES:
         if stage not in stages:
             state["stages"][stage] = {"status": "not in recipe"}
-    atomic_write_json(state_path, state)
+    atomic_write_json(state_path, state)  # first: it marks the folder as a run directory
+    atomic_write_text(run_dir / CONFIG_FILE, _config_yaml(config, run.source))
 
     total = len(stages)
     upstream_ran = False  # a protected stage ran: the outputs after it were made from other inputs

@@ -9,20 +9,48 @@ Under DeepSpeed or FSDP Accelerate saves the (sharded) model itself instead of `
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
-from polyplatypus.utils.io import atomic_write_json
+from polyplatypus.utils.io import atomic_write_json, sha256_file
+from polyplatypus.utils.outputs import remove_temporaries
 
 STATE_FILE = "trainer_state.json"
+CHECKPOINTS_DIR = "checkpoints"
 _NAME = re.compile(r"^checkpoint-(\d+)$")
+_PARTIAL = re.compile(r"^checkpoint-(\d+)\.partial$")
 
 
 def checkpoint_dir(output: str | Path) -> Path:
-    return Path(output) / "checkpoints"
+    return Path(output) / CHECKPOINTS_DIR
+
+
+def remove_leftovers(output: str | Path) -> None:
+    """Clear what an interrupted run left half-written: checkpoints being saved and the atomic
+    writers' temporary files. Only while holding the output's lock (no one else is writing)."""
+    root = checkpoint_dir(output)
+    if root.is_dir():
+        for path in root.iterdir():
+            if _PARTIAL.match(path.name) and path.is_dir():
+                shutil.rmtree(path)
+    remove_temporaries(output)
+
+
+def data_sha256(source: str | Path, *, skip_invalid: bool = False) -> str:
+    """Content hash of the training data: a local file's bytes (as ``sha256sum`` prints it), or
+    for a hub dataset its records, one canonical JSON line each."""
+    from polyplatypus.data.instructions import load_instructions, source_kind
+
+    if source_kind(source) == "file":
+        return sha256_file(source)
+    digest = hashlib.sha256()
+    for record in load_instructions(source, skip_invalid=skip_invalid):
+        digest.update((json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
+    return digest.hexdigest()
 
 
 def list_checkpoints(output: str | Path) -> list[Path]:

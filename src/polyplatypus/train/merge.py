@@ -3,6 +3,8 @@
 The merged folder holds the model (safetensors, sharded above ``max_shard_size``), the
 tokenizer (taken from the adapter folder, where ``train`` puts it, else from the base) and
 ``polyplatypus.json`` naming the base, the adapter and the prompt template it was trained with.
+It is written as ``<output>.partial`` and renamed when complete, so an interrupted merge leaves no
+folder that looks like a model; ``--overwrite`` replaces only an earlier merged model.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from polyplatypus.errors import ConfigError
 from polyplatypus.train.lora import load_adapter
+from polyplatypus.utils import outputs
 from polyplatypus.utils.io import atomic_write_json
 
 METADATA_FILE = "polyplatypus.json"
@@ -59,19 +62,30 @@ def merge(
     ``dtype``: ``auto`` keeps the base checkpoint's dtype; or ``float32``/``bfloat16``/``float16``.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     adapter, output = Path(adapter), Path(output)
     base = base or adapter_base(adapter)
     if not (adapter / "adapter_config.json").is_file():
         raise ConfigError(f"{adapter}: not a LoRA adapter folder (no adapter_config.json)")
-    if output.exists() and any(output.iterdir()) and not overwrite:
+    # a folder that is not a merged model is never replaced, --overwrite or not
+    outputs.check_folder(output, command="merge", own=(METADATA_FILE,))
+    partial = outputs.check_folder(output.with_name(output.name + ".partial"), command="merge",
+                                   own=(METADATA_FILE, "config.json"))
+    if output.exists() and outputs.visible_entries(output) and not overwrite:
         raise ConfigError(f"{output} already exists and is not empty; choose another --output or pass --overwrite")
     dtypes = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
     if dtype not in dtypes:
         raise ConfigError(f"dtype must be one of {', '.join(dtypes)}, not {dtype!r}")
+    with outputs.hold(output, "merge", beside=True):  # beside: the folder is replaced as a whole
+        _merge_into(adapter, output, partial, base=base, dtype=dtypes[dtype], max_shard_size=max_shard_size,
+                    device_map=device_map)
+    return output
 
-    kwargs = {"dtype": dtypes[dtype]}
+
+def _merge_into(adapter: Path, output: Path, partial: Path, *, base: str, dtype, max_shard_size, device_map) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {"dtype": dtype}
     if device_map:
         kwargs["device_map"] = device_map
     try:
@@ -82,7 +96,6 @@ def merge(
     tokenizer_source = adapter if (adapter / "tokenizer_config.json").is_file() else base
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
 
-    partial = output.with_name(output.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
     model.save_pretrained(partial, max_shard_size=max_shard_size)
@@ -93,4 +106,3 @@ def merge(
     if output.exists():
         shutil.rmtree(output)
     partial.rename(output)
-    return output

@@ -2,8 +2,9 @@
 
 A plain PyTorch loop on Accelerate, so the same code runs on one CPU or GPU, under
 ``torchrun`` / ``accelerate launch`` (DDP), and with Accelerate's DeepSpeed or FSDP configs.
-Order of work: read and check the data (errors before any model is loaded), refuse or resume
-an earlier run, load the model and adapter, train, write the adapter and the summary.
+Order of work: check the output folder and hold it (one process at a time), read and check the
+data (errors before any model is loaded), refuse or resume an earlier run (same settings, same
+data by content hash), load the model and adapter, train, write the adapter and the summary.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ from polyplatypus.train.config import TrainConfig, result_changing_differences
 from polyplatypus.train.lora import add_lora, load_base_model, load_tokenizer, resolve_precision
 from polyplatypus.train.templates import get_template
 from polyplatypus.train.tokenize import TokenizedExample, tokenize_records
+from polyplatypus.utils import outputs
 from polyplatypus.utils.io import atomic_write_json, atomic_write_text
 
 SUMMARY_FILE = "train_summary.json"
 CONFIG_FILE = "train_config.yaml"
+# What a training run's folder holds: an existing folder with none of these is not one.
+OUTPUT_ENTRIES = (CONFIG_FILE, SUMMARY_FILE, checkpoint.CHECKPOINTS_DIR)
 
 
 @dataclass
@@ -34,6 +38,7 @@ class PreparedData:
     train: list[TokenizedExample]
     val: list[TokenizedExample]
     skipped: int  # examples without a single trainable token (the prompt fills the cutoff)
+    sha256: str | None = None  # content hash of the training data (a resume must continue on the same)
 
     @property
     def lengths(self) -> list[int]:
@@ -58,7 +63,8 @@ def prepare_data(config: TrainConfig) -> PreparedData:
                                 train_on_inputs=config.train_on_inputs, add_eos_token=config.add_eos_token)
     trainable = [e for e in examples if e.n_targets > 0]
     train_set, val_set = _split(trainable, config.val_set_size, seed=config.seed)
-    return PreparedData(tokenizer, cutoff, train_set, val_set, len(examples) - len(trainable))
+    return PreparedData(tokenizer, cutoff, train_set, val_set, len(examples) - len(trainable),
+                        sha256=checkpoint.data_sha256(config.data, skip_invalid=config.skip_invalid))
 
 
 def train(config: TrainConfig | Mapping[str, Any], *, on_step: Callable[[dict], None] | None = None,
@@ -72,6 +78,14 @@ def train(config: TrainConfig | Mapping[str, Any], *, on_step: Callable[[dict], 
     """
     if not isinstance(config, TrainConfig):
         config = TrainConfig.from_mapping(config)
+    output = outputs.check_folder(config.output, command="train", own=OUTPUT_ENTRIES)
+    with outputs.hold(output, "train") as lock:
+        if lock is not None:  # the process that holds the folder (rank 0 of a launch) tidies it
+            checkpoint.remove_leftovers(output)
+        return _train(config, on_step=on_step, progress=progress)
+
+
+def _train(config: TrainConfig, *, on_step: Callable[[dict], None] | None, progress: bool) -> dict:
     output = Path(config.output)
     accelerator = _make_accelerator(config)
     world = accelerator.num_processes
@@ -83,7 +97,7 @@ def train(config: TrainConfig | Mapping[str, Any], *, on_step: Callable[[dict], 
         raise DataError(f"{len(data.train)} trainable examples, fewer than the {world} processes", path=config.data)
     per_epoch = batching.steps_per_epoch(len(data.train), config.batch_size, world)
     total_steps = config.max_steps or per_epoch * config.num_epochs
-    finished, resume_from = _earlier_run(config, output, total_steps)
+    finished, resume_from = _earlier_run(config, output, total_steps, data.sha256)
     if finished is not None:
         accelerator.print(f"{output} already holds this finished run ({total_steps} steps); nothing to do")
         accelerator.end_training()
@@ -128,7 +142,8 @@ def train(config: TrainConfig | Mapping[str, Any], *, on_step: Callable[[dict], 
             state["log_history"].append({"step": state["step"], "eval_loss": eval_loss})
         if state["step"] % config.save_steps == 0 and not done:
             checkpoint.save_checkpoint(accelerator, output, state["step"],
-                                       {**state, "config": config.model_dump(mode="json")},
+                                       {**state, "config": config.model_dump(mode="json"),
+                                        "data_sha256": data.sha256},
                                        keep=config.save_total_limit)
         if on_step is not None:
             on_step({"step": state["step"], "loss": loss, "learning_rate": lr, "examples": len(step_examples),
@@ -143,11 +158,13 @@ def train(config: TrainConfig | Mapping[str, Any], *, on_step: Callable[[dict], 
 
 # --- the pieces of train() ------------------------------------------------------------------------
 
-def _earlier_run(config: TrainConfig, output: Path, total_steps: int) -> tuple[dict | None, Path | None]:
+def _earlier_run(config: TrainConfig, output: Path, total_steps: int,
+                 data_sha256: str | None) -> tuple[dict | None, Path | None]:
     """(summary of this run if it already finished here, latest checkpoint to resume from).
 
     An earlier run in ``output`` (checkpoints or a finished adapter) is only continued with
-    ``resume``, and only if its settings give the same result; it is never overwritten."""
+    ``resume``, and only if its settings give the same result and its data has the same content
+    hash; it is never overwritten."""
     import json
 
     latest = checkpoint.latest_checkpoint(output)
@@ -165,6 +182,11 @@ def _earlier_run(config: TrainConfig, output: Path, total_steps: int) -> tuple[d
         if differ:
             raise ConfigError(f"cannot resume from {source}: the run used different settings for "
                               f"{', '.join(differ)}; choose another --output or restore those settings")
+        started_on = saved and saved.get("data_sha256")
+        if started_on and data_sha256 and started_on != data_sha256:
+            raise ConfigError(f"cannot resume from {source}: the training data {config.data} is not the data the run "
+                              f"started on (sha256 {started_on[:16]}... then, {data_sha256[:16]}... now); restore "
+                              "that data, or choose another --output to train on this one")
     if summary is not None and summary.get("steps") == total_steps:
         return summary, None
     return None, latest
@@ -324,6 +346,7 @@ def _finish(accelerator, model, config: TrainConfig, data: PreparedData, state: 
         "train_examples": len(data.train),
         "val_examples": len(data.val),
         "skipped_examples": data.skipped,
+        "data_sha256": data.sha256,
         "cutoff_len": data.cutoff_len,
         "world_size": world,
         "gradient_accumulation_steps": math.ceil(config.batch_size // world / config.micro_batch_size),
