@@ -48,7 +48,7 @@ def test_merged_logits_equal_base_plus_adapter_logits(trained, tmp_path, tiny_to
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     assert (got - plain).abs().max() > 1e-3  # the adapter really changed the model
 
-    from polyplatypus.eval.models import load_model  # what `polyplatypus eval` scores
+    from polyplatypus.models.loading import load_model  # what `polyplatypus eval` scores
 
     evaluated, _ = load_model(str(merged_dir), device="cpu")
     with torch.no_grad():
