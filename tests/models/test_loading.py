@@ -166,3 +166,16 @@ def test_training_tokenizer_gets_a_pad_token(tmp_path, tiny_tokenizer):
     trained = load_tokenizer(tmp_path, training=True)
     assert trained.pad_token == (trained.unk_token or trained.eos_token)
     assert load_tokenizer(trained) is trained  # an object is used as given
+
+
+def test_quantized_loading_says_what_it_needs_before_loading(monkeypatch, tiny_gptneox_dir):
+    import importlib.util
+
+    assert loading.quantization_config(None, "bf16") is None
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else object())
+    with pytest.raises(ConfigError, match="--load-in 4bit needs bitsandbytes"):
+        load_causal_lm(tiny_gptneox_dir, dtype="bf16", load_in="4bit")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="--load-in 8bit needs a CUDA GPU"):
+        load_causal_lm(tiny_gptneox_dir, dtype="bf16", load_in="8bit")
