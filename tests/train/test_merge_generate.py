@@ -86,3 +86,16 @@ def test_trained_model_answers_and_stops(tmp_path, tiny_gptneox_dir, capsys):
     assert main(["generate", "--model", str(merged), "--instruction", RECORD["instruction"],
                  "--max-new-tokens", "24"]) == 0
     assert capsys.readouterr().out.strip() == RECORD["output"]  # the template comes from the merged folder
+
+
+def test_merge_and_generate_stay_callable_after_their_modules_are_imported():
+    """``polyplatypus.train.merge``/``generate`` are functions even once the submodules of the same
+    name are loaded (a fresh interpreter: in this one, import order depends on the tests run)."""
+    import subprocess
+    import sys
+
+    code = ("import polyplatypus.train.generate, polyplatypus.train.merge\n"
+            "from polyplatypus.train import generate, merge\n"
+            "assert callable(generate) and callable(merge), (generate, merge)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
