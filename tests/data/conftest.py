@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from polyplatypus.data.instructions import load_instructions
-from polyplatypus.data.sample import sample_path
+from polyplatypus.pipeline.config import resolve_builtin
 
 
 @pytest.fixture(scope="session")
 def sample_records() -> list[dict]:
-    return load_instructions(sample_path())
+    return load_instructions(resolve_builtin("builtin:instructions/ko_platypus_sample.jsonl"))

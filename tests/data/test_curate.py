@@ -15,14 +15,14 @@ from polyplatypus.data.curate import curate, format_summary
 from polyplatypus.data.instructions import load_instructions
 from polyplatypus.data.kobest import load_kobest
 from polyplatypus.data.normalize import dedup_form, letters_form
-from polyplatypus.data.sample import sample_path
 from polyplatypus.errors import ConfigError, DataError
+from polyplatypus.pipeline.config import resolve_builtin
 from polyplatypus.train.templates import get_template
 from polyplatypus.train.tokenize import tokenize_records
 
 from .edits import alter_whitespace, change_characters, swap_particle
 
-SAMPLE = str(sample_path())
+SAMPLE = resolve_builtin("builtin:instructions/ko_platypus_sample.jsonl")
 
 
 def write_jsonl(path: Path, rows) -> Path:

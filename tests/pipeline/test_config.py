@@ -1,4 +1,5 @@
-import filecmp
+import glob
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from polyplatypus.pipeline.config import (
 )
 from polyplatypus.train import TrainConfig
 
-REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ["tiny-cpu", "poly-platypus-ko-12.8b", "poly-platypus-ko-5.8b", "poly-platypus-ko-1.3b", "ko-platypus2-7b"]
 
 
@@ -36,12 +37,24 @@ eval:
 def test_shipped_configs_load_and_are_packaged(name):
     packaged = PACKAGE_CONFIGS_DIR / f"{name}.yaml"
     assert packaged.is_file()
-    assert filecmp.cmp(packaged, REPO_CONFIGS / f"{name}.yaml", shallow=False), "configs/ and the package copy differ"
     config = load_config(packaged)
     assert config.eval.models == ["base", "merged"]
     assert config.report.baseline == "base"
     # the train section turns into a valid TrainConfig once the pipeline fills in the paths
     TrainConfig(base="b", data="d.jsonl", output="o", **config.train_fields())
+
+
+def test_package_data_ships_every_config_and_asset():
+    """pyproject's package-data covers every file of the one configs tree and of the assets, so an
+    installed package runs the shipped recipes and ``builtin:`` data as a checkout does."""
+    package = PACKAGE_CONFIGS_DIR.parent
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+        "tool"]["setuptools"]["package-data"]["polyplatypus"]
+    shipped = {Path(p) for pattern in patterns for p in glob.glob(pattern, root_dir=package, recursive=True)}
+    files = {p.relative_to(package) for folder in ("configs", "assets") for p in (package / folder).rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts}
+    assert Path("configs/train/accelerate_ddp.yaml") in files and Path("configs/tiny-cpu.yaml") in files
+    assert not files - shipped
 
 
 def test_the_model_card_recipe_uses_the_platypus_hyperparameters():

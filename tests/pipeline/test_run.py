@@ -104,7 +104,7 @@ def test_pretrained_base_model_scores_above_chance_on_sentineg(demo):
     bundled sample's SentiNeg test split (30 negated reviews, 0-shot), where a model that always
     gives one answer scores 0.33-0.5 macro-F1. Training is seeded and runs on the CPU, so the
     score is reproducible; the margin covers the small differences other thread counts give."""
-    from polyplatypus.eval.models import load_model
+    from polyplatypus.models.loading import load_model
     from polyplatypus.eval.runner import score_cell
     from polyplatypus.pipeline.config import resolve_builtin
     from polyplatypus.tasks.registry import get_task

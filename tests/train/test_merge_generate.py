@@ -48,7 +48,7 @@ def test_merged_logits_equal_base_plus_adapter_logits(trained, tmp_path, tiny_to
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     assert (got - plain).abs().max() > 1e-3  # the adapter really changed the model
 
-    from polyplatypus.eval.models import load_model  # what `polyplatypus eval` scores
+    from polyplatypus.models.loading import load_model  # what `polyplatypus eval` scores
 
     evaluated, _ = load_model(str(merged_dir), device="cpu")
     with torch.no_grad():
@@ -86,3 +86,16 @@ def test_trained_model_answers_and_stops(tmp_path, tiny_gptneox_dir, capsys):
     assert main(["generate", "--model", str(merged), "--instruction", RECORD["instruction"],
                  "--max-new-tokens", "24"]) == 0
     assert capsys.readouterr().out.strip() == RECORD["output"]  # the template comes from the merged folder
+
+
+def test_merge_and_generate_stay_callable_after_their_modules_are_imported():
+    """``polyplatypus.train.merge``/``generate`` are functions even once the submodules of the same
+    name are loaded (a fresh interpreter: in this one, import order depends on the tests run)."""
+    import subprocess
+    import sys
+
+    code = ("import polyplatypus.train.generate, polyplatypus.train.merge\n"
+            "from polyplatypus.train import generate, merge\n"
+            "assert callable(generate) and callable(merge), (generate, merge)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -1,4 +1,5 @@
-"""The configs shipped in configs/train: the example recipe YAML and the Accelerate/DeepSpeed/FSDP files."""
+"""The configs shipped in src/polyplatypus/configs/train: the example training YAML and the
+Accelerate/DeepSpeed/FSDP launch files."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from polyplatypus.pipeline.config import PACKAGE_CONFIGS_DIR
 from polyplatypus.train import TrainConfig
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "train"
+CONFIGS = PACKAGE_CONFIGS_DIR / "train"
+ROOT = Path(__file__).resolve().parents[2]  # where the launch commands run
 
 
 def test_example_recipe_is_valid_and_spells_out_the_defaults():
@@ -28,7 +31,7 @@ def test_accelerate_configs_parse(path):
     assert config.num_processes == 8 and config.num_machines == 1
     settings = yaml.safe_load(path.read_text(encoding="utf-8"))
     if settings["distributed_type"] == "DEEPSPEED":
-        ds_file = CONFIGS.parents[1] / settings["deepspeed_config"]["deepspeed_config_file"]
+        ds_file = ROOT / settings["deepspeed_config"]["deepspeed_config_file"]
         ds = json.loads(ds_file.read_text(encoding="utf-8"))
         stage = ds["zero_optimization"]["stage"]
         assert stage == (3 if settings["deepspeed_config"]["zero3_init_flag"] else 2)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from polyplatypus.errors import ConfigError
+from polyplatypus.models.loading import load_tokenizer
 
 DEFAULT_CUTOFFS = (256, 512, 1024, 2048)
 DEFAULT_TEMPLATE = "alpaca"
@@ -51,18 +51,6 @@ def length_summary(lengths: Sequence[int], cutoffs: Sequence[int] = ()) -> dict:
     if cutoffs:
         summary["share_over"] = {str(c): round(float((values > c).mean()), 4) for c in cutoffs}
     return summary
-
-
-def load_tokenizer(tokenizer):
-    """A tokenizer object as is, or ``AutoTokenizer.from_pretrained(name_or_path)``."""
-    if not isinstance(tokenizer, str):
-        return tokenizer
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(tokenizer)
-    except Exception as error:  # not found, offline, no tokenizer files, ...
-        raise ConfigError(f"cannot load tokenizer {tokenizer!r}: {type(error).__name__}: {error}") from None
 
 
 def token_lengths(texts: Sequence[str], tokenizer, batch_size: int = 1000) -> list[int]:

@@ -24,9 +24,10 @@ from polyplatypus.data.kobest import describe_source, load_kobest
 from polyplatypus.errors import ConfigError, OutputError
 from polyplatypus.eval.distributed import device_for_process, is_main_process, score_split
 from polyplatypus.eval.metrics import accuracy, macro_f1, predict, predict_length_normalized
-from polyplatypus.eval.models import ModelSpec, load_model, model_dtype_name
+from polyplatypus.eval.models import ModelSpec
 from polyplatypus.eval.requests import build_requests
 from polyplatypus.eval.scorer import RequestScorer
+from polyplatypus.models.loading import load_model, model_dtype_name
 from polyplatypus.tasks.registry import ChoiceTask, all_task_names, get_task
 from polyplatypus.utils import outputs
 from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, sha256_file

@@ -18,13 +18,7 @@ from typing import Callable, Sequence
 import torch
 
 from polyplatypus.eval.requests import DocRequest
-
-
-def model_max_length(model) -> int:
-    """``config.n_ctx`` when the config has it, else ``max_position_embeddings`` (as the reference)."""
-    config = model.config
-    n_ctx = getattr(config, "n_ctx", None)
-    return int(n_ctx if n_ctx is not None else config.max_position_embeddings)
+from polyplatypus.models.loading import model_max_length
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
     from polyplatypus.pipeline import load_config, run_pipeline, run_demo
 
-    state = run_pipeline(load_config("configs/poly-platypus-ko-12.8b.yaml"))
+    state = run_pipeline(load_config("poly-platypus-ko-12.8b"))
     state = run_demo("demo-run")
 """
 

@@ -11,6 +11,10 @@ Heavy libraries (torch, transformers, peft, accelerate) are imported only when a
 """
 
 from polyplatypus.train.config import TrainConfig
+# Imported here, not wrapped: a function named like its submodule is replaced by the module as
+# soon as anything imports that submodule (``polyplatypus.train.merge`` was then not callable).
+from polyplatypus.train.generate import generate
+from polyplatypus.train.merge import merge
 from polyplatypus.train.templates import TEMPLATES, PromptTemplate, get_template
 
 
@@ -19,20 +23,6 @@ def train(config, **kwargs) -> dict:
     from polyplatypus.train.recipe import train as _train
 
     return _train(config, **kwargs)
-
-
-def merge(adapter, output, **kwargs):
-    """Merge an adapter into its base model; see :func:`polyplatypus.train.merge.merge`."""
-    from polyplatypus.train.merge import merge as _merge
-
-    return _merge(adapter, output, **kwargs)
-
-
-def generate(model, instruction, input="", **kwargs) -> str:
-    """Answer one instruction; see :func:`polyplatypus.train.generate.generate`."""
-    from polyplatypus.train.generate import generate as _generate
-
-    return _generate(model, instruction, input, **kwargs)
 
 
 __all__ = ["TrainConfig", "train", "merge", "generate", "TEMPLATES", "PromptTemplate", "get_template"]

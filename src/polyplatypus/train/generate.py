@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from polyplatypus.errors import ConfigError
+from polyplatypus.models.loading import load_causal_lm, load_tokenizer, resolve_device, resolve_precision
 from polyplatypus.train.lora import load_adapter
 from polyplatypus.train.merge import adapter_base, trained_template
 from polyplatypus.train.templates import get_template
@@ -12,24 +13,15 @@ from polyplatypus.train.templates import get_template
 
 def load_for_generation(model: str | Path, *, adapter: str | Path | None = None, device: str | None = None):
     """(model, tokenizer, template name): a merged model folder / hub id, or a base plus ``adapter``
-    (an adapter folder given as ``model`` brings its recorded base). bf16 (fp16 on older GPUs) on
-    a GPU, fp32 on CPU."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    (an adapter folder given as ``model`` brings its recorded base), in the ``auto`` precision of
+    ``device`` (bf16, fp16 on older GPUs, fp32 on CPU)."""
     folder = Path(str(model))
     if adapter is None and (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
         model, adapter = adapter_base(folder), folder
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda"):
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    else:
-        dtype = torch.float32
-    try:
-        lm = AutoModelForCausalLM.from_pretrained(str(model), dtype=dtype).to(device)
-    except OSError as error:
-        raise ConfigError(f"cannot load the model {str(model)!r}: {error}") from None
+    device = resolve_device(device or "auto")
+    precision = resolve_precision("auto", cuda=device.startswith("cuda"))
+    lm = load_causal_lm(model, dtype=precision, device=device)
     tokenizer_source = model
     template = None
     if adapter is not None:
@@ -39,7 +31,7 @@ def load_for_generation(model: str | Path, *, adapter: str | Path | None = None,
             tokenizer_source = adapter
     elif Path(str(model)).is_dir():
         template = trained_template(model)
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
+    tokenizer = load_tokenizer(tokenizer_source)
     lm.eval()
     return lm, tokenizer, template or "alpaca"
 

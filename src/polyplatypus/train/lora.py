@@ -1,4 +1,4 @@
-"""Base-model loading (optionally quantized for QLoRA) and the LoRA adapter around it.
+"""The LoRA adapter around a base model (loaded by :mod:`polyplatypus.models.loading`).
 
 Platypus adapts the MLP of Llama (``gate_proj``, ``up_proj``, ``down_proj``); on GPT-NeoX
 (Polyglot-ko) the analogue is ``dense_h_to_4h`` and ``dense_4h_to_h``. Attention can be added
@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Sequence
 
 from polyplatypus.errors import ConfigError
-from polyplatypus.train import attention
 
 _GPT_NEOX = {"mlp": ["dense_h_to_4h", "dense_4h_to_h"], "attention": ["query_key_value", "dense"]}
 _LLAMA = {"mlp": ["gate_proj", "up_proj", "down_proj"], "attention": ["q_proj", "k_proj", "v_proj", "o_proj"]}
@@ -36,91 +35,6 @@ def default_target_modules(model_type: str, layers: str = "mlp") -> list[str]:
     if layers not in table:
         raise ConfigError(f"lora layers must be mlp, attention or all, not {layers!r}")
     return list(table[layers])
-
-
-def resolve_precision(precision: str = "auto", *, cuda: bool | None = None) -> str:
-    """``auto`` -> bf16 on GPUs that support it, fp16 on older GPUs, fp32 on CPU."""
-    import torch
-
-    cuda = torch.cuda.is_available() if cuda is None else cuda
-    if precision == "auto":
-        if not cuda:
-            return "fp32"
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if precision in ("bf16", "fp16") and not cuda:
-        raise ConfigError(f"precision {precision} needs a GPU; on CPU train in fp32 (--precision fp32 or auto)")
-    return precision
-
-
-def torch_dtype(precision: str):
-    import torch
-
-    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
-def quantization_config(load_in: str | None, precision: str):
-    """A ``BitsAndBytesConfig`` for ``4bit`` (QLoRA: NF4, double quantization) or ``8bit``."""
-    if load_in is None:
-        return None
-    import importlib.util
-
-    import torch
-
-    if importlib.util.find_spec("bitsandbytes") is None:
-        raise ConfigError(f"--load-in {load_in} needs bitsandbytes: pip install 'polyplatypus[gpu]'")
-    if not torch.cuda.is_available():
-        raise ConfigError(f"--load-in {load_in} needs a CUDA GPU")
-    from transformers import BitsAndBytesConfig
-
-    if load_in == "8bit":
-        return BitsAndBytesConfig(load_in_8bit=True)
-    if load_in == "4bit":
-        return BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch_dtype(precision if precision != "fp32" else "bf16"),
-        )
-    raise ConfigError(f"--load-in must be 4bit or 8bit, not {load_in!r}")
-
-
-def load_tokenizer(name: str):
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-    except OSError as error:
-        raise ConfigError(f"cannot load a tokenizer from {name!r}: {error}") from None
-    if tokenizer.pad_token_id is None:
-        # Padding is never attended to or trained on; any id works. Keep it apart from EOS
-        # where possible so that a right-padded batch never looks like an early stop.
-        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
-    return tokenizer
-
-
-def load_base_model(
-    name: str,
-    *,
-    precision: str = "fp32",
-    load_in: str | None = None,
-    device_map=None,
-    attn_implementation: str | None = None,
-):
-    """The base causal LM in the training dtype (quantized with ``load_in``)."""
-    from transformers import AutoModelForCausalLM
-
-    kwargs = {"dtype": torch_dtype(precision)}
-    quant = quantization_config(load_in, precision)
-    if quant is not None:
-        kwargs["quantization_config"] = quant
-    if device_map is not None:
-        kwargs["device_map"] = device_map
-    if attn_implementation:
-        if attn_implementation == attention.NAME:
-            attention.register()
-        kwargs["attn_implementation"] = attn_implementation
-    try:
-        return AutoModelForCausalLM.from_pretrained(name, **kwargs)
-    except OSError as error:
-        raise ConfigError(f"cannot load the base model {name!r}: {error}") from None
 
 
 def add_lora(

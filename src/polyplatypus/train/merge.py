@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from polyplatypus.errors import ConfigError
+from polyplatypus.models.loading import DTYPES, load_causal_lm, load_tokenizer
 from polyplatypus.train.lora import load_adapter
 from polyplatypus.utils import outputs
 from polyplatypus.utils.io import atomic_write_json
@@ -61,8 +62,6 @@ def merge(
 
     ``dtype``: ``auto`` keeps the base checkpoint's dtype; or ``float32``/``bfloat16``/``float16``.
     """
-    import torch
-
     adapter, output = Path(adapter), Path(output)
     base = base or adapter_base(adapter)
     if not (adapter / "adapter_config.json").is_file():
@@ -73,28 +72,20 @@ def merge(
                                    own=(METADATA_FILE, "config.json"))
     if output.exists() and outputs.visible_entries(output) and not overwrite:
         raise ConfigError(f"{output} already exists and is not empty; choose another --output or pass --overwrite")
-    dtypes = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if dtype not in dtypes:
-        raise ConfigError(f"dtype must be one of {', '.join(dtypes)}, not {dtype!r}")
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     with outputs.hold(output, "merge", beside=True):  # beside: the folder is replaced as a whole
-        _merge_into(adapter, output, partial, base=base, dtype=dtypes[dtype], max_shard_size=max_shard_size,
+        _merge_into(adapter, output, partial, base=base, dtype=dtype, max_shard_size=max_shard_size,
                     device_map=device_map)
     return output
 
 
-def _merge_into(adapter: Path, output: Path, partial: Path, *, base: str, dtype, max_shard_size, device_map) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    kwargs = {"dtype": dtype}
-    if device_map:
-        kwargs["device_map"] = device_map
-    try:
-        model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
-    except OSError as error:
-        raise ConfigError(f"cannot load the base model {base!r}: {error}") from None
+def _merge_into(adapter: Path, output: Path, partial: Path, *, base: str, dtype: str, max_shard_size,
+                device_map) -> None:
+    model = load_causal_lm(base, dtype=dtype, device_map=device_map or None)
     model = load_adapter(model, adapter).merge_and_unload()
     tokenizer_source = adapter if (adapter / "tokenizer_config.json").is_file() else base
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+    tokenizer = load_tokenizer(tokenizer_source)
 
     if partial.exists():
         shutil.rmtree(partial)

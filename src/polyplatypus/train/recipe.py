@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from polyplatypus.errors import ConfigError, DataError
+from polyplatypus.models.loading import base_max_length, load_causal_lm, load_tokenizer, resolve_precision
 from polyplatypus.train import attention, batching, checkpoint
 from polyplatypus.train.config import TrainConfig, result_changing_differences
-from polyplatypus.train.lora import add_lora, load_base_model, load_tokenizer, resolve_precision
+from polyplatypus.train.lora import add_lora
 from polyplatypus.train.templates import get_template
 from polyplatypus.train.tokenize import TokenizedExample, tokenize_records
 from polyplatypus.utils import outputs
@@ -57,8 +58,8 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     records = load_instructions(config.data, skip_invalid=config.skip_invalid)
     if not records:
         raise DataError("no instruction records to train on", path=config.data)
-    tokenizer = load_tokenizer(config.base)
-    cutoff = min(config.cutoff_len, _model_max_length(config.base))
+    tokenizer = load_tokenizer(config.base, training=True)
+    cutoff = min(config.cutoff_len, base_max_length(config.base) or config.cutoff_len)
     examples = tokenize_records(records, tokenizer, get_template(config.prompt_template), cutoff_len=cutoff,
                                 train_on_inputs=config.train_on_inputs, add_eos_token=config.add_eos_token)
     trainable = [e for e in examples if e.n_targets > 0]
@@ -206,8 +207,8 @@ def _build(config: TrainConfig, accelerator, total_steps: int):
     device_map = {"": accelerator.local_process_index} if cuda and not sharded else None
     precision = resolve_precision(config.precision, cuda=cuda)
     attn = config.attn_implementation or (attention.NAME if config.packing else None)
-    model = load_base_model(config.base, precision=precision, load_in=config.load_in, device_map=device_map,
-                            attn_implementation=attn)
+    model = load_causal_lm(config.base, dtype=precision, load_in=config.load_in, device_map=device_map,
+                           attn_implementation=attn)
     model = add_lora(model, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
                      target_modules=config.lora_target_modules, layers=config.lora_layers,
                      gradient_checkpointing=config.gradient_checkpointing)
@@ -394,20 +395,6 @@ def _init_trackers(accelerator, config: TrainConfig) -> None:
             for k, v in config.model_dump(mode="json").items()}
     init_kwargs = {"wandb": {"name": config.wandb_run_name}} if config.wandb_run_name else {}
     accelerator.init_trackers(config.wandb_project or "polyplatypus", config=flat, init_kwargs=init_kwargs)
-
-
-def _model_max_length(base: str) -> int:
-    from transformers import AutoConfig
-
-    try:
-        model_config = AutoConfig.from_pretrained(base)
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"cannot load the configuration of base model {base!r}: {error}") from None
-    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
-        value = getattr(model_config, key, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return 1 << 30
 
 
 def _split(examples: list, val_set_size: float, *, seed: int) -> tuple[list, list]:

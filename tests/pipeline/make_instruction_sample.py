@@ -1,4 +1,9 @@
-"""The bundled Korean instruction sample (``assets/instructions/ko_platypus_sample.jsonl``).
+"""Rebuild the bundled Korean instruction sample: src/polyplatypus/assets/instructions/ko_platypus_sample.jsonl.
+
+    .venv/bin/python tests/pipeline/make_instruction_sample.py
+
+The committed JSONL is what the package ships and reads (``builtin:instructions/...``); this
+script is how it was made.
 
 A few hundred records in the KOpen-Platypus format (``instruction``, ``input``, ``output``,
 ``data_source``, plus an ``id``), spread over the Open-Platypus source categories, written for
@@ -7,7 +12,7 @@ hand-written question/answer pairs. Answers are short so that a tiny model can b
 the sample in the demo. No two records are near-duplicates at the default threshold, and none
 contains a KoBEST document.
 
-``python -m polyplatypus.data.sample`` rewrites the file; a test checks it matches.
+tests/pipeline/test_instruction_sample.py checks that this script reproduces the committed file.
 """
 
 from __future__ import annotations
@@ -16,20 +21,14 @@ import json
 import math
 import random
 from fractions import Fraction
-from importlib import resources
 from pathlib import Path
 
-SAMPLE_NAME = "ko_platypus_sample.jsonl"
+OUT = Path(__file__).resolve().parents[2] / "src" / "polyplatypus" / "assets" / "instructions" / "ko_platypus_sample.jsonl"
 SEED = 20240917
 CATEGORIES = (
     "MATH/PRM-800K", "theoremqa", "scibench", "scienceqa", "reclor", "leetcode_ne",
     "tigerbot-kaggle", "airoboros", "guanaco", "camelai", "ARB",
 )
-
-
-def sample_path() -> Path:
-    """Path of the bundled sample file."""
-    return Path(str(resources.files("polyplatypus") / "assets" / "instructions" / SAMPLE_NAME))
 
 
 def _num(value: float, digits: int = 2) -> str:
@@ -944,9 +943,8 @@ def sample_text(seed: int = SEED) -> str:
 def main() -> None:  # pragma: no cover - maintenance entry point
     from polyplatypus.utils.io import atomic_write_text
 
-    path = Path(__file__).resolve().parents[1] / "assets" / "instructions" / SAMPLE_NAME
-    atomic_write_text(path, sample_text())
-    print(f"wrote {len(build_sample())} records to {path}")
+    atomic_write_text(OUT, sample_text())
+    print(f"wrote {len(build_sample())} records to {OUT}")
 
 
 if __name__ == "__main__":  # pragma: no cover

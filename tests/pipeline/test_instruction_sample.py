@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from pathlib import Path
+
+import pytest
 
 from polyplatypus.data.dedup import DEFAULT_NGRAM, DEFAULT_THRESHOLD
+from polyplatypus.data.instructions import load_instructions
 from polyplatypus.data.normalize import dedup_form, shingle_set
-from polyplatypus.data.sample import CATEGORIES, build_sample, sample_path, sample_text
+from polyplatypus.pipeline.config import resolve_builtin
+
+from .make_instruction_sample import CATEGORIES, OUT, build_sample, sample_text
+
+SAMPLE = Path(resolve_builtin("builtin:instructions/ko_platypus_sample.jsonl"))
+
+
+@pytest.fixture(scope="module")
+def sample_records() -> list[dict]:
+    return load_instructions(SAMPLE)
 
 
 def test_bundled_file_is_the_generator_output():
-    assert sample_path().read_text(encoding="utf-8") == sample_text()
+    assert OUT.resolve() == SAMPLE.resolve()  # the script writes the file the package reads
+    assert SAMPLE.read_text(encoding="utf-8") == sample_text(), \
+        f"{SAMPLE.name} is out of date: run python tests/pipeline/make_instruction_sample.py"
     assert build_sample() == build_sample()
 
 
