@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import re
 import typing
 from dataclasses import dataclass
@@ -43,6 +44,14 @@ def _yaml_number(value: Any) -> Any:
 
 
 Number = Annotated[float, BeforeValidator(_yaml_number)]
+
+
+def _path_text(value: Any) -> Any:
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+# A path or name as text; the Python API may pass a pathlib.Path.
+PathText = Annotated[str, BeforeValidator(_path_text)]
 
 
 def comma_list(value: Any) -> Any:
