@@ -352,10 +352,15 @@ _OFF = _Off()
 def _converter(model, name: str, field, flag: Flag, check: bool) -> Callable[[str], Any]:
     types = [t for t in _item_types(field.annotation) if typing.get_origin(t) is not typing.Literal] or [str]
     many = _is_list(field.annotation) and not flag.repeat
-    adapter = TypeAdapter(Annotated[(field.annotation, *[m for m in field.metadata if not isinstance(m, Flag)])]) \
-        if check and not flag.repeat else None
+    metadata = [m for m in field.metadata if not isinstance(m, Flag)]
+    annotation = Annotated[(field.annotation, *metadata)] if metadata else field.annotation
+    adapter = TypeAdapter(annotation) if check and not flag.repeat else None
+
+    nullable = type(None) in typing.get_args(_unwrap(field.annotation))
 
     def convert(text: str) -> Any:
+        if nullable and not many and text.strip().lower() == "none":
+            return _OFF  # given, and None
         if many:
             value = [] if text.strip().lower() == "none" else [_scalar(part, types) for part in comma_list(text)]
         else:
