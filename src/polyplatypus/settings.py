@@ -158,8 +158,9 @@ def _field_path(root: Any, loc: tuple) -> tuple:
         if model is not None and part in getattr(model, "model_fields", {}):
             path.append(part)
             model = _sub_model(model, part)
-        elif model is None and not _looks_like_tag(part):
-            path.append(part)  # a key inside a plain mapping
+        elif not _looks_like_tag(part):
+            path.append(part)  # an unknown key, or a key inside a plain mapping
+            model = None
     return tuple(path)
 
 
@@ -331,7 +332,8 @@ def add_flags(parser: argparse.ArgumentParser, model: type[BaseModel], *, check:
             if flag.repeat:
                 kwargs["action"] = "append"
             choices = _choices(field.annotation)
-            if choices and "metavar" not in kwargs:
+            only_choices = all(typing.get_origin(t) is typing.Literal for t in _item_types(field.annotation))
+            if choices and only_choices and "metavar" not in kwargs:
                 kwargs["metavar"] = ("{" + ",".join(map(str, choices)) + "}") if not _is_list(field.annotation) \
                     else "|".join(map(str, choices)) + "[,...]"
         parser.add_argument(option, **kwargs)
@@ -357,14 +359,16 @@ def _converter(model, name: str, field, flag: Flag, check: bool) -> Callable[[st
     adapter = TypeAdapter(annotation) if check and not flag.repeat else None
 
     nullable = type(None) in typing.get_args(_unwrap(field.annotation))
+    choices = [str(c) for c in _choices(field.annotation) or ()]
 
     def convert(text: str) -> Any:
         if nullable and not many and text.strip().lower() == "none":
             return _OFF  # given, and None
         if many:
-            value = [] if text.strip().lower() == "none" else [_scalar(part, types) for part in comma_list(text)]
+            value = [] if text.strip().lower() == "none" else [
+                part if part in choices else _scalar(part, types) for part in comma_list(text)]
         else:
-            value = _scalar(text, types)
+            value = text if text in choices else _scalar(text, types)
         if adapter is not None:
             try:
                 adapter.validate_python(value)
