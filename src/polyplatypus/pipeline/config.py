@@ -23,6 +23,7 @@ from polyplatypus.data.config import CurateConfig
 from polyplatypus.errors import ConfigError
 from polyplatypus.eval.config import EvalConfig
 from polyplatypus.eval.models import DTYPES
+from polyplatypus.report.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
 from polyplatypus.settings import Number, describe_validation_error, line_index, read_yaml
 from polyplatypus.train.config import RUN_ONLY_KEYS, TrainConfig
 
@@ -179,8 +180,8 @@ class ReportSection(Section):
     baseline: str | None = Field(BASE, description="model the others are compared against: base, merged, a label or a path")
     title: str | None = Field(None, description="card title (default: from the config name)")
     formats: list[Literal["md", "html", "png"]] = Field(["md", "html", "png"])
-    resamples: StrictInt = Field(1000, ge=10, description="bootstrap resamples")
-    confidence: Number = Field(0.95, gt=0, lt=1, description="confidence level of the intervals")
+    resamples: StrictInt = Field(DEFAULT_RESAMPLES, ge=10, description="bootstrap resamples")
+    confidence: Number = Field(DEFAULT_CONFIDENCE, gt=0, lt=1, description="confidence level of the intervals")
 
 
 class PipelineConfig(Section):
