@@ -289,8 +289,8 @@ def _scalar(text: str, types: list) -> Any:
                 return kind(text)
             except ValueError:
                 if len(types) == 1:
-                    raise argparse.ArgumentTypeError(
-                        f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+                    raise argparse.ArgumentTypeError(  # pydantic's wording, as from a file
+                        f"Input should be a valid {'integer' if kind is int else 'number'} (got {text!r})") from None
     return text
 
 
@@ -403,7 +403,7 @@ class Settings(BaseModel):
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "config",
                      origins: Mapping[str, str] | None = None,
-                     lines: Mapping[tuple, int] | None = None):
+                     lines: Mapping[tuple, int] | None = None, name_flags: bool = True):
         """Build from a mapping (YAML contents plus overrides); errors name where each key came
         from: ``origins[key]`` (e.g. ``command-line option --lora-r``) if given, else ``source``
         and the key's line in ``lines``. ``kebab-case`` keys are accepted too."""
@@ -422,7 +422,7 @@ class Settings(BaseModel):
         except ValidationError as error:
             raise ConfigError(describe_validation_error(
                 error, source, model=cls, lines=lines, origins={(k,): v for k, v in origins.items()},
-                flags=cls.flag_names())) from None
+                flags=cls.flag_names() if name_flags else None)) from None
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any):
@@ -471,7 +471,7 @@ class Settings(BaseModel):
             return settings
         data = settings.model_dump() if settings is not None else {}
         data.update(options)
-        return cls.from_mapping(data, source=caller)
+        return cls.from_mapping(data, source=caller, name_flags=False)
 
     def to_yaml(self) -> str:
         import yaml

@@ -74,8 +74,6 @@ def curate(
         options["sources"] = [os.fspath(s) for s in sources]
     if output is not None:
         options["output"] = output
-    if config is None and not options.get("sources"):
-        raise ConfigError("no data sources given")
     config = CurateConfig.build(config, caller="curate()", **options)
     sources, output = config.sources, Path(config.output)
     benchmarks = tuple(config.decontaminate)

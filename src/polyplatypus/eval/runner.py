@@ -131,8 +131,6 @@ def evaluate(
             options[name] = value
     if isinstance(options.get("models"), (list, tuple)):
         options["models"] = [f"{m.label}={m.path}" if isinstance(m, ModelSpec) else m for m in options["models"]]
-    if config is None and not options.get("models"):
-        raise ConfigError("no model given")
     config = EvalConfig.build(config, caller="evaluate()", **options)
     specs = [ModelSpec.parse(m) for m in config.models]
     labels = [s.label for s in specs]

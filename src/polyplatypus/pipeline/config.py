@@ -126,7 +126,7 @@ def stage_settings(section: BaseModel, **values: Any):
     """The stage's settings object (``CurateConfig``, ``EvalConfig``) of a recipe section: the
     section's values, plus ``values`` for the settings the pipeline fills in."""
     settings = type(section).stage_config
-    keep = set(settings.model_fields) - set(values)
+    keep = set(settings.model_fields) - set(section.pipeline_owned) - set(values)
     return settings(**{k: getattr(section, k) for k in keep}, **values)
 
 
