@@ -18,6 +18,7 @@ import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
+from types import UnionType
 from typing import Annotated, Any, Callable, Mapping
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
@@ -256,7 +257,7 @@ def _unwrap(annotation):
 def _members(annotation) -> list:
     """The types a value may have, ``None`` left out: ``int | str | None`` -> ``[int, str]``."""
     annotation = _unwrap(annotation)
-    if typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if typing.get_origin(annotation) in (typing.Union, UnionType):
         return [_unwrap(a) for a in typing.get_args(annotation) if a is not type(None)]
     return [annotation]
 

@@ -15,8 +15,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, create_model, field_validator, model_validator
-
+from pydantic import (
+    BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, create_model, field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
 from polyplatypus.data.config import CurateConfig
@@ -132,7 +134,6 @@ def stage_settings(section: BaseModel, **values: Any):
 
 # The train section: TrainConfig's fields (the Platypus defaults) without the ones the pipeline
 # fills in from other sections and the run directory.
-PIPELINE_TRAIN_KEYS = ("base", "data", "output", "resume")
 TrainSection = pipeline_section(
     "TrainSection", TrainConfig, "train",
     {"base": "base.model or base.tiny", "data": "data.sources", "output": "the run directory",
@@ -152,6 +153,7 @@ DataSection = pipeline_section(
                                 "benchmarks whose documents are removed from the data (kobest or none)"),
     kobest_dir=_with_default(CurateConfig, "kobest_dir", None, "KoBEST for decontamination; default: eval.kobest_dir"),
 )
+
 
 class MergeSection(Section):
     enabled: StrictBool = Field(True, description="merge the adapter into the base model (needed to evaluate the tuned model)")
@@ -228,7 +230,7 @@ class PipelineConfig(Section):
     def train_fields(self) -> dict:
         """The train section as TrainConfig keyword arguments (without base/data/output)."""
         assert self.train is not None
-        values = self.train.model_dump(mode="json", exclude=set(PIPELINE_TRAIN_KEYS))
+        values = self.train.model_dump(mode="json", exclude=set(TrainSection.pipeline_owned))
         if "seed" not in self.train.model_fields_set:
             values["seed"] = self.seed
         return values
@@ -238,6 +240,10 @@ class PipelineConfig(Section):
         data = self.model_dump(mode="json")
         if data.get("train") is not None:
             data["train"] = self.train_fields()
+        for key in ("data", "eval"):  # what the pipeline fills in is no setting of the recipe
+            section = getattr(self, key)
+            if section is not None:
+                data[key] = {k: v for k, v in data[key].items() if k not in section.pipeline_owned}
         return data
 
 
