@@ -7,7 +7,7 @@ spelled flat with a ``decontam_`` prefix everywhere a user writes them.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, StrictBool, StrictInt, create_model, field_validator
 

@@ -35,7 +35,7 @@ from polyplatypus.data.config import CurateConfig
 from polyplatypus.data.instructions import describe_source, iter_instructions
 from polyplatypus.data.normalize import dedup_form, normalize_text
 from polyplatypus.data.stats import dataset_stats, format_length_table
-from polyplatypus.errors import ConfigError, DataError
+from polyplatypus.errors import DataError
 from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl
 
 REPORT_VERSION = 2
