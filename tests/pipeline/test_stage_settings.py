@@ -209,3 +209,32 @@ def test_a_bad_value_is_refused_the_same_three_ways(model, name, spy, capsys):
     code, err = outcome
     flag = flag_of(field).name or option_name(name)
     assert code == 2 and flag in err and problem in err, err
+
+
+@pytest.mark.parametrize("model", [EvalConfig, CurateConfig])
+def test_a_config_file_gives_the_same_keys_and_flags_override_it(model, spy, capsys, tmp_path):
+    path = tmp_path / "settings.yaml"
+    if model is EvalConfig:
+        path.write_text("models: [org/model]\nshots: [0, 5]\nlimit: 20\n", encoding="utf-8")
+        config = _via_cli_args(COMMANDS[model] + ["--config", str(path), "--limit", "3"])
+        assert (config.models, config.shots, config.limit, config.output) == (["org/model"], [0, 5], 3, "results")
+        path.write_text("models: [org/model]\nshots: [0, -5]\n", encoding="utf-8")
+        bad = "shots: shot counts must be >= 0"
+    else:
+        path.write_text("sources: [in.jsonl]\noutput: out.jsonl\ndecontam_ngram: 7\ndedup_threshold: 0.5\n",
+                        encoding="utf-8")
+        config = _via_cli_args(COMMANDS[model] + ["--config", str(path), "--no-near-dedup"])
+        assert (config.sources, config.decontam.ngram, config.dedup_threshold) == (["in.jsonl"], 7, None)
+        path.write_text("sources: [in.jsonl]\noutput: out.jsonl\ndecontam_ngram: 0\n", encoding="utf-8")
+        bad = "decontam_ngram: Input should be greater than or equal to 1"
+    assert main(COMMANDS[model] + ["--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}, line " in err and bad in err, err
+
+
+def _via_cli_args(argv):
+    try:
+        main(argv)
+    except _Built as built:
+        return built.config
+    raise AssertionError("the command ran without building its settings")
