@@ -3,8 +3,9 @@
 __version__ = "0.1.0"
 
 
-def evaluate(models, tasks=None, shots=(0, 5, 10, 50), **kwargs):
-    """Evaluate models on KoBEST tasks; see :func:`polyplatypus.eval.runner.evaluate`."""
+def evaluate(models=None, tasks=None, shots=None, **kwargs):
+    """Evaluate models on KoBEST tasks; see :func:`polyplatypus.eval.runner.evaluate` (the settings:
+    :class:`polyplatypus.eval.config.EvalConfig`)."""
     from polyplatypus.eval.runner import evaluate as _evaluate
 
     return _evaluate(models, tasks=tasks, shots=shots, **kwargs)

@@ -161,3 +161,12 @@ def test_builtin_data_resolves_inside_the_package():
     assert resolve_builtin("org/dataset") == "org/dataset"
     with pytest.raises(ConfigError, match="builtin:nope: no such built-in data"):
         resolve_builtin("builtin:nope")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_resolved_config_is_itself_a_recipe_with_the_same_settings(name):
+    # RUN/config.yaml lists every setting; the keys the pipeline fills in (paths) are not among them
+    resolved = load_config(name).resolved()
+    assert "output" not in resolved["data"] and "output" not in resolved["eval"]
+    assert "decontam_edit_rate" in resolved["data"] and "log_samples" in resolved["eval"]
+    assert validate_config(resolved, "config.yaml").resolved() == resolved

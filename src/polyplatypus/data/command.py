@@ -5,28 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from polyplatypus.data import decontam, dedup
-from polyplatypus.data.stats import DEFAULT_TEMPLATE
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
-    return value
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
+from polyplatypus.data.config import CurateConfig
+from polyplatypus.data.stats import DEFAULT_CUTOFFS, DEFAULT_TEMPLATE
+from polyplatypus.settings import add_config_option, add_flags
 
 
 def _positive(text: str) -> int:
@@ -52,67 +33,11 @@ def register(subparsers) -> None:
     curate = actions.add_parser(
         "curate", help="merge sources, remove duplicates and KoBEST contamination",
         description="Merge instruction sources; remove invalid records, exact duplicates, KoBEST-contaminated "
-        "records and near-duplicates (first occurrence kept); write the result and <output>.report.json.",
+        "records and near-duplicates (first occurrence kept); write the result and <output>.report.json. "
+        "Every flag is also a key of --config FILE and of a recipe's data section.",
     )
-    curate.add_argument("--data", action="append", required=True, metavar="SOURCE",
-                        help="hub dataset id (train split) or .json/.jsonl/.parquet file; repeat for several, "
-                        "earlier sources win ties")
-    curate.add_argument("--output", required=True, metavar="PATH", help="curated .jsonl (or .json)")
-    curate.add_argument("--dedup-threshold", type=_fraction, default=dedup.DEFAULT_THRESHOLD, metavar="J",
-                        help="remove a record whose character n-gram Jaccard with an earlier kept record is >= J "
-                        "(default %(default)s)")
-    curate.add_argument("--no-near-dedup", action="store_true",
-                        help="keep near-duplicates (exact duplicates are still removed)")
-    curate.add_argument("--dedup-ngram", type=_positive, default=dedup.DEFAULT_NGRAM, metavar="N",
-                        help="character n-gram size for near-duplicates (default %(default)s)")
-    curate.add_argument("--num-perm", type=_positive, default=dedup.DEFAULT_NUM_PERM, metavar="K",
-                        help="MinHash permutations (default %(default)s)")
-    curate.add_argument("--dedup-fields", type=_csv, default=["instruction", "input"], metavar="FIELDS",
-                        help="fields compared for duplicates (default instruction,input)")
-    curate.add_argument("--decontaminate", choices=("kobest", "none"), default="none",
-                        help="remove records containing benchmark documents (default none)")
-    curate.add_argument("--kobest-dir", default=None, metavar="DIR",
-                        help="KoBEST v1.0 TSVs (default $POLYPLATYPUS_KOBEST_DIR, else the hub)")
-    curate.add_argument("--kobest-splits", type=_csv, default=list(decontam.DEFAULT_SPLITS), metavar="SPLITS",
-                        help="splits to decontaminate against (default test,validation; dev = validation)")
-    curate.add_argument("--kobest-tasks", type=_csv, default=None, metavar="TASKS",
-                        help="tasks (default all: boolq,copa,hellaswag,sentineg,wic)")
-    curate.add_argument("--decontam-threshold", type=_fraction, default=decontam.DEFAULT_THRESHOLD, metavar="C",
-                        help="remove a record containing >= C of a benchmark text's n-grams (default %(default)s)")
-    curate.add_argument("--decontam-ngram", type=_positive, default=decontam.DEFAULT_NGRAM, metavar="N",
-                        help="character n-gram size for decontamination (default %(default)s)")
-    curate.add_argument("--decontam-min-ngrams", type=_positive, default=decontam.DEFAULT_MIN_NGRAMS, metavar="M",
-                        help="a match must share >= M n-grams; shorter benchmark texts are skipped "
-                        "(default %(default)s)")
-    curate.add_argument("--decontam-field-min-ngrams", type=_positive, default=decontam.DEFAULT_FIELD_MIN_NGRAMS,
-                        metavar="M", help="check a single field of a document on its own only when it has >= M "
-                        "n-grams (default %(default)s)")
-    curate.add_argument("--decontam-edit-rate", type=_rate, default=decontam.DEFAULT_EDIT_RATE, metavar="R",
-                        help="a short single-field document (a SentiNeg review) is found within floor(R x its "
-                        "letters) character edits (default %(default)s)")
-    curate.add_argument("--decontam-min-letters", type=_positive, default=decontam.DEFAULT_MIN_LETTERS,
-                        metavar="L", help="... when it has at least L letters (default %(default)s)")
-    curate.add_argument("--decontam-field-edit-rate", type=_rate, default=decontam.DEFAULT_FIELD_EDIT_RATE,
-                        metavar="R", help="the main field of a document on its own (a COPA premise, a BoolQ "
-                        "question, a WiC sentence) within floor(R x its letters) edits (default %(default)s)")
-    curate.add_argument("--decontam-field-min-letters", type=_positive,
-                        default=decontam.DEFAULT_FIELD_MIN_LETTERS, metavar="L",
-                        help="... when it has at least L letters (default %(default)s)")
-    curate.add_argument("--decontam-segment-min-letters", type=_positive,
-                        default=decontam.DEFAULT_SEGMENT_MIN_LETTERS, metavar="L",
-                        help="a shorter single-field document of at least L letters counts when a whole "
-                        "segment of the record (between line breaks, punctuation, quotes) is exactly it "
-                        "(default %(default)s)")
-    curate.add_argument("--skip-invalid", action="store_true",
-                        help="skip invalid records (counted by reason) instead of stopping at the first")
-    curate.add_argument("--tokenizer", default=None, metavar="NAME",
-                        help="add token-length statistics of the training examples with this tokenizer "
-                        "(hub id or path)")
-    curate.add_argument("--prompt-template", default=DEFAULT_TEMPLATE, metavar="NAME",
-                        help="prompt template the token lengths are measured with, as training builds the "
-                        "examples (alpaca, korean or a .json file; default %(default)s)")
-    curate.add_argument("--report", default=None, metavar="PATH", help="report path (default <output>.report.json)")
-    curate.add_argument("--seed", type=int, default=dedup.DEFAULT_SEED, help="MinHash seed (default %(default)s)")
+    add_config_option(curate)
+    add_flags(curate, CurateConfig)
     curate.add_argument("--quiet", action="store_true", help="print only errors")
     curate.set_defaults(func=run_curate)
 
@@ -125,7 +50,7 @@ def register(subparsers) -> None:
                        help="measure token lengths of the training examples built with this prompt template, "
                        "prompt + output + EOS as training sees them (alpaca, korean or a .json file; "
                        "default %(default)s)")
-    stats.add_argument("--cutoffs", type=lambda t: [_positive(x) for x in _csv(t)], default=[256, 512, 1024, 2048],
+    stats.add_argument("--cutoffs", type=lambda t: [_positive(x) for x in _csv(t)], default=list(DEFAULT_CUTOFFS),
                        metavar="N,N", help="report the share of records longer than each (default 256,512,1024,2048)")
     stats.add_argument("--skip-invalid", action="store_true", help="skip invalid records instead of stopping")
     stats.add_argument("--json", default=None, metavar="PATH", help="also write the statistics as JSON")
@@ -149,33 +74,7 @@ def run_curate(args: argparse.Namespace) -> int:
 def _curate(args: argparse.Namespace) -> int:
     from polyplatypus.data.curate import curate, format_summary, stderr_log
 
-    report = curate(
-        args.data,
-        args.output,
-        dedup_threshold=None if args.no_near_dedup else args.dedup_threshold,
-        dedup_ngram=args.dedup_ngram,
-        num_perm=args.num_perm,
-        dedup_fields=args.dedup_fields,
-        decontaminate=() if args.decontaminate == "none" else (args.decontaminate,),
-        kobest_dir=args.kobest_dir,
-        kobest_splits=args.kobest_splits,
-        kobest_tasks=args.kobest_tasks,
-        decontam_threshold=args.decontam_threshold,
-        decontam_ngram=args.decontam_ngram,
-        decontam_min_ngrams=args.decontam_min_ngrams,
-        decontam_field_min_ngrams=args.decontam_field_min_ngrams,
-        decontam_edit_rate=args.decontam_edit_rate,
-        decontam_min_letters=args.decontam_min_letters,
-        decontam_field_edit_rate=args.decontam_field_edit_rate,
-        decontam_field_min_letters=args.decontam_field_min_letters,
-        decontam_segment_min_letters=args.decontam_segment_min_letters,
-        skip_invalid=args.skip_invalid,
-        tokenizer=args.tokenizer,
-        prompt_template=args.prompt_template,
-        report_path=args.report,
-        seed=args.seed,
-        log=None if args.quiet else stderr_log,
-    )
+    report = curate(config=CurateConfig.from_args(args), log=None if args.quiet else stderr_log)
     if not args.quiet:
         print(format_summary(report))
     return 0

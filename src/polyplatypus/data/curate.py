@@ -31,15 +31,14 @@ from pathlib import Path
 
 from polyplatypus.data import decontam as decontam_mod
 from polyplatypus.data import dedup as dedup_mod
+from polyplatypus.data.config import CurateConfig
 from polyplatypus.data.instructions import describe_source, iter_instructions
 from polyplatypus.data.normalize import dedup_form, normalize_text
-from polyplatypus.data.stats import DEFAULT_TEMPLATE, dataset_stats, format_length_table
-from polyplatypus.errors import ConfigError, DataError
+from polyplatypus.data.stats import dataset_stats, format_length_table
+from polyplatypus.errors import DataError
 from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl
 
 REPORT_VERSION = 2
-KNOWN_BENCHMARKS = ("kobest",)
-OUTPUT_SUFFIXES = (".jsonl", ".json")
 
 
 def report_path_for(output: str | os.PathLike) -> Path:
@@ -48,95 +47,45 @@ def report_path_for(output: str | os.PathLike) -> Path:
     return output.with_name(output.name + ".report.json")
 
 
-def _benchmarks(decontaminate) -> tuple[str, ...]:
-    if decontaminate is None or decontaminate is False:
-        return ()
-    if isinstance(decontaminate, str):
-        decontaminate = [decontaminate]
-    names = []
-    for name in decontaminate:
-        for part in str(name).split(","):
-            part = part.strip().lower()
-            if part in ("", "none"):
-                continue
-            if part not in KNOWN_BENCHMARKS:
-                raise ConfigError(f"unknown benchmark {part!r} to decontaminate against; known: kobest, none")
-            if part not in names:
-                names.append(part)
-    return tuple(names)
-
-
-def _check_settings(output: Path, dedup_threshold, decontam_threshold, dedup_ngram, decontam_ngram, fields):
-    if output.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise ConfigError(f"output {output} must end in .jsonl or .json")
-    for name, value in (("dedup threshold", dedup_threshold), ("decontamination threshold", decontam_threshold)):
-        if value is not None and not 0.0 < value <= 1.0:
-            raise ConfigError(f"{name} must be in (0, 1], got {value}")
-    for name, value in (("dedup n-gram size", dedup_ngram), ("decontamination n-gram size", decontam_ngram)):
-        if value < 1:
-            raise ConfigError(f"{name} must be at least 1, got {value}")
-    for field in fields:
-        if field not in ("instruction", "input", "output"):
-            raise ConfigError(f"unknown text field {field!r}; use instruction, input, output")
-
-
 def _joined(record: dict, fields: Sequence[str]) -> str:
     return "\n".join(record[f] for f in fields if record[f])
 
 
 def curate(
-    sources: Sequence[str | os.PathLike],
-    output: str | os.PathLike,
+    sources: Sequence[str | os.PathLike] | None = None,
+    output: str | os.PathLike | None = None,
     *,
-    dedup_threshold: float | None = dedup_mod.DEFAULT_THRESHOLD,
-    dedup_ngram: int = dedup_mod.DEFAULT_NGRAM,
-    num_perm: int = dedup_mod.DEFAULT_NUM_PERM,
-    dedup_fields: Sequence[str] = ("instruction", "input"),
-    decontaminate: Sequence[str] | str | None = (),
-    kobest_dir: str | os.PathLike | None = None,
-    kobest_splits: Sequence[str] = decontam_mod.DEFAULT_SPLITS,
-    kobest_tasks: Sequence[str] | None = None,
-    decontam_threshold: float = decontam_mod.DEFAULT_THRESHOLD,
-    decontam_ngram: int = decontam_mod.DEFAULT_NGRAM,
-    decontam_min_ngrams: int = decontam_mod.DEFAULT_MIN_NGRAMS,
-    decontam_field_min_ngrams: int = decontam_mod.DEFAULT_FIELD_MIN_NGRAMS,
-    decontam_edit_rate: float = decontam_mod.DEFAULT_EDIT_RATE,
-    decontam_min_letters: int = decontam_mod.DEFAULT_MIN_LETTERS,
-    decontam_field_edit_rate: float = decontam_mod.DEFAULT_FIELD_EDIT_RATE,
-    decontam_field_min_letters: int = decontam_mod.DEFAULT_FIELD_MIN_LETTERS,
-    decontam_segment_min_letters: int = decontam_mod.DEFAULT_SEGMENT_MIN_LETTERS,
-    decontam_fields: Sequence[str] = ("instruction", "input"),
-    skip_invalid: bool = False,
-    tokenizer=None,
-    prompt_template: str = DEFAULT_TEMPLATE,
-    origin_field: str | None = "origin",
-    report_path: str | os.PathLike | None = None,
-    seed: int = dedup_mod.DEFAULT_SEED,
+    config: CurateConfig | None = None,
     log: Callable[[str], None] | None = None,
+    **options,
 ) -> dict:
     """Curate ``sources`` into ``output`` (.jsonl or .json) and write ``<output>.report.json``.
 
-    ``dedup_threshold=None`` turns near-duplicate removal off (exact duplicates are always
-    removed). ``decontaminate`` is ``("kobest",)`` or empty; KoBEST comes from ``kobest_dir``,
-    else ``$POLYPLATYPUS_KOBEST_DIR``, else the hub. ``tokenizer`` (a name, path or tokenizer)
-    adds token-length statistics of the training examples built with ``prompt_template`` (see
-    :mod:`polyplatypus.data.stats`). Returns the report (also written as JSON).
+    The settings are :class:`~polyplatypus.data.config.CurateConfig`'s fields, given as ``config``
+    and/or keyword ``options`` (``dedup_threshold=0.9``, ``decontam_threshold=0.6``; the same
+    names and checks as the flags and the recipe's ``data`` section). ``dedup_threshold=None``
+    turns near-duplicate removal off (exact duplicates are always removed). ``decontaminate`` is
+    ``("kobest",)`` or empty; KoBEST comes from ``kobest_dir``, else ``$POLYPLATYPUS_KOBEST_DIR``,
+    else the hub. ``tokenizer`` (a name, path or tokenizer) adds token-length statistics of the
+    training examples built with ``prompt_template`` (see :mod:`polyplatypus.data.stats`). Returns
+    the report (also written as JSON).
     """
-    output = Path(output)
-    benchmarks = _benchmarks(decontaminate)
-    _check_settings(output, dedup_threshold, decontam_threshold, dedup_ngram, decontam_ngram,
-                    (*dedup_fields, *decontam_fields))
-    for name, value in (("decontamination edit rate", decontam_edit_rate),
-                        ("decontamination field edit rate", decontam_field_edit_rate)):
-        if not 0.0 <= value < 1.0:
-            raise ConfigError(f"{name} must be in [0, 1), got {value}")
+    if sources is not None:
+        options["sources"] = [os.fspath(s) for s in sources]
+    if output is not None:
+        options["output"] = output
+    config = CurateConfig.build(config, caller="curate()", **options)
+    sources, output = config.sources, Path(config.output)
+    benchmarks = tuple(config.decontaminate)
+    dedup_threshold, dedup_ngram, dedup_fields = config.dedup_threshold, config.dedup_ngram, config.dedup_fields
+    decontam = config.decontam
+    kobest_dir, skip_invalid, origin_field = config.kobest_dir, config.skip_invalid, config.origin_field
+    tokenizer = config.tokenizer
     template = None
     if tokenizer is not None:
         from polyplatypus.train.templates import get_template
 
-        template = get_template(prompt_template)
-    if not sources:
-        raise ConfigError("no data sources given")
+        template = get_template(config.prompt_template)
     say = log or (lambda message: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -201,16 +150,10 @@ def curate(
     contamination: list = []
     decontam_stats: dict = {}
     if benchmarks:
-        texts = decontam_mod.kobest_texts(kobest_dir, splits=kobest_splits, tasks=kobest_tasks)
-        index = decontam_mod.BenchmarkIndex(texts, threshold=decontam_threshold, ngram=decontam_ngram,
-                                            min_ngrams=decontam_min_ngrams,
-                                            field_min_ngrams=decontam_field_min_ngrams,
-                                            edit_rate=decontam_edit_rate, min_letters=decontam_min_letters,
-                                            field_edit_rate=decontam_field_edit_rate,
-                                            field_min_letters=decontam_field_min_letters,
-                                            segment_min_letters=decontam_segment_min_letters)
+        texts = decontam_mod.kobest_texts(kobest_dir, splits=config.kobest_splits, tasks=config.kobest_tasks)
+        index = decontam.index(texts)
         lap("benchmark_index")
-        found = index.search([_joined(records[i], decontam_fields) for i in alive], stats=decontam_stats)
+        found = index.search([_joined(records[i], decontam.fields) for i in alive], stats=decontam_stats)
         for item in found:
             item.record = alive[item.record]
             removed_by[item.record] = "contaminated"
@@ -224,8 +167,8 @@ def curate(
     dedup_stats: dict = {}
     if dedup_threshold is not None:
         forms = [dedup_form(_joined(records[i], dedup_fields)) for i in alive]
-        found = dedup_mod.near_duplicates(forms, threshold=dedup_threshold, ngram=dedup_ngram, num_perm=num_perm,
-                                          seed=seed, stats=dedup_stats)
+        found = dedup_mod.near_duplicates(forms, threshold=dedup_threshold, ngram=dedup_ngram,
+                                          num_perm=config.num_perm, seed=config.seed, stats=dedup_stats)
         del forms
         near = [dedup_mod.Duplicate(alive[d.removed], alive[d.kept], d.similarity) for d in found]
         for dup in near:
@@ -271,7 +214,7 @@ def curate(
             "dedup_fields": list(dedup_fields),
             "near_dedup": None if dedup_threshold is None else {
                 "method": "minhash-lsh+exact-jaccard", "threshold": dedup_threshold, "ngram": dedup_ngram,
-                "normal_form": "NFKC, casefold, whitespace removed", "seed": seed,
+                "normal_form": "NFKC, casefold, whitespace removed", "seed": config.seed,
                 **{k: v for k, v in dedup_stats.items() if k in ("num_perm", "lsh_bands", "lsh_rows",
                                                                   "miss_probability_at_threshold",
                                                                   "candidate_threshold")},
@@ -279,14 +222,14 @@ def curate(
             "decontamination": None if not benchmarks else {
                 "benchmarks": list(benchmarks),
                 "kobest_source": _kobest_source(kobest_dir),
-                "splits": [decontam_mod.normalize_split(s) for s in kobest_splits],
-                "tasks": list(kobest_tasks or decontam_mod.KOBEST_TEXT_FIELDS),
-                "fields": list(decontam_fields), "measures": ["containment", "occurrence", "segment"],
-                "threshold": decontam_threshold, "ngram": decontam_ngram, "min_ngrams": decontam_min_ngrams,
-                "field_min_ngrams": decontam_field_min_ngrams, "edit_rate": decontam_edit_rate,
-                "min_letters": decontam_min_letters, "field_edit_rate": decontam_field_edit_rate,
-                "field_min_letters": decontam_field_min_letters,
-                "segment_min_letters": decontam_segment_min_letters,
+                "splits": [decontam_mod.normalize_split(s) for s in config.kobest_splits],
+                "tasks": list(config.kobest_tasks or decontam_mod.KOBEST_TEXT_FIELDS),
+                "fields": list(decontam.fields), "measures": ["containment", "occurrence", "segment"],
+                "threshold": decontam.threshold, "ngram": decontam.ngram, "min_ngrams": decontam.min_ngrams,
+                "field_min_ngrams": decontam.field_min_ngrams, "edit_rate": decontam.edit_rate,
+                "min_letters": decontam.min_letters, "field_edit_rate": decontam.field_edit_rate,
+                "field_min_letters": decontam.field_min_letters,
+                "segment_min_letters": decontam.segment_min_letters,
                 "edit_max_letters": decontam_mod.DEFAULT_EDIT_MAX_LETTERS,
                 "normal_form": "NFKC, casefold, letters and digits only",
                 **{k: decontam_stats.get(k) for k in ("benchmark_texts_indexed", "benchmark_documents_too_short",
@@ -316,7 +259,7 @@ def curate(
         lap("token_stats")
     else:
         report["stats"] = dataset_stats(curated)
-    report_path = Path(report_path) if report_path is not None else report_path_for(output)
+    report_path = Path(config.report_path) if config.report_path is not None else report_path_for(output)
     atomic_write_json(report_path, report)
     report["report_path"] = str(report_path)  # not in the file (it would name itself)
     report["timings"] = timings  # not in the file: the file is the same on every run

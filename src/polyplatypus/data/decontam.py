@@ -52,12 +52,15 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
+from typing import Annotated, Literal
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import BeforeValidator, Field, StrictInt
 
 from polyplatypus.data.dedup import as_fraction
 from polyplatypus.data.normalize import folded_form, hash_shingles, letters_form, letters_only, shingle_set
+from polyplatypus.settings import Flag, Number, Settings, comma_list
 
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_NGRAM = 5
@@ -97,6 +100,48 @@ KOBEST_STANDALONE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 SPLIT_ALIASES = {"dev": "validation", "valid": "validation", "validation": "validation", "test": "test",
                  "train": "train"}
+
+
+TEXT_FIELDS = Literal["instruction", "input", "output"]
+
+
+class DecontamConfig(Settings):
+    """The decontamination measures' settings (see the module docstring). In ``curate``'s flags,
+    YAML keys and keyword arguments each is spelled with a ``decontam_`` prefix
+    (``--decontam-threshold``, ``decontam_threshold``)."""
+
+    threshold: Annotated[Number, Flag(metavar="C")] = Field(
+        DEFAULT_THRESHOLD, gt=0, le=1, description="remove a record containing >= C of a benchmark text's n-grams")
+    ngram: Annotated[StrictInt, Flag(metavar="N")] = Field(
+        DEFAULT_NGRAM, ge=1, description="character n-gram size for decontamination")
+    min_ngrams: Annotated[StrictInt, Flag(metavar="M")] = Field(
+        DEFAULT_MIN_NGRAMS, ge=1,
+        description="a match must share >= M n-grams; shorter benchmark texts are skipped")
+    field_min_ngrams: Annotated[StrictInt, Flag(metavar="M")] = Field(
+        DEFAULT_FIELD_MIN_NGRAMS, ge=1,
+        description="check a single field of a document on its own only when it has >= M n-grams")
+    edit_rate: Annotated[Number, Flag(metavar="R")] = Field(
+        DEFAULT_EDIT_RATE, ge=0, lt=1,
+        description="a short single-field document (a SentiNeg review) is found within floor(R x its letters) "
+        "character edits")
+    min_letters: Annotated[StrictInt, Flag(metavar="L")] = Field(
+        DEFAULT_MIN_LETTERS, ge=1, description="... when it has at least L letters")
+    field_edit_rate: Annotated[Number, Flag(metavar="R")] = Field(
+        DEFAULT_FIELD_EDIT_RATE, ge=0, lt=1,
+        description="the main field of a document on its own (a COPA premise, a BoolQ question, a WiC sentence) "
+        "within floor(R x its letters) edits")
+    field_min_letters: Annotated[StrictInt, Flag(metavar="L")] = Field(
+        DEFAULT_FIELD_MIN_LETTERS, ge=1, description="... when it has at least L letters")
+    segment_min_letters: Annotated[StrictInt, Flag(metavar="L")] = Field(
+        DEFAULT_SEGMENT_MIN_LETTERS, ge=1,
+        description="a shorter single-field document of at least L letters counts when a whole segment of the "
+        "record (between line breaks, punctuation, quotes) is exactly it")
+    fields: Annotated[list[TEXT_FIELDS], BeforeValidator(comma_list), Flag(metavar="FIELDS")] = Field(  # type: ignore[valid-type]
+        ["instruction", "input"], min_length=1, description="record fields searched for benchmark text")
+
+    def index(self, texts: list["BenchmarkText"]) -> "BenchmarkIndex":
+        """The search index of ``texts`` with these settings."""
+        return BenchmarkIndex(texts, **self.model_dump(exclude={"fields"}))
 
 
 @dataclass(frozen=True)

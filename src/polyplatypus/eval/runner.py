@@ -17,22 +17,22 @@ import json
 import platform
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from polyplatypus import __version__
 from polyplatypus.data.kobest import describe_source, load_kobest
 from polyplatypus.errors import ConfigError, OutputError
+from polyplatypus.eval.config import EvalConfig
 from polyplatypus.eval.distributed import device_for_process, is_main_process, score_split
 from polyplatypus.eval.metrics import accuracy, macro_f1, predict, predict_length_normalized
 from polyplatypus.eval.models import ModelSpec
 from polyplatypus.eval.requests import build_requests
 from polyplatypus.eval.scorer import RequestScorer
 from polyplatypus.models.loading import load_model, model_dtype_name
-from polyplatypus.tasks.registry import ChoiceTask, all_task_names, get_task
+from polyplatypus.tasks.registry import ChoiceTask, get_task
 from polyplatypus.utils import outputs
 from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, sha256_file
 
-DEFAULT_SHOTS = (0, 5, 10, 50)
 # Settings that change a cell's numbers: a stored cell is reused only when they all match.
 CELL_KEY_FIELDS = ("model_path", "task", "shots", "limit", "dtype_requested", "data_source", "scorer")
 # What an evaluation folder holds: an existing folder with none of these is not one.
@@ -102,26 +102,6 @@ def make_scorer(kind: str, model, tokenizer, *, batch_size: int = 1):
 
         return SharedContextScorer(model, tokenizer, batch_size=batch_size)
     raise ConfigError(f"unknown scorer {kind!r}; choose 'shared' (fast) or 'reference' (one row per request)")
-
-
-def _parse_shots(shots: Iterable[int] | str) -> list[int]:
-    if isinstance(shots, str):
-        shots = [s for s in shots.split(",") if s.strip()]
-    try:
-        values = [int(s) for s in shots]
-    except ValueError:
-        raise ConfigError(f"shots must be integers, got {shots!r}") from None
-    if any(v < 0 for v in values):
-        raise ConfigError(f"shots must be >= 0, got {values}")
-    return values
-
-
-def _parse_tasks(tasks) -> list[ChoiceTask]:
-    if tasks is None:
-        tasks = all_task_names()
-    if isinstance(tasks, str):
-        tasks = [t for t in tasks.split(",") if t.strip()]
-    return [get_task(t) for t in tasks]
 
 
 def _cell_path(output: Path, spec: ModelSpec, task: ChoiceTask, shots: int) -> Path:
@@ -202,36 +182,37 @@ def discard_cells_made_otherwise(output: str | Path, models: Sequence[str | Mode
 
 
 def evaluate(
-    models: Sequence[str | ModelSpec],
+    models: Sequence[str | ModelSpec] | str | None = None,
     tasks: Sequence[str] | str | None = None,
-    shots: Sequence[int] | str = DEFAULT_SHOTS,
+    shots: Sequence[int] | str | None = None,
     *,
-    output: str | Path | None = None,
-    kobest_dir: str | Path | None = None,
-    limit: int | None = None,
-    dtype: str = "auto",
-    device: str = "auto",
-    device_map: str | None = None,
-    batch_size: int | str = 1,
-    scorer: str = "shared",
-    log_samples: bool = False,
-    progress: bool = True,
+    config: EvalConfig | None = None,
+    **options,
 ) -> list[dict]:
     """Evaluate each model on each task at each shot count; returns one record per cell.
 
-    ``models`` are paths/hub ids, optionally ``label=path``. With ``output``, cells are saved as
-    they finish and reused on a re-run, and results.json / results.md are written.
+    ``models`` are paths/hub ids, optionally ``label=path``. The settings are
+    :class:`~polyplatypus.eval.config.EvalConfig`'s fields, given as ``config`` and/or keyword
+    ``options`` (``limit=20``, ``dtype="float16"``; the same names and checks as the flags and
+    the recipe's ``eval`` section); ``tasks`` defaults to every registered task. With ``output``,
+    cells are saved as they finish and reused on a re-run, and results.json / results.md are
+    written.
     """
-    specs = [m if isinstance(m, ModelSpec) else ModelSpec.parse(m) for m in models]
-    if not specs:
-        raise ConfigError("no model given")
+    for name, value in (("models", models), ("tasks", tasks), ("shots", shots)):
+        if value is not None:
+            options[name] = value
+    if isinstance(options.get("models"), (list, tuple)):
+        options["models"] = [f"{m.label}={m.path}" if isinstance(m, ModelSpec) else m for m in options["models"]]
+    config = EvalConfig.build(config, caller="evaluate()", **options)
+    specs = [ModelSpec.parse(m) for m in config.models]
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"two models share a label: {labels}; name them with label=path")
-    task_list = _parse_tasks(tasks)
-    shot_list = _parse_shots(shots)
-    if limit is not None and int(limit) < 1:
-        raise ConfigError(f"limit must be a positive number of documents, got {limit}")
+    task_list = [get_task(name) for name in config.tasks]
+    shot_list = list(config.shots)
+    kobest_dir, limit, dtype, scorer = config.kobest_dir, config.limit, config.dtype, config.scorer
+    device, device_map, batch_size, progress = config.device, config.device_map, config.batch_size, config.progress
+    log_samples, output = config.log_samples, config.output
     data_source = describe_source(kobest_dir)
     out_dir = None if output is None else outputs.check_folder(output, command="eval", own=OUTPUT_ENTRIES)
     # Fail on data problems before loading any model.

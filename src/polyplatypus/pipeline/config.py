@@ -9,7 +9,6 @@ so that shipped configs work from an installed package.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -20,16 +19,19 @@ from pydantic import (
     BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, create_model, field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
-import polyplatypus.data.dedup as dedup_defaults
+from polyplatypus.data.config import CurateConfig
 from polyplatypus.errors import ConfigError
-from polyplatypus.train.config import RUN_ONLY_KEYS, Number, TrainConfig
+from polyplatypus.eval.config import EvalConfig
+from polyplatypus.eval.models import DTYPES
+from polyplatypus.report.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
+from polyplatypus.settings import Number, describe_validation_error, line_index, read_yaml
+from polyplatypus.train.config import RUN_ONLY_KEYS, TrainConfig
 
 BUILTIN_PREFIX = "builtin:"
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 PACKAGE_CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
-KOBEST_TASKS = ("kobest_copa", "kobest_hellaswag", "kobest_boolq", "kobest_sentineg", "kobest_wic")
-DTYPES = ("auto", "float32", "float16", "bfloat16")
 # Symbolic model names in eval.models / report.baseline.
 BASE, MERGED = "base", "merged"
 
@@ -48,18 +50,6 @@ def resolve_builtin(value: str | None) -> str | None:
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class DataSection(Section):
-    """Instruction data and its curation (see ``polyplatypus curate``)."""
-
-    sources: list[str] = Field(min_length=1, description="hub dataset ids or .json/.jsonl/.parquet files; earlier sources win")
-    dedup_threshold: Number | None = Field(0.8, gt=0, le=1, description="near-duplicate Jaccard threshold; null turns near-dedup off")
-    dedup_ngram: StrictInt = Field(dedup_defaults.DEFAULT_NGRAM, ge=1, description="character n-gram size for near-duplicates")
-    decontaminate: list[Literal["kobest"]] = Field(["kobest"], description="benchmarks whose documents are removed from the data")
-    decontam_threshold: Number = Field(0.5, gt=0, le=1, description="share of a document's n-grams that marks a record contaminated")
-    kobest_dir: str | None = Field(None, description="KoBEST for decontamination; default: eval.kobest_dir")
-    skip_invalid: StrictBool = Field(False, description="drop malformed records instead of stopping")
 
 
 class PretrainSection(Section):
@@ -108,27 +98,61 @@ class BaseSection(Section):
         return self
 
 
+def pipeline_section(name: str, settings: type[BaseModel], key: str, set_by: Mapping[str, str], doc: str,
+                     **fields: Any) -> type[BaseModel]:
+    """A recipe section made from a stage's settings class: the same fields (so every flag of the
+    stage is also a key here, with the same checks) except those the pipeline fills in
+    (``set_by``: field -> where its value comes from), which are rejected, and ``fields``
+    (new or with recipe defaults)."""
+
+    def _set_by_pipeline(value, info):
+        raise ValueError(f"set by the pipeline (from {set_by[info.field_name]}); remove it from {key}")
+
+    section = create_model(
+        name, __base__=settings, __doc__=doc,
+        __validators__={"_set_by_pipeline": field_validator(*set_by, mode="before")(_set_by_pipeline)},
+        **{field: (Any, None) for field in set_by}, **fields,
+    )
+    section.pipeline_owned = dict(set_by)
+    section.stage_config = settings
+    return section
+
+
+def _with_default(settings: type[BaseModel], name: str, default: Any, description: str) -> tuple:
+    """A field of ``settings`` (type and checks) with the recipe's own default and description."""
+    field = settings.model_fields[name]
+    return field.annotation, FieldInfo.merge_field_infos(field, default=default, description=description)
+
+
+def stage_settings(section: BaseModel, **values: Any):
+    """The stage's settings object (``CurateConfig``, ``EvalConfig``) of a recipe section: the
+    section's values, plus ``values`` for the settings the pipeline fills in."""
+    settings = type(section).stage_config
+    keep = set(settings.model_fields) - set(section.pipeline_owned) - set(values)
+    return settings(**{k: getattr(section, k) for k in keep}, **values)
+
+
 # The train section: TrainConfig's fields (the Platypus defaults) without the ones the pipeline
 # fills in from other sections and the run directory.
-PIPELINE_TRAIN_KEYS = ("base", "data", "output", "resume")
-_SET_BY_PIPELINE = {
-    "base": "base.model or base.tiny", "data": "data.sources", "output": "the run directory",
-    "resume": "re-running the same command, which resumes",
-}
-
-
-def _set_by_pipeline(value, info):
-    raise ValueError(f"set by the pipeline (from {_SET_BY_PIPELINE[info.field_name]}); remove it from train")
-
-
-TrainSection = create_model(
-    "TrainSection",
-    __base__=TrainConfig,
-    __validators__={"_set_by_pipeline": field_validator(*PIPELINE_TRAIN_KEYS, mode="before")(_set_by_pipeline)},
-    **{name: (Any, None) for name in PIPELINE_TRAIN_KEYS},
+TrainSection = pipeline_section(
+    "TrainSection", TrainConfig, "train",
+    {"base": "base.model or base.tiny", "data": "data.sources", "output": "the run directory",
+     "resume": "re-running the same command, which resumes"},
+    "LoRA fine-tuning: the fields of polyplatypus.train.TrainConfig (Platypus defaults) except those the pipeline "
+    "fills in.",
 )
-TrainSection.__doc__ = ("LoRA fine-tuning: the fields of polyplatypus.train.TrainConfig (Platypus defaults) "
-                        "except those the pipeline fills in.")
+
+# The data section: CurateConfig's fields (``polyplatypus data curate``'s flags). A recipe
+# decontaminates against KoBEST unless told not to; KoBEST defaults to the eval section's.
+DataSection = pipeline_section(
+    "DataSection", CurateConfig, "data",
+    {"output": "the run directory", "report_path": "the run directory"},
+    "Instruction data and its curation: the fields of polyplatypus.data.config.CurateConfig (the flags of "
+    "polyplatypus data curate) except those the pipeline fills in.",
+    decontaminate=_with_default(CurateConfig, "decontaminate", ["kobest"],
+                                "benchmarks whose documents are removed from the data (kobest or none)"),
+    kobest_dir=_with_default(CurateConfig, "kobest_dir", None, "KoBEST for decontamination; default: eval.kobest_dir"),
+)
 
 
 class MergeSection(Section):
@@ -138,40 +162,19 @@ class MergeSection(Section):
     label: str | None = Field(None, description="row name of the merged model in reports (default: the config name)")
 
 
-class EvalSection(Section):
-    enabled: StrictBool = True
-    models: list[str] | None = Field(
+# The eval section: EvalConfig's fields (``polyplatypus eval``'s flags) and ``enabled``; the
+# models default to the recipe's own (base, plus merged when it trains and merges).
+EvalSection = pipeline_section(
+    "EvalSection", EvalConfig, "eval",
+    {"output": "the run directory", "progress": "--no-progress of polyplatypus run"},
+    "KoBEST evaluation: the fields of polyplatypus.eval.config.EvalConfig (the flags of polyplatypus eval) except "
+    "those the pipeline fills in.",
+    enabled=(StrictBool, True),
+    models=(list[str] | None, Field(
         None, min_length=1,
         description="models to compare: 'base', 'merged', or any path / hub id, optionally LABEL=PATH "
-        "(default: base, plus merged when the recipe trains and merges)",
-    )
-    tasks: list[Literal[KOBEST_TASKS]] = Field(list(KOBEST_TASKS), min_length=1)  # type: ignore[valid-type]
-    shots: list[StrictInt] = Field([0, 5, 10, 50], min_length=1)
-    limit: StrictInt | None = Field(None, ge=1, description="score only the first N documents per task (smoke runs)")
-    kobest_dir: str | None = Field(None, description="KoBEST TSV folder or builtin:kobest_sample; null: $POLYPLATYPUS_KOBEST_DIR, else the hub")
-    dtype: Literal[DTYPES] = Field("auto", description="float16 reproduces the model card's GPU runs")  # type: ignore[valid-type]
-    batch_size: int | str = Field(1, description="documents per forward pass, or auto")
-    device: str = Field("auto", description="cpu, cuda, cuda:N or auto")
-    device_map: str | None = Field(None, description="'auto' spreads a large model over several GPUs")
-    scorer: Literal["shared", "reference"] = Field("shared", description="shared: each context encoded once (same numbers, faster)")
-
-    @field_validator("shots")
-    @classmethod
-    def _shots(cls, value):
-        if any(k < 0 for k in value):
-            raise ValueError("shot counts must be >= 0")
-        if len(set(value)) != len(value):
-            raise ValueError("shot counts repeat")
-        return value
-
-    @field_validator("batch_size", mode="before")
-    @classmethod
-    def _batch(cls, value):
-        if value == "auto":
-            return value
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError("expected a positive integer or 'auto'")
-        return value
+        "(default: base, plus merged when the recipe trains and merges)")),
+)
 
 
 class ReportSection(Section):
@@ -179,8 +182,8 @@ class ReportSection(Section):
     baseline: str | None = Field(BASE, description="model the others are compared against: base, merged, a label or a path")
     title: str | None = Field(None, description="card title (default: from the config name)")
     formats: list[Literal["md", "html", "png"]] = Field(["md", "html", "png"])
-    resamples: StrictInt = Field(1000, ge=10, description="bootstrap resamples")
-    confidence: Number = Field(0.95, gt=0, lt=1, description="confidence level of the intervals")
+    resamples: StrictInt = Field(DEFAULT_RESAMPLES, ge=10, description="bootstrap resamples")
+    confidence: Number = Field(DEFAULT_CONFIDENCE, gt=0, lt=1, description="confidence level of the intervals")
 
 
 class PipelineConfig(Section):
@@ -227,7 +230,7 @@ class PipelineConfig(Section):
     def train_fields(self) -> dict:
         """The train section as TrainConfig keyword arguments (without base/data/output)."""
         assert self.train is not None
-        values = self.train.model_dump(mode="json", exclude=set(PIPELINE_TRAIN_KEYS))
+        values = self.train.model_dump(mode="json", exclude=set(TrainSection.pipeline_owned))
         if "seed" not in self.train.model_fields_set:
             values["seed"] = self.seed
         return values
@@ -237,100 +240,14 @@ class PipelineConfig(Section):
         data = self.model_dump(mode="json")
         if data.get("train") is not None:
             data["train"] = self.train_fields()
+        for key in ("data", "eval"):  # what the pipeline fills in is no setting of the recipe
+            section = getattr(self, key)
+            if section is not None:
+                data[key] = {k: v for k, v in data[key].items() if k not in section.pipeline_owned}
         return data
 
 
 # --------------------------------------------------------------------------------- loading
-
-
-def _line_index(text: str) -> dict[tuple, int]:
-    """1-based line of every mapping key in a YAML text, by key path."""
-    import yaml
-
-    lines: dict[tuple, int] = {}
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return lines
-
-    def walk(node, path):
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                sub = path + (str(key.value),)
-                lines[sub] = key.start_mark.line + 1
-                walk(value, sub)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                lines.setdefault(path + (index,), item.start_mark.line + 1)
-                walk(item, path + (index,))
-
-    walk(root, ())
-    return lines
-
-
-def _model_for(path: tuple) -> type[BaseModel] | None:
-    """The section model at a key path (for 'did you mean' hints)."""
-    model: Any = PipelineConfig
-    for part in path:
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return None
-        annotation = field.annotation
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if model is None:
-            return None
-    return model
-
-
-def describe_validation_error(error: ValidationError, source: str, lines: Mapping[tuple, int] | None = None,
-                              overrides: Mapping[tuple, str] | None = None) -> str:
-    """One line per problem, naming where the value came from: ``FILE, line N``, or
-    ``command line (--set KEY=VALUE)`` for a key set (or under a key set) by ``overrides``
-    (key path -> the ``--set`` text)."""
-    lines = lines or {}
-    overrides = overrides or {}
-    messages = []
-    for item in error.errors():
-        # pydantic adds union-member names ("int", "literal['auto']") to locations; drop them
-        loc = tuple(p for p in item["loc"] if not _is_union_tag(p))
-        key = ".".join(str(p) for p in loc)
-        # the longest --set path that holds this key: the value came from the command line
-        given = next((overrides[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in overrides), None)
-        if given is not None:
-            where = f"command line (--set {given})"
-        else:
-            line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
-            where = f"{source}, line {line}" if line else source
-            below = [text for path, text in overrides.items() if path[:len(loc)] == loc]
-            if below:  # a check of a section that a --set changed: either may be the cause
-                where += f" (with --set {' '.join(below)})"
-        if item["type"] == "extra_forbidden":
-            model = _model_for(loc[:-1])
-            hint = ""
-            if model is not None:
-                known = [k for k in model.model_fields if not (model is TrainSection and k in PIPELINE_TRAIN_KEYS)]
-                close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-                hint = f" (did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?)" if close else ""
-                hint += f"; known keys here: {', '.join(known)}"
-            messages.append(f"{where}: unknown key {key!r}{hint}")
-        elif item["type"] == "missing":
-            messages.append(f"{where}: missing required key {key!r}")
-        else:
-            got = item.get("input")
-            shown = "" if isinstance(got, Mapping) else f" (got {got!r})"
-            message = item["msg"].removeprefix("Value error, ")
-            messages.append(f"{where}: {key}: {message}{shown}" if key else f"{where}: {message}")
-    unique = list(dict.fromkeys(messages))
-    return "invalid config:\n  " + "\n  ".join(unique) if len(unique) > 1 else unique[0]
-
-
-def _is_union_tag(part) -> bool:
-    if not isinstance(part, str):
-        return False
-    return part in ("int", "str", "float", "bool", "none", "list[str]", "list[int]") or part.startswith(
-        ("literal[", "function-", "TinySection", "TrainSection", "DataSection", "nullable[")
-    )
 
 
 def validate_config(data: Any, source: str = "config", text: str | None = None,
@@ -342,9 +259,9 @@ def validate_config(data: Any, source: str = "config", text: str | None = None,
     try:
         return PipelineConfig.model_validate(dict(data))
     except ValidationError as error:
-        given = {tuple(parse_override(o)[0]): o for o in overrides or []}
+        given = {tuple(parse_override(o)[0]): f"command line (--set {o})" for o in overrides or []}
         raise ConfigError(describe_validation_error(
-            error, source, _line_index(text) if text else None, given)) from None
+            error, source, model=PipelineConfig, lines=line_index(text) if text else None, origins=given)) from None
 
 
 def find_config(name: str | os.PathLike) -> Path:
@@ -391,21 +308,11 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 
 def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> PipelineConfig:
     """Read and check a recipe file; ``overrides`` are ``key.path=value`` strings (``--set``)."""
-    import yaml
-
     path = find_config(path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(data).__name__}")
+    data, _ = read_yaml(path, expected="sections")
     if overrides:
         data = apply_overrides(data, overrides)
-    return validate_config(data, str(path), text, overrides)
+    return validate_config(data, str(path), path.read_text(encoding="utf-8"), overrides)
 
 
 def fingerprint(*parts: Any) -> str:

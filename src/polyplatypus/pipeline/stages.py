@@ -35,7 +35,7 @@ from typing import Callable
 from polyplatypus import __version__
 from polyplatypus.errors import ConfigError
 from polyplatypus.pipeline.config import (
-    BASE, MERGED, PipelineConfig, fingerprint, resolve_builtin, train_result_settings,
+    BASE, MERGED, PipelineConfig, fingerprint, resolve_builtin, stage_settings, train_result_settings,
 )
 from polyplatypus.utils import outputs
 from polyplatypus.utils.io import atomic_write_json, atomic_write_text
@@ -203,7 +203,7 @@ class Run:
         base_fp = fingerprint(out["base"])
         if config.data is not None:
             # as written: builtin: data moves with the package and is versioned with it
-            data = config.data.model_dump(mode="json", exclude={"kobest_dir"})
+            data = config.data.model_dump(mode="json", exclude={"kobest_dir", *config.data.pipeline_owned})
             chosen = config.data.kobest_dir if config.data.kobest_dir is not None else config.eval.kobest_dir
             data["kobest_dir"] = chosen if config.data.decontaminate else None
             out["data"] = {"data": data}
@@ -213,7 +213,7 @@ class Run:
         train_fp = fingerprint(out.get("train"))
         out["merge"] = {"merge": config.merge.model_dump(mode="json", exclude={"label"}), "train": train_fp}
         merge_fp = fingerprint(out["merge"])
-        evaluation = config.eval.model_dump(mode="json")
+        evaluation = config.eval.model_dump(mode="json", exclude=set(config.eval.pipeline_owned))
         evaluation["models"] = self.eval_models()
         evaluation["kobest_dir"] = self.eval_kobest_dir
         out["eval"] = {"eval": evaluation, "base": base_fp, "merge": merge_fp if config.tuned else None}
@@ -248,13 +248,9 @@ def stage_data(run: Run) -> dict:
     from polyplatypus.data.curate import curate
 
     data = run.config.data
-    sources = [resolve_builtin(s) for s in data.sources]
-    report = curate(
-        sources, run.curated_path,
-        dedup_threshold=data.dedup_threshold, dedup_ngram=data.dedup_ngram,
-        decontaminate=tuple(data.decontaminate), kobest_dir=run.data_kobest_dir,
-        decontam_threshold=data.decontam_threshold, skip_invalid=data.skip_invalid, log=run.log,
-    )
+    config = stage_settings(data, sources=[resolve_builtin(s) for s in data.sources], output=str(run.curated_path),
+                            kobest_dir=run.data_kobest_dir, report_path=None)
+    report = curate(config=config, log=run.log)
     totals = report.get("totals") or {}
     run.log(f"curated {run.curated_path}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in totals.items()))
     return {"output": str(run.curated_path), "report": report.get("report_path"), **totals}
@@ -288,15 +284,12 @@ def stage_merge(run: Run) -> dict:
 def stage_eval(run: Run) -> dict:
     from polyplatypus.eval.runner import discard_cells_made_otherwise, evaluate
 
-    ev = run.config.eval
+    config = stage_settings(run.config.eval, models=run.eval_models(), output=str(run.dir("eval")),
+                            kobest_dir=run.eval_kobest_dir, progress=run.progress)
     # this folder is the recipe's own: cells made with earlier settings go, rather than being refused
     discard_cells_made_otherwise(run.dir("eval"), run.eval_models(), kobest_dir=run.eval_kobest_dir,
-                                 limit=ev.limit, dtype=ev.dtype, scorer=ev.scorer)
-    records = evaluate(
-        run.eval_models(), ev.tasks, ev.shots, output=run.dir("eval"), kobest_dir=run.eval_kobest_dir,
-        limit=ev.limit, dtype=ev.dtype, device=ev.device, device_map=ev.device_map,
-        batch_size=ev.batch_size, scorer=ev.scorer, progress=run.progress,
-    )
+                                 limit=config.limit, dtype=config.dtype, scorer=config.scorer)
+    records = evaluate(config=config)
     return {"output": str(run.dir("eval")), "cells": len(records)}
 
 

@@ -25,7 +25,6 @@ from polyplatypus.report.tables import task_title
 from polyplatypus.tasks.registry import all_task_names
 from polyplatypus.utils.io import atomic_write_json, atomic_write_text
 
-TASK_ORDER = ("kobest_copa", "kobest_hellaswag", "kobest_boolq", "kobest_sentineg", "kobest_wic")
 TASK_TITLES = {name: task_title(name) for name in all_task_names()}  # titles come from the task registry
 NOISE_MARK = "≈"
 MISSING = "–"
@@ -91,8 +90,9 @@ class Report:
 
 
 def _ordered_tasks(tasks) -> list[str]:
-    known = [t for t in TASK_ORDER if t in tasks]
-    return known + sorted(t for t in tasks if t not in TASK_ORDER)
+    """The registry's order (the model card's), then any unregistered task by name."""
+    order = all_task_names()
+    return [t for t in order if t in tasks] + sorted(t for t in tasks if t not in order)
 
 
 def resolve_baseline(rows: list[Row], baseline: str | None) -> str | None:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from polyplatypus.tasks.registry import ChoiceTask, register
 
+# Registered in the model card's order (COPA, HellaSwag, BoolQ, SentiNeg, WiC): the registry's
+# order is the default task list and the order of every results table.
+
 
 def _boolq_text(doc: dict) -> str:
     return f"내용: {doc['paragraph']}\n질문: 다음 문장이 내용에 있는 사실과 일치하는가?\n문장: {doc['question']}\n응답: "
@@ -24,16 +27,6 @@ def _wic_text(doc: dict) -> str:
         f"질문: 문장1과 문장2에서 쓰인 단어 [{doc['word']}]가 같은 뜻으로 쓰였나?\n응답: "
     )
 
-
-KOBEST_BOOLQ = register(ChoiceTask(
-    name="kobest_boolq",
-    source="boolq",
-    title="BoolQ",
-    doc_to_text=_boolq_text,
-    doc_to_choices=lambda doc: ["아니오", "예"],
-    target_prefix=" ",
-    continuation_prefix=" ",
-))
 
 KOBEST_COPA = register(ChoiceTask(
     name="kobest_copa",
@@ -57,6 +50,16 @@ KOBEST_HELLASWAG = register(ChoiceTask(
     target_prefix=" ",
     continuation_prefix=" ",
     length_normalized=True,
+))
+
+KOBEST_BOOLQ = register(ChoiceTask(
+    name="kobest_boolq",
+    source="boolq",
+    title="BoolQ",
+    doc_to_text=_boolq_text,
+    doc_to_choices=lambda doc: ["아니오", "예"],
+    target_prefix=" ",
+    continuation_prefix=" ",
 ))
 
 KOBEST_SENTINEG = register(ChoiceTask(

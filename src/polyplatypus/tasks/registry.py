@@ -63,6 +63,8 @@ def get_task(name: str) -> ChoiceTask:
 
 
 def all_task_names() -> list[str]:
+    """Every registered task in registration order: the default task list of ``eval`` and of a
+    recipe, and the order of the tables in reports."""
     import polyplatypus.tasks.kobest  # noqa: F401
 
     return list(TASKS)

@@ -104,7 +104,9 @@ def _register_merge(subparsers) -> None:
     parser.add_argument("--adapter", required=True, help="adapter folder written by polyplatypus train")
     parser.add_argument("--output", required=True, help="folder for the merged model")
     parser.add_argument("--base", help="base model (default: the one recorded in the adapter)")
-    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+    from polyplatypus.eval.models import DTYPES
+
+    parser.add_argument("--dtype", default="auto", choices=DTYPES,
                         help="dtype of the merged weights (default: auto, the base checkpoint's)")
     parser.add_argument("--max-shard-size", default="5GB", help="largest safetensors shard (default: 5GB)")
     parser.add_argument("--device-map", help="e.g. auto to merge on GPUs (default: CPU)")

@@ -7,33 +7,11 @@ key and the file, so a typo never silently trains with a default.
 
 from __future__ import annotations
 
-import difflib
-import re
-from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
+from pydantic import Field, StrictBool, StrictInt, field_validator
 
-from polyplatypus.errors import ConfigError
-
-# A decimal number as YAML writes it: PyYAML reads ``4e-4`` (no dot) as a string, so such strings
-# are accepted for float fields; anything else that is not a number (``true``, ``"fast"``, ``"nan"``)
-# is an error. Integer and boolean fields are strict (StrictInt, StrictBool): ``batch_size: true``
-# or ``lora_r: "16"`` is an error, never a silent conversion.
-_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-
-
-def _yaml_number(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("Input should be a valid number, not a boolean")
-    if isinstance(value, str):
-        if not _NUMBER.fullmatch(value.strip()):
-            raise ValueError("Input should be a valid number")
-        return float(value)
-    return value
-
-
-Number = Annotated[float, BeforeValidator(_yaml_number)]
+from polyplatypus.settings import Number, Settings
 
 LR_SCHEDULERS = (
     "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
@@ -41,10 +19,8 @@ LR_SCHEDULERS = (
 )
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(Settings):
     """Everything ``train`` needs. Defaults reproduce the Platypus recipe."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # what to train, on what, and where to write it
     base: str = Field(description="base model: hub id or local folder (e.g. EleutherAI/polyglot-ko-12.8b)")
@@ -122,88 +98,6 @@ class TrainConfig(BaseModel):
         if value >= 1 and value != int(value):
             raise ValueError("a count of examples must be a whole number (a fraction must be below 1)")
         return value
-
-    # --- construction --------------------------------------------------------------------
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "config",
-                     origins: Mapping[str, str] | None = None) -> "TrainConfig":
-        """Build from a mapping (YAML contents plus overrides); errors name where the key came
-        from: ``origins[key]`` (e.g. ``command-line option --lora-r``) if given, else ``source``."""
-        origins = {str(k).replace("-", "_"): v for k, v in (origins or {}).items()}
-        normalized = {}
-        for key, value in data.items():
-            name = str(key).replace("-", "_")
-            if name not in cls.model_fields:
-                close = difflib.get_close_matches(name, cls.model_fields, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ConfigError(f"{origins.get(name, source)}: unknown key {key!r}{hint}")
-            normalized[name] = value
-        try:
-            return cls(**normalized)
-        except ValidationError as error:
-            raise ConfigError(_describe(error, source, origins)) from None
-
-    @classmethod
-    def load(cls, path: str | Path | None = None, **overrides: Any) -> "TrainConfig":
-        """Defaults, then the YAML file at ``path`` (if any), then ``overrides`` (non-None values:
-        the command-line flags, named ``--flag`` in error messages)."""
-        data: dict[str, Any] = {}
-        source = "command line"
-        if path is not None:
-            data = {str(k).replace("-", "_"): v for k, v in read_yaml(path).items()}
-            source = str(path)
-        given = {k.replace("-", "_"): v for k, v in overrides.items() if v is not None}
-        data.update(given)
-        origins = {k: f"command-line option {option_name(k)}" for k in given}
-        return cls.from_mapping(data, source=source, origins=origins)
-
-    def to_yaml(self) -> str:
-        import yaml
-
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
-
-
-def read_yaml(path: str | Path) -> Mapping[str, Any]:
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}")
-    return data
-
-
-def option_name(key: str) -> str:
-    """The command-line flag of a setting: ``lora_r`` -> ``--lora-r``."""
-    return "--" + str(key).replace("_", "-")
-
-
-def _describe(error: ValidationError, source: str, origins: Mapping[str, str] | None = None) -> str:
-    """One message per problem, each prefixed with where its value came from (the file, or the
-    command-line option that gave it); problems from the same place share the prefix."""
-    origins = origins or {}
-    by_origin: dict[str, list[str]] = {}
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "config"
-        top = str(item["loc"][0]) if item["loc"] else ""
-        if item["type"] == "missing":
-            flag = option_name(key)
-            line = f"missing required setting {key!r} (give {flag} or set {key} in the config file)"
-            where = source
-        else:
-            message = item["msg"].removeprefix("Value error, ")
-            line = f"{key}: {message} (got {item.get('input')!r})"
-            where = origins.get(top, source)
-        by_origin.setdefault(where, []).append(line)
-    return "; ".join(f"{where}: " + "; ".join(lines) for where, lines in by_origin.items())
 
 
 # Settings that do not change what is trained; a resumed run may change them freely.

@@ -1,0 +1,91 @@
+"""The typed evaluation settings: ``eval``'s flags, the recipe's ``eval`` section and the keyword
+arguments of :func:`polyplatypus.eval.runner.evaluate`, defined once."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, StrictBool, StrictInt, field_validator
+
+from polyplatypus.errors import ConfigError
+from polyplatypus.eval.models import DTYPES
+from polyplatypus.settings import Flag, PathText, Settings, comma_list
+from polyplatypus.tasks.registry import all_task_names, get_task
+
+Csv = BeforeValidator(comma_list)
+
+
+def _shot_counts(value: Any) -> Any:
+    """``"0,5"`` (the command line's and the API's short form) -> ``[0, 5]``; a list is left to the
+    field's strict type, so a YAML ``[0, "5"]`` is an error."""
+    if isinstance(value, str):
+        try:
+            return [int(part) for part in comma_list(value)]
+        except ValueError:
+            raise ValueError(f"shots must be integers, got {value!r}") from None
+    return value
+
+
+def _one_or_more(value: Any) -> Any:
+    """One model (a string or path) -> a list of one; model paths may contain commas."""
+    return [value] if isinstance(value, (str, os.PathLike)) else value
+
+
+class EvalConfig(Settings):
+    """Everything ``eval`` needs: the grid (models x tasks x shot counts) and how to run it."""
+
+    models: Annotated[list[PathText], BeforeValidator(_one_or_more), Flag(name="--model", repeat=True, metavar="[LABEL=]PATH")] = Field(
+        min_length=1, description="local model folder or hub id, repeatable; LABEL names the table row")
+    tasks: Annotated[list[str], Csv] = Field(
+        default_factory=all_task_names, min_length=1, description="comma-separated task names")
+    shots: Annotated[list[StrictInt], BeforeValidator(_shot_counts), Flag(metavar="SHOTS")] = Field(
+        [0, 5, 10, 50], min_length=1, description="comma-separated few-shot counts")
+    output: Annotated[PathText | None, Flag(default="results")] = Field(
+        None, description="folder for results.json, results.md, cells/ and samples/ (default: results; in the "
+        "Python API none, nothing is written)")
+    kobest_dir: PathText | None = Field(
+        None, description="folder with the KoBEST v1.0 TSVs (BoolQ/ COPA/ ...); default: $POLYPLATYPUS_KOBEST_DIR, "
+        "else the hub")
+    limit: StrictInt | None = Field(
+        None, ge=1, description="score only the first N documents after the reference's shuffle")
+    dtype: Literal[DTYPES] = Field(  # type: ignore[valid-type]
+        "auto", description="weights dtype; float16 reproduces the model card's runs on a GPU")
+    device: str = Field("auto", description="cpu, cuda, cuda:N or auto")
+    device_map: str | None = Field(None, description="'auto' to spread a large model over the GPUs (accelerate)")
+    batch_size: StrictInt | Literal["auto"] = Field(
+        1, description="documents per forward batch, or 'auto' (from GPU memory)")
+    scorer: Literal["shared", "reference"] = Field(
+        "shared", description="'shared' encodes each context once (fast); 'reference' forwards one row per choice")
+    log_samples: StrictBool = Field(
+        False, description="write per-document JSONL under OUTPUT/samples/<model>/<task>_<k>shot.jsonl")
+    progress: StrictBool = Field(True, description="show progress bars")
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, value):
+        names = []
+        for name in value:
+            try:
+                names.append(get_task(name).name)  # the short name (copa) is accepted too
+            except ConfigError as error:
+                raise ValueError(str(error)) from None
+        return names
+
+    @field_validator("shots")
+    @classmethod
+    def _shots(cls, value):
+        if any(k < 0 for k in value):
+            raise ValueError("shot counts must be >= 0")
+        if len(set(value)) != len(value):
+            raise ValueError("shot counts repeat")
+        return value
+
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _batch(cls, value):
+        if value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError("expected a positive integer or 'auto'")
+        return value

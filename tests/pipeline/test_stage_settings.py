@@ -1,0 +1,240 @@
+"""Every field of the eval and curation settings works the same three ways: as a command-line flag,
+as a key of the recipe's section and as a keyword argument of the Python API; a good value arrives
+unchanged in the settings the stage runs with, a bad one is refused by each with the same message.
+
+The values come from each field's type and limits, so a new field is covered without editing this
+file (unless its checks are a validator of its own: then it needs an entry in EXAMPLES).
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+
+import annotated_types
+import pytest
+
+from polyplatypus.cli import main
+from polyplatypus.data import curate as curate_module
+from polyplatypus.data.config import CurateConfig
+from polyplatypus.errors import ConfigError
+from polyplatypus.eval import runner
+from polyplatypus.eval.config import EvalConfig
+from polyplatypus.pipeline.config import DataSection, EvalSection, stage_settings, validate_config
+from polyplatypus.settings import _item_types, flag_of, option_name
+
+# (good value, bad value or None) for fields whose checks are validators of their own
+EXAMPLES = {
+    (EvalConfig, "models"): (["org/model-a", "b=org/model-b"], []),
+    (EvalConfig, "tasks"): (["kobest_wic", "kobest_copa"], ["kobest_nope"]),
+    (EvalConfig, "shots"): ([0, 3], [0, -1]),
+    (EvalConfig, "batch_size"): ("auto", 0),
+    (EvalConfig, "kobest_dir"): ("some/kobest", None),
+    (CurateConfig, "sources"): (["a.jsonl", "b.jsonl"], []),
+    (CurateConfig, "output"): ("curated.json", "curated.csv"),
+    (CurateConfig, "decontaminate"): (["kobest"], ["mmlu"]),
+    (CurateConfig, "kobest_splits"): (["dev"], ["nope"]),
+    (CurateConfig, "kobest_tasks"): (["copa", "wic"], ["nope"]),
+    (CurateConfig, "kobest_dir"): ("some/kobest", None),
+    (CurateConfig, "tokenizer"): ("org/tokenizer", 5),
+}
+# the settings a call needs besides the one under test
+REQUIRED = {EvalConfig: {"models": ["org/model"]}, CurateConfig: {"sources": ["in.jsonl"], "output": "out.jsonl"}}
+SECTIONS = {EvalConfig: ("eval", EvalSection), CurateConfig: ("data", DataSection)}
+COMMANDS = {EvalConfig: ["eval"], CurateConfig: ["data", "curate"]}
+
+
+def _limits(field) -> dict:
+    found = {}
+    for item in field.metadata:
+        for name in ("gt", "ge", "lt", "le"):
+            if isinstance(item, getattr(annotated_types, name.capitalize())):
+                found[name] = getattr(item, name)
+    return found
+
+
+def _inside(value, limits) -> bool:
+    return (value > limits.get("gt", float("-inf")) and value >= limits.get("ge", float("-inf"))
+            and value < limits.get("lt", float("inf")) and value <= limits.get("le", float("inf")))
+
+
+def derive_example(model, name: str, field):
+    """A good non-default value and a bad value (None: the type has none) from the field's type."""
+    if (model, name) in EXAMPLES:
+        return EXAMPLES[model, name]
+    types = _item_types(field.annotation)
+    default = None if field.is_required() else field.get_default(call_default_factory=True)
+    limits = _limits(field)
+    listed = typing.get_origin(field.annotation) is list or any(
+        typing.get_origin(a) is list for a in typing.get_args(field.annotation))
+    literal = [c for t in types if typing.get_origin(t) is typing.Literal for c in typing.get_args(t)]
+    if literal:
+        if listed:
+            return [c for c in literal if [c] != default][:1], ["nope"]
+        return next(c for c in literal if c != default), "nope"
+    if types == [bool]:
+        return (not default), "yes"
+    if types == [int]:
+        good = next(v for v in (2, 3, 7, 50, 300) if v != default and _inside(v, limits))
+        bad = limits["ge"] - 1 if "ge" in limits else limits["gt"] if "gt" in limits else "x"
+        return good, bad
+    if types == [float]:
+        good = next(v for v in (0.3, 0.7, 2.5, 7.0) if v != default and _inside(v, limits))
+        bad = (limits.get("ge", limits.get("gt")) - 1) if ("ge" in limits or "gt" in limits) else "fast"
+        return good, bad
+    if types == [str]:
+        return "custom-value", 5
+    raise AssertionError(f"{model.__name__}.{name}: add an example value to EXAMPLES in this test")
+
+
+CASES = [pytest.param(model, name, id=f"{model.__name__}.{name}")
+         for model in (EvalConfig, CurateConfig) for name in model.model_fields]
+
+
+def _cli_words(model, name, value) -> list[str]:
+    field = model.model_fields[name]
+    flag = flag_of(field)
+    option = flag.name or option_name(name)
+    if value is None:
+        return [flag.off] if flag.off else [option, "none"]
+    if isinstance(value, bool):
+        return [option if value else "--no-" + option[2:]]
+    if isinstance(value, list):
+        if flag.repeat:
+            return [word for item in value for word in (option, str(item))]
+        return [option, ",".join(map(str, value)) or "none"]
+    return [option, str(value)]
+
+
+def _cli_argv(model, name, value) -> list[str]:
+    words = []
+    for key, required in REQUIRED[model].items():
+        if key != name:
+            words += _cli_words(model, key, required)
+    return COMMANDS[model] + words + _cli_words(model, name, value)
+
+
+class _Built(Exception):
+    """Raised by the spy with the settings a stage was about to run with."""
+
+    def __init__(self, config):
+        self.config = config
+
+
+@pytest.fixture()
+def spy(monkeypatch):
+    """Stops evaluate() and curate() right after they check their settings, keeping them."""
+    for module, cls in ((runner, EvalConfig), (curate_module, CurateConfig)):
+
+        def build(klass, *args, _cls=cls, **kwargs):
+            raise _Built(_cls.build(*args, **kwargs))
+
+        monkeypatch.setattr(module, cls.__name__, type(cls.__name__, (cls,), {"build": classmethod(build)}))
+
+
+def _via_api(model, name, value):
+    options = {**REQUIRED[model], name: value}
+    try:
+        if model is EvalConfig:
+            runner.evaluate(**options)
+        else:
+            curate_module.curate(**options)
+    except _Built as built:
+        return built.config
+    raise AssertionError("the stage ran without building its settings")
+
+
+def _via_recipe(model, name, value):
+    key, _ = SECTIONS[model]
+    recipe = {"name": "x", "base": {"model": "org/base"}, "data": {"sources": ["in.jsonl"]}, "train": {}, "eval": {}}
+    recipe[key][name] = value
+    config = validate_config(recipe, "recipe.yaml")
+    section = getattr(config, key)
+    pipeline_values = {k: v for k, v in REQUIRED[model].items() if k in section.pipeline_owned}
+    return stage_settings(section, **pipeline_values)
+
+
+def _via_cli(model, name, value, capsys):
+    try:
+        code = main(_cli_argv(model, name, value))
+    except _Built as built:
+        return built.config
+    except SystemExit as exit:  # argparse refused the value
+        code = exit.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model,name", CASES)
+def test_a_good_value_arrives_the_same_three_ways(model, name, spy, capsys):
+    good, _ = derive_example(model, name, model.model_fields[name])
+    expected = getattr(model(**{**REQUIRED[model], name: good}), name)
+    assert _via_api(model, name, good).model_dump()[name] == expected
+    from_cli = _via_cli(model, name, good, capsys)
+    assert isinstance(from_cli, model), from_cli
+    assert getattr(from_cli, name) == expected
+    _, section = SECTIONS[model]
+    if name in section.pipeline_owned:  # the run directory and `run --no-progress` give these
+        with pytest.raises(ConfigError, match=rf"{name}: set by the pipeline"):
+            _via_recipe(model, name, good)
+    else:
+        assert getattr(_via_recipe(model, name, good), name) == expected
+
+
+@pytest.mark.parametrize("model,name", CASES)
+def test_a_bad_value_is_refused_the_same_three_ways(model, name, spy, capsys):
+    field = model.model_fields[name]
+    _, bad = derive_example(model, name, field)
+    if bad is None:
+        pytest.skip(f"{name}: every value of its type is valid")
+    with pytest.raises(ConfigError) as api_error:
+        _via_api(model, name, bad)
+    caller = "evaluate()" if model is EvalConfig else "curate()"
+    message = str(api_error.value)
+    where = re.match(rf"{re.escape(caller)}: {name}(\.\d+)?: ", message)  # .N: the list item at fault
+    assert where, message
+    problem = message[where.end():].split(" (got ")[0]
+
+    key, section = SECTIONS[model]
+    if name not in section.pipeline_owned:
+        with pytest.raises(ConfigError) as recipe_error:
+            _via_recipe(model, name, bad)
+        assert f"recipe.yaml: {key}.{name}" in str(recipe_error.value) and problem in str(recipe_error.value)
+
+    if set(_item_types(field.annotation)) <= {str, typing.Any} and not isinstance(bad, (list, str)):
+        return  # the command line gives text: a non-text value cannot be typed there
+    if _item_types(field.annotation) == [bool] or (bad == [] and flag_of(field).repeat):
+        return  # a switch carries no value; a repeated flag given no times is a missing setting
+    outcome = _via_cli(model, name, bad, capsys)
+    assert not isinstance(outcome, model), f"{name}: the command line accepted {bad!r}"
+    code, err = outcome
+    flag = flag_of(field).name or option_name(name)
+    assert code == 2 and flag in err and problem in err, err
+
+
+@pytest.mark.parametrize("model", [EvalConfig, CurateConfig])
+def test_a_config_file_gives_the_same_keys_and_flags_override_it(model, spy, capsys, tmp_path):
+    path = tmp_path / "settings.yaml"
+    if model is EvalConfig:
+        path.write_text("models: [org/model]\nshots: [0, 5]\nlimit: 20\n", encoding="utf-8")
+        config = _via_cli_args(COMMANDS[model] + ["--config", str(path), "--limit", "3"])
+        assert (config.models, config.shots, config.limit, config.output) == (["org/model"], [0, 5], 3, "results")
+        path.write_text("models: [org/model]\nshots: [0, -5]\n", encoding="utf-8")
+        bad = "shots: shot counts must be >= 0"
+    else:
+        path.write_text("sources: [in.jsonl]\noutput: out.jsonl\ndecontam_ngram: 7\ndedup_threshold: 0.5\n",
+                        encoding="utf-8")
+        config = _via_cli_args(COMMANDS[model] + ["--config", str(path), "--no-near-dedup"])
+        assert (config.sources, config.decontam.ngram, config.dedup_threshold) == (["in.jsonl"], 7, None)
+        path.write_text("sources: [in.jsonl]\noutput: out.jsonl\ndecontam_ngram: 0\n", encoding="utf-8")
+        bad = "decontam_ngram: Input should be greater than or equal to 1"
+    assert main(COMMANDS[model] + ["--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}, line " in err and bad in err, err
+
+
+def _via_cli_args(argv):
+    try:
+        main(argv)
+    except _Built as built:
+        return built.config
+    raise AssertionError("the command ran without building its settings")
