@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, StrictBool, StrictInt, field_validator
 
 from polyplatypus.errors import ConfigError
-from polyplatypus.eval.models import DTYPES
+from polyplatypus.models.loading import DTYPES
 from polyplatypus.settings import Flag, PathText, Settings, comma_list
 from polyplatypus.tasks.registry import all_task_names, get_task
 

@@ -24,7 +24,7 @@ from pydantic.fields import FieldInfo
 from polyplatypus.data.config import CurateConfig
 from polyplatypus.errors import ConfigError
 from polyplatypus.eval.config import EvalConfig
-from polyplatypus.eval.models import DTYPES
+from polyplatypus.models.loading import DTYPES
 from polyplatypus.report.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
 from polyplatypus.settings import Number, describe_validation_error, line_index, read_yaml
 from polyplatypus.train.config import RUN_ONLY_KEYS, TrainConfig

@@ -104,7 +104,7 @@ def _register_merge(subparsers) -> None:
     parser.add_argument("--adapter", required=True, help="adapter folder written by polyplatypus train")
     parser.add_argument("--output", required=True, help="folder for the merged model")
     parser.add_argument("--base", help="base model (default: the one recorded in the adapter)")
-    from polyplatypus.eval.models import DTYPES
+    from polyplatypus.models.loading import DTYPES
 
     parser.add_argument("--dtype", default="auto", choices=DTYPES,
                         help="dtype of the merged weights (default: auto, the base checkpoint's)")
