@@ -77,7 +77,8 @@ def polyglot_config(layout: str, tokenizer):
 
 
 def find_tokenizer(given: str | None) -> Path:
-    for place in ([given] if given else []) + [str(ROOT / p) for p in TOKENIZER_PLACES]:
+    env = os.environ.get("POLYPLATYPUS_TOKENIZER_DIR")
+    for place in [given, env] + [str(ROOT / p) for p in TOKENIZER_PLACES]:
         if place and (Path(place) / "tokenizer.json").is_file():
             return Path(place)
     raise SystemExit(f"no Polyglot-ko tokenizer found (give --tokenizer; looked in {', '.join(TOKENIZER_PLACES)})")
@@ -366,7 +367,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, help="optimizer steps per variant (default: 8; tiny: 2)")
     parser.add_argument("--budget-s", type=float, default=25.0,
                         help="stop a variant after this many seconds (at least 2 steps; default: 25)")
-    parser.add_argument("--tokenizer", help="Polyglot-ko tokenizer folder (default: gpu-carry/ or ../shared/)")
+    parser.add_argument("--tokenizer", help="Polyglot-ko tokenizer folder (default: $POLYPLATYPUS_TOKENIZER_DIR, "
+                        "gpu-carry/polyglot-ko-tokenizer or ../shared/data/polyglot-ko-tokenizer)")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the profiler step")
     parser.add_argument("--tiny-on-gpu", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
