@@ -47,6 +47,8 @@ TOKENIZER_PLACES = ("gpu-carry/polyglot-ko-tokenizer", "../shared/data/polyglot-
 # of each head, 2048 positions, vocabulary 30080. ``tiny`` keeps the layout at a CPU-friendly size.
 LAYOUTS = {
     "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256),
+    # deep and narrow: little arithmetic per layer, so the fixed cost of each pass and layer shows
+    "deep-narrow": dict(hidden_size=64, num_hidden_layers=24, num_attention_heads=4, intermediate_size=256),
     "1.3b": dict(hidden_size=2048, num_hidden_layers=24, num_attention_heads=16, intermediate_size=8192),
     "12.8b": dict(hidden_size=5120, num_hidden_layers=40, num_attention_heads=40, intermediate_size=20480),
 }
@@ -61,6 +63,7 @@ VARIANTS = {  # name: (TrainConfig settings, long examples)
 # the CPU check only has to run every line: fewer, shorter examples per step
 TINY_SETTINGS = {"batch_size": 2, "cutoff_len": 128}
 DEFAULT_VARIANTS = {
+    "deep-narrow": ["plain", "packed", "packed+gc"],
     "tiny": ["plain", "packed", "packed+gc", "long", "long+gc", "qlora"],
     "1.3b": ["plain", "packed", "packed+gc", "qlora"],
     "12.8b": ["plain", "packed", "long", "long+gc", "qlora"],
