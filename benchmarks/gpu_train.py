@@ -52,6 +52,7 @@ LAYOUTS = {
     "1.3b": dict(hidden_size=2048, num_hidden_layers=24, num_attention_heads=16, intermediate_size=8192),
     "12.8b": dict(hidden_size=5120, num_hidden_layers=40, num_attention_heads=40, intermediate_size=20480),
 }
+LONG_STEPS = 3  # the long variants answer a memory question: a few steps do
 VARIANTS = {  # name: (TrainConfig settings, long examples)
     "plain": ({"packing": False}, False),
     "packed": ({}, False),
@@ -224,7 +225,8 @@ def _train_variant(name, model, layout, config, data, flatten, accelerator, args
     marks, losses, syncs = [], [], None
     started = time.perf_counter()
     for index, (_, step) in enumerate(plan):
-        if index >= args.steps or (index >= 2 and time.perf_counter() - started > args.budget_s):
+        steps = min(args.steps, LONG_STEPS) if name.startswith("long") else args.steps
+        if index >= steps or (index >= 2 and time.perf_counter() - started > args.budget_s):
             break
         count_syncs = device.type == "cuda" and index == 1
         with warnings.catch_warnings(record=True) as caught:
