@@ -41,6 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = "builtin:instructions/ko_platypus_sample.jsonl"
+SAMPLE_FILE = ROOT / "src" / "polyplatypus" / "assets" / "instructions" / "ko_platypus_sample.jsonl"
 TOKENIZER_PLACES = ("gpu-carry/polyglot-ko-tokenizer", "../shared/data/polyglot-ko-tokenizer")
 
 # EleutherAI/polyglot-ko-1.3b and -12.8b (config.json): GPT-NeoX, parallel residual, rotary on half
@@ -135,11 +136,10 @@ def training_data(tokenizer, long: bool, cutoff: int):
     """The bundled sample tokenized with the Alpaca template; ``long`` stretches every answer to
     fill the cutoff (2048 tokens an example)."""
     from polyplatypus.data.instructions import load_instructions
-    from polyplatypus.pipeline.config import resolve_builtin
     from polyplatypus.train.templates import get_template
     from polyplatypus.train.tokenize import tokenize_records
 
-    records = load_instructions(resolve_builtin(SAMPLE))
+    records = load_instructions(str(SAMPLE_FILE))
     if long:
         records = [{**r, "output": " ".join([r["output"]] * 400)} for r in records]
     examples = tokenize_records(records, tokenizer, get_template("alpaca"), cutoff_len=cutoff)

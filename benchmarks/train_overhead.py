@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from gpu_train import SAMPLE, find_tokenizer, polyglot_config  # noqa: E402  (one definition of the layouts)
+from gpu_train import SAMPLE_FILE, find_tokenizer, polyglot_config  # noqa: E402  (one definition of the layouts)
 
 VARIANTS = {  # name: (code, settings)
     "plain mb1, before": ("before", {"packing": False}),
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
         subprocess.run(["tar", "-x", "-C", str(tmp / "before")], input=archive, check=True)
         sources = {"before": tmp / "before" / "src", "now": ROOT / "src"}
         make_model(tmp / "model", find_tokenizer(args.tokenizer), args.layout)
-        common = dict(base=str(tmp / "model"), data=str(ROOT / "src/polyplatypus/assets" / SAMPLE.removeprefix("builtin:")),
+        common = dict(base=str(tmp / "model"), data=str(SAMPLE_FILE),
                       batch_size=16, max_steps=args.steps, prompt_template="alpaca", lora_dropout=0.0,
                       warmup_steps=2, learning_rate=4e-3, save_steps=10**6, report_to=[])
         results = {}
