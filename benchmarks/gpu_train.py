@@ -291,17 +291,15 @@ def lora_flops_per_token(model) -> float:
     return 4.0 * (sum(p.numel() for p in model.parameters()) - embed)
 
 
-def run_layout(layout: str, variants: list[str], args, out: Path) -> list[dict]:
+def run_layout(layout: str, variants: list[str], accelerator, args, out: Path) -> list[dict]:
     import importlib.util
 
     import torch
-    from accelerate import Accelerator
     from transformers import AutoTokenizer
 
-    cuda = torch.cuda.is_available() and layout != "tiny" or (torch.cuda.is_available() and args.tiny_on_gpu)
-    dtype = torch.bfloat16 if cuda else torch.float32
-    accelerator = Accelerator(mixed_precision="bf16" if cuda else "no", cpu=not cuda)
     device = accelerator.device
+    cuda = device.type == "cuda"
+    dtype = torch.bfloat16 if cuda else torch.float32
     tokenizer = AutoTokenizer.from_pretrained(find_tokenizer(args.tokenizer))
     peak = matmul_peak(device, dtype)
     started = time.perf_counter()
@@ -342,7 +340,6 @@ def run_layout(layout: str, variants: list[str], args, out: Path) -> list[dict]:
                   f"{row['max_loss_difference_vs_plain']:.4f}")
     _write(out, rows, layout)
     del base
-    accelerator.free_memory()
     if cuda:
         torch.cuda.empty_cache()
     return rows
@@ -375,16 +372,21 @@ def main(argv=None) -> int:
     parser.add_argument("--tokenizer", help="Polyglot-ko tokenizer folder (default: $POLYPLATYPUS_TOKENIZER_DIR, "
                         "gpu-carry/polyglot-ko-tokenizer or ../shared/data/polyglot-ko-tokenizer)")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the profiler step")
-    parser.add_argument("--tiny-on-gpu", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.steps is None:  # tiny is the CPU check of the script: enough to run every line once
         args.steps = 2 if args.layout == ["tiny"] else 8
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from accelerate import Accelerator
+
+    # one Accelerator for the process (its state is global): the training precision of `train`
+    cuda = torch.cuda.is_available()
+    accelerator = Accelerator(mixed_precision="bf16" if cuda else "no", cpu=not cuda)
     everything = []
     for layout in args.layout or ["1.3b", "12.8b"]:
-        everything += run_layout(layout, args.variant or DEFAULT_VARIANTS[layout], args, out)
+        everything += run_layout(layout, args.variant or DEFAULT_VARIANTS[layout], accelerator, args, out)
         (out / "train.json").write_text(json.dumps(everything, indent=2), encoding="utf-8")
     failed = [r for r in everything if "error" in r]
     return 1 if failed else 0
