@@ -124,7 +124,7 @@ def main(argv=None) -> int:
                       max_steps=args.steps, cutoff_len=args.cutoff_len, prompt_template=args.template,
                       learning_rate=args.learning_rate, warmup_steps=2,
                       logging_steps=max(1, args.steps // 3), save_steps=10**6, report_to=[])
-        results = {"plain (micro batch 1)": run_variant("plain", common, tmp, args.threads)}
+        results = {"plain (micro batch 1)": run_variant("plain", {**common, "packing": False}, tmp, args.threads)}
         results[fast_name] = run_variant("fast", {**common, **fast}, tmp, args.threads)
 
     plain, quick = results.values()

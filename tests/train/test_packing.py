@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from polyplatypus.train import batching, train
+from polyplatypus.train import batching, loss, train
 from polyplatypus.train.templates import get_template
 from polyplatypus.train.tokenize import tokenize_records
 
@@ -62,21 +62,27 @@ def test_a_packed_examples_loss_equals_its_unpacked_loss(arch, examples, tiny_gp
     order = [i for row in rows for i in row]
     packed_rows = [[examples[i] for i in row] for row in rows]
     with torch.no_grad():
-        alone = torch.cat([batching.forward_losses(model, batching.collate([[examples[i]]], 1)) for i in order])
-        padded = batching.forward_losses(model, batching.collate([[examples[i]] for i in order], 1))
-        packed = batching.forward_losses(model, batching.collate(packed_rows, 1))
+        # the straightforward reference: one example, every logit, mean over its target tokens
+        reference = torch.stack([
+            torch.nn.functional.cross_entropy(model(torch.tensor([examples[i].input_ids])).logits[0, :-1],
+                                              torch.tensor(examples[i].labels[1:]), ignore_index=-100)
+            for i in order])
+        alone = torch.cat([loss.forward_losses(model, batching.collate([[examples[i]]], 1)) for i in order])
+        padded = loss.forward_losses(model, batching.collate([[examples[i]] for i in order], 1))
+        packed = loss.forward_losses(model, batching.collate(packed_rows, 1))
         # forward_losses computes logits at target positions only; all positions give the same losses
-        every_logit = batching.example_losses(model(**batching.collate(packed_rows, 1).model_inputs()).logits,
+        every_logit = loss.example_losses(model(**batching.collate(packed_rows, 1).model_inputs()).logits,
                                               batching.collate(packed_rows, 1))
         flat = batching.collate(packed_rows, 1, flatten=True)
         assert flat.input_ids.shape == (1, sum(lengths[i] for i in order)) and len(flat.cu_seq_lens) == 13
-        flat_masked = batching.forward_losses(model, flat)
-        flat_sliced = batching.forward_losses(per_example, flat)
+        flat_masked = loss.forward_losses(model, flat)
+        flat_sliced = loss.forward_losses(per_example, flat)
         # the same packed rows with ordinary positions: examples would attend to each other
         leaky = batching.collate(packed_rows, 1)
         leaky.position_ids = torch.arange(leaky.input_ids.shape[1]).expand_as(leaky.input_ids).clone()
-        leaked = batching.forward_losses(model, leaky)
-    assert batching._mask_logits_supported()
+        leaked = loss.forward_losses(model, leaky)
+    assert loss._position_logits_supported()
+    torch.testing.assert_close(alone, reference, rtol=0, atol=1e-5)
     for losses in (padded, packed, every_logit, flat_masked, flat_sliced):
         torch.testing.assert_close(losses, alone, rtol=0, atol=1e-5)
     assert (leaked - alone).abs().max() > 1e-4  # the checks above can fail
@@ -86,9 +92,9 @@ def test_packed_and_padded_training_match_plain_training(small_run):
     """Same examples per step, same objective: without dropout the adapters agree to float tolerance
     whether each example has its own pass (micro batch 1), shares a padded pass, or a packed row."""
     common = dict(max_steps=4, lora_dropout=0.0, cutoff_len=384)
-    plain = train(small_run("plain", **common))
-    packed = train(small_run("packed", packing=True, **common))
-    padded = train(small_run("padded", micro_batch_size=4, **common))
+    plain = train(small_run("plain", packing=False, **common))
+    packed = train(small_run("packed", **common))  # the default
+    padded = train(small_run("padded", packing=False, micro_batch_size=4, **common))
     assert plain["examples"] == packed["examples"] == padded["examples"] == 16
     assert plain["tokens"] == packed["tokens"] == padded["tokens"]
     reference = load_file(f"{small_run('plain').output}/adapter_model.safetensors")

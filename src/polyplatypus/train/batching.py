@@ -1,21 +1,16 @@
-"""Which examples go into which optimizer step, forward pass and row, and the loss over them.
+"""Which examples go into which optimizer step, forward pass and row, and the tensors of a pass.
 
 The plan is global and deterministic: every epoch is a permutation drawn from ``seed + epoch``,
 cut into steps of ``batch_size`` examples. Each process takes its contiguous share of a step
 and splits it into micro-batches (``micro_batch_size`` examples, or with ``packing`` up to
 ``micro_batch_size`` rows of several examples each, up to the cutoff). Because the plan depends
 only on the seed, a resumed run skips the finished steps and sees the same data in the same
-order, on any number of processes.
-
-The objective is the mean over a step's examples of each example's mean token loss: with the
-Platypus micro batch of 1 this is exactly what HF Trainer optimised, and it makes the loss of a
-step independent of how its examples are grouped into passes, padded or packed.
+order, on any number of processes. The loss over a pass is in ``loss.py``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, replace
 from itertools import count
 from typing import Iterator, Sequence
 
@@ -102,22 +97,49 @@ def micro_batches(
 
 @dataclass
 class Batch:
-    input_ids: "object"  # LongTensor [rows, length]
-    position_ids: "object"  # positions restart at 0 for every example in a row
-    targets: "object"  # the label each position predicts (already shifted), -100 where none
-    example_index: "object"  # which example (0..n_examples-1) each position belongs to, -1 for padding
+    """One forward pass. Everything the loss needs is computed here, on the host, from the
+    token lists: the device then never has to report a count or a mask back (each such read,
+    e.g. ``int(mask.sum())`` or ``logits[mask]``, stops the host until the GPU has caught up,
+    so it cannot queue the next kernels)."""
+
+    input_ids: "object"  # LongTensor [rows, width], right-padded
+    position_ids: "object"  # restarting per example; None when every row holds one example
+    keep_positions: "object"  # LongTensor [rows, kept]: positions whose logits the loss reads
+    target_rows: "object"  # LongTensor [n_targets]: row of the kept logits [rows * kept] for each target, or None (in order)
+    target_ids: "object"  # LongTensor [n_targets]: the token each target position predicts
+    target_owner: "object"  # LongTensor [n_targets]: which example (0..n_examples-1) it belongs to
+    example_targets: "object"  # LongTensor [n_examples]: targets of each example (at least 1)
     n_examples: int
     n_tokens: int  # real (non-padding) tokens
-    cu_seq_lens: "object" = None  # flattened packed batch: example boundaries (int32, flash-attention style)
+    cu_seq_lens: "object" = None  # flattened packed batch: example boundaries (flash-attention style)
     max_length: int = 0
 
+    _TENSORS = ("input_ids", "position_ids", "keep_positions", "target_rows", "target_ids", "target_owner",
+                "example_targets", "cu_seq_lens")
+
     def to(self, device) -> "Batch":
-        move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return Batch(move(self.input_ids), move(self.position_ids), move(self.targets), move(self.example_index),
-                     self.n_examples, self.n_tokens, move(self.cu_seq_lens), self.max_length)
+        """The batch on ``device``: one host-to-device copy of all its tensors, from pinned memory
+        and without waiting for it on CUDA (a plain ``.to(cuda)`` of pageable memory waits)."""
+        import torch
+
+        device = torch.device(device)
+        present = [(name, getattr(self, name)) for name in self._TENSORS if getattr(self, name) is not None]
+        if device.type == "cpu":
+            return self
+        flat = torch.cat([t.reshape(-1).long() for _, t in present])
+        if device.type == "cuda":
+            flat = flat.pin_memory()
+        flat = flat.to(device, non_blocking=True)
+        moved, offset = {}, 0
+        for name, t in present:
+            moved[name] = flat[offset : offset + t.numel()].view(t.shape).to(t.dtype)
+            offset += t.numel()
+        return replace(self, **moved)
 
     def model_inputs(self) -> dict:
-        inputs = {"input_ids": self.input_ids, "position_ids": self.position_ids, "use_cache": False}
+        inputs = {"input_ids": self.input_ids, "use_cache": False}
+        if self.position_ids is not None:
+            inputs["position_ids"] = self.position_ids
         if self.cu_seq_lens is not None:
             inputs.update(cu_seq_lens_q=self.cu_seq_lens, cu_seq_lens_k=self.cu_seq_lens,
                           max_length_q=self.max_length, max_length_k=self.max_length)
@@ -126,9 +148,10 @@ class Batch:
 
 def collate(rows: Sequence[Sequence[TokenizedExample]], pad_token_id: int, *, flatten: bool = False) -> Batch:
     """Concatenate each row's examples (position ids restarting per example), pad rows on the
-    right. No attention mask is built: the models see the restarting position ids and keep
-    packed examples apart (block-diagonal causal attention), and right padding is never
-    attended to by the real tokens before it.
+    right. No attention mask is built: right padding is never attended to by the real tokens
+    before it, and packed examples are kept apart by the attention (``packed_sdpa`` or
+    flash-attention reading ``cu_seq_lens``; ``sdpa``/``eager`` build a block-diagonal mask
+    from the restarting position ids).
 
     ``flatten`` puts all examples into one row without padding and adds the example boundaries
     that per-example attention reads (``packed_sdpa``, flash-attention varlen)."""
@@ -137,25 +160,37 @@ def collate(rows: Sequence[Sequence[TokenizedExample]], pad_token_id: int, *, fl
     if flatten:
         rows = [[e for row in rows for e in row]]
     width = max(sum(len(e) for e in row) for row in rows)
-    ids, pos, tgt, idx = ([] for _ in range(4))
-    n = 0
+    ids, pos, keep, target_ids, owner, counts = [], [], [], [], [], []
     for row in rows:
-        r_ids, r_pos, r_tgt, r_idx = [], [], [], []
+        r_ids, r_pos, r_keep = [], [], []
         for example in row:
+            start = len(r_ids)
             r_ids += example.input_ids
             r_pos += range(len(example))
-            r_tgt += example.labels[1:] + [IGNORE_INDEX]
-            r_idx += [n] * len(example)
-            n += 1
+            # position t predicts token t + 1: it has a target where the next label is not ignored
+            targets = [(start + t, label) for t, label in enumerate(example.labels[1:]) if label != IGNORE_INDEX]
+            r_keep += [p for p, _ in targets]
+            target_ids += [label for _, label in targets]
+            owner += [len(counts)] * len(targets)
+            counts.append(max(len(targets), 1))
         pad = width - len(r_ids)
-        next_pos = (r_pos[-1] + 1) if r_pos else 0
         ids.append(r_ids + [pad_token_id] * pad)
-        pos.append(r_pos + list(range(next_pos, next_pos + pad)))
-        tgt.append(r_tgt + [IGNORE_INDEX] * pad)
-        idx.append(r_idx + [-1] * pad)
-    tensor = lambda rows_: torch.tensor(rows_, dtype=torch.long)  # noqa: E731
-    n_tokens = sum(len(e) for row in rows for e in row)
-    batch = Batch(tensor(ids), tensor(pos), tensor(tgt), tensor(idx), n, n_tokens)
+        pos.append(r_pos + list(range(len(r_pos), len(r_pos) + pad)))
+        keep.append(r_keep)
+    kept = max(len(k) for k in keep)
+    # rows keep the same number of positions (transformers slices [rows, kept]); a row with fewer
+    # targets repeats position 0, whose logits the loss never reads
+    target_rows = [r * kept + j for r, k in enumerate(keep) for j in range(len(k))]
+    tensor = lambda values: torch.tensor(values, dtype=torch.long)  # noqa: E731
+    one_per_row = all(len(row) == 1 for row in rows)
+    batch = Batch(
+        input_ids=tensor(ids),
+        position_ids=None if one_per_row else tensor(pos),  # arange: the model's own default
+        keep_positions=tensor([k + [0] * (kept - len(k)) for k in keep]),
+        target_rows=None if len(rows) == 1 else tensor(target_rows),
+        target_ids=tensor(target_ids), target_owner=tensor(owner), example_targets=tensor(counts),
+        n_examples=len(counts), n_tokens=sum(len(e) for row in rows for e in row),
+    )
     if flatten:
         lengths = [len(e) for e in rows[0]]
         bounds = [0]
@@ -164,45 +199,3 @@ def collate(rows: Sequence[Sequence[TokenizedExample]], pad_token_id: int, *, fl
         batch.cu_seq_lens = torch.tensor(bounds, dtype=torch.int32)
         batch.max_length = max(lengths)
     return batch
-
-
-def example_losses(logits, batch: Batch):
-    """Each example's mean token loss (float32), shape [n_examples]. ``logits`` cover every
-    position ``[rows, length, vocab]``, or only the positions with a target ``[n_targets, vocab]``."""
-    import torch
-    import torch.nn.functional as F
-
-    keep = batch.targets != IGNORE_INDEX
-    if logits.ndim == 2 and logits.shape[0] != int(keep.sum()):
-        raise RuntimeError(f"the model returned {logits.shape[0]} logit rows for {int(keep.sum())} targets")
-    flat = (logits[keep] if logits.ndim == 3 else logits).float()
-    token_loss = F.cross_entropy(flat, batch.targets[keep], reduction="none")
-    owner = batch.example_index[keep]
-    sums = torch.zeros(batch.n_examples, device=flat.device).index_add(0, owner, token_loss)
-    counts = torch.zeros(batch.n_examples, device=flat.device).index_add(0, owner, torch.ones_like(token_loss))
-    return sums / counts.clamp(min=1)
-
-
-def forward_losses(model, batch: Batch):
-    """Run ``model`` on ``batch`` and return each example's mean loss. Where transformers can, the
-    output layer runs only at positions that have a target (with ``train_on_inputs`` false, not
-    over the prompt), which saves the vocabulary-sized logits of every prompt token."""
-    inputs = batch.model_inputs()
-    if _mask_logits_supported():
-        inputs["logits_to_keep"] = batch.targets != IGNORE_INDEX
-    return example_losses(model(**inputs).logits, batch)
-
-
-@lru_cache(maxsize=1)
-def _mask_logits_supported() -> bool:
-    """Whether transformers slices the hidden states with a boolean ``logits_to_keep`` mask."""
-    import torch
-    from transformers import modeling_utils
-
-    slicer = getattr(modeling_utils, "slice_logits_to_keep", None)
-    if slicer is None:
-        return False
-    try:
-        return tuple(slicer(torch.zeros(1, 3, 2), torch.tensor([[True, False, True]])).shape) == (2, 2)
-    except Exception:  # an older signature or other semantics
-        return False

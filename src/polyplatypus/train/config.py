@@ -45,7 +45,9 @@ class TrainConfig(Settings):
     train_on_inputs: StrictBool = Field(False, description="train on prompt tokens too (else they get label -100)")
     add_eos_token: StrictBool = Field(False, description="Platypus's flag: only changes how the prompt is masked")
     group_by_length: StrictBool = Field(False, description="group examples of similar length into the same steps")
-    packing: StrictBool = Field(False, description="pack several examples per sequence up to the cutoff")
+    packing: StrictBool = Field(
+        True, description="pack a pass's examples into rows of up to the cutoff, attention kept per example (same "
+        "objective as micro batch 1; --no-packing: one example per row, the literal Platypus layout)")
     prompt_template: str = Field("alpaca", description="prompt template name (alpaca, korean) or a .json file")
     lr_scheduler: Literal[LR_SCHEDULERS] = Field(  # type: ignore[valid-type]
         "cosine", description="learning-rate schedule")

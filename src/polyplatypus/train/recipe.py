@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from polyplatypus.errors import ConfigError, DataError
 from polyplatypus.models.loading import base_max_length, load_causal_lm, load_tokenizer, resolve_precision
-from polyplatypus.train import attention, batching, checkpoint
+from polyplatypus.train import attention, batching, checkpoint, loss
 from polyplatypus.train.config import TrainConfig, result_changing_differences
 from polyplatypus.train.lora import add_lora
 from polyplatypus.train.templates import get_template
@@ -105,19 +105,19 @@ def _train(config: TrainConfig, *, on_step: Callable[[dict], None] | None, progr
         return finished
 
     model, optimizer, scheduler, setup = _build(config, accelerator, total_steps)
-    state = _new_state()
+    state = TrainState()
     if resume_from is not None:
         accelerator.load_state(str(resume_from))
-        state.update({k: v for k, v in checkpoint.read_state(resume_from).items() if k in state})
-        accelerator.print(f"resuming from {resume_from} (step {state['step']} of {total_steps})")
-    resumed_from_step = state["step"]
+        state = TrainState.from_checkpoint(checkpoint.read_state(resume_from))
+        accelerator.print(f"resuming from {resume_from} (step {state.step} of {total_steps})")
+    resumed_from_step = state.step
     if accelerator.is_main_process:
         output.mkdir(parents=True, exist_ok=True)
         atomic_write_text(output / CONFIG_FILE, config.to_yaml())
     _init_trackers(accelerator, config)
 
     lengths = data.lengths
-    bar = _progress(accelerator, total_steps, state["step"], enabled=progress)
+    bar = _progress(accelerator, total_steps, state.step, enabled=progress)
     plan = batching.iter_steps(lengths, batch_size=config.batch_size, world_size=world, seed=config.seed,
                                group_by_len=config.group_by_length)
     eval_loss = None
@@ -125,29 +125,30 @@ def _train(config: TrainConfig, *, on_step: Callable[[dict], None] | None, progr
     for step_index, (_, step_examples) in enumerate(plan):
         if step_index >= total_steps:
             break
-        if step_index < state["step"]:  # done before the interruption
+        if step_index < state.step:  # done before the interruption
             continue
         started = time.perf_counter()
-        loss, lr = _train_step(model, optimizer, scheduler, accelerator, data, step_examples, config, setup["flatten"])
+        step_loss, lr = train_step(model, optimizer, scheduler, accelerator, data, step_examples, config,
+                                   flatten=setup.flatten)
         tokens = sum(lengths[j] for j in step_examples)
-        _record(state, loss, len(step_examples), tokens, time.perf_counter() - started)
-        done = state["step"] == total_steps
-        if state["pending"]["steps"] >= config.logging_steps or done:
-            entry = _flush_log(state, lr, epoch=state["examples"] / len(data.train))
-            accelerator.log({f"train/{k}": v for k, v in entry.items() if k != "step"}, step=state["step"])
+        state.record(step_loss, len(step_examples), tokens, time.perf_counter() - started)
+        done = state.step == total_steps
+        if state.pending.steps >= config.logging_steps or done:
+            entry = state.flush_log(lr, epoch=state.examples / len(data.train))
+            accelerator.log({f"train/{k}": v for k, v in entry.items() if k != "step"}, step=state.step)
             bar.set_postfix(loss=f"{entry['loss']:.4f}", lr=f"{lr:.2e}", tok_s=f"{entry['tokens_per_s']:.0f}")
         bar.update(1)
-        if data.val and (state["step"] % config.eval_steps == 0 or done):
-            eval_loss = _evaluate(model, accelerator, data, config, setup["flatten"])
-            accelerator.log({"eval/loss": eval_loss}, step=state["step"])
-            state["log_history"].append({"step": state["step"], "eval_loss": eval_loss})
-        if state["step"] % config.save_steps == 0 and not done:
-            checkpoint.save_checkpoint(accelerator, output, state["step"],
-                                       {**state, "config": config.model_dump(mode="json"),
+        if data.val and (state.step % config.eval_steps == 0 or done):
+            eval_loss = _evaluate(model, accelerator, data, config, setup.flatten)
+            accelerator.log({"eval/loss": eval_loss}, step=state.step)
+            state.log_history.append({"step": state.step, "eval_loss": eval_loss})
+        if state.step % config.save_steps == 0 and not done:
+            checkpoint.save_checkpoint(accelerator, output, state.step,
+                                       {**asdict(state), "config": config.model_dump(mode="json"),
                                         "data_sha256": data.sha256},
                                        keep=config.save_total_limit)
         if on_step is not None:
-            on_step({"step": state["step"], "loss": loss, "learning_rate": lr, "examples": len(step_examples),
+            on_step({"step": state.step, "loss": step_loss, "learning_rate": lr, "examples": len(step_examples),
                      "tokens": tokens})
     bar.close()
 
@@ -206,21 +207,15 @@ def _build(config: TrainConfig, accelerator, total_steps: int):
     cuda = accelerator.device.type == "cuda"
     device_map = {"": accelerator.local_process_index} if cuda and not sharded else None
     precision = resolve_precision(config.precision, cuda=cuda)
-    attn = config.attn_implementation or (attention.NAME if config.packing else None)
+    attn, flatten = attention_layout(config)
     model = load_causal_lm(config.base, dtype=precision, load_in=config.load_in, device_map=device_map,
                            attn_implementation=attn)
     model = add_lora(model, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
                      target_modules=config.lora_target_modules, layers=config.lora_layers,
                      gradient_checkpointing=config.gradient_checkpointing)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    setup = {
-        "precision": precision,
-        "lora_target_modules": sorted(model.peft_config["default"].target_modules),
-        "trainable_parameters": sum(p.numel() for p in trainable),
-        # one unpadded row with example boundaries, for attention that reads them
-        "flatten": config.packing and attn is not None
-        and (attn == attention.NAME or attn.startswith("flash_attention")),
-    }
+    setup = Setup(precision=precision, lora_target_modules=sorted(model.peft_config["default"].target_modules),
+                  trainable_parameters=sum(p.numel() for p in trainable), flatten=flatten)
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.warmup_steps,
                               num_training_steps=total_steps)
@@ -236,10 +231,21 @@ def _build(config: TrainConfig, accelerator, total_steps: int):
     return model, optimizer, scheduler, setup
 
 
-def _train_step(model, optimizer, scheduler, accelerator, data: PreparedData, step_examples: list[int],
-                config: TrainConfig, flatten: bool) -> tuple[float, float]:
+def attention_layout(config: TrainConfig) -> tuple[str, bool]:
+    """(attention implementation, whether a pass is one unpadded row with example boundaries).
+    ``packed_sdpa`` by default, also without packing: transformers then builds no mask (see
+    ``attention.py``); packed passes are flattened for the attention that reads boundaries."""
+    attn = config.attn_implementation or attention.NAME
+    return attn, config.packing and (attn == attention.NAME or attn.startswith("flash_attention"))
+
+
+def train_step(model, optimizer, scheduler, accelerator, data: PreparedData, step_examples: list[int],
+               config: TrainConfig, *, flatten: bool) -> tuple[float, float]:
     """One optimizer step over ``step_examples`` (this process takes its share); returns the
-    step's loss (mean over all its examples, all processes) and the learning rate used."""
+    step's loss (mean over all its examples, all processes) and the learning rate used.
+
+    Nothing in the micro-step loop reads a value back from the device, so on a GPU the host
+    queues the next pass while the current one runs; the loss is read once, after the step."""
     import torch
 
     world = accelerator.num_processes
@@ -253,7 +259,7 @@ def _train_step(model, optimizer, scheduler, accelerator, data: PreparedData, st
         accelerator.sync_gradients = last  # DeepSpeed reads the accumulation boundary from here
         batch = batching.collate([[data.train[j] for j in row] for row in rows], data.pad_id, flatten=flatten)
         with nullcontext() if last else accelerator.no_sync(model):
-            losses = batching.forward_losses(model, batch.to(accelerator.device))
+            losses = loss.forward_losses(model, batch.to(accelerator.device))
             accelerator.backward(losses.sum() * scale)
         loss_sum += losses.detach().sum()
     if config.max_grad_norm > 0:
@@ -265,40 +271,68 @@ def _train_step(model, optimizer, scheduler, accelerator, data: PreparedData, st
     return accelerator.reduce(loss_sum, reduction="sum").item() / len(step_examples), lr
 
 
-def _new_state() -> dict[str, Any]:
-    return {"step": 0, "examples": 0, "tokens": 0, "wall_time_s": 0.0, "log_history": [], "pending": _no_pending()}
+@dataclass
+class Setup:
+    """What ``_build`` decided, for the summary and the step."""
+
+    precision: str
+    lora_target_modules: list[str]
+    trainable_parameters: int
+    flatten: bool  # each pass one unpadded row with example boundaries
 
 
-def _no_pending() -> dict[str, Any]:
-    return {"loss_sum": 0.0, "examples": 0, "tokens": 0, "time": 0.0, "steps": 0}
+@dataclass
+class Interval:
+    """The steps since the last log entry."""
+
+    loss_sum: float = 0.0  # loss x examples, summed over the steps
+    examples: int = 0
+    tokens: int = 0
+    time: float = 0.0
+    steps: int = 0
 
 
-def _record(state: dict, loss: float, examples: int, tokens: int, elapsed: float) -> None:
-    state["step"] += 1
-    state["examples"] += examples
-    state["tokens"] += tokens
-    state["wall_time_s"] += elapsed
-    pending = state["pending"]
-    pending["loss_sum"] += loss * examples
-    pending["examples"] += examples
-    pending["tokens"] += tokens
-    pending["time"] += elapsed
-    pending["steps"] += 1
+@dataclass
+class TrainState:
+    """Counters and the log of a run: saved in every checkpoint, restored on resume."""
 
+    step: int = 0
+    examples: int = 0
+    tokens: int = 0
+    wall_time_s: float = 0.0
+    log_history: list[dict] = field(default_factory=list)
+    pending: Interval = field(default_factory=Interval)
 
-def _flush_log(state: dict, lr: float, *, epoch: float) -> dict:
-    """Close a logging interval: its mean loss (over examples), learning rate and tokens/s."""
-    pending = state["pending"]
-    entry = {
-        "step": state["step"],
-        "loss": pending["loss_sum"] / pending["examples"],
-        "learning_rate": lr,
-        "tokens_per_s": pending["tokens"] / pending["time"] if pending["time"] else 0.0,
-        "epoch": round(epoch, 4),
-    }
-    state["log_history"].append(entry)
-    state["pending"] = _no_pending()
-    return entry
+    @classmethod
+    def from_checkpoint(cls, saved: Mapping[str, Any]) -> "TrainState":
+        known = {k: saved[k] for k in ("step", "examples", "tokens", "wall_time_s", "log_history") if k in saved}
+        return cls(**known, pending=Interval(**saved.get("pending", {})))
+
+    def record(self, step_loss: float, examples: int, tokens: int, elapsed: float) -> None:
+        self.step += 1
+        self.examples += examples
+        self.tokens += tokens
+        self.wall_time_s += elapsed
+        pending = self.pending
+        pending.loss_sum += step_loss * examples
+        pending.examples += examples
+        pending.tokens += tokens
+        pending.time += elapsed
+        pending.steps += 1
+
+    def flush_log(self, lr: float, *, epoch: float) -> dict:
+        """Close a logging interval: its mean loss (over examples), learning rate and tokens/s."""
+        pending = self.pending
+        entry = {
+            "step": self.step,
+            "loss": pending.loss_sum / pending.examples,
+            "learning_rate": lr,
+            "tokens_per_s": pending.tokens / pending.time if pending.time else 0.0,
+            "epoch": round(epoch, 4),
+        }
+        self.log_history.append(entry)
+        self.pending = Interval()
+        return entry
 
 
 def _evaluate(model, accelerator, data: PreparedData, config: TrainConfig, flatten: bool) -> float:
@@ -313,7 +347,7 @@ def _evaluate(model, accelerator, data: PreparedData, config: TrainConfig, flatt
         for rows in batching.micro_batches(mine, lengths, micro_batch_size=config.micro_batch_size,
                                            packing=config.packing, capacity=data.cutoff_len):
             batch = batching.collate([[data.val[j] for j in row] for row in rows], data.pad_id, flatten=flatten)
-            losses = batching.forward_losses(model, batch.to(accelerator.device))
+            losses = loss.forward_losses(model, batch.to(accelerator.device))
             total[0] += losses.sum()
             total[1] += len(losses)
     model.train()
@@ -321,7 +355,7 @@ def _evaluate(model, accelerator, data: PreparedData, config: TrainConfig, flatt
     return (total[0] / total[1]).item()
 
 
-def _finish(accelerator, model, config: TrainConfig, data: PreparedData, state: dict, setup: dict,
+def _finish(accelerator, model, config: TrainConfig, data: PreparedData, state: TrainState, setup: Setup,
             eval_loss: float | None, resumed_from_step: int) -> dict:
     """Write the adapter (PEFT layout) with its tokenizer and ``train_summary.json``."""
     output = Path(config.output)
@@ -329,21 +363,21 @@ def _finish(accelerator, model, config: TrainConfig, data: PreparedData, state: 
     peak = _peak_memory(accelerator)
     world = accelerator.num_processes
     if not accelerator.is_main_process:
-        return {"steps": state["step"], "rank": accelerator.process_index}
+        return {"steps": state.step, "rank": accelerator.process_index}
     accelerator.unwrap_model(model).save_pretrained(output, state_dict=state_dict)
     data.tokenizer.save_pretrained(output)
-    train_log = [e for e in state["log_history"] if "loss" in e]
+    train_log = [e for e in state.log_history if "loss" in e]
     summary = {
-        "steps": state["step"],
-        "examples": state["examples"],
-        "tokens": state["tokens"],
+        "steps": state.step,
+        "examples": state.examples,
+        "tokens": state.tokens,
         "initial_loss": train_log[0]["loss"] if train_log else None,
         "final_loss": train_log[-1]["loss"] if train_log else None,
         "eval_loss": eval_loss,
-        "wall_time_s": round(state["wall_time_s"], 3),
-        "tokens_per_s": round(state["tokens"] / state["wall_time_s"], 1) if state["wall_time_s"] else None,
+        "wall_time_s": round(state.wall_time_s, 3),
+        "tokens_per_s": round(state.tokens / state.wall_time_s, 1) if state.wall_time_s else None,
         "peak_memory_bytes": peak,
-        "epochs": round(state["examples"] / len(data.train), 4),
+        "epochs": round(state.examples / len(data.train), 4),
         "train_examples": len(data.train),
         "val_examples": len(data.val),
         "skipped_examples": data.skipped,
@@ -351,16 +385,16 @@ def _finish(accelerator, model, config: TrainConfig, data: PreparedData, state: 
         "cutoff_len": data.cutoff_len,
         "world_size": world,
         "gradient_accumulation_steps": math.ceil(config.batch_size // world / config.micro_batch_size),
-        "precision": setup["precision"],
-        "lora_target_modules": setup["lora_target_modules"],
-        "trainable_parameters": setup["trainable_parameters"],
+        "precision": setup.precision,
+        "lora_target_modules": setup.lora_target_modules,
+        "trainable_parameters": setup.trainable_parameters,
         "resumed_from_step": resumed_from_step or None,
         "config": config.model_dump(mode="json"),
-        "log_history": state["log_history"],
+        "log_history": state.log_history,
     }
     atomic_write_json(output / SUMMARY_FILE, summary)
-    loss = f", final loss {summary['final_loss']:.4f}" if train_log else ""
-    accelerator.print(f"adapter written to {output} ({state['step']} steps{loss})")
+    final = f", final loss {summary['final_loss']:.4f}" if train_log else ""
+    accelerator.print(f"adapter written to {output} ({state.step} steps{final})")
     return summary
 
 
