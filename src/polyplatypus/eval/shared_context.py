@@ -165,9 +165,9 @@ class SharedContextScorer:
                       minimum_tokens=minimum_tokens(doc.context, doc.continuations, self.max_length))
             for number, doc in enumerate(encoded)
         ]
-        return self._rescore_near_ties(encoded, scored) if self.rescore_near_ties else scored
+        return self.rescore(encoded, scored) if self.rescore_near_ties else scored
 
-    def _rescore_near_ties(self, encoded, scored: list[ScoredDoc]) -> list[ScoredDoc]:
+    def rescore(self, encoded, scored: list[ScoredDoc]) -> list[ScoredDoc]:
         """Near-ties scored again the reference way (one row per choice, batch 1)."""
         ties = [number for number, (doc, result) in enumerate(zip(encoded, scored))
                 if near_tie(result.loglikelihoods, [len(c) for c in doc.continuations], self.dtype)]
