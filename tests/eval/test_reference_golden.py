@@ -4,7 +4,8 @@ tests/golden/reference_tiny_gptneox.json was made once by running Beomi/ko-lm-ev
 (commit b4bd6f6, lm-evaluation-harness v0.3 fork) offline on CPU, in its own virtual
 environment, on the committed fixtures tests/fixtures/tiny-gptneox and tiny-gptneox-lm (float32, batch size 1,
 limit 24, 0 and 5 shots, all five KoBEST tasks, the local v1.0 TSVs in place of the hub);
-tests/golden/make_reference_golden.py and tests/golden/README.md say exactly how.
+tests/golden/make_reference_golden.py and tests/golden/README.md say exactly how. The *_bf16
+files were made the same way with bf16 weights.
 """
 
 import hashlib
