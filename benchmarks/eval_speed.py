@@ -10,9 +10,9 @@ to end from the request strings: its own ``tok_encode`` on each context and cont
 reference tokenizes them, separately), then ``_loglikelihood_tokens``. Ours is timed from the
 request strings too (``score`` tokenizes).
 
-Time is the CPU time of the scoring span on one thread (model building excluded). *forward* is the
-time inside the transformer stack and the output head (forward hooks); *outside* is the rest:
-tokenization, packing, masks, host-device copies, synchronisations, log-softmax and sums.
+Time is the CPU time of the scoring span on one thread (model building excluded). *compute* is the
+time inside the transformer stack, the output head and log-softmax; *outside* is the rest, the
+fixed costs: tokenization, packing, masks, host-device copies, synchronisations, gathers and sums.
 ``--old-commit`` (default: the commit before the fixed-cost work) loads that commit's scorer
 modules from git into a temporary folder, so old and new run side by side in one process.
 
@@ -63,7 +63,9 @@ def clock(device) -> float:
 
 
 class ForwardMeter:
-    """Tokens entering the transformer stack, and time spent inside the stack and the output head."""
+    """Tokens entering the transformer stack, and time spent computing: inside the stack and the
+    output head (forward hooks) and in log-softmax (``torch.log_softmax`` and
+    ``torch.nn.functional.log_softmax`` wrapped while the meter lives; both engines call one)."""
 
     def __init__(self, model, device):
         self.device = device
@@ -74,6 +76,16 @@ class ForwardMeter:
             module.register_forward_pre_hook(self._enter, with_kwargs=True)
             module.register_forward_hook(self._leave)
         self._decoder = model.get_decoder()
+        for owner in (torch, torch.nn.functional):
+            owner.log_softmax = self._timed(owner.log_softmax)
+
+    def _timed(self, function):
+        def log_softmax(*args, **kwargs):
+            start = clock(self.device)
+            result = function(*args, **kwargs)
+            self.seconds += clock(self.device) - start
+            return result
+        return log_softmax
 
     def reset(self):
         self.tokens, self.seconds = 0, 0.0
@@ -128,7 +140,7 @@ def measured(meter, fn):
     start = clock(meter.device)
     result = fn()
     total = clock(meter.device) - start
-    return result, {"s": total, "forward_s": meter.seconds, "outside_s": total - meter.seconds, "tokens": meter.tokens}
+    return result, {"s": total, "compute_s": meter.seconds, "outside_s": total - meter.seconds, "tokens": meter.tokens}
 
 
 def main():

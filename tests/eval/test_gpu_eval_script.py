@@ -30,4 +30,4 @@ def test_tiny_layout_runs_and_engines_agree(tmp_path, kobest_dir, polyglot_token
     assert all(r["k_seen"] < 32 for r in rows if r["engine"] == "reference")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["cells_done"] == 4 and not summary["stopped_by_budget"]
-    assert set(summary["full_grid_s_extrapolated"]) == {"shared", "reference", "lm-eval"}
+    assert set(summary["full_test_sets_s_for_cells_done"]) == {"shared", "reference", "lm-eval"}

@@ -114,11 +114,6 @@ def continuation_sums(log_probs: torch.Tensor, targets: list[int], segments: lis
     return sums.to(log_probs.dtype).float().tolist()
 
 
-def continuation_logprob(log_probs: torch.Tensor, continuation: list[int]) -> float:
-    """Sum of the continuation tokens' log-probabilities; ``log_probs`` is [len(cont), vocab]."""
-    return continuation_sums(log_probs, continuation, [0] * len(continuation), 1)[0]
-
-
 class RequestScorer:
     """One row per (context, continuation); rows sorted by length and right-padded into batches.
 

@@ -81,12 +81,6 @@ def allowed_pairs(branch: torch.Tensor) -> torch.Tensor:
     return (visible & causal)[:, None]
 
 
-def attention_mask(rows: list[PackedRow], width: int, dtype: torch.dtype, device="cpu") -> torch.Tensor:
-    """Additive mask [batch, 1, width, width] (0 or dtype-min), for attention kernels that add it."""
-    allowed = allowed_pairs(padded([row.branch_of for row in rows], width, PAD_BRANCH).to(device))
-    return torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, torch.finfo(dtype).min)
-
-
 class SharedContextScorer:
     """Scores documents in batches of packed rows (rows sorted by length, longest first)."""
 
