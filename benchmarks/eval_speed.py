@@ -10,7 +10,8 @@ to end from the request strings: its own ``tok_encode`` on each context and cont
 reference tokenizes them, separately), then ``_loglikelihood_tokens``. Ours is timed from the
 request strings too (``score`` tokenizes).
 
-Time is the CPU time of the scoring span on one thread (model building excluded). *compute* is the
+Time is the CPU time of the process over the scoring span, torch on one thread (model building
+excluded; the tokenizer's own threads are counted). *compute* is the
 time inside the transformer stack, the output head and log-softmax; *outside* is the rest, the
 fixed costs: tokenization, packing, masks, host-device copies, synchronisations, gathers and sums.
 ``--old-commit`` (default: the commit before the fixed-cost work) loads that commit's scorer
@@ -55,11 +56,12 @@ def polyglot_tokenizer_dir(explicit: str | None = None) -> Path:
 
 
 def clock(device) -> float:
-    """CPU time of this thread on CPU (robust on a loaded machine); wall time after a sync on CUDA."""
+    """CPU time of the process on CPU (robust on a loaded machine; it includes the Rust tokenizer's
+    worker threads, which a thread clock would miss); wall time after a sync on CUDA."""
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
         return time.perf_counter()
-    return time.thread_time()
+    return time.process_time()
 
 
 class ForwardMeter:
