@@ -69,8 +69,9 @@ class ForwardMeter:
     output head (forward hooks) and in log-softmax (``torch.log_softmax`` and
     ``torch.nn.functional.log_softmax`` wrapped while the meter lives; both engines call one)."""
 
-    def __init__(self, model, device):
+    def __init__(self, model, device, *, timed: bool = True):
         self.device = device
+        self.timed = timed  # on CUDA every timing point synchronises: count tokens only when timing is not wanted
         self.tokens = 0
         self.seconds = 0.0
         self._start = None
@@ -78,8 +79,9 @@ class ForwardMeter:
             module.register_forward_pre_hook(self._enter, with_kwargs=True)
             module.register_forward_hook(self._leave)
         self._decoder = model.get_decoder()
-        for owner in (torch, torch.nn.functional):
-            owner.log_softmax = self._timed(owner.log_softmax)
+        if timed:
+            for owner in (torch, torch.nn.functional):
+                owner.log_softmax = self._timed(owner.log_softmax)
 
     def _timed(self, function):
         def log_softmax(*args, **kwargs):
@@ -96,10 +98,12 @@ class ForwardMeter:
         if module is self._decoder:
             ids = kwargs.get("input_ids", args[0] if args else None)
             self.tokens += int(ids.numel())
-        self._start = clock(self.device)
+        if self.timed:
+            self._start = clock(self.device)
 
     def _leave(self, module, args, output):
-        self.seconds += clock(self.device) - self._start
+        if self.timed:
+            self.seconds += clock(self.device) - self._start
 
 
 def load_old_scorers(commit: str):

@@ -23,6 +23,10 @@ started is finished). ``--layout tiny`` runs on CPU in float32 in well under a m
 test suite runs it so the script cannot rot).
 
     python benchmarks/gpu_eval.py --layout 1.3b --out $OUT/eval-1.3b --limit 64 --budget-s 90
+
+On a lent GPU machine ../shared is not beside the checkout: carry the KoBEST TSVs and the
+tokenizer in an ignored folder and pass --kobest-dir and --tokenizer (or set
+POLYPLATYPUS_KOBEST_DIR / POLYPLATYPUS_TOKENIZER_DIR); lm_eval must be importable (carried).
 """
 
 from __future__ import annotations
@@ -118,7 +122,7 @@ def main(argv=None):
     tokenizer = AutoTokenizer.from_pretrained(polyglot_tokenizer_dir(args.tokenizer))
     model = build_model(args.layout, device, dtype)
     params = sum(p.numel() for p in model.parameters())
-    meter = ForwardMeter(model, device)
+    meter = ForwardMeter(model, device, timed=False)  # tokens only: no extra synchronisations
     max_length = model.config.max_position_embeddings
     scorers = {"shared": SharedContextScorer(model, tokenizer, batch_size=batch, rescore_near_ties=False),
                "reference": RequestScorer(model, tokenizer, batch_size=batch),
