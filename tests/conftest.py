@@ -12,6 +12,14 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DEFAULT_KOBEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "kobest" / "v1.0"
+DEFAULT_TOKENIZER = Path(__file__).resolve().parents[2] / "shared" / "data" / "polyglot-ko-tokenizer"
+
+
+def _missing(message: str):
+    """Skip a test whose shared data is absent; fail instead under POLYPLATYPUS_REQUIRE_KOBEST=1 (CI)."""
+    if os.environ.get("POLYPLATYPUS_REQUIRE_KOBEST") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def _kobest_dir() -> Path | None:
@@ -28,11 +36,38 @@ def kobest_dir() -> Path:
     """
     path = _kobest_dir()
     if path is None:
-        message = "KoBEST v1.0 data not found; set POLYPLATYPUS_KOBEST_DIR"
-        if os.environ.get("POLYPLATYPUS_REQUIRE_KOBEST") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        _missing("KoBEST v1.0 data not found; set POLYPLATYPUS_KOBEST_DIR")
     return path
+
+
+def polyglot_tokenizer_path() -> Path | None:
+    """$POLYPLATYPUS_TOKENIZER_DIR or ../shared/data/polyglot-ko-tokenizer, when it holds tokenizer.json."""
+    env = os.environ.get("POLYPLATYPUS_TOKENIZER_DIR")
+    path = Path(env) if env else DEFAULT_TOKENIZER
+    return path if (path / "tokenizer.json").is_file() else None
+
+
+@pytest.fixture(scope="session")
+def polyglot_tokenizer():
+    """The real Polyglot-ko tokenizer (never a copy in the project), for tests whose outcome
+    depends on token counts. Skips when absent, fails under POLYPLATYPUS_REQUIRE_KOBEST=1."""
+    from transformers import AutoTokenizer
+
+    path = polyglot_tokenizer_path()
+    if path is None:
+        _missing("Polyglot-ko tokenizer not found; set POLYPLATYPUS_TOKENIZER_DIR")
+    return AutoTokenizer.from_pretrained(path)
+
+
+@pytest.fixture(scope="session")
+def polyglot_neox(polyglot_tokenizer):
+    """A tiny random GPT-NeoX with the real Polyglot-ko vocabulary and a 256-token window, so
+    5-shot BoolQ and WiC contexts are cut exactly where the real tokenizer puts the tokens."""
+    from polyplatypus.models.tiny import build_tiny_model
+
+    model = build_tiny_model(polyglot_tokenizer, "gpt_neox", seed=3, hidden_size=32, layers=2, heads=4,
+                             max_positions=256)
+    return model.eval(), polyglot_tokenizer
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,8 @@ tests/golden/reference_tiny_gptneox.json was made once by running Beomi/ko-lm-ev
 (commit b4bd6f6, lm-evaluation-harness v0.3 fork) offline on CPU, in its own virtual
 environment, on the committed fixtures tests/fixtures/tiny-gptneox and tiny-gptneox-lm (float32, batch size 1,
 limit 24, 0 and 5 shots, all five KoBEST tasks, the local v1.0 TSVs in place of the hub);
-tests/golden/make_reference_golden.py and tests/golden/README.md say exactly how.
+tests/golden/make_reference_golden.py and tests/golden/README.md say exactly how. The *_bf16
+files were made the same way with bf16 weights.
 """
 
 import hashlib
@@ -18,7 +19,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from polyplatypus.data.kobest import load_kobest
 from polyplatypus.eval.metrics import macro_f1, predict
 from polyplatypus.eval.requests import build_requests
-from polyplatypus.eval.scorer import RequestScorer
+from polyplatypus.eval.precision import error_bound, near_tie
+from polyplatypus.eval.scorer import RequestScorer, encode_requests
 from polyplatypus.eval.shared_context import SharedContextScorer
 from polyplatypus.tasks import get_task
 
@@ -27,9 +29,15 @@ ROOT = Path(__file__).parents[1]
 GOLDEN_FILES = {
     "reference_tiny_gptneox.json": "tiny-gptneox",
     "reference_tiny_gptneox_lm.json": "tiny-gptneox-lm",
+    "reference_tiny_gptneox_bf16.json": "tiny-gptneox",
+    "reference_tiny_gptneox_lm_bf16.json": "tiny-gptneox-lm",
 }
 GOLDEN = {name: json.loads((ROOT / "golden" / name).read_text(encoding="utf-8")) for name in GOLDEN_FILES}
-CASES = [(name, c["task"], c["shots"]) for name, golden in GOLDEN.items() for c in golden["cells"]]
+DTYPES = {name: getattr(torch, golden["provenance"]["dtype"]) for name, golden in GOLDEN.items()}
+CASES = [(name, c["task"], c["shots"]) for name, golden in GOLDEN.items() for c in golden["cells"]
+         if DTYPES[name] == torch.float32]
+HALF_CASES = [(name, c["task"], c["shots"]) for name, golden in GOLDEN.items() for c in golden["cells"]
+              if DTYPES[name] != torch.float32]
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +45,17 @@ def models():
     loaded = {}
     for name, fixture in GOLDEN_FILES.items():
         path = ROOT / "fixtures" / fixture
-        loaded[name] = (AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval(),
+        loaded[name] = (AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[name]).eval(),
                         AutoTokenizer.from_pretrained(path))
     return loaded
+
+
+def _cell_requests(kobest_dir, name, task_name, shots):
+    cell = next(c for c in GOLDEN[name]["cells"] if (c["task"], c["shots"]) == (task_name, shots))
+    task = get_task(task_name)
+    requests = build_requests(task, load_kobest(task.source, "test", kobest_dir),
+                              load_kobest(task.source, "train", kobest_dir), shots, limit=len(cell["docs"]))
+    return cell, requests
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
@@ -49,6 +65,7 @@ def test_golden_file_covers_every_task_at_0_and_5_shots(name):
                                             "kobest_sentineg", "kobest_wic") for k in (0, 5))
     assert any(d["truncated"] for c in GOLDEN[name]["cells"] for d in c["docs"])  # truncation is covered
     assert GOLDEN[name]["provenance"]["model_fixture"].endswith(GOLDEN_FILES[name])
+    assert GOLDEN[name]["provenance"]["batch_size"] == 1
 
 
 @pytest.mark.parametrize("name,task_name,shots", CASES)
@@ -71,3 +88,33 @@ def test_matches_reference_harness(kobest_dir, models, name, task_name, shots):
             assert result.truncated == doc["truncated"]
         preds = [predict(s.loglikelihoods) for s in scored]
         assert macro_f1([r.gold for r in requests], preds) == pytest.approx(cell["macro_f1"], abs=1e-12)
+
+
+@pytest.mark.parametrize("name,task_name,shots", HALF_CASES)
+def test_half_precision_predictions_equal_the_reference_harness(kobest_dir, models, name, task_name, shots):
+    """bf16 goldens from the harness's own code (bf16 weights, log-softmax and sums in bf16, batch 1).
+
+    The reference path reproduces each loglikelihood (to one bf16 step, so another CPU's kernels
+    may round differently); the shared path differs from it by less than the error bound of
+    polyplatypus.eval.precision, and after re-scoring its near-ties every prediction, and so the
+    F1, equals the harness's.
+    """
+    cell, requests = _cell_requests(kobest_dir, name, task_name, shots)
+    model, tokenizer = models[name]
+    dtype = DTYPES[name]
+    step = torch.finfo(dtype).eps
+    for result, doc in zip(RequestScorer(model, tokenizer).score(requests), cell["docs"]):
+        for got, want in zip(result.loglikelihoods, doc["loglikelihoods"]):
+            assert abs(got - want) <= step * max(1.0, abs(want))
+    scorer = SharedContextScorer(model, tokenizer, batch_size=4, rescore_near_ties=False)
+    encoded = encode_requests(tokenizer, requests)
+    raw = scorer.score(requests)
+    for result, doc, enc in zip(raw, cell["docs"], encoded):
+        for got, want, tokens in zip(result.loglikelihoods, doc["loglikelihoods"], enc.continuations):
+            assert abs(got - want) <= error_bound(want, len(tokens), dtype)
+    final = scorer.rescore(encoded, raw)
+    assert all(r.rescored == near_tie(s.loglikelihoods, [len(c) for c in e.continuations], dtype)
+               for r, s, e in zip(final, raw, encoded))
+    preds = [predict(s.loglikelihoods) for s in final]
+    assert preds == [predict(doc["loglikelihoods"]) for doc in cell["docs"]]
+    assert macro_f1([r.gold for r in requests], preds) == pytest.approx(cell["macro_f1"], abs=1e-12)

@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from polyplatypus.data.kobest import load_kobest
 from polyplatypus.eval.requests import build_requests
 from polyplatypus.eval.scorer import RequestScorer
-from polyplatypus.eval.shared_context import SharedContextScorer, pack_document
+from polyplatypus.eval.shared_context import PAD_BRANCH, SharedContextScorer, allowed_pairs, pack_document
 from polyplatypus.tasks import all_task_names, get_task
 
 from tests.eval.straightforward import straightforward_loglikelihood
@@ -92,6 +92,25 @@ def test_packed_row_layout():
     first, second = pack_document([1, 2, 3, 4], [[7, 8], [9]], max_length=4)
     assert (first.tokens, first.positions) == ([2, 3, 4, 7], [0, 1, 2, 3])
     assert (second.tokens, second.positions) == ([1, 2, 3, 4], [0, 1, 2, 3])
+
+
+def test_mask_of_a_packed_row():
+    """Context [c c], continuation 0 [a a], continuation 1 [b], one pad: each continuation sees the
+    context and its own earlier tokens; the pad sees the context and itself; no row is empty."""
+    branch = torch.tensor([[-1, -1, 0, 0, 1, PAD_BRANCH]])
+    want = torch.tensor([
+        [1, 0, 0, 0, 0, 0],
+        [1, 1, 0, 0, 0, 0],
+        [1, 1, 1, 0, 0, 0],
+        [1, 1, 1, 1, 0, 0],
+        [1, 1, 0, 0, 1, 0],
+        [1, 1, 0, 0, 0, 1],
+    ], dtype=torch.bool)
+    assert torch.equal(allowed_pairs(branch)[0, 0], want)
+    (row,) = pack_document([5, 6], [[7, 7, 9], [8, 9]], max_length=100)
+    assert row.branch_of == [-1, -1, 0, 0, 1] and not row.causal
+    (row,) = pack_document([5, 6], [[7, 7, 9], [8]], max_length=100)
+    assert row.causal  # only one continuation has tokens past the context: no mask needed
 
 
 def test_bfloat16_scores_agree_within_one_bf16_step(kobest_dir):

@@ -179,12 +179,12 @@ def stub_squad_metrics() -> None:
     sys.modules["transformers.data.metrics.squad_metrics"] = squad
 
 
-def make_lm(model_dir: str):
+def make_lm(model_dir: str, dtype: str = "float32"):
     import torch
     import transformers
     from lm_eval.models.gpt2 import HFLM
 
-    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
     model.eval()
 
     original = transformers.AutoModelForCausalLM.from_pretrained
@@ -201,7 +201,7 @@ def make_lm(model_dir: str):
     finally:
         transformers.AutoModelForCausalLM.from_pretrained = original
     assert lm.gpt2 is model
-    assert next(model.parameters()).dtype == torch.float32
+    assert next(model.parameters()).dtype == getattr(torch, dtype)
     return lm, sorted(seen_kwargs)
 
 
@@ -296,6 +296,8 @@ def main() -> None:
     ap.add_argument("--data", default="/work/shared/data/kobest/v1.0")
     ap.add_argument("--out", default="/work/main/tests/golden/reference_tiny_gptneox.json")
     ap.add_argument("--limit", type=int, default=24)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                    help="weights dtype; the harness then takes log-softmax and sums in it")
     ap.add_argument("--shots", default="0,5")
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--harness-commit", default=None,
@@ -322,7 +324,7 @@ def main() -> None:
 
     import lm_eval  # noqa: F401  (after the stubs)
 
-    lm, from_pretrained_kwargs = make_lm(args.model)
+    lm, from_pretrained_kwargs = make_lm(args.model, args.dtype)
     recorder = Recorder(lm)
     max_length = lm.max_length
 
@@ -397,10 +399,10 @@ def main() -> None:
         "entry_point": "lm_eval.evaluator.evaluate (seed-42 shuffle, rnd.sample few-shot draws)",
         "lm_class": "lm_eval.models.gpt2.HFLM, model injected (from_pretrained patched during "
                     "__init__; it was called with kwargs " + ", ".join(from_pretrained_kwargs) + ")",
-        "model_fixture": "tests/fixtures/tiny-gptneox",
+        "model_fixture": "tests/fixtures/" + os.path.basename(os.path.normpath(args.model)),
         "model_sha256": hashlib.sha256(
             open(os.path.join(args.model, "model.safetensors"), "rb").read()).hexdigest(),
-        "dtype": "float32",
+        "dtype": args.dtype,
         "device": "cpu",
         "batch_size": 1,
         "max_length": max_length,

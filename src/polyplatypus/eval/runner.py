@@ -71,6 +71,7 @@ def score_cell(model, tokenizer, task: ChoiceTask, shots: int, *, kobest_dir=Non
             "pred": pred,
             "gold": request.gold,
             "truncated": result.truncated,
+            "rescored": result.rescored,
             "continuations": list(request.continuations),
             "prompt": request.context,
         }
@@ -86,6 +87,7 @@ def score_cell(model, tokenizer, task: ChoiceTask, shots: int, *, kobest_dir=Non
         "max_length": engine.max_length,
         "forwarded_tokens": sum(r.forwarded_tokens for r in scored),
         "minimum_tokens": sum(r.minimum_tokens for r in scored),
+        "rescored": sum(r.rescored for r in scored),  # half-precision near-ties scored the reference way
         "golds": golds,
         "preds": preds,
     }

@@ -15,8 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 
+from polyplatypus.eval.batching import chunk_rows
 from polyplatypus.eval.requests import DocRequest
 from polyplatypus.models.loading import model_max_length
 
@@ -37,23 +39,30 @@ class ScoredDoc:
     truncated: bool
     forwarded_tokens: int  # tokens run through the model for this document, padding included
     minimum_tokens: int = 0  # every distinct context and continuation token once
+    rescored: bool = False  # a half-precision near-tie scored again the reference way
+
+
+def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
+    return tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
 
 
 def encode_requests(tokenizer, requests: Sequence[DocRequest]) -> list[EncodedDoc]:
-    def encode(texts: list[str]) -> list[list[int]]:
-        return tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+    """Every context in one tokenizer call and every distinct continuation in another.
 
-    contexts = encode([r.context for r in requests])
-    encoded = []
-    for request, context in zip(requests, contexts):
-        if request.context == "":
-            context = [tokenizer.eos_token_id]
-        continuations = encode(list(request.continuations))
-        for text, tokens in zip(request.continuations, continuations):
-            if not tokens:
-                raise ValueError(f"continuation {text!r} encodes to no tokens")
-        encoded.append(EncodedDoc(context=list(context), continuations=[list(c) for c in continuations]))
-    return encoded
+    Batched calls give the same ids as one call per text (each text is tokenized on its own);
+    they only save the per-call overhead, which dominated short cells.
+    """
+    contexts = _encode(tokenizer, [r.context for r in requests])
+    distinct = list(dict.fromkeys(text for r in requests for text in r.continuations))
+    table = dict(zip(distinct, _encode(tokenizer, distinct)))
+    for text, tokens in table.items():
+        if not tokens:
+            raise ValueError(f"continuation {text!r} encodes to no tokens")
+    return [
+        EncodedDoc(context=[tokenizer.eos_token_id] if request.context == "" else list(context),
+                   continuations=[list(table[text]) for text in request.continuations])
+        for request, context in zip(requests, contexts)
+    ]
 
 
 def kept_contexts(context: list[int], continuations: list[list[int]], max_length: int) -> dict[tuple[int, ...], list[int]]:
@@ -79,27 +88,48 @@ def window(context: list[int], continuation: list[int], max_length: int) -> list
     return (context + continuation)[-(max_length + 1):][:-1]
 
 
-def continuation_logprob(log_probs: torch.Tensor, continuation: list[int]) -> float:
-    """Sum of the continuation tokens' log-probabilities; ``log_probs`` is [len(cont), vocab]."""
-    targets = torch.tensor(continuation, dtype=torch.long, device=log_probs.device).unsqueeze(-1)
-    return float(torch.gather(log_probs, 1, targets).squeeze(-1).sum())
+def padded(rows: Sequence[Sequence[int]], width: int, fill: int = 0) -> torch.Tensor:
+    """Right-padded [len(rows), width] long tensor (filled in numpy: far cheaper than nested lists)."""
+    array = np.full((len(rows), width), fill, dtype=np.int64)
+    for index, row in enumerate(rows):
+        array[index, : len(row)] = row
+    return torch.from_numpy(array)
+
+
+def continuation_sums(log_probs: torch.Tensor, targets: list[int], segments: list[int], count: int) -> list[float]:
+    """Per-continuation sums of the targets' log-probabilities, read back to the host once.
+
+    ``log_probs`` is [len(targets), vocab] in the model's dtype; ``segments`` names the
+    continuation each row belongs to. The reference sums each continuation with ``tensor.sum()``
+    in the model's dtype, which accumulates in float32 and rounds once to that dtype: the same is
+    done here for all continuations together (an fp32 segment sum, then one rounding).
+    """
+    device = log_probs.device
+    ids = torch.tensor(targets, dtype=torch.long).to(device, non_blocking=True)
+    owner = torch.tensor(segments, dtype=torch.long).to(device, non_blocking=True)
+    picked = torch.gather(log_probs, 1, ids.unsqueeze(-1)).squeeze(-1)
+    sums = torch.zeros(count, dtype=torch.float32, device=device).index_add_(0, owner, picked.float())
+    return sums.to(log_probs.dtype).float().tolist()
 
 
 class RequestScorer:
     """One row per (context, continuation); rows sorted by length and right-padded into batches.
 
-    Right padding needs no attention mask: under causal attention no real token sees a pad.
+    Right padding needs no attention mask: under causal attention no real token sees a pad, and
+    without a mask SDPA can take its causal (flash) kernels.
     """
 
-    def __init__(self, model, tokenizer, *, batch_size: int = 1, max_length: int | None = None):
+    def __init__(self, model, tokenizer, *, batch_size: int | str = 1, max_length: int | None = None):
         self.model = model
         self.tokenizer = tokenizer
-        self.batch_size = max(1, int(batch_size))
+        self.batch_size = batch_size if batch_size == "auto" else max(1, int(batch_size))
         self.max_length = max_length or model_max_length(model)
 
     @torch.inference_mode()
     def score(self, requests: Sequence[DocRequest], progress: Callable[[float], None] | None = None) -> list[ScoredDoc]:
-        encoded = encode_requests(self.tokenizer, requests)
+        return self.score_encoded(encode_requests(self.tokenizer, requests), progress)
+
+    def score_encoded(self, encoded: Sequence[EncodedDoc], progress=None) -> list[ScoredDoc]:
         rows = []  # (doc number, choice number, input ids, continuation ids)
         for doc_number, doc in enumerate(encoded):
             for choice, continuation in enumerate(doc.continuations):
@@ -108,21 +138,25 @@ class RequestScorer:
         results = [[0.0] * len(doc.continuations) for doc in encoded]
         forwarded = [0] * len(encoded)
         device = self.model.device
-        for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start:start + self.batch_size]
-            width = len(chunk[0][2])
-            batch = torch.zeros((len(chunk), width), dtype=torch.long)
-            for i, (_, _, inputs, _) in enumerate(chunk):
-                batch[i, : len(inputs)] = torch.tensor(inputs, dtype=torch.long)
-            logits = self.model(batch.to(device)).logits
-            for i, (doc_number, choice, inputs, continuation) in enumerate(chunk):
-                length = len(inputs)
-                rows_logits = logits[i, length - len(continuation): length]
-                log_probs = torch.log_softmax(rows_logits, dim=-1)
-                results[doc_number][choice] = continuation_logprob(log_probs, continuation)
-                forwarded[doc_number] += length
-                if progress is not None:
-                    progress(1.0 / len(encoded[doc_number].continuations))
+        for chunk in chunk_rows([len(row[2]) for row in rows], self.batch_size, self.model, masked=False):
+            batch = [rows[i] for i in chunk]
+            width = len(batch[0][2])
+            logits = self.model(padded([inputs for _, _, inputs, _ in batch], width).to(device)).logits
+            picks_row, picks_col, targets, segments = [], [], [], []
+            for i, (_, _, inputs, continuation) in enumerate(batch):
+                picks_row += [i] * len(continuation)
+                picks_col += range(len(inputs) - len(continuation), len(inputs))
+                targets += continuation
+                segments += [i] * len(continuation)
+            selected = logits[torch.tensor(picks_row, device=device), torch.tensor(picks_col, device=device)]
+            sums = continuation_sums(torch.log_softmax(selected, dim=-1), targets, segments, len(batch))
+            done = 0.0
+            for (doc_number, choice, inputs, _), value in zip(batch, sums):
+                results[doc_number][choice] = value
+                forwarded[doc_number] += len(inputs)
+                done += 1.0 / len(encoded[doc_number].continuations)
+            if progress is not None:
+                progress(done)
         return [
             ScoredDoc(loglikelihoods=lls, truncated=doc.truncated(self.max_length), forwarded_tokens=tokens,
                       minimum_tokens=minimum_tokens(doc.context, doc.continuations, self.max_length))

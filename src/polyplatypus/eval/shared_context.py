@@ -5,11 +5,18 @@ its last token, which is only a target). A custom attention mask lets every cont
 whole context and its own earlier tokens but not the other continuations, and position ids
 restart after the context for each continuation, so every scored position sees exactly what it
 sees in the reference's separate row. Only the scored positions go through the output head.
+A row where at most one continuation has tokens beyond its first (e.g. BoolQ's " 아니오" next to
+" 예" with the Polyglot-ko tokenizer) is plain causal: it is batched with other such rows and run
+without any mask, so SDPA can take its causal (flash) kernels.
 
 When a context does not fit, the reference cuts context+continuation from the left, so the
 kept context depends on the continuation's length: choices are grouped by the context they
 actually keep, and each group gets its own row (equal-length continuations still share one).
 Rows of all documents are sorted by length and batched, so padding stays small.
+
+In half precision the two paths round differently; documents whose top-two margin is within
+the error bound of ``polyplatypus.eval.precision`` are scored again the reference way (one row
+per choice, batch 1), so every prediction equals the reference path's.
 """
 
 from __future__ import annotations
@@ -19,8 +26,15 @@ from typing import Callable, Sequence
 
 import torch
 
+from polyplatypus.eval.batching import chunk_rows
+from polyplatypus.eval.precision import near_tie
 from polyplatypus.eval.requests import DocRequest
-from polyplatypus.eval.scorer import ScoredDoc, encode_requests, kept_contexts, minimum_tokens, model_max_length
+from polyplatypus.eval.scorer import (
+    RequestScorer, ScoredDoc, continuation_sums, encode_requests, kept_contexts, minimum_tokens, model_max_length,
+    padded,
+)
+
+PAD_BRANCH = 1 << 30  # branch id of padding: pads see the context and earlier pads, real tokens never see pads
 
 
 @dataclass
@@ -31,6 +45,11 @@ class PackedRow:
     positions: list[int]
     branch_of: list[int]  # -1 for context tokens, else the index of the continuation they belong to
     targets: list[tuple[int, list[int], list[int]]]  # (choice, row columns that predict, target ids)
+
+    @property
+    def causal(self) -> bool:
+        """At most one continuation adds tokens: plain causal attention is exact for this row."""
+        return len(set(self.branch_of) - {-1}) <= 1
 
 
 def pack_document(context: list[int], continuations: list[list[int]], max_length: int) -> list[PackedRow]:
@@ -50,36 +69,33 @@ def pack_document(context: list[int], continuations: list[list[int]], max_length
     return rows
 
 
-def attention_mask(rows: list[PackedRow], width: int, dtype: torch.dtype) -> torch.Tensor:
-    """Additive mask [batch, 1, width, width]: 0 where a query may attend, dtype-min elsewhere.
+def allowed_pairs(branch: torch.Tensor) -> torch.Tensor:
+    """Boolean [batch, 1, width, width] on ``branch``'s device: True where a query may attend.
 
-    A token sees earlier context tokens and earlier tokens of its own continuation; padding
-    attends to itself only, so that no softmax row is empty.
+    A token sees earlier context tokens and earlier tokens of its own continuation; a pad sees
+    the context and earlier pads, so no softmax row is empty.
     """
-    allowed = torch.zeros((len(rows), width, width), dtype=torch.bool)
-    for index, row in enumerate(rows):
-        n = len(row.tokens)
-        branch = torch.tensor(row.branch_of)
-        causal = torch.ones((n, n), dtype=torch.bool).tril()
-        visible = (branch[None, :] == -1) | (branch[:, None] == branch[None, :])
-        allowed[index, :n, :n] = causal & visible
-        pad = torch.arange(n, width)
-        allowed[index, pad, pad] = True
-    mask = torch.zeros(allowed.shape, dtype=dtype)
-    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
-    return mask[:, None]
+    width = branch.shape[1]
+    causal = torch.ones((width, width), dtype=torch.bool, device=branch.device).tril()
+    visible = (branch[:, None, :] == -1) | (branch[:, :, None] == branch[:, None, :])
+    return (visible & causal)[:, None]
 
 
 class SharedContextScorer:
     """Scores documents in batches of packed rows (rows sorted by length, longest first)."""
 
-    def __init__(self, model, tokenizer, *, batch_size: int = 1, max_length: int | None = None):
+    def __init__(self, model, tokenizer, *, batch_size: int | str = 1, max_length: int | None = None,
+                 rescore_near_ties: bool = True):
         self.model = model
         self.tokenizer = tokenizer
-        self.batch_size = max(1, int(batch_size))
+        self.batch_size = batch_size if batch_size == "auto" else max(1, int(batch_size))
         self.max_length = max_length or model_max_length(model)
+        self.rescore_near_ties = rescore_near_ties
         self.decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
         self.head = model.get_output_embeddings()
+        self.dtype = next(model.parameters()).dtype
+        # SDPA takes a boolean mask as is; eager attention adds the mask to the scores.
+        self.boolean_mask = getattr(model.config, "_attn_implementation", "sdpa") == "sdpa"
 
     def _scored_log_probs(self, tokens, positions, mask, rows, cols) -> torch.Tensor:
         """Log-probabilities (model dtype) at the selected (row, column) positions."""
@@ -90,6 +106,21 @@ class SharedContextScorer:
             logits = self.model(input_ids=tokens, position_ids=positions, attention_mask=mask).logits[rows, cols]
         return torch.log_softmax(logits, dim=-1)
 
+    def _forward(self, rows: list[PackedRow], width: int, causal: bool, picks_row, picks_col) -> torch.Tensor:
+        device = self.model.device
+        tokens = padded([row.tokens for row in rows], width).to(device, non_blocking=True)
+        if causal:  # positions 0..n-1 and no mask: the model's own causal path
+            positions = mask = None
+        else:
+            positions = padded([row.positions for row in rows], width).to(device, non_blocking=True)
+            branch = padded([row.branch_of for row in rows], width, PAD_BRANCH).to(device, non_blocking=True)
+            mask = allowed_pairs(branch)
+            if not self.boolean_mask:
+                mask = torch.zeros(mask.shape, dtype=self.dtype, device=device).masked_fill_(
+                    ~mask, torch.finfo(self.dtype).min)
+        index = torch.tensor([picks_row, picks_col], dtype=torch.long).to(device, non_blocking=True)
+        return self._scored_log_probs(tokens, positions, mask, index[0], index[1])
+
     @torch.inference_mode()
     def score(self, requests: Sequence[DocRequest], progress: Callable[[float], None] | None = None) -> list[ScoredDoc]:
         encoded = encode_requests(self.tokenizer, requests)
@@ -98,40 +129,50 @@ class SharedContextScorer:
         rows_per_doc = [0] * len(encoded)
         for number, _ in packed:
             rows_per_doc[number] += 1
-        packed.sort(key=lambda item: -len(item[1].tokens))  # longest first: batches need little padding
         lls = [[0.0] * len(doc.continuations) for doc in encoded]
         forwarded = [0] * len(encoded)
-        device = self.model.device
-        dtype = next(self.model.parameters()).dtype
-        for start in range(0, len(packed), self.batch_size):
-            chunk = packed[start:start + self.batch_size]
-            rows = [row for _, row in chunk]
-            width = len(rows[0].tokens)
-            tokens = torch.zeros((len(rows), width), dtype=torch.long)
-            positions = torch.zeros((len(rows), width), dtype=torch.long)
-            picks_row, picks_col, spans = [], [], []
-            for index, (number, row) in enumerate(chunk):
-                tokens[index, : len(row.tokens)] = torch.tensor(row.tokens)
-                positions[index, : len(row.positions)] = torch.tensor(row.positions)
-                for choice, predicting, target in row.targets:
-                    spans.append((number, choice, len(picks_col), target))
-                    picks_row += [index] * len(predicting)
-                    picks_col += predicting
-            log_probs = self._scored_log_probs(
-                tokens.to(device), positions.to(device), attention_mask(rows, width, dtype).to(device),
-                torch.tensor(picks_row, device=device), torch.tensor(picks_col, device=device),
-            )
-            for number, choice, offset, target in spans:
-                ids = torch.tensor(target, device=device).unsqueeze(-1)
-                picked = torch.gather(log_probs[offset:offset + len(target)], 1, ids)
-                lls[number][choice] = float(picked.sum())  # summed in the model's dtype, as the reference
-            for number, _ in chunk:
-                forwarded[number] += width
+        for causal in (True, False):  # mask-free rows batch together; masked rows among themselves
+            group = sorted((item for item in packed if item[1].causal == causal), key=lambda item: -len(item[1].tokens))
+            widths = [len(row.tokens) for _, row in group]
+            for chunk in chunk_rows(widths, self.batch_size, self.model, masked=not causal):
+                batch = [group[i] for i in chunk]
+                width = widths[chunk[0]]
+                picks_row, picks_col, targets, segments, owners = [], [], [], [], []
+                for index, (number, row) in enumerate(batch):
+                    for choice, predicting, target in row.targets:
+                        picks_row += [index] * len(predicting)
+                        picks_col += predicting
+                        targets += target
+                        segments += [len(owners)] * len(target)
+                        owners.append((number, choice))
+                log_probs = self._forward([row for _, row in batch], width, causal, picks_row, picks_col)
+                # summed in the model's dtype, as the reference; one read-back per batch
+                for (number, choice), value in zip(owners, continuation_sums(log_probs, targets, segments, len(owners))):
+                    lls[number][choice] = value
+                for number, _ in batch:
+                    forwarded[number] += width
                 if progress is not None:
-                    progress(1.0 / rows_per_doc[number])
-        return [
+                    progress(sum(1.0 / rows_per_doc[number] for number, _ in batch))
+        scored = [
             ScoredDoc(loglikelihoods=lls[number], truncated=doc.truncated(self.max_length),
                       forwarded_tokens=forwarded[number],
                       minimum_tokens=minimum_tokens(doc.context, doc.continuations, self.max_length))
             for number, doc in enumerate(encoded)
         ]
+        return self.rescore(encoded, scored) if self.rescore_near_ties else scored
+
+    def rescore(self, encoded, scored: list[ScoredDoc]) -> list[ScoredDoc]:
+        """Near-ties scored again the reference way (one row per choice, batch 1)."""
+        ties = [number for number, (doc, result) in enumerate(zip(encoded, scored))
+                if near_tie(result.loglikelihoods, [len(c) for c in doc.continuations], self.dtype)]
+        if not ties:
+            return scored
+        reference = RequestScorer(self.model, self.tokenizer, batch_size=1, max_length=self.max_length)
+        again = reference.score_encoded([encoded[number] for number in ties])
+        scored = list(scored)
+        for number, result in zip(ties, again):
+            scored[number] = ScoredDoc(
+                loglikelihoods=result.loglikelihoods, truncated=result.truncated,
+                forwarded_tokens=scored[number].forwarded_tokens + result.forwarded_tokens,
+                minimum_tokens=result.minimum_tokens, rescored=True)
+        return scored

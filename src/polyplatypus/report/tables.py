@@ -40,4 +40,8 @@ def results_markdown(records: list[dict], metric: str = "macro_f1", decimals: in
             if any(cells):
                 lines.append(f"| {model} | " + " | ".join(cells) + " |")
         blocks.append("\n".join(lines))
+    rescored = [r for r in records if r.get("rescored")]
+    if rescored:  # only half-precision runs re-score; fp32 tables stay as they were
+        blocks.append("Near-ties re-scored the reference way (one row per choice, batch 1): " + "; ".join(
+            f"{r['model']} {task_title(r['task'])} {r['shots']}-shot {r['rescored']} of {r['n']}" for r in rescored))
     return "\n\n".join(blocks) + "\n"

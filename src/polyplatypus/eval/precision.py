@@ -1,0 +1,56 @@
+"""How far the shared-context path may drift from the reference path in half precision.
+
+Both paths compute the same mathematical quantity, but the shared path attends through another
+kernel (a custom mask, packed continuations), so its floating-point reductions run in another
+order. Each log-probability term ``lp_i = z_t - logsumexp(z)`` is then perturbed by rounding
+errors of the hidden states and logits; those scale with the magnitude of the quantities
+involved, i.e. with ``|lp_i|`` plus an O(1) part from the log-sum-exp. Summed over a
+continuation's ``n`` tokens, and because every ``lp_i <= 0`` (so ``sum |lp_i| = |LL|``):
+
+    |LL_shared - LL_reference| <= K * u * (|LL| + n)
+
+where ``u`` is the unit roundoff of the model's dtype (2**-24 fp32, 2**-11 fp16, 2**-8 bf16).
+``K`` absorbs the depth of the network and the accumulated rounding; it is set from
+measurements with margin: the largest ratio seen so far is ~2 on CPU (tiny models, bf16) and
+~23 on an H100 at 12.8b in fp16 (0.25 nats on ~20-nat, 2-token continuations), so K = 32.
+``benchmarks/gpu_eval.py`` prints the observed ratio per cell to keep K honest.
+
+A document's prediction can only differ between the paths when its top-two margin is within
+the sum of the two choices' bounds; such documents are scored again the reference way.
+"""
+
+from __future__ import annotations
+
+import torch
+
+ERROR_FACTOR = 32.0
+
+
+def unit_roundoff(dtype: torch.dtype) -> float:
+    return torch.finfo(dtype).eps / 2
+
+
+def error_bound(loglikelihood: float, tokens: int, dtype: torch.dtype) -> float:
+    """Largest expected |shared - reference| for one continuation (see the module docstring)."""
+    return ERROR_FACTOR * unit_roundoff(dtype) * (abs(loglikelihood) + tokens)
+
+
+def error_ratio(shared: float, reference: float, tokens: int, dtype: torch.dtype) -> float:
+    """|shared - reference| in units of ``u * (|LL| + n)``: what K must exceed."""
+    return abs(shared - reference) / (unit_roundoff(dtype) * (abs(reference) + tokens))
+
+
+def near_tie(loglikelihoods: list[float], token_counts: list[int], dtype: torch.dtype) -> bool:
+    """Whether the best choice's lead over any rival is within their combined error bounds.
+
+    Checking every rival (not only the runner-up) also covers a rival whose larger bound could
+    let it overtake the leader.
+    """
+    if len(loglikelihoods) < 2:
+        return False
+    best = max(range(len(loglikelihoods)), key=lambda i: (loglikelihoods[i], -i))
+    lead_bound = error_bound(loglikelihoods[best], token_counts[best], dtype)
+    return any(
+        loglikelihoods[best] - value <= lead_bound + error_bound(value, count, dtype)
+        for i, (value, count) in enumerate(zip(loglikelihoods, token_counts)) if i != best
+    )
