@@ -37,7 +37,8 @@ import torch
 from polyplatypus.data.kobest import load_kobest
 from polyplatypus.eval.metrics import macro_f1, predict
 from polyplatypus.eval.requests import build_requests
-from polyplatypus.eval.scorer import encode_requests, minimum_tokens, model_max_length
+from polyplatypus.eval.scorer import encode_requests, minimum_tokens
+from polyplatypus.models.loading import model_max_length
 from polyplatypus.eval.shared_context import SharedContextScorer
 from polyplatypus.models.tiny import build_tiny_model
 from polyplatypus.tasks import get_task
