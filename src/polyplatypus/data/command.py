@@ -58,25 +58,21 @@ def register(subparsers) -> None:
 
 
 def run_curate(args: argparse.Namespace) -> int:
-    """Check the output paths and hold the output file, then curate."""
-    from polyplatypus.data.curate import report_path_for
+    """Check the settings and the output paths, hold the output file, then curate."""
+    from polyplatypus.data.curate import curate, format_summary, report_path_for, stderr_log
     from polyplatypus.utils import outputs
 
-    output = outputs.check_file(args.output)
-    report = outputs.check_file(args.report, option="--report") if args.report else report_path_for(output)
-    outputs.check_file(report, option="--report" if args.report else "--output (its report)")
+    config = CurateConfig.from_args(args)
+    output = outputs.check_file(config.output)
+    report = (outputs.check_file(config.report_path, option="--report") if config.report_path
+              else report_path_for(output))
+    outputs.check_file(report, option="--report" if config.report_path else "--output (its report)")
     with outputs.hold(output, "data curate", beside=True):
         for path in (output, report):
             outputs.remove_temporaries(path.parent, names=[path.name])
-        return _curate(args)
-
-
-def _curate(args: argparse.Namespace) -> int:
-    from polyplatypus.data.curate import curate, format_summary, stderr_log
-
-    report = curate(config=CurateConfig.from_args(args), log=None if args.quiet else stderr_log)
+        summary = curate(config=config, log=None if args.quiet else stderr_log)
     if not args.quiet:
-        print(format_summary(report))
+        print(format_summary(summary))
     return 0
 
 
