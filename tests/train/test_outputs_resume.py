@@ -28,7 +28,7 @@ def nothing_loads(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a model or tokenizer was loaded")
 
-    monkeypatch.setattr(recipe, "load_base_model", refuse)
+    monkeypatch.setattr(recipe, "load_causal_lm", refuse)
     monkeypatch.setattr(recipe, "load_tokenizer", refuse)
 
 
