@@ -48,15 +48,22 @@ def polyglot_tokenizer_path() -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def polyglot_tokenizer():
+def polyglot_tokenizer_dir() -> Path:
+    """The real Polyglot-ko tokenizer's folder; skips when absent, fails under
+    POLYPLATYPUS_REQUIRE_KOBEST=1."""
+    path = polyglot_tokenizer_path()
+    if path is None:
+        _missing("Polyglot-ko tokenizer not found; set POLYPLATYPUS_TOKENIZER_DIR")
+    return path
+
+
+@pytest.fixture(scope="session")
+def polyglot_tokenizer(polyglot_tokenizer_dir):
     """The real Polyglot-ko tokenizer (never a copy in the project), for tests whose outcome
     depends on token counts. Skips when absent, fails under POLYPLATYPUS_REQUIRE_KOBEST=1."""
     from transformers import AutoTokenizer
 
-    path = polyglot_tokenizer_path()
-    if path is None:
-        _missing("Polyglot-ko tokenizer not found; set POLYPLATYPUS_TOKENIZER_DIR")
-    return AutoTokenizer.from_pretrained(path)
+    return AutoTokenizer.from_pretrained(polyglot_tokenizer_dir)
 
 
 @pytest.fixture(scope="session")

@@ -36,16 +36,3 @@ def small_run(tmp_path, tiny_gptneox_dir, ko_data):
         return TrainConfig(**settings)
 
     return make
-
-
-@pytest.fixture(scope="session")
-def polyglot_tokenizer_dir() -> Path:
-    """The real Polyglot-ko tokenizer ($POLYPLATYPUS_TOKENIZER_DIR or
-    ../shared/data/polyglot-ko-tokenizer); skips when absent."""
-    import os
-
-    default = Path(__file__).resolve().parents[3] / "shared" / "data" / "polyglot-ko-tokenizer"
-    path = Path(os.environ.get("POLYPLATYPUS_TOKENIZER_DIR") or default)
-    if not (path / "tokenizer.json").is_file():
-        pytest.skip("the Polyglot-ko tokenizer is not there; set POLYPLATYPUS_TOKENIZER_DIR")
-    return path
