@@ -186,3 +186,38 @@ def test_the_python_api_takes_keyword_settings_checked_once(tmp_path):
     with pytest.raises(ConfigError, match="lr_scheduler"):
         train(TrainConfig(**{**REQUIRED, "output": str(tmp_path / "out")}), lr_scheduler="cosine_annealing")
     assert not (tmp_path / "out").exists()
+
+
+def test_merge_generate_and_report_take_their_flags_from_their_settings(monkeypatch, capsys):
+    """Each command's flags are its settings object's fields, checked while parsing, and arrive in
+    the library call unchanged."""
+    import importlib
+
+    calls = {}
+    merge_module = importlib.import_module("polyplatypus.train.merge")
+    generate_module = importlib.import_module("polyplatypus.train.generate")
+    card = importlib.import_module("polyplatypus.report.card")
+    results = importlib.import_module("polyplatypus.report.results")
+    monkeypatch.setattr(merge_module, "merge", lambda *a, **kw: calls.setdefault("merge", kw) and "merged")
+    monkeypatch.setattr(generate_module, "generate", lambda *a, **kw: calls.setdefault("generate", kw) and "answer")
+    monkeypatch.setattr(card, "write_report", lambda paths, output, **kw: calls.setdefault("report", (paths, output, kw)) and {})
+    monkeypatch.setattr(results, "find_results_files", lambda path: [path])
+
+    assert main(["merge", "--adapter", "a", "--output", "m", "--dtype", "float16", "--overwrite"]) == 0
+    assert calls["merge"] == {"adapter": "a", "output": "m", "base": None, "dtype": "float16", "max_shard_size": "5GB",
+                              "device_map": None, "overwrite": True}
+    assert main(["generate", "--model", "m", "--instruction", "안녕", "--temperature", "0.7", "--seed", "3"]) == 0
+    assert calls["generate"] == {"model": "m", "adapter": None, "instruction": "안녕", "input": "", "template": None,
+                                 "max_new_tokens": 256, "temperature": 0.7, "top_p": 1.0, "repetition_penalty": 1.0,
+                                 "seed": 3}
+    assert main(["report", "r1", "r2", "--format", "md,png", "--resamples", "50"]) == 0
+    paths, output, options = calls["report"]
+    assert (paths, str(output), options["formats"], options["resamples"]) == (["r1", "r2"], "r1/report", ("md", "png"), 50)
+
+    for argv, message in ((["merge", "--adapter", "a", "--output", "m", "--dtype", "half"], "argument --dtype"),
+                          (["generate", "--model", "m", "--instruction", "x", "--top-p", "0"], "argument --top-p"),
+                          (["report", "r1", "--format", "pdf"], "argument --format"),
+                          (["report", "r1", "--format", "md", "html"], "--format takes one comma-separated list")):
+        with pytest.raises(SystemExit) as exit:
+            main(argv)
+        assert exit.value.code == 2 and message in capsys.readouterr().err
