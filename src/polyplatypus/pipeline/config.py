@@ -125,8 +125,8 @@ def _with_default(settings: type[BaseModel], name: str, default: Any, descriptio
 
 
 def stage_settings(section: BaseModel, **values: Any):
-    """The stage's settings object (``CurateConfig``, ``EvalConfig``) of a recipe section: the
-    section's values, plus ``values`` for the settings the pipeline fills in."""
+    """The stage's settings object (``CurateConfig``, ``TrainConfig``, ``EvalConfig``) of a recipe
+    section: the section's values, plus ``values`` for the settings the pipeline fills in."""
     settings = type(section).stage_config
     keep = set(settings.model_fields) - set(section.pipeline_owned) - set(values)
     return settings(**{k: getattr(section, k) for k in keep}, **values)
