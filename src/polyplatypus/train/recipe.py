@@ -1,10 +1,12 @@
-"""The Platypus LoRA recipe as one plain function: ``train(config) -> summary``.
+"""The Platypus LoRA recipe: ``train(config=None, **options) -> summary``.
 
 A plain PyTorch loop on Accelerate, so the same code runs on one CPU or GPU, under
 ``torchrun`` / ``accelerate launch`` (DDP), and with Accelerate's DeepSpeed or FSDP configs.
-Order of work: check the output folder and hold it (one process at a time), read and check the
-data (errors before any model is loaded), refuse or resume an earlier run (same settings, same
-data by content hash), load the model and adapter, train, write the adapter and the summary.
+Order of work (:func:`_train`): check the settings once, then the output folder and hold it (one
+process at a time); read and check the data (errors before any model is loaded); refuse or resume
+an earlier run (same settings, same data by content hash); load the model and adapter
+(:func:`_start`); loop over :func:`train_step`, logging, evaluating and checkpointing at their
+intervals (:func:`_run_steps`); write the adapter and the summary (:func:`_finish`).
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def _train(config: TrainConfig, *, on_step: Callable[[dict], None] | None, progr
     data, total_steps = _prepare(config, accelerator)
     finished, resume_from = _earlier_run(config, Path(config.output), total_steps, data.sha256)
     if finished is not None:
-        accelerator.print(f"{config.output} already holds this finished run ({total_steps} steps); nothing to do")
+        accelerator.print(f"{Path(config.output)} already holds this finished run ({total_steps} steps); nothing to do")
         accelerator.end_training()
         return finished
     run = _start(config, accelerator, data, total_steps, resume_from)
