@@ -234,8 +234,8 @@ def _train_variant(name, model, layout, config, data, flatten, accelerator, args
                 warnings.simplefilter("always")
                 torch.cuda.set_sync_debug_mode("warn")
             try:
-                loss, _ = recipe.train_step(model, optimizer, scheduler, accelerator, data, step, config,
-                                            flatten=flatten)
+                loss = recipe.train_step(model, optimizer, scheduler, accelerator, data, step, config,
+                                         flatten=flatten).loss
             finally:
                 if count_syncs:
                     torch.cuda.set_sync_debug_mode("default")

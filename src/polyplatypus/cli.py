@@ -29,8 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from polyplatypus.settings import LIST_FLAGS, unrecognized_message
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args, unrecognized = parser.parse_known_args(argv)
+    if unrecognized:  # as parse_args, naming the comma-separated form where a list was spaced
+        parser.error(unrecognized_message(argv, unrecognized, getattr(args, LIST_FLAGS, ())))
     try:
         result = args.func(args)
     except PolyplatypusError as error:

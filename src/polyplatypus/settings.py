@@ -232,7 +232,8 @@ class Flag:
 
     Put it in the field's annotation: ``models: Annotated[list[str], Flag(name="--model",
     repeat=True)]``. Lists are otherwise one comma-separated value (``--shots 0,5``, ``none`` for
-    an empty list); booleans get ``--x / --no-x``.
+    an empty list; the space-separated ``--shots 0 5`` is refused, see :func:`unrecognized_message`);
+    booleans get ``--x / --no-x``.
     """
 
     name: str | None = None  # the flag, if not --field-name
@@ -241,6 +242,7 @@ class Flag:
     off: str | None = None  # a second flag that sets the setting to None (--no-near-dedup)
     off_help: str = ""
     default: Any = _MISSING  # the command's default, where it differs from the API's
+    positional: bool = False  # a list given as the command's positional words (report RESULTS...)
 
 
 def flag_of(field) -> Flag:
@@ -315,6 +317,7 @@ def add_flags(parser: argparse.ArgumentParser, model: type[BaseModel], *, check:
     ``--config`` file; :meth:`Settings.from_args` collects them. With ``check``, each value is
     checked against its field's type and limits as it is parsed (argparse's usage error, exit 2);
     checks between fields and the model's own validators run when the settings are built."""
+    comma_lists = list(parser.get_default(LIST_FLAGS) or ())
     for name, field in model.model_fields.items():
         flag = flag_of(field)
         option = flag.name or option_name(name)
@@ -322,6 +325,10 @@ def add_flags(parser: argparse.ArgumentParser, model: type[BaseModel], *, check:
         default = flag.default if flag.default is not _MISSING else (None if field.is_required() else _field_default(field))
         if not field.is_required() and "default" not in help_text:
             help_text += f" (default: {_show(default)})"
+        if flag.positional:
+            parser.add_argument(name, nargs="+", type=_converter(model, name, field, flag, check),
+                                metavar=flag.metavar or name.upper(), help=help_text)
+            continue
         kwargs: dict[str, Any] = {"dest": name, "default": None, "help": help_text}
         if flag.metavar:
             kwargs["metavar"] = flag.metavar
@@ -332,6 +339,8 @@ def add_flags(parser: argparse.ArgumentParser, model: type[BaseModel], *, check:
             kwargs["type"] = _converter(model, name, field, flag, check)
             if flag.repeat:
                 kwargs["action"] = "append"
+            elif _is_list(field.annotation):
+                comma_lists.append(option)
             choices = _choices(field.annotation)
             only_choices = all(typing.get_origin(t) is typing.Literal for t in _item_types(field.annotation))
             if choices and only_choices and "metavar" not in kwargs:
@@ -340,6 +349,36 @@ def add_flags(parser: argparse.ArgumentParser, model: type[BaseModel], *, check:
         parser.add_argument(option, **kwargs)
         if flag.off:
             parser.add_argument(flag.off, dest=name, action="store_const", const=_OFF, help=flag.off_help)
+    parser.set_defaults(**{LIST_FLAGS: tuple(comma_lists)})
+
+
+# The parsed arguments carry their command's comma-separated list flags under this name, so that
+# words argparse could not place can be recognised as the old space-separated form.
+LIST_FLAGS = "_comma_list_flags"
+
+
+def _is_option(word: str) -> bool:
+    return word.startswith("-") and len(word) > 1 and not _NUMBER.fullmatch(word)
+
+
+def unrecognized_message(argv: list[str], unrecognized: list[str], list_flags: typing.Iterable[str]) -> str:
+    """argparse's ``unrecognized arguments`` error, or, where the words left over follow a list
+    flag's value (``--lora-target-modules a b``: the form ``train`` once took), the comma-separated
+    form to write instead."""
+    list_flags, stray = set(list_flags), set(unrecognized)
+    for index, word in enumerate(argv):
+        option, joined, value = word.partition("=")
+        if option not in list_flags:
+            continue
+        words = [value] if joined else argv[index + 1:index + 2]
+        end = start = index + 1 + len(words) - bool(joined)
+        while end < len(argv) and not _is_option(argv[end]):
+            end += 1
+        if start < end and argv[start] in stray:
+            words += argv[start:end]
+            return (f"{option} takes one comma-separated list: write {option} {','.join(words)} "
+                    f"(the space-separated form {option} {' '.join(words)} is no longer accepted)")
+    return f"unrecognized arguments: {' '.join(unrecognized)}"
 
 
 class _Off:
@@ -354,10 +393,11 @@ _OFF = _Off()
 
 def _converter(model, name: str, field, flag: Flag, check: bool) -> Callable[[str], Any]:
     types = [t for t in _item_types(field.annotation) if typing.get_origin(t) is not typing.Literal] or [str]
-    many = _is_list(field.annotation) and not flag.repeat
+    one_word_each = flag.repeat or flag.positional  # a list given word by word, not comma-separated
+    many = _is_list(field.annotation) and not one_word_each
     metadata = [m for m in field.metadata if not isinstance(m, Flag)]
     annotation = Annotated[(field.annotation, *metadata)] if metadata else field.annotation
-    adapter = TypeAdapter(annotation) if check and not flag.repeat else None
+    adapter = TypeAdapter(annotation) if check and not one_word_each else None
 
     nullable = type(None) in typing.get_args(_unwrap(field.annotation))
     choices = [str(c) for c in _choices(field.annotation) or ()]

@@ -52,7 +52,9 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
-def run(lora_dropout: float) -> list[float]:
+def run(lora_dropout: float, grad_norms: list[float] | None = None) -> list[float]:
+    """The step losses; ``grad_norms``, if given, receives each step's gradient norm before
+    clipping (``clip_grad_norm_``'s return value)."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -80,7 +82,9 @@ def run(lora_dropout: float) -> list[float]:
             example_loss = F.cross_entropy(logits[:-1], torch.tensor(labels[1:]), ignore_index=-100)
             (example_loss / batch).backward()
             step_losses.append(example_loss.item())
-        torch.nn.utils.clip_grad_norm_(params, SETTINGS["max_grad_norm"])
+        norm = torch.nn.utils.clip_grad_norm_(params, SETTINGS["max_grad_norm"])
+        if grad_norms is not None:
+            grad_norms.append(norm.item())
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()

@@ -1,6 +1,7 @@
-"""Every field of the eval and curation settings works the same three ways: as a command-line flag,
-as a key of the recipe's section and as a keyword argument of the Python API; a good value arrives
-unchanged in the settings the stage runs with, a bad one is refused by each with the same message.
+"""Every field of the training, eval and curation settings works the same ways: as a command-line
+flag, as a key of the command's ``--config`` file, as a key of the recipe's section and as a keyword
+argument of the Python API; a good value arrives unchanged in the settings the stage runs with, a
+bad one is refused by each with the same message.
 
 The values come from each field's type and limits, so a new field is covered without editing this
 file (unless its checks are a validator of its own: then it needs an entry in EXAMPLES).
@@ -13,6 +14,7 @@ import typing
 
 import annotated_types
 import pytest
+import yaml
 
 from polyplatypus.cli import main
 from polyplatypus.data import curate as curate_module
@@ -20,8 +22,10 @@ from polyplatypus.data.config import CurateConfig
 from polyplatypus.errors import ConfigError
 from polyplatypus.eval import runner
 from polyplatypus.eval.config import EvalConfig
-from polyplatypus.pipeline.config import DataSection, EvalSection, stage_settings, validate_config
+from polyplatypus.pipeline.config import DataSection, EvalSection, TrainSection, stage_settings, validate_config
 from polyplatypus.settings import _item_types, flag_of, option_name
+from polyplatypus.train import recipe
+from polyplatypus.train.config import TrainConfig
 
 # (good value, bad value or None) for fields whose checks are validators of their own
 EXAMPLES = {
@@ -37,11 +41,16 @@ EXAMPLES = {
     (CurateConfig, "kobest_tasks"): (["copa", "wic"], ["nope"]),
     (CurateConfig, "kobest_dir"): ("some/kobest", None),
     (CurateConfig, "tokenizer"): ("org/tokenizer", 5),
+    (TrainConfig, "lora_target_modules"): (["query_key_value", "dense"], None),
 }
 # the settings a call needs besides the one under test
-REQUIRED = {EvalConfig: {"models": ["org/model"]}, CurateConfig: {"sources": ["in.jsonl"], "output": "out.jsonl"}}
-SECTIONS = {EvalConfig: ("eval", EvalSection), CurateConfig: ("data", DataSection)}
-COMMANDS = {EvalConfig: ["eval"], CurateConfig: ["data", "curate"]}
+REQUIRED = {EvalConfig: {"models": ["org/model"]}, CurateConfig: {"sources": ["in.jsonl"], "output": "out.jsonl"},
+            TrainConfig: {"base": "org/base", "data": "in.jsonl", "output": "out"}}
+SECTIONS = {EvalConfig: ("eval", EvalSection), CurateConfig: ("data", DataSection), TrainConfig: ("train", TrainSection)}
+COMMANDS = {EvalConfig: ["eval"], CurateConfig: ["data", "curate"], TrainConfig: ["train"]}
+# the stage's Python API: its module, function and the name its errors give
+API = {EvalConfig: (runner, "evaluate"), CurateConfig: (curate_module, "curate"), TrainConfig: (recipe, "train")}
+MODELS = (EvalConfig, CurateConfig, TrainConfig)
 
 
 def _limits(field) -> dict:
@@ -88,7 +97,7 @@ def derive_example(model, name: str, field):
 
 
 CASES = [pytest.param(model, name, id=f"{model.__name__}.{name}")
-         for model in (EvalConfig, CurateConfig) for name in model.model_fields]
+         for model in MODELS for name in model.model_fields]
 
 
 def _cli_words(model, name, value) -> list[str]:
@@ -123,8 +132,8 @@ class _Built(Exception):
 
 @pytest.fixture()
 def spy(monkeypatch):
-    """Stops evaluate() and curate() right after they check their settings, keeping them."""
-    for module, cls in ((runner, EvalConfig), (curate_module, CurateConfig)):
+    """Stops evaluate(), curate() and train() right after they check their settings, keeping them."""
+    for cls, (module, _) in API.items():
 
         def build(klass, *args, _cls=cls, **kwargs):
             raise _Built(_cls.build(*args, **kwargs))
@@ -134,11 +143,9 @@ def spy(monkeypatch):
 
 def _via_api(model, name, value):
     options = {**REQUIRED[model], name: value}
+    module, function = API[model]
     try:
-        if model is EvalConfig:
-            runner.evaluate(**options)
-        else:
-            curate_module.curate(**options)
+        getattr(module, function)(**options)
     except _Built as built:
         return built.config
     raise AssertionError("the stage ran without building its settings")
@@ -155,8 +162,19 @@ def _via_recipe(model, name, value):
 
 
 def _via_cli(model, name, value, capsys):
+    return _run_cli(_cli_argv(model, name, value), capsys)
+
+
+def _via_config_file(model, name, value, capsys, tmp_path):
+    """The value as a key of ``--config FILE`` (the other required settings in the file too)."""
+    path = tmp_path / "settings.yaml"
+    path.write_text(yaml.safe_dump({**REQUIRED[model], name: value}, allow_unicode=True), encoding="utf-8")
+    return path, _run_cli(COMMANDS[model] + ["--config", str(path)], capsys)
+
+
+def _run_cli(argv, capsys):
     try:
-        code = main(_cli_argv(model, name, value))
+        code = main(argv)
     except _Built as built:
         return built.config
     except SystemExit as exit:  # argparse refused the value
@@ -165,13 +183,16 @@ def _via_cli(model, name, value, capsys):
 
 
 @pytest.mark.parametrize("model,name", CASES)
-def test_a_good_value_arrives_the_same_three_ways(model, name, spy, capsys):
+def test_a_good_value_arrives_the_same_four_ways(model, name, spy, capsys, tmp_path):
     good, _ = derive_example(model, name, model.model_fields[name])
     expected = getattr(model(**{**REQUIRED[model], name: good}), name)
     assert _via_api(model, name, good).model_dump()[name] == expected
     from_cli = _via_cli(model, name, good, capsys)
     assert isinstance(from_cli, model), from_cli
     assert getattr(from_cli, name) == expected
+    _, from_file = _via_config_file(model, name, good, capsys, tmp_path)
+    assert isinstance(from_file, model), from_file
+    assert getattr(from_file, name) == expected
     _, section = SECTIONS[model]
     if name in section.pipeline_owned:  # the run directory and `run --no-progress` give these
         with pytest.raises(ConfigError, match=rf"{name}: set by the pipeline"):
@@ -181,14 +202,14 @@ def test_a_good_value_arrives_the_same_three_ways(model, name, spy, capsys):
 
 
 @pytest.mark.parametrize("model,name", CASES)
-def test_a_bad_value_is_refused_the_same_three_ways(model, name, spy, capsys):
+def test_a_bad_value_is_refused_the_same_four_ways(model, name, spy, capsys, tmp_path):
     field = model.model_fields[name]
     _, bad = derive_example(model, name, field)
     if bad is None:
         pytest.skip(f"{name}: every value of its type is valid")
     with pytest.raises(ConfigError) as api_error:
         _via_api(model, name, bad)
-    caller = "evaluate()" if model is EvalConfig else "curate()"
+    caller = f"{API[model][1]}()"
     message = str(api_error.value)
     where = re.match(rf"{re.escape(caller)}: {name}(\.\d+)?: ", message)  # .N: the list item at fault
     assert where, message
@@ -199,6 +220,9 @@ def test_a_bad_value_is_refused_the_same_three_ways(model, name, spy, capsys):
         with pytest.raises(ConfigError) as recipe_error:
             _via_recipe(model, name, bad)
         assert f"recipe.yaml: {key}.{name}" in str(recipe_error.value) and problem in str(recipe_error.value)
+
+    path, (code, err) = _via_config_file(model, name, bad, capsys, tmp_path)
+    assert code == 2 and re.search(rf"{re.escape(str(path))}, line \d+: {name}(\.\d+)?: ", err) and problem in err, err
 
     if set(_item_types(field.annotation)) <= {str, typing.Any} and not isinstance(bad, (list, str)):
         return  # the command line gives text: a non-text value cannot be typed there
@@ -211,10 +235,18 @@ def test_a_bad_value_is_refused_the_same_three_ways(model, name, spy, capsys):
     assert code == 2 and flag in err and problem in err, err
 
 
-@pytest.mark.parametrize("model", [EvalConfig, CurateConfig])
+@pytest.mark.parametrize("model", MODELS)
 def test_a_config_file_gives_the_same_keys_and_flags_override_it(model, spy, capsys, tmp_path):
     path = tmp_path / "settings.yaml"
-    if model is EvalConfig:
+    if model is TrainConfig:
+        path.write_text("base: org/base\ndata: in.jsonl\noutput: out\nlora_target_modules: [q_proj, v_proj]\n"
+                        "report_to: []\nlora_r: 8\n", encoding="utf-8")
+        config = _via_cli_args(COMMANDS[model] + ["--config", str(path), "--report-to", "wandb", "--no-packing"])
+        assert (config.lora_target_modules, config.report_to, config.lora_r, config.packing) == \
+            (["q_proj", "v_proj"], ["wandb"], 8, False)
+        path.write_text("base: org/base\ndata: in.jsonl\noutput: out\nlora_dropout: 1.5\n", encoding="utf-8")
+        bad = "lora_dropout: Input should be less than 1"
+    elif model is EvalConfig:
         path.write_text("models: [org/model]\nshots: [0, 5]\nlimit: 20\n", encoding="utf-8")
         config = _via_cli_args(COMMANDS[model] + ["--config", str(path), "--limit", "3"])
         assert (config.models, config.shots, config.limit, config.output) == (["org/model"], [0, 5], 3, "results")

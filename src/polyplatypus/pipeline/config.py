@@ -125,8 +125,8 @@ def _with_default(settings: type[BaseModel], name: str, default: Any, descriptio
 
 
 def stage_settings(section: BaseModel, **values: Any):
-    """The stage's settings object (``CurateConfig``, ``EvalConfig``) of a recipe section: the
-    section's values, plus ``values`` for the settings the pipeline fills in."""
+    """The stage's settings object (``CurateConfig``, ``TrainConfig``, ``EvalConfig``) of a recipe
+    section: the section's values, plus ``values`` for the settings the pipeline fills in."""
     settings = type(section).stage_config
     keep = set(settings.model_fields) - set(section.pipeline_owned) - set(values)
     return settings(**{k: getattr(section, k) for k in keep}, **values)
@@ -227,12 +227,17 @@ class PipelineConfig(Section):
     def merged_label(self) -> str:
         return self.merge.label or self.name
 
+    @property
+    def train_seed(self) -> int:
+        """train.seed where the section sets it, else the recipe's seed."""
+        assert self.train is not None
+        return self.train.seed if "seed" in self.train.model_fields_set else self.seed
+
     def train_fields(self) -> dict:
         """The train section as TrainConfig keyword arguments (without base/data/output)."""
         assert self.train is not None
         values = self.train.model_dump(mode="json", exclude=set(TrainSection.pipeline_owned))
-        if "seed" not in self.train.model_fields_set:
-            values["seed"] = self.seed
+        values["seed"] = self.train_seed
         return values
 
     def resolved(self) -> dict:

@@ -258,12 +258,10 @@ def stage_data(run: Run) -> dict:
 
 def stage_train(run: Run) -> dict:
     """LoRA fine-tuning of the base model on the curated data (resumes from its checkpoints)."""
-    from polyplatypus.train import TrainConfig, train
+    from polyplatypus.train import train
 
-    config = TrainConfig(
-        base=run.base_path, data=str(run.curated_path), output=str(run.dir("train")), resume=True,
-        **run.config.train_fields(),
-    )
+    config = stage_settings(run.config.train, base=run.base_path, data=str(run.curated_path),
+                            output=str(run.dir("train")), resume=True, seed=run.config.train_seed)
     summary = train(config, progress=run.progress)
     if summary.get("initial_loss") is not None and summary.get("final_loss") is not None:
         run.log(f"fine-tuning: {summary['steps']} steps, loss {summary['initial_loss']:.4f} -> {summary['final_loss']:.4f}")

@@ -1,17 +1,21 @@
-"""The typed training configuration: Platypus's hyper-parameters as defaults, loadable from YAML.
+"""The typed settings of ``train``, ``merge`` and ``generate``: each command's flags, ``train``'s
+``--config`` keys, the recipe's ``train`` section and the keyword arguments of
+:func:`polyplatypus.train.recipe.train`, defined once (the machinery is :mod:`polyplatypus.settings`).
 
 Precedence: defaults < YAML file (``--config``) < command-line flags. Keys are the field names
 below (``snake_case``; ``kebab-case`` is accepted too); an unknown key is an error naming the
-key and the file, so a typo never silently trains with a default.
+key and the file, so a typo never silently trains with a default. Lists are one comma-separated
+value on the command line (``--lora-target-modules query_key_value,dense``), as for every command.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
-from pydantic import Field, StrictBool, StrictInt, field_validator
+from pydantic import BeforeValidator, Field, StrictBool, StrictInt, field_validator
 
-from polyplatypus.settings import Number, Settings
+from polyplatypus.models.loading import DTYPES
+from polyplatypus.settings import Flag, Number, PathText, Settings, comma_list
 
 LR_SCHEDULERS = (
     "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
@@ -38,8 +42,8 @@ class TrainConfig(Settings):
     lora_r: StrictInt = Field(16, ge=1, description="LoRA rank")
     lora_alpha: StrictInt = Field(16, ge=1, description="LoRA alpha (scale = alpha / r)")
     lora_dropout: Number = Field(0.05, ge=0, lt=1, description="dropout on the LoRA input")
-    lora_target_modules: list[str] | None = Field(
-        None, description="modules to adapt (default: by architecture, see --lora-layers)")
+    lora_target_modules: Annotated[list[str] | None, Flag(metavar="MODULES")] = Field(
+        None, description="comma-separated modules to adapt (default: by architecture, see --lora-layers)")
     lora_layers: Literal["mlp", "attention", "all"] = Field(
         "mlp", description="which module set to adapt: mlp (as Platypus), attention or all")
     train_on_inputs: StrictBool = Field(False, description="train on prompt tokens too (else they get label -100)")
@@ -76,8 +80,8 @@ class TrainConfig(Settings):
     attn_implementation: str | None = Field(None, description="attention kernel: sdpa, eager, flash_attention_2")
 
     # logging
-    report_to: list[Literal["tensorboard", "wandb"]] = Field(
-        ["tensorboard"], description="trackers (tensorboard, wandb); an empty list logs nowhere")
+    report_to: Annotated[list[Literal["tensorboard", "wandb"]], BeforeValidator(comma_list)] = Field(
+        ["tensorboard"], description="comma-separated trackers (tensorboard, wandb); none logs nowhere")
     wandb_project: str | None = Field(None, description="W&B project (turns W&B on)")
     wandb_run_name: str | None = Field(None, description="W&B run name")
 
@@ -114,3 +118,36 @@ def result_changing_differences(saved: Mapping[str, Any], current: "TrainConfig"
     """Keys whose values differ between a checkpoint's config and ``current`` and change the result."""
     now = current.model_dump(mode="json")
     return sorted(k for k in now if k not in RUN_ONLY_KEYS and k in saved and saved[k] != now[k])
+
+
+class MergeConfig(Settings):
+    """Everything ``merge`` needs; the keyword arguments of :func:`polyplatypus.train.merge.merge`."""
+
+    adapter: Annotated[PathText, Flag(metavar="DIR")] = Field(description="adapter folder written by polyplatypus train")
+    output: Annotated[PathText, Flag(metavar="DIR")] = Field(description="folder for the merged model")
+    base: Annotated[str | None, Flag(metavar="MODEL")] = Field(
+        None, description="base model (default: the one recorded in the adapter)")
+    dtype: Literal[DTYPES] = Field(  # type: ignore[valid-type]
+        "auto", description="dtype of the merged weights (default: auto, the base checkpoint's)")
+    max_shard_size: Annotated[str, Flag(metavar="SIZE")] = Field("5GB", description="largest safetensors shard")
+    device_map: str | None = Field(None, description="e.g. auto to merge on GPUs (default: CPU)")
+    overwrite: StrictBool = Field(False, description="replace an existing output folder")
+
+
+class GenerateConfig(Settings):
+    """Everything ``generate`` needs; the keyword arguments of
+    :func:`polyplatypus.train.generate.generate` (``prompt_template`` is its ``template``)."""
+
+    model: PathText = Field(description="merged model folder or hub id; an adapter folder (its base is loaded); or a "
+                            "base model with --adapter")
+    adapter: Annotated[PathText | None, Flag(metavar="DIR")] = Field(
+        None, description="LoRA adapter folder to apply to --model")
+    instruction: Annotated[str, Flag(metavar="TEXT")] = Field(description="the instruction")
+    input: Annotated[str, Flag(metavar="TEXT")] = Field("", description="optional input / context for the instruction")
+    prompt_template: Annotated[str | None, Flag(metavar="NAME")] = Field(
+        None, description="template name or .json file (default: the trained one, else alpaca)")
+    max_new_tokens: StrictInt = Field(256, ge=0, description="longest response in tokens")
+    temperature: Number = Field(0.0, ge=0, description="0 decodes greedily; above 0 samples")
+    top_p: Number = Field(1.0, gt=0, le=1, description="nucleus sampling (when sampling)")
+    repetition_penalty: Number = Field(1.0, gt=0, description="transformers' repetition penalty")
+    seed: StrictInt | None = Field(None, description="seed for sampling")

@@ -1,20 +1,23 @@
-"""The Platypus LoRA recipe as one plain function: ``train(config) -> summary``.
+"""The Platypus LoRA recipe: ``train(config=None, **options) -> summary``.
 
 A plain PyTorch loop on Accelerate, so the same code runs on one CPU or GPU, under
 ``torchrun`` / ``accelerate launch`` (DDP), and with Accelerate's DeepSpeed or FSDP configs.
-Order of work: check the output folder and hold it (one process at a time), read and check the
-data (errors before any model is loaded), refuse or resume an earlier run (same settings, same
-data by content hash), load the model and adapter, train, write the adapter and the summary.
+Order of work (:func:`_train`): check the settings once, then the output folder and hold it (one
+process at a time); read and check the data (errors before any model is loaded); refuse or resume
+an earlier run (same settings, same data by content hash); load the model and adapter
+(:func:`_start`); loop over :func:`train_step`, logging, evaluating and checkpointing at their
+intervals (:func:`_run_steps`); write the adapter and the summary (:func:`_finish`).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 from polyplatypus.errors import ConfigError, DataError
 from polyplatypus.models.loading import base_max_length, load_causal_lm, load_tokenizer, resolve_precision
@@ -68,17 +71,21 @@ def prepare_data(config: TrainConfig) -> PreparedData:
                         sha256=checkpoint.data_sha256(config.data, skip_invalid=config.skip_invalid))
 
 
-def train(config: TrainConfig | Mapping[str, Any], *, on_step: Callable[[dict], None] | None = None,
-          progress: bool = True) -> dict:
+def train(config: TrainConfig | None = None, *, on_step: Callable[[dict], None] | None = None,
+          progress: bool = True, **options: Any) -> dict:
     """Fine-tune ``config.base`` with LoRA on ``config.data``; write the adapter, tokenizer and
     ``train_summary.json`` to ``config.output`` and return the summary.
 
+    The settings are ``config`` (a :class:`TrainConfig`) updated with keyword ``options`` (its
+    fields: ``train(base=..., data=..., output=..., lora_r=8)``), checked once, before any work,
+    as the command line and a ``--config`` file are.
+
     ``on_step`` (optional) is called on every process after each optimizer step (and after any
-    checkpoint of that step) with a dict of ``step``, ``loss``, ``learning_rate``, ``examples`` and
-    ``tokens`` (of that step); an exception it raises stops training, as an interruption would.
+    checkpoint of that step) with a dict of ``step``, ``loss``, ``learning_rate``, ``grad_norm``
+    (before clipping; None without clipping), ``examples`` and ``tokens`` (of that step); an
+    exception it raises stops training, as an interruption would.
     """
-    if not isinstance(config, TrainConfig):
-        config = TrainConfig.from_mapping(config)
+    config = TrainConfig.build(config, caller="train()", **options)
     output = outputs.check_folder(config.output, command="train", own=OUTPUT_ENTRIES)
     with outputs.hold(output, "train") as lock:
         if lock is not None:  # the process that holds the folder (rank 0 of a launch) tidies it
@@ -87,75 +94,138 @@ def train(config: TrainConfig | Mapping[str, Any], *, on_step: Callable[[dict], 
 
 
 def _train(config: TrainConfig, *, on_step: Callable[[dict], None] | None, progress: bool) -> dict:
-    output = Path(config.output)
+    """Prepare the data, return an earlier finished run as it is, else set up (or restore) the
+    run, loop over its steps and write the adapter and the summary."""
     accelerator = _make_accelerator(config)
+    data, total_steps = _prepare(config, accelerator)
+    finished, resume_from = _earlier_run(config, Path(config.output), total_steps, data.sha256)
+    if finished is not None:
+        accelerator.print(f"{Path(config.output)} already holds this finished run ({total_steps} steps); nothing to do")
+        accelerator.end_training()
+        return finished
+    run = _start(config, accelerator, data, total_steps, resume_from)
+    _run_steps(run, on_step=on_step, progress=progress)
+    summary = _finish(run)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return summary
+
+
+# --- the steps of _train() ----------------------------------------------------------------------
+
+def _prepare(config: TrainConfig, accelerator) -> tuple[PreparedData, int]:
+    """The checked, tokenized data and the run's number of optimizer steps."""
     world = accelerator.num_processes
     if config.batch_size % world:
         raise ConfigError(f"batch size {config.batch_size} is not divisible by the {world} processes")
-
     data = prepare_data(config)
     if len(data.train) < world:
         raise DataError(f"{len(data.train)} trainable examples, fewer than the {world} processes", path=config.data)
     per_epoch = batching.steps_per_epoch(len(data.train), config.batch_size, world)
-    total_steps = config.max_steps or per_epoch * config.num_epochs
-    finished, resume_from = _earlier_run(config, output, total_steps, data.sha256)
-    if finished is not None:
-        accelerator.print(f"{output} already holds this finished run ({total_steps} steps); nothing to do")
-        accelerator.end_training()
-        return finished
+    return data, config.max_steps or per_epoch * config.num_epochs
 
+
+@dataclass
+class TrainRun:
+    """One training run in progress: what the loop and its interval actions share."""
+
+    config: TrainConfig
+    accelerator: Any
+    data: PreparedData
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    setup: "Setup"
+    state: "TrainState"
+    total_steps: int
+    resumed_from_step: int
+    eval_loss: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state.step == self.total_steps
+
+
+def _start(config: TrainConfig, accelerator, data: PreparedData, total_steps: int,
+           resume_from: Path | None) -> TrainRun:
+    """Model, adapter, optimizer and schedule; the state of the checkpoint resumed from, if any;
+    the settings written beside the outputs; the trackers started."""
     model, optimizer, scheduler, setup = _build(config, accelerator, total_steps)
     state = TrainState()
     if resume_from is not None:
         accelerator.load_state(str(resume_from))
         state = TrainState.from_checkpoint(checkpoint.read_state(resume_from))
         accelerator.print(f"resuming from {resume_from} (step {state.step} of {total_steps})")
-    resumed_from_step = state.step
+    output = Path(config.output)
     if accelerator.is_main_process:
         output.mkdir(parents=True, exist_ok=True)
         atomic_write_text(output / CONFIG_FILE, config.to_yaml())
     _init_trackers(accelerator, config)
+    return TrainRun(config, accelerator, data, model, optimizer, scheduler, setup, state, total_steps,
+                    resumed_from_step=state.step)
 
+
+def _run_steps(run: TrainRun, *, on_step: Callable[[dict], None] | None, progress: bool) -> None:
+    """The training loop: each remaining step, then logging, evaluation and a checkpoint at their
+    intervals, then the caller's ``on_step``."""
+    config, data, state = run.config, run.data, run.state
     lengths = data.lengths
-    bar = _progress(accelerator, total_steps, state.step, enabled=progress)
-    plan = batching.iter_steps(lengths, batch_size=config.batch_size, world_size=world, seed=config.seed,
-                               group_by_len=config.group_by_length)
-    eval_loss = None
-    model.train()
-    for step_index, (_, step_examples) in enumerate(plan):
-        if step_index >= total_steps:
-            break
-        if step_index < state.step:  # done before the interruption
-            continue
+    bar = _progress(run.accelerator, run.total_steps, state.step, enabled=progress)
+    run.model.train()
+    for step_examples in _remaining_steps(run):
         started = time.perf_counter()
-        step_loss, lr = train_step(model, optimizer, scheduler, accelerator, data, step_examples, config,
-                                   flatten=setup.flatten)
+        result = train_step(run.model, run.optimizer, run.scheduler, run.accelerator, data, step_examples, config,
+                            flatten=run.setup.flatten)
         tokens = sum(lengths[j] for j in step_examples)
-        state.record(step_loss, len(step_examples), tokens, time.perf_counter() - started)
-        done = state.step == total_steps
-        if state.pending.steps >= config.logging_steps or done:
-            entry = state.flush_log(lr, epoch=state.examples / len(data.train))
-            accelerator.log({f"train/{k}": v for k, v in entry.items() if k != "step"}, step=state.step)
-            bar.set_postfix(loss=f"{entry['loss']:.4f}", lr=f"{lr:.2e}", tok_s=f"{entry['tokens_per_s']:.0f}")
+        state.record(result, len(step_examples), tokens, time.perf_counter() - started)
+        _log_if_due(run, result, bar)
         bar.update(1)
-        if data.val and (state.step % config.eval_steps == 0 or done):
-            eval_loss = _evaluate(model, accelerator, data, config, setup.flatten)
-            accelerator.log({"eval/loss": eval_loss}, step=state.step)
-            state.log_history.append({"step": state.step, "eval_loss": eval_loss})
-        if state.step % config.save_steps == 0 and not done:
-            checkpoint.save_checkpoint(accelerator, output, state.step,
-                                       {**asdict(state), "config": config.model_dump(mode="json"),
-                                        "data_sha256": data.sha256},
-                                       keep=config.save_total_limit)
+        _evaluate_if_due(run)
+        _checkpoint_if_due(run)
         if on_step is not None:
-            on_step({"step": state.step, "loss": step_loss, "learning_rate": lr, "examples": len(step_examples),
-                     "tokens": tokens})
+            on_step({"step": state.step, "loss": result.loss, "learning_rate": result.learning_rate,
+                     "grad_norm": result.grad_norm, "examples": len(step_examples), "tokens": tokens})
     bar.close()
 
-    summary = _finish(accelerator, model, config, data, state, setup, eval_loss, resumed_from_step)
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
-    return summary
+
+def _remaining_steps(run: TrainRun):
+    """The examples of each step not yet trained: the plan depends only on the seed, so a resumed
+    run skips exactly the steps done before the interruption."""
+    config = run.config
+    plan = batching.iter_steps(run.data.lengths, batch_size=config.batch_size, world_size=run.accelerator.num_processes,
+                               seed=config.seed, group_by_len=config.group_by_length)
+    for _, step_examples in itertools.islice(plan, run.state.step, run.total_steps):
+        yield step_examples
+
+
+def _log_if_due(run: TrainRun, result: "StepResult", bar) -> None:
+    """Every ``logging_steps`` steps and at the end: the interval's means to the log and trackers."""
+    state = run.state
+    if state.pending.steps < run.config.logging_steps and not run.done:
+        return
+    entry = state.flush_log(result.learning_rate, epoch=state.examples / len(run.data.train))
+    run.accelerator.log({f"train/{k}": v for k, v in entry.items() if k != "step"}, step=state.step)
+    bar.set_postfix(loss=f"{entry['loss']:.4f}", lr=f"{result.learning_rate:.2e}", tok_s=f"{entry['tokens_per_s']:.0f}")
+
+
+def _evaluate_if_due(run: TrainRun) -> None:
+    """Every ``eval_steps`` steps and at the end, with a validation set: its loss."""
+    if not run.data.val or (run.state.step % run.config.eval_steps and not run.done):
+        return
+    run.eval_loss = _evaluate(run.model, run.accelerator, run.data, run.config, run.setup.flatten)
+    run.accelerator.log({"eval/loss": run.eval_loss}, step=run.state.step)
+    run.state.log_history.append({"step": run.state.step, "eval_loss": run.eval_loss})
+
+
+def _checkpoint_if_due(run: TrainRun) -> None:
+    """Every ``save_steps`` steps, except the last (the finished adapter is written instead)."""
+    state, config = run.state, run.config
+    if state.step % config.save_steps or run.done:
+        return
+    checkpoint.save_checkpoint(run.accelerator, Path(config.output), state.step,
+                               {**asdict(state), "config": config.model_dump(mode="json"),
+                                "data_sha256": run.data.sha256},
+                               keep=config.save_total_limit)
 
 
 # --- the pieces of train() ------------------------------------------------------------------------
@@ -239,13 +309,22 @@ def attention_layout(config: TrainConfig) -> tuple[str, bool]:
     return attn, config.packing and (attn == attention.NAME or attn.startswith("flash_attention"))
 
 
+class StepResult(NamedTuple):
+    """What one optimizer step reports."""
+
+    loss: float  # mean over the step's examples (all processes)
+    learning_rate: float  # the rate the step used
+    grad_norm: float | None  # the gradients' total norm before clipping (None without clipping)
+
+
 def train_step(model, optimizer, scheduler, accelerator, data: PreparedData, step_examples: list[int],
-               config: TrainConfig, *, flatten: bool) -> tuple[float, float]:
-    """One optimizer step over ``step_examples`` (this process takes its share); returns the
-    step's loss (mean over all its examples, all processes) and the learning rate used.
+               config: TrainConfig, *, flatten: bool) -> StepResult:
+    """One optimizer step over ``step_examples`` (this process takes its share): its loss (mean
+    over all its examples, all processes), the learning rate used and the gradient norm.
 
     Nothing in the micro-step loop reads a value back from the device, so on a GPU the host
-    queues the next pass while the current one runs; the loss is read once, after the step."""
+    queues the next pass while the current one runs; the loss and the gradient norm are read
+    together, once, after the step."""
     import torch
 
     world = accelerator.num_processes
@@ -262,13 +341,26 @@ def train_step(model, optimizer, scheduler, accelerator, data: PreparedData, ste
             losses = loss.forward_losses(model, batch.to(accelerator.device))
             accelerator.backward(losses.sum() * scale)
         loss_sum += losses.detach().sum()
+    grad_norm = None
     if config.max_grad_norm > 0:
-        accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        grad_norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
     optimizer.step()
     lr = scheduler.get_last_lr()[0]
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    return accelerator.reduce(loss_sum, reduction="sum").item() / len(step_examples), lr
+    step_loss, grad_norm = _read_back(accelerator.reduce(loss_sum, reduction="sum"), grad_norm)
+    return StepResult(step_loss / len(step_examples), lr, grad_norm)
+
+
+def _read_back(loss_total, grad_norm) -> tuple[float, float | None]:
+    """The summed loss and the gradient norm as numbers, in one transfer from the device.
+    (DeepSpeed may report the norm as a number, or not at all.)"""
+    import torch
+
+    if not isinstance(grad_norm, torch.Tensor):
+        return loss_total.item(), None if grad_norm is None else float(grad_norm)
+    loss_value, norm = torch.stack([loss_total.float(), grad_norm.detach().float().to(loss_total.device)]).tolist()
+    return loss_value, norm
 
 
 @dataclass
@@ -290,6 +382,8 @@ class Interval:
     tokens: int = 0
     time: float = 0.0
     steps: int = 0
+    grad_norm_sum: float = 0.0  # over the steps that clipped (and so measured the norm)
+    grad_norm_steps: int = 0
 
 
 @dataclass
@@ -308,20 +402,24 @@ class TrainState:
         known = {k: saved[k] for k in ("step", "examples", "tokens", "wall_time_s", "log_history") if k in saved}
         return cls(**known, pending=Interval(**saved.get("pending", {})))
 
-    def record(self, step_loss: float, examples: int, tokens: int, elapsed: float) -> None:
+    def record(self, result: StepResult, examples: int, tokens: int, elapsed: float) -> None:
         self.step += 1
         self.examples += examples
         self.tokens += tokens
         self.wall_time_s += elapsed
         pending = self.pending
-        pending.loss_sum += step_loss * examples
+        pending.loss_sum += result.loss * examples
         pending.examples += examples
         pending.tokens += tokens
         pending.time += elapsed
         pending.steps += 1
+        if result.grad_norm is not None:
+            pending.grad_norm_sum += result.grad_norm
+            pending.grad_norm_steps += 1
 
     def flush_log(self, lr: float, *, epoch: float) -> dict:
-        """Close a logging interval: its mean loss (over examples), learning rate and tokens/s."""
+        """Close a logging interval: its mean loss (over examples), learning rate, mean gradient
+        norm before clipping (where clipping measured it) and tokens/s."""
         pending = self.pending
         entry = {
             "step": self.step,
@@ -330,6 +428,8 @@ class TrainState:
             "tokens_per_s": pending.tokens / pending.time if pending.time else 0.0,
             "epoch": round(epoch, 4),
         }
+        if pending.grad_norm_steps:
+            entry["grad_norm"] = pending.grad_norm_sum / pending.grad_norm_steps
         self.log_history.append(entry)
         self.pending = Interval()
         return entry
@@ -355,9 +455,10 @@ def _evaluate(model, accelerator, data: PreparedData, config: TrainConfig, flatt
     return (total[0] / total[1]).item()
 
 
-def _finish(accelerator, model, config: TrainConfig, data: PreparedData, state: TrainState, setup: Setup,
-            eval_loss: float | None, resumed_from_step: int) -> dict:
+def _finish(run: TrainRun) -> dict:
     """Write the adapter (PEFT layout) with its tokenizer and ``train_summary.json``."""
+    accelerator, model, config, data, state, setup = (
+        run.accelerator, run.model, run.config, run.data, run.state, run.setup)
     output = Path(config.output)
     state_dict = accelerator.get_state_dict(model)  # gathers sharded weights: every process takes part
     peak = _peak_memory(accelerator)
@@ -373,7 +474,7 @@ def _finish(accelerator, model, config: TrainConfig, data: PreparedData, state: 
         "tokens": state.tokens,
         "initial_loss": train_log[0]["loss"] if train_log else None,
         "final_loss": train_log[-1]["loss"] if train_log else None,
-        "eval_loss": eval_loss,
+        "eval_loss": run.eval_loss,
         "wall_time_s": round(state.wall_time_s, 3),
         "tokens_per_s": round(state.tokens / state.wall_time_s, 1) if state.wall_time_s else None,
         "peak_memory_bytes": peak,
@@ -388,7 +489,7 @@ def _finish(accelerator, model, config: TrainConfig, data: PreparedData, state: 
         "precision": setup.precision,
         "lora_target_modules": setup.lora_target_modules,
         "trainable_parameters": setup.trainable_parameters,
-        "resumed_from_step": resumed_from_step or None,
+        "resumed_from_step": run.resumed_from_step or None,
         "config": config.model_dump(mode="json"),
         "log_history": state.log_history,
     }
