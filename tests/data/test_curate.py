@@ -15,10 +15,10 @@ from polyplatypus.data.curate import curate, format_summary
 from polyplatypus.data.instructions import load_instructions
 from polyplatypus.data.kobest import load_kobest
 from polyplatypus.data.normalize import dedup_form, letters_form
+from polyplatypus.data.templates import get_template
+from polyplatypus.data.tokenize import tokenize_records
 from polyplatypus.errors import ConfigError, DataError
 from polyplatypus.pipeline.config import resolve_builtin
-from polyplatypus.train.templates import get_template
-from polyplatypus.train.tokenize import tokenize_records
 
 from .edits import alter_whitespace, change_characters, swap_particle
 
@@ -221,7 +221,7 @@ def test_hub_source_keeps_its_id_as_origin(tmp_path, monkeypatch):
 
 def training_lengths(records, tokenizer, template_name):
     """(prompt, full) token lengths of each training example, built by hand as
-    train/tokenize.py builds it: the template's prompt, the output, then EOS."""
+    data/tokenize.py builds it: the template's prompt, the output, then EOS."""
     template = get_template(template_name)
     prompt, full = [], []
     for r in records:

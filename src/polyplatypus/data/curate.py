@@ -83,7 +83,7 @@ def curate(
     tokenizer = config.tokenizer
     template = None
     if tokenizer is not None:
-        from polyplatypus.train.templates import get_template
+        from polyplatypus.data.templates import get_template
 
         template = get_template(config.prompt_template)
     say = log or (lambda message: None)
