@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
-from polyplatypus import __version__
+from polyplatypus.version import __version__
 from polyplatypus.data.kobest import describe_source, load_kobest
 from polyplatypus.errors import ConfigError, OutputError
 from polyplatypus.eval.config import EvalConfig

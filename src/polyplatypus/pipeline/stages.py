@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from polyplatypus import __version__
+from polyplatypus.version import __version__
 from polyplatypus.errors import ConfigError
 from polyplatypus.pipeline.config import (
     BASE, MERGED, PipelineConfig, fingerprint, resolve_builtin, stage_settings, train_result_settings,
