@@ -33,10 +33,6 @@ def prompt_text(record: dict) -> str:
     return record["instruction"] + ("\n" + record["input"] if record.get("input") else "")
 
 
-def full_text(record: dict) -> str:
-    return prompt_text(record) + "\n" + record["output"]
-
-
 def length_summary(lengths: Sequence[int], cutoffs: Sequence[int] = ()) -> dict:
     if not len(lengths):
         return {"count": 0}
@@ -51,16 +47,6 @@ def length_summary(lengths: Sequence[int], cutoffs: Sequence[int] = ()) -> dict:
     if cutoffs:
         summary["share_over"] = {str(c): round(float((values > c).mean()), 4) for c in cutoffs}
     return summary
-
-
-def token_lengths(texts: Sequence[str], tokenizer, batch_size: int = 1000) -> list[int]:
-    """Token counts of plain texts, without special tokens."""
-    lengths: list[int] = []
-    for start in range(0, len(texts), batch_size):
-        batch = list(texts[start:start + batch_size])
-        encoded = tokenizer(batch, add_special_tokens=False)["input_ids"]
-        lengths.extend(len(ids) for ids in encoded)
-    return lengths
 
 
 def example_lengths(records: Sequence[dict], tokenizer, template) -> tuple[list[int], list[int]]:

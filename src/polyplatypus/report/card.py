@@ -25,7 +25,6 @@ from polyplatypus.tasks.registry import all_task_names
 from polyplatypus.utils.io import atomic_write_json, atomic_write_text
 from polyplatypus.version import __version__
 
-TASK_TITLES = {name: task_title(name) for name in all_task_names()}  # titles come from the task registry
 NOISE_MARK = "≈"
 MISSING = "–"
 
