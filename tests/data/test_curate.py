@@ -12,6 +12,7 @@ import pytest
 
 from polyplatypus.cli import main
 from polyplatypus.data.curate import curate, format_summary
+from polyplatypus.data.decontam import DecontamConfig
 from polyplatypus.data.instructions import load_instructions
 from polyplatypus.data.kobest import load_kobest
 from polyplatypus.data.normalize import dedup_form, letters_form
@@ -183,6 +184,24 @@ def test_cli_curate_prints_a_summary(tmp_path, planted_source, kobest_dir, capsy
     report = json.loads((tmp_path / "c.jsonl.report.json").read_text(encoding="utf-8"))
     assert report["settings"]["decontamination"]["kobest_source"] == str(Path(kobest_dir).resolve())
     assert report["totals"]["contaminated"] == 4
+
+
+def test_report_records_every_decontamination_setting(tmp_path, planted_source, kobest_dir):
+    """The report's decontamination block holds each field of the settings object with the value
+    the run used (none of them at its default here), as in the file."""
+    extra, _ = planted_source
+    given = {"threshold": 0.6, "ngram": 4, "min_ngrams": 5, "field_min_ngrams": 11, "edit_rate": 0.1,
+             "min_letters": 9, "field_edit_rate": 0.1, "field_min_letters": 12, "segment_min_letters": 5,
+             "fields": ["instruction"]}
+    assert set(given) == set(DecontamConfig.model_fields)
+    assert all(DecontamConfig.model_fields[name].default != value for name, value in given.items())
+    report = curate([SAMPLE, str(extra)], tmp_path / "c.jsonl", decontaminate="kobest", kobest_dir=kobest_dir,
+                    kobest_splits="test", skip_invalid=True, **{f"decontam_{k}": v for k, v in given.items()})
+    block = report["settings"]["decontamination"]
+    assert {name: block[name] for name in given} == given
+    assert block["splits"] == ["test"] and block["edit_max_letters"] == 100
+    written = json.loads((tmp_path / "c.jsonl.report.json").read_text(encoding="utf-8"))
+    assert written["settings"] == report["settings"]
 
 
 def test_cli_names_the_invalid_record(tmp_path, planted_source, capsys):
