@@ -256,7 +256,7 @@ def _report(run: _Run, curated: list[dict], template) -> dict:
         "output": str(Path(run.config.output)),
         "settings": _settings_block(run, template),
         "totals": totals,
-        "sources": _per_source_counts(run),
+        "sources": _count_per_source(run),
         "data_sources": _data_source_counts(run),
         "exact_duplicates": [{"removed": ref(d.removed), "kept": ref(d.kept)} for d in run.exact],
         "contaminated": [
@@ -271,7 +271,8 @@ def _report(run: _Run, curated: list[dict], template) -> dict:
     }
 
 
-def _per_source_counts(run: _Run) -> list[dict]:
+def _count_per_source(run: _Run) -> list[dict]:
+    """Each source's counts, with what the steps removed and what is kept filled in."""
     for index, reason in run.removed_by.items():
         run.per_source[run.where[index][0]][reason] += 1
     for index in run.alive:
