@@ -18,8 +18,8 @@ when it matches some benchmark text by one of three measures:
   ``min_letters`` letters with ``k = ⌊edit_rate · L⌋``, and to the main field of a multi-field
   document on its own (:data:`KOBEST_STANDALONE_FIELDS`: a COPA premise, a BoolQ question, a
   WiC sentence, a HellaSwag context; not the answer choices) of at least ``field_min_letters``
-  letters with ``k = ⌊field_edit_rate · L⌋``; texts of more than ``edit_max_letters`` letters
-  are left to containment.
+  letters with ``k = ⌊field_edit_rate · L⌋``; texts of more than :data:`EDIT_MAX_LETTERS` (100)
+  letters are left to containment.
 * **Whole segment**: a single-field document of ``segment_min_letters`` to ``min_letters - 1``
   letters (``완전 거북이배송``) is found when some *segment* of the record (the text between line
   breaks, sentence punctuation, colons, quotes and brackets) consists of exactly its letters, as
