@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The one prepared GPU run of issues 11 (fine-tuning) and 12 (evaluation): under 6 minutes on one H100.
-#   once, here:           bash benchmarks/gpu_prepare.sh         (builds the git-ignored gpu-carry/)
-#   on the GPU machine:   bash benchmarks/gpu.sh                 (run tool: carry ["gpu-carry"])
-# Results (JSON rows, logs, profiler tables) go to $OUT (the run tool's folder) or ./gpu-results.
+# Fine-tuning (benchmarks/gpu_train.py) and evaluation (benchmarks/gpu_eval.py) speed on one GPU,
+# sized to finish in under 6 minutes on one H100. On a GPU machine without network access:
+#   1. where the network and ../shared are:  bash benchmarks/gpu_prepare.sh   (builds gpu-carry/)
+#   2. copy the checkout, gpu-carry/ included, to the GPU machine, and there:  bash benchmarks/gpu.sh
+# Results (JSON rows, logs, profiler tables) go to $OUT, by default ./gpu-results.
 # On a machine without a GPU, LAYOUTS=tiny runs the same script on CPU as a check.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-results}
 mkdir -p "$OUT"
 PY=${PYTHON:-python3}
-SITE=""  # the carried wheels are cp312 (the GPU machine's Python); another Python uses its own packages
+SITE=""  # gpu-carry/site holds cp312 wheels; another Python uses its own packages
 if [ -d gpu-carry/site ] && $PY -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))'; then SITE=":$PWD/gpu-carry/site"; fi
 export PYTHONPATH="$PWD/src$SITE${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -30,11 +31,9 @@ timeout 215 $PY benchmarks/gpu_train.py $layout_flags --budget-s ${TRAIN_BUDGET_
     2>&1 | tee "$OUT/train.log" | grep -v -e '^Loading weights' -e 'FutureWarning' -e 'warnings.warn'
 echo "gpu_train.py exit status ${PIPESTATUS[0]}"
 
-# evaluation (benchmarks/gpu_eval.py, issue 12), if this checkout has it
-if [ -f benchmarks/gpu_eval.py ]; then
-    for layout in $EVAL_LAYOUTS; do
-        timeout 120 $PY benchmarks/gpu_eval.py --layout "$layout" --budget-s ${EVAL_BUDGET_S:-80} \
-            --out "$OUT/eval-$layout" 2>&1 | tee "$OUT/eval-$layout.log"
-        echo "gpu_eval.py --layout $layout exit status ${PIPESTATUS[0]}"
-    done
-fi
+# evaluation
+for layout in $EVAL_LAYOUTS; do
+    timeout 120 $PY benchmarks/gpu_eval.py --layout "$layout" --budget-s ${EVAL_BUDGET_S:-80} \
+        --out "$OUT/eval-$layout" 2>&1 | tee "$OUT/eval-$layout.log"
+    echo "gpu_eval.py --layout $layout exit status ${PIPESTATUS[0]}"
+done

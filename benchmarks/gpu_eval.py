@@ -24,9 +24,11 @@ test suite runs it so the script cannot rot).
 
     python benchmarks/gpu_eval.py --layout 1.3b --out $OUT/eval-1.3b --limit 64 --budget-s 90
 
-On a lent GPU machine ../shared is not beside the checkout: carry the KoBEST TSVs and the
-tokenizer in an ignored folder and pass --kobest-dir and --tokenizer (or set
-POLYPLATYPUS_KOBEST_DIR / POLYPLATYPUS_TOKENIZER_DIR); lm_eval must be importable (carried).
+Where ../shared is not beside the checkout (a GPU machine without network access), copy the
+KoBEST TSVs and the tokenizer along with it (benchmarks/gpu_prepare.sh puts them in gpu-carry/,
+which benchmarks/gpu.sh reads) and pass --kobest-dir and --tokenizer (or set
+POLYPLATYPUS_KOBEST_DIR / POLYPLATYPUS_TOKENIZER_DIR); lm_eval must be importable (gpu-carry/site
+has it).
 """
 
 from __future__ import annotations

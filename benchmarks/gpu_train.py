@@ -94,7 +94,7 @@ def build_model(layout: str, tokenizer, device, dtype):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from polyplatypus.train import attention
+    from polyplatypus.models import attention
 
     attention.register()
     torch.manual_seed(0)
@@ -136,8 +136,8 @@ def training_data(tokenizer, long: bool, cutoff: int):
     """The bundled sample tokenized with the Alpaca template; ``long`` stretches every answer to
     fill the cutoff (2048 tokens an example)."""
     from polyplatypus.data.instructions import load_instructions
-    from polyplatypus.train.templates import get_template
-    from polyplatypus.train.tokenize import tokenize_records
+    from polyplatypus.data.templates import get_template
+    from polyplatypus.data.tokenize import tokenize_records
 
     records = load_instructions(str(SAMPLE_FILE))
     if long:

@@ -1,6 +1,6 @@
 """polyplatypus: the Poly-platypus-ko recipe (curate, fine-tune, merge, evaluate on KoBEST)."""
 
-__version__ = "0.1.0"
+from polyplatypus.version import __version__
 
 
 def evaluate(models=None, tasks=None, shots=None, **kwargs):

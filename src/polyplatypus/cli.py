@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from polyplatypus import __version__
 from polyplatypus.errors import PolyplatypusError
+from polyplatypus.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:

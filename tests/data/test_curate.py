@@ -12,13 +12,14 @@ import pytest
 
 from polyplatypus.cli import main
 from polyplatypus.data.curate import curate, format_summary
+from polyplatypus.data.decontam import DecontamConfig
 from polyplatypus.data.instructions import load_instructions
 from polyplatypus.data.kobest import load_kobest
 from polyplatypus.data.normalize import dedup_form, letters_form
+from polyplatypus.data.templates import get_template
+from polyplatypus.data.tokenize import tokenize_records
 from polyplatypus.errors import ConfigError, DataError
 from polyplatypus.pipeline.config import resolve_builtin
-from polyplatypus.train.templates import get_template
-from polyplatypus.train.tokenize import tokenize_records
 
 from .edits import alter_whitespace, change_characters, swap_particle
 
@@ -185,6 +186,24 @@ def test_cli_curate_prints_a_summary(tmp_path, planted_source, kobest_dir, capsy
     assert report["totals"]["contaminated"] == 4
 
 
+def test_report_records_every_decontamination_setting(tmp_path, planted_source, kobest_dir):
+    """The report's decontamination block holds each field of the settings object with the value
+    the run used (none of them at its default here), as in the file."""
+    extra, _ = planted_source
+    given = {"threshold": 0.6, "ngram": 4, "min_ngrams": 5, "field_min_ngrams": 11, "edit_rate": 0.1,
+             "min_letters": 9, "field_edit_rate": 0.1, "field_min_letters": 12, "segment_min_letters": 5,
+             "fields": ["instruction"]}
+    assert set(given) == set(DecontamConfig.model_fields)
+    assert all(DecontamConfig.model_fields[name].default != value for name, value in given.items())
+    report = curate([SAMPLE, str(extra)], tmp_path / "c.jsonl", decontaminate="kobest", kobest_dir=kobest_dir,
+                    kobest_splits="test", skip_invalid=True, **{f"decontam_{k}": v for k, v in given.items()})
+    block = report["settings"]["decontamination"]
+    assert {name: block[name] for name in given} == given
+    assert block["splits"] == ["test"] and block["edit_max_letters"] == 100
+    written = json.loads((tmp_path / "c.jsonl.report.json").read_text(encoding="utf-8"))
+    assert written["settings"] == report["settings"]
+
+
 def test_cli_names_the_invalid_record(tmp_path, planted_source, capsys):
     extra, _ = planted_source
     code = main(["data", "curate", "--data", SAMPLE, "--data", str(extra), "--output", str(tmp_path / "c.jsonl")])
@@ -221,7 +240,7 @@ def test_hub_source_keeps_its_id_as_origin(tmp_path, monkeypatch):
 
 def training_lengths(records, tokenizer, template_name):
     """(prompt, full) token lengths of each training example, built by hand as
-    train/tokenize.py builds it: the template's prompt, the output, then EOS."""
+    data/tokenize.py builds it: the template's prompt, the output, then EOS."""
     template = get_template(template_name)
     prompt, full = [], []
     for r in records:

@@ -14,6 +14,8 @@ from polyplatypus.data.decontam import (
     SEGMENT_BREAKS,
     BenchmarkIndex,
     BenchmarkText,
+    Contamination,
+    DecontamConfig,
     kobest_texts,
     normalize_split,
     occurrence_distance,
@@ -192,7 +194,7 @@ def test_short_texts_are_caught_by_length(kobest_index, planted_results):
         text = BenchmarkText("kobest", row["task"], "test", row["doc"], field, row["original"], (row["original"],))
         budget = kobest_index.edit_budget(text, letters)
         segment = (row["kind"] == "review" and row["how"] == "verbatim"
-                   and kobest_index.segment_min_letters <= letters < kobest_index.min_letters)
+                   and kobest_index.config.segment_min_letters <= letters < kobest_index.config.min_letters)
         if segment or (budget is not None and needed[row["how"]] <= budget):
             assert k in found, row
             checked[row["kind"]] += 1
@@ -246,7 +248,7 @@ def test_occurrence_distance_is_the_edit_distance_to_a_substring():
 def test_search_equals_all_pairs(kobest_dir, sample_records):
     """The indexes find exactly what checking every record against every text finds."""
     texts = kobest_texts(kobest_dir, tasks=["copa", "sentineg"], splits=["test"])
-    index = BenchmarkIndex(texts, threshold=0.3)
+    index = BenchmarkIndex(texts, DecontamConfig(threshold=0.3))
     planted = [t for t, task, *_ in built_from_kobest(kobest_dir) if task in ("copa", "sentineg")]
     sentineg = load_kobest("sentineg", "test", kobest_dir)
     copa = load_kobest("copa", "test", kobest_dir)
@@ -313,16 +315,21 @@ def toy(text: str, field: str = "document", index: int = 0, standalone: bool = T
     return BenchmarkText("toy", "toy", "test", index, field, text, (text,), standalone)
 
 
+def containment(found: Contamination) -> float | None:
+    """The share of the text's n-grams in the record, for a containment match."""
+    return found.similarity if found.measure == "containment" else None
+
+
 def test_containment_threshold_and_minimum():
     bench = [toy("가나다라마바사아자차카타"), toy("짧은말", index=1)]
-    index = BenchmarkIndex(bench, threshold=0.5, ngram=5, min_ngrams=4)
+    index = BenchmarkIndex(bench, DecontamConfig(threshold=0.5, ngram=5, min_ngrams=4))
     assert index.size == 1 and index.skipped_short == 1  # "짧은말": too short for any measure
     # the document has 8 five-grams: 4 contained is exactly 0.5 (caught), 3 is not
     found = index.search(["가나다라마바사아", "가나다라마바사", "짧은말입니다", "전혀 다른 문장입니다",
                           "앞에 붙은 말 가나다라마 바사아자차카타 뒤에 붙은 말"])
-    assert [(c.record, c.shared_ngrams, c.containment) for c in found] == [(0, 4, 0.5), (4, 8, 1.0)]
+    assert [(c.record, c.shared_ngrams, containment(c)) for c in found] == [(0, 4, 0.5), (4, 8, 1.0)]
     # at least min_ngrams shared n-grams, even where the share would be enough
-    strict = BenchmarkIndex(bench, threshold=0.25, ngram=5, min_ngrams=3)
+    strict = BenchmarkIndex(bench, DecontamConfig(threshold=0.25, ngram=5, min_ngrams=3))
     assert [c.record for c in strict.search(["가나다라마바", "가나다라마바사"])] == [1]
 
 
@@ -370,7 +377,7 @@ def test_fields_and_documents(kobest_dir):
     # containment: a field counts on its own only with field_min_ngrams n-grams (most COPA fields
     # are shorter: they count as part of their document)
     checked_fields = [texts[i] for i in index.checked if texts[i].field != "document"]
-    assert all(len(shingle_set(letters_form(t.text), 5)) >= index.field_min_ngrams for t in checked_fields)
+    assert all(len(shingle_set(letters_form(t.text), 5)) >= index.config.field_min_ngrams for t in checked_fields)
     assert 0 < len(checked_fields) < len([t for t in texts if t.field != "document"]) // 4
     documents = sum(1 for i in index.checked if texts[i].field == "document")
     assert documents + index.skipped_short == 500 and documents > 490
@@ -383,5 +390,5 @@ def test_fields_and_documents(kobest_dir):
         kobest_texts(kobest_dir, tasks=["nli"])
     with pytest.raises(DataError, match="unknown KoBEST split"):
         normalize_split("dev2")
-    with pytest.raises(ValueError, match="edit rate"):
-        BenchmarkIndex(texts[:4], edit_rate=1.0)
+    with pytest.raises(ValueError, match="edit_rate"):
+        DecontamConfig(edit_rate=1.0)

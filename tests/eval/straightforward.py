@@ -1,6 +1,6 @@
 """An independent, deliberately naive implementation of the reference's scoring, for tests:
-the shuffle and few-shot draws written from the issue's description, and one model call per
-(context, continuation) request with nothing shared, batched or cached."""
+the shuffle and few-shot draws written from their description (tests/golden/README.md), and one
+model call per (context, continuation) request with nothing shared, batched or cached."""
 
 import random
 

@@ -1,4 +1,4 @@
-"""benchmarks/gpu_eval.py at its tiny layout on CPU, so the GPU script cannot rot between lent GPUs."""
+"""benchmarks/gpu_eval.py at its tiny layout on CPU, so the GPU script keeps working between GPU runs."""
 
 import importlib.util
 import json

@@ -1,5 +1,5 @@
 """An evaluation folder is complete or absent, never mixed, held by one process, and checked before
-any model loads (issue: nothing lost, nothing mixed)."""
+any model loads: nothing is lost, nothing is mixed."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ def test_cell_records_the_rescored_count(kobest_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from polyplatypus.eval.runner import score_cell
-    from polyplatypus.report.tables import results_markdown
+    from polyplatypus.eval.tables import results_markdown
     from polyplatypus.tasks import get_task
 
     path = Path(__file__).parents[1] / "fixtures" / "tiny-gptneox-lm"

@@ -8,8 +8,8 @@ Setup (once; paths are examples, anything outside the project works):
 
     # 1. the harness source: GitHub Beomi/ko-lm-evaluation-harness (a fork of
     #    lm-evaluation-harness v0.3) at commit b4bd6f6a4d9473fec4ac5d0f36c0cf23da18f472, as a
-    #    plain work tree in /work/refharness.  From a bare mirror G (the agents' `fetch` tool puts
-    #    one at /work/.mirror/Beomi+ko-lm-evaluation-harness/repo) `git archive HEAD` fails
+    #    plain work tree in /work/refharness.  From a bare mirror G of the repository (here
+    #    /work/.mirror/Beomi+ko-lm-evaluation-harness/repo) `git archive HEAD` fails
     #    because two bigbench JSON blobs are absent from the snapshot (not needed); extract
     #    blob by blob instead:
     G=/work/.mirror/Beomi+ko-lm-evaluation-harness/repo; mkdir -p /work/refharness

@@ -37,8 +37,8 @@ SETTINGS = dict(batch_size=4, steps=6, learning_rate=1e-2, warmup_steps=1, cutof
 
 
 def examples(tokenizer) -> list[tuple[list[int], list[int]]]:
-    from polyplatypus.train.templates import get_template
-    from polyplatypus.train.tokenize import tokenize_records
+    from polyplatypus.data.templates import get_template
+    from polyplatypus.data.tokenize import tokenize_records
 
     records = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
     tokenized = tokenize_records(records, tokenizer, get_template(SETTINGS["prompt_template"]),

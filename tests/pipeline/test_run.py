@@ -12,11 +12,15 @@ import yaml
 
 from polyplatypus.cli import main
 from polyplatypus.errors import ConfigError
+from polyplatypus.eval.tables import task_title
 from polyplatypus.pipeline import stages
 from polyplatypus.pipeline.config import load_config
 from polyplatypus.pipeline.demo import DEMO_CONFIG, OFFLINE_ENV
 from polyplatypus.pipeline.stages import run_pipeline
-from polyplatypus.report.card import TASK_TITLES, read_card_tables
+from polyplatypus.report.card import read_card_tables
+from polyplatypus.tasks.registry import all_task_names
+
+TASK_TITLES = {name: task_title(name) for name in all_task_names()}  # each task's heading in the card
 
 # The base stage runs as in the demo (about 45 s on two cores), so that the scores of the base
 # model can be checked; the later stages are cut down.

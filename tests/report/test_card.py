@@ -7,8 +7,12 @@ import pytest
 
 from polyplatypus.cli import main
 from polyplatypus.errors import ConfigError, DataError
-from polyplatypus.report.card import NOISE_MARK, TASK_TITLES, read_card_tables, write_report
+from polyplatypus.eval.tables import task_title
+from polyplatypus.report.card import NOISE_MARK, read_card_tables, write_report
 from polyplatypus.report.results import load_rows
+from polyplatypus.tasks.registry import all_task_names
+
+TASK_TITLES = {name: task_title(name) for name in all_task_names()}  # each task's heading in the card
 
 
 def png_size(path: Path) -> tuple[int, int]:

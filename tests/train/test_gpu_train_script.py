@@ -1,4 +1,4 @@
-"""benchmarks/gpu_train.py, the prepared GPU run, keeps working: its tiny layout runs on CPU."""
+"""benchmarks/gpu_train.py, the GPU fine-tuning benchmark, keeps working: its tiny layout runs on CPU."""
 
 from __future__ import annotations
 

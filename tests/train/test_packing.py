@@ -6,9 +6,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from polyplatypus.data.templates import get_template
+from polyplatypus.data.tokenize import tokenize_records
 from polyplatypus.train import batching, loss, train
-from polyplatypus.train.templates import get_template
-from polyplatypus.train.tokenize import tokenize_records
 
 
 def test_epoch_plan_is_seeded_complete_and_split_between_processes():
@@ -50,7 +50,7 @@ def examples(tiny_tokenizer, ko_records):
 def test_a_packed_examples_loss_equals_its_unpacked_loss(arch, examples, tiny_gptneox_dir, tiny_llama_dir):
     from transformers import AutoModelForCausalLM
 
-    from polyplatypus.train import attention
+    from polyplatypus.models import attention
 
     path = tiny_gptneox_dir if arch == "gpt_neox" else tiny_llama_dir
     model = AutoModelForCausalLM.from_pretrained(path).eval()  # sdpa: block-diagonal mask from position ids

@@ -6,10 +6,11 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from polyplatypus.train import attention, batching, loss
+from polyplatypus.data.templates import get_template
+from polyplatypus.data.tokenize import tokenize_records
+from polyplatypus.models import attention
+from polyplatypus.train import batching, loss
 from polyplatypus.train.lora import add_lora
-from polyplatypus.train.templates import get_template
-from polyplatypus.train.tokenize import tokenize_records
 
 
 @pytest.mark.parametrize("layout", ["micro batch 1", "padded micro batch", "packed"])

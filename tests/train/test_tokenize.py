@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from polyplatypus.data.templates import TEMPLATES, get_template
+from polyplatypus.data.tokenize import IGNORE_INDEX, build_example, tokenize_records
 from polyplatypus.errors import ConfigError
-from polyplatypus.train.templates import TEMPLATES, get_template
-from polyplatypus.train.tokenize import IGNORE_INDEX, build_example, tokenize_records
 
 
 def test_alpaca_template_matches_the_recipe_with_and_without_input():

@@ -91,7 +91,7 @@ def run_stats(args: argparse.Namespace) -> int:
             skipped[describe_source(source)] = dict(sorted(counts.items()))
     template = None
     if args.tokenizer is not None:
-        from polyplatypus.train.templates import get_template
+        from polyplatypus.data.templates import get_template
 
         template = get_template(args.prompt_template)  # a clear error before the tokenizer loads
     stats = dataset_stats(records, tokenizer=args.tokenizer, cutoffs=args.cutoffs, template=template)

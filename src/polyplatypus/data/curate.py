@@ -27,6 +27,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from polyplatypus.data import decontam as decontam_mod
@@ -75,195 +76,248 @@ def curate(
     if output is not None:
         options["output"] = output
     config = CurateConfig.build(config, caller="curate()", **options)
-    sources, output = config.sources, Path(config.output)
-    benchmarks = tuple(config.decontaminate)
-    dedup_threshold, dedup_ngram, dedup_fields = config.dedup_threshold, config.dedup_ngram, config.dedup_fields
-    decontam = config.decontam
-    kobest_dir, skip_invalid, origin_field = config.kobest_dir, config.skip_invalid, config.origin_field
-    tokenizer = config.tokenizer
-    template = None
-    if tokenizer is not None:
-        from polyplatypus.train.templates import get_template
-
-        template = get_template(config.prompt_template)
+    template = _template(config)  # an unknown template fails before any work
     say = log or (lambda message: None)
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    timer = _Timer()
 
-    def lap(name: str):
-        nonlocal clock
+    run = _load(config, say)
+    timer.lap("load")
+    _remove_exact_duplicates(run, say)
+    timer.lap("exact_dedup")
+    if config.decontaminate:
+        _decontaminate(run, say, timer)  # laps "benchmark_index" and "decontaminate"
+    if config.dedup_threshold is not None:
+        _remove_near_duplicates(run, say)
+        timer.lap("near_dedup")
+    curated = _write(run)
+    timer.lap("write")
+    report = _report(run, curated, template)
+    report["stats"] = _dataset_stats(curated, config, template, say, timer)
+    report_path = Path(config.report_path) if config.report_path is not None else report_path_for(config.output)
+    atomic_write_json(report_path, report)
+    report["report_path"] = str(report_path)  # not in the file (it would name itself)
+    report["timings"] = timer.timings  # not in the file: the file is the same on every run
+    return report
+
+
+def _template(config: CurateConfig):
+    """The prompt template the token lengths are measured with (None without a tokenizer)."""
+    if config.tokenizer is None:
+        return None
+    from polyplatypus.data.templates import get_template
+
+    return get_template(config.prompt_template)
+
+
+def _dataset_stats(curated: list[dict], config: CurateConfig, template, say, timer: _Timer) -> dict:
+    """Counts and lengths of the output; token lengths too when a tokenizer is given (timed)."""
+    if config.tokenizer is None:
+        return dataset_stats(curated)
+    say("computing token lengths")
+    stats = dataset_stats(curated, tokenizer=config.tokenizer, template=template)
+    timer.lap("token_stats")
+    return stats
+
+
+class _Timer:
+    """Seconds spent in each named step, in order."""
+
+    def __init__(self):
+        self.timings: dict[str, float] = {}
+        self._clock = time.perf_counter()
+
+    def lap(self, name: str) -> None:
         now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
+        self.timings[name] = round(now - self._clock, 3)
+        self._clock = now
 
-    # 1. load
-    records: list[dict] = []
-    where: list[tuple[int, int]] = []  # (source position, 1-based record number)
-    names = [describe_source(s) for s in sources]
-    per_source = []
-    for position, source in enumerate(sources):
-        skipped = Counter()
-        count = 0
-        for number, record in iter_instructions(source, skip_invalid=skip_invalid, skipped=skipped,
-                                                 with_numbers=True):
-            if origin_field:
-                if origin_field not in record:
-                    record[origin_field] = names[position]
-                elif record[origin_field] != names[position]:
-                    record[f"{origin_field}_source"] = names[position]
-            records.append(record)
-            where.append((position, number))
-            count += 1
-        # records_in counts every record read, the skipped invalid ones included
-        per_source.append({"source": names[position], "records_in": count + sum(skipped.values()),
-                           "skipped_invalid": dict(sorted(skipped.items())), "exact_duplicates": 0,
-                           "contaminated": 0, "near_duplicates": 0, "records_out": 0})
-        say(f"loaded {count} records from {names[position]}"
-            + (f" (skipped {sum(skipped.values())} invalid)" if skipped else ""))
-    if not records:
-        raise DataError("no valid records in any source")
-    lap("load")
 
-    def ref(index: int) -> dict:
-        position, number = where[index]
-        record = records[index]
-        out = {"source": names[position], "record": number}
+@dataclass
+class _Run:
+    """The records of one curation and what each step removed (indices into ``records``)."""
+
+    config: CurateConfig
+    records: list[dict]
+    where: list[tuple[int, int]]  # (source position, 1-based record number)
+    names: list[str]  # each source as the report names it
+    per_source: list[dict]  # the report's per-source counts
+    removed_by: dict[int, str] = field(default_factory=dict)  # record -> the step that removed it
+    exact: list = field(default_factory=list)
+    contamination: list = field(default_factory=list)
+    near: list = field(default_factory=list)
+    decontam_stats: dict = field(default_factory=dict)
+    dedup_stats: dict = field(default_factory=dict)
+
+    @property
+    def alive(self) -> list[int]:
+        """The records no step has removed, in input order."""
+        return [i for i in range(len(self.records)) if i not in self.removed_by]
+
+    def ref(self, index: int) -> dict:
+        """Where a record came from, as the report names it."""
+        position, number = self.where[index]
+        record = self.records[index]
+        out = {"source": self.names[position], "record": number}
         if "id" in record:
             out["id"] = record["id"]
         text = record["instruction"]
         out["instruction"] = text if len(text) <= 100 else text[:99] + "…"
         return out
 
-    removed_by: dict[int, str] = {}
 
-    # 2. exact duplicates
-    keys = ["\x1f".join(normalize_text(r[f]) for f in dedup_fields) for r in records]
-    exact = dedup_mod.exact_duplicates(keys)
-    del keys
-    for dup in exact:
-        removed_by[dup.removed] = "exact_duplicates"
-    alive = [i for i in range(len(records)) if i not in removed_by]
-    say(f"exact duplicates: {len(exact)} removed")
-    lap("exact_dedup")
+def _load(config: CurateConfig, say: Callable[[str], None]) -> _Run:
+    """Step 1: every source's valid records, in order, each with its ``origin``."""
+    origin_field = config.origin_field
+    run = _Run(config, [], [], [describe_source(s) for s in config.sources], [])
+    for position, source in enumerate(config.sources):
+        name, skipped, count = run.names[position], Counter(), 0
+        for number, record in iter_instructions(source, skip_invalid=config.skip_invalid, skipped=skipped,
+                                                 with_numbers=True):
+            if origin_field:
+                if origin_field not in record:
+                    record[origin_field] = name
+                elif record[origin_field] != name:
+                    record[f"{origin_field}_source"] = name
+            run.records.append(record)
+            run.where.append((position, number))
+            count += 1
+        # records_in counts every record read, the skipped invalid ones included
+        run.per_source.append({"source": name, "records_in": count + sum(skipped.values()),
+                               "skipped_invalid": dict(sorted(skipped.items())), "exact_duplicates": 0,
+                               "contaminated": 0, "near_duplicates": 0, "records_out": 0})
+        say(f"loaded {count} records from {name}" + (f" (skipped {sum(skipped.values())} invalid)" if skipped else ""))
+    if not run.records:
+        raise DataError("no valid records in any source")
+    return run
 
-    # 3. decontamination
-    contamination: list = []
-    decontam_stats: dict = {}
-    if benchmarks:
-        texts = decontam_mod.kobest_texts(kobest_dir, splits=config.kobest_splits, tasks=config.kobest_tasks)
-        index = decontam.index(texts)
-        lap("benchmark_index")
-        found = index.search([_joined(records[i], decontam.fields) for i in alive], stats=decontam_stats)
-        for item in found:
-            item.record = alive[item.record]
-            removed_by[item.record] = "contaminated"
-        contamination = found
-        alive = [i for i in alive if i not in removed_by]
-        say(f"decontamination against KoBEST ({index.size} benchmark texts): {len(found)} removed")
-        lap("decontaminate")
 
-    # 4. near duplicates
-    near: list = []
-    dedup_stats: dict = {}
-    if dedup_threshold is not None:
-        forms = [dedup_form(_joined(records[i], dedup_fields)) for i in alive]
-        found = dedup_mod.near_duplicates(forms, threshold=dedup_threshold, ngram=dedup_ngram,
-                                          num_perm=config.num_perm, seed=config.seed, stats=dedup_stats)
-        del forms
-        near = [dedup_mod.Duplicate(alive[d.removed], alive[d.kept], d.similarity) for d in found]
-        for dup in near:
-            removed_by[dup.removed] = "near_duplicates"
-        alive = [i for i in alive if i not in removed_by]
-        say(f"near duplicates (Jaccard >= {dedup_threshold}): {len(near)} removed")
-        lap("near_dedup")
+def _remove_exact_duplicates(run: _Run, say: Callable[[str], None]) -> None:
+    """Step 2: equal normalized ``dedup_fields``; the first occurrence stays."""
+    keys = ["\x1f".join(normalize_text(r[f]) for f in run.config.dedup_fields) for r in run.records]
+    run.exact = dedup_mod.exact_duplicates(keys)
+    for dup in run.exact:
+        run.removed_by[dup.removed] = "exact_duplicates"
+    say(f"exact duplicates: {len(run.exact)} removed")
 
-    # counts
-    for index, reason in removed_by.items():
-        per_source[where[index][0]][reason] += 1
-    for index in alive:
-        per_source[where[index][0]]["records_out"] += 1
-    categories: dict[str, dict[str, int]] = {}
-    kept = set(alive)
-    for index, record in enumerate(records):
-        if "data_source" in record:
-            entry = categories.setdefault(str(record["data_source"]), {"records_in": 0, "records_out": 0})
-            entry["records_in"] += 1
-            entry["records_out"] += index in kept
-    curated = [records[i] for i in alive]
 
-    # output
+def _decontaminate(run: _Run, say: Callable[[str], None], timer: _Timer) -> None:
+    """Step 3: records containing a KoBEST document or long field."""
+    config, decontam = run.config, run.config.decontam
+    texts = decontam_mod.kobest_texts(config.kobest_dir, splits=config.kobest_splits, tasks=config.kobest_tasks)
+    index = decontam.index(texts)
+    timer.lap("benchmark_index")
+    alive = run.alive
+    found = index.search([_joined(run.records[i], decontam.fields) for i in alive], stats=run.decontam_stats)
+    for item in found:
+        item.record = alive[item.record]
+        run.removed_by[item.record] = "contaminated"
+    run.contamination = found
+    say(f"decontamination against KoBEST ({index.size} benchmark texts): {len(found)} removed")
+    timer.lap("decontaminate")
+
+
+def _remove_near_duplicates(run: _Run, say: Callable[[str], None]) -> None:
+    """Step 4: records whose n-gram Jaccard with an earlier kept record reaches the threshold."""
+    config, alive = run.config, run.alive
+    forms = [dedup_form(_joined(run.records[i], config.dedup_fields)) for i in alive]
+    found = dedup_mod.near_duplicates(forms, threshold=config.dedup_threshold, ngram=config.dedup_ngram,
+                                      num_perm=config.num_perm, seed=config.seed, stats=run.dedup_stats)
+    run.near = [dedup_mod.Duplicate(alive[d.removed], alive[d.kept], d.similarity) for d in found]
+    for dup in run.near:
+        run.removed_by[dup.removed] = "near_duplicates"
+    say(f"near duplicates (Jaccard >= {config.dedup_threshold}): {len(run.near)} removed")
+
+
+def _write(run: _Run) -> list[dict]:
+    """Step 5: the kept records to the output (.json: one array; else JSON lines)."""
+    curated = [run.records[i] for i in run.alive]
+    output = Path(run.config.output)
     if output.suffix.lower() == ".json":
         atomic_write_json(output, curated)
     else:
         atomic_write_jsonl(output, curated)
-    lap("write")
+    return curated
 
+
+def _report(run: _Run, curated: list[dict], template) -> dict:
+    """Step 6: the report (without ``stats``, which the caller adds): settings, counts and every
+    removed record with the record it duplicates or the benchmark text it contains."""
     totals = {
-        "records_in": sum(s["records_in"] for s in per_source),
-        "skipped_invalid": sum(sum(s["skipped_invalid"].values()) for s in per_source),
-        "exact_duplicates": len(exact),
-        "contaminated": len(contamination),
-        "near_duplicates": len(near),
+        "records_in": sum(s["records_in"] for s in run.per_source),
+        "skipped_invalid": sum(sum(s["skipped_invalid"].values()) for s in run.per_source),
+        "exact_duplicates": len(run.exact),
+        "contaminated": len(run.contamination),
+        "near_duplicates": len(run.near),
         "records_out": len(curated),
     }
-    report = {
+    ref = run.ref
+    return {
         "version": REPORT_VERSION,
-        "output": str(output),
-        "settings": {
-            "sources": names,
-            "dedup_fields": list(dedup_fields),
-            "near_dedup": None if dedup_threshold is None else {
-                "method": "minhash-lsh+exact-jaccard", "threshold": dedup_threshold, "ngram": dedup_ngram,
-                "normal_form": "NFKC, casefold, whitespace removed", "seed": config.seed,
-                **{k: v for k, v in dedup_stats.items() if k in ("num_perm", "lsh_bands", "lsh_rows",
-                                                                  "miss_probability_at_threshold",
-                                                                  "candidate_threshold")},
-            },
-            "decontamination": None if not benchmarks else {
-                "benchmarks": list(benchmarks),
-                "kobest_source": _kobest_source(kobest_dir),
-                "splits": [decontam_mod.normalize_split(s) for s in config.kobest_splits],
-                "tasks": list(config.kobest_tasks or decontam_mod.KOBEST_TEXT_FIELDS),
-                "fields": list(decontam.fields), "measures": ["containment", "occurrence", "segment"],
-                "threshold": decontam.threshold, "ngram": decontam.ngram, "min_ngrams": decontam.min_ngrams,
-                "field_min_ngrams": decontam.field_min_ngrams, "edit_rate": decontam.edit_rate,
-                "min_letters": decontam.min_letters, "field_edit_rate": decontam.field_edit_rate,
-                "field_min_letters": decontam.field_min_letters,
-                "segment_min_letters": decontam.segment_min_letters,
-                "edit_max_letters": decontam_mod.DEFAULT_EDIT_MAX_LETTERS,
-                "normal_form": "NFKC, casefold, letters and digits only",
-                **{k: decontam_stats.get(k) for k in ("benchmark_texts_indexed", "benchmark_documents_too_short",
-                                                      "containment_texts", "occurrence_texts", "segment_texts")},
-            },
-            "skip_invalid": skip_invalid,
-            "origin_field": origin_field,
-            "prompt_template": None if template is None else template.name,
-        },
+        "output": str(Path(run.config.output)),
+        "settings": _settings_block(run, template),
         "totals": totals,
-        "sources": per_source,
-        "data_sources": dict(sorted(categories.items())),
-        "exact_duplicates": [{"removed": ref(d.removed), "kept": ref(d.kept)} for d in exact],
+        "sources": _count_per_source(run),
+        "data_sources": _data_source_counts(run),
+        "exact_duplicates": [{"removed": ref(d.removed), "kept": ref(d.kept)} for d in run.exact],
         "contaminated": [
             {"removed": ref(c.record), **c.describe(), "benchmark_texts_matched": c.matches,
              "benchmark": c.text.reference()}
-            for c in contamination
+            for c in run.contamination
         ],
         "near_duplicates": [
-            {"removed": ref(d.removed), "kept": ref(d.kept), "similarity": round(d.similarity, 4)} for d in near
+            {"removed": ref(d.removed), "kept": ref(d.kept), "similarity": round(d.similarity, 4)} for d in run.near
         ],
         "stats": None,
     }
-    if tokenizer is not None:
-        say("computing token lengths")
-        report["stats"] = dataset_stats(curated, tokenizer=tokenizer, template=template)
-        lap("token_stats")
-    else:
-        report["stats"] = dataset_stats(curated)
-    report_path = Path(config.report_path) if config.report_path is not None else report_path_for(output)
-    atomic_write_json(report_path, report)
-    report["report_path"] = str(report_path)  # not in the file (it would name itself)
-    report["timings"] = timings  # not in the file: the file is the same on every run
-    return report
+
+
+def _count_per_source(run: _Run) -> list[dict]:
+    """Each source's counts, with what the steps removed and what is kept filled in."""
+    for index, reason in run.removed_by.items():
+        run.per_source[run.where[index][0]][reason] += 1
+    for index in run.alive:
+        run.per_source[run.where[index][0]]["records_out"] += 1
+    return run.per_source
+
+
+def _data_source_counts(run: _Run) -> dict[str, dict[str, int]]:
+    """Records in and out per ``data_source`` value (KOpen-Platypus's categories), by name."""
+    categories: dict[str, dict[str, int]] = {}
+    for index, record in enumerate(run.records):
+        if "data_source" in record:
+            entry = categories.setdefault(str(record["data_source"]), {"records_in": 0, "records_out": 0})
+            entry["records_in"] += 1
+            entry["records_out"] += index not in run.removed_by
+    return dict(sorted(categories.items()))
+
+
+def _settings_block(run: _Run, template) -> dict:
+    """The settings in the report: the settings object's fields, grouped by step, with the
+    sources as described and what the steps measured (LSH bands, benchmark texts indexed)."""
+    config = run.config
+    return {
+        "sources": run.names,
+        "dedup_fields": list(config.dedup_fields),
+        "near_dedup": None if config.dedup_threshold is None else {
+            "method": "minhash-lsh+exact-jaccard", "threshold": config.dedup_threshold,
+            "ngram": config.dedup_ngram, "normal_form": "NFKC, casefold, whitespace removed", "seed": config.seed,
+            **{k: v for k, v in run.dedup_stats.items() if k in dedup_mod.LSH_STATS},
+        },
+        "decontamination": None if not config.decontaminate else {
+            "benchmarks": list(config.decontaminate),
+            "kobest_source": _kobest_source(config.kobest_dir),
+            "splits": [decontam_mod.normalize_split(s) for s in config.kobest_splits],
+            "tasks": list(config.kobest_tasks or decontam_mod.KOBEST_TEXT_FIELDS),
+            "fields": list(config.decontam.fields), "measures": ["containment", "occurrence", "segment"],
+            **config.decontam.model_dump(exclude={"fields"}),
+            "edit_max_letters": decontam_mod.EDIT_MAX_LETTERS,
+            "normal_form": "NFKC, casefold, letters and digits only",
+            **{k: run.decontam_stats.get(k) for k in decontam_mod.INDEX_STATS},
+        },
+        "skip_invalid": config.skip_invalid,
+        "origin_field": config.origin_field,
+        "prompt_template": None if template is None else template.name,
+    }
 
 
 def _kobest_source(kobest_dir) -> str:

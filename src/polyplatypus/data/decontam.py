@@ -18,8 +18,8 @@ when it matches some benchmark text by one of three measures:
   ``min_letters`` letters with ``k = ⌊edit_rate · L⌋``, and to the main field of a multi-field
   document on its own (:data:`KOBEST_STANDALONE_FIELDS`: a COPA premise, a BoolQ question, a
   WiC sentence, a HellaSwag context; not the answer choices) of at least ``field_min_letters``
-  letters with ``k = ⌊field_edit_rate · L⌋``; texts of more than ``edit_max_letters`` letters
-  are left to containment.
+  letters with ``k = ⌊field_edit_rate · L⌋``; texts of more than :data:`EDIT_MAX_LETTERS` (100)
+  letters are left to containment.
 * **Whole segment**: a single-field document of ``segment_min_letters`` to ``min_letters - 1``
   letters (``완전 거북이배송``) is found when some *segment* of the record (the text between line
   breaks, sentence punctuation, colons, quotes and brackets) consists of exactly its letters, as
@@ -51,9 +51,10 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Literal
-from dataclasses import dataclass, field
 
 import numpy as np
 from pydantic import BeforeValidator, Field, StrictInt
@@ -62,17 +63,14 @@ from polyplatypus.data.dedup import as_fraction
 from polyplatypus.data.normalize import folded_form, hash_shingles, letters_form, letters_only, shingle_set
 from polyplatypus.settings import Flag, Number, Settings, comma_list
 
-DEFAULT_THRESHOLD = 0.5
-DEFAULT_NGRAM = 5
-DEFAULT_MIN_NGRAMS = 4
-DEFAULT_FIELD_MIN_NGRAMS = 10
-DEFAULT_EDIT_RATE = 0.2
-DEFAULT_MIN_LETTERS = 8
-DEFAULT_FIELD_EDIT_RATE = 0.15
-DEFAULT_FIELD_MIN_LETTERS = 10
-DEFAULT_EDIT_MAX_LETTERS = 100
-DEFAULT_SEGMENT_MIN_LETTERS = 4
+#: Longer texts are left to containment: an edit-distance search over them would cost much and
+#: find nothing containment misses (not a setting; the curation report records it).
+EDIT_MAX_LETTERS = 100
 DEFAULT_SPLITS = ("test", "validation")
+#: The statistics of :meth:`BenchmarkIndex.search` that describe the index (the curation report
+#: records them with the settings).
+INDEX_STATS = ("benchmark_texts_indexed", "benchmark_documents_too_short", "containment_texts", "occurrence_texts",
+               "segment_texts")
 _PREFIX_EXTRA = 2  # prefix hits required beyond the first (fewer candidates to verify)
 _EDIT_QGRAMS = (3, 2, 1)  # q-gram sizes of the occurrence index: the largest that a match must hit
 _BITMAP_BITS = 24
@@ -111,29 +109,29 @@ class DecontamConfig(Settings):
     (``--decontam-threshold``, ``decontam_threshold``)."""
 
     threshold: Annotated[Number, Flag(metavar="C")] = Field(
-        DEFAULT_THRESHOLD, gt=0, le=1, description="remove a record containing >= C of a benchmark text's n-grams")
+        0.5, gt=0, le=1, description="remove a record containing >= C of a benchmark text's n-grams")
     ngram: Annotated[StrictInt, Flag(metavar="N")] = Field(
-        DEFAULT_NGRAM, ge=1, description="character n-gram size for decontamination")
+        5, ge=1, description="character n-gram size for decontamination")
     min_ngrams: Annotated[StrictInt, Flag(metavar="M")] = Field(
-        DEFAULT_MIN_NGRAMS, ge=1,
+        4, ge=1,
         description="a match must share >= M n-grams; shorter benchmark texts are skipped")
     field_min_ngrams: Annotated[StrictInt, Flag(metavar="M")] = Field(
-        DEFAULT_FIELD_MIN_NGRAMS, ge=1,
+        10, ge=1,
         description="check a single field of a document on its own only when it has >= M n-grams")
     edit_rate: Annotated[Number, Flag(metavar="R")] = Field(
-        DEFAULT_EDIT_RATE, ge=0, lt=1,
+        0.2, ge=0, lt=1,
         description="a short single-field document (a SentiNeg review) is found within floor(R x its letters) "
         "character edits")
     min_letters: Annotated[StrictInt, Flag(metavar="L")] = Field(
-        DEFAULT_MIN_LETTERS, ge=1, description="... when it has at least L letters")
+        8, ge=1, description="... when it has at least L letters")
     field_edit_rate: Annotated[Number, Flag(metavar="R")] = Field(
-        DEFAULT_FIELD_EDIT_RATE, ge=0, lt=1,
+        0.15, ge=0, lt=1,
         description="the main field of a document on its own (a COPA premise, a BoolQ question, a WiC sentence) "
         "within floor(R x its letters) edits")
     field_min_letters: Annotated[StrictInt, Flag(metavar="L")] = Field(
-        DEFAULT_FIELD_MIN_LETTERS, ge=1, description="... when it has at least L letters")
+        10, ge=1, description="... when it has at least L letters")
     segment_min_letters: Annotated[StrictInt, Flag(metavar="L")] = Field(
-        DEFAULT_SEGMENT_MIN_LETTERS, ge=1,
+        4, ge=1,
         description="a shorter single-field document of at least L letters counts when a whole segment of the "
         "record (between line breaks, punctuation, quotes) is exactly it")
     fields: Annotated[list[TEXT_FIELDS], BeforeValidator(comma_list), Flag(metavar="FIELDS")] = Field(  # type: ignore[valid-type]
@@ -141,7 +139,7 @@ class DecontamConfig(Settings):
 
     def index(self, texts: list["BenchmarkText"]) -> "BenchmarkIndex":
         """The search index of ``texts`` with these settings."""
-        return BenchmarkIndex(texts, **self.model_dump(exclude={"fields"}))
+        return BenchmarkIndex(texts, self)
 
 
 @dataclass(frozen=True)
@@ -340,10 +338,6 @@ class Contamination:
     edits: int | None = None
     letters: int | None = None
 
-    @property
-    def containment(self) -> float | None:
-        return self.similarity if self.measure == "containment" else None
-
     def describe(self) -> dict:
         out = {"measure": self.measure, "similarity": round(self.similarity, 4)}
         if self.measure == "containment":
@@ -353,57 +347,48 @@ class Contamination:
         return out
 
 
-@dataclass
 class BenchmarkIndex:
-    """Both indexes of a set of benchmark texts (see the module docstring)."""
+    """Both indexes of a set of benchmark texts (see the module docstring), built with
+    ``config``'s settings (the defaults when None; its ``fields`` are the caller's business: the
+    search gets the record texts already joined)."""
 
-    texts: list[BenchmarkText]
-    threshold: float = DEFAULT_THRESHOLD
-    ngram: int = DEFAULT_NGRAM
-    min_ngrams: int = DEFAULT_MIN_NGRAMS
-    field_min_ngrams: int = DEFAULT_FIELD_MIN_NGRAMS
-    edit_rate: float = DEFAULT_EDIT_RATE
-    min_letters: int = DEFAULT_MIN_LETTERS
-    field_edit_rate: float = DEFAULT_FIELD_EDIT_RATE
-    field_min_letters: int = DEFAULT_FIELD_MIN_LETTERS
-    edit_max_letters: int = DEFAULT_EDIT_MAX_LETTERS
-    segment_min_letters: int = DEFAULT_SEGMENT_MIN_LETTERS
-    checked: list[int] = field(init=False)  # texts checked for containment (indices into texts)
-    occurrence_checked: list[int] = field(init=False)  # texts checked for approximate occurrence
-    segment_checked: list[int] = field(init=False)  # texts checked as whole segments
-    skipped_short: int = field(init=False)  # documents checked by neither measure, in no field
-
-    def __post_init__(self):
-        if not 0.0 < self.threshold <= 1.0:
-            raise ValueError(f"containment threshold must be in (0, 1], got {self.threshold}")
-        for name in ("edit_rate", "field_edit_rate"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name.replace('_', ' ')} must be in [0, 1), got {getattr(self, name)}")
-        self._limit = as_fraction(self.threshold)
-        self._rates = (as_fraction(self.edit_rate), as_fraction(self.field_edit_rate))
-        text_forms = [[letters_form(p) for p in t.parts] for t in self.texts]
+    def __init__(self, texts: list[BenchmarkText], config: DecontamConfig | None = None):
+        self.texts = texts
+        self.config = config if config is not None else DecontamConfig()
+        self._limit = as_fraction(self.config.threshold)
+        self._rates = (as_fraction(self.config.edit_rate), as_fraction(self.config.field_edit_rate))
+        text_forms = [[letters_form(p) for p in t.parts] for t in texts]
         self._letters = [sum(map(len, forms)) for forms in text_forms]  # ranks matches (longest first)
+        self._index_containment(text_forms)
+        self._index_short_texts(text_forms)
+        self.skipped_short = self._count_unreached()  # documents checked by neither measure, in no field
+        self._shingle_sets: dict[int, set[str]] = {}  # containment text -> its n-gram set, once needed
+        self._qgram_sets: dict[int, set[str]] = {}  # short text -> its q-gram set, once needed
 
-        # containment: n-gram sets of whole documents and long fields
+    def _index_containment(self, text_forms: list[list[str]]) -> None:
+        """The n-gram prefix index of whole documents and long fields; ``checked``: those texts
+        (indices into ``texts``)."""
+        ngram, min_ngrams = self.config.ngram, self.config.min_ngrams
         part_owner = np.fromiter((i for i, forms in enumerate(text_forms) for _ in forms), dtype=np.int64)
-        owner, hashes = _distinct_pairs([f for forms in text_forms for f in forms], part_owner, self.ngram)
+        owner, hashes = _distinct_pairs([f for forms in text_forms for f in forms], part_owner, ngram)
         size = np.bincount(owner, minlength=len(self.texts))
         is_document = np.array([t.field == "document" for t in self.texts], dtype=bool)
-        minimum = np.where(is_document, self.min_ngrams, max(self.min_ngrams, self.field_min_ngrams))
+        minimum = np.where(is_document, min_ngrams, max(min_ngrams, self.config.field_min_ngrams))
         checked = np.flatnonzero(size >= minimum)
-        self.checked = checked.tolist()
+        self.checked: list[int] = checked.tolist()
         need = np.maximum(
-            np.array([math.ceil(self._limit * int(k)) for k in size[checked]], dtype=np.int64), self.min_ngrams
+            np.array([math.ceil(self._limit * int(k)) for k in size[checked]], dtype=np.int64), min_ngrams
         )
         local = np.full(len(self.texts), -1, dtype=np.int64)
         local[checked] = np.arange(len(checked))
         keep = local[owner] >= 0
         self._containment = _PrefixIndex(local[owner[keep]], hashes[keep], len(checked), size[checked] - need)
 
-        # approximate occurrence and whole segments, through one q-gram index: each text under
-        # the largest q-gram size that leaves at least one of its q-grams after k edits (3 for
-        # all KoBEST texts: one pass over the records); a whole segment is an occurrence with no
-        # edit, then checked on the segments
+    def _index_short_texts(self, text_forms: list[list[str]]) -> None:
+        """Approximate occurrence and whole segments, through one q-gram index: each text under
+        the largest q-gram size that leaves at least one of its q-grams after k edits (3 for all
+        KoBEST texts: one pass over the records); a whole segment is an occurrence with no edit,
+        then checked on the segments."""
         self._patterns: list[str] = []
         self._budgets: list[int] = []
         self._qsize: list[int] = []
@@ -415,7 +400,7 @@ class BenchmarkIndex:
             form = forms[0]
             budget, whole = self.edit_budget(text, len(form)), False
             if (budget is None and text.field == "document"
-                    and self.segment_min_letters <= len(form) < self.min_letters):
+                    and self.config.segment_min_letters <= len(form) < self.config.min_letters):
                 budget, whole = 0, True
             if budget is None:
                 continue
@@ -437,21 +422,22 @@ class BenchmarkIndex:
             owner, hashes = _distinct_pairs([self._patterns[m] for m in members], np.arange(len(members)), q)
             self._occurrence[q] = (_PrefixIndex(owner, hashes, len(members), budgets[members] * q), members)
 
+    def _count_unreached(self) -> int:
         def key(t: BenchmarkText) -> tuple:
             return t.benchmark, t.task, t.split, t.doc_index
 
         reached = {key(self.texts[i]) for i in (*self.checked, *self._owner)}
-        self.skipped_short = sum(1 for t in self.texts if t.field == "document" and key(t) not in reached)
+        return sum(1 for t in self.texts if t.field == "document" and key(t) not in reached)
 
     def edit_budget(self, text: BenchmarkText, letters: int) -> int | None:
         """Edits allowed in an approximate occurrence of this single-part text of ``letters``
         letters, or None when it is not checked that way (see the module docstring)."""
-        if letters > self.edit_max_letters:
+        if letters > EDIT_MAX_LETTERS:
             return None
         if text.field == "document":
-            minimum, rate = self.min_letters, self._rates[0]
+            minimum, rate = self.config.min_letters, self._rates[0]
         elif text.standalone:
-            minimum, rate = self.field_min_letters, self._rates[1]
+            minimum, rate = self.config.field_min_letters, self._rates[1]
         else:
             return None
         if letters < minimum:
@@ -465,7 +451,7 @@ class BenchmarkIndex:
 
     def candidates(self, forms: Sequence[str]) -> list[tuple[int, int]]:
         """(record, local text) pairs of the containment index, for records in letters_form."""
-        hashes, bounds = hash_shingles(forms, self.ngram)
+        hashes, bounds = hash_shingles(forms, self.config.ngram)
         record, local = self._containment.candidates(hashes, bounds)
         return list(zip(record.tolist(), local.tolist()))
 
@@ -494,67 +480,11 @@ class BenchmarkIndex:
     ) -> list[Contamination]:
         """Contaminated records among raw training texts (instruction + input), input order."""
         found: list[Contamination] = []
-        verified = verified_edits = 0
-        benchmark_cache: dict[int, set[str]] = {}
-        qgram_cache: dict[int, set[str]] = {}
+        verified = Counter()  # candidate pairs verified, by measure
         for start in range(0, len(texts), chunk_records):
             folded = [folded_form(t) for t in texts[start:start + chunk_records]]
             forms = [letters_only(t) for t in folded]  # letters_form
-            by_record: dict[int, list[int]] = {}
-            for record, local in self.candidates(forms):
-                by_record.setdefault(record, []).append(local)
-            by_record_edit = self._occurrence_candidates(forms)
-            for record in sorted(set(by_record) | set(by_record_edit)):
-                matched: dict[int, Contamination] = {}  # benchmark text -> its best match
-                if record in by_record:
-                    mine = shingle_set(forms[record], self.ngram)
-                    for local in sorted(by_record[record]):
-                        verified += 1
-                        theirs = benchmark_cache.get(local)
-                        if theirs is None:
-                            theirs = benchmark_cache[local] = _text_shingles(self.texts[self.checked[local]].parts,
-                                                                             self.ngram)
-                        shared = len(theirs & mine)
-                        below = shared * self._limit.denominator < self._limit.numerator * len(theirs)
-                        if shared < self.min_ngrams or below:
-                            continue
-                        text = self.checked[local]
-                        matched[text] = Contamination(start + record, self.texts[text], "containment",
-                                                      shared / len(theirs), 0, shared_ngrams=shared)
-                mine_by_q: dict[int, set[str]] = {}
-                segments = None
-                for number in sorted(by_record_edit.get(record, ())):
-                    pattern, budget, q = self._patterns[number], self._budgets[number], self._qsize[number]
-                    text = self._owner[number]
-                    if self._whole[number]:
-                        if segments is None:
-                            segments = self._segment_letters(folded[record])
-                        if pattern in segments:
-                            matched[text] = Contamination(start + record, self.texts[text], "segment", 1.0, 0,
-                                                          edits=0, letters=len(pattern))
-                        continue
-                    theirs = qgram_cache.get(number)
-                    if theirs is None:
-                        theirs = qgram_cache[number] = shingle_set(pattern, q)
-                    mine = mine_by_q.get(q)
-                    if mine is None:
-                        mine = mine_by_q[q] = shingle_set(forms[record], q)
-                    if len(theirs & mine) < len(theirs) - budget * q:
-                        continue  # the q-gram lemma: more than `budget` edits away
-                    verified_edits += 1
-                    edits = occurrence_distance(pattern, forms[record])
-                    if edits > budget:
-                        continue
-                    similarity = 1.0 - edits / len(pattern)
-                    if text not in matched or similarity > matched[text].similarity:
-                        matched[text] = Contamination(start + record, self.texts[text], "occurrence", similarity,
-                                                      0, edits=edits, letters=len(pattern))
-                if matched:
-                    # the most similar text; on ties the longest, then the first
-                    best = max(matched.items(),
-                               key=lambda item: (item[1].similarity, self._letters[item[0]], -item[0]))[1]
-                    best.matches = len(matched)
-                    found.append(best)
+            found += self._search_chunk(start, folded, forms, verified)
             if progress is not None:
                 progress(len(forms))
         if stats is not None:
@@ -562,5 +492,78 @@ class BenchmarkIndex:
                          containment_texts=len(self.checked), occurrence_texts=len(self.occurrence_checked),
                          segment_texts=len(self.segment_checked),
                          index_keys=self._containment.keys + sum(i.keys for i, _ in self._occurrence.values()),
-                         pairs_verified=verified + verified_edits, occurrence_pairs_verified=verified_edits)
+                         pairs_verified=verified["containment"] + verified["occurrence"],
+                         occurrence_pairs_verified=verified["occurrence"])
         return found
+
+    def _search_chunk(self, start: int, folded: list[str], forms: list[str], verified: Counter) -> list[Contamination]:
+        """The contaminated records of one chunk (record numbers counted from ``start``): each
+        with its best match among the benchmark texts it matches."""
+        by_record: dict[int, list[int]] = {}
+        for record, local in self.candidates(forms):
+            by_record.setdefault(record, []).append(local)
+        by_record_edit = self._occurrence_candidates(forms)
+        found = []
+        for record in sorted(set(by_record) | set(by_record_edit)):
+            matched: dict[int, Contamination] = {}  # benchmark text -> its best match
+            self._match_containment(start + record, forms[record], by_record.get(record, ()), matched, verified)
+            self._match_short_texts(start + record, folded[record], forms[record], by_record_edit.get(record, ()),
+                                    matched, verified)
+            if matched:
+                # the most similar text; on ties the longest, then the first
+                best = max(matched.items(), key=lambda item: (item[1].similarity, self._letters[item[0]], -item[0]))[1]
+                best.matches = len(matched)
+                found.append(best)
+        return found
+
+    def _match_containment(self, record: int, form: str, local_texts: Sequence[int], matched: dict[int, Contamination],
+                           verified: Counter) -> None:
+        """Adds to ``matched`` the candidate texts (local numbers) this record contains."""
+        if not local_texts:
+            return
+        mine = shingle_set(form, self.config.ngram)
+        for local in sorted(local_texts):
+            verified["containment"] += 1
+            text = self.checked[local]
+            theirs = self._shingle_sets.get(local)
+            if theirs is None:
+                theirs = self._shingle_sets[local] = _text_shingles(self.texts[text].parts, self.config.ngram)
+            shared = len(theirs & mine)
+            below = shared * self._limit.denominator < self._limit.numerator * len(theirs)
+            if shared < self.config.min_ngrams or below:
+                continue
+            matched[text] = Contamination(record, self.texts[text], "containment", shared / len(theirs), 0,
+                                          shared_ngrams=shared)
+
+    def _match_short_texts(self, record: int, folded: str, form: str, numbers: Sequence[int],
+                           matched: dict[int, Contamination], verified: Counter) -> None:
+        """Adds to ``matched`` the candidate short texts that occur in this record within their
+        edit budget, or that are one of its whole segments."""
+        mine_by_q: dict[int, set[str]] = {}
+        segments = None
+        for number in sorted(numbers):
+            pattern, budget, q = self._patterns[number], self._budgets[number], self._qsize[number]
+            text = self._owner[number]
+            if self._whole[number]:
+                if segments is None:
+                    segments = self._segment_letters(folded)
+                if pattern in segments:
+                    matched[text] = Contamination(record, self.texts[text], "segment", 1.0, 0, edits=0,
+                                                  letters=len(pattern))
+                continue
+            theirs = self._qgram_sets.get(number)
+            if theirs is None:
+                theirs = self._qgram_sets[number] = shingle_set(pattern, q)
+            mine = mine_by_q.get(q)
+            if mine is None:
+                mine = mine_by_q[q] = shingle_set(form, q)
+            if len(theirs & mine) < len(theirs) - budget * q:
+                continue  # the q-gram lemma: more than `budget` edits away
+            verified["occurrence"] += 1
+            edits = occurrence_distance(pattern, form)
+            if edits > budget:
+                continue
+            similarity = 1.0 - edits / len(pattern)
+            if text not in matched or similarity > matched[text].similarity:
+                matched[text] = Contamination(record, self.texts[text], "occurrence", similarity, 0, edits=edits,
+                                              letters=len(pattern))

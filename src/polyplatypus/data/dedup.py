@@ -190,6 +190,11 @@ def exact_duplicates(keys: Sequence[str]) -> list[Duplicate]:
     return found
 
 
+#: The statistics of :func:`near_duplicates` that describe its LSH settings (the curation report
+#: records them with the settings).
+LSH_STATS = ("lsh_bands", "lsh_rows", "num_perm", "miss_probability_at_threshold", "candidate_threshold")
+
+
 def near_duplicates(
     forms: Sequence[str],
     *,
@@ -205,23 +210,9 @@ def near_duplicates(
     """Records (indices into ``forms``, already in :func:`dedup_form`) removed as near-duplicates
     of an earlier kept record, in input order. See the module docstring for the rule."""
     params = lsh_params(threshold, num_perm, max_miss)
-    limit = as_fraction(threshold)
-    hasher = MinHasher(num_perm, seed)
-    total = len(forms)
-    keys = np.zeros((total, params.bands), dtype=np.uint64)  # one row per record
-    # low 16 bits of every min-hash: enough to estimate the Jaccard of a proposed pair
-    marks = np.zeros((total, num_perm), dtype=np.uint16)
-    for start in range(0, total, chunk_records):
-        chunk = forms[start:start + chunk_records]
-        hashes, bounds = hash_shingles(chunk, ngram)
-        signatures = hasher.signatures(hashes, bounds)
-        keys[start:start + len(chunk)] = band_keys(signatures, params).T
-        marks[start:start + len(chunk)] = signatures.T
-        del hashes, bounds, signatures
-        if progress is not None:
-            progress(len(chunk))
+    keys, marks = _band_keys_and_marks(forms, params, MinHasher(num_perm, seed), ngram, chunk_records, progress)
     needed_marks = signature_prefilter(threshold, num_perm)
-
+    verifier = _Verifier(forms, ngram, as_fraction(threshold), marks, needed_marks)
     # A band key shared by no other record can never propose a pair: skip it.
     shared = np.zeros(keys.shape, dtype=bool)
     for band in range(params.bands):
@@ -229,35 +220,17 @@ def near_duplicates(
         shared[:, band] = counts[inverse] > 1
     involved = np.flatnonzero(shared.any(axis=1))
 
-    buckets: list[dict[int, list[int]]] = [{} for _ in range(params.bands)]
+    buckets: list[dict[int, list[int]]] = [{} for _ in range(params.bands)]  # the kept records' band keys
     removed: list[Duplicate] = []
-    proposed = compared = 0
     for index in involved.tolist():
         bands = np.flatnonzero(shared[index]).tolist()
         my_keys = keys[index, bands].tolist()
         candidates = set()
         for band, key in zip(bands, my_keys):
             candidates.update(buckets[band].get(key, ()))
-        best = None
-        if candidates:
-            others = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
-            others.sort()
-            proposed += len(others)
-            agree = np.count_nonzero(marks[others] == marks[index], axis=1)
-            others = others[agree >= needed_marks]
-            if len(others):
-                mine = shingle_set(forms[index], ngram)
-                for other in others.tolist():
-                    compared += 1
-                    theirs = shingle_set(forms[other], ngram)
-                    inter = len(mine & theirs)
-                    union = len(mine) + len(theirs) - inter
-                    if union and inter * limit.denominator >= limit.numerator * union:
-                        similarity = inter / union
-                        if best is None or similarity > best[1]:
-                            best = (other, similarity)
+        best = verifier.most_similar(index, candidates)
         if best is not None:
-            removed.append(Duplicate(index, best[0], best[1]))
+            removed.append(Duplicate(index, *best))
             continue
         for band, key in zip(bands, my_keys):
             buckets[band].setdefault(key, []).append(index)
@@ -271,7 +244,60 @@ def near_duplicates(
             candidate_threshold=round(params.candidate_threshold(), 4),
             signature_prefilter=f"{needed_marks}/{num_perm} agreeing min-hashes",
             records_in_shared_buckets=int(len(involved)),
-            pairs_proposed=proposed,
-            pairs_verified=compared,
+            pairs_proposed=verifier.proposed,
+            pairs_verified=verifier.compared,
         )
     return removed
+
+
+def _band_keys_and_marks(forms: Sequence[str], params: LshParams, hasher: MinHasher, ngram: int,
+                         chunk_records: int, progress: Callable[[int], None] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per record (one row each): its LSH band keys, and the low 16 bits of every min-hash,
+    enough to estimate the Jaccard of a proposed pair."""
+    total = len(forms)
+    keys = np.zeros((total, params.bands), dtype=np.uint64)
+    marks = np.zeros((total, params.num_perm), dtype=np.uint16)
+    for start in range(0, total, chunk_records):
+        chunk = forms[start:start + chunk_records]
+        hashes, bounds = hash_shingles(chunk, ngram)
+        signatures = hasher.signatures(hashes, bounds)
+        keys[start:start + len(chunk)] = band_keys(signatures, params).T
+        marks[start:start + len(chunk)] = signatures.T
+        del hashes, bounds, signatures
+        if progress is not None:
+            progress(len(chunk))
+    return keys, marks
+
+
+class _Verifier:
+    """Checks the pairs LSH proposes: the min-hash prefilter, then the exact Jaccard."""
+
+    def __init__(self, forms: Sequence[str], ngram: int, limit: Fraction, marks: np.ndarray, needed_marks: int):
+        self.forms, self.ngram, self.limit = forms, ngram, limit
+        self.marks, self.needed_marks = marks, needed_marks
+        self.proposed = self.compared = 0
+
+    def most_similar(self, index: int, candidates: set[int]) -> tuple[int, float] | None:
+        """(record, Jaccard) of the candidate most similar to record ``index`` at or above the
+        threshold (the earliest on ties), or None."""
+        if not candidates:
+            return None
+        others = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+        others.sort()
+        self.proposed += len(others)
+        agree = np.count_nonzero(self.marks[others] == self.marks[index], axis=1)
+        others = others[agree >= self.needed_marks]
+        if not len(others):
+            return None
+        best = None
+        mine = shingle_set(self.forms[index], self.ngram)
+        for other in others.tolist():
+            self.compared += 1
+            theirs = shingle_set(self.forms[other], self.ngram)
+            inter = len(mine & theirs)
+            union = len(mine) + len(theirs) - inter
+            if union and inter * self.limit.denominator >= self.limit.numerator * union:
+                similarity = inter / union
+                if best is None or similarity > best[1]:
+                    best = (other, similarity)
+        return best

@@ -16,7 +16,7 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from polyplatypus.errors import DataError
@@ -234,14 +234,3 @@ def load_instructions(
     """
     return list(iter_instructions(source, skip_invalid=skip_invalid, skipped=skipped))
 
-
-def load_many(
-    sources: Iterable[str | os.PathLike], *, skip_invalid: bool = False
-) -> tuple[list[dict], dict[str, Counter]]:
-    """Records of several sources in order, and the skipped-record counts of each source."""
-    records, skipped_by_source = [], {}
-    for source in sources:
-        counts = Counter()
-        records.extend(load_instructions(source, skip_invalid=skip_invalid, skipped=counts))
-        skipped_by_source[describe_source(source)] = counts
-    return records, skipped_by_source

@@ -1,7 +1,7 @@
 """Statistics of an instruction set: counts by origin and category, character and token lengths.
 
 Token lengths help choose the training cutoff, so they measure what training sees: the example
-that :func:`polyplatypus.train.tokenize.tokenize_records` builds, with the same prompt template
+that :func:`polyplatypus.data.tokenize.tokenize_records` builds, with the same prompt template
 (``alpaca`` by default) and the tokenizer's own special tokens:
 
 * ``prompt``: the template's prompt (instruction and input inside the template's wording, up
@@ -33,10 +33,6 @@ def prompt_text(record: dict) -> str:
     return record["instruction"] + ("\n" + record["input"] if record.get("input") else "")
 
 
-def full_text(record: dict) -> str:
-    return prompt_text(record) + "\n" + record["output"]
-
-
 def length_summary(lengths: Sequence[int], cutoffs: Sequence[int] = ()) -> dict:
     if not len(lengths):
         return {"count": 0}
@@ -53,20 +49,10 @@ def length_summary(lengths: Sequence[int], cutoffs: Sequence[int] = ()) -> dict:
     return summary
 
 
-def token_lengths(texts: Sequence[str], tokenizer, batch_size: int = 1000) -> list[int]:
-    """Token counts of plain texts, without special tokens."""
-    lengths: list[int] = []
-    for start in range(0, len(texts), batch_size):
-        batch = list(texts[start:start + batch_size])
-        encoded = tokenizer(batch, add_special_tokens=False)["input_ids"]
-        lengths.extend(len(ids) for ids in encoded)
-    return lengths
-
-
 def example_lengths(records: Sequence[dict], tokenizer, template) -> tuple[list[int], list[int]]:
     """(prompt, full) token lengths of the training examples, exactly as
-    :func:`~polyplatypus.train.tokenize.tokenize_records` builds them (no cutoff)."""
-    from polyplatypus.train.tokenize import IGNORE_INDEX, tokenize_records
+    :func:`~polyplatypus.data.tokenize.tokenize_records` builds them (no cutoff)."""
+    from polyplatypus.data.tokenize import IGNORE_INDEX, tokenize_records
 
     examples = tokenize_records(records, tokenizer, template, cutoff_len=_NO_LIMIT)
     full = [len(e.input_ids) for e in examples]
@@ -78,7 +64,7 @@ def token_length_stats(records: Sequence[dict], tokenizer, cutoffs: Sequence[int
                        template=DEFAULT_TEMPLATE) -> dict:
     """Token-length percentiles of the training examples' prompt, learned output and whole, and
     the share over each cutoff. ``template`` is a name, a template file or a PromptTemplate."""
-    from polyplatypus.train.templates import get_template
+    from polyplatypus.data.templates import get_template
 
     tokenizer = load_tokenizer(tokenizer)
     template = get_template(template) if isinstance(template, str) else template

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     config = EvalConfig.from_args(args)
     records = evaluate(config=config)
     from polyplatypus.eval.distributed import is_main_process
-    from polyplatypus.report.tables import results_markdown
+    from polyplatypus.eval.tables import results_markdown
 
     if not is_main_process():
         return 0

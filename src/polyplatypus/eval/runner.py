@@ -13,7 +13,7 @@ import platform
 from dataclasses import dataclass
 from typing import Sequence
 
-from polyplatypus import __version__
+from polyplatypus.version import __version__
 from polyplatypus.data.kobest import describe_source, load_kobest
 from polyplatypus.errors import ConfigError
 from polyplatypus.eval.config import EvalConfig
@@ -196,7 +196,7 @@ def run(grid: Plan) -> list[dict]:
 
 def write(grid: Plan, records: list[dict]) -> None:
     """results.json (records, the run's settings from EvalConfig, versions) and results.md."""
-    from polyplatypus.report.tables import results_markdown
+    from polyplatypus.eval.tables import results_markdown
 
     grid.store.write_results(records, config=grid.config.recorded(data_source=grid.settings["data_source"]),
                              versions=versions(), tables=results_markdown(records))

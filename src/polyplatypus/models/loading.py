@@ -172,7 +172,7 @@ def load_causal_lm(
     if device_map is not None:
         kwargs["device_map"] = device_map
     if attn_implementation:
-        from polyplatypus.train import attention
+        from polyplatypus.models import attention
 
         if attn_implementation == attention.NAME:
             attention.register()

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from polyplatypus import __version__
+from polyplatypus.version import __version__
 from polyplatypus.errors import ConfigError
 from polyplatypus.pipeline.config import (
     BASE, MERGED, PipelineConfig, fingerprint, resolve_builtin, stage_settings, train_result_settings,
@@ -397,41 +397,16 @@ def run_pipeline(
 
 
 def _run_stages(run: Run, stages: list[str], redo_set: set[str], until: str | None) -> dict:
-    config, run_dir, settings = run.config, run.run_dir, run.settings()
-    # Check every marker before doing any work, so a mismatch stops the run before it starts.
-    for stage in stages:
-        marker = run.read_marker(stage)
-        if stage in PROTECTED and stage not in redo_set and marker is not None:
-            fp = fingerprint(settings[stage])
-            if marker.get("fingerprint") != fp:
-                changed = _changed_keys(marker.get("settings") or {}, settings[stage])
-                raise ConfigError(
-                    f"{run_dir}: its {stage} stage was made with other settings"
-                    + (f" (changed: {', '.join(changed[:8])})" if changed else "")
-                    + f"; re-run with --redo {stage} to recompute it and the stages after it, "
-                    "or choose another --run-dir"
-                )
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    state_path = run_dir / STATE_FILE
-    state = _read_json(state_path) or {}
-    state.update({"name": config.name, "config": run.source, "run_dir": str(run_dir), "version": __version__,
-                  "started": _now(), "finished": None})
-    state.setdefault("stages", {})
-    for stage in STAGES:
-        if stage not in stages:
-            state["stages"][stage] = {"status": "not in recipe"}
-    atomic_write_json(state_path, state)  # first: it marks the folder as a run directory
-    atomic_write_text(run_dir / CONFIG_FILE, _config_yaml(config, run.source))
-
-    total = len(stages)
+    settings = run.settings()
+    _check_markers(run, stages, redo_set, settings)  # a mismatch stops the run before it starts
+    state_path, state = _start_state(run, stages)
     upstream_ran = False  # a protected stage ran: the outputs after it were made from other inputs
     ran = False  # any stage ran: every stage after it runs too
-    run.log(f"polyplatypus run {config.name}: {total} stages ({', '.join(stages)}) in {run_dir}")
+    run.log(f"polyplatypus run {run.config.name}: {len(stages)} stages ({', '.join(stages)}) in {run.run_dir}")
     for number, stage in enumerate(stages, start=1):
+        header = f"[{number}/{len(stages)}] {stage}"
         fp = fingerprint(settings[stage])
         marker = run.read_marker(stage)
-        header = f"[{number}/{total}] {stage}"
         complete = marker is not None and marker.get("fingerprint") == fp and stage not in redo_set
         missing = run.missing_outputs(stage) if complete else []
         if complete and not missing and not ran:
@@ -445,36 +420,9 @@ def _run_stages(run: Run, stages: list[str], redo_set: set[str], until: str | No
                 run.log(f"{header}: removing {run.dir(stage)} to recompute it")
                 shutil.rmtree(run.dir(stage))
             run.marker_path(stage).unlink(missing_ok=True)
-            if missing:
-                why = f"marked complete but {', '.join(missing)} missing, recomputing"
-            elif complete:
-                why = "an earlier stage was recomputed, recomputing"
-            elif marker is not None and stage not in redo_set:
-                why = "settings changed, recomputing"
-            else:
-                why = "running"
-            run.log(f"{header}: {why} -> {run.dir(stage)}")
-            state["stages"][stage] = {"status": "running", "started": _now()}
-            atomic_write_json(state_path, state)
-            started = time.perf_counter()
-            try:
-                result = STAGE_FUNCTIONS[stage](run)
-            except BaseException as error:
-                interrupted = isinstance(error, KeyboardInterrupt)
-                state["stages"][stage].update({
-                    "status": "interrupted" if interrupted else "failed",
-                    "error": None if interrupted else f"{type(error).__name__}: {error}",
-                    "seconds": round(time.perf_counter() - started, 2),
-                })
-                atomic_write_json(state_path, state)
-                raise
-            seconds = round(time.perf_counter() - started, 2)
-            marker = {"stage": stage, "fingerprint": fp, "settings": settings[stage], "finished": _now(),
-                      "seconds": seconds, "version": __version__, "state": result}
-            atomic_write_json(run.marker_path(stage), marker)
-            state["stages"][stage] = {**result, "status": "done", "seconds": seconds, "finished": marker["finished"]}
-            atomic_write_json(state_path, state)
-            run.log(f"{header}: done in {seconds:.1f} s")
+            run.log(f"{header}: {_why_it_runs(marker, missing, complete, stage in redo_set)} -> {run.dir(stage)}")
+            _run_stage(run, stage, fp, settings[stage], state_path, state)
+            run.log(f"{header}: done in {state['stages'][stage]['seconds']:.1f} s")
             upstream_ran = upstream_ran or stage in PROTECTED
             ran = True
         if stage == until:
@@ -483,6 +431,74 @@ def _run_stages(run: Run, stages: list[str], redo_set: set[str], until: str | No
     state["finished"] = _now()
     atomic_write_json(state_path, state)
     return state
+
+
+def _check_markers(run: Run, stages: list[str], redo_set: set[str], settings: dict) -> None:
+    """A protected stage made with other settings is never redone silently: stop unless --redo."""
+    for stage in stages:
+        marker = run.read_marker(stage)
+        if stage in PROTECTED and stage not in redo_set and marker is not None:
+            fp = fingerprint(settings[stage])
+            if marker.get("fingerprint") != fp:
+                changed = _changed_keys(marker.get("settings") or {}, settings[stage])
+                raise ConfigError(
+                    f"{run.run_dir}: its {stage} stage was made with other settings"
+                    + (f" (changed: {', '.join(changed[:8])})" if changed else "")
+                    + f"; re-run with --redo {stage} to recompute it and the stages after it, "
+                    "or choose another --run-dir"
+                )
+
+
+def _start_state(run: Run, stages: list[str]) -> tuple[Path, dict]:
+    """The run's state file, marked started (its first write marks the folder as a run
+    directory), and the resolved configuration next to it."""
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    state_path = run.run_dir / STATE_FILE
+    state = _read_json(state_path) or {}
+    state.update({"name": run.config.name, "config": run.source, "run_dir": str(run.run_dir),
+                  "version": __version__, "started": _now(), "finished": None})
+    state.setdefault("stages", {})
+    for stage in STAGES:
+        if stage not in stages:
+            state["stages"][stage] = {"status": "not in recipe"}
+    atomic_write_json(state_path, state)
+    atomic_write_text(run.run_dir / CONFIG_FILE, _config_yaml(run.config, run.source))
+    return state_path, state
+
+
+def _why_it_runs(marker: dict | None, missing: list[str], complete: bool, redone: bool) -> str:
+    if missing:
+        return f"marked complete but {', '.join(missing)} missing, recomputing"
+    if complete:
+        return "an earlier stage was recomputed, recomputing"
+    if marker is not None and not redone:
+        return "settings changed, recomputing"
+    return "running"
+
+
+def _run_stage(run: Run, stage: str, fp: str, settings: dict, state_path: Path, state: dict) -> None:
+    """Run one stage, recording in the state file that it runs, then how it ended; its marker
+    (fingerprint, settings, result) is written only when it completes."""
+    state["stages"][stage] = {"status": "running", "started": _now()}
+    atomic_write_json(state_path, state)
+    started = time.perf_counter()
+    try:
+        result = STAGE_FUNCTIONS[stage](run)
+    except BaseException as error:
+        interrupted = isinstance(error, KeyboardInterrupt)
+        state["stages"][stage].update({
+            "status": "interrupted" if interrupted else "failed",
+            "error": None if interrupted else f"{type(error).__name__}: {error}",
+            "seconds": round(time.perf_counter() - started, 2),
+        })
+        atomic_write_json(state_path, state)
+        raise
+    seconds = round(time.perf_counter() - started, 2)
+    marker = {"stage": stage, "fingerprint": fp, "settings": settings, "finished": _now(),
+              "seconds": seconds, "version": __version__, "state": result}
+    atomic_write_json(run.marker_path(stage), marker)
+    state["stages"][stage] = {**result, "status": "done", "seconds": seconds, "finished": marker["finished"]}
+    atomic_write_json(state_path, state)
 
 
 def _config_yaml(config: PipelineConfig, source: str) -> str:

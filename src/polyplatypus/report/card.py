@@ -17,15 +17,14 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from polyplatypus import __version__
 from polyplatypus.errors import ConfigError
+from polyplatypus.eval.tables import task_title
 from polyplatypus.report.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, Interval, PairedBootstrap
 from polyplatypus.report.results import PROVENANCE_FIELDS, Row, load_rows
-from polyplatypus.report.tables import task_title
 from polyplatypus.tasks.registry import all_task_names
 from polyplatypus.utils.io import atomic_write_json, atomic_write_text
+from polyplatypus.version import __version__
 
-TASK_TITLES = {name: task_title(name) for name in all_task_names()}  # titles come from the task registry
 NOISE_MARK = "≈"
 MISSING = "–"
 

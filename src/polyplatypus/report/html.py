@@ -6,11 +6,11 @@ import re
 from html import escape
 from pathlib import Path
 
-from polyplatypus import __version__
 from polyplatypus.report.card import (
     MISSING, NOISE_MARK, Report, _baseline_lines, legend, provenance_text, settings_warning,
     stale_cells_warning, task_title, truncation_notes,
 )
+from polyplatypus.version import __version__
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 60rem; margin: 2rem auto;

@@ -13,9 +13,9 @@ Heavy libraries (torch, transformers, peft, accelerate) are imported only when a
 from polyplatypus.train.config import GenerateConfig, MergeConfig, TrainConfig
 # Imported here, not wrapped: a function named like its submodule is replaced by the module as
 # soon as anything imports that submodule (``polyplatypus.train.merge`` was then not callable).
+from polyplatypus.data.templates import TEMPLATES, PromptTemplate, get_template
 from polyplatypus.train.generate import generate
 from polyplatypus.train.merge import merge
-from polyplatypus.train.templates import TEMPLATES, PromptTemplate, get_template
 
 
 def train(config: TrainConfig | None = None, **options) -> dict:

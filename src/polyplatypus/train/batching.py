@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from itertools import count
 from typing import Iterator, Sequence
 
-from polyplatypus.train.tokenize import IGNORE_INDEX, TokenizedExample
+from polyplatypus.data.tokenize import IGNORE_INDEX, TokenizedExample
 
 MEGABATCH_STEPS = 50  # group_by_length sorts within windows of this many steps (as HF's sampler)
 

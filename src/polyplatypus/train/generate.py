@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from polyplatypus.data.templates import get_template
 from polyplatypus.errors import ConfigError
 from polyplatypus.models.loading import load_causal_lm, load_tokenizer, resolve_device, resolve_precision
 from polyplatypus.train.lora import load_adapter
 from polyplatypus.train.merge import adapter_base, trained_template
-from polyplatypus.train.templates import get_template
 
 
 def load_for_generation(model: str | Path, *, adapter: str | Path | None = None, device: str | None = None):

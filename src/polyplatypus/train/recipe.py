@@ -19,13 +19,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple
 
+from polyplatypus.data.templates import get_template
+from polyplatypus.data.tokenize import TokenizedExample, tokenize_records
 from polyplatypus.errors import ConfigError, DataError
+from polyplatypus.models import attention
 from polyplatypus.models.loading import base_max_length, load_causal_lm, load_tokenizer, resolve_precision
-from polyplatypus.train import attention, batching, checkpoint, loss
+from polyplatypus.train import batching, checkpoint, loss
 from polyplatypus.train.config import TrainConfig, result_changing_differences
 from polyplatypus.train.lora import add_lora
-from polyplatypus.train.templates import get_template
-from polyplatypus.train.tokenize import TokenizedExample, tokenize_records
 from polyplatypus.utils import outputs
 from polyplatypus.utils.io import atomic_write_json, atomic_write_text
 
@@ -304,7 +305,7 @@ def _build(config: TrainConfig, accelerator, total_steps: int):
 def attention_layout(config: TrainConfig) -> tuple[str, bool]:
     """(attention implementation, whether a pass is one unpadded row with example boundaries).
     ``packed_sdpa`` by default, also without packing: transformers then builds no mask (see
-    ``attention.py``); packed passes are flattened for the attention that reads boundaries."""
+    ``models/attention.py``); packed passes are flattened for the attention that reads boundaries."""
     attn = config.attn_implementation or attention.NAME
     return attn, config.packing and (attn == attention.NAME or attn.startswith("flash_attention"))
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from polyplatypus.data.templates import PromptTemplate
 from polyplatypus.errors import ConfigError
-from polyplatypus.train.templates import PromptTemplate
 
 IGNORE_INDEX = -100
 
