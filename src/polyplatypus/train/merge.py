@@ -18,7 +18,7 @@ from polyplatypus.models.integrity import check_model_folder, read_json_object
 from polyplatypus.models.loading import DTYPES, load_causal_lm, load_tokenizer
 from polyplatypus.train.lora import load_adapter
 from polyplatypus.utils import outputs
-from polyplatypus.utils.io import atomic_write_json
+from polyplatypus.utils.io import atomic_write_json, writing
 
 METADATA_FILE = "polyplatypus.json"
 
@@ -91,11 +91,13 @@ def _merge_into(adapter: Path, output: Path, partial: Path, *, base: str, dtype:
 
     if partial.exists():
         shutil.rmtree(partial)
-    model.save_pretrained(partial, max_shard_size=max_shard_size)
-    tokenizer.save_pretrained(partial)
-    atomic_write_json(partial / METADATA_FILE, {
-        "base": base, "adapter": str(adapter), "prompt_template": trained_template(adapter) or "alpaca",
-    })
+    # a full disk or read-only output: an error naming the file, the partial folder removed
+    with writing(partial, cleanup=lambda: shutil.rmtree(partial, ignore_errors=True)):
+        model.save_pretrained(partial, max_shard_size=max_shard_size)
+        tokenizer.save_pretrained(partial)
+        atomic_write_json(partial / METADATA_FILE, {
+            "base": base, "adapter": str(adapter), "prompt_template": trained_template(adapter) or "alpaca",
+        })
     if output.exists():
         shutil.rmtree(output)
     partial.rename(output)

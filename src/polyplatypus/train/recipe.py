@@ -24,12 +24,14 @@ from polyplatypus.train.lora import add_lora
 from polyplatypus.train.templates import get_template
 from polyplatypus.train.tokenize import TokenizedExample, tokenize_records
 from polyplatypus.utils import outputs
-from polyplatypus.utils.io import atomic_write_json, atomic_write_text
+from polyplatypus.utils.io import atomic_write_json, atomic_write_text, writing
 
 SUMMARY_FILE = "train_summary.json"
 CONFIG_FILE = "train_config.yaml"
 # What a training run's folder holds: an existing folder with none of these is not one.
 OUTPUT_ENTRIES = (CONFIG_FILE, SUMMARY_FILE, checkpoint.CHECKPOINTS_DIR)
+# What the final save writes before train_summary.json (PEFT's adapter files)
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin", "adapter_config.json")
 
 
 @dataclass
@@ -83,7 +85,16 @@ def train(config: TrainConfig | Mapping[str, Any], *, on_step: Callable[[dict], 
     with outputs.hold(output, "train") as lock:
         if lock is not None:  # the process that holds the folder (rank 0 of a launch) tidies it
             checkpoint.remove_leftovers(output)
-        return _train(config, on_step=on_step, progress=progress)
+        # a full disk or read-only output while training (checkpoints, the tracker's logs, the
+        # adapter): an error naming the file; the unfinished adapter is not left to look finished
+        with writing(output, cleanup=lambda: _remove_unfinished_adapter(output)):
+            return _train(config, on_step=on_step, progress=progress)
+
+
+def _remove_unfinished_adapter(output: Path) -> None:
+    if not (output / SUMMARY_FILE).is_file():
+        for name in ADAPTER_FILES:
+            (output / name).unlink(missing_ok=True)
 
 
 def _train(config: TrainConfig, *, on_step: Callable[[dict], None] | None, progress: bool) -> dict:
