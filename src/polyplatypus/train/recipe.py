@@ -42,6 +42,7 @@ class PreparedData:
     val: list[TokenizedExample]
     skipped: int  # examples without a single trainable token (the prompt fills the cutoff)
     sha256: str | None = None  # content hash of the training data (a resume must continue on the same)
+    skipped_records: list[int] = field(default_factory=list)  # their 1-based record numbers in the data
 
     @property
     def lengths(self) -> list[int]:
@@ -55,9 +56,10 @@ class PreparedData:
 
 def prepare_data(config: TrainConfig) -> PreparedData:
     """Load, check, tokenize and split the instruction data (no model is loaded)."""
-    from polyplatypus.data.instructions import load_instructions
+    from polyplatypus.data.instructions import iter_instructions
 
-    records = load_instructions(config.data, skip_invalid=config.skip_invalid)
+    numbered = list(iter_instructions(config.data, skip_invalid=config.skip_invalid, with_numbers=True))
+    records = [record for _, record in numbered]
     if not records:
         raise DataError("no instruction records to train on", path=config.data)
     tokenizer = load_tokenizer(config.base, training=True)
@@ -67,7 +69,17 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     trainable = [e for e in examples if e.n_targets > 0]
     train_set, val_set = _split(trainable, config.val_set_size, seed=config.seed)
     return PreparedData(tokenizer, cutoff, train_set, val_set, len(examples) - len(trainable),
-                        sha256=checkpoint.data_sha256(config.data, skip_invalid=config.skip_invalid))
+                        sha256=checkpoint.data_sha256(config.data, skip_invalid=config.skip_invalid),
+                        skipped_records=[numbered[i][0] for i, e in enumerate(examples) if e.n_targets == 0])
+
+
+def skipped_message(data: PreparedData, source, *, most: int = 10) -> str | None:
+    """What to say on screen about examples left out because their prompt fills the cutoff."""
+    if not data.skipped:
+        return None
+    numbers = ", ".join(map(str, data.skipped_records[:most])) + (", ..." if data.skipped > most else "")
+    return (f"skipped {data.skipped} example(s) of {source} whose prompt alone fills the cutoff "
+            f"({data.cutoff_len} tokens), leaving nothing to train on: record(s) {numbers}")
 
 
 def train(config: TrainConfig | Mapping[str, Any], *, on_step: Callable[[dict], None] | None = None,
@@ -105,6 +117,8 @@ def _train(config: TrainConfig, *, on_step: Callable[[dict], None] | None, progr
         raise ConfigError(f"batch size {config.batch_size} is not divisible by the {world} processes")
 
     data = prepare_data(config)
+    if (message := skipped_message(data, config.data)) is not None:
+        accelerator.print(message)
     if len(data.train) < world:
         raise DataError(f"{len(data.train)} trainable examples, fewer than the {world} processes", path=config.data)
     per_epoch = batching.steps_per_epoch(len(data.train), config.batch_size, world)
@@ -392,6 +406,7 @@ def _finish(accelerator, model, config: TrainConfig, data: PreparedData, state: 
         "train_examples": len(data.train),
         "val_examples": len(data.val),
         "skipped_examples": data.skipped,
+        "skipped_records": data.skipped_records[:100],
         "data_sha256": data.sha256,
         "cutoff_len": data.cutoff_len,
         "world_size": world,
