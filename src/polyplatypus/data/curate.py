@@ -118,8 +118,9 @@ def curate(
         per_source.append({"source": names[position], "records_in": count + sum(skipped.values()),
                            "skipped_invalid": dict(sorted(skipped.items())), "exact_duplicates": 0,
                            "contaminated": 0, "near_duplicates": 0, "records_out": 0})
-        say(f"loaded {count} records from {names[position]}"
-            + (f" (skipped {sum(skipped.values())} invalid)" if skipped else ""))
+        # the same count as "curated N records into M": every record read, invalid ones included
+        say(f"read {count + sum(skipped.values())} records from {names[position]}"
+            + (f" ({sum(skipped.values())} invalid, skipped)" if skipped else ""))
     if not records:
         raise DataError("no valid records in any source")
     lap("load")
