@@ -28,6 +28,19 @@ def _kobest_dir() -> Path | None:
     return path if (path / "BoolQ" / "test.tsv").is_file() else None
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _hash_cache_in_tmp(tmp_path_factory):
+    """Model fingerprints cache file hashes in a temporary folder, never in the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("polyplatypus-cache")
+    saved = os.environ.get("POLYPLATYPUS_CACHE_DIR")
+    os.environ["POLYPLATYPUS_CACHE_DIR"] = str(folder)
+    yield folder
+    if saved is None:
+        os.environ.pop("POLYPLATYPUS_CACHE_DIR", None)
+    else:
+        os.environ["POLYPLATYPUS_CACHE_DIR"] = saved
+
+
 @pytest.fixture(scope="session")
 def kobest_dir() -> Path:
     """The real KoBEST v1.0 TSVs ($POLYPLATYPUS_KOBEST_DIR or ../shared/data/kobest/v1.0).

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from polyplatypus.errors import ConfigError, DataError
+from polyplatypus.models.fingerprint import model_fingerprint
 from polyplatypus.models.loading import base_max_length, load_causal_lm, load_tokenizer, resolve_precision
 from polyplatypus.train import attention, batching, checkpoint, loss
 from polyplatypus.train.config import TrainConfig, result_changing_differences
@@ -43,6 +44,7 @@ class PreparedData:
     skipped: int  # examples without a single trainable token (the prompt fills the cutoff)
     sha256: str | None = None  # content hash of the training data (a resume must continue on the same)
     skipped_records: list[int] = field(default_factory=list)  # their 1-based record numbers in the data
+    base_fingerprint: str | None = None  # what the base model is (a resume must continue on the same)
 
     @property
     def lengths(self) -> list[int]:
@@ -123,7 +125,8 @@ def _train(config: TrainConfig, *, on_step: Callable[[dict], None] | None, progr
         raise DataError(f"{len(data.train)} trainable examples, fewer than the {world} processes", path=config.data)
     per_epoch = batching.steps_per_epoch(len(data.train), config.batch_size, world)
     total_steps = config.max_steps or per_epoch * config.num_epochs
-    finished, resume_from = _earlier_run(config, output, total_steps, data.sha256)
+    data.base_fingerprint = model_fingerprint(config.base)
+    finished, resume_from = _earlier_run(config, output, total_steps, data.sha256, data.base_fingerprint)
     if finished is not None:
         accelerator.print(f"{output} already holds this finished run ({total_steps} steps); nothing to do")
         accelerator.end_training()
@@ -170,7 +173,7 @@ def _train(config: TrainConfig, *, on_step: Callable[[dict], None] | None, progr
         if state.step % config.save_steps == 0 and not done:
             checkpoint.save_checkpoint(accelerator, output, state.step,
                                        {**asdict(state), "config": config.model_dump(mode="json"),
-                                        "data_sha256": data.sha256},
+                                        "data_sha256": data.sha256, "base_fingerprint": data.base_fingerprint},
                                        keep=config.save_total_limit)
         if on_step is not None:
             on_step({"step": state.step, "loss": step_loss, "learning_rate": lr, "examples": len(step_examples),
@@ -185,13 +188,14 @@ def _train(config: TrainConfig, *, on_step: Callable[[dict], None] | None, progr
 
 # --- the pieces of train() ------------------------------------------------------------------------
 
-def _earlier_run(config: TrainConfig, output: Path, total_steps: int,
-                 data_sha256: str | None) -> tuple[dict | None, Path | None]:
+def _earlier_run(config: TrainConfig, output: Path, total_steps: int, data_sha256: str | None,
+                 base_fingerprint: str | None = None) -> tuple[dict | None, Path | None]:
     """(summary of this run if it already finished here, latest checkpoint to resume from).
 
     An earlier run in ``output`` (checkpoints or a finished adapter) is only continued with
-    ``resume``, and only if its settings give the same result and its data has the same content
-    hash; it is never overwritten."""
+    ``resume``, and only if its settings give the same result, its data has the same content
+    hash and its base model the same fingerprint (runs from before fingerprints were recorded
+    are trusted on their settings and data); it is never overwritten."""
     import json
 
     latest = checkpoint.latest_checkpoint(output)
@@ -214,6 +218,11 @@ def _earlier_run(config: TrainConfig, output: Path, total_steps: int,
             raise ConfigError(f"cannot resume from {source}: the training data {config.data} is not the data the run "
                               f"started on (sha256 {started_on[:16]}... then, {data_sha256[:16]}... now); restore "
                               "that data, or choose another --output to train on this one")
+        made_from = saved and saved.get("base_fingerprint")
+        if made_from and base_fingerprint and made_from != base_fingerprint:
+            raise ConfigError(f"cannot resume from {source}: the base model {config.base} changed since that run "
+                              f"started ({made_from[:23]}... then, {base_fingerprint[:23]}... now); restore it, "
+                              "or choose another --output to train on this one")
     if summary is not None and summary.get("steps") == total_steps:
         return summary, None
     return None, latest
@@ -408,6 +417,7 @@ def _finish(accelerator, model, config: TrainConfig, data: PreparedData, state: 
         "skipped_examples": data.skipped,
         "skipped_records": data.skipped_records[:100],
         "data_sha256": data.sha256,
+        "base_fingerprint": data.base_fingerprint,
         "cutoff_len": data.cutoff_len,
         "world_size": world,
         "gradient_accumulation_steps": math.ceil(config.batch_size // world / config.micro_batch_size),
