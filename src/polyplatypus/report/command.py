@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -47,7 +48,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         find_results_files(path)  # fail early, naming the folder
     written = write_report(args.results, output, baseline=args.baseline, resamples=args.resamples,
                            confidence=args.confidence, seed=args.seed, title=args.title, intro=args.intro,
-                           formats=formats)
+                           formats=formats, warn=lambda message: print(f"polyplatypus report: warning: {message}",
+                                                                       file=sys.stderr))
     for kind, paths in written.items():
         for path in paths:
             print(f"wrote {path}")

@@ -35,6 +35,8 @@ class ResultsFolder:
     config: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     cells: dict[tuple[str, str, int], dict] = field(default_factory=dict)
+    # cell files that could not be used, by path relative to the folder: why
+    unreadable_cells: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -64,9 +66,13 @@ def find_results_files(path: str | Path) -> list[Path]:
 
 def _read_json(path: Path):
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_bytes().decode("utf-8"))
     except json.JSONDecodeError as error:
-        raise DataError(f"invalid JSON: {error}", path=path) from None
+        raise DataError(f"invalid JSON: {error} (the file is damaged or incomplete)", path=path) from None
+    except UnicodeDecodeError as error:
+        raise DataError(f"not UTF-8 text (byte {error.start}); the file is damaged", path=path) from None
+    except OSError as error:
+        raise DataError(f"cannot be read ({error.strerror})", path=path) from None
 
 
 def load_results_folder(results_file: str | Path) -> ResultsFolder:
@@ -89,13 +95,44 @@ def load_results_folder(results_file: str | Path) -> ResultsFolder:
     cells_dir = results_file.parent / "cells"
     if cells_dir.is_dir():
         for cell_file in sorted(cells_dir.glob("**/*.json")):
-            cell = _read_json(cell_file)
-            if not isinstance(cell, dict) or not {"model", "task", "shots", "golds", "preds"} <= cell.keys():
-                continue  # not a cell file
-            if len(cell["golds"]) != len(cell["preds"]):
-                raise DataError("golds and preds differ in length", path=cell_file)
+            name = str(cell_file.relative_to(folder.path))
+            try:
+                cell = _read_cell(cell_file)
+            except DataError as error:  # shown as such in the report, never stopping it
+                folder.unreadable_cells[name] = str(error).removeprefix(f"{cell_file}: ")
+                continue
             folder.cells[(cell["model"], cell["task"], int(cell["shots"]))] = cell
     return folder
+
+
+def _read_cell(path: Path) -> dict:
+    cell = _read_json(path)
+    if not isinstance(cell, dict) or not {"model", "task", "shots", "golds", "preds"} <= cell.keys():
+        raise DataError("not a cell file (no model, task, shots, golds and preds)", path=path)
+    if not isinstance(cell["golds"], list) or not isinstance(cell["preds"], list) \
+            or len(cell["golds"]) != len(cell["preds"]):
+        raise DataError("golds and preds differ in length", path=path)
+    try:
+        int(cell["shots"])
+    except (TypeError, ValueError):
+        raise DataError(f"shots {cell['shots']!r} is not a number", path=path) from None
+    return cell
+
+
+def cell_problem(folder: ResultsFolder, record: dict) -> str | None:
+    """Why a results.json record of a folder that keeps cell files has no usable one: its file
+    is missing or unreadable (None: the folder keeps no cells, or the cell is there)."""
+    label, task, shots = record["model"], record["task"], int(record["shots"])
+    if (label, task, shots) in folder.cells or not (folder.path / "cells").is_dir():
+        return None
+    from polyplatypus.eval.models import ModelSpec
+
+    names = [f"cells/{slug}/{task}_{shots}shot.json" for slug in dict.fromkeys(
+        (ModelSpec(label=label, path="").slug, label.replace("/", "_")))]
+    for name in names:
+        if name in folder.unreadable_cells:
+            return f"{name} cannot be read: {folder.unreadable_cells[name]}"
+    return f"{names[0]} is missing"
 
 
 @dataclass
@@ -108,6 +145,7 @@ class Row:
     golds: list[int] | None = None
     preds: list[int] | None = None
     stale_cell: str | None = None  # why the cell file was not used (it disagrees with the record)
+    damaged_cell: str | None = None  # the cell file is missing or unreadable
 
     @property
     def task(self) -> str:
@@ -173,7 +211,7 @@ def load_rows(paths) -> list[Row]:
                 label=shown, record=record, source=folder.path,
                 golds=[int(g) for g in cell["golds"]] if use else None,
                 preds=[int(p) for p in cell["preds"]] if use else None,
-                stale_cell=stale,
+                stale_cell=stale, damaged_cell=cell_problem(folder, record),
             ))
     return rows
 
