@@ -179,3 +179,25 @@ def load_kobest(task: str, split: str, data_dir: str | os.PathLike | None = None
 def describe_source(data_dir: str | os.PathLike | None) -> str:
     resolved = resolve_kobest_dir(data_dir)
     return f"hub:{HUB_DATASET}" if resolved is None else str(resolved)
+
+
+def documents_sha256(task: str, splits, data_dir: str | os.PathLike | None = None) -> str:
+    """What a cell was scored on, as one SHA-256: per split, the TSV file's bytes (a local
+    folder), or the documents as loaded (the hub), so an edited file at the same path is seen."""
+    import hashlib
+    import json
+
+    from polyplatypus.utils.io import sha256_file
+
+    resolved = resolve_kobest_dir(data_dir)
+    digest = hashlib.sha256()
+    for split in splits:
+        if resolved is not None:
+            part = sha256_file(resolved / SOURCES[task].directory / SPLIT_FILES[split])
+        else:
+            docs = hashlib.sha256()
+            for doc in load_kobest(task, split, None):
+                docs.update((json.dumps(doc, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
+            part = docs.hexdigest()
+        digest.update(f"{task}/{split}\0{part}\n".encode("utf-8"))
+    return digest.hexdigest()
