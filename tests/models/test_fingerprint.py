@@ -202,3 +202,11 @@ def test_hub_id_online_asks_the_hub_and_falls_back_to_the_cache(hub_cache, monke
 
 def test_commit_revision_is_its_own_answer(hub_cache):
     assert hub_commit("any/repo", COMMIT_B, cache_dir=hub_cache, offline=True) == COMMIT_B
+
+
+def test_dataset_commit_from_the_cache(tmp_path):
+    refs = tmp_path / "datasets--org--data" / "refs"
+    refs.mkdir(parents=True)
+    (refs / "main").write_text(COMMIT_B)
+    assert hub_commit("org/data", cache_dir=tmp_path, offline=True, repo_type="dataset") == COMMIT_B
+    assert hub_commit("org/data", cache_dir=tmp_path, offline=True) is None  # not a model repository

@@ -133,10 +133,10 @@ def _sha256(path: Path) -> str:
 # --- hub ids ------------------------------------------------------------------------------------
 
 def hub_commit(repo_id: str, revision: str | None = None, *, cache_dir: str | os.PathLike | None = None,
-               offline: bool | None = None) -> str | None:
-    """The commit ``repo_id`` at ``revision`` (default ``main``) resolves to: asked from the hub,
-    or offline (and when the hub cannot be reached) read from the cache's ``refs/``. None when
-    neither knows it."""
+               offline: bool | None = None, repo_type: str = "model") -> str | None:
+    """The commit ``repo_id`` (a ``model`` or ``dataset`` repository) at ``revision`` (default
+    ``main``) resolves to: asked from the hub, or offline (and when the hub cannot be reached)
+    read from the cache's ``refs/``. None when neither knows it."""
     revision = revision or "main"
     if _COMMIT.match(revision):
         return revision
@@ -144,19 +144,23 @@ def hub_commit(repo_id: str, revision: str | None = None, *, cache_dir: str | os
         try:
             from huggingface_hub import HfApi
 
-            return HfApi().model_info(repo_id, revision=revision).sha
+            api = HfApi()
+            info = api.dataset_info if repo_type == "dataset" else api.model_info
+            return info(repo_id, revision=revision).sha
         except Exception:  # no network, no such repo, rate limits: the cache may still know it
             pass
-    return cached_commit(repo_id, revision, cache_dir=cache_dir)
+    return cached_commit(repo_id, revision, cache_dir=cache_dir, repo_type=repo_type)
 
 
-def cached_commit(repo_id: str, revision: str = "main", *, cache_dir: str | os.PathLike | None = None) -> str | None:
-    """The commit the Hugging Face cache's ``models--<org>--<name>/refs/<revision>`` names."""
+def cached_commit(repo_id: str, revision: str = "main", *, cache_dir: str | os.PathLike | None = None,
+                  repo_type: str = "model") -> str | None:
+    """The commit the Hugging Face cache's ``models--<org>--<name>/refs/<revision>`` (or
+    ``datasets--...``) names."""
     if cache_dir is None:
         from huggingface_hub import constants
 
         cache_dir = constants.HF_HUB_CACHE
-    ref = Path(cache_dir) / ("models--" + repo_id.replace("/", "--")) / "refs" / revision
+    ref = Path(cache_dir) / (f"{repo_type}s--" + repo_id.replace("/", "--")) / "refs" / revision
     try:
         commit = ref.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
