@@ -158,3 +158,15 @@ def test_documents_sha256_follows_the_file_content(tmp_path, kobest_dir):
     test_file = copy / "COPA" / "test.tsv"
     test_file.write_bytes(test_file.read_bytes().replace("원인".encode(), "결과".encode(), 1))
     assert documents_sha256("copa", ["test", "train"], copy) != before
+
+
+def test_an_edited_split_file_is_read_again(tmp_path, kobest_dir):
+    import shutil
+
+    copy = tmp_path / "kobest"
+    shutil.copytree(kobest_dir / "COPA", copy / "COPA")
+    first = load_kobest("copa", "test", copy)
+    path = copy / "COPA" / "test.tsv"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[:-1]), encoding="utf-8")  # the last document removed
+    assert len(load_kobest("copa", "test", copy)) == len(first) - 1

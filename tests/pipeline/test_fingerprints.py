@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from polyplatypus.errors import ConfigError
+from polyplatypus.models.fingerprint import model_fingerprint
 from polyplatypus.pipeline.config import validate_config
 from polyplatypus.pipeline.stages import Run, run_pipeline
 from tests.models.test_fingerprint import edit_one_tensor_in_place
@@ -41,6 +42,16 @@ def test_eval_stage_not_skipped_after_the_base_changed(base, kobest_dir, tmp_pat
     assert not any("already complete" in line for line in logged), logged
     assert any("eval: settings changed, recomputing" in line for line in logged)
     assert state["stages"]["eval"]["status"] == "done"
+    cell = run_dir / "eval" / "cells" / "tiny" / "kobest_copa_0shot.json"
+    assert json.loads(cell.read_text())["model_fingerprint"] == model_fingerprint(base)
+
+    # results.json deleted and the base changed again: the cells are not reused
+    edit_one_tensor_in_place(base / "model.safetensors")
+    (run_dir / "eval" / "results.json").unlink()
+    run_pipeline(eval_recipe(base, kobest_dir), run_dir, progress=False, log=logged.append)
+    assert json.loads(cell.read_text())["model_fingerprint"] == model_fingerprint(base)
+    records = json.loads((run_dir / "eval" / "results.json").read_text())["results"]
+    assert [r["model_fingerprint"] for r in records] == [model_fingerprint(base)]
 
 
 def test_stage_settings_hold_the_identities(base, tmp_path, kobest_dir):

@@ -151,7 +151,8 @@ def _load_from_hub(name: str, split: str):
 
 
 @functools.lru_cache(maxsize=64)
-def _load_cached(task: str, split: str, data_dir: str | None) -> tuple[dict, ...]:
+def _load_cached(task: str, split: str, data_dir: str | None, stamp: tuple = ()) -> tuple[dict, ...]:
+    """``stamp`` (the file's size, mtime and ctime) makes an edited file a new cache entry."""
     source = SOURCES[task]
     if data_dir is not None:
         docs = read_kobest_tsv(Path(data_dir) / source.directory / SPLIT_FILES[split], source)
@@ -172,7 +173,13 @@ def load_kobest(task: str, split: str, data_dir: str | os.PathLike | None = None
     if split not in SPLIT_FILES:
         raise DataError(f"unknown split {split!r}; known: {', '.join(SPLIT_FILES)}")
     resolved = resolve_kobest_dir(data_dir)
-    docs = _load_cached(task, split, None if resolved is None else str(resolved))
+    stamp = ()
+    if resolved is not None:
+        path = resolved / SOURCES[task].directory / SPLIT_FILES[split]
+        if path.is_file():
+            info = path.stat()
+            stamp = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+    docs = _load_cached(task, split, None if resolved is None else str(resolved), stamp)
     return [dict(doc) for doc in docs]
 
 
