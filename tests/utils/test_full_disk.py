@@ -97,3 +97,29 @@ def test_lock_on_a_read_only_place(small_filesystem):
     with pytest.raises(OutputError, match="Read-only file system"):
         with outputs.hold(small_filesystem / "out", "eval"):
             pass
+
+
+def test_cli_turns_any_unwrapped_write_failure_into_exit_2(monkeypatch, capsys, tmp_path):
+    from polyplatypus import cli
+
+    target = tmp_path / "plots" / "copa.png"
+
+    def full(args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    parser.set_defaults(func=full)
+    for action in parser._subparsers._group_actions[0].choices.values():
+        action.set_defaults(func=full)
+    assert cli.main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"polyplatypus report: error: cannot write {target}: No space left on device" in err
+
+    def bug(args):
+        raise FileNotFoundError(errno.ENOENT, "missing", "x")
+
+    for action in parser._subparsers._group_actions[0].choices.values():
+        action.set_defaults(func=bug)
+    with pytest.raises(FileNotFoundError):  # not a write failure: not disguised as one
+        cli.main(["report", str(tmp_path)])

@@ -153,8 +153,11 @@ class ResultsStore:
             return None
         if with_samples:
             samples = self.samples_path(spec, task, shots)
-            if not (samples.is_file() and cell.get("samples_sha256") == sha256_file(samples)):
-                return None
+            try:
+                if not (samples.is_file() and cell.get("samples_sha256") == sha256_file(samples)):
+                    return None
+            except OSError:
+                return None  # an unreadable samples file: the cell is scored again
         return cell
 
     def _stored_cells(self) -> Iterator[tuple[Path, dict]]:
