@@ -57,12 +57,18 @@ def test_eval_stage_not_skipped_after_the_base_changed(base, kobest_dir, tmp_pat
 def test_stage_settings_hold_the_identities(base, tmp_path, kobest_dir):
     data = tmp_path / "data.jsonl"
     data.write_text('{"instruction": "a", "output": "b"}\n')
+    other = tmp_path / "other"
+    shutil.copytree(base, other)
     recipe = {"name": "fp", "base": {"model": str(base)}, "data": {"sources": [str(data)], "decontaminate": "none"},
-              "train": {"max_steps": 1}, "eval": {"models": ["base", "merged"], "kobest_dir": str(kobest_dir)}}
+              "train": {"max_steps": 1},
+              "eval": {"models": ["base", "merged", f"o={other}"], "kobest_dir": str(kobest_dir)}}
     run = Run(config=validate_config(recipe), run_dir=tmp_path / "run")
     before = run.settings()
-    assert before["base"]["identity"].startswith("sha256:")
-    assert before["eval"]["eval"]["identity"] == {"base": before["base"]["identity"]}  # merged: by merge's key
+    assert before["base"]["identity"] == model_fingerprint(base)
+    # base and merged are known by their stages' keys, any other model by its own fingerprint
+    assert before["eval"]["eval"]["identity"] == {f"o={other}": model_fingerprint(other)}
+    edit_one_tensor_in_place(other / "model.safetensors")
+    assert run.settings()["eval"] != before["eval"] and run.settings()["train"] == before["train"]
     data.write_text('{"instruction": "a", "output": "c"}\n')
     after = run.settings()
     assert after["data"] != before["data"] and after["train"] != before["train"]

@@ -116,8 +116,8 @@ class Plan:
         return [(task, k) for task in self.tasks for k in self.shots]
 
     def key(self, spec: ModelSpec, task: ChoiceTask, shots: int) -> dict:
-        identity = {"model_fingerprint": self.fingerprints.get(spec.label),
-                    "data_sha256": self.documents.get((task.name, shots))}
+        identity = None if self.store is None else {  # results kept on disk say what made them
+            "model_fingerprint": self.fingerprints.get(spec.label), "data_sha256": self.documents.get((task.name, shots))}
         return ResultsStore.key(spec, task.name, shots, self.settings, identity)
 
 

@@ -232,9 +232,10 @@ class Run:
         evaluation = config.eval.model_dump(mode="json", exclude=set(config.eval.pipeline_owned))
         evaluation["models"] = self.eval_models()
         evaluation["kobest_dir"] = self.eval_kobest_dir
-        # the merged model is known by the merge stage's fingerprint; every other model by its own
+        # the base and merged models are known by their stages' keys; every other model by its own
         evaluation["identity"] = {entry: model_fingerprint(ModelSpec.parse(model).path)
-                                  for entry, model in zip(config.eval.models, self.eval_models()) if entry != MERGED}
+                                  for entry, model in zip(config.eval.models, self.eval_models())
+                                  if entry not in (BASE, MERGED)}
         out["eval"] = {"eval": evaluation, "base": base_fp, "merge": merge_fp if config.tuned else None}
         out["report"] = {"report": config.report.model_dump(mode="json"), "baseline": self.baseline(),
                          "name": config.name, "description": config.description,
