@@ -28,6 +28,19 @@ def _kobest_dir() -> Path | None:
     return path if (path / "BoolQ" / "test.tsv").is_file() else None
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _hash_cache_in_tmp(tmp_path_factory):
+    """Model fingerprints cache file hashes in a temporary folder, never in the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("polyplatypus-cache")
+    saved = os.environ.get("POLYPLATYPUS_CACHE_DIR")
+    os.environ["POLYPLATYPUS_CACHE_DIR"] = str(folder)
+    yield folder
+    if saved is None:
+        os.environ.pop("POLYPLATYPUS_CACHE_DIR", None)
+    else:
+        os.environ["POLYPLATYPUS_CACHE_DIR"] = saved
+
+
 @pytest.fixture(scope="session")
 def kobest_dir() -> Path:
     """The real KoBEST v1.0 TSVs ($POLYPLATYPUS_KOBEST_DIR or ../shared/data/kobest/v1.0).
@@ -124,3 +137,41 @@ def other_process_holding():
         if process.poll() is None:
             process.stdin.close()
             process.wait(timeout=30)
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A 2 MB tmpfs mounted in the test's folder, for full-disk and read-only cases; skips where
+    mounting is not allowed (not root, a container without the capability)."""
+    import subprocess
+
+    mount = tmp_path / "small-fs"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def fill_filesystem(folder: Path, *, leave: int = 0) -> Path:
+    """Fill the file system of ``folder`` up to ``leave`` free bytes with one ballast file."""
+    import shutil
+
+    ballast = folder / "ballast"
+    free = shutil.disk_usage(folder).free
+    with open(ballast, "wb") as handle:
+        try:
+            handle.write(b"\0" * max(0, free - leave))
+            handle.flush()
+        except OSError:
+            pass
+    return ballast
+
+
+def remount_read_only(folder: Path) -> None:
+    import subprocess
+
+    subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True, capture_output=True)

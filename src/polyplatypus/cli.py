@@ -41,6 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     except PolyplatypusError as error:
         print(f"polyplatypus {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        # a writer not wrapped by utils.io.writing (a plot, a tiny base model) hit a full disk
+        # or a read-only place: the same message, without a traceback
+        from polyplatypus.utils.io import cannot_write_reason
+
+        reason = cannot_write_reason(error)
+        if reason is None:
+            raise
+        where = f"cannot write {error.filename}" if error.filename else "cannot write the output"
+        print(f"polyplatypus {args.command}: error: {where}: {reason}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         hint = "re-run with --resume to continue" if args.command == "train" else "re-run the same command to continue"
         print(f"polyplatypus {args.command}: interrupted; {hint}", file=sys.stderr)

@@ -169,3 +169,12 @@ def test_fields_keep_the_order_they_came_in(tmp_path):
     assert [list(r) for r in records] == [["id", "output", "instruction", "input", "tags"],
                                           ["input", "id", "instruction", "output"]]
     assert records[0]["input"] == "" and records[1]["input"] == ""
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_invalid_utf8_names_the_line(tmp_path, bom):
+    good = json.dumps({"instruction": "질문", "output": "답"}, ensure_ascii=False).encode("utf-8")
+    path = tmp_path / "broken.jsonl"
+    path.write_bytes(bom + good + b"\n" + good + b"\n\n" + good[:-5] + b"\xff\xfe" + good[-5:] + b"\n" + good + b"\n")
+    with pytest.raises(DataError, match=r"broken.jsonl: not UTF-8 text on line 4 \(invalid start byte at byte \d+\)"):
+        load_instructions(path)

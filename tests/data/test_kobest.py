@@ -138,3 +138,35 @@ def test_script_dataset_falls_back_to_the_parquet_conversion(monkeypatch):
     assert calls == [None, "refs/convert/parquet"]
     assert docs == [{"doc_index": 0, **rows[0]}]
     kobest._load_cached.cache_clear()
+
+
+def test_documents_sha256_follows_the_file_content(tmp_path, kobest_dir):
+    import hashlib
+    import shutil
+
+    from polyplatypus.data.kobest import documents_sha256
+
+    copy = tmp_path / "kobest"
+    shutil.copytree(kobest_dir / "COPA", copy / "COPA")
+    before = documents_sha256("copa", ["test", "train"], copy)
+    # independent: sha256 over "copa/<split>\0<sha256 of the file>\n"
+    expected = hashlib.sha256()
+    for split, name in (("test", "test.tsv"), ("train", "train.tsv")):
+        expected.update(f"copa/{split}\0{hashlib.sha256((copy / 'COPA' / name).read_bytes()).hexdigest()}\n".encode())
+    assert before == expected.hexdigest()
+    assert documents_sha256("copa", ["test"], copy) != before  # the few-shot split counts when used
+    test_file = copy / "COPA" / "test.tsv"
+    test_file.write_bytes(test_file.read_bytes().replace("원인".encode(), "결과".encode(), 1))
+    assert documents_sha256("copa", ["test", "train"], copy) != before
+
+
+def test_an_edited_split_file_is_read_again(tmp_path, kobest_dir):
+    import shutil
+
+    copy = tmp_path / "kobest"
+    shutil.copytree(kobest_dir / "COPA", copy / "COPA")
+    first = load_kobest("copa", "test", copy)
+    path = copy / "COPA" / "test.tsv"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[:-1]), encoding="utf-8")  # the last document removed
+    assert len(load_kobest("copa", "test", copy)) == len(first) - 1

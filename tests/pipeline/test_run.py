@@ -234,3 +234,20 @@ def test_run_command_reports_config_errors_without_traceback(tmp_path, capsys):
     assert f"{path}, line 5: eval.shots.0: Input should be a valid integer" in err
     assert "Traceback" not in err
     assert not (tmp_path / "r").exists()
+
+
+def test_missing_data_file_named_with_its_recipe_line_before_the_run_dir(tmp_path, capsys, tiny_gptneox_dir):
+    path = tmp_path / "recipe.yaml"
+    present = tmp_path / "present.jsonl"
+    present.write_text('{"instruction": "a", "output": "b"}\n')
+    path.write_text(f"name: x\nbase:\n  model: {tiny_gptneox_dir}\ndata:\n  sources:\n    - {present}\n"
+                    f"    - {tmp_path / 'missing.jsonl'}\ntrain:\n  max_steps: 1\n")
+    assert main(["run", str(path), "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}, line 7 (data.sources[1]): data file {tmp_path / 'missing.jsonl'} does not exist" in err
+    assert "Traceback" not in err and not (tmp_path / "r").exists()
+
+    path.write_text(f"name: x\nbase:\n  model: {tmp_path / 'no-model'}\neval:\n  shots: [0]\n")
+    assert main(["run", str(path), "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}, line 3 (base.model): model path does not exist" in err and not (tmp_path / "r").exists()

@@ -197,11 +197,11 @@ def test_merge_generate_and_report_take_their_flags_from_their_settings(monkeypa
     merge_module = importlib.import_module("polyplatypus.train.merge")
     generate_module = importlib.import_module("polyplatypus.train.generate")
     card = importlib.import_module("polyplatypus.report.card")
-    results = importlib.import_module("polyplatypus.report.results")
+    store = importlib.import_module("polyplatypus.eval.store")
     monkeypatch.setattr(merge_module, "merge", lambda *a, **kw: calls.setdefault("merge", kw) and "merged")
     monkeypatch.setattr(generate_module, "generate", lambda *a, **kw: calls.setdefault("generate", kw) and "answer")
     monkeypatch.setattr(card, "write_report", lambda paths, output, **kw: calls.setdefault("report", (paths, output, kw)) and {})
-    monkeypatch.setattr(results, "find_results_files", lambda path: [path])
+    monkeypatch.setattr(store.ResultsStore, "find", classmethod(lambda cls, path: [path]))
 
     assert main(["merge", "--adapter", "a", "--output", "m", "--dtype", "float16", "--overwrite"]) == 0
     assert calls["merge"] == {"adapter": "a", "output": "m", "base": None, "dtype": "float16", "max_shard_size": "5GB",

@@ -185,7 +185,9 @@ def _load(config: CurateConfig, say: Callable[[str], None]) -> _Run:
         run.per_source.append({"source": name, "records_in": count + sum(skipped.values()),
                                "skipped_invalid": dict(sorted(skipped.items())), "exact_duplicates": 0,
                                "contaminated": 0, "near_duplicates": 0, "records_out": 0})
-        say(f"loaded {count} records from {name}" + (f" (skipped {sum(skipped.values())} invalid)" if skipped else ""))
+        # the same count as "curated N records into M": every record read, invalid ones included
+        say(f"read {count + sum(skipped.values())} records from {name}"
+            + (f" ({sum(skipped.values())} invalid, skipped)" if skipped else ""))
     if not run.records:
         raise DataError("no valid records in any source")
     return run

@@ -145,10 +145,12 @@ def _read_file(path: Path) -> Iterator[tuple[int, object, DataError | None]]:
             raise DataError("empty file (no rows)", path=path)
         yield from ((number, row, None) for number, row in enumerate(rows, start=1))
         return
+    raw = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise DataError(f"not UTF-8 text ({error.reason} at byte {error.start})", path=path) from None
+        line = raw[:error.start].count(b"\n") + 1
+        raise DataError(f"not UTF-8 text on line {line} ({error.reason} at byte {error.start})", path=path) from None
     if not text.strip():
         raise DataError("empty file", path=path)
     if suffix == ".jsonl":

@@ -151,7 +151,8 @@ def _load_from_hub(name: str, split: str):
 
 
 @functools.lru_cache(maxsize=64)
-def _load_cached(task: str, split: str, data_dir: str | None) -> tuple[dict, ...]:
+def _load_cached(task: str, split: str, data_dir: str | None, stamp: tuple = ()) -> tuple[dict, ...]:
+    """``stamp`` (the file's size, mtime and ctime) makes an edited file a new cache entry."""
     source = SOURCES[task]
     if data_dir is not None:
         docs = read_kobest_tsv(Path(data_dir) / source.directory / SPLIT_FILES[split], source)
@@ -172,10 +173,38 @@ def load_kobest(task: str, split: str, data_dir: str | os.PathLike | None = None
     if split not in SPLIT_FILES:
         raise DataError(f"unknown split {split!r}; known: {', '.join(SPLIT_FILES)}")
     resolved = resolve_kobest_dir(data_dir)
-    docs = _load_cached(task, split, None if resolved is None else str(resolved))
+    stamp = ()
+    if resolved is not None:
+        path = resolved / SOURCES[task].directory / SPLIT_FILES[split]
+        if path.is_file():
+            info = path.stat()
+            stamp = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+    docs = _load_cached(task, split, None if resolved is None else str(resolved), stamp)
     return [dict(doc) for doc in docs]
 
 
 def describe_source(data_dir: str | os.PathLike | None) -> str:
     resolved = resolve_kobest_dir(data_dir)
     return f"hub:{HUB_DATASET}" if resolved is None else str(resolved)
+
+
+def documents_sha256(task: str, splits, data_dir: str | os.PathLike | None = None) -> str:
+    """What a cell was scored on, as one SHA-256: per split, the TSV file's bytes (a local
+    folder), or the documents as loaded (the hub), so an edited file at the same path is seen."""
+    import hashlib
+    import json
+
+    from polyplatypus.utils.io import sha256_file
+
+    resolved = resolve_kobest_dir(data_dir)
+    digest = hashlib.sha256()
+    for split in splits:
+        if resolved is not None:
+            part = sha256_file(resolved / SOURCES[task].directory / SPLIT_FILES[split])
+        else:
+            docs = hashlib.sha256()
+            for doc in load_kobest(task, split, None):
+                docs.update((json.dumps(doc, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
+            part = docs.hexdigest()
+        digest.update(f"{task}/{split}\0{part}\n".encode("utf-8"))
+    return digest.hexdigest()

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from typing import Sequence
 
 from polyplatypus.version import __version__
-from polyplatypus.data.kobest import describe_source, load_kobest
+from polyplatypus.data.kobest import SOURCES as KOBEST_SOURCES
+from polyplatypus.data.kobest import describe_source, documents_sha256, load_kobest
 from polyplatypus.errors import ConfigError
 from polyplatypus.eval.config import EvalConfig
 from polyplatypus.eval.distributed import device_for_process, is_main_process, score_split
@@ -23,7 +25,8 @@ from polyplatypus.eval.models import ModelSpec
 from polyplatypus.eval.requests import build_requests
 from polyplatypus.eval.scorer import RequestScorer
 from polyplatypus.eval.store import OUTPUT_ENTRIES, ResultsStore, folder_settings, public_record
-from polyplatypus.models.loading import load_model, model_dtype_name
+from polyplatypus.models.fingerprint import model_fingerprint
+from polyplatypus.models.loading import load_model, model_dtype_name, resolve_source
 from polyplatypus.tasks.registry import ChoiceTask, get_task
 from polyplatypus.utils import outputs
 
@@ -105,9 +108,17 @@ class Plan:
     shots: list[int]
     settings: dict  # the folder-wide part of every cell's key (store.folder_settings)
     store: ResultsStore | None  # None: nothing is written (the Python API without output)
+    # what made each cell: model label -> fingerprint, (task, shots) -> documents' SHA-256
+    fingerprints: dict[str, str | None] = field(default_factory=dict)
+    documents: dict[tuple[str, int], str | None] = field(default_factory=dict)
 
     def cells(self):
         return [(task, k) for task in self.tasks for k in self.shots]
+
+    def key(self, spec: ModelSpec, task: ChoiceTask, shots: int) -> dict:
+        identity = None if self.store is None else {  # results kept on disk say what made them
+            "model_fingerprint": self.fingerprints.get(spec.label), "data_sha256": self.documents.get((task.name, shots))}
+        return ResultsStore.key(spec, task.name, shots, self.settings, identity)
 
 
 def evaluate(
@@ -162,7 +173,19 @@ def plan(config: EvalConfig) -> Plan:
     store = None
     if config.output is not None:
         store = ResultsStore(outputs.check_folder(config.output, command="eval", own=OUTPUT_ENTRIES))
-    return Plan(config=config, specs=specs, tasks=tasks, shots=shots, settings=cell_settings(config), store=store)
+    for spec in specs:
+        resolve_source(spec.path)  # a missing or damaged model is named before any model loads
+    grid = Plan(config=config, specs=specs, tasks=tasks, shots=shots, settings=cell_settings(config), store=store)
+    if store is not None:  # only stored cells need to say what made them
+        grid.fingerprints = {spec.label: model_fingerprint(spec.path) for spec in specs}
+        grid.documents = {(task.name, k): _documents_sha256(task, k, config.kobest_dir) for task in tasks for k in shots}
+    return grid
+
+
+def _documents_sha256(task: ChoiceTask, shots: int, kobest_dir) -> str | None:
+    if task.source not in KOBEST_SOURCES:
+        return None  # data this module does not read
+    return documents_sha256(task.source, [task.eval_split] + ([task.fewshot_split] if shots else []), kobest_dir)
 
 
 def cell_settings(config: EvalConfig) -> dict:
@@ -177,8 +200,10 @@ def run(grid: Plan) -> list[dict]:
     records: list[dict] = []
     for spec in grid.specs:
         model = tokenizer = batch_size = None
+        if grid.store is not None and is_main_process():
+            _say_what_is_recomputed(grid, spec)
         for task, k in grid.cells():
-            key = ResultsStore.key(spec, task.name, k, grid.settings)
+            key = grid.key(spec, task, k)
             cell = None
             if grid.store is not None:
                 cell = grid.store.reusable_cell(spec, task.name, k, key, with_samples=grid.config.log_samples)
@@ -192,6 +217,20 @@ def run(grid: Plan) -> list[dict]:
             records.append(public_record(cell))
         del model
     return records
+
+
+def _say_what_is_recomputed(grid: Plan, spec: ModelSpec) -> None:
+    """Name the stored cells that are scored again because what made them changed."""
+    reasons = [grid.store.why_recomputed(spec, task.name, k, grid.key(spec, task, k)) for task, k in grid.cells()]
+    messages = {
+        "model": f"model {spec.label} changed since these results ({spec.path}): recomputing {{n}} cell(s)",
+        "data": f"the KoBEST data changed since these results of model {spec.label}: recomputing {{n}} cell(s)",
+        "no identity": f"{{n}} cell(s) of model {spec.label} were written before results recorded the model and "
+                       "data that made them: recomputing them once",
+    }
+    for reason, message in messages.items():
+        if reasons.count(reason):
+            print(f"polyplatypus eval: {message.format(n=reasons.count(reason))}", file=sys.stderr, flush=True)
 
 
 def write(grid: Plan, records: list[dict]) -> None:

@@ -44,7 +44,12 @@ CELL_ONLY_FIELDS = ("golds", "preds", "samples_sha256")
 # A cell file's per-document golds/preds stand for a results.json record only when the two agree
 # on these: a later run that stopped part-way (say with another limit) may have overwritten the
 # cell after results.json was written, and its documents are then not the record's.
-CELL_MATCH_FIELDS = ("n", "limit", "data_source", "dtype", "scorer", "model_path", "macro_f1")
+CELL_MATCH_FIELDS = ("n", "limit", "data_source", "dtype", "scorer", "model_path", "macro_f1",
+                     "model_fingerprint", "data_sha256")
+# What made a cell, beyond its settings: the model's content (models.fingerprint) and the
+# documents it was scored on (data.kobest.documents_sha256). Cells without them were written
+# before they were recorded.
+IDENTITY_FIELDS = ("model_fingerprint", "data_sha256")
 
 
 def folder_settings(*, limit, dtype: str, data_source: str, scorer: str) -> dict:
@@ -64,6 +69,8 @@ class ResultsFolder:
     config: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     cells: dict[tuple[str, str, int], dict] = field(default_factory=dict)  # (model, task, shots)
+    # cell files that cannot be read, by path relative to the folder: why (the report names them)
+    unreadable_cells: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -75,6 +82,19 @@ class ResultsFolder:
         if cell is None:
             return None, None
         return cell, cell_mismatch(cell, record)
+
+    def cell_problem(self, record: dict) -> str | None:
+        """Why a record of a folder that keeps cell files has none to stand for it: its file is
+        missing or unreadable (None: the cell is there, or the folder keeps no cells)."""
+        label, task, shots = record["model"], record["task"], int(record["shots"])
+        if (label, task, shots) in self.cells or not (self.path / CELLS_DIR).is_dir():
+            return None
+        names = [f"{CELLS_DIR}/{slug}/{task}_{shots}shot.json"
+                 for slug in dict.fromkeys((ModelSpec(label=label, path="").slug, label.replace("/", "_")))]
+        for name in names:
+            if name in self.unreadable_cells:
+                return f"{name} cannot be read: {self.unreadable_cells[name]}"
+        return f"{names[0]} is missing"
 
 
 class ResultsStore:
@@ -95,10 +115,25 @@ class ResultsStore:
 
     # -- the reuse key -----------------------------------------------------------------------
     @staticmethod
-    def key(spec: ModelSpec, task: str, shots: int, settings: dict) -> dict:
+    def key(spec: ModelSpec, task: str, shots: int, settings: dict, identity: dict | None = None) -> dict:
         """What a stored cell must hold to be reused for (model, task, shots) under ``settings``
-        (:func:`folder_settings`)."""
-        return {"model_path": spec.path, "task": task, "shots": shots, **settings}
+        (:func:`folder_settings`), made from what ``identity`` (:data:`IDENTITY_FIELDS`) names."""
+        return {"model_path": spec.path, "task": task, "shots": shots, **settings, **(identity or {})}
+
+    def why_recomputed(self, spec: ModelSpec, task: str, shots: int, key: dict) -> str | None:
+        """Why a stored cell for (model, task, shots) will not be reused although its settings
+        match: ``"model"`` (the model's content changed), ``"data"`` (the documents changed) or
+        ``"no identity"`` (written before identities were recorded); None when there is no
+        such cell, or it is reused, or its settings differ."""
+        cell = self.read_cell(self.cell_path(spec, task, shots))
+        if cell is None or any(cell.get(k) != v for k, v in key.items() if k not in IDENTITY_FIELDS):
+            return None
+        if not any(name in cell for name in IDENTITY_FIELDS):
+            return "no identity"
+        for name, reason in (("model_fingerprint", "model"), ("data_sha256", "data")):
+            if name in key and cell.get(name) != key[name]:
+                return reason
+        return None
 
     # -- reading -----------------------------------------------------------------------------
     @staticmethod
@@ -118,8 +153,11 @@ class ResultsStore:
             return None
         if with_samples:
             samples = self.samples_path(spec, task, shots)
-            if not (samples.is_file() and cell.get("samples_sha256") == sha256_file(samples)):
-                return None
+            try:
+                if not (samples.is_file() and cell.get("samples_sha256") == sha256_file(samples)):
+                    return None
+            except OSError:
+                return None  # an unreadable samples file: the cell is scored again
         return cell
 
     def _stored_cells(self) -> Iterator[tuple[Path, dict]]:
@@ -238,11 +276,12 @@ class ResultsStore:
         folder = ResultsFolder(path=self.root, records=records,
                                config=data.get("config") or {}, versions=data.get("versions") or {})
         for cell_file in sorted((self.root / CELLS_DIR).glob("**/*.json")):
-            cell = _read_json(cell_file)
-            if not isinstance(cell, dict) or not {"model", "task", "shots", "golds", "preds"} <= cell.keys():
-                continue  # not a cell file
-            if len(cell["golds"]) != len(cell["preds"]):
-                raise DataError("golds and preds differ in length", path=cell_file)
+            try:
+                cell = _read_report_cell(cell_file)
+            except DataError as error:  # named in the report, never stopping it
+                name = str(cell_file.relative_to(self.root))
+                folder.unreadable_cells[name] = str(error).removeprefix(f"{cell_file}: ")
+                continue
             folder.cells[(cell["model"], cell["task"], int(cell["shots"]))] = cell
         return folder
 
@@ -270,8 +309,27 @@ def cell_mismatch(cell: dict, record: dict) -> str | None:
     return ", ".join(differences) or None
 
 
+def _read_report_cell(path: Path) -> dict:
+    """A cell file with per-document labels the report can use; DataError saying why not."""
+    cell = _read_json(path)
+    if not isinstance(cell, dict) or not {"model", "task", "shots", "golds", "preds"} <= cell.keys():
+        raise DataError("not a cell file (no model, task, shots, golds and preds)", path=path)
+    if not isinstance(cell["golds"], list) or not isinstance(cell["preds"], list) \
+            or len(cell["golds"]) != len(cell["preds"]):
+        raise DataError("golds and preds differ in length", path=path)
+    try:
+        int(cell["shots"])
+    except (TypeError, ValueError):
+        raise DataError(f"shots {cell['shots']!r} is not a number", path=path) from None
+    return cell
+
+
 def _read_json(path: Path):
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_bytes().decode("utf-8"))
     except json.JSONDecodeError as error:
-        raise DataError(f"invalid JSON: {error}", path=path) from None
+        raise DataError(f"invalid JSON: {error} (the file is damaged or incomplete)", path=path) from None
+    except UnicodeDecodeError as error:
+        raise DataError(f"not UTF-8 text (byte {error.start}); the file is damaged", path=path) from None
+    except OSError as error:
+        raise DataError(f"cannot be read ({error.strerror})", path=path) from None

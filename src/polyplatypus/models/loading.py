@@ -11,7 +11,8 @@ Two rules live here and nowhere else:
   transformers uses for it (:func:`config_max_length`).
 
 Sources are local folders or hub ids; a path that can only be a local folder and does not
-exist is reported before transformers tries the hub.
+exist is reported before transformers tries the hub, and a local folder's files are checked
+(:mod:`polyplatypus.models.integrity`) so that a truncated or malformed one is an error naming it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from polyplatypus.errors import ConfigError
+from polyplatypus.models.integrity import check_model_folder
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")  # --dtype choices; auto keeps the checkpoint's dtype
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")  # --precision choices; auto follows the hardware
@@ -91,6 +93,8 @@ def resolve_source(path: str | Path, *, model: bool = True) -> str:
         raise ConfigError(f"model path does not exist: {path}")
     if model and local.exists() and not (local / "config.json").is_file():
         raise ConfigError(f"{path} is not a Hugging Face model folder (no config.json)")
+    if local.is_dir():
+        check_model_folder(local, weights=model)  # a damaged file is named here, not in a traceback
     return str(local) if local.exists() else path
 
 

@@ -78,11 +78,12 @@ def _print_outcome(state: dict) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from polyplatypus.pipeline.config import find_config, load_config
+    from polyplatypus.pipeline.config import check_inputs, find_config, load_config
     from polyplatypus.pipeline.stages import run_pipeline
 
     path = find_config(args.config)
     config = load_config(path, args.overrides)
+    check_inputs(config, str(path))  # before the run directory is made
     state = run_pipeline(config, args.run_dir, source=str(path), redo=tuple(args.redo), until=args.until,
                          progress=not args.no_progress)
     _print_outcome(state)

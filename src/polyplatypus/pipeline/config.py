@@ -320,6 +320,34 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
     return validate_config(data, str(path), path.read_text(encoding="utf-8"), overrides)
 
 
+def check_inputs(config: PipelineConfig, source: str = "config") -> None:
+    """Local inputs the recipe names (data files, a base model folder) must exist: checked before
+    the run directory is made, each error naming the recipe file and line."""
+    from polyplatypus.data.instructions import source_kind
+    from polyplatypus.models.loading import resolve_source
+
+    recipe = Path(source)
+    lines = line_index(recipe.read_text(encoding="utf-8")) if recipe.is_file() else {}
+
+    def where(*key) -> str:
+        name = ".".join(key[:2]) + (f"[{key[2]}]" if len(key) > 2 else "")
+        line = lines.get(key)
+        return f"{source}, line {line} ({name})" if line else f"{source} ({name})"
+
+    if config.data is not None and config.train is not None:
+        for index, entry in enumerate(config.data.sources):
+            path = resolve_builtin(entry)
+            if source_kind(path) == "file" and not Path(path).expanduser().is_file():
+                what = "is a folder, not a data file" if Path(path).expanduser().is_dir() else "does not exist"
+                raise ConfigError(f"{where('data', 'sources', index)}: data file {path} {what} "
+                                  "(nothing was run)")
+    if config.base.model is not None:
+        try:
+            resolve_source(config.base.model)
+        except ConfigError as error:
+            raise ConfigError(f"{where('base', 'model')}: {error} (nothing was run)") from None
+
+
 def fingerprint(*parts: Any) -> str:
     """A short stable hash of JSON-serialisable settings."""
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)

@@ -38,7 +38,9 @@ from polyplatypus.pipeline.config import (
     BASE, MERGED, PipelineConfig, fingerprint, resolve_builtin, stage_settings, train_result_settings,
 )
 from polyplatypus.utils import outputs
-from polyplatypus.utils.io import atomic_write_json, atomic_write_text
+from polyplatypus.eval.models import ModelSpec
+from polyplatypus.models.fingerprint import hub_commit, model_fingerprint
+from polyplatypus.utils.io import atomic_write_json, atomic_write_text, sha256_file
 
 STAGES = ("base", "data", "train", "merge", "eval", "report")
 STAGE_DIRS = {"base": "base", "data": "data", "train": "adapter", "merge": "merged", "eval": "eval", "report": "report"}
@@ -71,6 +73,18 @@ def _has_weights(folder: Path) -> bool:
                 return False
             return bool(shards) and all((folder / shard).is_file() for shard in shards)
     return False
+
+
+def source_identity(source: str) -> str | None:
+    """A data source's content: a file's SHA-256, or a hub dataset's commit (None: unknown)."""
+    from polyplatypus.data.instructions import HUB_PREFIX, source_kind
+
+    if source_kind(source) == "file":
+        path = Path(source).expanduser()
+        return sha256_file(path) if path.is_file() else None
+    repo = source.removeprefix(HUB_PREFIX)
+    commit = hub_commit(repo, repo_type="dataset")
+    return None if commit is None else f"hub:{repo}@{commit}"
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -200,13 +214,15 @@ class Run:
         config = self.config
         out: dict[str, dict] = {}
         out["base"] = {"base": config.base.model_dump(mode="json", exclude={"label"})}
+        if config.base.tiny is None:  # what the model is, not only its name: a changed folder is seen
+            out["base"]["identity"] = model_fingerprint(config.base.model)
         base_fp = fingerprint(out["base"])
         if config.data is not None:
             # as written: builtin: data moves with the package and is versioned with it
             data = config.data.model_dump(mode="json", exclude={"kobest_dir", *config.data.pipeline_owned})
             chosen = config.data.kobest_dir if config.data.kobest_dir is not None else config.eval.kobest_dir
             data["kobest_dir"] = chosen if config.data.decontaminate else None
-            out["data"] = {"data": data}
+            out["data"] = {"data": data, "identity": [source_identity(resolve_builtin(s)) for s in config.data.sources]}
         data_fp = fingerprint(out.get("data"))
         if config.train is not None:
             out["train"] = {"train": train_result_settings(config), "base": base_fp, "data": data_fp}
@@ -216,6 +232,10 @@ class Run:
         evaluation = config.eval.model_dump(mode="json", exclude=set(config.eval.pipeline_owned))
         evaluation["models"] = self.eval_models()
         evaluation["kobest_dir"] = self.eval_kobest_dir
+        # the base and merged models are known by their stages' keys; every other model by its own
+        evaluation["identity"] = {entry: model_fingerprint(ModelSpec.parse(model).path)
+                                  for entry, model in zip(config.eval.models, self.eval_models())
+                                  if entry not in (BASE, MERGED)}
         out["eval"] = {"eval": evaluation, "base": base_fp, "merge": merge_fp if config.tuned else None}
         out["report"] = {"report": config.report.model_dump(mode="json"), "baseline": self.baseline(),
                          "name": config.name, "description": config.description,

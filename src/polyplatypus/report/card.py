@@ -48,6 +48,7 @@ class Cell:
     vs_baseline_estimate: float | None = None
     baseline_within_noise: bool | None = None
     stale_cell: str | None = None  # the cell file disagreed with results.json: no interval
+    damaged_cell: str | None = None  # the cell file is missing or unreadable: no interval
     record: dict = field(default_factory=dict, repr=False)
 
 
@@ -86,6 +87,11 @@ class Report:
         """Cells whose per-document file disagreed with results.json (shown without an interval)."""
         return [self.cells[(t, m, k)] for t in self.tasks for m in self.models for k in self.shots
                 if (t, m, k) in self.cells and self.cells[(t, m, k)].stale_cell]
+
+    def damaged_cells(self) -> list[Cell]:
+        """Cells whose per-document file is missing or unreadable (shown without an interval)."""
+        return [self.cells[(t, m, k)] for t in self.tasks for m in self.models for k in self.shots
+                if (t, m, k) in self.cells and self.cells[(t, m, k)].damaged_cell]
 
 
 def _ordered_tasks(tasks) -> list[str]:
@@ -161,7 +167,7 @@ def build_report(
         cells[cell_key] = Cell(
             label=row.label, task=row.task, shots=row.shots, f1=row.f1, n=row.record.get("n"),
             truncated=row.record.get("truncated"), provenance=provenance_ids[key],
-            source=str(row.source), stale_cell=row.stale_cell, record=row.record,
+            source=str(row.source), stale_cell=row.stale_cell, damaged_cell=row.damaged_cell, record=row.record,
         )
     differing = {}
     for name in PROVENANCE_FIELDS:
@@ -303,6 +309,25 @@ def stale_cells_warning(report: Report) -> str:
     )
 
 
+def damaged_cells_warning(report: Report) -> str:
+    """A warning naming each cell whose per-document file is missing or unreadable."""
+    damaged = report.damaged_cells()
+    if not damaged:
+        return ""
+    listed = "; ".join(f"{c.label} {task_title(c.task)} {c.shots}-shot: `{c.damaged_cell}` (in {c.source})"
+                       for c in damaged)
+    return (
+        f"**Warning: the cell files of {len(damaged)} cell(s) are missing or unreadable**, so these F1 values "
+        "(from results.json) are shown without a confidence interval or noise mark; re-run the evaluation "
+        f"to restore them: {listed}."
+    )
+
+
+def report_warnings(report: Report) -> list[str]:
+    """The warnings a card shows above its tables."""
+    return [w for w in (settings_warning(report), stale_cells_warning(report), damaged_cells_warning(report)) if w]
+
+
 def truncation_notes(report: Report, task: str) -> list[str]:
     """Per model, the shot counts at which some documents' contexts were cut, as "k-shot m/n"."""
     notes = []
@@ -322,9 +347,8 @@ def render_markdown(report: Report) -> str:
     if report.intro:
         lines += [report.intro.strip(), ""]
     lines += [legend(report), ""]
-    for warning in (settings_warning(report), stale_cells_warning(report)):
-        if warning:
-            lines += [warning, ""]
+    for warning in report_warnings(report):
+        lines += [warning, ""]
     header = "| Model | " + " | ".join(f"{k}-shot" for k in report.shots) + " |"
     rule = "| --- | " + " | ".join("---" for _ in report.shots) + " |"
     for task in report.tasks:
@@ -432,6 +456,8 @@ def report_records(report: Report) -> list[dict]:
                 })
                 if cell.stale_cell:
                     record["stale_cell"] = cell.stale_cell
+                if cell.damaged_cell:
+                    record["damaged_cell"] = cell.damaged_cell
                 if report.baseline is not None and model != report.baseline:
                     record["vs_baseline"] = None if cell.vs_baseline is None else {
                         "difference": cell.vs_baseline_estimate, "ci_low": cell.vs_baseline.low,
@@ -461,9 +487,10 @@ def report_json(report: Report) -> dict:
 def write_report(
     paths, output: str | Path, *, baseline: str | None = None, resamples: int = DEFAULT_RESAMPLES,
     confidence: float = DEFAULT_CONFIDENCE, seed: int = 0, title: str = "KoBEST results",
-    intro: str = "", formats=("md", "html", "png"),
+    intro: str = "", formats=("md", "html", "png"), warn=None,
 ) -> dict[str, list[Path]]:
-    """Write card.md, card.html, plots/*.png and results.json for the given results folders."""
+    """Write card.md, card.html, plots/*.png and results.json for the given results folders;
+    ``warn`` (optional) is called with each cell whose file is missing or unreadable."""
     from polyplatypus.report import html, plots
 
     unknown = set(formats) - {"md", "html", "png"}
@@ -474,6 +501,10 @@ def write_report(
         rows, baseline=baseline, resamples=resamples, confidence=confidence, seed=seed,
         title=title, intro=intro, sources=[str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)],
     )
+    if warn is not None:
+        for cell in report.damaged_cells():
+            warn(f"{cell.label} {task_title(cell.task)} {cell.shots}-shot: {cell.damaged_cell} (in {cell.source}); "
+                 "shown without an interval")
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[Path]] = {"json": [output / "results.json"]}

@@ -5,6 +5,7 @@ The arguments are made from :class:`~polyplatypus.report.config.ReportConfig`'s 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers) -> None:
@@ -33,7 +34,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         ResultsStore.find(path)  # fail early, naming the folder
     written = write_report(config.results, config.output_folder, baseline=config.baseline,
                            resamples=config.resamples, confidence=config.confidence, seed=config.seed,
-                           title=config.title, intro=config.intro, formats=tuple(config.formats))
+                           title=config.title, intro=config.intro, formats=tuple(config.formats),
+                           warn=lambda message: print(f"polyplatypus report: warning: {message}", file=sys.stderr))
     for kind, paths in written.items():
         for path in paths:
             print(f"wrote {path}")

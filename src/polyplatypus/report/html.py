@@ -7,8 +7,8 @@ from html import escape
 from pathlib import Path
 
 from polyplatypus.report.card import (
-    MISSING, NOISE_MARK, Report, _baseline_lines, legend, provenance_text, settings_warning,
-    stale_cells_warning, task_title, truncation_notes,
+    MISSING, NOISE_MARK, Report, _baseline_lines, legend, provenance_text, report_warnings, task_title,
+    truncation_notes,
 )
 from polyplatypus.version import __version__
 
@@ -57,9 +57,8 @@ def render_html(report: Report, images: list[Path] | None = None) -> str:
     if report.intro:
         out += [f"<p>{_inline(paragraph)}</p>" for paragraph in report.intro.strip().split("\n\n")]
     out.append(f"<p>{escape(legend(report))}</p>")
-    for warning in (settings_warning(report), stale_cells_warning(report)):
-        if warning:
-            out.append(f'<p class="warning">{_inline(warning)}</p>')
+    for warning in report_warnings(report):
+        out.append(f'<p class="warning">{_inline(warning)}</p>')
     images_by_name = {Path(p).stem: p for p in images or []}
     for task in report.tasks:
         out.append(f"<h2>{escape(task_title(task))} (F1)</h2>")

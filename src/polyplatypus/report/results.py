@@ -26,6 +26,7 @@ class Row:
     golds: list[int] | None = None
     preds: list[int] | None = None
     stale_cell: str | None = None  # why the cell file was not used (it disagrees with the record)
+    damaged_cell: str | None = None  # the cell file is missing or unreadable
 
     @property
     def task(self) -> str:
@@ -90,7 +91,7 @@ def load_rows(paths) -> list[Row]:
                 label=shown, record=record, source=folder.path,
                 golds=[int(g) for g in cell["golds"]] if use else None,
                 preds=[int(p) for p in cell["preds"]] if use else None,
-                stale_cell=stale,
+                stale_cell=stale, damaged_cell=folder.cell_problem(record),
             ))
     return rows
 

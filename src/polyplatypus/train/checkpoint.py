@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from polyplatypus.utils.io import atomic_write_json, sha256_file
+from polyplatypus.utils.io import atomic_write_json, sha256_file, writing
 from polyplatypus.utils.outputs import remove_temporaries
 
 STATE_FILE = "trainer_state.json"
@@ -115,10 +115,13 @@ def save_checkpoint(accelerator, output: str | Path, step: int, state: dict[str,
     if accelerator.is_main_process and partial.exists():
         shutil.rmtree(partial)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))
+    # a full disk or read-only output: an error naming the checkpoint, the half-saved one removed
+    with writing(partial, cleanup=lambda: shutil.rmtree(partial, ignore_errors=True)):
+        accelerator.save_state(str(partial))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        atomic_write_json(partial / STATE_FILE, state)
+        with writing(partial, cleanup=lambda: shutil.rmtree(partial, ignore_errors=True)):
+            atomic_write_json(partial / STATE_FILE, state)
         if final.exists():
             shutil.rmtree(final)
         partial.rename(final)

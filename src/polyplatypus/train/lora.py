@@ -81,6 +81,10 @@ def load_adapter(model, adapter: str | Path, *, is_trainable: bool = False):
     """``model`` wrapped in the LoRA adapter saved in the folder ``adapter``."""
     from peft import PeftModel
 
+    from polyplatypus.models.integrity import check_model_folder
+
+    if Path(adapter).is_dir():
+        check_model_folder(adapter)  # a truncated adapter file is an error naming it
     with quiet_peft():
         return PeftModel.from_pretrained(model, str(adapter), is_trainable=is_trainable)
 

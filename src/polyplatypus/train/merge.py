@@ -14,10 +14,11 @@ import shutil
 from pathlib import Path
 
 from polyplatypus.errors import ConfigError
+from polyplatypus.models.integrity import check_model_folder, read_json_object
 from polyplatypus.models.loading import DTYPES, load_causal_lm, load_tokenizer
 from polyplatypus.train.lora import load_adapter
 from polyplatypus.utils import outputs
-from polyplatypus.utils.io import atomic_write_json
+from polyplatypus.utils.io import atomic_write_json, writing
 
 METADATA_FILE = "polyplatypus.json"
 
@@ -27,7 +28,7 @@ def adapter_base(adapter: str | Path) -> str:
     path = Path(adapter) / "adapter_config.json"
     if not path.is_file():
         raise ConfigError(f"{adapter}: not a LoRA adapter folder (no adapter_config.json)")
-    base = json.loads(path.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    base = read_json_object(path).get("base_model_name_or_path")
     if not base:
         raise ConfigError(f"{path}: names no base model; give --base")
     return base
@@ -66,6 +67,7 @@ def merge(
     base = base or adapter_base(adapter)
     if not (adapter / "adapter_config.json").is_file():
         raise ConfigError(f"{adapter}: not a LoRA adapter folder (no adapter_config.json)")
+    check_model_folder(adapter)  # before the base model is loaded
     # a folder that is not a merged model is never replaced, --overwrite or not
     outputs.check_folder(output, command="merge", own=(METADATA_FILE,))
     partial = outputs.check_folder(output.with_name(output.name + ".partial"), command="merge",
@@ -89,11 +91,13 @@ def _merge_into(adapter: Path, output: Path, partial: Path, *, base: str, dtype:
 
     if partial.exists():
         shutil.rmtree(partial)
-    model.save_pretrained(partial, max_shard_size=max_shard_size)
-    tokenizer.save_pretrained(partial)
-    atomic_write_json(partial / METADATA_FILE, {
-        "base": base, "adapter": str(adapter), "prompt_template": trained_template(adapter) or "alpaca",
-    })
+    # a full disk or read-only output: an error naming the file, the partial folder removed
+    with writing(partial, cleanup=lambda: shutil.rmtree(partial, ignore_errors=True)):
+        model.save_pretrained(partial, max_shard_size=max_shard_size)
+        tokenizer.save_pretrained(partial)
+        atomic_write_json(partial / METADATA_FILE, {
+            "base": base, "adapter": str(adapter), "prompt_template": trained_template(adapter) or "alpaca",
+        })
     if output.exists():
         shutil.rmtree(output)
     partial.rename(output)

@@ -23,17 +23,20 @@ from polyplatypus.data.templates import get_template
 from polyplatypus.data.tokenize import TokenizedExample, tokenize_records
 from polyplatypus.errors import ConfigError, DataError
 from polyplatypus.models import attention
+from polyplatypus.models.fingerprint import model_fingerprint
 from polyplatypus.models.loading import base_max_length, load_causal_lm, load_tokenizer, resolve_precision
 from polyplatypus.train import batching, checkpoint, loss
 from polyplatypus.train.config import TrainConfig, result_changing_differences
 from polyplatypus.train.lora import add_lora
 from polyplatypus.utils import outputs
-from polyplatypus.utils.io import atomic_write_json, atomic_write_text
+from polyplatypus.utils.io import atomic_write_json, atomic_write_text, writing
 
 SUMMARY_FILE = "train_summary.json"
 CONFIG_FILE = "train_config.yaml"
 # What a training run's folder holds: an existing folder with none of these is not one.
 OUTPUT_ENTRIES = (CONFIG_FILE, SUMMARY_FILE, checkpoint.CHECKPOINTS_DIR)
+# What the final save writes before train_summary.json (PEFT's adapter files)
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin", "adapter_config.json")
 
 
 @dataclass
@@ -44,6 +47,8 @@ class PreparedData:
     val: list[TokenizedExample]
     skipped: int  # examples without a single trainable token (the prompt fills the cutoff)
     sha256: str | None = None  # content hash of the training data (a resume must continue on the same)
+    skipped_records: list[int] = field(default_factory=list)  # their 1-based record numbers in the data
+    base_fingerprint: str | None = None  # what the base model is (a resume must continue on the same)
 
     @property
     def lengths(self) -> list[int]:
@@ -57,9 +62,10 @@ class PreparedData:
 
 def prepare_data(config: TrainConfig) -> PreparedData:
     """Load, check, tokenize and split the instruction data (no model is loaded)."""
-    from polyplatypus.data.instructions import load_instructions
+    from polyplatypus.data.instructions import iter_instructions
 
-    records = load_instructions(config.data, skip_invalid=config.skip_invalid)
+    numbered = list(iter_instructions(config.data, skip_invalid=config.skip_invalid, with_numbers=True))
+    records = [record for _, record in numbered]
     if not records:
         raise DataError("no instruction records to train on", path=config.data)
     tokenizer = load_tokenizer(config.base, training=True)
@@ -69,7 +75,17 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     trainable = [e for e in examples if e.n_targets > 0]
     train_set, val_set = _split(trainable, config.val_set_size, seed=config.seed)
     return PreparedData(tokenizer, cutoff, train_set, val_set, len(examples) - len(trainable),
-                        sha256=checkpoint.data_sha256(config.data, skip_invalid=config.skip_invalid))
+                        sha256=checkpoint.data_sha256(config.data, skip_invalid=config.skip_invalid),
+                        skipped_records=[numbered[i][0] for i, e in enumerate(examples) if e.n_targets == 0])
+
+
+def skipped_message(data: PreparedData, source, *, most: int = 10) -> str | None:
+    """What to say on screen about examples left out because their prompt fills the cutoff."""
+    if not data.skipped:
+        return None
+    numbers = ", ".join(map(str, data.skipped_records[:most])) + (", ..." if data.skipped > most else "")
+    return (f"skipped {data.skipped} example(s) of {source} whose prompt alone fills the cutoff "
+            f"({data.cutoff_len} tokens), leaving nothing to train on: record(s) {numbers}")
 
 
 def train(config: TrainConfig | None = None, *, on_step: Callable[[dict], None] | None = None,
@@ -91,7 +107,16 @@ def train(config: TrainConfig | None = None, *, on_step: Callable[[dict], None] 
     with outputs.hold(output, "train") as lock:
         if lock is not None:  # the process that holds the folder (rank 0 of a launch) tidies it
             checkpoint.remove_leftovers(output)
-        return _train(config, on_step=on_step, progress=progress)
+        # a full disk or read-only output while training (checkpoints, the tracker's logs, the
+        # adapter): an error naming the file; the unfinished adapter is not left to look finished
+        with writing(output, cleanup=lambda: _remove_unfinished_adapter(output)):
+            return _train(config, on_step=on_step, progress=progress)
+
+
+def _remove_unfinished_adapter(output: Path) -> None:
+    if not (output / SUMMARY_FILE).is_file():
+        for name in ADAPTER_FILES:
+            (output / name).unlink(missing_ok=True)
 
 
 def _train(config: TrainConfig, *, on_step: Callable[[dict], None] | None, progress: bool) -> dict:
@@ -99,7 +124,8 @@ def _train(config: TrainConfig, *, on_step: Callable[[dict], None] | None, progr
     run, loop over its steps and write the adapter and the summary."""
     accelerator = _make_accelerator(config)
     data, total_steps = _prepare(config, accelerator)
-    finished, resume_from = _earlier_run(config, Path(config.output), total_steps, data.sha256)
+    data.base_fingerprint = model_fingerprint(config.base)
+    finished, resume_from = _earlier_run(config, Path(config.output), total_steps, data.sha256, data.base_fingerprint)
     if finished is not None:
         accelerator.print(f"{Path(config.output)} already holds this finished run ({total_steps} steps); nothing to do")
         accelerator.end_training()
@@ -120,6 +146,8 @@ def _prepare(config: TrainConfig, accelerator) -> tuple[PreparedData, int]:
     if config.batch_size % world:
         raise ConfigError(f"batch size {config.batch_size} is not divisible by the {world} processes")
     data = prepare_data(config)
+    if (message := skipped_message(data, config.data)) is not None:
+        accelerator.print(message)
     if len(data.train) < world:
         raise DataError(f"{len(data.train)} trainable examples, fewer than the {world} processes", path=config.data)
     per_epoch = batching.steps_per_epoch(len(data.train), config.batch_size, world)
@@ -225,19 +253,20 @@ def _checkpoint_if_due(run: TrainRun) -> None:
         return
     checkpoint.save_checkpoint(run.accelerator, Path(config.output), state.step,
                                {**asdict(state), "config": config.model_dump(mode="json"),
-                                "data_sha256": run.data.sha256},
+                                "data_sha256": run.data.sha256, "base_fingerprint": run.data.base_fingerprint},
                                keep=config.save_total_limit)
 
 
 # --- the pieces of train() ------------------------------------------------------------------------
 
-def _earlier_run(config: TrainConfig, output: Path, total_steps: int,
-                 data_sha256: str | None) -> tuple[dict | None, Path | None]:
+def _earlier_run(config: TrainConfig, output: Path, total_steps: int, data_sha256: str | None,
+                 base_fingerprint: str | None = None) -> tuple[dict | None, Path | None]:
     """(summary of this run if it already finished here, latest checkpoint to resume from).
 
     An earlier run in ``output`` (checkpoints or a finished adapter) is only continued with
-    ``resume``, and only if its settings give the same result and its data has the same content
-    hash; it is never overwritten."""
+    ``resume``, and only if its settings give the same result, its data has the same content
+    hash and its base model the same fingerprint (runs from before fingerprints were recorded
+    are trusted on their settings and data); it is never overwritten."""
     import json
 
     latest = checkpoint.latest_checkpoint(output)
@@ -260,6 +289,11 @@ def _earlier_run(config: TrainConfig, output: Path, total_steps: int,
             raise ConfigError(f"cannot resume from {source}: the training data {config.data} is not the data the run "
                               f"started on (sha256 {started_on[:16]}... then, {data_sha256[:16]}... now); restore "
                               "that data, or choose another --output to train on this one")
+        made_from = saved and saved.get("base_fingerprint")
+        if made_from and base_fingerprint and made_from != base_fingerprint:
+            raise ConfigError(f"cannot resume from {source}: the base model {config.base} changed since that run "
+                              f"started ({made_from[:23]}... then, {base_fingerprint[:23]}... now); restore it, "
+                              "or choose another --output to train on this one")
     if summary is not None and summary.get("steps") == total_steps:
         return summary, None
     return None, latest
@@ -483,7 +517,9 @@ def _finish(run: TrainRun) -> dict:
         "train_examples": len(data.train),
         "val_examples": len(data.val),
         "skipped_examples": data.skipped,
+        "skipped_records": data.skipped_records[:100],
         "data_sha256": data.sha256,
+        "base_fingerprint": data.base_fingerprint,
         "cutoff_len": data.cutoff_len,
         "world_size": world,
         "gradient_accumulation_steps": math.ceil(config.batch_size // world / config.micro_batch_size),

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
+
+from polyplatypus.errors import OutputError
 
 # Temporary files of the writers below are ``.<name>.<random>.tmp`` beside their target: a crash
 # can leave one behind, and :func:`polyplatypus.utils.outputs.remove_temporaries` clears them.
@@ -20,19 +24,59 @@ def _umask() -> int:
     return current
 
 
+# errno values that mean "this place cannot take the output" (not a bug, not a missing input)
+_CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO}
+# How libraries that write through their own I/O layer (torch.save, safetensors) report the same
+_CANNOT_WRITE_TEXT = ("no space left", "disk quota", "read-only file system", "permission denied",
+                      "file write failed", "i/o error", "inline_container")
+
+
+def cannot_write_reason(error: BaseException) -> str | None:
+    """Why ``error`` (raised while writing) means the place cannot be written: "No space left on
+    device", "Read-only file system", ...; None for an error of another kind (a bug, a bad value)."""
+    if isinstance(error, OSError) and error.errno in _CANNOT_WRITE:
+        return error.strerror or os.strerror(error.errno)
+    text = str(error).lower()
+    if isinstance(error, (OSError, RuntimeError)) or type(error).__name__ == "SafetensorError":
+        if any(marker in text for marker in _CANNOT_WRITE_TEXT):
+            return "no space left on device or not writable" if "inline_container" in text else str(error)
+    return None
+
+
+@contextmanager
+def writing(path: str | os.PathLike, *, cleanup: Callable[[], None] | None = None,
+            name_from_error: bool = True) -> Iterator[None]:
+    """Run a write of ``path``: a full disk, a read-only file system or missing permissions become
+    an :class:`~polyplatypus.errors.OutputError` naming the file (``error.filename`` when the
+    error knows it, else ``path``), after ``cleanup`` removed what was half-written."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - only write failures are translated, see below
+        reason = cannot_write_reason(error)
+        if reason is None:
+            raise
+        if cleanup is not None:
+            cleanup()
+        where = (getattr(error, "filename", None) if name_from_error else None) or path
+        raise OutputError(f"cannot write {where}: {reason}; nothing half-written was left "
+                          "(free some space or choose another output, then run again)") from None
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file ordinary permissions
+    tmp = None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with writing(path, name_from_error=False):  # the target, not its temporary name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file ordinary permissions
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         raise
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from polyplatypus.errors import OutputError, OutputInUseError
-from polyplatypus.utils.io import TEMP_PREFIX, TEMP_SUFFIX
+from polyplatypus.utils.io import TEMP_PREFIX, TEMP_SUFFIX, writing
 
 LOCK_NAME = ".polyplatypus.lock"
 # An empty lock file is a process between creating and writing it, unless it is older than this.
@@ -155,8 +155,9 @@ def hold(target: str | os.PathLike, command: str, *, beside: bool = False) -> It
             _HELD[key] -= 1
         return
     made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        with writing(path.parent):
+            path.parent.mkdir(parents=True, exist_ok=True)
         token = _acquire(path, target, command)
     except BaseException:
         _remove_if_empty(made)
@@ -185,7 +186,8 @@ def _acquire(path: Path, target: Path, command: str) -> str:
     })
     for _ in range(5):
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            with writing(path):
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             seen = _read(path)
             if seen is None:
@@ -194,10 +196,13 @@ def _acquire(path: Path, target: Path, command: str) -> str:
                 raise OutputInUseError(_in_use_message(target, path, seen)) from None
             _take_over(path, seen)
             continue
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(token)
-            handle.flush()
-            os.fsync(handle.fileno())
+        # A lock that cannot be written (a full disk) is removed at once: left empty, it would
+        # stop every run for the next _EMPTY_LOCK_GRACE_S seconds.
+        with writing(path, cleanup=lambda: path.unlink(missing_ok=True)):
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(token)
+                handle.flush()
+                os.fsync(handle.fileno())
         return token
     raise OutputInUseError(f"{target}: could not take the lock {path}; other processes keep taking it")
 
