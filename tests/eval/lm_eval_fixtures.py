@@ -68,10 +68,12 @@ def write_kobest_tasks(folder: Path, kobest_dir: Path) -> list[str]:
         files = {split: str(Path(kobest_dir) / sub / f"{stem}.tsv")
                  for split, stem in (("train", "train"), ("validation", "dev"), ("test", "test"))}
         name = f"kobest_{short}_tsv"
+        # SentiNeg's three files order and name their columns differently: read the two it uses
+        columns = "  usecols: [Text, Label]\n" if short == "sentineg" else ""
         (folder / f"{name}.yaml").write_text(
             f"include: {lm_eval_tasks_dir() / 'kobest' / f'kobest_{short}.yaml'}\n"
             f"task: {name}\ndataset_path: csv\ndataset_name: null\n"
-            f"dataset_kwargs:\n  delimiter: \"\\t\"\n  data_files: {json.dumps(files)}\n"
+            f"dataset_kwargs:\n  delimiter: \"\\t\"\n{columns}  data_files: {json.dumps(files)}\n"
             f"process_docs: !function utils.{short}\n", encoding="utf-8")
         names.append(name)
     (folder / "_kobest_tsv.yaml").write_text(
