@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-LM_EVAL_TASKS = None
-
-
 def lm_eval_tasks_dir() -> Path:
     import lm_eval
 
@@ -98,14 +95,19 @@ KMMLU_SUBJECTS = {
 }
 
 
-def write_kmmlu_tasks(folder: Path) -> list[str]:
+def _copies(rows: list[dict], copies: int, key: str) -> list[dict]:
+    """``rows`` and ``copies - 1`` numbered variants of them (more documents for the benchmark)."""
+    return rows + [dict(r, **{key: f"{r[key]} ({n})"}) for n in range(1, copies) for r in rows]
+
+
+def write_kmmlu_tasks(folder: Path, copies: int = 1) -> list[str]:
     """Two KMMLU-format subjects (test + a 5-document dev split each) and a group over them."""
     folder.mkdir(parents=True, exist_ok=True)
     names = []
     for subject, items in KMMLU_SUBJECTS.items():
         rows = [{"question": q, "A": c[0], "B": c[1], "C": c[2], "D": c[3], "answer": a, "Category": subject,
                  "Human Accuracy": 0.5} for q, c, a in items]
-        test = rows * 2 + [dict(rows[0], question=rows[0]["question"] + " (다시)")]
+        test = _copies(rows * 2 + [dict(rows[0], question=rows[0]["question"] + " (다시)")], copies, "question")
         dev = [dict(r, question=f"{r['question']} 예제 {i}") for i, r in enumerate(rows + rows[:2])]
         files = {"test": _jsonl(folder / f"{subject}-test.jsonl", test),
                  "dev": _jsonl(folder / f"{subject}-dev.jsonl", dev)}
@@ -121,7 +123,7 @@ def write_kmmlu_tasks(folder: Path) -> list[str]:
     return names
 
 
-def write_haerae_task(folder: Path) -> str:
+def write_haerae_task(folder: Path, copies: int = 1) -> str:
     """A HAE-RAE-format task: the query holds the options, choices (A)..(E), few-shot from its test split."""
     folder.mkdir(parents=True, exist_ok=True)
     words = ["가람", "나래", "다솜", "라온", "마루", "바람", "사랑", "아라", "자리", "하늘"]
@@ -131,7 +133,7 @@ def write_haerae_task(folder: Path) -> str:
         text = " ".join(f"({'ABCDE'[j]}) {o}" for j, o in enumerate(options))
         rows.append({"query": f"다음 중 순우리말 '{options[i % 5]}'와 뜻이 같은 것은?\n{text}\n정답:",
                      "answer": f"({'ABCDE'[i % 5]})", "options": options})
-    files = {"test": _jsonl(folder / "haerae-test.jsonl", rows)}
+    files = {"test": _jsonl(folder / "haerae-test.jsonl", _copies(rows, copies, "query"))}
     (folder / "haerae_local.yaml").write_text(
         f"include: {lm_eval_tasks_dir() / 'haerae' / '_default_haerae_yaml'}\n"
         f"task: haerae_local\ndataset_path: json\ndataset_name: null\n"
@@ -139,7 +141,7 @@ def write_haerae_task(folder: Path) -> str:
     return "haerae_local"
 
 
-def write_click_task(folder: Path) -> str:
+def write_click_task(folder: Path, copies: int = 1) -> str:
     """A CLIcK-format task (culture, economy): ids pick the subset; a CSAT item has five choices."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -152,7 +154,7 @@ def write_click_task(folder: Path) -> str:
                  "answer": five[4]})
     rows.append({"id": "KIIP_society_1", "paragraph": "", "question": "사회 질문", "choices": ["가", "나", "다", "라"],
                  "answer": "가"})  # filtered out by process_docs
-    files = {"train": _jsonl(folder / "click-train.jsonl", rows)}
+    files = {"train": _jsonl(folder / "click-train.jsonl", _copies(rows, copies, "question"))}
     (folder / "click_local.yaml").write_text(
         f"include: {lm_eval_tasks_dir() / 'click' / 'click_cul' / '_default_click_cul_yaml'}\n"
         f"task: click_local_economy\ndataset_path: json\ndataset_name: null\n"
