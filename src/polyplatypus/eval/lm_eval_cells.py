@@ -30,11 +30,12 @@ class _Documents:
         return self.scorer.score_encoded(documents, progress)
 
 
-def make_lm(model, tokenizer, *, batch_size=1, progress: Callable[[float], None] | None = None):
+def make_lm(model, tokenizer, *, batch_size=1, scorer: str = "shared",
+            progress: Callable[[float], None] | None = None):
     """Our lm-eval engine around an already loaded model, splitting documents across processes."""
     from polyplatypus.eval.lm_eval_engine import SharedContextLM
 
-    lm = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+    lm = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, scorer=scorer)
     lm.score_documents = lambda documents: score_split(_Documents(lm.make_scorer()), documents, progress=progress)
     return lm
 
@@ -48,6 +49,10 @@ def _gold(task, doc) -> int | None:
         choices = task.doc_to_choice(doc)
         return choices.index(target) if target in choices else (int(target) if target.isdigit() else None)
     return None if target is None else int(target)
+
+
+def document_count(cell: LmEvalCell) -> int:
+    return sum(len({inst.doc_id for inst in instances}) for instances in cell.instances.values())
 
 
 def _task_samples(task_name, task, cell: LmEvalCell, lm, offset: int, raw: dict) -> list[dict]:
@@ -87,12 +92,12 @@ def _task_samples(task_name, task, cell: LmEvalCell, lm, offset: int, raw: dict)
     return samples
 
 
-def score_lm_eval_cell(model, tokenizer, cell: LmEvalCell, *, batch_size=1, progress=None,
+def score_lm_eval_cell(model, tokenizer, cell: LmEvalCell, *, batch_size=1, scorer: str = "shared", progress=None,
                        bootstrap_iters: int = BOOTSTRAP_ITERS) -> tuple[dict, list[dict], dict]:
     """Score a built cell; returns (record metrics, per-document samples, lm-eval's results dict)."""
     from lm_eval.evaluator_utils import _process_results
 
-    lm = make_lm(model, tokenizer, batch_size=batch_size, progress=progress)
+    lm = make_lm(model, tokenizer, batch_size=batch_size, scorer=scorer, progress=progress)
     instances = cell.all_instances()
     for inst in instances:
         inst.resps = []

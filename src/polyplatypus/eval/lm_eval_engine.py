@@ -71,20 +71,27 @@ class SharedContextLM(HFLM):
     """``HFLM`` whose loglikelihoods come from the shared-context engine (see the module docstring).
 
     Takes ``HFLM``'s arguments, plus ``rescore_near_ties`` (half precision: documents whose top
-    two are within rounding of each other are scored again one row per choice, as ``HFLM`` does).
+    two are within rounding of each other are scored again one row per choice, as ``HFLM`` does)
+    and ``scorer`` (``"reference"``: one row per choice, the straightforward path, for checks).
     ``score_documents`` may be replaced (the evaluation splits documents across processes there).
     """
 
-    def __init__(self, *args, rescore_near_ties: bool = True, **kwargs):
+    def __init__(self, *args, rescore_near_ties: bool = True, scorer: str = "shared", **kwargs):
         super().__init__(*args, **kwargs)
+        if scorer not in ("shared", "reference"):
+            raise ValueError(f"scorer is 'shared' or 'reference', got {scorer!r}")
+        self.scorer = scorer
         self.rescore_near_ties = rescore_near_ties
         self.last_scored: ScoredRequests | None = None
         self.score_documents: Callable[[Sequence[EncodedDoc]], list[ScoredDoc]] = self._score_here
 
     def make_scorer(self):
+        from polyplatypus.eval.scorer import RequestScorer
         from polyplatypus.eval.shared_context import SharedContextScorer
 
         batch = self.batch_size if isinstance(self.batch_size, int) else "auto"
+        if self.scorer == "reference":
+            return RequestScorer(self.model, self.tokenizer, batch_size=batch, max_length=self.max_length, greedy=True)
         return SharedContextScorer(self.model, self.tokenizer, batch_size=batch, max_length=self.max_length,
                                    rescore_near_ties=self.rescore_near_ties, greedy=True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 from polyplatypus import __version__
@@ -24,6 +24,7 @@ from polyplatypus.eval.requests import build_requests
 from polyplatypus.eval.scorer import RequestScorer
 from polyplatypus.eval.store import OUTPUT_ENTRIES, ResultsStore, folder_settings, public_record
 from polyplatypus.models.loading import load_model, model_dtype_name
+from polyplatypus.tasks.lm_eval_tasks import file_stem, is_lm_eval_name
 from polyplatypus.tasks.registry import ChoiceTask, get_task
 from polyplatypus.utils import outputs
 
@@ -101,13 +102,18 @@ class Plan:
 
     config: EvalConfig
     specs: list[ModelSpec]
-    tasks: list[ChoiceTask]
+    tasks: list[ChoiceTask | str]  # a reference task, or an lm_eval:<name>
     shots: list[int]
     settings: dict  # the folder-wide part of every cell's key (store.folder_settings)
     store: ResultsStore | None  # None: nothing is written (the Python API without output)
+    lm_eval: dict = field(default_factory=dict)  # (lm_eval:<name>, shots) -> its built LmEvalCell
 
     def cells(self):
         return [(task, k) for task in self.tasks for k in self.shots]
+
+
+def task_name(task: ChoiceTask | str) -> str:
+    return task if isinstance(task, str) else task.name
 
 
 def evaluate(
@@ -149,9 +155,13 @@ def plan(config: EvalConfig) -> Plan:
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"two models share a label: {labels}; name them with label=path")
-    tasks = [get_task(name) for name in config.tasks]
+    tasks = [name if is_lm_eval_name(name) else get_task(name) for name in config.tasks]
     shots = list(config.shots)
-    for task in tasks:
+    reference = [task for task in tasks if not isinstance(task, str)]
+    if isinstance(config.limit, float) and reference:
+        raise ConfigError(f"limit: a fraction ({config.limit}) applies to lm_eval: tasks only; "
+                          f"{reference[0].name} takes a number of documents")
+    for task in reference:
         load_kobest(task.source, task.eval_split, config.kobest_dir)
         if any(shots):
             train = load_kobest(task.source, task.fewshot_split, config.kobest_dir)
@@ -159,10 +169,26 @@ def plan(config: EvalConfig) -> Plan:
                 raise ConfigError(
                     f"{task.name}: {max(shots)} shots asked but its {task.fewshot_split} split has {len(train)} documents"
                 )
+    lm_eval = _build_lm_eval_cells(config, [task for task in tasks if isinstance(task, str)], shots)
+    tasks = [next(cell.name for (asked, _), cell in lm_eval.items() if asked == task) if isinstance(task, str)
+             else task for task in tasks]
+    lm_eval = {(cell.name, k): cell for (_, k), cell in lm_eval.items()}
     store = None
     if config.output is not None:
         store = ResultsStore(outputs.check_folder(config.output, command="eval", own=OUTPUT_ENTRIES))
-    return Plan(config=config, specs=specs, tasks=tasks, shots=shots, settings=cell_settings(config), store=store)
+    return Plan(config=config, specs=specs, tasks=tasks, shots=shots, settings=cell_settings(config), store=store,
+                lm_eval=lm_eval)
+
+
+def _build_lm_eval_cells(config: EvalConfig, names: list[str], shots: list[int]) -> dict:
+    """Every lm-eval cell's requests, built once by lm-eval's machinery before any model loads
+    (every process builds the same ones: lm-eval's draws are seeded)."""
+    if not names:
+        return {}
+    from polyplatypus.tasks.lm_eval_tasks import build_cell
+
+    return {(name, k): build_cell(name, k, limit=config.limit, include_path=config.include_path)
+            for name in names for k in shots}
 
 
 def cell_settings(config: EvalConfig) -> dict:
@@ -178,20 +204,41 @@ def run(grid: Plan) -> list[dict]:
     for spec in grid.specs:
         model = tokenizer = batch_size = None
         for task, k in grid.cells():
-            key = ResultsStore.key(spec, task.name, k, grid.settings)
+            key, stem = cell_key(grid, spec, task, k)
             cell = None
             if grid.store is not None:
-                cell = grid.store.reusable_cell(spec, task.name, k, key, with_samples=grid.config.log_samples)
+                cell = grid.store.reusable_cell(spec, stem, k, key, with_samples=grid.config.log_samples)
+                if cell is None and isinstance(task, str):
+                    _say_if_changed(grid.store, spec, stem, k, key)
             if cell is None:
                 if model is None:
                     model, tokenizer = load_model(spec.path, dtype=grid.config.dtype,
                                                   device=device_for_process(grid.config.device),
                                                   device_map=grid.config.device_map)
                     batch_size = resolve_batch_size(grid.config.batch_size, model)
-                cell = _run_cell(grid, spec, model, tokenizer, task, k, key, batch_size)
+                if isinstance(task, str):
+                    cell = _run_lm_eval_cell(grid, spec, model, tokenizer, grid.lm_eval[(task, k)], key, batch_size)
+                else:
+                    cell = _run_cell(grid, spec, model, tokenizer, task, k, key, batch_size)
             records.append(public_record(cell))
         del model
     return records
+
+
+def cell_key(grid: Plan, spec: ModelSpec, task: ChoiceTask | str, shots: int) -> tuple[dict, str]:
+    """A cell's reuse key and the task part of its file names. An lm-eval cell's key also holds
+    the fingerprint of its requests, so a changed task file or data file recomputes it."""
+    key = ResultsStore.key(spec, task_name(task), shots, grid.settings)
+    if not isinstance(task, str):
+        return key, task.name
+    return {**key, "fingerprint": grid.lm_eval[(task, shots)].fingerprint}, file_stem(task)
+
+
+def _say_if_changed(store: ResultsStore, spec: ModelSpec, stem: str, shots: int, key: dict) -> None:
+    stored = store.read_cell(store.cell_path(spec, stem, shots))
+    if stored is not None and stored.get("fingerprint") not in (None, key["fingerprint"]) and is_main_process():
+        print(f"{spec.label} | {key['task']} | {shots}-shot: the task's requests changed since the stored cell "
+              f"(fingerprint {stored['fingerprint'][:12]} -> {key['fingerprint'][:12]}); computing it again")
 
 
 def write(grid: Plan, records: list[dict]) -> None:
@@ -239,6 +286,32 @@ def _run_cell(grid: Plan, spec: ModelSpec, model, tokenizer, task: ChoiceTask, s
     }
     if grid.store is not None and is_main_process():
         cell = grid.store.write_cell(spec, task.name, shots, cell, samples if config.log_samples else None)
+    return cell
+
+
+def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key: dict, batch_size) -> dict:
+    from tqdm.auto import tqdm
+
+    from polyplatypus.eval.lm_eval_cells import document_count, score_lm_eval_cell
+
+    config = grid.config
+    with tqdm(total=document_count(built), desc=f"{spec.label} | {built.name} | {built.shots}-shot", unit="doc",
+              disable=not config.progress or not is_main_process(),
+              bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]") as bar:
+        metrics, samples, _ = score_lm_eval_cell(model, tokenizer, built, batch_size=batch_size,
+                                                 scorer=config.scorer, progress=bar.update)
+    cell = {
+        "model": spec.label,
+        **key,
+        **metrics,
+        "dtype": model_dtype_name(model),
+        "batch_size": batch_size,
+        "version": __version__,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if grid.store is not None and is_main_process():
+        cell = grid.store.write_cell(spec, file_stem(built.name), built.shots, cell,
+                                     samples if config.log_samples else None)
     return cell
 
 

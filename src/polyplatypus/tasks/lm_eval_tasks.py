@@ -121,6 +121,11 @@ def task_manager(include_path=None):
     return _task_manager(_paths_key(include_path))
 
 
+def file_stem(name: str) -> str:
+    """A cell's file name part for an lm-eval name: ``lm_eval:kmmlu`` -> ``lm_eval-kmmlu``."""
+    return str(name).strip().replace(":", "-", 1)
+
+
 def lm_eval_target(name: str) -> str:
     """``lm_eval:kmmlu`` -> ``kmmlu``."""
     target = str(name).strip()[len(PREFIX):].strip()
