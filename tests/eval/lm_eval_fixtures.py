@@ -123,7 +123,7 @@ def write_kmmlu_tasks(folder: Path, copies: int = 1) -> list[str]:
     return names
 
 
-def write_haerae_task(folder: Path, copies: int = 1) -> str:
+def write_haerae_task(folder: Path, copies: int = 1, name: str = "haerae_local") -> str:
     """A HAE-RAE-format task: the query holds the options, choices (A)..(E), few-shot from its test split."""
     folder.mkdir(parents=True, exist_ok=True)
     words = ["가람", "나래", "다솜", "라온", "마루", "바람", "사랑", "아라", "자리", "하늘"]
@@ -133,12 +133,12 @@ def write_haerae_task(folder: Path, copies: int = 1) -> str:
         text = " ".join(f"({'ABCDE'[j]}) {o}" for j, o in enumerate(options))
         rows.append({"query": f"다음 중 순우리말 '{options[i % 5]}'와 뜻이 같은 것은?\n{text}\n정답:",
                      "answer": f"({'ABCDE'[i % 5]})", "options": options})
-    files = {"test": _jsonl(folder / "haerae-test.jsonl", _copies(rows, copies, "query"))}
-    (folder / "haerae_local.yaml").write_text(
+    files = {"test": _jsonl(folder / f"{name}-test.jsonl", _copies(rows, copies, "query"))}
+    (folder / f"{name}.yaml").write_text(
         f"include: {lm_eval_tasks_dir() / 'haerae' / '_default_haerae_yaml'}\n"
-        f"task: haerae_local\ndataset_path: json\ndataset_name: null\n"
+        f"task: {name}\ndataset_path: json\ndataset_name: null\n"
         f"dataset_kwargs:\n  data_files: {json.dumps(files)}\n", encoding="utf-8")
-    return "haerae_local"
+    return name
 
 
 def write_click_task(folder: Path, copies: int = 1) -> str:
@@ -196,3 +196,66 @@ def write_kornli_task(folder: Path, kornli_dir: Path) -> str:
                                                            test=Path(kornli_dir) / "xnli.test.ko.tsv"),
                                         encoding="utf-8")
     return "kornli"
+
+
+GENERATIVE = """\
+task: kmmlu_local_generative
+dataset_path: json
+dataset_name: null
+dataset_kwargs:
+  data_files: {{test: {data}}}
+output_type: generate_until
+test_split: test
+doc_to_text: "{{{{question}}}}"
+doc_to_target: "{{{{answer}}}}"
+metadata: {{version: 1.0}}
+"""
+
+MISSING_DATA = """\
+task: kornli_missing
+dataset_path: csv
+dataset_name: null
+dataset_kwargs:
+  delimiter: "\\t"
+  data_files: {{test: {data}}}
+output_type: multiple_choice
+test_split: test
+doc_to_text: "{{{{sentence1}}}}"
+doc_to_choice: ["a", "b"]
+doc_to_target: 0
+metadata: {{version: 1.0}}
+"""
+
+FIXED_ZERO = """\
+include: {kmmlu}
+task: kmmlu_local_zero_only
+num_fewshot: 0
+dataset_path: json
+dataset_name: null
+dataset_kwargs:
+  data_files: {{test: {test}, dev: {dev}}}
+"""
+
+
+def write_all(folder: Path, kobest_dir: Path | None, kornli_dir: Path | None) -> Path:
+    """Every task the lm-eval tests use, in one folder (lm-eval indexes it once per test session):
+    the parity tasks, tasks that must be refused, and two copies of the HAE-RAE task that tests
+    change (``haerae_changing_data``, ``haerae_changing_file``)."""
+    if kobest_dir is not None:
+        write_kobest_tasks(folder / "kobest", kobest_dir)
+    if kornli_dir is not None:
+        write_kornli_task(folder / "kornli", kornli_dir)
+    write_kmmlu_tasks(folder / "kmmlu")
+    write_haerae_task(folder / "haerae")
+    write_click_task(folder / "click")
+    write_haerae_task(folder / "changing", name="haerae_changing_data")
+    write_haerae_task(folder / "changing", name="haerae_changing_file")
+    errors = folder / "refused"
+    errors.mkdir(parents=True, exist_ok=True)
+    test = folder / "kmmlu" / "Accounting-test.jsonl"
+    (errors / "generative.yaml").write_text(GENERATIVE.format(data=test), encoding="utf-8")
+    (errors / "missing.yaml").write_text(MISSING_DATA.format(data=folder / "nowhere" / "test.tsv"), encoding="utf-8")
+    (errors / "zero.yaml").write_text(FIXED_ZERO.format(
+        kmmlu=lm_eval_tasks_dir() / "kmmlu" / "default" / "_default_kmmlu_yaml", test=test,
+        dev=folder / "kmmlu" / "Accounting-dev.jsonl"), encoding="utf-8")
+    return folder

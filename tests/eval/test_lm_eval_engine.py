@@ -24,6 +24,7 @@ def _evaluate(lm, folder):
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
+    # only this folder's tasks: indexing lm-eval's own thousands of files is not needed here
     return simple_evaluate(model=lm, tasks=["haerae_local"], num_fewshot=1, limit=4, log_samples=True,
                            task_manager=TaskManager(include_path=str(folder), include_defaults=False))
 

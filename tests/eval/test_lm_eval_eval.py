@@ -12,15 +12,11 @@ pytest.importorskip("lm_eval")
 os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_EVALUATE_OFFLINE="1")
 
 from polyplatypus.cli import main  # noqa: E402
-from tests.eval import lm_eval_fixtures as fx  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("eval-lm-tasks")
-    fx.write_haerae_task(root / "haerae")
-    fx.write_kmmlu_tasks(root / "kmmlu")
-    return root
+def folder(lm_eval_tasks):
+    return lm_eval_tasks
 
 
 def _refuse_loading(monkeypatch):
@@ -77,19 +73,14 @@ def test_eval_runs_lm_eval_tasks_beside_ours_and_resumes(tiny_gptneox_dir, kobes
     assert "lm_eval:kmmlu_local" in card and "lm_eval:haerae_local" in card
 
 
-def test_a_changed_task_file_recomputes_its_cells_with_a_message(tiny_gptneox_dir, tmp_path, capsys):
+def test_a_changed_task_file_recomputes_its_cells_with_a_message(tiny_gptneox_dir, folder, tmp_path, capsys):
     import polyplatypus
 
-    tasks = tmp_path / "tasks"
-    fx.write_haerae_task(tasks)
-    options = dict(models=[f"tiny={tiny_gptneox_dir}"], tasks=["lm_eval:haerae_local"], shots=[1], limit=2,
-                   include_path=[str(tasks)], output=str(tmp_path / "out"), progress=False)
+    options = dict(models=[f"tiny={tiny_gptneox_dir}"], tasks=["lm_eval:haerae_changing_file"], shots=[1], limit=2,
+                   include_path=[str(folder)], output=str(tmp_path / "out"), progress=False)
     first = polyplatypus.evaluate(**options)[0]
-    yaml_file = tasks / "haerae_local.yaml"
+    yaml_file = folder / "changing" / "haerae_changing_file.yaml"
     yaml_file.write_text(yaml_file.read_text(encoding="utf-8") + 'target_delimiter: "  "\n', encoding="utf-8")
-    from polyplatypus.tasks import lm_eval_tasks
-
-    lm_eval_tasks._task_manager.cache_clear()
     second = polyplatypus.evaluate(**options)[0]
     assert second["fingerprint"] != first["fingerprint"]
     assert "requests changed since the stored cell" in capsys.readouterr().out

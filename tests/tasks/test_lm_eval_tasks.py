@@ -13,59 +13,10 @@ os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_EVALUATE_OFFLI
 
 from polyplatypus.errors import ConfigError, DataError  # noqa: E402
 from polyplatypus.tasks import lm_eval_tasks as lmt  # noqa: E402
-from tests.eval import lm_eval_fixtures as fx  # noqa: E402
-
-GENERATIVE = """\
-task: kmmlu_local_generative
-dataset_path: json
-dataset_name: null
-dataset_kwargs:
-  data_files: {{test: {data}}}
-output_type: generate_until
-test_split: test
-doc_to_text: "{{{{question}}}}"
-doc_to_target: "{{{{answer}}}}"
-metadata: {{version: 1.0}}
-"""
-
-MISSING_DATA = """\
-task: kornli_missing
-dataset_path: csv
-dataset_name: null
-dataset_kwargs:
-  delimiter: "\\t"
-  data_files: {{test: {data}}}
-output_type: multiple_choice
-test_split: test
-doc_to_text: "{{{{sentence1}}}}"
-doc_to_choice: ["a", "b"]
-doc_to_target: 0
-metadata: {{version: 1.0}}
-"""
-
-FIXED_ZERO = """\
-include: {kmmlu}
-task: kmmlu_local_zero_only
-num_fewshot: 0
-dataset_path: json
-dataset_name: null
-dataset_kwargs:
-  data_files: {{test: {test}, dev: {dev}}}
-"""
-
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lm-eval-user-tasks")
-    fx.write_kmmlu_tasks(root / "kmmlu")
-    fx.write_haerae_task(root / "haerae")
-    test = root / "kmmlu" / "Accounting-test.jsonl"
-    (root / "generative.yaml").write_text(GENERATIVE.format(data=test), encoding="utf-8")
-    (root / "missing.yaml").write_text(MISSING_DATA.format(data=root / "nowhere" / "test.tsv"), encoding="utf-8")
-    (root / "zero.yaml").write_text(FIXED_ZERO.format(
-        kmmlu=fx.lm_eval_tasks_dir() / "kmmlu" / "default" / "_default_kmmlu_yaml", test=test,
-        dev=root / "kmmlu" / "Accounting-dev.jsonl"), encoding="utf-8")
-    return root
+def folder(lm_eval_tasks):
+    return lm_eval_tasks
 
 
 def test_unknown_task_suggests_close_names(folder):
@@ -129,13 +80,12 @@ def test_requests_and_fingerprint_are_lm_evals_and_stable(folder):
     assert sorted({i.doc_id for i in first.instances["kmmlu_local_accounting"]}) == [0, 1, 2]
 
 
-def test_fingerprint_changes_with_the_data(tmp_path):
-    fx.write_haerae_task(tmp_path)
-    before = lmt.build_cell("lm_eval:haerae_local", 1, limit=2, include_path=[str(tmp_path)]).fingerprint
-    data = tmp_path / "haerae-test.jsonl"
+def test_fingerprint_changes_with_the_data(folder):
+    name = "lm_eval:haerae_changing_data"
+    before = lmt.build_cell(name, 1, limit=2, include_path=[str(folder)]).fingerprint
+    data = folder / "changing" / "haerae_changing_data-test.jsonl"
     data.write_text(data.read_text(encoding="utf-8").replace("가람", "가람들", 1), encoding="utf-8")
-    lmt._task_manager.cache_clear()
-    assert lmt.build_cell("lm_eval:haerae_local", 1, limit=2, include_path=[str(tmp_path)]).fingerprint != before
+    assert lmt.build_cell(name, 1, limit=2, include_path=[str(folder)]).fingerprint != before
 
 
 def test_without_lm_eval_the_error_says_how_to_install(monkeypatch):
