@@ -52,8 +52,6 @@ class EvalConfig(Settings):
     limit: StrictInt | StrictFloat | None = Field(
         None, description="score only the first N documents after the reference's shuffle (lm_eval: tasks: the "
         "first N in split order, or a fraction below 1)")
-    include_path: Annotated[list[PathText] | None, Flag(repeat=True, metavar="DIR")] = Field(
-        None, description="a folder of lm-evaluation-harness task YAML files for lm_eval: names, repeatable")
     dtype: Literal[DTYPES] = Field(  # type: ignore[valid-type]
         "auto", description="weights dtype; float16 reproduces the model card's runs on a GPU")
     device: str = Field("auto", description="cpu, cuda, cuda:N or auto")
@@ -65,6 +63,9 @@ class EvalConfig(Settings):
     log_samples: StrictBool = Field(
         False, description="write per-document JSONL under OUTPUT/samples/<model>/<task>_<k>shot.jsonl")
     progress: StrictBool = Field(True, description="show progress bars")
+    # last, so results.json's config block keeps its earlier keys in their order
+    include_path: Annotated[list[PathText] | None, Flag(repeat=True, metavar="DIR")] = Field(
+        None, description="a folder of lm-evaluation-harness task YAML files for lm_eval: names, repeatable")
 
     # Where and how results are shown or kept, not what they are: left out of results.json's
     # record of the run's settings (every other field, present or future, is recorded).
