@@ -48,21 +48,22 @@ class ScoredRequests:
 
 
 def group_by_context(requests: Sequence[TokenRequest]) -> tuple[list[EncodedDoc], list[tuple[int, int]]]:
-    """Requests with the same context tokens become one document whose choices are their continuations."""
+    """Requests with the same context tokens become one document whose choices are their distinct
+    continuations; a request repeated (two identical documents) shares its twin's answer."""
     numbers: dict[tuple[int, ...], int] = {}
     contexts: list[list[int]] = []
-    continuations: list[list[list[int]]] = []
+    choices: list[dict[tuple[int, ...], int]] = []
     places = []
     for _, context, continuation in requests:
         key = tuple(context)
         if key not in numbers:
             numbers[key] = len(contexts)
             contexts.append(list(context))
-            continuations.append([])
+            choices.append({})
         number = numbers[key]
-        places.append((number, len(continuations[number])))
-        continuations[number].append(list(continuation))
-    documents = [EncodedDoc(context=c, continuations=conts) for c, conts in zip(contexts, continuations)]
+        place = choices[number].setdefault(tuple(continuation), len(choices[number]))
+        places.append((number, place))
+    documents = [EncodedDoc(context=c, continuations=[list(t) for t in table]) for c, table in zip(contexts, choices)]
     return documents, places
 
 

@@ -173,9 +173,15 @@ class SharedContextScorer:
         return self.rescore(encoded, scored) if self.rescore_near_ties else scored
 
     def rescore(self, encoded, scored: list[ScoredDoc]) -> list[ScoredDoc]:
-        """Near-ties scored again the reference way (one row per choice, batch 1)."""
+        """Near-ties scored again the reference way (one row per choice, batch 1).
+
+        A document whose continuations are all one token (KMMLU's and CLIcK's letters) is left
+        as it is: its row is the bare context with no mask, the very input the reference forwards
+        for each choice, and all choices are read from that one log-softmax, as lm-eval's engine
+        reads them too. Scoring it again would forward the same row once per choice."""
         ties = [number for number, (doc, result) in enumerate(zip(encoded, scored))
-                if near_tie(result.loglikelihoods, [len(c) for c in doc.continuations], self.dtype)]
+                if any(len(c) > 1 for c in doc.continuations)
+                and near_tie(result.loglikelihoods, [len(c) for c in doc.continuations], self.dtype)]
         if not ties:
             return scored
         reference = RequestScorer(self.model, self.tokenizer, batch_size=1, max_length=self.max_length,
