@@ -83,3 +83,13 @@ def test_registered_name_loads_a_model_folder(tiny_gptneox_dir, folder):
     assert type(lm).__name__ == "SharedContextLM" and lm.batch_size == 2
     results = _evaluate(lm, folder)
     assert results["results"]["haerae_local"]["sample_len"] == 4
+
+
+def test_requests_sharing_a_context_become_one_document_with_distinct_continuations():
+    from polyplatypus.eval.lm_eval_engine import group_by_context
+
+    requests = [(("q", " A"), [5, 6], [7]), (("q", " B"), [5, 6], [8]), (("r", " A"), [9], [7]),
+                (("q", " A"), [5, 6], [7])]  # the last: an identical document's request
+    documents, places = group_by_context(requests)
+    assert [(d.context, d.continuations) for d in documents] == [([5, 6], [[7], [8]]), ([9], [[7]])]
+    assert places == [(0, 0), (0, 1), (1, 0), (0, 0)]

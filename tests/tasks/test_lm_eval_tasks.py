@@ -100,3 +100,10 @@ def test_listing_names_source_version_and_metrics(folder):
     assert "lm-eval 0.4.13" in rows["lm_eval:kobest_boolq"].source
     assert str(folder) in rows["lm_eval:haerae_local"].source and rows["lm_eval:haerae_local"].metrics == "acc,acc_norm"
     assert rows["lm_eval:kmmlu_local"].source.startswith("group")
+
+
+def test_task_documents_gives_evaluation_and_fewshot_documents(folder):
+    found = lmt.task_documents("lm_eval:kmmlu_local", [str(folder)])
+    assert set(found) == {"kmmlu_local_accounting", "kmmlu_local_korean_history"}
+    assert len(found["kmmlu_local_accounting"]["eval"]) == 7 and len(found["kmmlu_local_accounting"]["fewshot"]) == 5
+    assert found["kmmlu_local_accounting"]["eval"][0]["question"] == "재무제표에서 자산 총계와 같은 것은?"

@@ -17,7 +17,7 @@ from polyplatypus import __version__
 from polyplatypus.data.kobest import describe_source, load_kobest
 from polyplatypus.errors import ConfigError
 from polyplatypus.eval.config import EvalConfig
-from polyplatypus.eval.distributed import device_for_process, is_main_process, score_split
+from polyplatypus.eval.distributed import device_for_process, distributed_state, is_main_process, score_split
 from polyplatypus.eval.metrics import accuracy, macro_f1, predict, predict_length_normalized
 from polyplatypus.eval.models import ModelSpec
 from polyplatypus.eval.requests import build_requests
@@ -187,8 +187,27 @@ def _build_lm_eval_cells(config: EvalConfig, names: list[str], shots: list[int])
         return {}
     from polyplatypus.tasks.lm_eval_tasks import build_cell
 
-    return {(name, k): build_cell(name, k, limit=config.limit, include_path=config.include_path)
-            for name in names for k in shots}
+    cells = {(name, k): build_cell(name, k, limit=config.limit, include_path=config.include_path)
+             for name in names for k in shots}
+    _check_same_on_every_rank(cells)
+    return cells
+
+
+def _check_same_on_every_rank(cells: dict) -> None:
+    """Under several processes each builds the cells itself; their fingerprints must agree, or
+    the ranks would score different prompts."""
+    state = distributed_state()
+    if state is None:
+        return
+    from accelerate.utils import gather_object
+
+    mine = {f"{name} {k}-shot": cell.fingerprint for (name, k), cell in cells.items()}
+    for other in gather_object([mine]):
+        if other != mine:
+            differing = next(key for key in mine if other.get(key) != mine[key])
+            raise ConfigError(f"{differing}: the processes built different requests (fingerprints "
+                              f"{mine[differing][:12]} and {str(other.get(differing))[:12]}); a task's documents "
+                              "or few-shot draws depend on the process")
 
 
 def cell_settings(config: EvalConfig) -> dict:

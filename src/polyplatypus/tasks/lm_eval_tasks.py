@@ -281,6 +281,19 @@ def build_cell(name: str, shots: int, *, limit: int | float | None = None, inclu
     return cell
 
 
+def task_documents(name: str, include_path=None) -> dict[str, dict[str, list[dict]]]:
+    """Every leaf task's evaluation and few-shot documents (after its ``process_docs``), as
+    ``{task: {"eval": [...], "fewshot": [...]}}``: what decontamination checks an instruction set
+    against."""
+    loaded = _load(lm_eval_target(resolve_name(name, include_path)), include_path)
+    found = {}
+    for task_name, task in loaded["tasks"].items():
+        fewshot = task.fewshot_docs()
+        found[task_name] = {"eval": [dict(doc) for doc in task.eval_docs],
+                            "fewshot": [dict(doc) for doc in fewshot] if fewshot is not None else []}
+    return found
+
+
 def fingerprint(cell: LmEvalCell) -> str:
     """sha256 of the tasks' versions and every built request's inputs (document id, request type,
     context and continuation strings, shots): equal fingerprints score the same requests."""
