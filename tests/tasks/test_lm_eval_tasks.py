@@ -107,3 +107,11 @@ def test_task_documents_gives_evaluation_and_fewshot_documents(folder):
     assert set(found) == {"kmmlu_local_accounting", "kmmlu_local_korean_history"}
     assert len(found["kmmlu_local_accounting"]["eval"]) == 7 and len(found["kmmlu_local_accounting"]["fewshot"]) == 5
     assert found["kmmlu_local_accounting"]["eval"][0]["question"] == "재무제표에서 자산 총계와 같은 것은?"
+
+
+def test_eval_with_an_lm_eval_name_but_no_lm_eval_exits_2_saying_how_to_install(monkeypatch, tmp_path, capsys):
+    from polyplatypus.cli import main
+
+    monkeypatch.setitem(sys.modules, "lm_eval", None)
+    assert main(["eval", "--model", str(tmp_path / "m"), "--tasks", "lm_eval:kmmlu", "--output", str(tmp_path / "o")]) == 2
+    assert "pip install 'polyplatypus[lm-eval]'" in capsys.readouterr().err
