@@ -18,6 +18,15 @@ fixed costs: tokenization, packing, masks, host-device copies, synchronisations,
 modules from git into a temporary folder, so old and new run side by side in one process.
 
     python benchmarks/eval_speed.py --kobest-dir ../shared/data/kobest/v1.0 --shots 0,5 --limit 16
+
+``--lm-eval-tasks`` measures lm-evaluation-harness tasks instead (``lm_eval:`` cells): the task
+files of the parity tests (tests/eval/lm_eval_fixtures.py: lm-eval's kobest tasks over the KoBEST
+TSVs, KMMLU-, HAE-RAE- and CLIcK-format tasks) are built once with lm-eval's own machinery, then
+the same Instances go through ``SharedContextLM.loglikelihood`` and ``HFLM.loglikelihood`` (both
+tokenize with lm-eval's ``_encode_pair``), for each model size of ``--sizes`` and each batch size
+of ``--batch-sizes``, the median of ``--repeats`` runs, one after the other in one process:
+
+    python benchmarks/eval_speed.py --lm-eval-tasks all --shots 0,5 --limit 12
 """
 
 from __future__ import annotations
@@ -150,6 +159,89 @@ def measured(meter, fn):
     return result, {"s": total, "compute_s": meter.seconds, "outside_s": total - meter.seconds, "tokens": meter.tokens}
 
 
+LM_EVAL_TASKS = "kobest_boolq_tsv,kobest_copa_tsv,kobest_hellaswag_tsv,haerae_local,kmmlu_local,click_local_economy"
+
+
+def lm_eval_cells(args):
+    """The benchmark's lm-eval cells, each built once (outside any timing)."""
+    sys.path.insert(0, str(REPO))
+    from tests.eval import lm_eval_fixtures as fx
+    from polyplatypus.tasks.lm_eval_tasks import build_cell
+
+    folder = Path(tempfile.mkdtemp(prefix="lm-eval-bench-"))
+    fx.write_kobest_tasks(folder / "kobest", Path(args.kobest_dir))
+    fx.write_kmmlu_tasks(folder / "kmmlu", copies=4)
+    fx.write_haerae_task(folder / "haerae", copies=4)
+    fx.write_click_task(folder / "click", copies=4)
+    names = LM_EVAL_TASKS if args.lm_eval_tasks == "all" else args.lm_eval_tasks
+    shots = [int(k) for k in args.shots.split(",")]
+    return [build_cell(f"lm_eval:{name}", k, limit=args.limit, include_path=[str(folder)])
+            for name in names.split(",") for k in shots]
+
+
+def per_document_predictions(instances, answers) -> list[int]:
+    by_doc: dict = {}
+    for inst, (ll, _) in zip(instances, answers):
+        by_doc.setdefault((inst.task_name, inst.doc_id), []).append(ll)
+    return [max(range(len(lls)), key=lambda i: (lls[i], -i)) for lls in by_doc.values()]
+
+
+def median_run(meter, fn, repeats: int):
+    runs = [measured(meter, fn) for _ in range(repeats)]
+    ordered = sorted(runs, key=lambda run: run[1]["s"])
+    return ordered[len(ordered) // 2]
+
+
+def lm_eval_main(args):
+    """--lm-eval-tasks: SharedContextLM against lm-eval's HFLM on lm-eval task cells."""
+    from lm_eval.models.huggingface import HFLM
+    from transformers import AutoTokenizer
+
+    from polyplatypus.eval.lm_eval_engine import SharedContextLM
+
+    torch.set_num_threads(1)
+    tokenizer = AutoTokenizer.from_pretrained(polyglot_tokenizer_dir(args.tokenizer))
+    cells = lm_eval_cells(args)
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+          f"median of {args.repeats} runs; CPU seconds\n")
+    header = (f"{'size':>9}{'batch':>6} {'cell':<34}{'docs':>5} | {'ours s':>7}{'lm-eval s':>10}{'speed-up':>9} | "
+              f"{'ours t/min':>10}{'lm t/min':>9} | {'same preds':>10}{'max|dLL|':>9}")
+    print(header + "\n" + "-" * len(header))
+    rows = []
+    for size in args.sizes.split(","):
+        hidden, layers, heads = (int(x) for x in size.split("x"))
+        model = build_tiny_model(tokenizer, "gpt_neox", seed=0, hidden_size=hidden, layers=layers, heads=heads,
+                                 max_positions=2048).to(args.device)
+        meter = ForwardMeter(model, args.device)
+        for batch in (int(b) for b in args.batch_sizes.split(",")):
+            ours = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, max_length=2048,
+                                   device=args.device)
+            theirs = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, max_length=2048,
+                          device=args.device)
+            warm = cells[0].all_instances()[:4]
+            ours.loglikelihood(warm, disable_tqdm=True), theirs.loglikelihood(warm, disable_tqdm=True)
+            for cell in cells:
+                instances = cell.all_instances()
+                mine, ours_t = median_run(meter, lambda: ours.loglikelihood(instances, disable_tqdm=True), args.repeats)
+                minimum = sum(s.minimum_tokens for s in ours.last_scored.scored)
+                ref, lm_t = median_run(meter, lambda: theirs.loglikelihood(instances, disable_tqdm=True), args.repeats)
+                row = {"size": size, "params": sum(p.numel() for p in model.parameters()), "batch": batch,
+                       "cell": f"{cell.name} {cell.shots}-shot", "docs": sum(len({i.doc_id for i in v})
+                                                                          for v in cell.instances.values()),
+                       "ours": ours_t, "lm_eval": lm_t, "speedup": lm_t["s"] / ours_t["s"], "minimum_tokens": minimum,
+                       "ours_tokens_over_min": ours_t["tokens"] / minimum, "lm_eval_tokens_over_min": lm_t["tokens"] / minimum,
+                       "same_predictions": per_document_predictions(instances, mine) == per_document_predictions(instances, ref),
+                       "max_abs_ll_diff": max(abs(a[0] - b[0]) for a, b in zip(mine, ref))}
+                rows.append(row)
+                print(f"{size:>9}{batch:>6} {row['cell']:<34}{row['docs']:>5} | {ours_t['s']:>7.2f}{lm_t['s']:>10.2f}"
+                      f"{row['speedup']:>8.2f}x | {row['ours_tokens_over_min']:>10.3f}{row['lm_eval_tokens_over_min']:>9.3f} | "
+                      f"{str(row['same_predictions']):>10}{row['max_abs_ll_diff']:>9.1e}", flush=True)
+    print(f"\nload average at end: {os.getloadavg()[0]:.1f}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump({"rows": rows, "args": vars(args), "load_average_end": os.getloadavg()[0]}, handle, indent=2)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kobest-dir", default=os.environ.get("POLYPLATYPUS_KOBEST_DIR", str(REPO.parent / "shared/data/kobest/v1.0")))
@@ -166,7 +258,14 @@ def main():
     parser.add_argument("--old-commit", default=OLD_COMMIT, help="older scorer to compare fixed costs with; '' skips it")
     parser.add_argument("--no-lm-eval", action="store_true", help="skip lm-evaluation-harness")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    parser.add_argument("--lm-eval-tasks", default=None, metavar="NAMES",
+                        help=f"comma-separated lm-eval task names of the parity tests' task files, or 'all' ({LM_EVAL_TASKS})")
+    parser.add_argument("--sizes", default="256x4x4,32x1x2", help="with --lm-eval-tasks: HIDDENxLAYERSxHEADS,...")
+    parser.add_argument("--batch-sizes", default="1,8", help="with --lm-eval-tasks: batch sizes to run")
+    parser.add_argument("--repeats", type=int, default=3, help="with --lm-eval-tasks: runs per measurement (median)")
     args = parser.parse_args()
+    if args.lm_eval_tasks:
+        return lm_eval_main(args)
 
     torch.set_num_threads(1)
     from transformers import AutoTokenizer

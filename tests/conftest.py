@@ -113,6 +113,19 @@ def tiny_llama_dir(tmp_path_factory, tiny_tokenizer) -> Path:
     return save_tiny_model(tmp_path_factory.mktemp("tiny-llama"), tiny_tokenizer, model)
 
 
+@pytest.fixture(scope="session")
+def lm_eval_tasks(tmp_path_factory) -> Path:
+    """One folder of lm-eval task files for every lm-eval test (tests/eval/lm_eval_fixtures.py), so
+    lm-eval's task index (~20 s) is built once per session. KoBEST and KorNLI tasks only when
+    their shared data is there."""
+    pytest.importorskip("lm_eval")
+    from tests.eval.lm_eval_fixtures import write_all
+
+    kornli = Path(__file__).resolve().parents[2] / "shared" / "data" / "kornli"
+    return write_all(tmp_path_factory.mktemp("lm-eval-tasks"), _kobest_dir(),
+                     kornli if (kornli / "xnli.dev.ko.tsv").is_file() else None)
+
+
 @pytest.fixture
 def other_process_holding():
     """``hold(path, command, beside=False)``: another Python process takes the output lock of

@@ -25,6 +25,7 @@ DOC_PAGES = {
     "run": "docs/run.md",
     "demo": "docs/run.md",
     "report": "docs/report.md",
+    "tasks": "docs/tasks.md",
 }
 # The program's own flags (--version) are documented in the README.
 TOP_LEVEL_PAGE = "README.md"

@@ -25,9 +25,10 @@ def test_results_config_block_is_every_recorded_evalconfig_field():
     assert list(block) == recorded + ["data_source"]
     assert block["models"] == [{"label": "base", "path": "/m/a"}, {"label": "/m/b", "path": "/m/b"}]  # no such folder: the label is the id
     assert block["tasks"] == ["kobest_copa"] and block["shots"] == [0, 5] and block["limit"] == 3
-    # the block as results.json has held it since 0.1.0 (readers of older folders rely on the names)
+    # the block as results.json has held it since 0.1.0 (readers of older folders rely on the names),
+    # then what later versions added
     assert list(block) == ["models", "tasks", "shots", "limit", "dtype", "device", "device_map", "batch_size",
-                           "scorer", "data_source"]
+                           "scorer", "include_path", "data_source"]
 
 
 def test_a_cell_is_reused_only_under_its_whole_key(tmp_path):

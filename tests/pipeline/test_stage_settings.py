@@ -34,6 +34,8 @@ EXAMPLES = {
     (EvalConfig, "shots"): ([0, 3], [0, -1]),
     (EvalConfig, "batch_size"): ("auto", 0),
     (EvalConfig, "kobest_dir"): ("some/kobest", None),
+    (EvalConfig, "limit"): (0.5, 1.5),
+    (EvalConfig, "include_path"): (["my_tasks", "more_tasks"], None),
     (CurateConfig, "sources"): (["a.jsonl", "b.jsonl"], []),
     (CurateConfig, "output"): ("curated.json", "curated.csv"),
     (CurateConfig, "decontaminate"): (["kobest"], ["mmlu"]),

@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field, StrictBool, StrictInt, field_validator
+from pydantic import BeforeValidator, Field, StrictBool, StrictFloat, StrictInt, field_validator
 
 from polyplatypus.errors import ConfigError
 from polyplatypus.models.loading import DTYPES
 from polyplatypus.settings import Flag, PathText, Settings, comma_list
+from polyplatypus.tasks.lm_eval_tasks import is_lm_eval_name, require_lm_eval
 from polyplatypus.tasks.registry import all_task_names, get_task
 
 Csv = BeforeValidator(comma_list)
@@ -38,7 +39,8 @@ class EvalConfig(Settings):
     models: Annotated[list[PathText], BeforeValidator(_one_or_more), Flag(name="--model", repeat=True, metavar="[LABEL=]PATH")] = Field(
         min_length=1, description="local model folder or hub id, repeatable; LABEL names the table row")
     tasks: Annotated[list[str], Csv] = Field(
-        default_factory=all_task_names, min_length=1, description="comma-separated task names")
+        default_factory=all_task_names, min_length=1,
+        description="comma-separated task names: ours (kobest_copa, ...) or lm_eval:<task or group> (see docs/tasks.md)")
     shots: Annotated[list[StrictInt], BeforeValidator(_shot_counts), Flag(metavar="SHOTS")] = Field(
         [0, 5, 10, 50], min_length=1, description="comma-separated few-shot counts")
     output: Annotated[PathText | None, Flag(default="results")] = Field(
@@ -47,8 +49,9 @@ class EvalConfig(Settings):
     kobest_dir: PathText | None = Field(
         None, description="folder with the KoBEST v1.0 TSVs (BoolQ/ COPA/ ...); default: $POLYPLATYPUS_KOBEST_DIR, "
         "else the hub")
-    limit: StrictInt | None = Field(
-        None, ge=1, description="score only the first N documents after the reference's shuffle")
+    limit: StrictInt | StrictFloat | None = Field(
+        None, description="score only the first N documents after the reference's shuffle (lm_eval: tasks: the "
+        "first N in split order, or a fraction below 1)")
     dtype: Literal[DTYPES] = Field(  # type: ignore[valid-type]
         "auto", description="weights dtype; float16 reproduces the model card's runs on a GPU")
     device: str = Field("auto", description="cpu, cuda, cuda:N or auto")
@@ -60,6 +63,9 @@ class EvalConfig(Settings):
     log_samples: StrictBool = Field(
         False, description="write per-document JSONL under OUTPUT/samples/<model>/<task>_<k>shot.jsonl")
     progress: StrictBool = Field(True, description="show progress bars")
+    # last, so results.json's config block keeps its earlier keys in their order
+    include_path: Annotated[list[PathText] | None, Flag(repeat=True, metavar="DIR")] = Field(
+        None, description="a folder of lm-evaluation-harness task YAML files for lm_eval: names, repeatable")
 
     # Where and how results are shown or kept, not what they are: left out of results.json's
     # record of the run's settings (every other field, present or future, is recorded).
@@ -80,10 +86,23 @@ class EvalConfig(Settings):
         names = []
         for name in value:
             try:
+                if is_lm_eval_name(name):  # resolved by lm-eval's TaskManager when the grid is planned
+                    require_lm_eval()
+                    names.append(str(name).strip())
+                    continue
                 names.append(get_task(name).name)  # the short name (copa) is accepted too
             except ConfigError as error:
                 raise ValueError(str(error)) from None
         return names
+
+    @field_validator("limit")
+    @classmethod
+    def _limit(cls, value):
+        if isinstance(value, float) and not 0 < value < 1:
+            raise ValueError("a limit is a number of documents (an integer >= 1) or a fraction between 0 and 1")
+        if isinstance(value, int) and value < 1:
+            raise ValueError("Input should be greater than or equal to 1")
+        return value
 
     @field_validator("shots")
     @classmethod

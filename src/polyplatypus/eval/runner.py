@@ -19,7 +19,7 @@ from polyplatypus.data.kobest import SOURCES as KOBEST_SOURCES
 from polyplatypus.data.kobest import describe_source, documents_sha256, load_kobest
 from polyplatypus.errors import ConfigError
 from polyplatypus.eval.config import EvalConfig
-from polyplatypus.eval.distributed import device_for_process, is_main_process, score_split
+from polyplatypus.eval.distributed import device_for_process, distributed_state, is_main_process, score_split
 from polyplatypus.eval.metrics import accuracy, macro_f1, predict, predict_length_normalized
 from polyplatypus.eval.models import ModelSpec
 from polyplatypus.eval.requests import build_requests
@@ -27,6 +27,7 @@ from polyplatypus.eval.scorer import RequestScorer
 from polyplatypus.eval.store import OUTPUT_ENTRIES, ResultsStore, folder_settings, public_record
 from polyplatypus.models.fingerprint import model_fingerprint
 from polyplatypus.models.loading import load_model, model_dtype_name, resolve_source
+from polyplatypus.tasks.lm_eval_tasks import file_stem, is_lm_eval_name
 from polyplatypus.tasks.registry import ChoiceTask, get_task
 from polyplatypus.utils import outputs
 
@@ -104,10 +105,11 @@ class Plan:
 
     config: EvalConfig
     specs: list[ModelSpec]
-    tasks: list[ChoiceTask]
+    tasks: list[ChoiceTask | str]  # a reference task, or an lm_eval:<name>
     shots: list[int]
     settings: dict  # the folder-wide part of every cell's key (store.folder_settings)
     store: ResultsStore | None  # None: nothing is written (the Python API without output)
+    lm_eval: dict = field(default_factory=dict)  # (lm_eval:<name>, shots) -> its built LmEvalCell
     # what made each cell: model label -> fingerprint, (task, shots) -> documents' SHA-256
     fingerprints: dict[str, str | None] = field(default_factory=dict)
     documents: dict[tuple[str, int], str | None] = field(default_factory=dict)
@@ -115,10 +117,27 @@ class Plan:
     def cells(self):
         return [(task, k) for task in self.tasks for k in self.shots]
 
-    def key(self, spec: ModelSpec, task: ChoiceTask, shots: int) -> dict:
-        identity = None if self.store is None else {  # results kept on disk say what made them
-            "model_fingerprint": self.fingerprints.get(spec.label), "data_sha256": self.documents.get((task.name, shots))}
-        return ResultsStore.key(spec, task.name, shots, self.settings, identity)
+    def key(self, spec: ModelSpec, task: ChoiceTask | str, shots: int) -> dict:
+        """A cell's reuse key. Results kept on disk also say what made them: the model's content
+        and, for a reference task, its documents; an lm-eval cell always holds the fingerprint of
+        its built requests (task file, data and few-shot draws)."""
+        identity = {}
+        if self.store is not None:
+            identity["model_fingerprint"] = self.fingerprints.get(spec.label)
+            if not isinstance(task, str):
+                identity["data_sha256"] = self.documents.get((task.name, shots))
+        if isinstance(task, str):
+            identity["fingerprint"] = self.lm_eval[(task, shots)].fingerprint
+        return ResultsStore.key(spec, task_name(task), shots, self.settings, identity)
+
+    @staticmethod
+    def stem(task: ChoiceTask | str) -> str:
+        """The task part of a cell's file names."""
+        return file_stem(task) if isinstance(task, str) else task.name
+
+
+def task_name(task: ChoiceTask | str) -> str:
+    return task if isinstance(task, str) else task.name
 
 
 def evaluate(
@@ -160,9 +179,13 @@ def plan(config: EvalConfig) -> Plan:
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"two models share a label: {labels}; name them with label=path")
-    tasks = [get_task(name) for name in config.tasks]
+    tasks = [name if is_lm_eval_name(name) else get_task(name) for name in config.tasks]
     shots = list(config.shots)
-    for task in tasks:
+    reference = [task for task in tasks if not isinstance(task, str)]
+    if isinstance(config.limit, float) and reference:
+        raise ConfigError(f"limit: a fraction ({config.limit}) applies to lm_eval: tasks only; "
+                          f"{reference[0].name} takes a number of documents")
+    for task in reference:
         load_kobest(task.source, task.eval_split, config.kobest_dir)
         if any(shots):
             train = load_kobest(task.source, task.fewshot_split, config.kobest_dir)
@@ -170,15 +193,21 @@ def plan(config: EvalConfig) -> Plan:
                 raise ConfigError(
                     f"{task.name}: {max(shots)} shots asked but its {task.fewshot_split} split has {len(train)} documents"
                 )
+    lm_eval = _build_lm_eval_cells(config, [task for task in tasks if isinstance(task, str)], shots)
+    tasks = [next(cell.name for (asked, _), cell in lm_eval.items() if asked == task) if isinstance(task, str)
+             else task for task in tasks]
+    lm_eval = {(cell.name, k): cell for (_, k), cell in lm_eval.items()}
     store = None
     if config.output is not None:
         store = ResultsStore(outputs.check_folder(config.output, command="eval", own=OUTPUT_ENTRIES))
     for spec in specs:
         resolve_source(spec.path)  # a missing or damaged model is named before any model loads
-    grid = Plan(config=config, specs=specs, tasks=tasks, shots=shots, settings=cell_settings(config), store=store)
+    grid = Plan(config=config, specs=specs, tasks=tasks, shots=shots, settings=cell_settings(config), store=store,
+                lm_eval=lm_eval)
     if store is not None:  # only stored cells need to say what made them
         grid.fingerprints = {spec.label: model_fingerprint(spec.path) for spec in specs}
-        grid.documents = {(task.name, k): _documents_sha256(task, k, config.kobest_dir) for task in tasks for k in shots}
+        grid.documents = {(task.name, k): _documents_sha256(task, k, config.kobest_dir)
+                          for task in tasks if not isinstance(task, str) for k in shots}
     return grid
 
 
@@ -186,6 +215,36 @@ def _documents_sha256(task: ChoiceTask, shots: int, kobest_dir) -> str | None:
     if task.source not in KOBEST_SOURCES:
         return None  # data this module does not read
     return documents_sha256(task.source, [task.eval_split] + ([task.fewshot_split] if shots else []), kobest_dir)
+
+
+def _build_lm_eval_cells(config: EvalConfig, names: list[str], shots: list[int]) -> dict:
+    """Every lm-eval cell's requests, built once by lm-eval's machinery before any model loads
+    (every process builds the same ones: lm-eval's draws are seeded)."""
+    if not names:
+        return {}
+    from polyplatypus.tasks.lm_eval_tasks import build_cell
+
+    cells = {(name, k): build_cell(name, k, limit=config.limit, include_path=config.include_path)
+             for name in names for k in shots}
+    _check_same_on_every_rank(cells)
+    return cells
+
+
+def _check_same_on_every_rank(cells: dict) -> None:
+    """Under several processes each builds the cells itself; their fingerprints must agree, or
+    the ranks would score different prompts."""
+    state = distributed_state()
+    if state is None:
+        return
+    from accelerate.utils import gather_object
+
+    mine = {f"{name} {k}-shot": cell.fingerprint for (name, k), cell in cells.items()}
+    for other in gather_object([mine]):
+        if other != mine:
+            differing = next(key for key in mine if other.get(key) != mine[key])
+            raise ConfigError(f"{differing}: the processes built different requests (fingerprints "
+                              f"{mine[differing][:12]} and {str(other.get(differing))[:12]}); a task's documents "
+                              "or few-shot draws depend on the process")
 
 
 def cell_settings(config: EvalConfig) -> dict:
@@ -203,17 +262,20 @@ def run(grid: Plan) -> list[dict]:
         if grid.store is not None and is_main_process():
             _say_what_is_recomputed(grid, spec)
         for task, k in grid.cells():
-            key = grid.key(spec, task, k)
+            key, stem = grid.key(spec, task, k), grid.stem(task)
             cell = None
             if grid.store is not None:
-                cell = grid.store.reusable_cell(spec, task.name, k, key, with_samples=grid.config.log_samples)
+                cell = grid.store.reusable_cell(spec, stem, k, key, with_samples=grid.config.log_samples)
             if cell is None:
                 if model is None:
                     model, tokenizer = load_model(spec.path, dtype=grid.config.dtype,
                                                   device=device_for_process(grid.config.device),
                                                   device_map=grid.config.device_map)
                     batch_size = resolve_batch_size(grid.config.batch_size, model)
-                cell = _run_cell(grid, spec, model, tokenizer, task, k, key, batch_size)
+                if isinstance(task, str):
+                    cell = _run_lm_eval_cell(grid, spec, model, tokenizer, grid.lm_eval[(task, k)], key, batch_size)
+                else:
+                    cell = _run_cell(grid, spec, model, tokenizer, task, k, key, batch_size)
             records.append(public_record(cell))
         del model
     return records
@@ -221,10 +283,12 @@ def run(grid: Plan) -> list[dict]:
 
 def _say_what_is_recomputed(grid: Plan, spec: ModelSpec) -> None:
     """Name the stored cells that are scored again because what made them changed."""
-    reasons = [grid.store.why_recomputed(spec, task.name, k, grid.key(spec, task, k)) for task, k in grid.cells()]
+    reasons = [grid.store.why_recomputed(spec, grid.stem(task), k, grid.key(spec, task, k)) for task, k in grid.cells()]
     messages = {
         "model": f"model {spec.label} changed since these results ({spec.path}): recomputing {{n}} cell(s)",
         "data": f"the KoBEST data changed since these results of model {spec.label}: recomputing {{n}} cell(s)",
+        "requests": f"the requests of {{n}} lm-eval cell(s) of model {spec.label} changed (task or data files): "
+                    "recomputing them",
         "no identity": f"{{n}} cell(s) of model {spec.label} were written before results recorded the model and "
                        "data that made them: recomputing them once",
     }
@@ -278,6 +342,32 @@ def _run_cell(grid: Plan, spec: ModelSpec, model, tokenizer, task: ChoiceTask, s
     }
     if grid.store is not None and is_main_process():
         cell = grid.store.write_cell(spec, task.name, shots, cell, samples if config.log_samples else None)
+    return cell
+
+
+def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key: dict, batch_size) -> dict:
+    from tqdm.auto import tqdm
+
+    from polyplatypus.eval.lm_eval_cells import document_count, score_lm_eval_cell
+
+    config = grid.config
+    with tqdm(total=document_count(built), desc=f"{spec.label} | {built.name} | {built.shots}-shot", unit="doc",
+              disable=not config.progress or not is_main_process(),
+              bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]") as bar:
+        metrics, samples, _ = score_lm_eval_cell(model, tokenizer, built, batch_size=batch_size,
+                                                 scorer=config.scorer, progress=bar.update)
+    cell = {
+        "model": spec.label,
+        **key,
+        **metrics,
+        "dtype": model_dtype_name(model),
+        "batch_size": batch_size,
+        "version": __version__,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if grid.store is not None and is_main_process():
+        cell = grid.store.write_cell(spec, file_stem(built.name), built.shots, cell,
+                                     samples if config.log_samples else None)
     return cell
 
 

@@ -40,6 +40,7 @@ class ScoredDoc:
     forwarded_tokens: int  # tokens run through the model for this document, padding included
     minimum_tokens: int = 0  # every distinct context and continuation token once
     rescored: bool = False  # a half-precision near-tie scored again the reference way
+    greedy: tuple[bool, ...] = ()  # per choice, when asked for: every token is the argmax (lm-eval's is_greedy)
 
 
 def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
@@ -112,6 +113,16 @@ def continuation_sums(log_probs: torch.Tensor, targets: list[int], segments: lis
     return sums.to(log_probs.dtype).float().tolist()
 
 
+def continuation_greedy(log_probs: torch.Tensor, targets: list[int], segments: list[int], count: int) -> list[bool]:
+    """Per continuation: whether each of its tokens is the argmax at its position (lm-eval's
+    ``is_greedy``), with the same ``segments`` layout as :func:`continuation_sums`."""
+    device = log_probs.device
+    ids = torch.tensor(targets, dtype=torch.long).to(device, non_blocking=True)
+    owner = torch.tensor(segments, dtype=torch.long).to(device, non_blocking=True)
+    misses = (log_probs.argmax(dim=-1) != ids).to(torch.int64)
+    return (torch.zeros(count, dtype=torch.int64, device=device).index_add_(0, owner, misses) == 0).tolist()
+
+
 class RequestScorer:
     """One row per (context, continuation); rows sorted by length and right-padded into batches.
 
@@ -119,11 +130,13 @@ class RequestScorer:
     without a mask SDPA can take its causal (flash) kernels.
     """
 
-    def __init__(self, model, tokenizer, *, batch_size: int | str = 1, max_length: int | None = None):
+    def __init__(self, model, tokenizer, *, batch_size: int | str = 1, max_length: int | None = None,
+                 greedy: bool = False):
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size if batch_size == "auto" else max(1, int(batch_size))
         self.max_length = max_length or model_max_length(model)
+        self.greedy = greedy  # also report whether each continuation is the greedy one (lm-eval's engine)
 
     @torch.inference_mode()
     def score(self, requests: Sequence[DocRequest], progress: Callable[[float], None] | None = None) -> list[ScoredDoc]:
@@ -136,6 +149,7 @@ class RequestScorer:
                 rows.append((doc_number, choice, window(doc.context, continuation, self.max_length), continuation))
         rows.sort(key=lambda row: -len(row[2]))  # longest first, as the reference
         results = [[0.0] * len(doc.continuations) for doc in encoded]
+        greedy = [[False] * len(doc.continuations) for doc in encoded]
         forwarded = [0] * len(encoded)
         device = self.model.device
         for chunk in chunk_rows([len(row[2]) for row in rows], self.batch_size, self.model, masked=False):
@@ -149,16 +163,20 @@ class RequestScorer:
                 targets += continuation
                 segments += [i] * len(continuation)
             selected = logits[torch.tensor(picks_row, device=device), torch.tensor(picks_col, device=device)]
-            sums = continuation_sums(torch.log_softmax(selected, dim=-1), targets, segments, len(batch))
+            log_probs = torch.log_softmax(selected, dim=-1)
+            sums = continuation_sums(log_probs, targets, segments, len(batch))
+            hits = continuation_greedy(log_probs, targets, segments, len(batch)) if self.greedy else [False] * len(batch)
             done = 0.0
-            for (doc_number, choice, inputs, _), value in zip(batch, sums):
+            for (doc_number, choice, inputs, _), value, hit in zip(batch, sums, hits):
                 results[doc_number][choice] = value
+                greedy[doc_number][choice] = hit
                 forwarded[doc_number] += len(inputs)
                 done += 1.0 / len(encoded[doc_number].continuations)
             if progress is not None:
                 progress(done)
         return [
             ScoredDoc(loglikelihoods=lls, truncated=doc.truncated(self.max_length), forwarded_tokens=tokens,
-                      minimum_tokens=minimum_tokens(doc.context, doc.continuations, self.max_length))
-            for lls, doc, tokens in zip(results, encoded, forwarded)
+                      minimum_tokens=minimum_tokens(doc.context, doc.continuations, self.max_length),
+                      greedy=tuple(hits) if self.greedy else ())
+            for lls, hits, doc, tokens in zip(results, greedy, encoded, forwarded)
         ]

@@ -30,8 +30,8 @@ from polyplatypus.eval.batching import chunk_rows
 from polyplatypus.eval.precision import near_tie
 from polyplatypus.eval.requests import DocRequest
 from polyplatypus.eval.scorer import (
-    RequestScorer, ScoredDoc, continuation_sums, encode_requests, kept_contexts, minimum_tokens, model_max_length,
-    padded,
+    EncodedDoc, RequestScorer, ScoredDoc, continuation_greedy, continuation_sums, encode_requests, kept_contexts,
+    minimum_tokens, model_max_length, padded,
 )
 
 PAD_BRANCH = 1 << 30  # branch id of padding: pads see the context and earlier pads, real tokens never see pads
@@ -85,8 +85,9 @@ class SharedContextScorer:
     """Scores documents in batches of packed rows (rows sorted by length, longest first)."""
 
     def __init__(self, model, tokenizer, *, batch_size: int | str = 1, max_length: int | None = None,
-                 rescore_near_ties: bool = True):
+                 rescore_near_ties: bool = True, greedy: bool = False):
         self.model = model
+        self.greedy = greedy  # also report whether each continuation is the greedy one (lm-eval's engine)
         self.tokenizer = tokenizer
         self.batch_size = batch_size if batch_size == "auto" else max(1, int(batch_size))
         self.max_length = max_length or model_max_length(model)
@@ -123,13 +124,19 @@ class SharedContextScorer:
 
     @torch.inference_mode()
     def score(self, requests: Sequence[DocRequest], progress: Callable[[float], None] | None = None) -> list[ScoredDoc]:
-        encoded = encode_requests(self.tokenizer, requests)
+        return self.score_encoded(encode_requests(self.tokenizer, requests), progress)
+
+    @torch.inference_mode()
+    def score_encoded(self, encoded: Sequence[EncodedDoc],
+                      progress: Callable[[float], None] | None = None) -> list[ScoredDoc]:
+        """Score documents already tokenized (lm-eval's engine gives its own token pairs)."""
         packed = [(number, row) for number, doc in enumerate(encoded)
                   for row in pack_document(doc.context, doc.continuations, self.max_length)]
         rows_per_doc = [0] * len(encoded)
         for number, _ in packed:
             rows_per_doc[number] += 1
         lls = [[0.0] * len(doc.continuations) for doc in encoded]
+        greedy = [[False] * len(doc.continuations) for doc in encoded]
         forwarded = [0] * len(encoded)
         for causal in (True, False):  # mask-free rows batch together; masked rows among themselves
             group = sorted((item for item in packed if item[1].causal == causal), key=lambda item: -len(item[1].tokens))
@@ -149,6 +156,9 @@ class SharedContextScorer:
                 # summed in the model's dtype, as the reference; one read-back per batch
                 for (number, choice), value in zip(owners, continuation_sums(log_probs, targets, segments, len(owners))):
                     lls[number][choice] = value
+                if self.greedy:
+                    for (number, choice), hit in zip(owners, continuation_greedy(log_probs, targets, segments, len(owners))):
+                        greedy[number][choice] = hit
                 for number, _ in batch:
                     forwarded[number] += width
                 if progress is not None:
@@ -156,23 +166,31 @@ class SharedContextScorer:
         scored = [
             ScoredDoc(loglikelihoods=lls[number], truncated=doc.truncated(self.max_length),
                       forwarded_tokens=forwarded[number],
-                      minimum_tokens=minimum_tokens(doc.context, doc.continuations, self.max_length))
+                      minimum_tokens=minimum_tokens(doc.context, doc.continuations, self.max_length),
+                      greedy=tuple(greedy[number]) if self.greedy else ())
             for number, doc in enumerate(encoded)
         ]
         return self.rescore(encoded, scored) if self.rescore_near_ties else scored
 
     def rescore(self, encoded, scored: list[ScoredDoc]) -> list[ScoredDoc]:
-        """Near-ties scored again the reference way (one row per choice, batch 1)."""
+        """Near-ties scored again the reference way (one row per choice, batch 1).
+
+        A document whose continuations are all one token (KMMLU's and CLIcK's letters) is left
+        as it is: its row is the bare context with no mask, the very input the reference forwards
+        for each choice, and all choices are read from that one log-softmax, as lm-eval's engine
+        reads them too. Scoring it again would forward the same row once per choice."""
         ties = [number for number, (doc, result) in enumerate(zip(encoded, scored))
-                if near_tie(result.loglikelihoods, [len(c) for c in doc.continuations], self.dtype)]
+                if any(len(c) > 1 for c in doc.continuations)
+                and near_tie(result.loglikelihoods, [len(c) for c in doc.continuations], self.dtype)]
         if not ties:
             return scored
-        reference = RequestScorer(self.model, self.tokenizer, batch_size=1, max_length=self.max_length)
+        reference = RequestScorer(self.model, self.tokenizer, batch_size=1, max_length=self.max_length,
+                                  greedy=self.greedy)
         again = reference.score_encoded([encoded[number] for number in ties])
         scored = list(scored)
         for number, result in zip(ties, again):
             scored[number] = ScoredDoc(
                 loglikelihoods=result.loglikelihoods, truncated=result.truncated,
                 forwarded_tokens=scored[number].forwarded_tokens + result.forwarded_tokens,
-                minimum_tokens=result.minimum_tokens, rescored=True)
+                minimum_tokens=result.minimum_tokens, rescored=True, greedy=result.greedy)
         return scored

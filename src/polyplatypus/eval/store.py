@@ -49,7 +49,8 @@ CELL_MATCH_FIELDS = ("n", "limit", "data_source", "dtype", "scorer", "model_path
 # What made a cell, beyond its settings: the model's content (models.fingerprint) and the
 # documents it was scored on (data.kobest.documents_sha256). Cells without them were written
 # before they were recorded.
-IDENTITY_FIELDS = ("model_fingerprint", "data_sha256")
+# An lm-eval cell's "fingerprint" covers its built requests (task file, data, few-shot draws).
+IDENTITY_FIELDS = ("model_fingerprint", "data_sha256", "fingerprint")
 
 
 def folder_settings(*, limit, dtype: str, data_source: str, scorer: str) -> dict:
@@ -122,15 +123,15 @@ class ResultsStore:
 
     def why_recomputed(self, spec: ModelSpec, task: str, shots: int, key: dict) -> str | None:
         """Why a stored cell for (model, task, shots) will not be reused although its settings
-        match: ``"model"`` (the model's content changed), ``"data"`` (the documents changed) or
-        ``"no identity"`` (written before identities were recorded); None when there is no
+        match: ``"model"`` (the model's content changed), ``"data"`` (the documents changed),
+        ``"requests"`` (an lm-eval cell's requests changed) or ``"no identity"`` (written before identities were recorded); None when there is no
         such cell, or it is reused, or its settings differ."""
         cell = self.read_cell(self.cell_path(spec, task, shots))
         if cell is None or any(cell.get(k) != v for k, v in key.items() if k not in IDENTITY_FIELDS):
             return None
         if not any(name in cell for name in IDENTITY_FIELDS):
             return "no identity"
-        for name, reason in (("model_fingerprint", "model"), ("data_sha256", "data")):
+        for name, reason in (("model_fingerprint", "model"), ("data_sha256", "data"), ("fingerprint", "requests")):
             if name in key and cell.get(name) != key[name]:
                 return reason
         return None

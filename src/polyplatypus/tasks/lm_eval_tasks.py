@@ -1,0 +1,332 @@
+"""lm-evaluation-harness tasks, named ``lm_eval:<task or group>``, with lm-eval's own machinery.
+
+Names are found by lm-eval's ``TaskManager`` (its own task folder, then the user's
+``--include-path`` folders), and each (task, shots) cell's requests are built by the task's own
+``build_all_requests``: ``include:``, ``!function``, ``process_docs``, ``custom_dataset``,
+groups and ``fewshot_split`` behave exactly as in lm-eval because lm-eval runs them. What this
+module adds is what lm-eval does not: errors before any model is loaded (an unknown name with
+close names suggested, a user YAML that does not parse with its line, a missing data file, an
+output type the shared-context engine does not score, more shots than the few-shot split holds),
+and a fingerprint of each cell (the tasks' ``metadata.version`` plus a hash of the built requests).
+
+Settings follow ``lm_eval.simple_evaluate``'s defaults: the global ``random``/``numpy`` seeds
+(0 / 1234) are set before the data is loaded, each task's few-shot sampler is a
+``random.Random(1234)`` advancing document by document, ``--shots`` becomes ``num_fewshot``
+unless the task's config fixes it at 0, and ``--limit`` is lm-eval's (the first N documents, or a
+fraction of them below 1).
+
+lm-eval is an optional dependency (``pip install 'polyplatypus[lm-eval]'``), imported only here
+and only when an ``lm_eval:`` name is used.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import random
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+from polyplatypus.errors import ConfigError, DataError
+
+PREFIX = "lm_eval:"
+LM_EVAL_VERSION = "0.4.13"  # the engine overrides a private HFLM method: exactly this version
+INSTALL_HINT = "pip install 'polyplatypus[lm-eval]'"
+# lm_eval.simple_evaluate's defaults
+RANDOM_SEED = 0
+NUMPY_SEED = 1234
+FEWSHOT_SEED = 1234
+# What the shared-context engine scores; the others would need lm-eval's generation or rolling windows.
+SCORED_OUTPUT_TYPES = ("multiple_choice", "loglikelihood")
+
+
+def is_lm_eval_name(name: str) -> bool:
+    return str(name).strip().startswith(PREFIX)
+
+
+def require_lm_eval():
+    """lm-eval itself, at the pinned version, or a ConfigError saying how to install it."""
+    try:
+        import lm_eval
+    except ImportError:
+        raise ConfigError(f"lm_eval: tasks need lm-evaluation-harness {LM_EVAL_VERSION}: {INSTALL_HINT}") from None
+    if lm_eval.__version__ != LM_EVAL_VERSION:
+        raise ConfigError(f"lm_eval: tasks need lm-evaluation-harness exactly {LM_EVAL_VERSION} (installed: "
+                          f"{lm_eval.__version__}): {INSTALL_HINT}")
+    return lm_eval
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.yaml") if "__pycache__" not in p.parts)
+
+
+def check_include_path(include_path: Sequence[str | Path]) -> None:
+    """Read every YAML file of the user's task folders: lm-eval's index silently skips a file it
+    cannot read, which would turn a typo into 'unknown task'. Reports the file and line."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)  # !function and friends
+    for folder in map(Path, include_path):
+        if not folder.is_dir():
+            raise ConfigError(f"--include-path {folder}: no such folder")
+        for path in _yaml_files(folder):
+            try:
+                document = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 (SafeLoader)
+            except yaml.MarkedYAMLError as error:
+                mark = error.problem_mark or error.context_mark
+                line = f":{mark.line + 1}" if mark is not None else ""
+                raise ConfigError(f"{path}{line}: not valid YAML: {error.problem or error}") from None
+            except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+                raise ConfigError(f"{path}: cannot read: {error}") from None
+            if not isinstance(document, dict):
+                raise ConfigError(f"{path}: a task file holds a mapping (task:, dataset_path:, ...), "
+                                  f"got {type(document).__name__}")
+            _check_includes(path)
+
+
+def _check_includes(path: Path) -> None:
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    try:
+        load_yaml(path, resolve_func=False)
+    except Exception as error:  # a missing or cyclic include: lm-eval would skip the file
+        raise ConfigError(f"{path}: {error}") from None
+
+
+def _paths_key(include_path) -> tuple[str, ...]:
+    if include_path is None:
+        return ()
+    paths = [include_path] if isinstance(include_path, (str, Path)) else include_path
+    return tuple(str(Path(p).expanduser().resolve()) for p in paths)
+
+
+@lru_cache(maxsize=4)
+def _task_manager(paths: tuple[str, ...]):
+    require_lm_eval()
+    from lm_eval.tasks import TaskManager
+
+    check_include_path(paths)
+    return TaskManager(include_path=list(paths) or None)
+
+
+def task_manager(include_path=None):
+    """lm-eval's TaskManager over its own tasks and ``include_path`` (built once per process)."""
+    return _task_manager(_paths_key(include_path))
+
+
+def file_stem(name: str) -> str:
+    """A cell's file name part for an lm-eval name: ``lm_eval:kmmlu`` -> ``lm_eval-kmmlu``."""
+    return str(name).strip().replace(":", "-", 1)
+
+
+def lm_eval_target(name: str) -> str:
+    """``lm_eval:kmmlu`` -> ``kmmlu``."""
+    target = str(name).strip()[len(PREFIX):].strip()
+    if not target:
+        raise ConfigError(f"{name!r}: name an lm-eval task or group after 'lm_eval:' (e.g. lm_eval:kmmlu)")
+    return target
+
+
+def resolve_name(name: str, include_path=None) -> str:
+    """The canonical ``lm_eval:<name>`` of a task, group or tag lm-eval knows; else a ConfigError
+    suggesting close names."""
+    target = lm_eval_target(name)
+    manager = task_manager(include_path)
+    if target not in manager.all_tasks:
+        close = difflib.get_close_matches(target, manager.all_tasks, n=5, cutoff=0.6)
+        hint = f"; did you mean {', '.join(PREFIX + c for c in close)}?" if close else ""
+        where = " or in --include-path" if include_path else " (add your own YAML folder with --include-path)"
+        raise ConfigError(f"unknown lm-eval task {name!r}: not in lm-eval {LM_EVAL_VERSION}'s tasks{where}{hint}")
+    return PREFIX + target
+
+
+@dataclass
+class LmEvalCell:
+    """One (lm-eval task or group, shots) cell with its requests built, ready to score."""
+
+    name: str  # lm_eval:<task or group>
+    shots: int  # as asked
+    loaded: dict  # TaskManager.load's result: tasks, groups, group_map
+    num_fewshot: dict[str, int]  # per leaf task, as used
+    fixed_shots: list[str]  # leaf tasks whose config fixes num_fewshot at 0 (--shots ignored, as lm-eval)
+    limits: dict[str, int | None]  # per leaf task, lm-eval's sample size
+    versions: dict[str, Any]
+    fingerprint: str = ""
+    instances: dict[str, list] = field(default_factory=dict)  # per leaf task, lm-eval's Instances
+
+    @property
+    def tasks(self) -> dict:
+        return self.loaded["tasks"]
+
+    @property
+    def groups(self) -> dict:
+        return self.loaded["groups"]
+
+    def all_instances(self) -> list:
+        return [inst for name in self.tasks for inst in self.instances[name]]
+
+
+@contextmanager
+def _metrics_offline():
+    """While tasks load, a metric marked ``hf_evaluate: true`` (kobest's f1) is not fetched from
+    the hub by ``evaluate.load``: multiple-choice and loglikelihood tasks compute their metrics in
+    ``process_results`` and never call that function, so lm-eval's registered one (or, without
+    one, a function that refuses to run) stands in for it."""
+    import lm_eval.api.task as task_module
+
+    original = task_module.get_metric
+
+    def local_metric(name, hf_evaluate_metric=False):
+        if not hf_evaluate_metric:
+            return original(name)
+        from lm_eval.api.registry import metric_registry
+
+        if name in metric_registry:
+            return metric_registry.get(name)
+
+        def unavailable(*args, **kwargs):
+            raise ConfigError(f"metric {name!r} would be loaded from the Hugging Face hub (evaluate.load); "
+                              "polyplatypus does not fetch metric code")
+        return unavailable
+
+    task_module.get_metric = local_metric
+    try:
+        yield
+    finally:
+        task_module.get_metric = original
+
+
+def _load(target: str, include_path) -> dict:
+    manager = task_manager(include_path)
+    entry = manager.task_index.get(target)
+    where = f" ({entry.yaml_path})" if entry is not None and entry.yaml_path else ""
+    try:
+        with _metrics_offline():
+            return manager.load([target])
+    except FileNotFoundError as error:
+        raise DataError(f"{PREFIX}{target}{where}: data file not found: {error}") from None
+    except Exception as error:
+        if "Couldn't find" in str(error) or "Unable to find" in str(error):
+            raise DataError(f"{PREFIX}{target}{where}: data file not found: {error}") from None
+        raise ConfigError(f"{PREFIX}{target}{where}: lm-eval cannot load the task: "
+                          f"{type(error).__name__}: {error}") from None
+
+
+def _check_output_type(name: str, task_name: str, task) -> None:
+    output_type = task.get_config("output_type")
+    if output_type not in SCORED_OUTPUT_TYPES:
+        raise ConfigError(
+            f"{name}: task {task_name} is {output_type!r}; polyplatypus eval scores only "
+            f"{' and '.join(SCORED_OUTPUT_TYPES)} tasks. Run generative and rolling-loglikelihood tasks "
+            f"with lm_eval.simple_evaluate(model=SharedContextLM(...)), which leaves them to lm-eval's HF engine")
+
+
+def _set_shots(task, shots: int) -> bool:
+    """simple_evaluate's rule: a config's num_fewshot of 0 wins over the asked count. True if it won."""
+    if task.get_config("num_fewshot") == 0:
+        return shots != 0
+    task.set_config(key="num_fewshot", value=shots)
+    task.set_fewshot_seed(seed=FEWSHOT_SEED)
+    return False
+
+
+def _check_fewshot_pool(name: str, task_name: str, task, shots: int) -> None:
+    if shots == 0:
+        return
+    docs = task.fewshot_docs()
+    pool = len(docs) if docs is not None else 0
+    split = task.get_config("fewshot_split") or "its default few-shot split"
+    # A document is never its own example: drawing from the evaluation split takes shots + 1.
+    needed = shots + 1 if task.get_config("fewshot_split") == task.get_config("test_split") else shots
+    if pool < needed:
+        raise ConfigError(f"{name}: task {task_name}: {shots} shots asked but its few-shot split {split!r} has "
+                          f"{pool} documents" + (" (one is the document itself)" if needed > shots else ""))
+
+
+def build_cell(name: str, shots: int, *, limit: int | float | None = None, include_path=None) -> LmEvalCell:
+    """Load an lm-eval task or group and build its requests for ``shots`` as lm-eval would."""
+    import numpy as np
+    from lm_eval.evaluator_utils import get_sample_size
+
+    name = resolve_name(name, include_path)
+    random.seed(RANDOM_SEED)
+    np.random.seed(NUMPY_SEED)
+    loaded = _load(lm_eval_target(name), include_path)
+    num_fewshot, fixed, limits = {}, [], {}
+    for task_name, task in loaded["tasks"].items():
+        _check_output_type(name, task_name, task)
+        if _set_shots(task, shots):
+            fixed.append(task_name)
+        task.set_fewshot_seed(seed=FEWSHOT_SEED)
+        num_fewshot[task_name] = int(task.get_config("num_fewshot") or 0)
+        _check_fewshot_pool(name, task_name, task, num_fewshot[task_name])
+    cell = LmEvalCell(name=name, shots=shots, loaded=loaded, num_fewshot=num_fewshot, fixed_shots=fixed,
+                      limits=limits, versions={})
+    for task_name, task in loaded["tasks"].items():
+        limits[task_name] = get_sample_size(task, limit)
+        task.build_all_requests(limit=limits[task_name], rank=0, world_size=1)
+        cell.instances[task_name] = list(task.instances)
+        cell.versions[task_name] = task.VERSION if getattr(task, "VERSION", None) is not None else \
+            (task.get_config("metadata") or {}).get("version")
+    for group_name, group in loaded["groups"].items():
+        cell.versions[group_name] = group.version
+    cell.fingerprint = fingerprint(cell)
+    return cell
+
+
+def task_documents(name: str, include_path=None) -> dict[str, dict[str, list[dict]]]:
+    """Every leaf task's evaluation and few-shot documents (after its ``process_docs``), as
+    ``{task: {"eval": [...], "fewshot": [...]}}``: what decontamination checks an instruction set
+    against."""
+    loaded = _load(lm_eval_target(resolve_name(name, include_path)), include_path)
+    found = {}
+    for task_name, task in loaded["tasks"].items():
+        fewshot = task.fewshot_docs()
+        found[task_name] = {"eval": [dict(doc) for doc in task.eval_docs],
+                            "fewshot": [dict(doc) for doc in fewshot] if fewshot is not None else []}
+    return found
+
+
+def fingerprint(cell: LmEvalCell) -> str:
+    """sha256 of the tasks' versions and every built request's inputs (document id, request type,
+    context and continuation strings, shots): equal fingerprints score the same requests."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"versions": {k: str(v) for k, v in sorted(cell.versions.items())},
+                              "num_fewshot": dict(sorted(cell.num_fewshot.items()))}, sort_keys=True).encode())
+    for task_name in sorted(cell.instances):
+        for inst in cell.instances[task_name]:
+            digest.update(json.dumps([task_name, inst.doc_id, inst.idx, inst.request_type, list(map(str, inst.args))],
+                                     ensure_ascii=False).encode("utf-8"))
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class TaskListing:
+    name: str
+    source: str
+    version: str
+    metrics: str
+
+
+def lm_eval_listing(include_path=None) -> list[TaskListing]:
+    """Every task and group lm-eval knows (its own, then ``include_path``'s), from its index."""
+    manager = task_manager(include_path)
+    own = Path(require_lm_eval().__file__).parent / "tasks"
+    rows = []
+    for name, entry in sorted(manager.task_index.items()):
+        cfg = entry.cfg or {}
+        path = entry.yaml_path
+        user = path is not None and own not in Path(path).resolve().parents
+        source = f"{entry.kind.name.lower()}, " + (str(path) if user else f"lm-eval {LM_EVAL_VERSION}")
+        metadata = cfg.get("metadata") if isinstance(cfg.get("metadata"), dict) else {}
+        listed = cfg.get("metric_list") or cfg.get("aggregate_metric_list") or []
+        metrics = ",".join(str(m.get("metric")) for m in listed if isinstance(m, dict) and isinstance(m.get("metric"), str))
+        rows.append(TaskListing(PREFIX + name, source, str(metadata.get("version", "")), metrics))
+    return rows
