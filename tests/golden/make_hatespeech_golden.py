@@ -55,6 +55,13 @@ def script_rows(script, data_dir: str, split: str) -> list[dict]:
     return [row for _, row in script.HateSpeech._generate_examples(None, path, split_name)]
 
 
+def documents_sha256(split_rows: list[dict], features) -> str:
+    """Every document of a split as the harness's dataset builds it (labels encoded), hashed."""
+    encoded = [{k: (v if k == "comments" else features[k].str2int(v)) for k, v in row.items()} for row in split_rows]
+    text = json.dumps(encoded, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def make_load_dataset(script, data_dir: str):
     import datasets
 
@@ -198,6 +205,12 @@ def main() -> None:
             "context": "context string exactly as passed to loglikelihood (same for every choice)",
         },
         "contexts": "full context kept for every doc",
+        "split_documents": {
+            split: {"n": len(split_rows), "sha256": documents_sha256(split_rows, features),
+                    "encoding": "sha256 of json.dumps([{comments, contain_gender_bias, bias, hate (ClassLabel ints)}"
+                                " in file order], ensure_ascii=False, sort_keys=True, separators=(',', ':'))"}
+            for split, split_rows in rows.items()
+        },
     }
     text = json.dumps({"provenance": provenance, "cells": cells}, ensure_ascii=False, indent=1)
     with open(args.out, "w", encoding="utf-8") as f:
