@@ -188,10 +188,21 @@ class _DocumentCache:
         self._docs.clear()
 
     def __call__(self, task: ChoiceTask, split: str, data_dir: str | None) -> tuple[dict, ...]:
-        key = (str(task.file), task.definition_digest(), split, data_dir)
+        key = (str(task.file), task.definition_digest(), split, data_dir, _file_state(task, split, data_dir))
         if key not in self._docs:
             self._docs[key] = tuple(_read(task, split, data_dir))
         return self._docs[key]
+
+
+def _file_state(task: ChoiceTask, split: str, data_dir: str | None) -> tuple | None:
+    """A split file's size and modification time: an edited file is read again."""
+    if data_dir is None:
+        return None
+    try:
+        stat = (Path(data_dir) / task.data.folder / task.data.splits[split]).stat()
+    except OSError:
+        return None
+    return (stat.st_size, stat.st_mtime_ns)
 
 
 def _read(task: ChoiceTask, split: str, data_dir: str | None) -> list[dict]:

@@ -11,7 +11,7 @@ from pydantic import BeforeValidator, Field, StrictBool, StrictInt, field_valida
 from polyplatypus.errors import ConfigError
 from polyplatypus.models.loading import DTYPES
 from polyplatypus.settings import Flag, PathText, Settings, comma_list
-from polyplatypus.tasks.registry import all_task_names, get_task
+from polyplatypus.tasks.registry import all_task_names, get_task, is_task_file
 
 Csv = BeforeValidator(comma_list)
 
@@ -38,7 +38,9 @@ class EvalConfig(Settings):
     models: Annotated[list[PathText], BeforeValidator(_one_or_more), Flag(name="--model", repeat=True, metavar="[LABEL=]PATH")] = Field(
         min_length=1, description="local model folder or hub id, repeatable; LABEL names the table row")
     tasks: Annotated[list[str], Csv] = Field(
-        default_factory=all_task_names, min_length=1, description="comma-separated task names")
+        default_factory=all_task_names, min_length=1,
+        description="comma-separated task names (default: the five KoBEST tasks; also kohatespeech, "
+        "kohatespeech_gen_bias) or paths of task files (.yaml)")
     shots: Annotated[list[StrictInt], BeforeValidator(_shot_counts), Flag(metavar="SHOTS")] = Field(
         [0, 5, 10, 50], min_length=1, description="comma-separated few-shot counts")
     output: Annotated[PathText | None, Flag(default="results")] = Field(
@@ -47,6 +49,9 @@ class EvalConfig(Settings):
     kobest_dir: PathText | None = Field(
         None, description="folder with the KoBEST v1.0 TSVs (BoolQ/ COPA/ ...); default: $POLYPLATYPUS_KOBEST_DIR, "
         "else the hub")
+    hatespeech_dir: PathText | None = Field(
+        None, description="folder with the Korean HateSpeech labeled TSVs (train.tsv, dev.tsv) for kohatespeech*; "
+        "default: $POLYPLATYPUS_HATESPEECH_DIR")
     limit: StrictInt | None = Field(
         None, ge=1, description="score only the first N documents after the reference's shuffle")
     dtype: Literal[DTYPES] = Field(  # type: ignore[valid-type]
@@ -67,10 +72,16 @@ class EvalConfig(Settings):
         names = []
         for name in value:
             try:
-                names.append(get_task(name).name)  # the short name (copa) is accepted too
+                task = get_task(name)  # the short name (copa) is accepted too
+                names.append(name if is_task_file(name) else task.name)
             except ConfigError as error:
                 raise ValueError(str(error)) from None
         return names
+
+    @property
+    def data_dirs(self) -> dict[str, str | None]:
+        """The folder given for each data source a task file may name (None: its default)."""
+        return {"kobest": self.kobest_dir, "korean_hate_speech": self.hatespeech_dir}
 
     @field_validator("shots")
     @classmethod

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Sequence
 
 from polyplatypus import __version__
-from polyplatypus.data.kobest import describe_source, load_kobest
+from polyplatypus.data.kobest import describe_source
+from polyplatypus.data.task_data import describe_task_source, load_documents, task_fingerprint
 from polyplatypus.errors import ConfigError, OutputError
 from polyplatypus.eval.config import EvalConfig
 from polyplatypus.eval.distributed import device_for_process, is_main_process, score_split
@@ -34,7 +35,8 @@ from polyplatypus.utils import outputs
 from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, sha256_file
 
 # Settings that change a cell's numbers: a stored cell is reused only when they all match.
-CELL_KEY_FIELDS = ("model_path", "task", "shots", "limit", "dtype_requested", "data_source", "scorer")
+CELL_KEY_FIELDS = ("model_path", "task", "shots", "limit", "dtype_requested", "data_source", "scorer",
+                   "task_fingerprint")
 # What an evaluation folder holds: an existing folder with none of these is not one.
 OUTPUT_ENTRIES = ("results.json", "results.md", "cells", "samples")
 
@@ -51,11 +53,13 @@ def versions() -> dict:
     }
 
 
-def score_cell(model, tokenizer, task: ChoiceTask, shots: int, *, kobest_dir=None, limit=None,
+def score_cell(model, tokenizer, task: ChoiceTask, shots: int, *, kobest_dir=None, data_dirs=None, limit=None,
                batch_size: int = 1, scorer: str = "shared", progress=None) -> tuple[dict, list[dict]]:
-    """Score one (task, shots) cell; returns (metrics, per-document samples)."""
-    eval_docs = load_kobest(task.source, task.eval_split, kobest_dir)
-    train_docs = load_kobest(task.source, task.fewshot_split, kobest_dir) if shots else []
+    """Score one (task, shots) cell; returns (metrics, per-document samples). ``data_dirs`` maps
+    a data source to its folder (``kobest_dir`` alone: KoBEST's)."""
+    dirs = data_dirs if data_dirs is not None else {"kobest": kobest_dir}
+    eval_docs = load_documents(task, task.eval_split, dirs)
+    train_docs = load_documents(task, task.fewshot_split, dirs) if shots else []
     requests = build_requests(task, eval_docs, train_docs, shots, limit)
     engine = make_scorer(scorer, model, tokenizer, batch_size=batch_size)
     scored = score_split(engine, requests, progress=progress)
@@ -138,10 +142,21 @@ def folder_settings(*, limit, dtype: str, data_source: str, scorer: str) -> dict
     return {"limit": limit, "dtype_requested": dtype, "data_source": data_source, "scorer": scorer}
 
 
-def cells_made_otherwise(output: Path, specs: Sequence[ModelSpec], settings: dict) -> list[tuple[Path, str, object, object]]:
+def _task_data_source(task_name) -> str:
+    """The data source of a stored cell's task (KoBEST for a task this version does not know)."""
+    try:
+        return get_task(str(task_name)).data.source
+    except Exception:
+        return "kobest"
+
+
+def cells_made_otherwise(output: Path, specs: Sequence[ModelSpec], settings: dict,
+                         data_sources: dict | None = None) -> list[tuple[Path, str, object, object]]:
     """Cells in ``output`` whose folder-wide settings (:func:`folder_settings`) differ from this
     run's, or that hold another model path under one of ``specs``' labels, as (cell file, setting,
-    its value, this run's value)."""
+    its value, this run's value). ``settings["data_source"]`` is KoBEST's; ``data_sources`` gives
+    the other data sources' (by source name) that this run reads: a cell of a source this run does
+    not read keeps its own."""
     paths = {spec.slug: spec.path for spec in specs}
     found = []
     for path in sorted((Path(output) / "cells").glob("*/*.json")):
@@ -149,6 +164,12 @@ def cells_made_otherwise(output: Path, specs: Sequence[ModelSpec], settings: dic
         if cell is None:
             continue
         wanted = {**settings, **({"model_path": paths[path.parent.name]} if path.parent.name in paths else {})}
+        source = _task_data_source(cell.get("task"))
+        if source != "kobest":
+            if source in (data_sources or {}):
+                wanted["data_source"] = data_sources[source]
+            else:
+                wanted.pop("data_source", None)
         for field, ours in wanted.items():
             if field in cell and cell[field] != ours:
                 found.append((path, field, cell[field], ours))
@@ -156,8 +177,8 @@ def cells_made_otherwise(output: Path, specs: Sequence[ModelSpec], settings: dic
     return found
 
 
-def _refuse_mixing(output: Path, specs: Sequence[ModelSpec], settings: dict) -> None:
-    differing = cells_made_otherwise(output, specs, settings)
+def _refuse_mixing(output: Path, specs: Sequence[ModelSpec], settings: dict, data_sources: dict | None = None) -> None:
+    differing = cells_made_otherwise(output, specs, settings, data_sources)
     if differing:
         path, field, theirs, ours = differing[0]
         raise OutputError(
@@ -215,24 +236,21 @@ def evaluate(
     kobest_dir, limit, dtype, scorer = config.kobest_dir, config.limit, config.dtype, config.scorer
     device, device_map, batch_size, progress = config.device, config.device_map, config.batch_size, config.progress
     log_samples, output = config.log_samples, config.output
+    data_dirs = config.data_dirs
     data_source = describe_source(kobest_dir)
     out_dir = None if output is None else outputs.check_folder(output, command="eval", own=OUTPUT_ENTRIES)
-    # Fail on data problems before loading any model.
-    for task in task_list:
-        load_kobest(task.source, task.eval_split, kobest_dir)
-        if any(shot_list):
-            train = load_kobest(task.source, task.fewshot_split, kobest_dir)
-            if max(shot_list) > len(train):
-                raise ConfigError(
-                    f"{task.name}: {max(shot_list)} shots asked but its {task.fewshot_split} split has {len(train)} documents"
-                )
+    # Fail on data problems before loading any model; the fingerprints read every task's files.
+    fingerprints = {task.name: _checked_fingerprint(task, shot_list, data_dirs) for task in task_list}
+    sources = {task.name: describe_task_source(task, data_dirs) for task in task_list}
+    other_sources = {task.data.source: sources[task.name] for task in task_list if task.data.source != "kobest"}
     settings = folder_settings(limit=limit, dtype=dtype, data_source=data_source, scorer=scorer)
-    with _holding(out_dir, specs, settings):
+    with _holding(out_dir, specs, settings, other_sources):
         records: list[dict] = []
         for spec in specs:
             keys = {
                 (task.name, k): {
                     "model_path": spec.path, "task": task.name, "shots": k, **settings,
+                    "data_source": sources[task.name], "task_fingerprint": fingerprints[task.name],
                 }
                 for task in task_list for k in shot_list
             }
@@ -240,10 +258,13 @@ def evaluate(
             if out_dir is not None:
                 for task in task_list:
                     for k in shot_list:
-                        cell = _load_cell(_cell_path(out_dir, spec, task, k), keys[(task.name, k)],
+                        path = _cell_path(out_dir, spec, task, k)
+                        cell = _load_cell(path, keys[(task.name, k)],
                                           _samples_path(out_dir, spec, task, k) if log_samples else None)
                         if cell is not None:
                             done[(task.name, k)] = cell
+                        else:
+                            _say_if_redefined(path, keys[(task.name, k)], spec.label)
             model = tokenizer = None
             resolved_batch = None
             for task in task_list:
@@ -255,7 +276,7 @@ def evaluate(
                         model, tokenizer = load_model(spec.path, dtype=dtype, device=device_for_process(device),
                                                       device_map=device_map)
                         resolved_batch = resolve_batch_size(batch_size, model)
-                    cell = _run_cell(spec, model, tokenizer, task, k, keys[(task.name, k)], kobest_dir=kobest_dir,
+                    cell = _run_cell(spec, model, tokenizer, task, k, keys[(task.name, k)], data_dirs=data_dirs,
                                      limit=limit, batch_size=resolved_batch, scorer=scorer, progress=progress,
                                      out_dir=out_dir, log_samples=log_samples, data_source=data_source)
                     records.append(_public(cell))
@@ -266,19 +287,47 @@ def evaluate(
                 "tasks": [t.name for t in task_list], "shots": shot_list, "limit": limit, "dtype": dtype,
                 "device": device, "device_map": device_map, "batch_size": batch_size, "scorer": scorer,
                 "data_source": data_source,
+                **({"data_sources": {s: d for s, d in other_sources.items()}} if other_sources else {}),
             })
     return records
 
 
+def _checked_fingerprint(task: ChoiceTask, shot_list: Sequence[int], data_dirs) -> str:
+    """The task's fingerprint (which reads its evaluation and few-shot files), after checking
+    that the few-shot split holds enough documents for the largest shot count."""
+    if any(shot_list):
+        fewshot = load_documents(task, task.fewshot_split, data_dirs)
+        if max(shot_list) > len(fewshot):
+            raise ConfigError(
+                f"{task.name}: {max(shot_list)} shots asked but its {task.fewshot_split} split has {len(fewshot)} documents"
+            )
+    return task_fingerprint(task, data_dirs)
+
+
+def _say_if_redefined(path: Path, key: dict, label: str) -> None:
+    """Tell the user when a stored cell is recomputed because its task changed: another task
+    definition or other data files made it, so it is never reused."""
+    cell = _read_cell(path) if path.is_file() else None
+    if cell is None or not is_main_process():
+        return
+    theirs = cell.get("task_fingerprint")
+    if theirs != key["task_fingerprint"] and all(cell.get(k) == v for k, v in key.items() if k != "task_fingerprint"):
+        import sys
+
+        made = f"fingerprint {theirs}" if theirs else "no fingerprint (an earlier version)"
+        print(f"eval: recomputing {label} {key['task']} {key['shots']}-shot: the stored cell was made with "
+              f"{made}; the task's definition or data files now give {key['task_fingerprint']}", file=sys.stderr)
+
+
 @contextmanager
-def _holding(out_dir: Path | None, specs: Sequence[ModelSpec], settings: dict):
+def _holding(out_dir: Path | None, specs: Sequence[ModelSpec], settings: dict, data_sources: dict | None = None):
     """Hold the output folder (one evaluation at a time), refuse cells made with other settings,
     and clear the temporary files an interrupted run left."""
     if out_dir is None:
         yield
         return
     with outputs.hold(out_dir, "eval"):
-        _refuse_mixing(out_dir, specs, settings)
+        _refuse_mixing(out_dir, specs, settings, data_sources)
         if is_main_process():  # only in what eval writes (report/ may be another command's)
             outputs.remove_temporaries(out_dir)
             for part in ("cells", "samples"):
@@ -300,15 +349,15 @@ def resolve_batch_size(batch_size, model) -> int:
     return value
 
 
-def _run_cell(spec, model, tokenizer, task, shots, key, *, kobest_dir, limit, batch_size, scorer, progress,
+def _run_cell(spec, model, tokenizer, task, shots, key, *, data_dirs, limit, batch_size, scorer, progress,
               out_dir, log_samples, data_source) -> dict:
     from tqdm.auto import tqdm
 
-    n_docs = len(load_kobest(task.source, task.eval_split, kobest_dir))
+    n_docs = len(load_documents(task, task.eval_split, data_dirs))
     total = min(n_docs, limit) if limit else n_docs
     with tqdm(total=total, desc=f"{spec.label} | {task.name} | {shots}-shot", unit="doc",
               disable=not progress or not is_main_process(), bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]") as bar:
-        metrics, samples = score_cell(model, tokenizer, task, shots, kobest_dir=kobest_dir, limit=limit,
+        metrics, samples = score_cell(model, tokenizer, task, shots, data_dirs=data_dirs, limit=limit,
                                       batch_size=batch_size, scorer=scorer, progress=bar.update)
     cell = {
         "model": spec.label,

@@ -19,7 +19,7 @@ DEFINITIONS_PACKAGE = "polyplatypus.tasks"
 DEFINITIONS_FOLDER = "definitions"
 
 __all__ = ["ChoiceTask", "TaskDefinitionError", "all_task_names", "definitions_dir", "get_task",
-           "load_task_file", "reference_tasks", "task_names"]
+           "is_task_file", "load_task_file", "reference_tasks", "task_names"]
 
 
 def definitions_dir() -> Path:
@@ -38,8 +38,27 @@ def reference_tasks() -> dict[str, ChoiceTask]:
     return by_name
 
 
+TASK_FILE_SUFFIXES = (".yaml", ".yml")
+
+
+def is_task_file(name: str) -> bool:
+    """A task given as the path of a task file rather than a shipped task's name."""
+    return str(name).lower().endswith(TASK_FILE_SUFFIXES)
+
+
+@functools.lru_cache(maxsize=32)
+def _task_from_file(path: str, mtime_ns: int) -> ChoiceTask:
+    return load_task_file(path)
+
+
 def get_task(name: str) -> ChoiceTask:
-    """Find a task by its name (``kobest_copa``; the short ``copa`` works too)."""
+    """Find a task by its name (``kobest_copa``; the short ``copa`` works too), or read the task
+    file at a path ending in .yaml (a task of one's own, in the same format)."""
+    if is_task_file(name):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise TaskDefinitionError(f"{path}: task file not found")
+        return _task_from_file(str(path.resolve()), path.stat().st_mtime_ns)
     tasks = reference_tasks()
     key = name.strip().lower()
     if key not in tasks and f"kobest_{key}" in tasks:
