@@ -33,7 +33,7 @@ def register(subparsers) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from polyplatypus.errors import ConfigError
     from polyplatypus.report.card import write_report
-    from polyplatypus.report.results import find_results_files
+    from polyplatypus.eval.store import ResultsStore
 
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     if args.output is not None:
@@ -44,7 +44,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not formats:
         raise ConfigError("--format names no format")
     for path in args.results:
-        find_results_files(path)  # fail early, naming the folder
+        ResultsStore.find(path)  # fail early, naming the folder
     written = write_report(args.results, output, baseline=args.baseline, resamples=args.resamples,
                            confidence=args.confidence, seed=args.seed, title=args.title, intro=args.intro,
                            formats=formats)
