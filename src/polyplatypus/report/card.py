@@ -22,7 +22,7 @@ from polyplatypus.errors import ConfigError
 from polyplatypus.report.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, Interval, PairedBootstrap
 from polyplatypus.report.results import PROVENANCE_FIELDS, Row, load_rows
 from polyplatypus.report.tables import task_title
-from polyplatypus.tasks.registry import all_task_names
+from polyplatypus.tasks.registry import all_task_names, task_names
 from polyplatypus.utils.io import atomic_write_json, atomic_write_text
 
 TASK_TITLES = {name: task_title(name) for name in all_task_names()}  # titles come from the task registry
@@ -90,8 +90,9 @@ class Report:
 
 
 def _ordered_tasks(tasks) -> list[str]:
-    """The registry's order (the model card's), then any unregistered task by name."""
-    order = all_task_names()
+    """The task files' order (KoBEST's five in the model card's order, then the other reference
+    tasks), then any other task by name."""
+    order = task_names()
     return [t for t in order if t in tasks] + sorted(t for t in tasks if t not in order)
 
 
