@@ -45,8 +45,9 @@ def load_task_file(path: str | Path) -> ChoiceTask:
     try:
         spec = TaskFile(**data)
     except ValidationError as error:
-        raise TaskDefinitionError(describe_validation_error(
-            error, str(path), model=TaskFile, lines=lines, heading=f"invalid task file {path}")) from None
+        message = describe_validation_error(error, str(path), model=TaskFile, lines=lines,
+                                            heading=f"invalid task file {path}")
+        raise TaskDefinitionError(message.replace("missing required setting", "missing required field")) from None
     task = _build(spec, path, lines, data)
     _check(task, spec)
     return task
