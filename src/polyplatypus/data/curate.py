@@ -149,8 +149,13 @@ def curate(
     # 3. decontamination
     contamination: list = []
     decontam_stats: dict = {}
+    named_tasks = [b for b in benchmarks if b != "kobest"]
+    task_sources = decontam_mod.document_sources(named_tasks, config.data_dirs) if named_tasks else []
     if benchmarks:
-        texts = decontam_mod.kobest_texts(kobest_dir, splits=config.kobest_splits, tasks=config.kobest_tasks)
+        texts = []
+        if "kobest" in benchmarks:
+            texts += decontam_mod.kobest_texts(kobest_dir, splits=config.kobest_splits, tasks=config.kobest_tasks)
+        texts += decontam_mod.task_texts(task_sources)
         index = decontam.index(texts)
         lap("benchmark_index")
         found = index.search([_joined(records[i], decontam.fields) for i in alive], stats=decontam_stats)
@@ -159,7 +164,7 @@ def curate(
             removed_by[item.record] = "contaminated"
         contamination = found
         alive = [i for i in alive if i not in removed_by]
-        say(f"decontamination against KoBEST ({index.size} benchmark texts): {len(found)} removed")
+        say(f"decontamination against {', '.join(benchmarks)} ({index.size} benchmark texts): {len(found)} removed")
         lap("decontaminate")
 
     # 4. near duplicates
@@ -222,6 +227,7 @@ def curate(
             "decontamination": None if not benchmarks else {
                 "benchmarks": list(benchmarks),
                 "kobest_source": _kobest_source(kobest_dir),
+                **({"task_sources": {s.name: _task_source(s) for s in task_sources}} if task_sources else {}),
                 "splits": [decontam_mod.normalize_split(s) for s in config.kobest_splits],
                 "tasks": list(config.kobest_tasks or decontam_mod.KOBEST_TEXT_FIELDS),
                 "fields": list(decontam.fields), "measures": ["containment", "occurrence", "segment"],
@@ -266,6 +272,13 @@ def curate(
     return report
 
 
+def _task_source(source) -> str:
+    """Where a named task's documents came from (a reference task's folder or hub; an lm-eval task's
+    own description where it gives one)."""
+    describe = getattr(source, "describe", None)
+    return describe() if callable(describe) else source.benchmark
+
+
 def _kobest_source(kobest_dir) -> str:
     from polyplatypus.data.kobest import describe_source as describe_kobest
 
@@ -291,7 +304,10 @@ def format_summary(report: dict, *, examples: int = 3) -> str:
     settings = report["settings"]
     if settings["decontamination"]:
         d = settings["decontamination"]
-        lines.append(f"decontamination: KoBEST {'+'.join(d['splits'])} from {d['kobest_source']}, "
+        against = (f"KoBEST {'+'.join(d['splits'])} from {d['kobest_source']}" if "kobest" in d["benchmarks"] else "")
+        named = ", ".join(f"{name} (evaluation and few-shot documents, from {where})"
+                          for name, where in d.get("task_sources", {}).items())
+        lines.append(f"decontamination: {' and '.join(part for part in (against, named) if part)}, "
                      f"containment >= {d['threshold']} on {d['ngram']}-grams, or a short text within "
                      f"{d['edit_rate']:.0%} ({d['field_edit_rate']:.0%} for a field) edits; "
                      f"{totals['contaminated']} removed")

@@ -33,6 +33,7 @@ from typing import Iterator, Mapping
 from polyplatypus.errors import DataError
 from polyplatypus.tasks.schema import ColumnSpec, DataSpec
 from polyplatypus.tasks.task import ChoiceTask
+from polyplatypus.tasks.texts import TaskDocument, document_from_fields
 
 
 @dataclass(frozen=True)
@@ -253,3 +254,25 @@ def task_fingerprint(task: ChoiceTask, data_dirs: DataDirs | None = None) -> str
 def describe_task_source(task: ChoiceTask, data_dirs: DataDirs | None = None) -> str:
     hub = task.data.hub.dataset if task.data.hub is not None else None
     return describe_source(task.data.source, (data_dirs or {}).get(task.data.source), hub)
+
+
+class ReferenceTaskDocuments:
+    """A reference task as a :class:`~polyplatypus.tasks.texts.DocumentSource`: the content
+    fields its task file lists under ``decontamination`` of its evaluation and few-shot
+    documents."""
+
+    def __init__(self, task: ChoiceTask, data_dirs: DataDirs | None = None):
+        self.task, self.data_dirs = task, data_dirs
+        self.name, self.benchmark = task.name, task.data.source
+
+    def splits(self) -> list[str]:
+        return list(dict.fromkeys((self.task.eval_split, self.task.fewshot_split)))
+
+    def documents(self) -> Iterator[TaskDocument]:
+        for split in self.splits():
+            for doc in load_documents(self.task, split, self.data_dirs):
+                yield document_from_fields(self.name, split, doc["doc_index"], doc, self.task.text_fields,
+                                           self.task.standalone_fields)
+
+    def describe(self) -> str:
+        return describe_task_source(self.task, self.data_dirs)
