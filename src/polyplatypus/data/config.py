@@ -147,7 +147,9 @@ class CurateConfig(_WithDecontam):  # type: ignore[valid-type, misc]
     @property
     def data_dirs(self) -> dict[str, str | None]:
         """The folder given for each data source a task file may name (None: its default)."""
-        return {"kobest": self.kobest_dir, "korean_hate_speech": self.hatespeech_dir}
+        from polyplatypus.data.task_data import source_dirs
+
+        return source_dirs(self)
 
     @property
     def decontam(self) -> DecontamConfig:

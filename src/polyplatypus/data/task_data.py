@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from polyplatypus.errors import DataError
-from polyplatypus.tasks.schema import ColumnSpec, DataSpec
+from polyplatypus.tasks.schema import DATA_SOURCES, READERS, ColumnSpec, DataSpec
 from polyplatypus.tasks.task import ChoiceTask
 from polyplatypus.tasks.texts import TaskDocument, document_from_fields
 
@@ -40,17 +40,27 @@ from polyplatypus.tasks.texts import TaskDocument, document_from_fields
 class SourceFolder:
     """How a data source's folder is found."""
 
-    option: str  # the eval / curate flag
-    env: str  # the environment variable used when the flag is not given
+    setting: str  # the eval / curate setting holding the folder (its flag: --kobest-dir)
+    env: str  # the environment variable used when the setting is not given
     title: str  # in messages
+
+    @property
+    def option(self) -> str:
+        return "--" + self.setting.replace("_", "-")
 
 
 SOURCE_FOLDERS: dict[str, SourceFolder] = {
-    "kobest": SourceFolder("--kobest-dir", "POLYPLATYPUS_KOBEST_DIR", "KoBEST"),
-    "korean_hate_speech": SourceFolder("--hatespeech-dir", "POLYPLATYPUS_HATESPEECH_DIR", "Korean HateSpeech"),
+    "kobest": SourceFolder("kobest_dir", "POLYPLATYPUS_KOBEST_DIR", "KoBEST"),
+    "korean_hate_speech": SourceFolder("hatespeech_dir", "POLYPLATYPUS_HATESPEECH_DIR", "Korean HateSpeech"),
 }
+assert set(SOURCE_FOLDERS) == set(DATA_SOURCES), "every data source a task file may name has a folder rule"
 
 DataDirs = Mapping[str, "str | os.PathLike | None"]
+
+
+def source_dirs(settings) -> dict[str, str | None]:
+    """The folder a stage's settings give for each data source (None: the source's default)."""
+    return {source: getattr(settings, folder.setting) for source, folder in SOURCE_FOLDERS.items()}
 
 
 def resolve_source_dir(source: str, data_dir: str | os.PathLike | None) -> Path | None:
@@ -139,6 +149,7 @@ def _rows_by_position(path: Path, columns: Mapping[str, ColumnSpec]) -> Iterator
 
 
 _READERS = {"tsv_by_header": _rows_by_header, "tsv_by_position": _rows_by_position}
+assert set(_READERS) == set(READERS), "every reader a task file may name is implemented"
 
 
 def read_split_file(path: Path, data: DataSpec, *, task_file: str = "") -> list[dict]:
