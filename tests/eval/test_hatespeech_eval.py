@@ -38,6 +38,18 @@ def test_eval_report_and_card(tmp_path, hatespeech_dir, tiny_gptneox_dir, capsys
     assert card["KoHateSpeech"]["neox"][0]["f1"] == pytest.approx(records[("kohatespeech", 0)]["macro_f1"], abs=5e-5)
     assert written
 
+    # with KoBEST cells in the same folder: one card, the tasks in the task files' order, and no
+    # "not all evaluated with the same settings" warning for the two data sources
+    from polyplatypus.pipeline.config import resolve_builtin
+
+    main(["eval", "--model", f"neox={tiny_gptneox_dir}", "--tasks", "kobest_copa,kohatespeech", "--shots", "0,5",
+          "--limit", "6", "--hatespeech-dir", str(hatespeech_dir), "--kobest-dir",
+          resolve_builtin("builtin:kobest_sample"), "--output", str(out), "--no-progress"])
+    write_report([out], tmp_path / "report2", resamples=50, formats=("md",))
+    text = (tmp_path / "report2" / "card.md").read_text()
+    assert list(read_card_tables(text)) == ["COPA", "KoHateSpeech"]
+    assert "Warning: these rows were not all evaluated" not in text
+
 
 def test_missing_hatespeech_folder_is_named_before_any_model_loads(tmp_path, monkeypatch, tiny_gptneox_dir, capsys):
     from polyplatypus.eval import runner

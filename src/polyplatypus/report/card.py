@@ -22,7 +22,7 @@ from polyplatypus.errors import ConfigError
 from polyplatypus.report.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, Interval, PairedBootstrap
 from polyplatypus.report.results import PROVENANCE_FIELDS, Row, load_rows
 from polyplatypus.report.tables import task_title
-from polyplatypus.tasks.registry import all_task_names, task_names
+from polyplatypus.tasks.registry import all_task_names, get_task, task_names
 from polyplatypus.utils.io import atomic_write_json, atomic_write_text
 
 TASK_TITLES = {name: task_title(name) for name in all_task_names()}  # titles come from the task registry
@@ -96,6 +96,26 @@ def _ordered_tasks(tasks) -> list[str]:
     return [t for t in order if t in tasks] + sorted(t for t in tasks if t not in order)
 
 
+def _task_family(task: str) -> str:
+    """The data source a task reads (KoBEST, Korean hate speech); a task this version does not
+    know counts as its own."""
+    try:
+        return get_task(task).data.source
+    except Exception:
+        return task
+
+
+def _differing_data_sources(rows: list[Row]) -> list:
+    """The data sources of tasks that read the same data but were given different copies of it
+    (tasks of different data sources always differ there: that is no warning)."""
+    by_family: dict[str, list] = {}
+    for row in rows:
+        values = by_family.setdefault(_task_family(row.task), [])
+        if row.record.get("data_source") not in values:
+            values.append(row.record.get("data_source"))
+    return [value for values in by_family.values() if len(values) > 1 for value in values]
+
+
 def resolve_baseline(rows: list[Row], baseline: str | None) -> str | None:
     """The report label of ``baseline``, given as a model label (as shown in the report, or as in
     results.json before the folder name was added to tell two folders apart) or a model path.
@@ -167,7 +187,10 @@ def build_report(
         )
     differing = {}
     for name in PROVENANCE_FIELDS:
-        values = list(dict.fromkeys(note[name] for note in provenance))
+        if name == "data_source":
+            values = _differing_data_sources(rows)
+        else:
+            values = list(dict.fromkeys(note[name] for note in provenance))
         if len(values) > 1:
             differing[name] = values
 
