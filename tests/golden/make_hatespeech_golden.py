@@ -15,10 +15,10 @@ script.
 
 Run (from outside the project; ~1 min on one CPU thread):
 
-    cd /tmp && /tmp/refenv/bin/python /work/wt-reftasks/tests/golden/make_hatespeech_golden.py \
-        --model /work/wt-reftasks/tests/fixtures/tiny-gptneox \
+    cd /tmp && /tmp/refenv/bin/python /work/main/tests/golden/make_hatespeech_golden.py \
+        --model /work/main/tests/fixtures/tiny-gptneox \
         --data /work/shared/data/korean-hate-speech --harness /tmp/refharness \
-        --out /work/wt-reftasks/tests/golden/reference_hatespeech_tiny_gptneox.json \
+        --out /work/main/tests/golden/reference_hatespeech_tiny_gptneox.json \
         --harness-commit b4bd6f6a4d9473fec4ac5d0f36c0cf23da18f472
 """
 
