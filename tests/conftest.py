@@ -12,6 +12,7 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DEFAULT_KOBEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "kobest" / "v1.0"
+DEFAULT_HATESPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "korean-hate-speech"
 DEFAULT_TOKENIZER = Path(__file__).resolve().parents[2] / "shared" / "data" / "polyglot-ko-tokenizer"
 
 
@@ -50,6 +51,17 @@ def kobest_dir() -> Path:
     path = _kobest_dir()
     if path is None:
         _missing("KoBEST v1.0 data not found; set POLYPLATYPUS_KOBEST_DIR")
+    return path
+
+
+@pytest.fixture(scope="session")
+def hatespeech_dir() -> Path:
+    """The Korean HateSpeech labeled TSVs ($POLYPLATYPUS_HATESPEECH_DIR or
+    ../shared/data/korean-hate-speech); skips when absent, fails under POLYPLATYPUS_REQUIRE_KOBEST=1."""
+    env = os.environ.get("POLYPLATYPUS_HATESPEECH_DIR")
+    path = Path(env) if env else DEFAULT_HATESPEECH
+    if not (path / "dev.tsv").is_file():
+        _missing("Korean HateSpeech data not found; set POLYPLATYPUS_HATESPEECH_DIR")
     return path
 
 

@@ -15,6 +15,7 @@ from polyplatypus.data import dedup
 from polyplatypus.data.decontam import (
     DEFAULT_SPLITS, KOBEST_TEXT_FIELDS, SPLIT_ALIASES, TEXT_FIELDS, DecontamConfig,
 )
+from polyplatypus.tasks.texts import LM_EVAL_PREFIX
 from polyplatypus.data.stats import DEFAULT_TEMPLATE
 from polyplatypus.settings import Flag, Number, PathText, Settings, comma_list, prefixed_fields
 
@@ -22,9 +23,18 @@ KNOWN_BENCHMARKS = ("kobest",)
 OUTPUT_SUFFIXES = (".jsonl", ".json")
 
 
+def _known_benchmark(name: str) -> bool:
+    """``kobest`` (its five tasks), a reference task's name, or ``lm_eval:<task>``."""
+    from polyplatypus.tasks.registry import task_names
+
+    return (name in KNOWN_BENCHMARKS or name in task_names()
+            or (name.startswith(LM_EVAL_PREFIX) and len(name) > len(LM_EVAL_PREFIX)))
+
+
 def _benchmarks(value: Any) -> Any:
-    """``"kobest"``, ``"none"``, ``"kobest,none"``, a list of those, None or False -> a list of
-    benchmark names (``none`` and repeats dropped)."""
+    """``"kobest"``, ``"none"``, task names (``kohatespeech``, ``lm_eval:arc_easy``), a comma
+    list or a list of those, None or False -> a list of benchmark names (``none`` and repeats
+    dropped)."""
     if value is None or value is False:
         return []
     value = comma_list(value)
@@ -32,11 +42,16 @@ def _benchmarks(value: Any) -> Any:
         return value
     names = []
     for name in value:
-        part = str(name).strip().lower() if isinstance(name, str) else name
+        part = str(name).strip() if isinstance(name, str) else name
+        if isinstance(part, str) and not part.startswith(LM_EVAL_PREFIX):
+            part = part.lower()
         if part in ("", "none"):
             continue
-        if part not in KNOWN_BENCHMARKS:
-            raise ValueError(f"unknown benchmark {part!r} to decontaminate against; known: kobest, none")
+        if not isinstance(part, str) or not _known_benchmark(part):
+            from polyplatypus.tasks.registry import task_names
+
+            raise ValueError(f"unknown benchmark {part!r} to decontaminate against; known: kobest (its five "
+                             f"tasks), none, a task ({', '.join(task_names())}) or lm_eval:<task>")
         if part not in names:
             names.append(part)
     return names
@@ -61,10 +76,15 @@ class _SourcesAndDedup(Settings):
         dedup.DEFAULT_NUM_PERM, ge=1, description="MinHash permutations")
     dedup_fields: Annotated[list[TEXT_FIELDS], Csv, Flag(metavar="FIELDS")] = Field(  # type: ignore[valid-type]
         ["instruction", "input"], min_length=1, description="fields compared for duplicates")
-    decontaminate: Annotated[list[str], BeforeValidator(_benchmarks), Flag(metavar="{kobest,none}")] = Field(
-        [], description="remove records containing benchmark documents (kobest or none)")
+    decontaminate: Annotated[list[str], BeforeValidator(_benchmarks), Flag(metavar="NAMES")] = Field(
+        [], description="remove records containing benchmark documents: kobest (its five tasks' test and "
+        "validation splits), task names (their evaluation and few-shot documents: kohatespeech, kobest_copa, "
+        "lm_eval:<task>), or none")
     kobest_dir: Annotated[PathText | None, Flag(metavar="DIR")] = Field(
         None, description="KoBEST v1.0 TSVs (default $POLYPLATYPUS_KOBEST_DIR, else the hub)")
+    hatespeech_dir: Annotated[PathText | None, Flag(metavar="DIR")] = Field(
+        None, description="Korean HateSpeech labeled TSVs, for --decontaminate kohatespeech* "
+        "(default $POLYPLATYPUS_HATESPEECH_DIR)")
     kobest_splits: Annotated[list[str], Csv, Flag(metavar="SPLITS")] = Field(
         list(DEFAULT_SPLITS), min_length=1,
         description="splits to decontaminate against (default test,validation; dev = validation)")
@@ -123,6 +143,13 @@ class CurateConfig(_WithDecontam):  # type: ignore[valid-type, misc]
         if isinstance(value, (bool, int, float, list, dict)):
             raise ValueError("expected a tokenizer name or path")
         return value
+
+    @property
+    def data_dirs(self) -> dict[str, str | None]:
+        """The folder given for each data source a task file may name (None: its default)."""
+        from polyplatypus.data.task_data import source_dirs
+
+        return source_dirs(self)
 
     @property
     def decontam(self) -> DecontamConfig:

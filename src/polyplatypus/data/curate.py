@@ -80,7 +80,10 @@ def curate(
     say = log or (lambda message: None)
     timer = _Timer()
 
+    named_tasks = [name for name in config.decontaminate if name != "kobest"]  # unknown names fail before any work
+    task_sources = decontam_mod.document_sources(named_tasks, config.data_dirs) if named_tasks else []
     run = _load(config, say)
+    run.task_sources = task_sources
     timer.lap("load")
     _remove_exact_duplicates(run, say)
     timer.lap("exact_dedup")
@@ -147,6 +150,7 @@ class _Run:
     near: list = field(default_factory=list)
     decontam_stats: dict = field(default_factory=dict)
     dedup_stats: dict = field(default_factory=dict)
+    task_sources: list = field(default_factory=list)  # the named tasks decontaminated against
 
     @property
     def alive(self) -> list[int]:
@@ -203,9 +207,13 @@ def _remove_exact_duplicates(run: _Run, say: Callable[[str], None]) -> None:
 
 
 def _decontaminate(run: _Run, say: Callable[[str], None], timer: _Timer) -> None:
-    """Step 3: records containing a KoBEST document or long field."""
+    """Step 3: records containing a benchmark document or long field (KoBEST's, or the
+    evaluation and few-shot documents of the tasks named)."""
     config, decontam = run.config, run.config.decontam
-    texts = decontam_mod.kobest_texts(config.kobest_dir, splits=config.kobest_splits, tasks=config.kobest_tasks)
+    texts = []
+    if "kobest" in config.decontaminate:
+        texts += decontam_mod.kobest_texts(config.kobest_dir, splits=config.kobest_splits, tasks=config.kobest_tasks)
+    texts += decontam_mod.task_texts(run.task_sources)
     index = decontam.index(texts)
     timer.lap("benchmark_index")
     alive = run.alive
@@ -214,7 +222,7 @@ def _decontaminate(run: _Run, say: Callable[[str], None], timer: _Timer) -> None
         item.record = alive[item.record]
         run.removed_by[item.record] = "contaminated"
     run.contamination = found
-    say(f"decontamination against KoBEST ({index.size} benchmark texts): {len(found)} removed")
+    say(f"decontamination against {', '.join(config.decontaminate)} ({index.size} benchmark texts): {len(found)} removed")
     timer.lap("decontaminate")
 
 
@@ -308,6 +316,7 @@ def _settings_block(run: _Run, template) -> dict:
         "decontamination": None if not config.decontaminate else {
             "benchmarks": list(config.decontaminate),
             "kobest_source": _kobest_source(config.kobest_dir),
+            **({"task_sources": {s.name: _task_source(s) for s in run.task_sources}} if run.task_sources else {}),
             "splits": [decontam_mod.normalize_split(s) for s in config.kobest_splits],
             "tasks": list(config.kobest_tasks or decontam_mod.KOBEST_TEXT_FIELDS),
             "fields": list(config.decontam.fields), "measures": ["containment", "occurrence", "segment"],
@@ -320,6 +329,13 @@ def _settings_block(run: _Run, template) -> dict:
         "origin_field": config.origin_field,
         "prompt_template": None if template is None else template.name,
     }
+
+
+def _task_source(source) -> str:
+    """Where a named task's documents came from (a reference task's folder or hub; an lm-eval task's
+    own description where it gives one)."""
+    describe = getattr(source, "describe", None)
+    return describe() if callable(describe) else source.benchmark
 
 
 def _kobest_source(kobest_dir) -> str:
@@ -347,7 +363,10 @@ def format_summary(report: dict, *, examples: int = 3) -> str:
     settings = report["settings"]
     if settings["decontamination"]:
         d = settings["decontamination"]
-        lines.append(f"decontamination: KoBEST {'+'.join(d['splits'])} from {d['kobest_source']}, "
+        against = (f"KoBEST {'+'.join(d['splits'])} from {d['kobest_source']}" if "kobest" in d["benchmarks"] else "")
+        named = ", ".join(f"{name} (evaluation and few-shot documents, from {where})"
+                          for name, where in d.get("task_sources", {}).items())
+        lines.append(f"decontamination: {' and '.join(part for part in (against, named) if part)}, "
                      f"containment >= {d['threshold']} on {d['ngram']}-grams, or a short text within "
                      f"{d['edit_rate']:.0%} ({d['field_edit_rate']:.0%} for a field) edits; "
                      f"{totals['contaminated']} removed")

@@ -62,6 +62,7 @@ from pydantic import BeforeValidator, Field, StrictInt
 from polyplatypus.data.dedup import as_fraction
 from polyplatypus.data.normalize import folded_form, hash_shingles, letters_form, letters_only, shingle_set
 from polyplatypus.settings import Flag, Number, Settings, comma_list
+from polyplatypus.tasks.texts import LM_EVAL_PREFIX, DocumentSource, TaskDocument, document_from_fields
 
 #: Longer texts are left to containment: an edit-distance search over them would cost much and
 #: find nothing containment misses (not a setting; the curation report records it).
@@ -77,25 +78,19 @@ _BITMAP_BITS = 24
 #: Where a record's text is cut into segments (applied after NFKC and case folding).
 SEGMENT_BREAKS = re.compile(r"[\n\r.!?:;\"'“”‘’()\[\]{}<>«»《》〈〉「」『』【】。！？]+")
 
-#: The content fields of each KoBEST task (labels, COPA's "원인/결과" and WiC's target word
-#: carry no text worth matching).
-KOBEST_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
-    "boolq": ("paragraph", "question"),
-    "copa": ("premise", "alternative_1", "alternative_2"),
-    "hellaswag": ("context", "ending_1", "ending_2", "ending_3", "ending_4"),
-    "sentineg": ("sentence",),
-    "wic": ("context_1", "context_2"),
-}
+def _kobest_tasks() -> list:
+    from polyplatypus.tasks.registry import reference_tasks
+
+    return sorted((t for t in reference_tasks().values() if t.data.source == "kobest"), key=lambda t: t.source)
+
+
+#: The content fields of each KoBEST task, by short name, from the task files' ``decontamination``
+#: (labels, COPA's "원인/결과" and WiC's target word carry no text worth matching).
+KOBEST_TEXT_FIELDS: dict[str, tuple[str, ...]] = {t.source: t.text_fields for t in _kobest_tasks()}
 #: The fields checked on their own by approximate occurrence: what a training record would copy
 #: from a document (not COPA's alternatives or HellaSwag's endings, everyday sentences that only
 #: count as part of their document).
-KOBEST_STANDALONE_FIELDS: dict[str, tuple[str, ...]] = {
-    "boolq": ("paragraph", "question"),
-    "copa": ("premise",),
-    "hellaswag": ("context",),
-    "sentineg": ("sentence",),
-    "wic": ("context_1", "context_2"),
-}
+KOBEST_STANDALONE_FIELDS: dict[str, tuple[str, ...]] = {t.source: t.standalone_fields for t in _kobest_tasks()}
 SPLIT_ALIASES = {"dev": "validation", "valid": "validation", "validation": "validation", "test": "test",
                  "train": "train"}
 
@@ -177,18 +172,64 @@ def kobest_texts(
     for task in tasks or tuple(KOBEST_TEXT_FIELDS):
         if task not in KOBEST_TEXT_FIELDS:
             raise DataError(f"unknown KoBEST task {task!r}; known: {', '.join(KOBEST_TEXT_FIELDS)}")
-        fields = KOBEST_TEXT_FIELDS[task]
         for split in splits:
             docs = load_kobest(task, normalize_split(split), kobest_dir)  # validates task/split
             for doc in docs:
-                parts = tuple(doc[f] for f in fields)
-                texts.append(BenchmarkText("kobest", task, normalize_split(split), doc["doc_index"], "document",
-                                           "\n".join(parts), parts))
-                if len(fields) > 1:
-                    for name, value in zip(fields, parts):
-                        texts.append(BenchmarkText("kobest", task, normalize_split(split), doc["doc_index"], name,
-                                                   value, (value,), name in KOBEST_STANDALONE_FIELDS[task]))
+                document = document_from_fields(task, normalize_split(split), doc["doc_index"], doc,
+                                                KOBEST_TEXT_FIELDS[task], KOBEST_STANDALONE_FIELDS[task])
+                texts.extend(document_texts("kobest", document))
     return texts
+
+
+def document_texts(benchmark: str, document: TaskDocument) -> list[BenchmarkText]:
+    """One text for the whole document, plus one per field when it has several."""
+    names = [name for name, _ in document.fields]
+    parts = tuple(text for _, text in document.fields)
+    if not parts:
+        return []
+    texts = [BenchmarkText(benchmark, document.task, document.split, document.doc_index, "document",
+                           "\n".join(parts), parts)]
+    if len(parts) > 1:
+        texts += [BenchmarkText(benchmark, document.task, document.split, document.doc_index, name, value, (value,),
+                                name in document.standalone) for name, value in zip(names, parts)]
+    return texts
+
+
+def document_sources(names: Sequence[str], data_dirs=None) -> list[DocumentSource]:
+    """The tasks named for decontamination: a reference task's name (or task file), or
+    ``lm_eval:<task>`` for a task of lm-evaluation-harness."""
+    from polyplatypus.data.task_data import ReferenceTaskDocuments
+    from polyplatypus.tasks.registry import get_task
+
+    sources: list[DocumentSource] = []
+    for name in names:
+        if name.startswith(LM_EVAL_PREFIX):
+            sources.append(_lm_eval_source(name))
+        else:
+            sources.append(ReferenceTaskDocuments(get_task(name), data_dirs))
+    return sources
+
+
+def _lm_eval_source(name: str) -> DocumentSource:
+    """The extension point for lm-evaluation-harness tasks: ``polyplatypus.tasks.lm_eval_tasks``
+    provides ``document_source(task_name)`` returning a :class:`DocumentSource`."""
+    from polyplatypus.errors import ConfigError
+
+    try:
+        from polyplatypus.tasks import lm_eval_tasks  # type: ignore[attr-defined]
+    except ImportError:
+        raise ConfigError(f"{name}: lm-evaluation-harness tasks are not available in this version "
+                          "(no polyplatypus.tasks.lm_eval_tasks)") from None
+    source = lm_eval_tasks.document_source(name[len(LM_EVAL_PREFIX):])
+    if not isinstance(source, DocumentSource):
+        raise ConfigError(f"{name}: its task object does not provide documents() for decontamination")
+    return source
+
+
+def task_texts(sources: Sequence[DocumentSource]) -> list[BenchmarkText]:
+    """The benchmark texts of every evaluation and few-shot document of ``sources``."""
+    return [text for source in sources for document in source.documents()
+            for text in document_texts(source.benchmark, document)]
 
 
 def normalize_split(split: str) -> str:

@@ -17,9 +17,10 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "eval",
         help="evaluate causal LMs on KoBEST (reference-harness scoring)",
-        description="Score one or more causal LMs on KoBEST at several shot counts, exactly as the "
-        "reference ko-lm-evaluation-harness does (same prompts, few-shot draws, truncation and "
-        "macro-F1). Finished cells are saved as they complete; re-running the same command resumes.",
+        description="Score one or more causal LMs on KoBEST (and the reference harness's Korean "
+        "hate-speech tasks, when named) at several shot counts, exactly as the reference "
+        "ko-lm-evaluation-harness does (same prompts, few-shot draws, truncation and macro-F1). "
+        "Finished cells are saved as they complete; re-running the same command resumes.",
     )
     add_config_option(parser)
     add_flags(parser, EvalConfig)

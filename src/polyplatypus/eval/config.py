@@ -12,7 +12,7 @@ from polyplatypus.errors import ConfigError
 from polyplatypus.models.loading import DTYPES
 from polyplatypus.settings import Flag, PathText, Settings, comma_list
 from polyplatypus.tasks.lm_eval_tasks import is_lm_eval_name, require_lm_eval
-from polyplatypus.tasks.registry import all_task_names, get_task
+from polyplatypus.tasks.registry import all_task_names, get_task, is_task_file
 
 Csv = BeforeValidator(comma_list)
 
@@ -40,7 +40,8 @@ class EvalConfig(Settings):
         min_length=1, description="local model folder or hub id, repeatable; LABEL names the table row")
     tasks: Annotated[list[str], Csv] = Field(
         default_factory=all_task_names, min_length=1,
-        description="comma-separated task names: ours (kobest_copa, ...) or lm_eval:<task or group> (see docs/tasks.md)")
+        description="comma-separated task names: ours (default: the five KoBEST tasks; also kohatespeech, "
+        "kohatespeech_gen_bias), paths of task files (.yaml), or lm_eval:<task or group> (see docs/tasks.md)")
     shots: Annotated[list[StrictInt], BeforeValidator(_shot_counts), Flag(metavar="SHOTS")] = Field(
         [0, 5, 10, 50], min_length=1, description="comma-separated few-shot counts")
     output: Annotated[PathText | None, Flag(default="results")] = Field(
@@ -49,6 +50,9 @@ class EvalConfig(Settings):
     kobest_dir: PathText | None = Field(
         None, description="folder with the KoBEST v1.0 TSVs (BoolQ/ COPA/ ...); default: $POLYPLATYPUS_KOBEST_DIR, "
         "else the hub")
+    hatespeech_dir: PathText | None = Field(
+        None, description="folder with the Korean HateSpeech labeled TSVs (train.tsv, dev.tsv) for kohatespeech*; "
+        "default: $POLYPLATYPUS_HATESPEECH_DIR")
     limit: StrictInt | StrictFloat | None = Field(
         None, description="score only the first N documents after the reference's shuffle (lm_eval: tasks: the "
         "first N in split order, or a fraction below 1)")
@@ -69,7 +73,7 @@ class EvalConfig(Settings):
 
     # Where and how results are shown or kept, not what they are: left out of results.json's
     # record of the run's settings (every other field, present or future, is recorded).
-    UNRECORDED: ClassVar[frozenset[str]] = frozenset({"output", "kobest_dir", "log_samples", "progress"})
+    UNRECORDED: ClassVar[frozenset[str]] = frozenset({"output", "kobest_dir", "hatespeech_dir", "log_samples", "progress"})
 
     def recorded(self, **extra: Any) -> dict:
         """The ``config`` block of results.json: every recorded field, models as label and path,
@@ -90,7 +94,8 @@ class EvalConfig(Settings):
                     require_lm_eval()
                     names.append(str(name).strip())
                     continue
-                names.append(get_task(name).name)  # the short name (copa) is accepted too
+                task = get_task(name)  # the short name (copa) is accepted too
+                names.append(name if is_task_file(name) else task.name)
             except ConfigError as error:
                 raise ValueError(str(error)) from None
         return names
@@ -103,6 +108,13 @@ class EvalConfig(Settings):
         if isinstance(value, int) and value < 1:
             raise ValueError("Input should be greater than or equal to 1")
         return value
+
+    @property
+    def data_dirs(self) -> dict[str, str | None]:
+        """The folder given for each data source a task file may name (None: its default)."""
+        from polyplatypus.data.task_data import source_dirs
+
+        return source_dirs(self)
 
     @field_validator("shots")
     @classmethod

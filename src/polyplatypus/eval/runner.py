@@ -16,7 +16,8 @@ from typing import Sequence
 
 from polyplatypus.version import __version__
 from polyplatypus.data.kobest import SOURCES as KOBEST_SOURCES
-from polyplatypus.data.kobest import describe_source, documents_sha256, load_kobest
+from polyplatypus.data.kobest import describe_source, documents_sha256
+from polyplatypus.data.task_data import describe_task_source, load_documents, task_fingerprint
 from polyplatypus.errors import ConfigError
 from polyplatypus.eval.config import EvalConfig
 from polyplatypus.eval.distributed import device_for_process, distributed_state, is_main_process, score_split
@@ -44,11 +45,13 @@ def versions() -> dict:
     }
 
 
-def score_cell(model, tokenizer, task: ChoiceTask, shots: int, *, kobest_dir=None, limit=None,
+def score_cell(model, tokenizer, task: ChoiceTask, shots: int, *, kobest_dir=None, data_dirs=None, limit=None,
                batch_size: int = 1, scorer: str = "shared", progress=None) -> tuple[dict, list[dict]]:
-    """Score one (task, shots) cell; returns (metrics, per-document samples)."""
-    eval_docs = load_kobest(task.source, task.eval_split, kobest_dir)
-    train_docs = load_kobest(task.source, task.fewshot_split, kobest_dir) if shots else []
+    """Score one (task, shots) cell; returns (metrics, per-document samples). ``data_dirs`` maps
+    a data source to its folder (``kobest_dir`` alone: KoBEST's)."""
+    dirs = data_dirs if data_dirs is not None else {"kobest": kobest_dir}
+    eval_docs = load_documents(task, task.eval_split, dirs)
+    train_docs = load_documents(task, task.fewshot_split, dirs) if shots else []
     requests = build_requests(task, eval_docs, train_docs, shots, limit)
     engine = make_scorer(scorer, model, tokenizer, batch_size=batch_size)
     scored = score_split(engine, requests, progress=progress)
@@ -110,7 +113,10 @@ class Plan:
     settings: dict  # the folder-wide part of every cell's key (store.folder_settings)
     store: ResultsStore | None  # None: nothing is written (the Python API without output)
     lm_eval: dict = field(default_factory=dict)  # (lm_eval:<name>, shots) -> its built LmEvalCell
-    # what made each cell: model label -> fingerprint, (task, shots) -> documents' SHA-256
+    task_fingerprints: dict[str, str] = field(default_factory=dict)  # reference task -> definition and data
+    sources: dict[str, str] = field(default_factory=dict)  # reference task -> its data source's description
+    other_sources: dict[str, str] = field(default_factory=dict)  # non-KoBEST data source -> description (mixing check)
+    # what made each stored cell: model label -> fingerprint, (task, shots) -> KoBEST documents' SHA-256
     fingerprints: dict[str, str | None] = field(default_factory=dict)
     documents: dict[tuple[str, int], str | None] = field(default_factory=dict)
 
@@ -128,6 +134,8 @@ class Plan:
                 identity["data_sha256"] = self.documents.get((task.name, shots))
         if isinstance(task, str):
             identity["fingerprint"] = self.lm_eval[(task, shots)].fingerprint
+        else:  # the task's own data source, and its definition and data files
+            identity.update(data_source=self.sources[task.name], task_fingerprint=self.task_fingerprints[task.name])
         return ResultsStore.key(spec, task_name(task), shots, self.settings, identity)
 
     @staticmethod
@@ -165,7 +173,8 @@ def evaluate(
     grid = plan(EvalConfig.build(config, caller="evaluate()", **options))
     if grid.store is None:
         return run(grid)
-    with grid.store.holding(grid.specs, grid.settings, main_process=is_main_process()):
+    with grid.store.holding(grid.specs, grid.settings, main_process=is_main_process(),
+                            data_sources=grid.other_sources):
         records = run(grid)
         if is_main_process():
             write(grid, records)
@@ -173,8 +182,8 @@ def evaluate(
 
 
 def plan(config: EvalConfig) -> Plan:
-    """Check everything that can be checked before a model loads: labels, the data of every
-    task and shot count, and the output folder."""
+    """Check everything that can be checked before a model loads: labels, the task files, the
+    data of every task and shot count (read for the tasks' fingerprints), and the output folder."""
     specs = [ModelSpec.parse(m) for m in config.models]
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
@@ -185,14 +194,8 @@ def plan(config: EvalConfig) -> Plan:
     if isinstance(config.limit, float) and reference:
         raise ConfigError(f"limit: a fraction ({config.limit}) applies to lm_eval: tasks only; "
                           f"{reference[0].name} takes a number of documents")
-    for task in reference:
-        load_kobest(task.source, task.eval_split, config.kobest_dir)
-        if any(shots):
-            train = load_kobest(task.source, task.fewshot_split, config.kobest_dir)
-            if max(shots) > len(train):
-                raise ConfigError(
-                    f"{task.name}: {max(shots)} shots asked but its {task.fewshot_split} split has {len(train)} documents"
-                )
+    task_fingerprints = {task.name: _checked_fingerprint(task, shots, config.data_dirs) for task in reference}
+    sources = {task.name: describe_task_source(task, config.data_dirs) for task in reference}
     lm_eval = _build_lm_eval_cells(config, [task for task in tasks if isinstance(task, str)], shots)
     tasks = [next(cell.name for (asked, _), cell in lm_eval.items() if asked == task) if isinstance(task, str)
              else task for task in tasks]
@@ -203,7 +206,8 @@ def plan(config: EvalConfig) -> Plan:
     for spec in specs:
         resolve_source(spec.path)  # a missing or damaged model is named before any model loads
     grid = Plan(config=config, specs=specs, tasks=tasks, shots=shots, settings=cell_settings(config), store=store,
-                lm_eval=lm_eval)
+                lm_eval=lm_eval, task_fingerprints=task_fingerprints, sources=sources,
+                other_sources=_other_sources(reference, config))
     if store is not None:  # only stored cells need to say what made them
         grid.fingerprints = {spec.label: model_fingerprint(spec.path) for spec in specs}
         grid.documents = {(task.name, k): _documents_sha256(task, k, config.kobest_dir)
@@ -247,6 +251,24 @@ def _check_same_on_every_rank(cells: dict) -> None:
                               "or few-shot draws depend on the process")
 
 
+def _other_sources(tasks: Sequence[ChoiceTask], config: EvalConfig) -> dict[str, str]:
+    """The description of each data source other than KoBEST that ``tasks`` read."""
+    return {task.data.source: describe_task_source(task, config.data_dirs) for task in tasks
+            if task.data.source != "kobest"}
+
+
+def _checked_fingerprint(task: ChoiceTask, shots: Sequence[int], data_dirs) -> str:
+    """The task's fingerprint (which reads its evaluation and few-shot files), after checking
+    that the few-shot split holds enough documents for the largest shot count."""
+    if any(shots):
+        fewshot = load_documents(task, task.fewshot_split, data_dirs)
+        if max(shots) > len(fewshot):
+            raise ConfigError(
+                f"{task.name}: {max(shots)} shots asked but its {task.fewshot_split} split has {len(fewshot)} documents"
+            )
+    return task_fingerprint(task, data_dirs)
+
+
 def cell_settings(config: EvalConfig) -> dict:
     """The folder-wide part of a cell's key under these settings."""
     return folder_settings(limit=config.limit, dtype=config.dtype, data_source=describe_source(config.kobest_dir),
@@ -266,6 +288,8 @@ def run(grid: Plan) -> list[dict]:
             cell = None
             if grid.store is not None:
                 cell = grid.store.reusable_cell(spec, stem, k, key, with_samples=grid.config.log_samples)
+                if cell is None and not isinstance(task, str):
+                    _say_if_redefined(grid.store, spec, task.name, k, key)
             if cell is None:
                 if model is None:
                     model, tokenizer = load_model(spec.path, dtype=grid.config.dtype,
@@ -297,11 +321,22 @@ def _say_what_is_recomputed(grid: Plan, spec: ModelSpec) -> None:
             print(f"polyplatypus eval: {message.format(n=reasons.count(reason))}", file=sys.stderr, flush=True)
 
 
+def _say_if_redefined(store: ResultsStore, spec: ModelSpec, task: str, shots: int, key: dict) -> None:
+    """Tell the user when a stored cell is recomputed because its task changed: another task
+    definition or other data files made it, so it is not reused."""
+    redefined, theirs = store.redefined(spec, task, shots, key)
+    if redefined and theirs and is_main_process():  # a cell with no fingerprint is named with the others
+        made = f"fingerprint {theirs}"
+        print(f"eval: recomputing {spec.label} {task} {shots}-shot: the stored cell was made with {made}; "
+              f"the task's definition or data files now give {key['task_fingerprint']}", file=sys.stderr)
+
+
 def write(grid: Plan, records: list[dict]) -> None:
     """results.json (records, the run's settings from EvalConfig, versions) and results.md."""
     from polyplatypus.eval.tables import results_markdown
 
-    grid.store.write_results(records, config=grid.config.recorded(data_source=grid.settings["data_source"]),
+    extra = {"data_sources": grid.other_sources} if grid.other_sources else {}
+    grid.store.write_results(records, config=grid.config.recorded(data_source=grid.settings["data_source"], **extra),
                              versions=versions(), tables=results_markdown(records))
 
 
@@ -324,12 +359,12 @@ def _run_cell(grid: Plan, spec: ModelSpec, model, tokenizer, task: ChoiceTask, s
     from tqdm.auto import tqdm
 
     config = grid.config
-    n_docs = len(load_kobest(task.source, task.eval_split, config.kobest_dir))
+    n_docs = len(load_documents(task, task.eval_split, config.data_dirs))
     total = min(n_docs, config.limit) if config.limit else n_docs
     with tqdm(total=total, desc=f"{spec.label} | {task.name} | {shots}-shot", unit="doc",
               disable=not config.progress or not is_main_process(),
               bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]") as bar:
-        metrics, samples = score_cell(model, tokenizer, task, shots, kobest_dir=config.kobest_dir, limit=config.limit,
+        metrics, samples = score_cell(model, tokenizer, task, shots, data_dirs=config.data_dirs, limit=config.limit,
                                       batch_size=batch_size, scorer=config.scorer, progress=bar.update)
     cell = {
         "model": spec.label,
@@ -375,4 +410,6 @@ def discard_cells_made_otherwise(config: EvalConfig) -> list:
     """Delete the cells (and their samples) in ``config.output`` that :func:`evaluate` with this
     config would refuse to mix with: for a caller that owns the folder (the recipe's eval stage)."""
     specs = [ModelSpec.parse(m) for m in config.models]
-    return ResultsStore(config.output).discard_made_otherwise(specs, cell_settings(config))
+    tasks = [get_task(name) for name in config.tasks if not is_lm_eval_name(name)]
+    return ResultsStore(config.output).discard_made_otherwise(specs, cell_settings(config),
+                                                              _other_sources(tasks, config))

@@ -10,8 +10,10 @@ A results folder holds::
 
 The cell file marks a finished cell, so it is written after its samples file and records their
 checksum. A stored cell is reused only when its *key* (:meth:`ResultsStore.key`) equals the one
-this run would write: the model path, the task, the shot count and the folder-wide settings of
-:func:`folder_settings`. One folder never mixes settings: cells made otherwise are refused
+this run would write: the model path, the task, the shot count, the folder-wide settings of
+:func:`folder_settings` and the task's fingerprint (its definition and the documents of its data
+files, :meth:`polyplatypus.tasks.task.ChoiceTask.fingerprint`), so a cell another task definition
+made is never reused. One folder never mixes settings: cells made otherwise are refused
 (:meth:`ResultsStore.refuse_mixing`) or, by a caller that owns the folder, discarded
 (:meth:`ResultsStore.discard_made_otherwise`).
 """
@@ -49,8 +51,9 @@ CELL_MATCH_FIELDS = ("n", "limit", "data_source", "dtype", "scorer", "model_path
 # What made a cell, beyond its settings: the model's content (models.fingerprint) and the
 # documents it was scored on (data.kobest.documents_sha256). Cells without them were written
 # before they were recorded.
-# An lm-eval cell's "fingerprint" covers its built requests (task file, data, few-shot draws).
-IDENTITY_FIELDS = ("model_fingerprint", "data_sha256", "fingerprint")
+# A reference cell's "task_fingerprint" covers its task file and data (tasks.task), an lm-eval
+# cell's "fingerprint" its built requests (task file, data, few-shot draws).
+IDENTITY_FIELDS = ("model_fingerprint", "data_sha256", "task_fingerprint", "fingerprint")
 
 
 def folder_settings(*, limit, dtype: str, data_source: str, scorer: str) -> dict:
@@ -118,7 +121,8 @@ class ResultsStore:
     @staticmethod
     def key(spec: ModelSpec, task: str, shots: int, settings: dict, identity: dict | None = None) -> dict:
         """What a stored cell must hold to be reused for (model, task, shots) under ``settings``
-        (:func:`folder_settings`), made from what ``identity`` (:data:`IDENTITY_FIELDS`) names."""
+        (:func:`folder_settings`), made from what ``identity`` names: :data:`IDENTITY_FIELDS`,
+        and ``data_source`` where the task reads another source than KoBEST's."""
         return {"model_path": spec.path, "task": task, "shots": shots, **settings, **(identity or {})}
 
     def why_recomputed(self, spec: ModelSpec, task: str, shots: int, key: dict) -> str | None:
@@ -135,6 +139,16 @@ class ResultsStore:
             if name in key and cell.get(name) != key[name]:
                 return reason
         return None
+
+    def redefined(self, spec: ModelSpec, task: str, shots: int, key: dict) -> tuple[bool, str | None]:
+        """Whether a stored cell matches ``key`` in all its settings but not in the task
+        fingerprint (its task's definition or data changed since it was made), and the
+        fingerprint it was made with."""
+        cell = self.read_cell(self.cell_path(spec, task, shots))
+        if cell is None or cell.get("task_fingerprint") == key.get("task_fingerprint"):
+            return False, None
+        same = all(cell.get(k) == v for k, v in key.items() if k not in IDENTITY_FIELDS)
+        return same, cell.get("task_fingerprint")
 
     # -- reading -----------------------------------------------------------------------------
     @staticmethod
@@ -168,21 +182,31 @@ class ResultsStore:
                 yield path, cell
 
     # -- one folder, one set of settings -----------------------------------------------------
-    def made_otherwise(self, specs: Sequence[ModelSpec], settings: dict) -> list[tuple[Path, str, object, object]]:
+    def made_otherwise(self, specs: Sequence[ModelSpec], settings: dict,
+                       data_sources: dict | None = None) -> list[tuple[Path, str, object, object]]:
         """Cells whose folder-wide settings differ from ``settings``, or that hold another model
-        path under one of ``specs``' labels, as (cell file, setting, its value, this run's value)."""
+        path under one of ``specs``' labels, as (cell file, setting, its value, this run's value).
+        ``settings["data_source"]`` is KoBEST's; ``data_sources`` (data source -> description)
+        those of the other sources this run reads. A cell of a source this run does not read keeps
+        its own."""
         paths = {spec.slug: spec.path for spec in specs}
         found = []
         for path, cell in self._stored_cells():
             wanted = {**settings, **({"model_path": paths[path.parent.name]} if path.parent.name in paths else {})}
+            source = _task_data_source(cell.get("task"))
+            if source != "kobest":
+                if source in (data_sources or {}):
+                    wanted["data_source"] = data_sources[source]
+                else:
+                    wanted.pop("data_source", None)
             for name, ours in wanted.items():
                 if name in cell and cell[name] != ours:
                     found.append((path, name, cell[name], ours))
                     break
         return found
 
-    def refuse_mixing(self, specs: Sequence[ModelSpec], settings: dict) -> None:
-        differing = self.made_otherwise(specs, settings)
+    def refuse_mixing(self, specs: Sequence[ModelSpec], settings: dict, data_sources: dict | None = None) -> None:
+        differing = self.made_otherwise(specs, settings, data_sources)
         if differing:
             path, name, theirs, ours = differing[0]
             more = f" and {len(differing) - 1} more cells" if len(differing) > 1 else ""
@@ -192,22 +216,24 @@ class ResultsStore:
                 f"or delete {self.root} to start over"
             )
 
-    def discard_made_otherwise(self, specs: Sequence[ModelSpec], settings: dict) -> list[Path]:
+    def discard_made_otherwise(self, specs: Sequence[ModelSpec], settings: dict,
+                               data_sources: dict | None = None) -> list[Path]:
         """Delete the cells (and their samples) that :meth:`refuse_mixing` would refuse: for a
         caller that owns the folder and recomputes it (the recipe's eval stage)."""
         removed = []
-        for path, *_ in self.made_otherwise(specs, settings):
+        for path, *_ in self.made_otherwise(specs, settings, data_sources):
             path.unlink(missing_ok=True)
             self._samples_of(path).unlink(missing_ok=True)
             removed.append(path)
         return removed
 
     @contextmanager
-    def holding(self, specs: Sequence[ModelSpec], settings: dict, *, main_process: bool = True):
+    def holding(self, specs: Sequence[ModelSpec], settings: dict, *, main_process: bool = True,
+                data_sources: dict | None = None):
         """Hold the folder (one evaluation at a time), refuse cells made with other settings and
         clear the temporary files an interrupted run left."""
         with outputs.hold(self.root, "eval"):
-            self.refuse_mixing(specs, settings)
+            self.refuse_mixing(specs, settings, data_sources)
             if main_process:  # only in what eval writes (report/ may be another command's)
                 outputs.remove_temporaries(self.root)
                 for part in (CELLS_DIR, SAMPLES_DIR):
@@ -323,6 +349,16 @@ def _read_report_cell(path: Path) -> dict:
     except (TypeError, ValueError):
         raise DataError(f"shots {cell['shots']!r} is not a number", path=path) from None
     return cell
+
+
+def _task_data_source(task_name) -> str:
+    """The data source of a stored cell's task (KoBEST for a task this version does not know)."""
+    from polyplatypus.tasks.registry import get_task
+
+    try:
+        return get_task(str(task_name)).data.source
+    except Exception:
+        return "kobest"
 
 
 def _read_json(path: Path):

@@ -150,7 +150,8 @@ DataSection = pipeline_section(
     "Instruction data and its curation: the fields of polyplatypus.data.config.CurateConfig (the flags of "
     "polyplatypus data curate) except those the pipeline fills in.",
     decontaminate=_with_default(CurateConfig, "decontaminate", ["kobest"],
-                                "benchmarks whose documents are removed from the data (kobest or none)"),
+                                "benchmarks whose documents are removed from the data (kobest, task names, "
+                                "lm_eval:<task>, or none)"),
     kobest_dir=_with_default(CurateConfig, "kobest_dir", None, "KoBEST for decontamination; default: eval.kobest_dir"),
 )
 

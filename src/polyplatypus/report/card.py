@@ -21,7 +21,7 @@ from polyplatypus.errors import ConfigError
 from polyplatypus.eval.tables import task_title
 from polyplatypus.report.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, Interval, PairedBootstrap
 from polyplatypus.report.results import PROVENANCE_FIELDS, Row, load_rows
-from polyplatypus.tasks.registry import all_task_names
+from polyplatypus.tasks.registry import all_task_names, get_task, task_names
 from polyplatypus.utils.io import atomic_write_json, atomic_write_text
 from polyplatypus.version import __version__
 
@@ -95,9 +95,30 @@ class Report:
 
 
 def _ordered_tasks(tasks) -> list[str]:
-    """The registry's order (the model card's), then any unregistered task by name."""
-    order = all_task_names()
+    """The task files' order (KoBEST's five in the model card's order, then the other reference
+    tasks), then any other task by name."""
+    order = task_names()
     return [t for t in order if t in tasks] + sorted(t for t in tasks if t not in order)
+
+
+def _task_family(task: str) -> str:
+    """The data source a task reads (KoBEST, Korean hate speech); a task this version does not
+    know counts as its own."""
+    try:
+        return get_task(task).data.source
+    except Exception:
+        return task
+
+
+def _differing_data_sources(rows: list[Row]) -> list:
+    """The data sources of tasks that read the same data but were given different copies of it
+    (tasks of different data sources always differ there: that is no warning)."""
+    by_family: dict[str, list] = {}
+    for row in rows:
+        values = by_family.setdefault(_task_family(row.task), [])
+        if row.record.get("data_source") not in values:
+            values.append(row.record.get("data_source"))
+    return [value for values in by_family.values() if len(values) > 1 for value in values]
 
 
 def resolve_baseline(rows: list[Row], baseline: str | None) -> str | None:
@@ -171,7 +192,10 @@ def build_report(
         )
     differing = {}
     for name in PROVENANCE_FIELDS:
-        values = list(dict.fromkeys(note[name] for note in provenance))
+        if name == "data_source":
+            values = _differing_data_sources(rows)
+        else:
+            values = list(dict.fromkeys(note[name] for note in provenance))
         if len(values) > 1:
             differing[name] = values
 

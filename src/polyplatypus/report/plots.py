@@ -49,7 +49,7 @@ def _draw_task(ax, report: Report, task: str) -> None:
     ax.set_xlim(-0.4, len(positions) - 0.6)
     ax.set_ylim(0.0, 1.0)
     ax.set_ylabel("macro-F1")
-    ax.set_title(f"KoBEST {task_title(task)}")
+    ax.set_title(f"KoBEST {task_title(task)}" if task.startswith("kobest_") else task_title(task))
     ax.grid(True, alpha=0.3)
 
 

@@ -1,5 +1,5 @@
-"""KoBEST tasks as data; see ``registry.get_task``."""
+"""Reference tasks as data files (``definitions/*.yaml``); see ``registry.get_task``."""
 
-from polyplatypus.tasks.registry import ChoiceTask, all_task_names, get_task
+from polyplatypus.tasks.registry import ChoiceTask, all_task_names, get_task, task_names
 
-__all__ = ["ChoiceTask", "all_task_names", "get_task"]
+__all__ = ["ChoiceTask", "all_task_names", "get_task", "task_names"]

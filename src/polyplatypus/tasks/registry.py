@@ -1,70 +1,79 @@
-"""Task definitions as data, and the registry that finds them by name."""
+"""The reference tasks: one data file per task (``definitions/<name>.yaml``), read on first use.
+
+Nothing registers itself by being imported: :func:`load_task_file` turns one file into a
+:class:`ChoiceTask`, and the registry is the package's ``definitions`` folder read in the files'
+``order``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+import functools
+from importlib import resources
+from pathlib import Path
 
 from polyplatypus.errors import ConfigError
+from polyplatypus.tasks.definition import TaskDefinitionError, load_task_file
+from polyplatypus.tasks.task import ChoiceTask
+
+DEFINITIONS_PACKAGE = "polyplatypus.tasks"
+DEFINITIONS_FOLDER = "definitions"
+
+__all__ = ["ChoiceTask", "TaskDefinitionError", "all_task_names", "definitions_dir", "get_task",
+           "is_task_file", "load_task_file", "reference_tasks", "task_names"]
 
 
-@dataclass(frozen=True)
-class ChoiceTask:
-    """A multiple-choice task scored by comparing the loglikelihood of each choice.
-
-    A few-shot example is ``doc_to_text(doc) + target_prefix + choices[label]``; the scored
-    continuation of choice ``c`` is ``continuation_prefix + c``.
-    """
-
-    name: str
-    source: str  # key of polyplatypus.data.kobest.SOURCES
-    title: str  # heading in result tables
-    doc_to_text: Callable[[dict], str]
-    doc_to_choices: Callable[[dict], list[str]]
-    target_prefix: str
-    continuation_prefix: str
-    strip_context: bool = False
-    length_normalized: bool = False  # also report acc_norm (loglikelihood / choice length)
-    eval_split: str = "test"
-    fewshot_split: str = "train"
-
-    def gold(self, doc: dict) -> int:
-        return int(doc["label"])
-
-    def doc_to_target(self, doc: dict) -> str:
-        return self.target_prefix + self.doc_to_choices(doc)[self.gold(doc)]
-
-    def continuations(self, doc: dict) -> list[str]:
-        return [self.continuation_prefix + choice for choice in self.doc_to_choices(doc)]
-
-    @property
-    def metrics(self) -> tuple[str, ...]:
-        return ("macro_f1", "acc", "acc_norm") if self.length_normalized else ("macro_f1", "acc")
+def definitions_dir() -> Path:
+    return Path(str(resources.files(DEFINITIONS_PACKAGE) / DEFINITIONS_FOLDER))
 
 
-TASKS: dict[str, ChoiceTask] = {}
+@functools.lru_cache(maxsize=1)
+def reference_tasks() -> dict[str, ChoiceTask]:
+    """Every task file shipped with the package, by name, in the files' ``order``."""
+    tasks = [load_task_file(path) for path in sorted(definitions_dir().glob("*.yaml"))]
+    by_name: dict[str, ChoiceTask] = {}
+    for task in sorted(tasks, key=lambda t: (t.order, t.name)):
+        if task.name in by_name:
+            raise TaskDefinitionError(f"{task.file}: task name {task.name!r} is also used by {by_name[task.name].file}")
+        by_name[task.name] = task
+    return by_name
 
 
-def register(task: ChoiceTask) -> ChoiceTask:
-    TASKS[task.name] = task
-    return task
+TASK_FILE_SUFFIXES = (".yaml", ".yml")
+
+
+def is_task_file(name: str) -> bool:
+    """A task given as the path of a task file rather than a shipped task's name."""
+    return str(name).lower().endswith(TASK_FILE_SUFFIXES)
+
+
+@functools.lru_cache(maxsize=32)
+def _task_from_file(path: str, mtime_ns: int) -> ChoiceTask:
+    return load_task_file(path)
 
 
 def get_task(name: str) -> ChoiceTask:
-    """Find a task by its name (``kobest_copa``; the short ``copa`` works too)."""
-    import polyplatypus.tasks.kobest  # noqa: F401  (fills the registry)
-
+    """Find a task by its name (``kobest_copa``; the short ``copa`` works too), or read the task
+    file at a path ending in .yaml (a task of one's own, in the same format)."""
+    if is_task_file(name):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise TaskDefinitionError(f"{path}: task file not found")
+        return _task_from_file(str(path.resolve()), path.stat().st_mtime_ns)
+    tasks = reference_tasks()
     key = name.strip().lower()
-    if key not in TASKS and f"kobest_{key}" in TASKS:
+    if key not in tasks and f"kobest_{key}" in tasks:
         key = f"kobest_{key}"
-    if key not in TASKS:
-        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
-    return TASKS[key]
+    if key not in tasks:
+        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(sorted(tasks))}")
+    return tasks[key]
 
 
 def all_task_names() -> list[str]:
-    """Every registered task in registration order: the default task list of ``eval`` and of a
-    recipe, and the order of the tables in reports."""
-    import polyplatypus.tasks.kobest  # noqa: F401
+    """The default task list of ``eval`` and of a recipe (the files marked ``default: true``: the
+    five KoBEST tasks), in the model card's order, which is also the order of report tables."""
+    return [name for name, task in reference_tasks().items() if task.default]
 
-    return list(TASKS)
+
+def task_names() -> list[str]:
+    """Every reference task, the default ones first, in the order of report tables."""
+    return list(reference_tasks())
