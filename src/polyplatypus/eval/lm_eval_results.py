@@ -52,6 +52,29 @@ def lm_eval_task_name(task: str) -> str:
     return task[len(LM_EVAL_PREFIX):] if task.startswith(LM_EVAL_PREFIX) else task
 
 
+def task_dataset(task: str, record: dict | None = None) -> tuple[str, str] | None:
+    """(Hub dataset id, configuration) a task's documents come from, where known: the record's
+    own ``dataset_path``/``dataset_name``, else a KoBEST task's (ours, or lm-eval's ``kobest_*``)."""
+    from polyplatypus.data.kobest import HUB_DATASET, SOURCES
+
+    record = record or {}
+    if record.get("dataset_path"):
+        return str(record["dataset_path"]), str(record.get("dataset_name") or "default")
+    source = None
+    if not task.startswith(LM_EVAL_PREFIX):
+        from polyplatypus.tasks.registry import get_task
+
+        try:
+            source = getattr(get_task(task), "source", None)
+        except Exception:  # a task this version does not know
+            source = None
+    if source not in SOURCES and lm_eval_task_name(task).startswith("kobest_"):
+        source = lm_eval_task_name(task).removeprefix("kobest_")  # lm-eval's kobest_* read skt/kobest_v1 too
+    if source in SOURCES:
+        return HUB_DATASET, SOURCES[source].hub_name
+    return None
+
+
 def _task_config(task: str, record: dict, dataset: tuple[str, str] | None) -> dict:
     name = lm_eval_task_name(task)
     config = {"task": name, "output_type": "multiple_choice"}

@@ -559,10 +559,12 @@ def gather_rows(paths, published=()) -> tuple[list[Row], list[str]]:
 def write_report(
     paths, output: str | Path, *, baseline: str | None = None, resamples: int = DEFAULT_RESAMPLES,
     confidence: float = DEFAULT_CONFIDENCE, seed: int = 0, title: str = "KoBEST results",
-    intro: str = "", formats=("md", "html", "png"), published=(),
+    intro: str = "", formats=("md", "html", "png"), published=(), hub=None,
 ) -> dict[str, list[Path]]:
     """Write card.md, card.html, plots/*.png and results.json for the given results folders
-    (and ``published``: published results files or folders, ``[LABEL=]PATH``, as baseline rows)."""
+    (and ``published``: published results files or folders, ``[LABEL=]PATH``, as baseline rows).
+    With ``hub`` (:class:`polyplatypus.report.hub.HubSettings`), also README.md and
+    .eval_results/*.yaml for its card model (see :mod:`polyplatypus.report.hub`)."""
     from polyplatypus.report import html, plots
 
     unknown = set(formats) - {"md", "html", "png"}
@@ -575,10 +577,18 @@ def write_report(
         title=title, intro=intro, sources=[str(p) for p in paths] + [str(p) for p in published],
     )
     report.published_notes = notes
+    if hub is not None:
+        from polyplatypus.report.hub import card_cells, write_hub_files
+
+        card_cells(report, hub.card_model)  # an unknown or published card model fails before anything is written
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[Path]] = {"json": [output / "results.json"]}
-    atomic_write_json(output / "results.json", report_json(report))
+    data = report_json(report)
+    if hub is not None:
+        written["hub"], hub_notes = write_hub_files(report, output, hub, render_markdown(report))
+        data["report"].update({"card_model": hub.card_model, "hub_notes": hub_notes})
+    atomic_write_json(output / "results.json", data)
     images: list[Path] = []
     if "png" in formats or "html" in formats:
         images = plots.write_plots(report, output / "plots") if "png" in formats else []
