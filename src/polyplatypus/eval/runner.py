@@ -36,7 +36,7 @@ from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl, atomic_
 # Settings that change a cell's numbers: a stored cell is reused only when they all match.
 CELL_KEY_FIELDS = ("model_path", "task", "shots", "limit", "dtype_requested", "data_source", "scorer")
 # What an evaluation folder holds: an existing folder with none of these is not one.
-OUTPUT_ENTRIES = ("results.json", "results.md", "cells", "samples")
+OUTPUT_ENTRIES = ("results.json", "results.md", "cells", "samples", "lm_eval")
 
 
 def versions() -> dict:
@@ -281,7 +281,7 @@ def _holding(out_dir: Path | None, specs: Sequence[ModelSpec], settings: dict):
         _refuse_mixing(out_dir, specs, settings)
         if is_main_process():  # only in what eval writes (report/ may be another command's)
             outputs.remove_temporaries(out_dir)
-            for part in ("cells", "samples"):
+            for part in ("cells", "samples", "lm_eval"):
                 outputs.remove_temporaries(out_dir / part, recursive=True)
         yield
 
@@ -314,6 +314,7 @@ def _run_cell(spec, model, tokenizer, task, shots, key, *, kobest_dir, limit, ba
         "model": spec.label,
         **key,
         **metrics,
+        "n_documents": n_docs,  # the split's size, before --limit (lm-eval's n-samples "original")
         "dtype": model_dtype_name(model),
         "batch_size": batch_size,
         "version": __version__,
@@ -338,12 +339,16 @@ def _public(cell: dict) -> dict:
 
 
 def write_results(out_dir: Path, records: list[dict], config: dict) -> None:
+    from polyplatypus.eval.lm_eval_results import LM_EVAL_FOLDER, task_dataset, write_lm_eval_results
     from polyplatypus.report.tables import results_markdown
 
+    package_versions = versions()
     atomic_write_json(out_dir / "results.json", {
         "results": records,
         "config": config,
-        "versions": versions(),
+        "versions": package_versions,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     })
     atomic_write_text(out_dir / "results.md", results_markdown(records))
+    # the same results in lm-eval 0.4's schema and layout, for tools that read those
+    write_lm_eval_results(out_dir / LM_EVAL_FOLDER, records, config, versions=package_versions, datasets=task_dataset)

@@ -41,9 +41,10 @@ class PublishedFile:
 
     path: Path
     harness: str
-    model: str  # the model as the file names it (pretrained=...)
+    model: str  # the row label: LABEL, else the model as the file names it
     records: list[dict]
     left_out: list[str] = field(default_factory=list)  # "task (why)" for tasks without macro-F1
+    named: str | None = None  # the model as the file names it (pretrained=..., or our model_name)
 
 
 def split_label(text: str) -> tuple[str | None, Path]:
@@ -167,7 +168,7 @@ def _read_v03(path: Path, data: dict, label: str | None) -> PublishedFile:
                 if f"{metric}_stderr" in metrics:
                     record[f"{metric}_stderr"] = _number(metrics[f"{metric}_stderr"], path, f"results.{task}.{metric}_stderr")
         records.append(record)
-    return PublishedFile(path=path, harness=harness, model=label, records=records, left_out=left_out)
+    return PublishedFile(path=path, harness=harness, model=label, records=records, left_out=left_out, named=model)
 
 
 def _macro_f1_key(task: str, metrics: dict, task_config: dict, path: Path) -> tuple[str | None, str]:
@@ -227,7 +228,8 @@ def _read_lm_eval(path: Path, data: dict, label: str | None) -> PublishedFile:
         if isinstance(samples, dict) and isinstance(samples.get("effective"), int):
             record["n"] = samples["effective"]
         records.append(record)
-    return PublishedFile(path=path, harness=harness, model=label, records=records, left_out=left_out)
+    return PublishedFile(path=path, harness=harness, model=label, records=records, left_out=left_out,
+                         named=(data.get("model_name") if own else None) or model)
 
 
 def load_published(arguments, evaluated_labels=()) -> tuple[list[Row], list[str]]:
@@ -240,24 +242,22 @@ def load_published(arguments, evaluated_labels=()) -> tuple[list[Row], list[str]
     seen: set[Path] = set()
     for argument in arguments:
         label, path = split_label(argument)
-        found = published_files(path)
-        for file in found:
-            if file.resolve() in seen:
-                continue
-            seen.add(file.resolve())
-            files.append(read_published(file, label))
-        if label is not None and len({f.parent.resolve() for f in found}) > 1:
-            raise ConfigError(f"--published {argument}: {path} holds several models' folders; one LABEL cannot name "
-                              "them all (give each folder its own LABEL=PATH)")
-    folders_of: dict[str, set[Path]] = {}
-    for published in files:
-        folders_of.setdefault(published.model, set()).add(published.path.parent.resolve())
+        read = []
+        for file in published_files(path):
+            if file.resolve() not in seen:
+                seen.add(file.resolve())
+                read.append(read_published(file, label))
+        if label is not None and len({f.named for f in read}) > 1:
+            raise ConfigError(f"--published {argument}: {path} holds several models' results; one LABEL cannot name "
+                              "them all (give each model's folder its own LABEL=PATH)")
+        files += read
+    clashing = _clashing_models(files)
     rows: list[Row] = []
     left_out: dict[str, list[str]] = {}
     taken: dict[tuple, Path] = {}
     for published in files:
         shown = published.model
-        if len(folders_of[published.model]) > 1:
+        if shown in clashing:  # one model published under several folders: tell them apart
             shown = f"{published.model} ({published.path.parent.name})"
         if shown in evaluated_labels:
             raise DataError(f"the published model {shown!r} has the label of an evaluated model; "
@@ -274,6 +274,19 @@ def load_published(arguments, evaluated_labels=()) -> tuple[list[Row], list[str]
             if entry not in left_out.setdefault(shown, []):
                 left_out[shown].append(entry)
     return rows, [f"{label}: {', '.join(entries)}" for label, entries in left_out.items()]
+
+
+def _clashing_models(files: list[PublishedFile]) -> set[str]:
+    """Labels with results for the same task and shot count in files of different folders."""
+    owner: dict[tuple, Path] = {}
+    clashing = set()
+    for published in files:
+        for record in published.records:
+            key = (published.model, record["task"], record["shots"])
+            folder = owner.setdefault(key, published.path.parent.resolve())
+            if folder != published.path.parent.resolve():
+                clashing.add(published.model)
+    return clashing
 
 
 def keep_evaluated_cells(rows: list[Row], evaluated: list[Row]) -> tuple[list[Row], list[str]]:
