@@ -100,7 +100,7 @@ def test_published_rows_take_no_part_in_the_noise_test(make_results, tmp_path):
 @needs_published
 def test_baseline_may_be_a_published_row(evaluated, tmp_path):
     out = tmp_path / "out"
-    write_report([evaluated], out, resamples=100, formats=("md",), published=[f"polyglot-12.8b={POLYGLOT_12_8B}"],
+    write_report([evaluated], out, resamples=100, formats=("md", "html"), published=[f"polyglot-12.8b={POLYGLOT_12_8B}"],
                  baseline="polyglot-12.8b")
     tables, report = report_of(out)
     assert report["report"]["baseline"] == "polyglot-12.8b"
@@ -121,6 +121,8 @@ def test_baseline_may_be_a_published_row(evaluated, tmp_path):
     assert "The baseline is a published row: differences from it are shown without intervals." in card
     assert "polyglot-12.8b (published) (baseline)" in card
     assert list(tables["COPA"])[0] == "polyglot-12.8b"
+    page = (out / "card.html").read_text()
+    assert "polyglot-12.8b (published) (baseline)" in page and "shown without intervals" in page
 
 
 def lm_eval_kobest_config(task: str) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from polyplatypus import __version__
 from polyplatypus.report.card import (
-    MISSING, NOISE_MARK, Report, _baseline_lines, legend, provenance_text, settings_warning,
+    MISSING, NOISE_MARK, Report, _baseline_lines, legend, provenance_text, published_legend, settings_warning,
     stale_cells_warning, task_title, truncation_notes,
 )
 
@@ -57,6 +57,8 @@ def render_html(report: Report, images: list[Path] | None = None) -> str:
     if report.intro:
         out += [f"<p>{_inline(paragraph)}</p>" for paragraph in report.intro.strip().split("\n\n")]
     out.append(f"<p>{escape(legend(report))}</p>")
+    if published_legend(report):
+        out.append(f"<p>{_inline(published_legend(report))}</p>")
     for warning in (settings_warning(report), stale_cells_warning(report)):
         if warning:
             out.append(f'<p class="warning">{_inline(warning)}</p>')
@@ -81,6 +83,8 @@ def render_html(report: Report, images: list[Path] | None = None) -> str:
         image = images_by_name.get(task)
         if image is not None:
             out.append(f'<img src="{escape(Path(image).as_posix())}" alt="F1 against shot count, {escape(task_title(task))}">')
+    if report.published_notes:
+        out.append('<p class="note">Not shown from the published files: ' + escape("; ".join(report.published_notes)) + ".</p>")
     overview = images_by_name.get("overview")
     if overview is not None:
         out += ["<h2>All tasks</h2>", f'<img src="{escape(Path(overview).as_posix())}" alt="F1 against shot count, all tasks">']
