@@ -12,7 +12,8 @@ import pytest
 import polyplatypus
 from polyplatypus.cli import main
 from polyplatypus.errors import OutputError
-from polyplatypus.eval import runner
+from polyplatypus.eval import runner, store
+from polyplatypus.eval.config import EvalConfig
 
 TASK = "kobest_copa"
 
@@ -54,14 +55,14 @@ def no_model_loading(monkeypatch):
 def test_killed_between_the_samples_and_the_cell_file(tmp_path, kobest_dir, tiny_gptneox_dir, monkeypatch, scored):
     out = tmp_path / "out"
     monkeypatch.setenv("POLYPLATYPUS_KOBEST_DIR", str(kobest_dir))
-    real_write = runner.atomic_write_json
+    real_write = store.atomic_write_json
 
     def dies_at_the_second_cell(path, data):
         if path.name == f"{TASK}_1shot.json":
             raise Killed
         real_write(path, data)
 
-    monkeypatch.setattr(runner, "atomic_write_json", dies_at_the_second_cell)
+    monkeypatch.setattr(store, "atomic_write_json", dies_at_the_second_cell)
     with pytest.raises(Killed):
         grid(tiny_gptneox_dir, out, log_samples=True)
     cell0, samples0 = paths(out, 0)
@@ -71,7 +72,7 @@ def test_killed_between_the_samples_and_the_cell_file(tmp_path, kobest_dir, tiny
     orphan = samples1.with_name(f".{samples1.name}.k1ll3d.tmp")  # what a kill -9 inside a write leaves
     orphan.write_text("{\"doc_index\": 0")
 
-    monkeypatch.setattr(runner, "atomic_write_json", real_write)
+    monkeypatch.setattr(store, "atomic_write_json", real_write)
     scored.clear()
     records = grid(tiny_gptneox_dir, out, log_samples=True)
     assert scored == [(TASK, 1)]  # only the unfinished cell
@@ -89,16 +90,16 @@ def test_killed_between_the_samples_and_the_cell_file(tmp_path, kobest_dir, tiny
 def test_killed_before_the_samples_are_written(tmp_path, kobest_dir, tiny_gptneox_dir, monkeypatch, scored):
     out = tmp_path / "out"
     monkeypatch.setenv("POLYPLATYPUS_KOBEST_DIR", str(kobest_dir))
-    real_write = runner.atomic_write_jsonl
+    real_write = store.atomic_write_jsonl
 
     def dies(path, rows):
         raise Killed
 
-    monkeypatch.setattr(runner, "atomic_write_jsonl", dies)
+    monkeypatch.setattr(store, "atomic_write_jsonl", dies)
     with pytest.raises(Killed):
         grid(tiny_gptneox_dir, out, log_samples=True)
     assert not any(p.exists() for p in paths(out, 0))  # nothing of the cell
-    monkeypatch.setattr(runner, "atomic_write_jsonl", real_write)
+    monkeypatch.setattr(store, "atomic_write_jsonl", real_write)
     scored.clear()
     grid(tiny_gptneox_dir, out, log_samples=True)
     assert scored == [(TASK, 0), (TASK, 1)]
@@ -152,7 +153,8 @@ def test_different_settings_into_one_folder_are_refused(tmp_path, kobest_dir, ti
     assert (out / "cells" / "llama").is_dir()
 
     # the recipe's eval stage owns its folder: it drops the cells made otherwise, then evaluates
-    removed = runner.discard_cells_made_otherwise(out, [f"m={tiny_gptneox_dir}"], kobest_dir=kobest_dir, limit=2)
+    removed = runner.discard_cells_made_otherwise(
+        EvalConfig(models=[f"m={tiny_gptneox_dir}"], output=str(out), kobest_dir=str(kobest_dir), limit=2))
     assert sorted(p.parent.name for p in removed) == ["llama", "m"]
     assert not list((out / "cells").rglob("*.json")) and not list((out / "samples").rglob("*.jsonl"))
 

@@ -4,7 +4,7 @@ arguments of :func:`polyplatypus.eval.runner.evaluate`, defined once."""
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, StrictBool, StrictInt, field_validator
 
@@ -60,6 +60,19 @@ class EvalConfig(Settings):
     log_samples: StrictBool = Field(
         False, description="write per-document JSONL under OUTPUT/samples/<model>/<task>_<k>shot.jsonl")
     progress: StrictBool = Field(True, description="show progress bars")
+
+    # Where and how results are shown or kept, not what they are: left out of results.json's
+    # record of the run's settings (every other field, present or future, is recorded).
+    UNRECORDED: ClassVar[frozenset[str]] = frozenset({"output", "kobest_dir", "log_samples", "progress"})
+
+    def recorded(self, **extra: Any) -> dict:
+        """The ``config`` block of results.json: every recorded field, models as label and path,
+        then ``extra`` (what the run resolved, such as the data source)."""
+        from polyplatypus.eval.models import ModelSpec
+
+        block = self.model_dump(mode="json", exclude=set(self.UNRECORDED))
+        block["models"] = [{"label": s.label, "path": s.path} for s in map(ModelSpec.parse, self.models)]
+        return {**block, **extra}
 
     @field_validator("tasks")
     @classmethod

@@ -1,42 +1,31 @@
 """The evaluation grid: models × tasks × shot counts, resumable cell by cell.
 
-Each finished (model, task, shots) cell is written atomically to
-``OUTPUT/cells/<model>/<task>_<k>shot.json`` as soon as it completes, after its samples file
-(``--log-samples``): the cell file is the marker of a finished cell. A re-run of the same command
-skips cells whose file exists with the same settings and, when samples are asked for, whose
-samples file is there with the checksum the cell recorded. A folder holding cells made with other
-settings (limit, dtype, data, scorer, another path under a model's label) is refused, so its
-results.json, cells and samples always agree. At the end ``results.json`` (records +
-configuration + versions) and ``results.md`` (model-card tables) are written.
+:func:`evaluate` reads as three steps: :func:`plan` (settings, data and output checks, before any
+model loads), :func:`run` (each model's unfinished cells, reusing the finished ones) and
+:func:`write` (results.json and results.md). What lies on disk, and when a stored cell is reused,
+is :mod:`polyplatypus.eval.store`'s business.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import platform
-from contextlib import contextmanager
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Sequence
 
 from polyplatypus import __version__
 from polyplatypus.data.kobest import describe_source, load_kobest
-from polyplatypus.errors import ConfigError, OutputError
+from polyplatypus.errors import ConfigError
 from polyplatypus.eval.config import EvalConfig
 from polyplatypus.eval.distributed import device_for_process, is_main_process, score_split
 from polyplatypus.eval.metrics import accuracy, macro_f1, predict, predict_length_normalized
 from polyplatypus.eval.models import ModelSpec
 from polyplatypus.eval.requests import build_requests
 from polyplatypus.eval.scorer import RequestScorer
+from polyplatypus.eval.store import OUTPUT_ENTRIES, ResultsStore, folder_settings, public_record
 from polyplatypus.models.loading import load_model, model_dtype_name
 from polyplatypus.tasks.registry import ChoiceTask, get_task
 from polyplatypus.utils import outputs
-from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, sha256_file
-
-# Settings that change a cell's numbers: a stored cell is reused only when they all match.
-CELL_KEY_FIELDS = ("model_path", "task", "shots", "limit", "dtype_requested", "data_source", "scorer")
-# What an evaluation folder holds: an existing folder with none of these is not one.
-OUTPUT_ENTRIES = ("results.json", "results.md", "cells", "samples", "lm_eval")
 
 
 def versions() -> dict:
@@ -106,81 +95,19 @@ def make_scorer(kind: str, model, tokenizer, *, batch_size: int = 1):
     raise ConfigError(f"unknown scorer {kind!r}; choose 'shared' (fast) or 'reference' (one row per request)")
 
 
-def _cell_path(output: Path, spec: ModelSpec, task: ChoiceTask, shots: int) -> Path:
-    return output / "cells" / spec.slug / f"{task.name}_{shots}shot.json"
+@dataclass
+class Plan:
+    """What an evaluation will do, settled before any model loads."""
 
+    config: EvalConfig
+    specs: list[ModelSpec]
+    tasks: list[ChoiceTask]
+    shots: list[int]
+    settings: dict  # the folder-wide part of every cell's key (store.folder_settings)
+    store: ResultsStore | None  # None: nothing is written (the Python API without output)
 
-def _samples_path(output: Path, spec: ModelSpec, task: ChoiceTask, shots: int) -> Path:
-    return output / "samples" / spec.slug / f"{task.name}_{shots}shot.jsonl"
-
-
-def _read_cell(path: Path) -> dict | None:
-    try:
-        cell = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None  # an unreadable cell is recomputed
-    return cell if isinstance(cell, dict) else None
-
-
-def _load_cell(path: Path, key: dict, samples: Path | None = None) -> dict | None:
-    """The stored cell if it is finished with these settings; with ``samples`` (samples asked
-    for), only if that file is there with the checksum the cell recorded when it was written."""
-    cell = _read_cell(path) if path.is_file() else None
-    if cell is None or not all(cell.get(k) == v for k, v in key.items()):
-        return None
-    if samples is not None and not (samples.is_file() and cell.get("samples_sha256") == sha256_file(samples)):
-        return None
-    return cell
-
-
-def folder_settings(*, limit, dtype: str, data_source: str, scorer: str) -> dict:
-    """The cell-key settings that hold for a whole output folder (model_path holds per model label)."""
-    return {"limit": limit, "dtype_requested": dtype, "data_source": data_source, "scorer": scorer}
-
-
-def cells_made_otherwise(output: Path, specs: Sequence[ModelSpec], settings: dict) -> list[tuple[Path, str, object, object]]:
-    """Cells in ``output`` whose folder-wide settings (:func:`folder_settings`) differ from this
-    run's, or that hold another model path under one of ``specs``' labels, as (cell file, setting,
-    its value, this run's value)."""
-    paths = {spec.slug: spec.path for spec in specs}
-    found = []
-    for path in sorted((Path(output) / "cells").glob("*/*.json")):
-        cell = _read_cell(path)
-        if cell is None:
-            continue
-        wanted = {**settings, **({"model_path": paths[path.parent.name]} if path.parent.name in paths else {})}
-        for field, ours in wanted.items():
-            if field in cell and cell[field] != ours:
-                found.append((path, field, cell[field], ours))
-                break
-    return found
-
-
-def _refuse_mixing(output: Path, specs: Sequence[ModelSpec], settings: dict) -> None:
-    differing = cells_made_otherwise(output, specs, settings)
-    if differing:
-        path, field, theirs, ours = differing[0]
-        raise OutputError(
-            f"{output} holds results made with {field} {theirs!r} ({path.relative_to(output)}"
-            + (f" and {len(differing) - 1} more cells" if len(differing) > 1 else "")
-            + f"); this run has {field} {ours!r}. One folder never mixes settings: choose another --output, "
-            f"or delete {output} to start over"
-        )
-
-
-def discard_cells_made_otherwise(output: str | Path, models: Sequence[str | ModelSpec], *, kobest_dir=None,
-                                 limit: int | None = None, dtype: str = "auto", scorer: str = "shared") -> list[Path]:
-    """Delete the cells (and their samples) that :func:`evaluate` with these settings would refuse
-    to mix with: for a caller that owns ``output`` and recomputes it (the recipe's eval stage)."""
-    output = Path(output)
-    specs = [m if isinstance(m, ModelSpec) else ModelSpec.parse(m) for m in models]
-    settings = folder_settings(limit=limit, dtype=dtype, data_source=describe_source(kobest_dir), scorer=scorer)
-    removed = []
-    for path, *_ in cells_made_otherwise(output, specs, settings):
-        path.unlink(missing_ok=True)
-        (output / "samples" / path.parent.name / f"{path.stem}.jsonl").unlink(missing_ok=True)
-        removed.append(path)
-    return removed
+    def cells(self):
+        return [(task, k) for task in self.tasks for k in self.shots]
 
 
 def evaluate(
@@ -205,85 +132,74 @@ def evaluate(
             options[name] = value
     if isinstance(options.get("models"), (list, tuple)):
         options["models"] = [f"{m.label}={m.path}" if isinstance(m, ModelSpec) else m for m in options["models"]]
-    config = EvalConfig.build(config, caller="evaluate()", **options)
+    grid = plan(EvalConfig.build(config, caller="evaluate()", **options))
+    if grid.store is None:
+        return run(grid)
+    with grid.store.holding(grid.specs, grid.settings, main_process=is_main_process()):
+        records = run(grid)
+        if is_main_process():
+            write(grid, records)
+    return records
+
+
+def plan(config: EvalConfig) -> Plan:
+    """Check everything that can be checked before a model loads: labels, the data of every
+    task and shot count, and the output folder."""
     specs = [ModelSpec.parse(m) for m in config.models]
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"two models share a label: {labels}; name them with label=path")
-    task_list = [get_task(name) for name in config.tasks]
-    shot_list = list(config.shots)
-    kobest_dir, limit, dtype, scorer = config.kobest_dir, config.limit, config.dtype, config.scorer
-    device, device_map, batch_size, progress = config.device, config.device_map, config.batch_size, config.progress
-    log_samples, output = config.log_samples, config.output
-    data_source = describe_source(kobest_dir)
-    out_dir = None if output is None else outputs.check_folder(output, command="eval", own=OUTPUT_ENTRIES)
-    # Fail on data problems before loading any model.
-    for task in task_list:
-        load_kobest(task.source, task.eval_split, kobest_dir)
-        if any(shot_list):
-            train = load_kobest(task.source, task.fewshot_split, kobest_dir)
-            if max(shot_list) > len(train):
+    tasks = [get_task(name) for name in config.tasks]
+    shots = list(config.shots)
+    for task in tasks:
+        load_kobest(task.source, task.eval_split, config.kobest_dir)
+        if any(shots):
+            train = load_kobest(task.source, task.fewshot_split, config.kobest_dir)
+            if max(shots) > len(train):
                 raise ConfigError(
-                    f"{task.name}: {max(shot_list)} shots asked but its {task.fewshot_split} split has {len(train)} documents"
+                    f"{task.name}: {max(shots)} shots asked but its {task.fewshot_split} split has {len(train)} documents"
                 )
-    settings = folder_settings(limit=limit, dtype=dtype, data_source=data_source, scorer=scorer)
-    with _holding(out_dir, specs, settings):
-        records: list[dict] = []
-        for spec in specs:
-            keys = {
-                (task.name, k): {
-                    "model_path": spec.path, "task": task.name, "shots": k, **settings,
-                }
-                for task in task_list for k in shot_list
-            }
-            done = {}
-            if out_dir is not None:
-                for task in task_list:
-                    for k in shot_list:
-                        cell = _load_cell(_cell_path(out_dir, spec, task, k), keys[(task.name, k)],
-                                          _samples_path(out_dir, spec, task, k) if log_samples else None)
-                        if cell is not None:
-                            done[(task.name, k)] = cell
-            model = tokenizer = None
-            resolved_batch = None
-            for task in task_list:
-                for k in shot_list:
-                    if (task.name, k) in done:
-                        records.append(_public(done[(task.name, k)]))
-                        continue
-                    if model is None:
-                        model, tokenizer = load_model(spec.path, dtype=dtype, device=device_for_process(device),
-                                                      device_map=device_map)
-                        resolved_batch = resolve_batch_size(batch_size, model)
-                    cell = _run_cell(spec, model, tokenizer, task, k, keys[(task.name, k)], kobest_dir=kobest_dir,
-                                     limit=limit, batch_size=resolved_batch, scorer=scorer, progress=progress,
-                                     out_dir=out_dir, log_samples=log_samples, data_source=data_source)
-                    records.append(_public(cell))
-            del model
-        if out_dir is not None and is_main_process():
-            write_results(out_dir, records, config={
-                "models": [{"label": s.label, "path": s.path} for s in specs],
-                "tasks": [t.name for t in task_list], "shots": shot_list, "limit": limit, "dtype": dtype,
-                "device": device, "device_map": device_map, "batch_size": batch_size, "scorer": scorer,
-                "data_source": data_source,
-            })
+    store = None
+    if config.output is not None:
+        store = ResultsStore(outputs.check_folder(config.output, command="eval", own=OUTPUT_ENTRIES))
+    return Plan(config=config, specs=specs, tasks=tasks, shots=shots, settings=cell_settings(config), store=store)
+
+
+def cell_settings(config: EvalConfig) -> dict:
+    """The folder-wide part of a cell's key under these settings."""
+    return folder_settings(limit=config.limit, dtype=config.dtype, data_source=describe_source(config.kobest_dir),
+                           scorer=config.scorer)
+
+
+def run(grid: Plan) -> list[dict]:
+    """Every cell of the grid, model by model: a finished cell is read back, the others scored
+    (the model is loaded only when one is left)."""
+    records: list[dict] = []
+    for spec in grid.specs:
+        model = tokenizer = batch_size = None
+        for task, k in grid.cells():
+            key = ResultsStore.key(spec, task.name, k, grid.settings)
+            cell = None
+            if grid.store is not None:
+                cell = grid.store.reusable_cell(spec, task.name, k, key, with_samples=grid.config.log_samples)
+            if cell is None:
+                if model is None:
+                    model, tokenizer = load_model(spec.path, dtype=grid.config.dtype,
+                                                  device=device_for_process(grid.config.device),
+                                                  device_map=grid.config.device_map)
+                    batch_size = resolve_batch_size(grid.config.batch_size, model)
+                cell = _run_cell(grid, spec, model, tokenizer, task, k, key, batch_size)
+            records.append(public_record(cell))
+        del model
     return records
 
 
-@contextmanager
-def _holding(out_dir: Path | None, specs: Sequence[ModelSpec], settings: dict):
-    """Hold the output folder (one evaluation at a time), refuse cells made with other settings,
-    and clear the temporary files an interrupted run left."""
-    if out_dir is None:
-        yield
-        return
-    with outputs.hold(out_dir, "eval"):
-        _refuse_mixing(out_dir, specs, settings)
-        if is_main_process():  # only in what eval writes (report/ may be another command's)
-            outputs.remove_temporaries(out_dir)
-            for part in ("cells", "samples", "lm_eval"):
-                outputs.remove_temporaries(out_dir / part, recursive=True)
-        yield
+def write(grid: Plan, records: list[dict]) -> None:
+    """results.json (records, the run's settings from EvalConfig, versions) and results.md."""
+    from polyplatypus.report.tables import results_markdown
+
+    grid.store.write_results(records, config=grid.config.recorded(data_source=grid.settings["data_source"]),
+                             versions=versions(), tables=results_markdown(records))
 
 
 def resolve_batch_size(batch_size, model) -> int:
@@ -300,16 +216,18 @@ def resolve_batch_size(batch_size, model) -> int:
     return value
 
 
-def _run_cell(spec, model, tokenizer, task, shots, key, *, kobest_dir, limit, batch_size, scorer, progress,
-              out_dir, log_samples, data_source) -> dict:
+def _run_cell(grid: Plan, spec: ModelSpec, model, tokenizer, task: ChoiceTask, shots: int, key: dict,
+              batch_size: int) -> dict:
     from tqdm.auto import tqdm
 
-    n_docs = len(load_kobest(task.source, task.eval_split, kobest_dir))
-    total = min(n_docs, limit) if limit else n_docs
+    config = grid.config
+    n_docs = len(load_kobest(task.source, task.eval_split, config.kobest_dir))
+    total = min(n_docs, config.limit) if config.limit else n_docs
     with tqdm(total=total, desc=f"{spec.label} | {task.name} | {shots}-shot", unit="doc",
-              disable=not progress or not is_main_process(), bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]") as bar:
-        metrics, samples = score_cell(model, tokenizer, task, shots, kobest_dir=kobest_dir, limit=limit,
-                                      batch_size=batch_size, scorer=scorer, progress=bar.update)
+              disable=not config.progress or not is_main_process(),
+              bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]") as bar:
+        metrics, samples = score_cell(model, tokenizer, task, shots, kobest_dir=config.kobest_dir, limit=config.limit,
+                                      batch_size=batch_size, scorer=config.scorer, progress=bar.update)
     cell = {
         "model": spec.label,
         **key,
@@ -320,35 +238,13 @@ def _run_cell(spec, model, tokenizer, task, shots, key, *, kobest_dir, limit, ba
         "version": __version__,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    if out_dir is not None and is_main_process():
-        # The cell file marks a finished cell, so it is written last: a run stopped before it
-        # leaves the cell unfinished, and a re-run computes it again.
-        samples_path = _samples_path(out_dir, spec, task, shots)
-        if log_samples:
-            atomic_write_jsonl(samples_path, samples)
-            cell["samples_sha256"] = sha256_file(samples_path)
-        else:
-            samples_path.unlink(missing_ok=True)  # an earlier run's samples would not match this cell
-        atomic_write_json(_cell_path(out_dir, spec, task, shots), cell)
+    if grid.store is not None and is_main_process():
+        cell = grid.store.write_cell(spec, task.name, shots, cell, samples if config.log_samples else None)
     return cell
 
 
-def _public(cell: dict) -> dict:
-    """A cell as a results.json record (per-document arrays stay in the cell file)."""
-    return {k: v for k, v in cell.items() if k not in ("golds", "preds", "samples_sha256")}
-
-
-def write_results(out_dir: Path, records: list[dict], config: dict) -> None:
-    from polyplatypus.eval.lm_eval_results import LM_EVAL_FOLDER, task_dataset, write_lm_eval_results
-    from polyplatypus.report.tables import results_markdown
-
-    package_versions = versions()
-    atomic_write_json(out_dir / "results.json", {
-        "results": records,
-        "config": config,
-        "versions": package_versions,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    })
-    atomic_write_text(out_dir / "results.md", results_markdown(records))
-    # the same results in lm-eval 0.4's schema and layout, for tools that read those
-    write_lm_eval_results(out_dir / LM_EVAL_FOLDER, records, config, versions=package_versions, datasets=task_dataset)
+def discard_cells_made_otherwise(config: EvalConfig) -> list:
+    """Delete the cells (and their samples) in ``config.output`` that :func:`evaluate` with this
+    config would refuse to mix with: for a caller that owns the folder (the recipe's eval stage)."""
+    specs = [ModelSpec.parse(m) for m in config.models]
+    return ResultsStore(config.output).discard_made_otherwise(specs, cell_settings(config))

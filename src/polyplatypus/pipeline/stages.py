@@ -287,8 +287,7 @@ def stage_eval(run: Run) -> dict:
     config = stage_settings(run.config.eval, models=run.eval_models(), output=str(run.dir("eval")),
                             kobest_dir=run.eval_kobest_dir, progress=run.progress)
     # this folder is the recipe's own: cells made with earlier settings go, rather than being refused
-    discard_cells_made_otherwise(run.dir("eval"), run.eval_models(), kobest_dir=run.eval_kobest_dir,
-                                 limit=config.limit, dtype=config.dtype, scorer=config.scorer)
+    discard_cells_made_otherwise(config)
     records = evaluate(config=config)
     return {"output": str(run.dir("eval")), "cells": len(records)}
 

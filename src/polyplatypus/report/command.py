@@ -71,7 +71,7 @@ def hub_settings(args: argparse.Namespace):
 def cmd_report(args: argparse.Namespace) -> int:
     from polyplatypus.errors import ConfigError
     from polyplatypus.report.card import write_report
-    from polyplatypus.report.results import find_results_files
+    from polyplatypus.eval.store import ResultsStore
 
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     if not args.results and not args.published:
@@ -87,7 +87,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError("--format names no format")
     hub = hub_settings(args)
     for path in args.results:
-        find_results_files(path)  # fail early, naming the folder
+        ResultsStore.find(path)  # fail early, naming the folder
     written = write_report(args.results, output, baseline=args.baseline, resamples=args.resamples,
                            confidence=args.confidence, seed=args.seed, title=args.title, intro=args.intro,
                            formats=formats, published=args.published, hub=hub)

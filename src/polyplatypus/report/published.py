@@ -27,7 +27,8 @@ from pathlib import Path
 
 from polyplatypus.errors import ConfigError, DataError
 from polyplatypus.eval.lm_eval_results import LM_EVAL_PREFIX, OWN_MODEL_SOURCE, OWN_TASK_KEY
-from polyplatypus.report.results import RESULTS_FILE, Row
+from polyplatypus.eval.store import RESULTS_FILE
+from polyplatypus.report.results import Row
 
 V03_HARNESS = "ko-lm-evaluation-harness (lm-eval v0.3 fork)"
 LM_EVAL_HARNESS = "lm-evaluation-harness 0.4"

@@ -1,101 +1,19 @@
-"""Read evaluation results folders (as ``polyplatypus.eval.runner.evaluate(output=DIR)`` writes
-them) and combine several into one list of rows for a report.
+"""Combine evaluation results folders into one list of rows for a report.
 
-A results folder holds ``results.json`` = {"results": [records], "config": {...}, "versions":
-{...}} and per-cell files ``cells/<model>/<task>_<k>shot.json`` (the record plus per-document
-"golds" and "preds"). A run directory of ``polyplatypus run`` holds its results in ``eval/``.
+The folders are read by :mod:`polyplatypus.eval.store`, which owns their layout (``results.json``
+plus per-cell files with per-document golds and preds); a run directory of ``polyplatypus run``
+holds its results in ``eval/``.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from polyplatypus.errors import DataError
+from polyplatypus.eval.store import ResultsFolder, ResultsStore
 
-REQUIRED_FIELDS = ("model", "task", "shots", "macro_f1")
-# A cell file's per-document golds/preds are used for a results.json record only when the cell
-# agrees with the record on these: a re-run that stopped part-way (say with another eval.limit)
-# may have overwritten a cell after results.json was written, and its documents are not the
-# record's.
-CELL_MATCH_FIELDS = ("n", "limit", "data_source", "dtype", "scorer", "model_path", "macro_f1")
 # Settings that change the numbers: rows that differ in any of them are flagged in the card.
 PROVENANCE_FIELDS = ("version", "dtype", "batch_size", "data_source", "scorer", "limit")
-RESULTS_FILE = "results.json"
-
-
-@dataclass
-class ResultsFolder:
-    """One results folder: its records and, where present, each cell's per-document labels."""
-
-    path: Path
-    records: list[dict]
-    config: dict = field(default_factory=dict)
-    versions: dict = field(default_factory=dict)
-    cells: dict[tuple[str, str, int], dict] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.path.name or str(self.path)
-
-
-def find_results_files(path: str | Path) -> list[Path]:
-    """The results.json files of a results folder, a run directory, or a folder of either."""
-    path = Path(path)
-    if path.is_file():
-        if path.name != RESULTS_FILE:
-            raise DataError(f"expected a results folder or a {RESULTS_FILE} file", path=path)
-        return [path]
-    if not path.is_dir():
-        raise DataError("results folder does not exist", path=path)
-    for candidate in (path / RESULTS_FILE, path / "eval" / RESULTS_FILE):
-        if candidate.is_file():
-            return [candidate]
-    found = sorted(
-        p for p in path.glob(f"**/{RESULTS_FILE}")
-        if len(p.relative_to(path).parts) <= 4 and "cells" not in p.parts and "report" not in p.relative_to(path).parts
-    )
-    if not found:
-        raise DataError(f"no {RESULTS_FILE} found in this folder or its subfolders", path=path)
-    return found
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise DataError(f"invalid JSON: {error}", path=path) from None
-
-
-def load_results_folder(results_file: str | Path) -> ResultsFolder:
-    results_file = Path(results_file)
-    data = _read_json(results_file)
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise DataError('expected an object with a "results" list', path=results_file)
-    records = []
-    for index, record in enumerate(data["results"]):
-        if not isinstance(record, dict):
-            raise DataError("expected an object", path=results_file, record=index)
-        for name in REQUIRED_FIELDS:
-            if name not in record:
-                raise DataError("missing field", path=results_file, record=index, field=name)
-        records.append(dict(record))
-    folder = ResultsFolder(
-        path=results_file.parent, records=records,
-        config=data.get("config") or {}, versions=data.get("versions") or {},
-    )
-    cells_dir = results_file.parent / "cells"
-    if cells_dir.is_dir():
-        for cell_file in sorted(cells_dir.glob("**/*.json")):
-            cell = _read_json(cell_file)
-            if not isinstance(cell, dict) or not {"model", "task", "shots", "golds", "preds"} <= cell.keys():
-                continue  # not a cell file
-            if len(cell["golds"]) != len(cell["preds"]):
-                raise DataError("golds and preds differ in length", path=cell_file)
-            folder.cells[(cell["model"], cell["task"], int(cell["shots"]))] = cell
-    return folder
 
 
 @dataclass
@@ -136,11 +54,11 @@ def load_rows(paths) -> list[Row]:
     folders: list[ResultsFolder] = []
     seen_files: set[Path] = set()
     for path in paths:
-        for results_file in find_results_files(path):
+        for results_file in ResultsStore.find(path):
             if results_file.resolve() in seen_files:
                 continue
             seen_files.add(results_file.resolve())
-            folders.append(load_results_folder(results_file))
+            folders.append(ResultsStore(results_file.parent).read())
 
     owners: dict[str, list[ResultsFolder]] = {}
     for folder in folders:
@@ -166,8 +84,7 @@ def load_rows(paths) -> list[Row]:
         for record in folder.records:
             label = record["model"]
             shown = f"{label} ({names[id(folder)]})" if clashes(label) else label
-            cell = folder.cells.get((label, record["task"], int(record["shots"])))
-            stale = None if cell is None else cell_mismatch(cell, record)
+            cell, stale = folder.cell_for(record)
             use = cell is not None and stale is None
             rows.append(Row(
                 label=shown, record=record, source=folder.path,
@@ -176,24 +93,6 @@ def load_rows(paths) -> list[Row]:
                 stale_cell=stale,
             ))
     return rows
-
-
-def cell_mismatch(cell: dict, record: dict) -> str | None:
-    """How a cell file disagrees with its results.json record (None: it matches), e.g.
-    ``"n 2 (results.json: 30), limit 2 (results.json: None)"``."""
-    differences = []
-    for name in CELL_MATCH_FIELDS:
-        ours, theirs = cell.get(name), record.get(name)
-        if name == "macro_f1" and isinstance(ours, (int, float)) and isinstance(theirs, (int, float)):
-            same = math.isclose(float(ours), float(theirs), rel_tol=1e-9, abs_tol=1e-12)
-        else:
-            same = ours == theirs
-        if not same:
-            differences.append(f"{name} {ours} (results.json: {theirs})")
-    n = record.get("n")
-    if not differences and isinstance(n, int) and len(cell["golds"]) != n:
-        differences.append(f"{len(cell['golds'])} documents (results.json: n {n})")
-    return ", ".join(differences) or None
 
 
 def _unique_folder_names(folders: list[ResultsFolder]) -> dict[int, str]:

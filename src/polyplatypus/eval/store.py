@@ -1,0 +1,282 @@
+"""The one owner of evaluation results on disk: what ``eval``, the recipe's eval stage and the
+report read and write.
+
+A results folder holds::
+
+    results.json                          {"results": [records], "config": {...}, "versions": {...}}
+    results.md                            the model-card tables of results.json
+    cells/<model>/<task>_<k>shot.json     one finished cell: its record + per-document golds/preds
+    samples/<model>/<task>_<k>shot.jsonl  per-document details (``--log-samples``)
+    lm_eval/<k>-shot/<model>/results_<date>.json   results.json in lm-eval 0.4's schema
+                                          (:mod:`polyplatypus.eval.lm_eval_results`)
+
+The cell file marks a finished cell, so it is written after its samples file and records their
+checksum. A stored cell is reused only when its *key* (:meth:`ResultsStore.key`) equals the one
+this run would write: the model path, the task, the shot count and the folder-wide settings of
+:func:`folder_settings`. One folder never mixes settings: cells made otherwise are refused
+(:meth:`ResultsStore.refuse_mixing`) or, by a caller that owns the folder, discarded
+(:meth:`ResultsStore.discard_made_otherwise`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from polyplatypus.errors import DataError, OutputError
+from polyplatypus.eval.lm_eval_results import LM_EVAL_FOLDER, task_dataset, write_lm_eval_results
+from polyplatypus.eval.models import ModelSpec
+from polyplatypus.utils import outputs
+from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, sha256_file
+
+RESULTS_FILE = "results.json"
+TABLES_FILE = "results.md"
+CELLS_DIR = "cells"
+SAMPLES_DIR = "samples"
+# What an evaluation folder holds: an existing folder with none of these is not one.
+OUTPUT_ENTRIES = (RESULTS_FILE, TABLES_FILE, CELLS_DIR, SAMPLES_DIR, LM_EVAL_FOLDER)
+# A results.json record must have these.
+REQUIRED_FIELDS = ("model", "task", "shots", "macro_f1")
+# Per-document arrays and bookkeeping that stay in the cell file, out of results.json.
+CELL_ONLY_FIELDS = ("golds", "preds", "samples_sha256")
+# A cell file's per-document golds/preds stand for a results.json record only when the two agree
+# on these: a later run that stopped part-way (say with another limit) may have overwritten the
+# cell after results.json was written, and its documents are then not the record's.
+CELL_MATCH_FIELDS = ("n", "limit", "data_source", "dtype", "scorer", "model_path", "macro_f1")
+
+
+def folder_settings(*, limit, dtype: str, data_source: str, scorer: str) -> dict:
+    """The key settings that hold for a whole results folder (the model path holds per label).
+
+    ``dtype`` is the requested one, stored as ``dtype_requested``: a cell's ``dtype`` is the one
+    the model was actually loaded in."""
+    return {"limit": limit, "dtype_requested": dtype, "data_source": data_source, "scorer": scorer}
+
+
+@dataclass
+class ResultsFolder:
+    """A results folder as read back: its records and, where present, each cell's file."""
+
+    path: Path
+    records: list[dict]
+    config: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    cells: dict[tuple[str, str, int], dict] = field(default_factory=dict)  # (model, task, shots)
+
+    @property
+    def name(self) -> str:
+        return self.path.name or str(self.path)
+
+    def cell_for(self, record: dict) -> tuple[dict | None, str | None]:
+        """The cell file behind a record, and why it cannot stand for it (None when it can)."""
+        cell = self.cells.get((record["model"], record["task"], int(record["shots"])))
+        if cell is None:
+            return None, None
+        return cell, cell_mismatch(cell, record)
+
+
+class ResultsStore:
+    """One results folder: paths, the reuse key, reading and writing cells, the mixing check."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    # -- paths -------------------------------------------------------------------------------
+    def cell_path(self, spec: ModelSpec, task: str, shots: int) -> Path:
+        return self.root / CELLS_DIR / spec.slug / f"{task}_{shots}shot.json"
+
+    def samples_path(self, spec: ModelSpec, task: str, shots: int) -> Path:
+        return self.root / SAMPLES_DIR / spec.slug / f"{task}_{shots}shot.jsonl"
+
+    def _samples_of(self, cell_path: Path) -> Path:
+        return self.root / SAMPLES_DIR / cell_path.parent.name / f"{cell_path.stem}.jsonl"
+
+    # -- the reuse key -----------------------------------------------------------------------
+    @staticmethod
+    def key(spec: ModelSpec, task: str, shots: int, settings: dict) -> dict:
+        """What a stored cell must hold to be reused for (model, task, shots) under ``settings``
+        (:func:`folder_settings`)."""
+        return {"model_path": spec.path, "task": task, "shots": shots, **settings}
+
+    # -- reading -----------------------------------------------------------------------------
+    @staticmethod
+    def read_cell(path: Path) -> dict | None:
+        """A cell file's content; None for a missing or unreadable one (it is recomputed)."""
+        try:
+            cell = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        return cell if isinstance(cell, dict) else None
+
+    def reusable_cell(self, spec: ModelSpec, task: str, shots: int, key: dict, *, with_samples: bool) -> dict | None:
+        """The stored cell if it is finished under ``key``; with samples asked for, only if its
+        samples file is there with the checksum the cell recorded."""
+        cell = self.read_cell(self.cell_path(spec, task, shots))
+        if cell is None or not all(cell.get(k) == v for k, v in key.items()):
+            return None
+        if with_samples:
+            samples = self.samples_path(spec, task, shots)
+            if not (samples.is_file() and cell.get("samples_sha256") == sha256_file(samples)):
+                return None
+        return cell
+
+    def _stored_cells(self) -> Iterator[tuple[Path, dict]]:
+        for path in sorted((self.root / CELLS_DIR).glob("*/*.json")):
+            cell = self.read_cell(path)
+            if cell is not None:
+                yield path, cell
+
+    # -- one folder, one set of settings -----------------------------------------------------
+    def made_otherwise(self, specs: Sequence[ModelSpec], settings: dict) -> list[tuple[Path, str, object, object]]:
+        """Cells whose folder-wide settings differ from ``settings``, or that hold another model
+        path under one of ``specs``' labels, as (cell file, setting, its value, this run's value)."""
+        paths = {spec.slug: spec.path for spec in specs}
+        found = []
+        for path, cell in self._stored_cells():
+            wanted = {**settings, **({"model_path": paths[path.parent.name]} if path.parent.name in paths else {})}
+            for name, ours in wanted.items():
+                if name in cell and cell[name] != ours:
+                    found.append((path, name, cell[name], ours))
+                    break
+        return found
+
+    def refuse_mixing(self, specs: Sequence[ModelSpec], settings: dict) -> None:
+        differing = self.made_otherwise(specs, settings)
+        if differing:
+            path, name, theirs, ours = differing[0]
+            more = f" and {len(differing) - 1} more cells" if len(differing) > 1 else ""
+            raise OutputError(
+                f"{self.root} holds results made with {name} {theirs!r} ({path.relative_to(self.root)}{more}); "
+                f"this run has {name} {ours!r}. One folder never mixes settings: choose another --output, "
+                f"or delete {self.root} to start over"
+            )
+
+    def discard_made_otherwise(self, specs: Sequence[ModelSpec], settings: dict) -> list[Path]:
+        """Delete the cells (and their samples) that :meth:`refuse_mixing` would refuse: for a
+        caller that owns the folder and recomputes it (the recipe's eval stage)."""
+        removed = []
+        for path, *_ in self.made_otherwise(specs, settings):
+            path.unlink(missing_ok=True)
+            self._samples_of(path).unlink(missing_ok=True)
+            removed.append(path)
+        return removed
+
+    @contextmanager
+    def holding(self, specs: Sequence[ModelSpec], settings: dict, *, main_process: bool = True):
+        """Hold the folder (one evaluation at a time), refuse cells made with other settings and
+        clear the temporary files an interrupted run left."""
+        with outputs.hold(self.root, "eval"):
+            self.refuse_mixing(specs, settings)
+            if main_process:  # only in what eval writes (report/ may be another command's)
+                outputs.remove_temporaries(self.root)
+                for part in (CELLS_DIR, SAMPLES_DIR, LM_EVAL_FOLDER):
+                    outputs.remove_temporaries(self.root / part, recursive=True)
+            yield self
+
+    # -- writing -----------------------------------------------------------------------------
+    def write_cell(self, spec: ModelSpec, task: str, shots: int, cell: dict, samples: list[dict] | None) -> dict:
+        """Write a finished cell, samples first: the cell file marks the cell finished, so a run
+        stopped before it leaves the cell to be computed again. Returns the cell as written."""
+        samples_path = self.samples_path(spec, task, shots)
+        if samples is not None:
+            atomic_write_jsonl(samples_path, samples)
+            cell = {**cell, "samples_sha256": sha256_file(samples_path)}
+        else:
+            samples_path.unlink(missing_ok=True)  # an earlier run's samples would not match this cell
+        atomic_write_json(self.cell_path(spec, task, shots), cell)
+        return cell
+
+    def write_results(self, records: list[dict], *, config: dict, versions: dict, tables: str) -> None:
+        """results.json (records, the run's settings, versions), results.md (``tables``) and the
+        same results as lm-eval 0.4 results files under ``lm_eval/``, for tools that read those."""
+        atomic_write_json(self.root / RESULTS_FILE, {
+            "results": records,
+            "config": config,
+            "versions": versions,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        })
+        atomic_write_text(self.root / TABLES_FILE, tables)
+        write_lm_eval_results(self.root / LM_EVAL_FOLDER, records, config, versions=versions, datasets=task_dataset)
+
+    # -- reading a whole folder back (the report) ---------------------------------------------
+    @classmethod
+    def find(cls, path: str | Path) -> list[Path]:
+        """The results.json files of a results folder, a run directory, or a folder of either."""
+        path = Path(path)
+        if path.is_file():
+            if path.name != RESULTS_FILE:
+                raise DataError(f"expected a results folder or a {RESULTS_FILE} file", path=path)
+            return [path]
+        if not path.is_dir():
+            raise DataError("results folder does not exist", path=path)
+        for candidate in (path / RESULTS_FILE, path / "eval" / RESULTS_FILE):
+            if candidate.is_file():
+                return [candidate]
+        found = sorted(
+            p for p in path.glob(f"**/{RESULTS_FILE}")
+            if len(p.relative_to(path).parts) <= 4 and CELLS_DIR not in p.parts
+            and "report" not in p.relative_to(path).parts
+        )
+        if not found:
+            raise DataError(f"no {RESULTS_FILE} found in this folder or its subfolders", path=path)
+        return found
+
+    def read(self) -> ResultsFolder:
+        """results.json's records, config and versions, and every readable cell file."""
+        results_file = self.root / RESULTS_FILE
+        data = _read_json(results_file)
+        if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+            raise DataError('expected an object with a "results" list', path=results_file)
+        records = []
+        for index, record in enumerate(data["results"]):
+            if not isinstance(record, dict):
+                raise DataError("expected an object", path=results_file, record=index)
+            for name in REQUIRED_FIELDS:
+                if name not in record:
+                    raise DataError("missing field", path=results_file, record=index, field=name)
+            records.append(dict(record))
+        folder = ResultsFolder(path=self.root, records=records,
+                               config=data.get("config") or {}, versions=data.get("versions") or {})
+        for cell_file in sorted((self.root / CELLS_DIR).glob("**/*.json")):
+            cell = _read_json(cell_file)
+            if not isinstance(cell, dict) or not {"model", "task", "shots", "golds", "preds"} <= cell.keys():
+                continue  # not a cell file
+            if len(cell["golds"]) != len(cell["preds"]):
+                raise DataError("golds and preds differ in length", path=cell_file)
+            folder.cells[(cell["model"], cell["task"], int(cell["shots"]))] = cell
+        return folder
+
+
+def public_record(cell: dict) -> dict:
+    """A cell as a results.json record (per-document arrays stay in the cell file)."""
+    return {k: v for k, v in cell.items() if k not in CELL_ONLY_FIELDS}
+
+
+def cell_mismatch(cell: dict, record: dict) -> str | None:
+    """How a cell file disagrees with its results.json record (None: it matches), e.g.
+    ``"n 2 (results.json: 30), limit 2 (results.json: None)"``."""
+    differences = []
+    for name in CELL_MATCH_FIELDS:
+        ours, theirs = cell.get(name), record.get(name)
+        if name == "macro_f1" and isinstance(ours, (int, float)) and isinstance(theirs, (int, float)):
+            same = math.isclose(float(ours), float(theirs), rel_tol=1e-9, abs_tol=1e-12)
+        else:
+            same = ours == theirs
+        if not same:
+            differences.append(f"{name} {ours} (results.json: {theirs})")
+    n = record.get("n")
+    if not differences and isinstance(n, int) and len(cell["golds"]) != n:
+        differences.append(f"{len(cell['golds'])} documents (results.json: n {n})")
+    return ", ".join(differences) or None
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise DataError(f"invalid JSON: {error}", path=path) from None
