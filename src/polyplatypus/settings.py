@@ -326,7 +326,7 @@ def add_flags(parser: argparse.ArgumentParser, model: type[BaseModel], *, check:
         if not field.is_required() and "default" not in help_text:
             help_text += f" (default: {_show(default)})"
         if flag.positional:
-            parser.add_argument(name, nargs="+", type=_converter(model, name, field, flag, check),
+            parser.add_argument(name, nargs="+" if field.is_required() else "*", type=_converter(model, name, field, flag, check),
                                 metavar=flag.metavar or name.upper(), help=help_text)
             continue
         kwargs: dict[str, Any] = {"dest": name, "default": None, "help": help_text}

@@ -180,6 +180,26 @@ def test_report_stage_wrote_card_html_and_plots(demo):
         assert 300 <= width <= 3000 and 200 <= height <= 3000
 
 
+def test_hub_files_from_the_run_records(demo, tmp_path, capsys):
+    """report --card-model on a run directory: base model and data come from the run's records
+    (merged model -> adapter -> curated data's report). The demo's are local folders, not Hub
+    ids, so they are left out with a note rather than invented; the tuned model's results are
+    in .eval_results/ and README.md."""
+    from huggingface_hub import ModelCard
+
+    run_dir, out = demo["run_dir"], tmp_path / "hub"
+    assert main(["report", str(run_dir), "--output", str(out), "--format", "md", "--resamples", "20",
+                 "--card-model", "tiny-platypus-ko"]) == 0
+    notes = json.loads((out / "results.json").read_text())["report"]["hub_notes"]
+    assert any(n.startswith("base_model") and str((run_dir / "base").resolve()) in n for n in notes)
+    assert any(n.startswith("dataset") and "instruction" in n for n in notes)
+    data = ModelCard.load(out / "README.md").data
+    assert data.base_model is None and data.datasets is None and data.language == "ko"
+    assert len(data.eval_results) == 5 * 2 * 2 + 2  # tasks x shots x (F1, acc) + HellaSwag acc_norm
+    assert len(list((out / ".eval_results").glob("*.yaml"))) == 5
+    assert "not a Hub id" in capsys.readouterr().out
+
+
 def test_resolved_config_saved_beside_the_outputs(demo):
     run_dir = demo["run_dir"]
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())

@@ -370,6 +370,7 @@ def _run_cell(grid: Plan, spec: ModelSpec, model, tokenizer, task: ChoiceTask, s
         "model": spec.label,
         **key,
         **metrics,
+        "n_documents": n_docs,  # the split's size, before --limit (lm-eval's n-samples "original")
         "dtype": model_dtype_name(model),
         "batch_size": batch_size,
         "version": __version__,

@@ -7,6 +7,8 @@ A results folder holds::
     results.md                            the model-card tables of results.json
     cells/<model>/<task>_<k>shot.json     one finished cell: its record + per-document golds/preds
     samples/<model>/<task>_<k>shot.jsonl  per-document details (``--log-samples``)
+    lm_eval/<k>-shot/<model>/results_<date>.json   results.json in lm-eval 0.4's schema
+                                          (:mod:`polyplatypus.eval.lm_eval_results`)
 
 The cell file marks a finished cell, so it is written after its samples file and records their
 checksum. A stored cell is reused only when its *key* (:meth:`ResultsStore.key`) equals the one
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from polyplatypus.errors import DataError, OutputError
+from polyplatypus.eval.lm_eval_results import LM_EVAL_FOLDER, task_dataset, write_lm_eval_results
 from polyplatypus.eval.models import ModelSpec
 from polyplatypus.utils import outputs
 from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, sha256_file
@@ -38,7 +41,7 @@ TABLES_FILE = "results.md"
 CELLS_DIR = "cells"
 SAMPLES_DIR = "samples"
 # What an evaluation folder holds: an existing folder with none of these is not one.
-OUTPUT_ENTRIES = (RESULTS_FILE, TABLES_FILE, CELLS_DIR, SAMPLES_DIR)
+OUTPUT_ENTRIES = (RESULTS_FILE, TABLES_FILE, CELLS_DIR, SAMPLES_DIR, LM_EVAL_FOLDER)
 # A results.json record must have these.
 REQUIRED_FIELDS = ("model", "task", "shots", "macro_f1")
 # Per-document arrays and bookkeeping that stay in the cell file, out of results.json.
@@ -236,7 +239,7 @@ class ResultsStore:
             self.refuse_mixing(specs, settings, data_sources)
             if main_process:  # only in what eval writes (report/ may be another command's)
                 outputs.remove_temporaries(self.root)
-                for part in (CELLS_DIR, SAMPLES_DIR):
+                for part in (CELLS_DIR, SAMPLES_DIR, LM_EVAL_FOLDER):
                     outputs.remove_temporaries(self.root / part, recursive=True)
             yield self
 
@@ -254,7 +257,8 @@ class ResultsStore:
         return cell
 
     def write_results(self, records: list[dict], *, config: dict, versions: dict, tables: str) -> None:
-        """results.json (records, the run's settings, versions) and results.md (``tables``)."""
+        """results.json (records, the run's settings, versions), results.md (``tables``) and the
+        same results as lm-eval 0.4 results files under ``lm_eval/``, for tools that read those."""
         atomic_write_json(self.root / RESULTS_FILE, {
             "results": records,
             "config": config,
@@ -262,6 +266,7 @@ class ResultsStore:
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         })
         atomic_write_text(self.root / TABLES_FILE, tables)
+        write_lm_eval_results(self.root / LM_EVAL_FOLDER, records, config, versions=versions, datasets=task_dataset)
 
     # -- reading a whole folder back (the report) ---------------------------------------------
     @classmethod

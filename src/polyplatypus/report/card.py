@@ -27,6 +27,7 @@ from polyplatypus.version import __version__
 
 NOISE_MARK = "≈"
 MISSING = "–"
+PUBLISHED_MARK = "(published)"
 
 
 @dataclass
@@ -51,6 +52,11 @@ class Cell:
     damaged_cell: str | None = None  # the cell file is missing or unreadable: no interval
     record: dict = field(default_factory=dict, repr=False)
 
+    @property
+    def published(self) -> bool:
+        """A published result (report --published): no per-document data, so no interval."""
+        return bool(self.record.get("published"))
+
 
 @dataclass
 class Report:
@@ -68,6 +74,7 @@ class Report:
     intro: str
     generated: str
     sources: list[str]
+    published_notes: list[str] = field(default_factory=list)  # what published files had that the card leaves out
 
     def cell(self, task: str, model: str, shots: int) -> Cell | None:
         return self.cells.get((task, model, shots))
@@ -79,9 +86,13 @@ class Report:
             cells = [self.cell(task, model, k) for k in self.shots]
             if all(c is None for c in cells):
                 continue
-            name = f"{model} (baseline)" if model == self.baseline else model
+            name = f"{model} {PUBLISHED_MARK}" if self.is_published(model) else model
+            name = f"{name} (baseline)" if model == self.baseline else name
             rows.append((name, cells, sorted({c.provenance for c in cells if c is not None})))
         return rows
+
+    def is_published(self, model: str) -> bool:
+        return any(c.published for (t, m, k), c in self.cells.items() if m == model)
 
     def stale_cells(self) -> list[Cell]:
         """Cells whose per-document file disagreed with results.json (shown without an interval)."""
@@ -173,6 +184,7 @@ def build_report(
             provenance_ids[key] = len(provenance) + 1
             provenance.append({
                 **{name: row.record.get(name) for name in PROVENANCE_FIELDS},
+                **({"published": True, "harness": row.record.get("harness")} if row.record.get("published") else {}),
                 "source": str(row.source), "dates": [], "models": [],
             })
         note = provenance[provenance_ids[key] - 1]
@@ -190,14 +202,13 @@ def build_report(
             truncated=row.record.get("truncated"), provenance=provenance_ids[key],
             source=str(row.source), stale_cell=row.stale_cell, damaged_cell=row.damaged_cell, record=row.record,
         )
-    differing = {}
-    for name in PROVENANCE_FIELDS:
-        if name == "data_source":
-            values = _differing_data_sources(rows)
-        else:
-            values = list(dict.fromkeys(note[name] for note in provenance))
-        if len(values) > 1:
-            differing[name] = values
+    differing = differing_settings(provenance)
+    # tasks of different data sources always differ there: only copies of the same data count
+    sources = _differing_data_sources([row for row in rows if not row.record.get("published")])
+    if len(sources) > 1:
+        differing["data_source"] = sources
+    else:
+        differing.pop("data_source", None)
 
     tasks = _ordered_tasks({r.task for r in rows})
     shots = sorted({r.shots for r in rows})
@@ -215,14 +226,39 @@ def build_report(
     )
 
 
+def differing_settings(provenance: list[dict]) -> dict[str, list]:
+    """Setting -> its distinct values, for the settings in which the footnotes differ. With
+    published rows the harness is one of them; a setting a published file does not state is not
+    counted as a difference."""
+    published = any(note.get("published") for note in provenance)
+    names = (("harness",) if published else ()) + PROVENANCE_FIELDS
+    differing = {}
+    for name in names:
+        values = []
+        for note in provenance:
+            value = note.get(name)
+            if name == "harness" and not note.get("published"):
+                value = f"polyplatypus {note.get('version') or ''}".strip()
+            elif note.get("published") and (value is None or name in ("version", "scorer")):
+                continue
+            if value not in values:
+                values.append(value)
+        if len(values) > 1:
+            differing[name] = values
+    return differing
+
+
 def _score_column(column: list[Row], cells, baseline: str | None, resamples: int, confidence: float, seed: int):
     """Bold the best, attach intervals, and mark ties with the best (and the baseline)."""
     if not column:
         return
     best_f1 = max(r.f1 for r in column)
-    best_rows = [r for r in column if r.f1 == best_f1]
-    for row in best_rows:
-        cells[(row.task, row.label, row.shots)].best = True
+    for row in column:
+        cells[(row.task, row.label, row.shots)].best = row.f1 == best_f1
+    # Published rows have no per-document data: the noise test compares evaluated rows only.
+    evaluated = [r for r in column if not r.record.get("published")]
+    best_evaluated = max((r.f1 for r in evaluated), default=None)
+    best_rows = [r for r in evaluated if r.f1 == best_evaluated]
     # Rows scored on the same documents (same gold labels) share one paired bootstrap.
     groups: dict[tuple, PairedBootstrap] = {}
     member: dict[str, PairedBootstrap] = {}
@@ -236,9 +272,9 @@ def _score_column(column: list[Row], cells, baseline: str | None, resamples: int
         groups[golds].add(row.label, row.preds)
         member[row.label] = groups[golds]
         cells[(row.task, row.label, row.shots)].ci = groups[golds].interval(row.label, confidence)
-    for row in column:
+    for row in evaluated:
         cell = cells[(row.task, row.label, row.shots)]
-        if cell.best:
+        if any(row is best for best in best_rows):
             continue
         boot = member.get(row.label)
         reference = next((b for b in best_rows if member.get(b.label) is boot), None) if boot else None
@@ -254,6 +290,19 @@ def _score_column(column: list[Row], cells, baseline: str | None, resamples: int
             cell.vs_baseline = boot.difference(row.label, baseline, confidence)
             cell.vs_baseline_estimate = row.f1 - base_f1
             cell.baseline_within_noise = cell.vs_baseline.contains(0.0)
+    _published_differences(column, cells, baseline)
+
+
+def _published_differences(column: list[Row], cells, baseline: str | None) -> None:
+    """Differences from the baseline where it or the row is published: estimates only (no
+    per-document data, so no interval and no noise test)."""
+    base = next((r for r in column if r.label == baseline), None)
+    if base is None:
+        return
+    for row in column:
+        if row is base or not (row.record.get("published") or base.record.get("published")):
+            continue
+        cells[(row.task, row.label, row.shots)].vs_baseline_estimate = row.f1 - base.f1
 
 
 # ----------------------------------------------------------------------------- Markdown
@@ -286,7 +335,29 @@ def legend(report: Report) -> str:
     )
 
 
+def published_legend(report: Report) -> str:
+    """Why published rows have no interval and no noise mark (empty without published rows)."""
+    if not any(note.get("published") for note in report.provenance):
+        return ""
+    text = (f"Rows marked {PUBLISHED_MARK} are results published by others (`--published`), read from their results "
+            "files: no per-document predictions exist for them, so they carry no bootstrap interval and take no part "
+            f"in the paired test ({NOISE_MARK} compares evaluated rows only); a missing task or shot count stays empty.")
+    if report.baseline is not None and report.is_published(report.baseline):
+        text += " The baseline is a published row: differences from it are shown without intervals."
+    return text
+
+
+def published_note(note: dict) -> str:
+    return (f"published results: {note.get('harness') or 'another harness'}"
+            + (f", batch size {note['batch_size']}" if note.get("batch_size") is not None else "")
+            + (f", dtype {note['dtype']}" if note.get("dtype") else "")
+            + (f", first {note['limit']} documents per task only" if note.get("limit") is not None else "")
+            + f"; no per-document predictions, so no interval; file `{note['source']}`")
+
+
 def provenance_text(note: dict) -> str:
+    if note.get("published"):
+        return published_note(note)
     dates = sorted(note["dates"])
     when = dates[0] if len(dates) <= 1 else f"{dates[0]} to {dates[-1]}"
     parts = [
@@ -371,6 +442,8 @@ def render_markdown(report: Report) -> str:
     if report.intro:
         lines += [report.intro.strip(), ""]
     lines += [legend(report), ""]
+    if published_legend(report):
+        lines += [published_legend(report), ""]
     for warning in report_warnings(report):
         lines += [warning, ""]
     header = "| Model | " + " | ".join(f"{k}-shot" for k in report.shots) + " |"
@@ -387,8 +460,12 @@ def render_markdown(report: Report) -> str:
         if report.baseline is not None:
             diffs = _baseline_lines(report, task)
             if diffs:
-                lines += [f"Difference from the baseline {report.baseline} (F1, {report.confidence:.0%} paired-bootstrap interval): "
+                lines += [f"Difference from the baseline {report.baseline} (F1, {report.confidence:.0%} paired-bootstrap interval"
+                          + ("; none where a row is published" if _has_published(report, task) else "") + "): "
                           + "; ".join(diffs) + ".", ""]
+    if report.published_notes:
+        lines += ["Not shown from the published files (no macro-F1, or a task or shot count no evaluated model has): "
+                  + "; ".join(report.published_notes) + ".", ""]
     lines += ["---", ""]
     lines += [f"Report written by polyplatypus {__version__} on {report.generated} from: "
               + ", ".join(f"`{s}`" for s in report.sources) + ".", ""]
@@ -405,13 +482,20 @@ def _baseline_lines(report: Report, task: str) -> list[str]:
         parts = []
         for k in report.shots:
             cell = report.cell(task, model, k)
-            if cell is None or cell.vs_baseline is None:
+            if cell is None or cell.vs_baseline_estimate is None:
+                continue
+            if cell.vs_baseline is None:  # a published row on either side: no interval
+                parts.append(f"{k}-shot {cell.vs_baseline_estimate:+.4f}")
                 continue
             mark = f" {NOISE_MARK}" if cell.baseline_within_noise else ""
             parts.append(f"{k}-shot {cell.vs_baseline_estimate:+.4f} [{cell.vs_baseline.low:+.3f}, {cell.vs_baseline.high:+.3f}]{mark}")
         if parts:
             out.append(f"{model}: " + ", ".join(parts))
     return out
+
+
+def _has_published(report: Report, task: str) -> bool:
+    return any(c.published for (t, m, k), c in report.cells.items() if t == task)
 
 
 def _md_escape(text: str) -> str:
@@ -445,7 +529,7 @@ def read_card_tables(markdown: str) -> dict[str, dict[str, dict[int, dict]]]:
         if shots is None or set(cells[0]) <= {"-", " "}:
             continue
         label = re.sub(r"(\[\^\d+\])+$", "", cells[0]).replace("\\|", "|")
-        label = label.removesuffix(" (baseline)")
+        label = label.removesuffix(" (baseline)").removesuffix(f" {PUBLISHED_MARK}")
         row = {}
         for k, text in zip(shots, cells[1:]):
             match = _CELL.match(text)
@@ -483,9 +567,11 @@ def report_records(report: Report) -> list[dict]:
                 if cell.damaged_cell:
                     record["damaged_cell"] = cell.damaged_cell
                 if report.baseline is not None and model != report.baseline:
-                    record["vs_baseline"] = None if cell.vs_baseline is None else {
-                        "difference": cell.vs_baseline_estimate, "ci_low": cell.vs_baseline.low,
-                        "ci_high": cell.vs_baseline.high, "within_noise": cell.baseline_within_noise,
+                    record["vs_baseline"] = None if cell.vs_baseline_estimate is None else {
+                        "difference": cell.vs_baseline_estimate,
+                        "ci_low": None if cell.vs_baseline is None else cell.vs_baseline.low,
+                        "ci_high": None if cell.vs_baseline is None else cell.vs_baseline.high,
+                        "within_noise": cell.baseline_within_noise,
                     }
                 records.append(record)
     return records
@@ -499,6 +585,7 @@ def report_json(report: Report) -> dict:
             "version": __version__, "sources": report.sources, "tasks": report.tasks,
             "shots": report.shots, "models": report.models,
             "differing_settings": report.differing_settings,
+            "published_notes": report.published_notes,
         },
         "provenance": [{"id": i, **note} for i, note in enumerate(report.provenance, start=1)],
         "results": report_records(report),
@@ -508,23 +595,45 @@ def report_json(report: Report) -> dict:
 # ----------------------------------------------------------------------------- all outputs
 
 
+def gather_rows(paths, published=()) -> tuple[list[Row], list[str]]:
+    """The evaluated rows of ``paths`` and the published rows of ``published`` on the same tasks
+    and shot counts, with notes on what the published files had that the card leaves out."""
+    from polyplatypus.report.published import keep_evaluated_cells, load_published
+
+    rows = load_rows(paths) if paths else []
+    if not published:
+        return rows, []
+    extra, notes = load_published(published, evaluated_labels={r.label for r in rows})
+    extra, dropped = keep_evaluated_cells(extra, rows)
+    return rows + extra, notes + dropped
+
+
 def write_report(
     paths, output: str | Path, *, baseline: str | None = None, resamples: int = DEFAULT_RESAMPLES,
     confidence: float = DEFAULT_CONFIDENCE, seed: int = 0, title: str = "KoBEST results",
-    intro: str = "", formats=("md", "html", "png"), warn=None,
+    intro: str = "", formats=("md", "html", "png"), published=(), hub=None, warn=None,
 ) -> dict[str, list[Path]]:
-    """Write card.md, card.html, plots/*.png and results.json for the given results folders;
-    ``warn`` (optional) is called with each cell whose file is missing or unreadable."""
+    """Write card.md, card.html, plots/*.png and results.json for the given results folders
+    (and ``published``: published results files or folders, ``[LABEL=]PATH``, as baseline rows).
+    With ``hub`` (:class:`polyplatypus.report.hub.HubSettings`), also README.md and
+    .eval_results/*.yaml for its card model (see :mod:`polyplatypus.report.hub`). ``warn``
+    (optional) is called with each cell whose file is missing or unreadable."""
     from polyplatypus.report import html, plots
 
     unknown = set(formats) - {"md", "html", "png"}
     if unknown:
         raise ConfigError(f"unknown report format(s) {sorted(unknown)}; known: md, html, png")
-    rows = load_rows(paths)
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths or [])
+    rows, notes = gather_rows(paths, published)
     report = build_report(
         rows, baseline=baseline, resamples=resamples, confidence=confidence, seed=seed,
-        title=title, intro=intro, sources=[str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)],
+        title=title, intro=intro, sources=[str(p) for p in paths] + [str(p) for p in published],
     )
+    report.published_notes = notes
+    if hub is not None:
+        from polyplatypus.report.hub import card_cells, write_hub_files
+
+        card_cells(report, hub.card_model)  # an unknown or published card model fails before anything is written
     if warn is not None:
         for cell in report.damaged_cells():
             warn(f"{cell.label} {task_title(cell.task)} {cell.shots}-shot: {cell.damaged_cell} (in {cell.source}); "
@@ -532,7 +641,11 @@ def write_report(
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[Path]] = {"json": [output / "results.json"]}
-    atomic_write_json(output / "results.json", report_json(report))
+    data = report_json(report)
+    if hub is not None:
+        written["hub"], hub_notes = write_hub_files(report, output, hub, render_markdown(report))
+        data["report"].update({"card_model": hub.card_model, "hub_notes": hub_notes})
+    atomic_write_json(output / "results.json", data)
     images: list[Path] = []
     if "png" in formats or "html" in formats:
         images = plots.write_plots(report, output / "plots") if "png" in formats else []

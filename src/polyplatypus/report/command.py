@@ -35,8 +35,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     written = write_report(config.results, config.output_folder, baseline=config.baseline,
                            resamples=config.resamples, confidence=config.confidence, seed=config.seed,
                            title=config.title, intro=config.intro, formats=tuple(config.formats),
+                           published=config.published, hub=config.hub(),
                            warn=lambda message: print(f"polyplatypus report: warning: {message}", file=sys.stderr))
     for kind, paths in written.items():
         for path in paths:
             print(f"wrote {path}")
+    hub = config.hub()
+    if hub is not None:
+        import json
+
+        for note in json.loads((config.output_folder / "results.json").read_text(encoding="utf-8"))["report"]["hub_notes"]:
+            print(f"note: {note}")
+        if hub.model_dir is not None:
+            print(f"upload with: hf upload <user>/<model> {hub.model_dir} .")
     return 0

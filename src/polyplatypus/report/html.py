@@ -7,8 +7,8 @@ from html import escape
 from pathlib import Path
 
 from polyplatypus.report.card import (
-    MISSING, NOISE_MARK, Report, _baseline_lines, legend, provenance_text, report_warnings, task_title,
-    truncation_notes,
+    MISSING, NOISE_MARK, Report, _baseline_lines, legend, provenance_text, published_legend, report_warnings,
+    task_title, truncation_notes,
 )
 from polyplatypus.version import __version__
 
@@ -57,6 +57,8 @@ def render_html(report: Report, images: list[Path] | None = None) -> str:
     if report.intro:
         out += [f"<p>{_inline(paragraph)}</p>" for paragraph in report.intro.strip().split("\n\n")]
     out.append(f"<p>{escape(legend(report))}</p>")
+    if published_legend(report):
+        out.append(f"<p>{_inline(published_legend(report))}</p>")
     for warning in report_warnings(report):
         out.append(f'<p class="warning">{_inline(warning)}</p>')
     images_by_name = {Path(p).stem: p for p in images or []}
@@ -80,6 +82,8 @@ def render_html(report: Report, images: list[Path] | None = None) -> str:
         image = images_by_name.get(task)
         if image is not None:
             out.append(f'<img src="{escape(Path(image).as_posix())}" alt="F1 against shot count, {escape(task_title(task))}">')
+    if report.published_notes:
+        out.append('<p class="note">Not shown from the published files: ' + escape("; ".join(report.published_notes)) + ".</p>")
     overview = images_by_name.get("overview")
     if overview is not None:
         out += ["<h2>All tasks</h2>", f'<img src="{escape(Path(overview).as_posix())}" alt="F1 against shot count, all tasks">']

@@ -1,0 +1,218 @@
+"""Hub-ready evaluation results for the one model a card is about (``report --card-model``).
+
+Two things, both made with huggingface_hub's own API:
+
+- ``.eval_results/<task>.yaml``: one ``EvalResultEntry`` per task x shot count x metric (the Hub's
+  current format). An entry has no metric or shot field, so both go into its ``notes``
+  (``"5-shot macro_f1; ..."``), which :func:`read_entry_notes` reads back;
+- ``README.md``: ``ModelCardData`` metadata (the legacy ``model-index`` from ``EvalResult``s, each
+  metric named ``"macro_f1 (5-shot)"`` with ``args: {num_fewshot: 5}``, since the model-index
+  groups results by task and dataset and keeps one ``dataset.args``; ``base_model``, ``datasets``,
+  ``language: ko``, ``license``, ``library_name``, ``tags``) followed by the card.
+
+``base_model`` and ``datasets`` come from the run's records where they are known (a merged model's
+``polyplatypus.json`` names its base and adapter; the adapter's training summary names its data,
+whose curation report names the sources) and from the flags otherwise; a value that is not a Hub
+id (a local folder) is left out, with a note. Nothing here reaches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from polyplatypus.errors import ConfigError, OutputError
+from polyplatypus.eval.lm_eval_results import task_dataset
+from polyplatypus.report.tables import task_title
+from polyplatypus.utils.io import atomic_write_text
+
+EVAL_RESULTS_DIR = ".eval_results"
+README = "README.md"
+HUB_METRICS = {"macro_f1": ("f1", {"average": "macro"}), "acc": ("accuracy", {}), "acc_norm": ("acc_norm", {})}
+PROJECT_TAG = "polyplatypus"
+DEFAULT_TAGS = (PROJECT_TAG, "korean", "kobest")
+_NOTES = re.compile(r"^(?P<shots>\d+)-shot (?P<metric>\w+)(?:;|$)")
+
+
+@dataclass
+class HubSettings:
+    """What ``--card-model`` and its companion flags ask for."""
+
+    card_model: str
+    base_model: str | None = None
+    datasets: list[str] = field(default_factory=list)
+    license: str | None = None
+    library_name: str = "transformers"
+    tags: list[str] = field(default_factory=list)
+    model_dir: str | Path | None = None
+
+
+def is_hub_id(text: str | None) -> bool:
+    """``owner/name`` (or a bare ``name``) as the Hub spells ids, and not a local path."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not text or text.startswith(("/", ".", "~")) or text.count("/") > 1 or Path(text).expanduser().exists():
+        return False
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        return False
+    return True
+
+
+def run_metadata(model_path: str | None) -> dict:
+    """``base_model`` and ``datasets`` as the run's records give them for a merged model folder."""
+    from polyplatypus.data.curate import report_path_for
+    from polyplatypus.train.merge import METADATA_FILE
+
+    folder = Path(model_path) if model_path else None
+    if folder is None or not (folder / METADATA_FILE).is_file():
+        return {}
+    meta = _read_json(folder / METADATA_FILE)
+    found = {"base_model": meta.get("base")}
+    summary = _read_json(Path(str(meta.get("adapter") or "")) / "train_summary.json")
+    data = (summary.get("config") or {}).get("data")
+    if data:
+        sources = _read_json(report_path_for(data)).get("sources") or []
+        found["datasets"] = [s["source"] if isinstance(s, dict) else s for s in sources] or [data]
+    return found
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def card_metadata(settings: HubSettings, model_path: str | None) -> tuple[dict, list[str]]:
+    """The metadata fields (flags win over the records) and notes on the values left out."""
+    from polyplatypus.data.instructions import HUB_PREFIX
+
+    known = run_metadata(model_path)
+    notes = []
+    base = settings.base_model or known.get("base_model")
+    if base and not is_hub_id(base):
+        notes.append(f"base_model {base!r} is not a Hub id: left out (give --base-model)")
+        base = None
+    datasets = []
+    for name in settings.datasets or known.get("datasets") or []:
+        name = name[len(HUB_PREFIX):] if name.startswith(HUB_PREFIX) else name
+        if is_hub_id(name):
+            datasets.append(name)
+        else:
+            notes.append(f"dataset {name!r} is not a Hub id: left out (give --datasets)")
+    if not settings.license:
+        notes.append("license: none given (--license)")
+    tags = list(dict.fromkeys([*DEFAULT_TAGS, *settings.tags]))
+    return {"base_model": base, "datasets": datasets or None, "language": "ko", "license": settings.license or None,
+            "library_name": settings.library_name or None, "tags": tags}, notes
+
+
+def card_cells(report, card_model: str) -> list:
+    """The card model's cells; an unknown or published label is an error."""
+    if card_model not in report.models:
+        raise ConfigError(f"--card-model {card_model!r} is not a model of this report; known: "
+                          + ", ".join(m for m in report.models if not report.is_published(m)))
+    if report.is_published(card_model):
+        raise ConfigError(f"--card-model {card_model!r} is a published baseline; baselines are never listed as the "
+                          "card model's results")
+    return [report.cells[(t, card_model, k)] for t in report.tasks for k in report.shots
+            if (t, card_model, k) in report.cells]
+
+
+def entry_notes(shots: int, metric: str, task: str) -> str:
+    prompts = "lm-evaluation-harness prompts" if task.startswith("lm_eval:") else "ko-lm-evaluation-harness prompts"
+    return f"{shots}-shot {metric}; {task} ({prompts}), scored by polyplatypus"
+
+
+def read_entry_notes(notes: str | None) -> tuple[int, str] | None:
+    """(shots, metric) from an entry's notes as :func:`entry_notes` writes them."""
+    match = _NOTES.match(notes or "")
+    return (int(match.group("shots")), match.group("metric")) if match else None
+
+
+def hub_results(cells) -> tuple[dict[str, list], list, list[str]]:
+    """EvalResultEntry lists per task, EvalResult list, and notes on tasks without a Hub dataset."""
+    from huggingface_hub import EvalResult, EvalResultEntry
+
+    entries: dict[str, list] = {}
+    legacy, notes = [], []
+    for cell in cells:
+        dataset = task_dataset(cell.task, cell.record)
+        if dataset is None:
+            note = f"{cell.task}: no Hub dataset known, left out of the Hub files"
+            if note not in notes:
+                notes.append(note)
+            continue
+        dataset_id, config = dataset
+        for metric, (hub_type, args) in HUB_METRICS.items():
+            value = cell.record.get(metric)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            entries.setdefault(cell.task, []).append(EvalResultEntry(
+                dataset_id=dataset_id, task_id=config, value=float(value), date=cell.record.get("date"),
+                notes=entry_notes(cell.shots, metric, cell.task)))
+            legacy.append(EvalResult(
+                task_type="text-generation", dataset_type=dataset_id, dataset_name=f"KoBEST {task_title(cell.task)}"
+                if dataset_id == "skt/kobest_v1" else dataset_id, dataset_config=config, dataset_split="test",
+                metric_type=hub_type, metric_value=float(value), metric_name=f"{metric} ({cell.shots}-shot)",
+                metric_args={"num_fewshot": cell.shots, **args}))
+    return entries, legacy, notes
+
+
+def write_hub_files(report, output: Path, settings: HubSettings, card_markdown: str) -> tuple[list[Path], list[str]]:
+    """Write ``.eval_results/*.yaml`` and ``README.md`` into ``output`` (and copy them into
+    ``settings.model_dir``); returns the files written and notes on what was left out."""
+    import yaml
+    from huggingface_hub import ModelCard, ModelCardData, eval_result_entries_to_yaml
+
+    cells = card_cells(report, settings.card_model)
+    entries, legacy, notes = hub_results(cells)
+    model_paths = {c.record.get("model_path") for c in cells}
+    metadata, more = card_metadata(settings, next(iter(model_paths)) if len(model_paths) == 1 else None)
+    notes += more
+    written = []
+    results_dir = output / EVAL_RESULTS_DIR
+    for task, task_entries in entries.items():
+        path = results_dir / f"{task.replace(':', '-')}.yaml"
+        atomic_write_text(path, yaml.safe_dump(eval_result_entries_to_yaml(task_entries), sort_keys=False,
+                                                allow_unicode=True))
+        written.append(path)
+    data = ModelCardData(model_name=settings.card_model, eval_results=legacy or None,
+                         **{k: v for k, v in metadata.items() if v is not None})
+    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{card_markdown}")
+    atomic_write_text(output / README, str(card))
+    written.append(output / README)
+    if settings.model_dir is not None:
+        written += copy_to_model_dir(output, Path(settings.model_dir), [p for p in written if p.suffix == ".yaml"])
+    return written, notes
+
+
+def copy_to_model_dir(output: Path, model_dir: Path, result_files: list[Path]) -> list[Path]:
+    """README.md and .eval_results/ into a model folder; a README.md not written by us is kept."""
+    from huggingface_hub import ModelCard
+
+    if not model_dir.is_dir():
+        raise OutputError(f"--model-dir {model_dir}: not a folder (give the model folder to upload)")
+    readme = model_dir / README
+    if readme.is_file():
+        try:
+            ours = PROJECT_TAG in (ModelCard.load(readme).data.tags or [])
+        except Exception:
+            ours = False
+        if not ours:
+            raise OutputError(f"{readme} exists and was not written by polyplatypus report; move it away, or "
+                              "merge the report's README.md into it by hand")
+    copied = [readme]
+    shutil.copyfile(output / README, readme)
+    for path in result_files:
+        target = model_dir / EVAL_RESULTS_DIR / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        copied.append(target)
+    return copied
