@@ -22,10 +22,10 @@ def register(subparsers) -> None:
 
 def _rows(include_path) -> tuple[list[tuple[str, str, str, str]], str | None]:
     from polyplatypus.errors import ConfigError
-    from polyplatypus.tasks.registry import all_task_names, get_task
+    from polyplatypus.tasks.registry import get_task, task_names
 
     rows = []
-    for name in all_task_names():
+    for name in task_names():  # every reference task, the default ones first
         task = get_task(name)
         rows.append((task.name, "polyplatypus (reference harness)", str(getattr(task, "version", "") or ""),
                      ",".join(task.metrics)))
