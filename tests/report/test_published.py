@@ -10,7 +10,7 @@ import pytest
 
 from polyplatypus.cli import main
 from polyplatypus.report.card import MISSING, read_card_tables, write_report
-from polyplatypus.report.tables import task_title
+from polyplatypus.eval.tables import task_title
 from polyplatypus.tasks.registry import task_names
 
 TASK_TITLES = {name: task_title(name) for name in task_names()}  # each reference task's heading in the card

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from polyplatypus.errors import ConfigError, OutputError
 from polyplatypus.eval.lm_eval_results import task_dataset
-from polyplatypus.report.tables import task_title
+from polyplatypus.eval.tables import task_title
 from polyplatypus.utils.io import atomic_write_text
 
 EVAL_RESULTS_DIR = ".eval_results"
