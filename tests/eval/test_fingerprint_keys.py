@@ -13,6 +13,7 @@ import pytest
 import polyplatypus
 from polyplatypus.errors import OutputError
 from polyplatypus.eval import runner
+from polyplatypus.eval.store import IDENTITY_FIELDS
 from polyplatypus.models.fingerprint import model_fingerprint
 from tests.models.test_fingerprint import edit_one_tensor_in_place
 
@@ -79,8 +80,8 @@ def test_cells_without_identity_are_recomputed_once(model, tmp_path, kobest_dir,
     grid(model, out, kobest_dir)
     for path in (out / "cells" / "m").glob("*.json"):  # as written before identities were recorded
         cell = json.loads(path.read_text())
-        for name in ("model_fingerprint", "data_sha256"):
-            del cell[name]
+        for name in IDENTITY_FIELDS:
+            cell.pop(name, None)
         path.write_text(json.dumps(cell))
     capsys.readouterr()
     grid(model, out, kobest_dir)
@@ -96,14 +97,17 @@ def test_changed_documents_are_recomputed(model, tmp_path, kobest_dir, scored, c
     shutil.copytree(kobest_dir / "COPA", data / "COPA")
     out = tmp_path / "out"
     grid(model, out, data)
-    train = data / "COPA" / "train.tsv"  # only the 1-shot cell draws from it
+    train = data / "COPA" / "train.tsv"  # the 1-shot cell draws from it; it is one of the task's data files
     lines = train.read_text(encoding="utf-8").splitlines(keepends=True)
     assert "다" in lines[1]
     lines[1] = lines[1].replace("다", "요", 1)  # one word of the first training document
     train.write_text("".join(lines), encoding="utf-8")
     capsys.readouterr()
     grid(model, out, data)
-    assert scored[2:] == [(TASK, 1)]
-    assert "the KoBEST data changed since these results of model m: recomputing 1 cell(s)" in capsys.readouterr().err
+    # both cells: the task's data files changed (its fingerprint); the 1-shot cell's own documents too
+    assert scored[2:] == [(TASK, 0), (TASK, 1)]
+    err = capsys.readouterr().err
+    assert "the KoBEST data changed since these results of model m: recomputing 1 cell(s)" in err
+    assert f"recomputing m {TASK} 0-shot: the stored cell was made with fingerprint" in err
     samples = json.loads((out / "cells" / "m" / f"{TASK}_1shot.json").read_text())
     assert samples["data_sha256"] == runner.documents_sha256("copa", ["test", "train"], data)
