@@ -115,3 +115,21 @@ def test_eval_with_an_lm_eval_name_but_no_lm_eval_exits_2_saying_how_to_install(
     monkeypatch.setitem(sys.modules, "lm_eval", None)
     assert main(["eval", "--model", str(tmp_path / "m"), "--tasks", "lm_eval:kmmlu", "--output", str(tmp_path / "o")]) == 2
     assert "pip install 'polyplatypus[lm-eval]'" in capsys.readouterr().err
+
+
+def test_document_source_gives_decontamination_every_document(folder):
+    from polyplatypus.data import decontam
+    from polyplatypus.tasks.texts import DocumentSource
+
+    source = lmt.document_source("kmmlu_local", [str(folder)])  # as data curate hands it, prefix stripped
+    assert isinstance(source, DocumentSource) and source.name == "lm_eval:kmmlu_local"
+    documents = list(source.documents())
+    expected = lmt.task_documents("lm_eval:kmmlu_local", [str(folder)])
+    assert len(documents) == sum(len(docs) for splits in expected.values() for docs in splits.values())
+    first_task, splits = next(iter(expected.items()))
+    assert documents[0].task == f"lm_eval:{first_task}" and documents[0].split == "eval"
+    assert dict(documents[0].fields)["question"] == splits["eval"][0]["question"]
+    texts = decontam.task_texts([source])  # what data curate indexes
+    assert {t.benchmark for t in texts} == {"lm_eval"} and len(texts) >= len(documents)
+    with pytest.raises(ConfigError, match="did you mean"):
+        lmt.document_source("kmmlu_locl", [str(folder)])

@@ -330,3 +330,33 @@ def lm_eval_listing(include_path=None) -> list[TaskListing]:
         metrics = ",".join(str(m.get("metric")) for m in listed if isinstance(m, dict) and isinstance(m.get("metric"), str))
         rows.append(TaskListing(PREFIX + name, source, str(metadata.get("version", "")), metrics))
     return rows
+
+
+@dataclass
+class LmEvalDocuments:
+    """An lm-eval task or group as a :class:`~polyplatypus.tasks.texts.DocumentSource` for
+    decontamination: every text field of each leaf task's evaluation and few-shot documents
+    (after its ``process_docs``), as lm-eval loads them."""
+
+    name: str  # lm_eval:<task or group>
+    include_path: Sequence[str] | None = None
+    benchmark: str = "lm_eval"
+
+    def documents(self):
+        from polyplatypus.tasks.texts import document_from_fields
+
+        for task_name, splits in task_documents(self.name, self.include_path).items():
+            for split, docs in splits.items():
+                for index, doc in enumerate(docs):
+                    fields = [key for key, value in doc.items() if isinstance(value, str)]
+                    yield document_from_fields(PREFIX + task_name, split, index, doc, fields)
+
+    def describe(self) -> str:
+        return f"lm-eval {LM_EVAL_VERSION} ({self.name})"
+
+
+def document_source(name: str, include_path=None) -> LmEvalDocuments:
+    """``data curate --decontaminate lm_eval:<name>``: the task's documents (name checked now)."""
+    require_lm_eval()
+    full = name if is_lm_eval_name(name) else PREFIX + name
+    return LmEvalDocuments(resolve_name(full, include_path), include_path)

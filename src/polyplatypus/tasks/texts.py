@@ -3,7 +3,7 @@
 Any task kind implements :class:`DocumentSource`: the reference tasks through the data layer
 (:class:`polyplatypus.data.task_data.ReferenceTaskDocuments`, which reads their task files'
 data), lm-evaluation-harness tasks through their own loading
-(``polyplatypus.tasks.lm_eval_tasks.document_source(name)``, where that module exists).
+(``polyplatypus.tasks.lm_eval_tasks.document_source(name)``).
 ``data curate --decontaminate`` turns every document into benchmark texts and names the task of
 each removal.
 """
