@@ -77,12 +77,9 @@ def test_names_are_checked_and_lm_eval_goes_through_the_interface(tmp_path, monk
             yield TaskDocument("lm_eval:toy", "test", 0, (("question", "나무늘보는 하루에 몇 시간을 자는가 궁금합니다"),),
                                ("question",))
 
-    import sys
-    import types
+    from polyplatypus.tasks import lm_eval_tasks  # the real source is tested in tests/tasks/test_lm_eval_tasks.py
 
-    module = types.ModuleType("polyplatypus.tasks.lm_eval_tasks")
-    module.document_source = lambda name: FakeLmEvalTask() if name == "toy" else None
-    monkeypatch.setitem(sys.modules, "polyplatypus.tasks.lm_eval_tasks", module)
+    monkeypatch.setattr(lm_eval_tasks, "document_source", lambda name: FakeLmEvalTask() if name == "toy" else None)
     extra = _records(tmp_path, ["나무늘보는 하루에 몇 시간을 자는가 궁금합니다", "고양이는 왜 상자를 좋아하나요?"])
     report = curate([str(extra)], tmp_path / "o.jsonl", decontaminate="lm_eval:toy", dedup_threshold=None)
     assert [(c["removed"]["id"], c["benchmark"]["task"]) for c in report["contaminated"]] == [("x0", "lm_eval:toy")]
