@@ -158,23 +158,8 @@ def resolve_baseline(rows: list[Row], baseline: str | None) -> str | None:
     raise ConfigError(f"--baseline {baseline!r} matches no model in the results; known: {known}")
 
 
-def build_report(
-    rows: list[Row], *, baseline: str | None = None, resamples: int = DEFAULT_RESAMPLES,
-    confidence: float = DEFAULT_CONFIDENCE, seed: int = 0, title: str = "KoBEST results",
-    intro: str = "", sources: list[str] | None = None,
-) -> Report:
-    if not rows:
-        raise ConfigError("no results to report")
-    if not 0.0 < confidence < 1.0:
-        raise ConfigError(f"confidence must lie strictly between 0 and 1, got {confidence}")
-    if resamples < 10:
-        raise ConfigError(f"resamples must be at least 10, got {resamples}")
-    baseline_label = resolve_baseline(rows, baseline)
-    models = list(dict.fromkeys(r.label for r in rows))
-    if baseline_label is not None:
-        models.remove(baseline_label)
-        models.insert(0, baseline_label)
-
+def _cells_and_provenance(rows: list[Row]) -> tuple[dict[tuple[str, str, int], Cell], list[dict]]:
+    """A card cell per row, and the provenance footnotes (one per results folder and settings)."""
     provenance_ids: dict[tuple, int] = {}
     provenance: list[dict] = []
     cells: dict[tuple[str, str, int], Cell] = {}
@@ -202,13 +187,40 @@ def build_report(
             truncated=row.record.get("truncated"), provenance=provenance_ids[key],
             source=str(row.source), stale_cell=row.stale_cell, damaged_cell=row.damaged_cell, record=row.record,
         )
+    return cells, provenance
+
+
+def _settings_that_differ(rows: list[Row], provenance: list[dict]) -> dict[str, list]:
+    """The settings in which the footnotes differ; for the data source only copies of the same
+    data count (tasks of different data sources always differ there)."""
     differing = differing_settings(provenance)
-    # tasks of different data sources always differ there: only copies of the same data count
-    sources = _differing_data_sources([row for row in rows if not row.record.get("published")])
-    if len(sources) > 1:
-        differing["data_source"] = sources
+    copies = _differing_data_sources([row for row in rows if not row.record.get("published")])
+    if len(copies) > 1:
+        differing["data_source"] = copies
     else:
         differing.pop("data_source", None)
+    return differing
+
+
+def build_report(
+    rows: list[Row], *, baseline: str | None = None, resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE, seed: int = 0, title: str = "KoBEST results",
+    intro: str = "", sources: list[str] | None = None,
+) -> Report:
+    if not rows:
+        raise ConfigError("no results to report")
+    if not 0.0 < confidence < 1.0:
+        raise ConfigError(f"confidence must lie strictly between 0 and 1, got {confidence}")
+    if resamples < 10:
+        raise ConfigError(f"resamples must be at least 10, got {resamples}")
+    baseline_label = resolve_baseline(rows, baseline)
+    models = list(dict.fromkeys(r.label for r in rows))
+    if baseline_label is not None:
+        models.remove(baseline_label)
+        models.insert(0, baseline_label)
+
+    cells, provenance = _cells_and_provenance(rows)
+    differing = _settings_that_differ(rows, provenance)
 
     tasks = _ordered_tasks({r.task for r in rows})
     shots = sorted({r.shots for r in rows})
