@@ -27,19 +27,6 @@ def model(tmp_path, tiny_gptneox_dir):
     return folder
 
 
-@pytest.fixture
-def scored(monkeypatch):
-    calls = []
-    real = runner.score_cell
-
-    def counting(model, tokenizer, task, shots, **kwargs):
-        calls.append((task.name, shots))
-        return real(model, tokenizer, task, shots, **kwargs)
-
-    monkeypatch.setattr(runner, "score_cell", counting)
-    return calls
-
-
 def grid(model, out, kobest_dir, label="m"):
     return polyplatypus.evaluate([f"{label}={model}"], [TASK], [0, 1], output=out, limit=3, progress=False,
                                  kobest_dir=kobest_dir)

@@ -19,15 +19,7 @@ def folder(lm_eval_tasks):
     return lm_eval_tasks
 
 
-def _refuse_loading(monkeypatch):
-    import polyplatypus.eval.runner as runner
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded")
-    monkeypatch.setattr(runner, "load_model", refuse)
-
-
-def test_eval_runs_lm_eval_tasks_beside_ours_and_resumes(tiny_gptneox_dir, kobest_dir, folder, tmp_path, monkeypatch):
+def test_eval_runs_lm_eval_tasks_beside_ours_and_resumes(tiny_gptneox_dir, kobest_dir, folder, tmp_path, refuse_loading):
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
@@ -63,7 +55,7 @@ def test_eval_runs_lm_eval_tasks_beside_ours_and_resumes(tiny_gptneox_dir, kobes
     assert "lm_eval:haerae_local" in (out / "results.md").read_text(encoding="utf-8")
 
     # a re-run reuses every cell without loading the model
-    _refuse_loading(monkeypatch)
+    refuse_loading()
     again = polyplatypus.evaluate(**options)
     assert [r["fingerprint"] for r in again if "fingerprint" in r] == [r["fingerprint"] for r in records if "fingerprint" in r]
 
@@ -91,8 +83,7 @@ def test_a_changed_task_file_recomputes_its_cells_with_a_message(tiny_gptneox_di
     (["--tasks", "lm_eval:kmmlu_local", "--shots", "6"], "6 shots asked but its few-shot split 'dev' has 5"),
     (["--tasks", "kobest_copa", "--limit", "0.5"], "a fraction (0.5) applies to lm_eval: tasks only"),
 ])
-def test_cli_errors_exit_2_before_any_model_loads(folder, tmp_path, monkeypatch, capsys, argv, message):
-    _refuse_loading(monkeypatch)
+def test_cli_errors_exit_2_before_any_model_loads(folder, tmp_path, no_model_loading, capsys, argv, message):
     code = main(["eval", "--model", str(tmp_path / "never-loaded"), "--include-path", str(folder),
                  "--output", str(tmp_path / "out"), "--no-progress", *argv])
     assert code == 2

@@ -11,7 +11,6 @@ import pytest
 
 import polyplatypus
 from polyplatypus.cli import main
-from polyplatypus.errors import OutputError
 from polyplatypus.eval import runner, store
 from polyplatypus.eval.config import EvalConfig
 
@@ -28,28 +27,6 @@ def grid(model, out, **kwargs):
 
 def paths(out, shots):
     return out / "cells" / "m" / f"{TASK}_{shots}shot.json", out / "samples" / "m" / f"{TASK}_{shots}shot.jsonl"
-
-
-@pytest.fixture
-def scored(monkeypatch):
-    """The cells scored (not reused) by the runs of a test, in order."""
-    calls = []
-    real = runner.score_cell
-
-    def counting(model, tokenizer, task, shots, **kwargs):
-        calls.append((task.name, shots))
-        return real(model, tokenizer, task, shots, **kwargs)
-
-    monkeypatch.setattr(runner, "score_cell", counting)
-    return calls
-
-
-@pytest.fixture
-def no_model_loading(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded")
-
-    monkeypatch.setattr(runner, "load_model", refuse)
 
 
 def test_killed_between_the_samples_and_the_cell_file(tmp_path, kobest_dir, tiny_gptneox_dir, monkeypatch, scored):
