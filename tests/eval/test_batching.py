@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from polyplatypus.eval.batching import auto_batch_size, chunk_rows, rows_that_fit
+from polyplatypus.eval.batching import PACK_ABOVE_PADDING, SHORTEST_PACKED_LINE, auto_batch_size, chunk_rows, pack_batches, rows_that_fit
 
 
 def _widths(rows_per_width):
@@ -41,3 +41,48 @@ def test_auto_on_cpu_is_one_row_per_batch(tiny_gptneox_dir):
     model = AutoModelForCausalLM.from_pretrained(tiny_gptneox_dir, dtype=torch.float32)
     assert auto_batch_size(model) == 1
     assert [len(c) for c in chunk_rows([30, 20, 10], "auto", model)] == [1, 1, 1]
+
+
+def _check_plan(widths, plan, most_lines):
+    """Every row once; no line wider than its batch's longest row or SHORTEST_PACKED_LINE; at
+    most ``most_lines(width)`` lines."""
+    rows = sorted(i for batch in plan for line in batch for i in line)
+    assert rows == list(range(len(widths)))
+    for batch in plan:
+        width = max(widths[i] for line in batch for i in line)
+        if any(len(line) > 1 for line in batch):
+            width = max(width, SHORTEST_PACKED_LINE)
+        assert len(batch) <= most_lines(width)
+        assert all(sum(widths[i] for i in line) <= width for line in batch)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fixed_batches_pad_at_most_the_threshold(seed):
+    """Rows of scattered lengths at batch 8: every batch pads at most PACK_ABOVE_PADDING, whether
+    its rows share a line (packed) or not."""
+    import random
+
+    rng = random.Random(seed)
+    widths = sorted((rng.choice([rng.randint(5, 40), rng.randint(100, 900)]) for _ in range(300)), reverse=True)
+    plan = pack_batches(widths, 8)
+    _check_plan(widths, plan, lambda width: 8)
+    for batch in plan:
+        width = max(sum(widths[i] for i in line) for line in batch)  # the pass's padded width
+        assert len(batch) * width <= (1 + PACK_ABOVE_PADDING) * sum(widths[i] for line in batch for i in line)
+    assert any(len(line) > 1 for batch in plan for line in batch)  # short rows did fill long lines
+
+
+def test_rows_of_one_length_are_chunk_rows_batches():
+    widths = [64] * 20 + [63] * 5
+    plan = pack_batches(widths, 8)
+    assert plan == [[[i] for i in chunk] for chunk in chunk_rows(widths, 8)]
+
+
+def test_auto_packs_short_rows_beside_long_ones():
+    """Memory for three masked 900-token lines: two long rows, then a 600-token row whose line
+    takes ten 30-token rows; the rest of the short rows fill later batches."""
+    free, per_token, pair = 95e6, 4000.0, 33.0
+    widths = _widths([(900, 2), (600, 1), (30, 40)])
+    plan = pack_batches(widths, "auto", masked=True, free_bytes=free, bytes_per_token=per_token, pair_bytes=pair)
+    _check_plan(widths, plan, lambda width: rows_that_fit(width, free, per_token, masked=True, mask_bytes_per_pair=pair))
+    assert [len(line) for line in plan[0]] == [1, 1, 11]

@@ -11,7 +11,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from polyplatypus.data.kobest import load_kobest
 from polyplatypus.eval.requests import build_requests
 from polyplatypus.eval.scorer import RequestScorer
-from polyplatypus.eval.shared_context import PAD_BRANCH, SharedContextScorer, allowed_pairs, pack_document
+from polyplatypus.eval.shared_context import (
+    PAD_BRANCH, PAD_SEGMENT, SharedContextScorer, allowed_pairs, pack_document,
+)
 from polyplatypus.tasks import all_task_names, get_task
 
 from tests.eval.straightforward import straightforward_loglikelihood
@@ -96,7 +98,7 @@ def test_packed_row_layout():
 
 def test_mask_of_a_packed_row():
     """Context [c c], continuation 0 [a a], continuation 1 [b], one pad: each continuation sees the
-    context and its own earlier tokens; the pad sees the context and itself; no row is empty."""
+    context and its own earlier tokens; the pad sees itself only; no row is empty."""
     branch = torch.tensor([[-1, -1, 0, 0, 1, PAD_BRANCH]])
     want = torch.tensor([
         [1, 0, 0, 0, 0, 0],
@@ -104,13 +106,50 @@ def test_mask_of_a_packed_row():
         [1, 1, 1, 0, 0, 0],
         [1, 1, 1, 1, 0, 0],
         [1, 1, 0, 0, 1, 0],
-        [1, 1, 0, 0, 0, 1],
+        [0, 0, 0, 0, 0, 1],
     ], dtype=torch.bool)
     assert torch.equal(allowed_pairs(branch)[0, 0], want)
     (row,) = pack_document([5, 6], [[7, 7, 9], [8, 9]], max_length=100)
     assert row.branch_of == [-1, -1, 0, 0, 1] and not row.causal
     (row,) = pack_document([5, 6], [[7, 7, 9], [8]], max_length=100)
     assert row.causal  # only one continuation has tokens past the context: no mask needed
+
+
+def test_mask_of_a_line_holding_two_rows():
+    """Row 0 = context [c] + continuation [a], row 1 = context [d d] + continuation [e], two pads:
+    nothing of one row is visible from the other, and each row's context restarts its view."""
+    branch = torch.tensor([[-1, 0, -1, -1, 0, PAD_BRANCH, PAD_BRANCH]])
+    segment = torch.tensor([[0, 0, 1, 1, 1, PAD_SEGMENT, PAD_SEGMENT]])
+    want = torch.tensor([
+        [1, 0, 0, 0, 0, 0, 0],
+        [1, 1, 0, 0, 0, 0, 0],
+        [0, 0, 1, 0, 0, 0, 0],
+        [0, 0, 1, 1, 0, 0, 0],
+        [0, 0, 1, 1, 1, 0, 0],
+        [0, 0, 0, 0, 0, 1, 0],
+        [0, 0, 0, 0, 0, 1, 1],
+    ], dtype=torch.bool)
+    assert torch.equal(allowed_pairs(branch, segment)[0, 0], want)
+
+
+@pytest.mark.parametrize("name", ["kobest_boolq", "kobest_hellaswag", "kobest_copa"])
+def test_packed_lines_score_as_one_row_each(kobest_dir, neox, name, monkeypatch):
+    """Rows of very different lengths at batch 8: lines hold several rows end to end; every
+    loglikelihood equals batch 1's (fp32 tolerance: other batch shapes, other kernels) and far
+    fewer tokens are forwarded than when each row is padded to its batch's longest."""
+    from polyplatypus.eval import batching
+
+    model, tokenizer = neox
+    requests = _requests(kobest_dir, name, 0, limit=16)  # 0-shot: rows far from the fixture's 384 cut
+    one = SharedContextScorer(model, tokenizer, batch_size=1).score(requests)
+    packed = SharedContextScorer(model, tokenizer, batch_size=8).score(requests)
+    for a, b in zip(one, packed):
+        assert b.loglikelihoods == pytest.approx(a.loglikelihoods, rel=1e-5, abs=1e-4)
+    minimum = sum(doc.minimum_tokens for doc in one)
+    assert sum(doc.forwarded_tokens for doc in packed) <= 1.05 * minimum
+    monkeypatch.setattr(batching, "PACK_ABOVE_PADDING", float("inf"))  # every batch plain padded rows
+    padded_rows = SharedContextScorer(model, tokenizer, batch_size=8).score(requests)
+    assert sum(doc.forwarded_tokens for doc in padded_rows) > sum(doc.forwarded_tokens for doc in packed)
 
 
 def test_bfloat16_scores_agree_within_one_bf16_step(kobest_dir):

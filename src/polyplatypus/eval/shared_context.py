@@ -12,7 +12,10 @@ without any mask, so SDPA can take its causal (flash) kernels.
 When a context does not fit, the reference cuts context+continuation from the left, so the
 kept context depends on the continuation's length: choices are grouped by the context they
 actually keep, and each group gets its own row (equal-length continuations still share one).
-Rows of all documents are sorted by length and batched, so padding stays small.
+Rows of all documents are sorted by length and batched, so padding stays small; where a batch
+would still pad more than a little (rows of different lengths, a cell's short tail), shorter
+rows are packed end to end into its lines (:func:`~polyplatypus.eval.batching.pack_batches`),
+each row with its own position ids and seeing nothing of its neighbours.
 
 In half precision the two paths round differently; documents whose top-two margin is within
 the error bound of ``polyplatypus.eval.precision`` are scored again the reference way (one row
@@ -26,7 +29,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from polyplatypus.eval.batching import chunk_rows
+from polyplatypus.eval.batching import pack_batches
 from polyplatypus.eval.precision import near_tie
 from polyplatypus.eval.requests import DocRequest
 from polyplatypus.eval.scorer import (
@@ -34,7 +37,8 @@ from polyplatypus.eval.scorer import (
     minimum_tokens, model_max_length, padded,
 )
 
-PAD_BRANCH = 1 << 30  # branch id of padding: pads see the context and earlier pads, real tokens never see pads
+PAD_BRANCH = 1 << 30  # branch id of padding
+PAD_SEGMENT = -1  # segment id of padding: pads see earlier pads only, real tokens never see pads
 
 
 @dataclass
@@ -69,16 +73,49 @@ def pack_document(context: list[int], continuations: list[list[int]], max_length
     return rows
 
 
-def allowed_pairs(branch: torch.Tensor) -> torch.Tensor:
+def allowed_pairs(branch: torch.Tensor, segment: torch.Tensor | None = None) -> torch.Tensor:
     """Boolean [batch, 1, width, width] on ``branch``'s device: True where a query may attend.
 
-    A token sees earlier context tokens and earlier tokens of its own continuation; a pad sees
-    the context and earlier pads, so no softmax row is empty.
+    ``segment`` numbers the rows packed end to end in a line (default: one row per line). A token
+    sees the earlier context tokens of its own row and earlier tokens of its own continuation; a
+    pad sees earlier pads and itself, so no softmax row is empty.
     """
     width = branch.shape[1]
+    if segment is None:
+        segment = torch.where(branch == PAD_BRANCH, PAD_SEGMENT, 0)
     causal = torch.ones((width, width), dtype=torch.bool, device=branch.device).tril()
     visible = (branch[:, None, :] == -1) | (branch[:, :, None] == branch[:, None, :])
-    return (visible & causal)[:, None]
+    same_row = segment[:, :, None] == segment[:, None, :]
+    return (visible & same_row & causal)[:, None]
+
+
+@dataclass
+class Line:
+    """One model input row: packed rows end to end, each with the (document, row) it scores."""
+
+    rows: list[tuple[int, PackedRow]]
+
+    @property
+    def tokens(self) -> list[int]:
+        return [token for _, row in self.rows for token in row.tokens]
+
+    def column(self, row_number: int) -> int:
+        """Where the row'th packed row starts."""
+        return sum(len(row.tokens) for _, row in self.rows[:row_number])
+
+
+@dataclass
+class _Tables:
+    """Per document of one call: each choice's loglikelihood and greedy flag, tokens forwarded."""
+
+    lls: list[list[float]]
+    greedy: list[list[bool]]
+    forwarded: list[int]
+
+    @classmethod
+    def for_documents(cls, encoded: Sequence[EncodedDoc]) -> "_Tables":
+        return cls([[0.0] * len(doc.continuations) for doc in encoded],
+                   [[False] * len(doc.continuations) for doc in encoded], [0] * len(encoded))
 
 
 class SharedContextScorer:
@@ -107,15 +144,19 @@ class SharedContextScorer:
             logits = self.model(input_ids=tokens, position_ids=positions, attention_mask=mask).logits[rows, cols]
         return torch.log_softmax(logits, dim=-1)
 
-    def _forward(self, rows: list[PackedRow], width: int, causal: bool, picks_row, picks_col) -> torch.Tensor:
+    def _forward(self, lines: list[Line], width: int, causal: bool, picks_row, picks_col) -> torch.Tensor:
         device = self.model.device
-        tokens = padded([row.tokens for row in rows], width).to(device, non_blocking=True)
-        if causal:  # positions 0..n-1 and no mask: the model's own causal path
+        tokens = padded([line.tokens for line in lines], width).to(device, non_blocking=True)
+        if causal:  # one row per line, positions 0..n-1 and no mask: the model's own causal path
             positions = mask = None
         else:
-            positions = padded([row.positions for row in rows], width).to(device, non_blocking=True)
-            branch = padded([row.branch_of for row in rows], width, PAD_BRANCH).to(device, non_blocking=True)
-            mask = allowed_pairs(branch)
+            def per_token(values, fill):
+                return padded([[v for number, (_, row) in enumerate(line.rows) for v in values(number, row)]
+                               for line in lines], width, fill).to(device, non_blocking=True)
+            positions = per_token(lambda _, row: row.positions, 0)
+            branch = per_token(lambda _, row: row.branch_of, PAD_BRANCH)
+            segment = per_token(lambda number, row: [number] * len(row.tokens), PAD_SEGMENT)
+            mask = allowed_pairs(branch, segment)
             if not self.boolean_mask:
                 mask = torch.zeros(mask.shape, dtype=self.dtype, device=device).masked_fill_(
                     ~mask, torch.finfo(self.dtype).min)
@@ -135,42 +176,46 @@ class SharedContextScorer:
         rows_per_doc = [0] * len(encoded)
         for number, _ in packed:
             rows_per_doc[number] += 1
-        lls = [[0.0] * len(doc.continuations) for doc in encoded]
-        greedy = [[False] * len(doc.continuations) for doc in encoded]
-        forwarded = [0] * len(encoded)
+        tables = _Tables.for_documents(encoded)
         for causal in (True, False):  # mask-free rows batch together; masked rows among themselves
             group = sorted((item for item in packed if item[1].causal == causal), key=lambda item: -len(item[1].tokens))
             widths = [len(row.tokens) for _, row in group]
-            for chunk in chunk_rows(widths, self.batch_size, self.model, masked=not causal):
-                batch = [group[i] for i in chunk]
-                width = widths[chunk[0]]
-                picks_row, picks_col, targets, segments, owners = [], [], [], [], []
-                for index, (number, row) in enumerate(batch):
-                    for choice, predicting, target in row.targets:
-                        picks_row += [index] * len(predicting)
-                        picks_col += predicting
-                        targets += target
-                        segments += [len(owners)] * len(target)
-                        owners.append((number, choice))
-                log_probs = self._forward([row for _, row in batch], width, causal, picks_row, picks_col)
-                # summed in the model's dtype, as the reference; one read-back per batch
-                for (number, choice), value in zip(owners, continuation_sums(log_probs, targets, segments, len(owners))):
-                    lls[number][choice] = value
-                if self.greedy:
-                    for (number, choice), hit in zip(owners, continuation_greedy(log_probs, targets, segments, len(owners))):
-                        greedy[number][choice] = hit
-                for number, _ in batch:
-                    forwarded[number] += width
+            for batch in pack_batches(widths, self.batch_size, self.model, masked=not causal):
+                lines = [Line([group[i] for i in line]) for line in batch]
+                self._score_batch(tables, lines, width=max(sum(widths[i] for i in line) for line in batch),
+                                  causal=causal and all(len(line) == 1 for line in batch))
                 if progress is not None:
-                    progress(sum(1.0 / rows_per_doc[number] for number, _ in batch))
+                    progress(sum(1.0 / rows_per_doc[number] for line in lines for number, _ in line.rows))
         scored = [
-            ScoredDoc(loglikelihoods=lls[number], truncated=doc.truncated(self.max_length),
-                      forwarded_tokens=forwarded[number],
+            ScoredDoc(loglikelihoods=tables.lls[number], truncated=doc.truncated(self.max_length),
+                      forwarded_tokens=tables.forwarded[number],
                       minimum_tokens=minimum_tokens(doc.context, doc.continuations, self.max_length),
-                      greedy=tuple(greedy[number]) if self.greedy else ())
+                      greedy=tuple(tables.greedy[number]) if self.greedy else ())
             for number, doc in enumerate(encoded)
         ]
         return self.rescore(encoded, scored) if self.rescore_near_ties else scored
+
+    def _score_batch(self, tables: "_Tables", lines: list[Line], width: int, causal: bool) -> None:
+        """One forward pass over ``lines`` (padded to ``width``); the results go into ``tables``."""
+        picks_row, picks_col, targets, segments, owners = [], [], [], [], []
+        for line_number, line in enumerate(lines):
+            for row_number, (number, row) in enumerate(line.rows):
+                start = line.column(row_number)
+                for choice, predicting, target in row.targets:
+                    picks_row += [line_number] * len(predicting)
+                    picks_col += [start + column for column in predicting]
+                    targets += target
+                    segments += [len(owners)] * len(target)
+                    owners.append((number, choice))
+                tables.forwarded[number] += len(row.tokens)
+            tables.forwarded[line.rows[0][0]] += width - len(line.tokens)  # a line's padding, to its first row
+        log_probs = self._forward(lines, width, causal, picks_row, picks_col)
+        # summed in the model's dtype, as the reference; one read-back per batch
+        for (number, choice), value in zip(owners, continuation_sums(log_probs, targets, segments, len(owners))):
+            tables.lls[number][choice] = value
+        if self.greedy:
+            for (number, choice), hit in zip(owners, continuation_greedy(log_probs, targets, segments, len(owners))):
+                tables.greedy[number][choice] = hit
 
     def rescore(self, encoded, scored: list[ScoredDoc]) -> list[ScoredDoc]:
         """Near-ties scored again the reference way (one row per choice, batch 1).
