@@ -12,7 +12,18 @@ def distributed_state():
         return None
     from accelerate import PartialState
 
-    return PartialState()
+    # Without an accelerator, accelerate sets up no process group unless told the processes run
+    # on the CPU: every rank would then score every document and write every file itself.
+    return PartialState(cpu=not _accelerator_available())
+
+
+def _accelerator_available() -> bool:
+    import torch
+
+    probe = getattr(torch, "accelerator", None)  # torch >= 2.6
+    if probe is not None and hasattr(probe, "is_available"):
+        return probe.is_available()
+    return torch.cuda.is_available()
 
 
 def is_main_process() -> bool:
