@@ -292,7 +292,7 @@ def main():
           f"{params / 1e6:.1f}M parameters, {args.dtype}, max length {max_length}, batch {args.batch_size}; "
           f"torch threads 1; seconds are {'CPU' if args.device == 'cpu' else 'wall'} time\n")
     header = (f"{'task':<17}{'k':>3}{'docs':>5} | {'ours s':>7}{'outside':>8}{'old s':>7}{'outside':>8}"
-              f"{'lm-eval s':>10}{'outside':>8}{'vs lm':>7} | {'ours t/min':>10}{'lm t/min':>9} | {'F1 ours':>8}"
+              f"{'lm-eval s':>10}{'outside':>8}{'vs lm':>7} | {'ours t/min':>10}{'old t/min':>10}{'lm t/min':>9} | {'F1 ours':>8}"
               f"{'F1 lm':>7}{'max|dLL|':>9}")
     print(header)
     print("-" * len(header))
@@ -321,6 +321,7 @@ def main():
             if old is not None:
                 old_scored, old_t = measured(meter, lambda: old.score(requests))
                 row["old"] = old_t
+                row["old_tokens_over_min"] = old_t["tokens"] / minimum
                 row["max_abs_ll_diff_old"] = max(abs(a - b) for s, t in zip(old_scored, scored)
                                                  for a, b in zip(s.loglikelihoods, t.loglikelihoods))
             if harness is not None:
@@ -337,6 +338,7 @@ def main():
             print(f"{name:<17}{shots:>3}{len(requests):>5} | {new_t['s']:>7.2f}{new_t['outside_s']:>8.3f}"
                   f"{o.get('s', nan):>7.2f}{o.get('outside_s', nan):>8.3f}{lm.get('s', nan):>10.2f}"
                   f"{lm.get('outside_s', nan):>8.3f}{row.get('speedup', nan):>6.2f}x | {row['ours_tokens_over_min']:>10.3f}"
+                  f"{row.get('old_tokens_over_min', nan):>10.3f}"
                   f"{row.get('lm_eval_tokens_over_min', nan):>9.3f} | {row['f1_ours']:>8.4f}{row.get('f1_lm_eval', nan):>7.4f}"
                   f"{row.get('max_abs_ll_diff', nan):>9.1e}", flush=True)
     summary = {"outside_share_ours": sum(r["ours"]["outside_s"] for r in rows) / sum(r["ours"]["s"] for r in rows)}
