@@ -46,6 +46,25 @@ def test_eval_runs_lm_eval_tasks_beside_ours_and_resumes(tiny_gptneox_dir, kobes
                                limit=3, task_manager=task_manager([str(folder)]))
     assert group["metrics"]["acc"] == expected["results"]["kmmlu_local"]["acc,none"]
 
+    # the lm-eval-format results file holds lm-eval's own metrics (group and subjects) and versions
+    (written,) = (out / "lm_eval" / "2-shot" / "tiny").glob("results_*.json")
+    data = json.loads(written.read_text(encoding="utf-8"))
+    for name, entry in expected["results"].items():
+        assert data["results"][name].keys() == entry.keys(), name
+        for key, value in entry.items():
+            assert data["results"][name][key] == (pytest.approx(value, abs=1e-6) if isinstance(value, float) else value)
+        assert data["versions"][name] == expected["versions"][name] and data["n-shot"][name] == 2
+    assert data["results"]["kobest_copa"]["macro_f1,none"] == records[1]["macro_f1"]  # ours as before
+
+    # each cell names the data it read: the task config's files for lm-eval tasks, KoBEST for ours
+    files = [json.loads((folder / "kmmlu" / f"{s}.yaml").read_text().split("data_files: ")[1].split("\n")[0])
+             for s in ("kmmlu_local_accounting", "kmmlu_local_korean_history")]
+    assert group["data_source"] == "json: " + ", ".join(f for pair in files for f in pair.values())
+    assert records[0]["data_source"] == str(kobest_dir)
+    saved = json.loads((out / "results.json").read_text(encoding="utf-8"))["results"]
+    assert saved[3]["data_source"] == group["data_source"]
+    assert records[4]["data_source"].startswith("json: ") and "haerae_local-test.jsonl" in records[4]["data_source"]
+
     cell = json.loads((out / "cells" / "tiny" / "lm_eval-kmmlu_local_2shot.json").read_text(encoding="utf-8"))
     assert len(cell["golds"]) == len(cell["preds"]) == 6 and cell["task"] == "lm_eval:kmmlu_local"
     lines = (out / "samples" / "tiny" / "lm_eval-haerae_local_2shot.jsonl").read_text(encoding="utf-8").splitlines()

@@ -96,7 +96,25 @@ def assert_same_as_lm_eval(model, tokenizer, name, shots, limit, folder, batch_s
     assert results["results"] == expected["results"]
     assert results.get("groups") == expected.get("groups")
     assert results["n-shot"] == expected["n-shot"]
+    assert_results_file_is_lm_evals(cell, record, expected)
     return cell, record, samples
+
+
+def assert_results_file_is_lm_evals(cell, record, expected):
+    """The lm-eval-format results file eval writes for the cell (from its results.json record, as
+    JSON) holds what simple_evaluate returned: the task's own metrics, versions, shots, counts."""
+    import json
+
+    from polyplatypus.eval.lm_eval_results import lm_eval_results
+
+    stored = json.loads(json.dumps({"model": "tiny", "model_path": "tiny", "task": cell.name, "shots": cell.shots,
+                                    **record}, default=str))
+    (data,) = lm_eval_results([stored]).values()
+    for part in ("results", "groups", "group_subtasks", "versions", "n-shot", "higher_is_better", "n-samples"):
+        assert data.get(part) == expected.get(part), part
+    for name, config in expected["configs"].items():
+        for key in ("dataset_path", "dataset_name", "dataset_kwargs", "test_split", "metric_list", "metadata"):
+            assert data["configs"][name].get(key) == config.get(key), (name, key)
 
 
 def test_kobest_group_over_the_tsvs_matches_lm_eval(models, task_folder):

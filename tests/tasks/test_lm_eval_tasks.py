@@ -133,3 +133,21 @@ def test_document_source_gives_decontamination_every_document(folder):
     assert {t.benchmark for t in texts} == {"lm_eval"} and len(texts) >= len(documents)
     with pytest.raises(ConfigError, match="did you mean"):
         lmt.document_source("kmmlu_locl", [str(folder)])
+
+
+def test_data_source_describes_the_datasets_the_task_configs_name(tmp_path):
+    from lm_eval.config.task import TaskConfig
+
+    kmmlu = [TaskConfig(task=f"kmmlu_{s.lower()}", dataset_path="HAERAE-HUB/KMMLU", dataset_name=s)
+             for s in ("Accounting", "Law", "Accounting")]
+    assert lmt.describe_datasets(kmmlu) == "hub:HAERAE-HUB/KMMLU (Accounting, Law)"
+    files = TaskConfig(task="t", dataset_path="csv", dataset_kwargs={"delimiter": "\t",
+                                                                      "data_files": {"test": "/d/a.tsv", "dev": ["/d/b.tsv"]}})
+    local = TaskConfig(task="u", dataset_path=str(tmp_path))  # a dataset folder on disk is no hub id
+    assert lmt.describe_datasets([files, local, kmmlu[0]]) == \
+        f"csv: /d/a.tsv, /d/b.tsv; {tmp_path}; hub:HAERAE-HUB/KMMLU (Accounting)"
+
+
+def test_a_built_cell_names_its_data_files(folder):
+    cell = lmt.build_cell("lm_eval:haerae_local", 0, limit=2, include_path=[str(folder)])
+    assert cell.data_source == f"json: {folder / 'haerae' / 'haerae_local-test.jsonl'}"

@@ -16,6 +16,11 @@ from polyplatypus.eval.distributed import score_split
 from polyplatypus.eval.metrics import accuracy, macro_f1
 from polyplatypus.tasks.lm_eval_tasks import LmEvalCell, lm_eval_target
 
+# What a record keeps of lm-eval's results dict (the lm-eval-format results files are written from it)
+RESULT_KEYS = ("results", "groups", "group_subtasks", "versions", "n-shot", "higher_is_better", "n-samples")
+# What it keeps of each task's config: its data and scoring (the prompts are in the fingerprint)
+CONFIG_KEYS = ("task", "tag", "dataset_path", "dataset_name", "dataset_kwargs", "training_split", "validation_split",
+               "test_split", "fewshot_split", "output_type", "num_fewshot", "metric_list", "metadata")
 BOOTSTRAP_ITERS = 100000  # simple_evaluate's default (stderr of metrics without a closed form)
 NO_FILTER = "none"
 
@@ -113,6 +118,13 @@ def score_lm_eval_cell(model, tokenizer, cell: LmEvalCell, *, batch_size=1, scor
     return record_metrics(cell, results, samples, lm), samples, results
 
 
+def _config_summary(config: dict) -> dict:
+    """A task config's :data:`CONFIG_KEYS`, as JSON (a callable as lm-eval dumps it: its source)."""
+    import json
+
+    return json.loads(json.dumps({k: config[k] for k in CONFIG_KEYS if k in config}, default=str))
+
+
 def record_metrics(cell: LmEvalCell, results: dict, samples: list[dict], lm) -> dict:
     """The cell's record: lm-eval's metrics for the named task or group (filter 'none'), and our
     pooled macro-F1/accuracy over its documents (the report's tables and intervals use those)."""
@@ -139,7 +151,7 @@ def record_metrics(cell: LmEvalCell, results: dict, samples: list[dict], lm) -> 
         "num_fewshot": cell.num_fewshot,
         "shots_fixed_by_task": cell.fixed_shots,
         "task_versions": {k: str(v) for k, v in cell.versions.items()},
-        "lm_eval": {key: results[key] for key in ("results", "groups", "group_subtasks", "n-shot", "n-samples")
-                    if key in results},
+        "lm_eval": {**{key: results[key] for key in RESULT_KEYS if key in results},
+                    "configs": {name: _config_summary(config) for name, config in results.get("configs", {}).items()}},
         **({"golds": golds, "preds": preds} if pooled else {}),
     }

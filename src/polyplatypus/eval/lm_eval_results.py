@@ -15,6 +15,14 @@ sanitizes model names; one ``<k>-shot`` folder per shot count, as a user running
   task it is), ``config`` (``model_args`` ``pretrained=<model path>``, dtype, batch size,
   limit), ``n-samples`` and ``higher_is_better``.
 
+That is for our own (reference) tasks. An ``lm_eval:<task or group>`` cell is written as lm-eval
+computed it (the record keeps lm-eval's results dict): ``results`` with the task's own metrics and
+stderrs under lm-eval's names (``acc,none``, ``f1,none``, ... and its "N/A" where it has no
+stderr), an entry per subtask and subgroup, ``groups``, ``group_subtasks``, ``versions`` (the
+tasks' ``metadata.version``), ``n-shot``, ``higher_is_better``, ``n-samples``, and ``configs``
+with each task's data and scoring (``dataset_path``, ``dataset_name``, ``dataset_kwargs``,
+splits, ``metric_list``, ``metadata``); our pooled macro-F1 stays in results.json.
+
 Task names are lm-eval's: ``lm_eval:kobest_boolq`` is written as ``kobest_boolq``; our own tasks
 keep their names (the reference harness's) and their config says so under ``polyplatypus_task``,
 so ``polyplatypus report --published`` reads them back as the same tasks.
@@ -34,6 +42,8 @@ LM_EVAL_FOLDER = "lm_eval"  # under an eval output folder
 # Record metrics written, in our records' names; each is "higher is better".
 METRICS = ("macro_f1", "acc", "acc_norm")
 MEAN_METRICS = ("acc", "acc_norm")  # means over documents: these get lm-eval's stderr
+# A results file's per-task parts, in lm-eval's order ("groups" only where there is a group)
+FILE_PARTS = ("results", "groups", "group_subtasks", "configs", "versions", "n-shot", "higher_is_better", "n-samples")
 
 
 def sanitize_model_name(name: str) -> str:
@@ -100,6 +110,28 @@ def _task_results(name: str, record: dict) -> dict:
     return entry
 
 
+def _own_entries(record: dict, shots: int, datasets) -> dict[str, dict]:
+    """A record of ours (or an lm-eval record without lm-eval's results) as the file's entries."""
+    name = lm_eval_task_name(record["task"])
+    entry = _task_results(name, record)
+    n = record.get("n") if isinstance(record.get("n"), int) else 0
+    return {
+        "results": {name: entry},
+        "group_subtasks": {name: []},
+        "configs": {name: _task_config(record["task"], record, datasets(record["task"]) if datasets else None)},
+        "versions": {name: record.get("task_version")},
+        "n-shot": {name: shots},
+        "higher_is_better": {name: {m: True for m in METRICS if f"{m},none" in entry}},
+        "n-samples": {name: {"original": int(record.get("n_documents") or n), "effective": n}},
+    }
+
+
+def _lm_eval_entries(record: dict, own: dict) -> dict[str, dict]:
+    """An lm-eval cell's entries as lm-eval computed them (its task's and every subtask's and
+    subgroup's metrics, versions, shots and sample counts), with each task's data and scoring config."""
+    return {part: dict(own.get(part) or {}) for part in FILE_PARTS}
+
+
 def lm_eval_results(records: list[dict], config: dict | None = None, *, versions: dict | None = None,
                     when: _dt.datetime | None = None, datasets=None) -> dict[tuple[str, int], dict]:
     """lm-eval 0.4 results objects, one per (model label, shot count), from results.json records.
@@ -115,25 +147,16 @@ def lm_eval_results(records: list[dict], config: dict | None = None, *, versions
     files = {}
     for (label, shots), cells in grouped.items():
         first = cells[0]
-        results, configs, task_versions, n_shot, n_samples, better = {}, {}, {}, {}, {}, {}
+        parts = {part: {} for part in FILE_PARTS}
         for record in cells:
-            name = lm_eval_task_name(record["task"])
-            results[name] = _task_results(name, record)
-            configs[name] = _task_config(record["task"], record, datasets(record["task"]) if datasets else None)
-            task_versions[name] = record.get("task_version")
-            n_shot[name] = shots
-            n = record.get("n") if isinstance(record.get("n"), int) else 0
-            n_samples[name] = {"original": int(record.get("n_documents") or n), "effective": n}
-            better[name] = {m: True for m in METRICS if f"{m},none" in results[name]}
+            own = record.get("lm_eval") if record["task"].startswith(LM_EVAL_PREFIX) else None
+            entries = _lm_eval_entries(record, own) if isinstance(own, dict) else \
+                _own_entries(record, shots, datasets)
+            for part, values in entries.items():
+                parts[part].update(values)
         batch_size = first.get("batch_size", config.get("batch_size"))
         files[(label, shots)] = {
-            "results": results,
-            "group_subtasks": {name: [] for name in results},
-            "configs": configs,
-            "versions": task_versions,
-            "n-shot": n_shot,
-            "higher_is_better": better,
-            "n-samples": n_samples,
+            **{part: values for part, values in parts.items() if values or part != "groups"},
             "config": {
                 "model": OWN_MODEL_SOURCE,
                 "model_args": f"pretrained={first.get('model_path') or label}",

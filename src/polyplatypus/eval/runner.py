@@ -126,14 +126,15 @@ class Plan:
     def key(self, spec: ModelSpec, task: ChoiceTask | str, shots: int) -> dict:
         """A cell's reuse key. Results kept on disk also say what made them: the model's content
         and, for a reference task, its documents; an lm-eval cell always holds the fingerprint of
-        its built requests (task file, data and few-shot draws)."""
+        its built requests (task file, data and few-shot draws) and its own data source."""
         identity = {}
         if self.store is not None:
             identity["model_fingerprint"] = self.fingerprints.get(spec.label)
             if not isinstance(task, str):
                 identity["data_sha256"] = self.documents.get((task.name, shots))
-        if isinstance(task, str):
-            identity["fingerprint"] = self.lm_eval[(task, shots)].fingerprint
+        if isinstance(task, str):  # its requests, and the datasets its task configs name
+            built = self.lm_eval[(task, shots)]
+            identity.update(fingerprint=built.fingerprint, data_source=built.data_source)
         else:  # the task's own data source, and its definition and data files
             identity.update(data_source=self.sources[task.name], task_fingerprint=self.task_fingerprints[task.name])
         return ResultsStore.key(spec, task_name(task), shots, self.settings, identity)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from polyplatypus.errors import DataError, OutputError
-from polyplatypus.eval.lm_eval_results import LM_EVAL_FOLDER, task_dataset, write_lm_eval_results
+from polyplatypus.eval.lm_eval_results import LM_EVAL_FOLDER, LM_EVAL_PREFIX, task_dataset, write_lm_eval_results
 from polyplatypus.eval.models import ModelSpec
 from polyplatypus.utils import outputs
 from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, sha256_file
@@ -191,13 +191,15 @@ class ResultsStore:
         path under one of ``specs``' labels, as (cell file, setting, its value, this run's value).
         ``settings["data_source"]`` is KoBEST's; ``data_sources`` (data source -> description)
         those of the other sources this run reads. A cell of a source this run does not read keeps
-        its own."""
+        its own, and so does an lm-eval cell (its task config names its data)."""
         paths = {spec.slug: spec.path for spec in specs}
         found = []
         for path, cell in self._stored_cells():
             wanted = {**settings, **({"model_path": paths[path.parent.name]} if path.parent.name in paths else {})}
             source = _task_data_source(cell.get("task"))
-            if source != "kobest":
+            if str(cell.get("task", "")).startswith(LM_EVAL_PREFIX):
+                wanted.pop("data_source", None)  # its task config's own; its fingerprint covers the data
+            elif source != "kobest":
                 if source in (data_sources or {}):
                     wanted["data_source"] = data_sources[source]
                 else:

@@ -159,6 +159,7 @@ class LmEvalCell:
     limits: dict[str, int | None]  # per leaf task, lm-eval's sample size
     versions: dict[str, Any]
     fingerprint: str = ""
+    data_source: str = ""  # the leaf tasks' datasets, as their configs name them (describe_datasets)
     instances: dict[str, list] = field(default_factory=dict)  # per leaf task, lm-eval's Instances
 
     @property
@@ -278,7 +279,37 @@ def build_cell(name: str, shots: int, *, limit: int | float | None = None, inclu
     for group_name, group in loaded["groups"].items():
         cell.versions[group_name] = group.version
     cell.fingerprint = fingerprint(cell)
+    cell.data_source = describe_datasets(task.config for task in loaded["tasks"].values())
     return cell
+
+
+def _data_files(files) -> list[str]:
+    if isinstance(files, dict):
+        return [f for value in files.values() for f in _data_files(value)]
+    if isinstance(files, (list, tuple)):
+        return [str(f) for f in files]
+    return [] if files is None else [str(files)]
+
+
+def describe_datasets(configs) -> str:
+    """Where the tasks' documents come from, as their configs say: ``hub:<dataset_path>
+    (<dataset_name>, ...)`` for a hub dataset (its configurations merged), ``<builder>:
+    <data files>`` for a builder over files (``dataset_path: json`` with ``dataset_kwargs.data_files``),
+    the path itself for a local dataset folder; several sources joined by ``; ``."""
+    sources: dict[str, list[str]] = {}
+    for config in configs:
+        path = str(config.dataset_path) if config.dataset_path is not None else "none"
+        files = _data_files((config.dataset_kwargs or {}).get("data_files"))
+        if files:
+            head, parts = f"{path}:", files
+        else:
+            local = Path(path).expanduser().exists()
+            head = path if local else f"hub:{path}"
+            parts = [str(config.dataset_name)] if config.dataset_name else []
+        listed = sources.setdefault(head, [])
+        listed += [part for part in parts if part not in listed]
+    return "; ".join(f"{head} {', '.join(parts)}" if parts and head.endswith(":") else
+                     f"{head} ({', '.join(parts)})" if parts else head for head, parts in sources.items())
 
 
 def task_documents(name: str, include_path=None) -> dict[str, dict[str, list[dict]]]:
