@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -60,7 +61,7 @@ def test_eval_runs_lm_eval_tasks_beside_ours_and_resumes(tiny_gptneox_dir, kobes
     files = [json.loads((folder / "kmmlu" / f"{s}.yaml").read_text().split("data_files: ")[1].split("\n")[0])
              for s in ("kmmlu_local_accounting", "kmmlu_local_korean_history")]
     assert group["data_source"] == "json: " + ", ".join(f for pair in files for f in pair.values())
-    assert records[0]["data_source"] == str(kobest_dir)
+    assert records[0]["data_source"] == str(Path(kobest_dir).resolve())  # ours: the KoBEST folder, resolved
     saved = json.loads((out / "results.json").read_text(encoding="utf-8"))["results"]
     assert saved[3]["data_source"] == group["data_source"]
     assert records[4]["data_source"].startswith("json: ") and "haerae_local-test.jsonl" in records[4]["data_source"]
