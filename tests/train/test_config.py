@@ -221,3 +221,7 @@ def test_merge_generate_and_report_take_their_flags_from_their_settings(monkeypa
         with pytest.raises(SystemExit) as exit:
             main(argv)
         assert exit.value.code == 2 and message in capsys.readouterr().err
+    # the spaced list before the results folder: the folder would be read as a format, the format as a folder
+    assert main(["report", "--format", "md", "html", "r1"]) == 2
+    assert "html: not a results folder; --format takes one comma-separated list: write --format md,html" in \
+        capsys.readouterr().err

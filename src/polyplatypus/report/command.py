@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -25,12 +26,16 @@ def register(subparsers) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from polyplatypus.report.card import write_report
-    from polyplatypus.report.config import ReportConfig
+    from polyplatypus.errors import ConfigError
     from polyplatypus.eval.store import ResultsStore
+    from polyplatypus.report.card import write_report
+    from polyplatypus.report.config import FORMATS, ReportConfig
 
     config = ReportConfig.from_args(args)
     for path in config.results:
+        if str(path) in FORMATS and not Path(path).exists():  # `--format md html`: the old spaced list
+            raise ConfigError(f"{path}: not a results folder; --format takes one comma-separated list: "
+                              f"write --format {','.join(str(f) for f in config.formats)},{path}")
         ResultsStore.find(path)  # fail early, naming the folder
     written = write_report(config.results, config.output_folder, baseline=config.baseline,
                            resamples=config.resamples, confidence=config.confidence, seed=config.seed,
