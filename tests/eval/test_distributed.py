@@ -187,3 +187,27 @@ def test_processes_that_built_different_requests_stop(tmp_path, tiny_gptneox_dir
     for error in errors:
         assert f"lm_eval:{name} 0-shot: the processes built different requests" in error
     assert not (tmp_path / "out" / "cells").exists()
+
+
+def test_the_main_process_bar_counts_every_rank_share(monkeypatch):
+    """Rank 0 of 2 scores 5 of 9 documents; its progress bar, the only one shown, reaches 9."""
+    import types
+
+    import accelerate.utils
+
+    from polyplatypus.eval import distributed
+
+    class Engine:  # stands in for a scorer: one progress step per document, the document back
+        def score(self, requests, progress=None):
+            for _ in requests:
+                progress(1.0)
+            return list(requests)
+
+    state = types.SimpleNamespace(process_index=0, num_processes=2)
+    monkeypatch.setattr(distributed, "distributed_state", lambda: state)
+    others = [(i, f"doc{i}") for i in range(1, 9, 2)]  # what rank 1 scored
+    monkeypatch.setattr(accelerate.utils, "gather_object", lambda mine: mine + others)
+    done = []
+    scored = distributed.score_split(Engine(), [f"doc{i}" for i in range(9)], progress=done.append)
+    assert scored == [f"doc{i}" for i in range(9)]
+    assert sum(done) == pytest.approx(9)

@@ -46,7 +46,13 @@ def score_split(engine, requests, progress=None):
     from accelerate.utils import gather_object
 
     share = list(range(state.process_index, len(requests), state.num_processes))
+    if progress is not None and share:  # the main process's bar stands for every rank's share
+        progress = _scaled(progress, len(requests) / len(share))
     scored = engine.score([requests[i] for i in share], progress=progress)
     gathered = gather_object([(i, result) for i, result in zip(share, scored)])
     ordered = dict(gathered)
     return [ordered[i] for i in range(len(requests))]
+
+
+def _scaled(progress, factor: float):
+    return lambda done: progress(done * factor)
