@@ -163,3 +163,26 @@ def test_real_base_stage_outputs_are_checked(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "base: marked complete but base/model weights (model.safetensors or shards) missing, recomputing" in err
     assert (run_dir / "base" / "model.safetensors").is_file()
+
+
+def test_the_report_section_takes_report_flags_and_the_stage_passes_them(tmp_path, monkeypatch):
+    """Published baselines and the Hub files, set in the recipe's report section, reach
+    write_report as `polyplatypus report --published ... --card-model ...` would pass them."""
+    from polyplatypus.report import card
+
+    section = {"published": ["ref=published/results.json"], "card_model": "tuned", "license": "apache-2.0",
+               "tags": ["korean"], "seed": 3, "formats": ["md"]}
+    config = validate_config({**RECIPE, "report": section})
+    got = {}
+    monkeypatch.setattr(card, "write_report", lambda paths, output, **options: got.update(
+        paths=paths, output=output, **options) or {})
+    stages.stage_report(Run(config=config, run_dir=tmp_path))
+    assert [str(p) for p in got["paths"]] == [str(tmp_path / "eval")] and str(got["output"]) == str(tmp_path / "report")
+    assert (got["published"], got["seed"], got["formats"]) == (["ref=published/results.json"], 3, ("md",))
+    assert (got["hub"].card_model, got["hub"].license, got["hub"].tags) == ("tuned", "apache-2.0", ["korean"])
+    assert got["title"] == f"{config.name}: KoBEST results" and got["baseline"] == config.base_label()
+    for owned in ("results", "output", "intro"):  # the run fills these in
+        with pytest.raises(Exception, match=f"report.{owned}: set by the pipeline"):
+            validate_config({**RECIPE, "report": {owned: "x"}})
+    with pytest.raises(Exception, match="model_dir needs card_model"):
+        validate_config({**RECIPE, "report": {"model_dir": "m"}})

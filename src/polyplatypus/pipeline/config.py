@@ -25,7 +25,7 @@ from polyplatypus.data.config import CurateConfig
 from polyplatypus.errors import ConfigError
 from polyplatypus.eval.config import EvalConfig
 from polyplatypus.models.loading import DTYPES
-from polyplatypus.report.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
+from polyplatypus.report.config import ReportConfig
 from polyplatypus.settings import Number, describe_validation_error, line_index, read_yaml
 from polyplatypus.train.config import RUN_ONLY_KEYS, TrainConfig
 
@@ -99,18 +99,19 @@ class BaseSection(Section):
 
 
 def pipeline_section(name: str, settings: type[BaseModel], key: str, set_by: Mapping[str, str], doc: str,
-                     **fields: Any) -> type[BaseModel]:
+                     validators: Mapping[str, Any] | None = None, **fields: Any) -> type[BaseModel]:
     """A recipe section made from a stage's settings class: the same fields (so every flag of the
     stage is also a key here, with the same checks) except those the pipeline fills in
     (``set_by``: field -> where its value comes from), which are rejected, and ``fields``
-    (new or with recipe defaults)."""
+    (new or with recipe defaults); ``validators`` replace the settings class's of the same name."""
 
     def _set_by_pipeline(value, info):
         raise ValueError(f"set by the pipeline (from {set_by[info.field_name]}); remove it from {key}")
 
     section = create_model(
         name, __base__=settings, __doc__=doc,
-        __validators__={"_set_by_pipeline": field_validator(*set_by, mode="before")(_set_by_pipeline)},
+        __validators__={"_set_by_pipeline": field_validator(*set_by, mode="before")(_set_by_pipeline),
+                        **(validators or {})},
         **{field: (Any, None) for field in set_by}, **fields,
     )
     section.pipeline_owned = dict(set_by)
@@ -178,13 +179,26 @@ EvalSection = pipeline_section(
 )
 
 
-class ReportSection(Section):
-    enabled: StrictBool = True
-    baseline: str | None = Field(BASE, description="model the others are compared against: base, merged, a label or a path")
-    title: str | None = Field(None, description="card title (default: from the config name)")
-    formats: list[Literal["md", "html", "png"]] = Field(["md", "html", "png"])
-    resamples: StrictInt = Field(DEFAULT_RESAMPLES, ge=10, description="bootstrap resamples")
-    confidence: Number = Field(DEFAULT_CONFIDENCE, gt=0, lt=1, description="confidence level of the intervals")
+def _inputs_from_the_run(self):
+    if self.model_dir is not None and self.card_model is None:
+        raise ValueError("model_dir needs card_model (the model whose results go into the model folder)")
+    return self  # the results and output come from the run directory
+
+
+# The report section: ReportConfig's fields (the flags of polyplatypus report, published baselines
+# and the Hub files included) without the ones the run directory fills in.
+ReportSection = pipeline_section(
+    "ReportSection", ReportConfig, "report",
+    {"results": "the run's eval folder", "output": "the run directory",
+     "intro": "description and the stages that ran"},
+    "Model card: the fields of polyplatypus.report.config.ReportConfig (the flags of polyplatypus report) except "
+    "those the pipeline fills in.",
+    validators={"_inputs": model_validator(mode="after")(_inputs_from_the_run)},
+    enabled=(StrictBool, True),
+    baseline=_with_default(ReportConfig, "baseline", BASE, "model the others are compared against: base, merged, "
+                           "a label or a path"),
+    title=(str | None, Field(None, description="card title (default: from the config name)")),
+)
 
 
 class PipelineConfig(Section):
@@ -246,7 +260,7 @@ class PipelineConfig(Section):
         data = self.model_dump(mode="json")
         if data.get("train") is not None:
             data["train"] = self.train_fields()
-        for key in ("data", "eval"):  # what the pipeline fills in is no setting of the recipe
+        for key in ("data", "eval", "report"):  # what the pipeline fills in is no setting of the recipe
             section = getattr(self, key)
             if section is not None:
                 data[key] = {k: v for k, v in data[key].items() if k not in section.pipeline_owned}

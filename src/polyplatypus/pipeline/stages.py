@@ -313,11 +313,14 @@ def stage_eval(run: Run) -> dict:
 def stage_report(run: Run) -> dict:
     from polyplatypus.report.card import write_report
 
-    rep = run.config.report
+    section = run.config.report
+    config = stage_settings(section, results=[str(run.dir("eval"))], output=str(run.dir("report")),
+                            intro=recipe_intro(run), baseline=run.baseline(),
+                            title=section.title or f"{run.config.name}: KoBEST results")
     written = write_report(
-        [run.dir("eval")], run.dir("report"), baseline=run.baseline(), resamples=rep.resamples,
-        confidence=rep.confidence, title=rep.title or f"{run.config.name}: KoBEST results",
-        intro=recipe_intro(run), formats=tuple(rep.formats),
+        config.results, config.output_folder, baseline=config.baseline, resamples=config.resamples,
+        confidence=config.confidence, seed=config.seed, title=config.title, intro=config.intro,
+        formats=tuple(config.formats), published=config.published, hub=config.hub(),
     )
     return {"files": [str(p) for paths in written.values() for p in paths]}
 
