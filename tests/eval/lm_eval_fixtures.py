@@ -67,17 +67,28 @@ def write_kobest_tasks(folder: Path, kobest_dir: Path) -> list[str]:
         name = f"kobest_{short}_tsv"
         # SentiNeg's three files order and name their columns differently: read the two it uses
         columns = "  usecols: [Text, Label]\n" if short == "sentineg" else ""
-        (folder / f"{name}.yaml").write_text(
-            f"include: {lm_eval_tasks_dir() / 'kobest' / f'kobest_{short}.yaml'}\n"
-            f"task: {name}\ndataset_path: csv\ndataset_name: null\n"
-            f"dataset_kwargs:\n  delimiter: \"\\t\"\n{columns}  data_files: {json.dumps(files)}\n"
-            f"process_docs: !function utils.{short}\n", encoding="utf-8")
+        _write_task_file(folder / f"{name}.yaml", name, lm_eval_tasks_dir() / "kobest" / f"kobest_{short}.yaml", files,
+                         builder="csv", kwargs=f"  delimiter: \"\\t\"\n{columns}",
+                         extra=f"process_docs: !function utils.{short}\n")
         names.append(name)
-    (folder / "_kobest_tsv.yaml").write_text(
-        "group: kobest_tsv\ntask: [" + ", ".join(names) + "]\naggregate_metric_list:\n"
-        "  - {metric: acc, aggregation: mean, weight_by_size: true}\n"
-        "  - {metric: f1, aggregation: mean, weight_by_size: true}\nmetadata:\n  version: 1.0\n", encoding="utf-8")
+    _write_group_file(folder / "_kobest_tsv.yaml", "kobest_tsv", names,
+                      "  - {metric: acc, aggregation: mean, weight_by_size: true}\n"
+                      "  - {metric: f1, aggregation: mean, weight_by_size: true}\n", "1.0")
     return names
+
+
+def _write_task_file(path: Path, name: str, include: Path, data_files: dict, *, builder: str = "json",
+                     kwargs: str = "", extra: str = "") -> None:
+    """A task file including one of lm-eval's, over local files (``kwargs``: more dataset_kwargs lines)."""
+    path.write_text(
+        f"include: {include}\ntask: {name}\ndataset_path: {builder}\ndataset_name: null\n"
+        f"dataset_kwargs:\n{kwargs}  data_files: {json.dumps(data_files)}\n{extra}", encoding="utf-8")
+
+
+def _write_group_file(path: Path, group: str, names: list[str], metrics: str, version: str) -> None:
+    """A group over ``names``, aggregating ``metrics`` (YAML list lines) by size."""
+    path.write_text(f"group: {group}\ntask: [{', '.join(names)}]\naggregate_metric_list:\n{metrics}"
+                    f"metadata:\n  version: {version}\n", encoding="utf-8")
 
 
 def _jsonl(path: Path, rows: list[dict]) -> str:
@@ -112,14 +123,11 @@ def write_kmmlu_tasks(folder: Path, copies: int = 1) -> list[str]:
         files = {"test": _jsonl(folder / f"{subject}-test.jsonl", test),
                  "dev": _jsonl(folder / f"{subject}-dev.jsonl", dev)}
         name = "kmmlu_local_" + subject.lower().replace("-", "_")
-        (folder / f"{name}.yaml").write_text(
-            f"include: {lm_eval_tasks_dir() / 'kmmlu' / 'default' / '_default_kmmlu_yaml'}\n"
-            f"task: {name}\ndataset_path: json\ndataset_name: null\n"
-            f"dataset_kwargs:\n  data_files: {json.dumps(files)}\n", encoding="utf-8")
+        _write_task_file(folder / f"{name}.yaml", name, lm_eval_tasks_dir() / "kmmlu" / "default" / "_default_kmmlu_yaml",
+                         files)
         names.append(name)
-    (folder / "_kmmlu_local.yaml").write_text(
-        "group: kmmlu_local\ntask: [" + ", ".join(names) + "]\naggregate_metric_list:\n"
-        "  - {metric: acc, weight_by_size: true}\nmetadata:\n  version: 2.0\n", encoding="utf-8")
+    _write_group_file(folder / "_kmmlu_local.yaml", "kmmlu_local", names, "  - {metric: acc, weight_by_size: true}\n",
+                      "2.0")
     return names
 
 
@@ -134,10 +142,7 @@ def write_haerae_task(folder: Path, copies: int = 1, name: str = "haerae_local")
         rows.append({"query": f"다음 중 순우리말 '{options[i % 5]}'와 뜻이 같은 것은?\n{text}\n정답:",
                      "answer": f"({'ABCDE'[i % 5]})", "options": options})
     files = {"test": _jsonl(folder / f"{name}-test.jsonl", _copies(rows, copies, "query"))}
-    (folder / f"{name}.yaml").write_text(
-        f"include: {lm_eval_tasks_dir() / 'haerae' / '_default_haerae_yaml'}\n"
-        f"task: {name}\ndataset_path: json\ndataset_name: null\n"
-        f"dataset_kwargs:\n  data_files: {json.dumps(files)}\n", encoding="utf-8")
+    _write_task_file(folder / f"{name}.yaml", name, lm_eval_tasks_dir() / "haerae" / "_default_haerae_yaml", files)
     return name
 
 
@@ -155,11 +160,9 @@ def write_click_task(folder: Path, copies: int = 1) -> str:
     rows.append({"id": "KIIP_society_1", "paragraph": "", "question": "사회 질문", "choices": ["가", "나", "다", "라"],
                  "answer": "가"})  # filtered out by process_docs
     files = {"train": _jsonl(folder / "click-train.jsonl", _copies(rows, copies, "question"))}
-    (folder / "click_local.yaml").write_text(
-        f"include: {lm_eval_tasks_dir() / 'click' / 'click_cul' / '_default_click_cul_yaml'}\n"
-        f"task: click_local_economy\ndataset_path: json\ndataset_name: null\n"
-        f"dataset_kwargs:\n  data_files: {json.dumps(files)}\n"
-        "process_docs: !function lm_eval.tasks.click.click_cul.utils.extract_economy\n", encoding="utf-8")
+    _write_task_file(folder / "click_local.yaml", "click_local_economy",
+                     lm_eval_tasks_dir() / "click" / "click_cul" / "_default_click_cul_yaml", files,
+                     extra="process_docs: !function lm_eval.tasks.click.click_cul.utils.extract_economy\n")
     return "click_local_economy"
 
 

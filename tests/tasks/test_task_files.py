@@ -31,6 +31,15 @@ def _line_of(path, snippet):
     return next(i for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if snippet in line)
 
 
+def _refused(tmp_path, name, old, new, line_snippet, message):
+    """A copy of a shipped task file with ``old`` made ``new`` is refused, naming the line of
+    ``line_snippet`` (``message``: the rest of the error, a regular expression)."""
+    path = _copy(tmp_path, name, old, new)
+    with pytest.raises(TaskDefinitionError, match=rf"line {_line_of(path, line_snippet)}: {message}"):
+        load_task_file(path)
+    return path
+
+
 def test_every_shipped_file_loads_and_the_registry_reads_them_in_order():
     names = task_names()
     assert names == ["kobest_copa", "kobest_hellaswag", "kobest_boolq", "kobest_sentineg", "kobest_wic",
@@ -65,37 +74,23 @@ def test_missing_field_names_the_file(tmp_path):
 
 
 def test_unknown_field_names_the_line_and_suggests(tmp_path):
-    path = _copy(tmp_path, "kobest_boolq", "prompt:", "promt:")
-    with pytest.raises(TaskDefinitionError, match=rf"line {_line_of(path, 'promt:')}: unknown key 'promt' "
-                                                  r"\(did you mean 'prompt'\?\)"):
-        load_task_file(path)
-    path = _copy(tmp_path, "kobest_copa", "source: kobest", "source: klue")
-    with pytest.raises(TaskDefinitionError, match=rf"line {_line_of(path, 'source: klue')}: data.source"):
-        load_task_file(path)
-    path = _copy(tmp_path, "kobest_copa", "hook: copa_connector", "hook: connector")
-    with pytest.raises(TaskDefinitionError, match=rf"line {_line_of(path, 'hook:')}: unknown hook 'connector'"):
-        load_task_file(path)
+    _refused(tmp_path, "kobest_boolq", "prompt:", "promt:", "promt:", r"unknown key 'promt' \(did you mean 'prompt'\?\)")
+    _refused(tmp_path, "kobest_copa", "source: kobest", "source: klue", "source: klue", "data.source")
+    _refused(tmp_path, "kobest_copa", "hook: copa_connector", "hook: connector", "hook:", "unknown hook 'connector'")
 
 
 def test_template_naming_an_unknown_column(tmp_path):
-    path = _copy(tmp_path, "kobest_boolq", "{paragraph}", "{paragrph}")
-    with pytest.raises(TaskDefinitionError, match=rf"line {_line_of(path, 'prompt:')}: template names the field "
-                                                  r"\{paragrph\}, which no column or hook gives"):
-        load_task_file(path)
-    path = _copy(tmp_path, "kobest_hellaswag", '"{ending_4}"', '"{ending_5}"')
-    with pytest.raises(TaskDefinitionError, match=rf"line {_line_of(path, 'choices:')}: template names the field "
-                                                  r"\{ending_5\}"):
-        load_task_file(path)
-    path = _copy(tmp_path, "kobest_sentineg", 'prompt: "{sentence}"', 'prompt: "{sentence"')
-    with pytest.raises(TaskDefinitionError, match=rf"line {_line_of(path, 'prompt:')}: not a valid template"):
-        load_task_file(path)
+    _refused(tmp_path, "kobest_boolq", "{paragraph}", "{paragrph}", "prompt:",
+             r"template names the field \{paragrph\}, which no column or hook gives")
+    _refused(tmp_path, "kobest_hellaswag", '"{ending_4}"', '"{ending_5}"', "choices:",
+             r"template names the field \{ending_5\}")
+    _refused(tmp_path, "kobest_sentineg", 'prompt: "{sentence}"', 'prompt: "{sentence"', "prompt:",
+             "not a valid template")
 
 
 def test_label_out_of_range_in_the_file_and_in_the_data(tmp_path):
-    path = _copy(tmp_path, "kohatespeech", "choices: [없음, 공격적, 혐오]", "choices: [없음, 혐오]")
-    with pytest.raises(TaskDefinitionError, match=rf"line {_line_of(path, '    hate:')}: label 'hate' takes 3 values "
-                                                  r"but there are only 2 choices"):
-        load_task_file(path)
+    _refused(tmp_path, "kohatespeech", "choices: [없음, 공격적, 혐오]", "choices: [없음, 혐오]", "    hate:",
+             "label 'hate' takes 3 values but there are only 2 choices")
     data = tmp_path / "kobest"
     shutil.copytree(SAMPLE, data)
     test_file = data / "SentiNeg" / "test.tsv"

@@ -126,7 +126,7 @@ def _own_entries(record: dict, shots: int, datasets) -> dict[str, dict]:
     }
 
 
-def _lm_eval_entries(record: dict, own: dict) -> dict[str, dict]:
+def _lm_eval_entries(own: dict) -> dict[str, dict]:
     """An lm-eval cell's entries as lm-eval computed them (its task's and every subtask's and
     subgroup's metrics, versions, shots and sample counts), with each task's data and scoring config."""
     return {part: dict(own.get(part) or {}) for part in FILE_PARTS}
@@ -150,7 +150,7 @@ def lm_eval_results(records: list[dict], config: dict | None = None, *, versions
         parts = {part: {} for part in FILE_PARTS}
         for record in cells:
             own = record.get("lm_eval") if record["task"].startswith(LM_EVAL_PREFIX) else None
-            entries = _lm_eval_entries(record, own) if isinstance(own, dict) else \
+            entries = _lm_eval_entries(own) if isinstance(own, dict) else \
                 _own_entries(record, shots, datasets)
             for part, values in entries.items():
                 parts[part].update(values)

@@ -95,13 +95,13 @@ class Line:
 
     rows: list[tuple[int, PackedRow]]
 
-    @property
-    def tokens(self) -> list[int]:
-        return [token for _, row in self.rows for token in row.tokens]
+    def joined(self, values: Callable[[int, PackedRow], Sequence[int]]) -> list[int]:
+        """``values`` of each packed row (given its number in the line and the row), end to end."""
+        return [value for number, (_, row) in enumerate(self.rows) for value in values(number, row)]
 
-    def column(self, row_number: int) -> int:
-        """Where the row'th packed row starts."""
-        return sum(len(row.tokens) for _, row in self.rows[:row_number])
+    @property
+    def width(self) -> int:
+        return sum(len(row.tokens) for _, row in self.rows)
 
 
 @dataclass
@@ -146,14 +146,14 @@ class SharedContextScorer:
 
     def _forward(self, lines: list[Line], width: int, causal: bool, picks_row, picks_col) -> torch.Tensor:
         device = self.model.device
-        tokens = padded([line.tokens for line in lines], width).to(device, non_blocking=True)
+        def per_token(values, fill=0):
+            return padded([line.joined(values) for line in lines], width, fill).to(device, non_blocking=True)
+
+        tokens = per_token(lambda _, row: row.tokens)
         if causal:  # one row per line, positions 0..n-1 and no mask: the model's own causal path
             positions = mask = None
         else:
-            def per_token(values, fill):
-                return padded([[v for number, (_, row) in enumerate(line.rows) for v in values(number, row)]
-                               for line in lines], width, fill).to(device, non_blocking=True)
-            positions = per_token(lambda _, row: row.positions, 0)
+            positions = per_token(lambda _, row: row.positions)
             branch = per_token(lambda _, row: row.branch_of, PAD_BRANCH)
             segment = per_token(lambda number, row: [number] * len(row.tokens), PAD_SEGMENT)
             mask = allowed_pairs(branch, segment)
@@ -182,7 +182,7 @@ class SharedContextScorer:
             widths = [len(row.tokens) for _, row in group]
             for batch in pack_batches(widths, self.batch_size, self.model, masked=not causal):
                 lines = [Line([group[i] for i in line]) for line in batch]
-                self._score_batch(tables, lines, width=max(sum(widths[i] for i in line) for line in batch),
+                self._score_batch(tables, lines, width=max(line.width for line in lines),
                                   causal=causal and all(len(line) == 1 for line in batch))
                 if progress is not None:
                     progress(sum(1.0 / rows_per_doc[number] for line in lines for number, _ in line.rows))
@@ -199,16 +199,17 @@ class SharedContextScorer:
         """One forward pass over ``lines`` (padded to ``width``); the results go into ``tables``."""
         picks_row, picks_col, targets, segments, owners = [], [], [], [], []
         for line_number, line in enumerate(lines):
-            for row_number, (number, row) in enumerate(line.rows):
-                start = line.column(row_number)
+            start = 0  # where the packed row begins in its line
+            for number, row in line.rows:
                 for choice, predicting, target in row.targets:
                     picks_row += [line_number] * len(predicting)
                     picks_col += [start + column for column in predicting]
                     targets += target
                     segments += [len(owners)] * len(target)
                     owners.append((number, choice))
+                start += len(row.tokens)
                 tables.forwarded[number] += len(row.tokens)
-            tables.forwarded[line.rows[0][0]] += width - len(line.tokens)  # a line's padding, to its first row
+            tables.forwarded[line.rows[0][0]] += width - start  # a line's padding, to its first row
         log_probs = self._forward(lines, width, causal, picks_row, picks_col)
         # summed in the model's dtype, as the reference; one read-back per batch
         for (number, choice), value in zip(owners, continuation_sums(log_probs, targets, segments, len(owners))):

@@ -308,8 +308,14 @@ def describe_datasets(configs) -> str:
             parts = [str(config.dataset_name)] if config.dataset_name else []
         listed = sources.setdefault(head, [])
         listed += [part for part in parts if part not in listed]
-    return "; ".join(f"{head} {', '.join(parts)}" if parts and head.endswith(":") else
-                     f"{head} ({', '.join(parts)})" if parts else head for head, parts in sources.items())
+    return "; ".join(_described(head, parts) for head, parts in sources.items())
+
+
+def _described(head: str, parts: list[str]) -> str:
+    """``json: a, b`` (a builder and its files), ``hub:X (config, ...)``, or the bare head."""
+    if not parts:
+        return head
+    return f"{head} {', '.join(parts)}" if head.endswith(":") else f"{head} ({', '.join(parts)})"
 
 
 def task_documents(name: str, include_path=None) -> dict[str, dict[str, list[dict]]]:
