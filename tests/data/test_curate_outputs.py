@@ -62,3 +62,16 @@ def test_skip_invalid_counts_agree(tmp_path, source, capsys):
     text = captured.out + captured.err
     assert f"read 4 records from {source} (1 invalid, skipped)" in text
     assert "curated 4 records into 3" in text
+
+
+def test_an_output_equal_to_an_input_is_refused_before_any_work(tmp_path, source, capsys):
+    original = source.read_bytes()
+    assert curate_cli(source, source) == 2
+    assert f"--output {source} is an input of this command (--data {source})" in capsys.readouterr().err
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(source)
+    assert curate_cli(source, link) == 2  # the same file through a link
+    assert curate_cli(source, tmp_path / "ok.jsonl", "--report", str(source)) == 2
+    assert "--report" in capsys.readouterr().err
+    assert source.read_bytes() == original
+    assert not (tmp_path / "ok.jsonl").exists() and not list(tmp_path.glob("*.report.json"))

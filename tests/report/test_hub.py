@@ -162,3 +162,26 @@ def test_card_model_must_be_an_evaluated_model(card_results, tmp_path, capsys):
     assert main(["report", str(folder), "--output", str(tmp_path / "o"), "--model-dir", str(tmp_path)]) == 2
     assert "--model-dir needs --card-model" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_model_dir_links_are_replaced_not_written_through(card_results, tmp_path):
+    """A hub-cache snapshot is made of links into its blob store: the report replaces them."""
+    folder, merged = card_results
+    out = tmp_path / "out"
+    args = ["report", str(folder), "--output", str(out), "--format", "md", "--resamples", "20",
+            "--card-model", "poly-platypus-ko-1.3b", "--model-dir", str(merged)]
+    assert main(args) == 0
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    links = [merged / "README.md", *sorted((merged / ".eval_results").glob("*.yaml"))]
+    for number, link in enumerate(links):
+        blob = blobs / str(number)
+        blob.write_text(link.read_text())  # the snapshot's files: our earlier ones, as links into blobs/
+        link.unlink()
+        link.symlink_to(blob)
+    before = {blob: blob.read_text() for blob in blobs.iterdir()}
+    (folder / "results.json").write_text((folder / "results.json").read_text().replace("0.75", "0.7"))
+    assert main(args) == 0
+    assert {blob: blob.read_text() for blob in blobs.iterdir()} == before
+    for link in links:
+        assert not link.is_symlink() and link.read_text() == (out / link.relative_to(merged)).read_text()

@@ -76,6 +76,7 @@ def curate(
     if output is not None:
         options["output"] = output
     config = CurateConfig.build(config, caller="curate()", **options)
+    _refuse_overwriting_inputs(config)
     template = _template(config)  # an unknown template fails before any work
     say = log or (lambda message: None)
     timer = _Timer()
@@ -101,6 +102,19 @@ def curate(
     report["report_path"] = str(report_path)  # not in the file (it would name itself)
     report["timings"] = timer.timings  # not in the file: the file is the same on every run
     return report
+
+
+def _refuse_overwriting_inputs(config: CurateConfig) -> None:
+    """Curation never replaces what it reads: the output and the report are neither a source nor
+    the prompt template, nor each other (checked before any work)."""
+    from polyplatypus.utils.outputs import refuse_inputs
+
+    inputs = [("--data", source) for source in config.sources]
+    if str(config.prompt_template).lower().endswith(".json"):
+        inputs.append(("--prompt-template", config.prompt_template))
+    report = Path(config.report_path) if config.report_path is not None else report_path_for(config.output)
+    refuse_inputs(config.output, inputs)
+    refuse_inputs(report, inputs + [("--output", config.output)], option="--report")
 
 
 def _template(config: CurateConfig):

@@ -4,6 +4,7 @@ arguments of :func:`polyplatypus.eval.runner.evaluate`, defined once."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, StrictBool, StrictFloat, StrictInt, field_validator
@@ -87,17 +88,22 @@ class EvalConfig(Settings):
     @field_validator("tasks")
     @classmethod
     def _known_tasks(cls, value):
-        names = []
+        names, asked = [], {}  # asked: task name -> (as given, its task file)
         for name in value:
             try:
                 if is_lm_eval_name(name):  # resolved by lm-eval's TaskManager when the grid is planned
                     require_lm_eval()
+                    if str(name).strip() in names:
+                        raise ConfigError(f"tasks repeat: {str(name).strip()!r}")
                     names.append(str(name).strip())
                     continue
                 task = get_task(name)  # the short name (copa) is accepted too
                 names.append(name if is_task_file(name) else task.name)
             except ConfigError as error:
                 raise ValueError(str(error)) from None
+            if task.name in asked:
+                raise ValueError(_one_definition(task, name, *asked[task.name]))
+            asked[task.name] = (name, task.file)
         return names
 
     @field_validator("limit")
@@ -133,3 +139,11 @@ class EvalConfig(Settings):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError("expected a positive integer or 'auto'")
         return value
+
+
+def _one_definition(task, name: str, earlier: str, earlier_file) -> str:
+    """Why a second task under one name is refused: one name, one definition (and one cell) per run."""
+    if task.file is not None and earlier_file is not None and Path(task.file).resolve() != Path(earlier_file).resolve():
+        return (f"two definitions of task {task.name!r}: {earlier_file} and {task.file}; "
+                "their cells would share one name: give the task in your file another name (its name: key)")
+    return f"tasks repeat: {earlier!r} and {name!r} are both {task.name}"

@@ -179,7 +179,11 @@ def lm_eval_results(records: list[dict], config: dict | None = None, *, versions
 def results_path(root: Path, label: str, shots: int, when: _dt.datetime) -> Path:
     """``<root>/<k>-shot/<model>/results_<date>.json``, the date as EvaluationTracker writes it."""
     date_id = when.replace(tzinfo=None).isoformat().replace(":", "-")
-    return Path(root) / f"{shots}-shot" / sanitize_model_name(label) / f"results_{date_id}.json"
+    from polyplatypus.utils.io import inside
+
+    folder = sanitize_model_name(label)
+    folder = "_" + folder[1:] if folder.startswith(".") else folder  # never "..": inside checks the rest
+    return inside(Path(root), f"{shots}-shot", folder, f"results_{date_id}.json")
 
 
 def write_lm_eval_results(root: str | Path, records: list[dict], config: dict | None = None, *,

@@ -29,5 +29,7 @@ class ModelSpec:
 
     @property
     def slug(self) -> str:
-        """The label made safe as a single folder name."""
-        return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in self.label.replace("/", "__")) or "model"
+        """The label made safe as a single folder name (``org/name`` -> ``org__name``)."""
+        from polyplatypus.utils.io import safe_part
+
+        return safe_part(self.label.replace("/", "__"), empty="model")

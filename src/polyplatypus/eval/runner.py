@@ -186,9 +186,7 @@ def plan(config: EvalConfig) -> Plan:
     """Check everything that can be checked before a model loads: labels, the task files, the
     data of every task and shot count (read for the tasks' fingerprints), and the output folder."""
     specs = [ModelSpec.parse(m) for m in config.models]
-    labels = [s.label for s in specs]
-    if len(set(labels)) != len(labels):
-        raise ConfigError(f"two models share a label: {labels}; name them with label=path")
+    check_labels(specs)
     tasks = [name if is_lm_eval_name(name) else get_task(name) for name in config.tasks]
     shots = list(config.shots)
     reference = [task for task in tasks if not isinstance(task, str)]
@@ -216,6 +214,23 @@ def plan(config: EvalConfig) -> Plan:
     return grid
 
 
+def check_labels(specs: Sequence[ModelSpec]) -> None:
+    """One label, one folder: labels become file names (``run:1`` and ``run_1`` both ``run_1``),
+    so two labels that would share a folder (letter case aside) are refused, naming both."""
+    from polyplatypus.eval.lm_eval_results import sanitize_model_name
+
+    seen: dict[str, str] = {}  # folder name, letter case aside -> the label it is for
+    for spec in specs:
+        folders = {f"cells/{spec.slug}", f"lm_eval/<k>-shot/{sanitize_model_name(spec.label)}"}
+        for folder in folders:
+            other = seen.get(folder.casefold())
+            if other is not None:
+                what = "the same label" if other == spec.label else f"labels {other!r} and {spec.label!r}"
+                raise ConfigError(f"two models have {what}: their results would share one folder ({folder}); "
+                                  "name each model with its own label=path")
+        seen.update({folder.casefold(): spec.label for folder in folders})
+
+
 def _documents_sha256(task: ChoiceTask, shots: int, kobest_dir) -> str | None:
     if task.source not in KOBEST_SOURCES:
         return None  # data this module does not read
@@ -227,8 +242,13 @@ def _build_lm_eval_cells(config: EvalConfig, names: list[str], shots: list[int])
     (every process builds the same ones: lm-eval's draws are seeded)."""
     if not names:
         return {}
-    from polyplatypus.tasks.lm_eval_tasks import build_cell
+    from polyplatypus.tasks.lm_eval_tasks import build_cell, resolve_name
 
+    seen: dict[str, str] = {}
+    for name in names:  # the same task under two spellings is refused before any is built, as --shots 0,0
+        canonical = resolve_name(name, config.include_path)
+        if seen.setdefault(canonical, name) != name:
+            raise ConfigError(f"tasks repeat: {seen[canonical]!r} and {name!r} are both {canonical}")
     cells = {(name, k): build_cell(name, k, limit=config.limit, include_path=config.include_path)
              for name in names for k in shots}
     _check_same_on_every_rank(cells)

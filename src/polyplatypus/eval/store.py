@@ -34,7 +34,7 @@ from polyplatypus.errors import DataError, OutputError
 from polyplatypus.eval.lm_eval_results import LM_EVAL_FOLDER, LM_EVAL_PREFIX, task_dataset, write_lm_eval_results
 from polyplatypus.eval.models import ModelSpec
 from polyplatypus.utils import outputs
-from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, sha256_file
+from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, inside, safe_part, sha256_file
 
 RESULTS_FILE = "results.json"
 TABLES_FILE = "results.md"
@@ -96,7 +96,7 @@ class ResultsFolder:
         label, task, shots = record["model"], record["task"], int(record["shots"])
         if (label, task, shots) in self.cells or not (self.path / CELLS_DIR).is_dir():
             return None
-        names = [f"{CELLS_DIR}/{slug}/{task}_{shots}shot.json"
+        names = [f"{CELLS_DIR}/{slug}/{cell_stem(task, shots)}.json"
                  for slug in dict.fromkeys((ModelSpec(label=label, path="").slug, label.replace("/", "_")))]
         for name in names:
             if name in self.unreadable_cells:
@@ -111,11 +111,13 @@ class ResultsStore:
         self.root = Path(root)
 
     # -- paths -------------------------------------------------------------------------------
+    # Made of sanitised parts and checked to lie inside the folder: a task named
+    # ``x/../../escaped`` (an lm-eval YAML's ``task:``) never writes outside it.
     def cell_path(self, spec: ModelSpec, task: str, shots: int) -> Path:
-        return self.root / CELLS_DIR / spec.slug / f"{task}_{shots}shot.json"
+        return inside(self.root, CELLS_DIR, spec.slug, cell_stem(task, shots) + ".json")
 
     def samples_path(self, spec: ModelSpec, task: str, shots: int) -> Path:
-        return self.root / SAMPLES_DIR / spec.slug / f"{task}_{shots}shot.jsonl"
+        return inside(self.root, SAMPLES_DIR, spec.slug, cell_stem(task, shots) + ".jsonl")
 
     def _samples_of(self, cell_path: Path) -> Path:
         return self.root / SAMPLES_DIR / cell_path.parent.name / f"{cell_path.stem}.jsonl"
@@ -188,14 +190,17 @@ class ResultsStore:
     def made_otherwise(self, specs: Sequence[ModelSpec], settings: dict,
                        data_sources: dict | None = None) -> list[tuple[Path, str, object, object]]:
         """Cells whose folder-wide settings differ from ``settings``, or that hold another model
-        path under one of ``specs``' labels, as (cell file, setting, its value, this run's value).
+        path or label in the folder of one of ``specs``' labels, as (cell file, setting, its value, this run's value).
         ``settings["data_source"]`` is KoBEST's; ``data_sources`` (data source -> description)
         those of the other sources this run reads. A cell of a source this run does not read keeps
         its own, and so does an lm-eval cell (its task config names its data)."""
         paths = {spec.slug: spec.path for spec in specs}
+        labels = {spec.slug: spec.label for spec in specs}  # one label, one folder: run:1 and run_1 never share
         found = []
         for path, cell in self._stored_cells():
-            wanted = {**settings, **({"model_path": paths[path.parent.name]} if path.parent.name in paths else {})}
+            mine = path.parent.name in paths
+            wanted = {**settings, **({"model": labels[path.parent.name], "model_path": paths[path.parent.name]}
+                                     if mine else {})}
             source = _task_data_source(cell.get("task"))
             if str(cell.get("task", "")).startswith(LM_EVAL_PREFIX):
                 wanted.pop("data_source", None)  # its task config's own; its fingerprint covers the data
@@ -318,6 +323,11 @@ class ResultsStore:
                 continue
             folder.cells[(cell["model"], cell["task"], int(cell["shots"]))] = cell
         return folder
+
+
+def cell_stem(task: str, shots: int) -> str:
+    """A cell's file name without its suffix: ``<task>_<k>shot``, made one plain name."""
+    return safe_part(f"{task}_{shots}shot")
 
 
 def public_record(cell: dict) -> dict:

@@ -15,6 +15,11 @@ def task_title(name: str) -> str:
         return name
 
 
+def md_escape(text: str) -> str:
+    """``text`` safe inside a Markdown table cell (a ``|`` would start another column)."""
+    return str(text).replace("|", "\\|")
+
+
 def results_markdown(records: list[dict], metric: str = "macro_f1", decimals: int = 4) -> str:
     """Markdown tables of ``metric`` (F1 by default) with four decimals, tasks in first-seen order."""
     tasks, models, shots = [], [], sorted({r["shots"] for r in records})
@@ -40,7 +45,7 @@ def results_markdown(records: list[dict], metric: str = "macro_f1", decimals: in
                 value = values.get((task, model, k))
                 cells.append("" if value is None else f"{value:.{decimals}f}")
             if any(cells):
-                lines.append(f"| {model} | " + " | ".join(cells) + " |")
+                lines.append(f"| {md_escape(model)} | " + " | ".join(cells) + " |")
         blocks.append("\n".join(lines))
     rescored = [r for r in records if r.get("rescored")]
     if rescored:  # only half-precision runs re-score; fp32 tables stay as they were

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from polyplatypus.errors import ConfigError
-from polyplatypus.eval.tables import task_title
+from polyplatypus.eval.tables import md_escape, task_title
 from polyplatypus.report.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, Interval, PairedBootstrap
 from polyplatypus.report.results import PROVENANCE_FIELDS, Row, load_rows
 from polyplatypus.tasks.registry import all_task_names, get_task, task_names
@@ -464,7 +464,7 @@ def render_markdown(report: Report) -> str:
         lines += [f"### {task_title(task)} (F1)", "", header, rule]
         for name, cells, notes in report.table_rows(task):
             marks = "".join(f"[^{n}]" for n in notes)
-            lines.append(f"| {_md_escape(name)}{marks} | " + " | ".join(cell_text(c) for c in cells) + " |")
+            lines.append(f"| {md_escape(name)}{marks} | " + " | ".join(cell_text(c) for c in cells) + " |")
         lines.append("")
         truncated = truncation_notes(report, task)
         if truncated:
@@ -508,10 +508,6 @@ def _baseline_lines(report: Report, task: str) -> list[str]:
 
 def _has_published(report: Report, task: str) -> bool:
     return any(c.published for (t, m, k), c in report.cells.items() if t == task)
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
 
 
 _TABLE_TITLE = re.compile(r"^#{2,4} (?P<title>.+) \(F1\)$")
@@ -620,6 +616,20 @@ def gather_rows(paths, published=()) -> tuple[list[Row], list[str]]:
     return rows + extra, notes + dropped
 
 
+def refuse_overwriting_inputs(output, paths, published=()) -> None:
+    """The report never replaces what it reads: its output may be neither a results folder it
+    reads (eval's results.json) nor a folder holding one, nor a published folder or the folder of
+    a published file."""
+    from polyplatypus.eval.store import ResultsStore
+    from polyplatypus.report.published import split_label
+    from polyplatypus.utils.outputs import refuse_inputs
+
+    refuse_inputs(output, [("results", found.parent) for path in paths for found in ResultsStore.find(path)],
+                  holding=True)
+    published = [split_label(str(argument))[1] for argument in published]  # a file: the folder it is in
+    refuse_inputs(output, [("--published", path if path.is_dir() else path.parent) for path in published])
+
+
 def write_report(
     paths, output: str | Path, *, baseline: str | None = None, resamples: int = DEFAULT_RESAMPLES,
     confidence: float = DEFAULT_CONFIDENCE, seed: int = 0, title: str = "KoBEST results",
@@ -636,6 +646,7 @@ def write_report(
     if unknown:
         raise ConfigError(f"unknown report format(s) {sorted(unknown)}; known: md, html, png")
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths or [])
+    refuse_overwriting_inputs(output, paths, published)
     rows, notes = gather_rows(paths, published)
     report = build_report(
         rows, baseline=baseline, resamples=resamples, confidence=confidence, seed=seed,

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from polyplatypus.errors import ConfigError, OutputError
 from polyplatypus.eval.lm_eval_results import task_dataset
 from polyplatypus.eval.tables import task_title
-from polyplatypus.utils.io import atomic_write_text
+from polyplatypus.utils.io import atomic_copy, atomic_write_text, inside, safe_part
 
 EVAL_RESULTS_DIR = ".eval_results"
 README = "README.md"
@@ -177,9 +176,8 @@ def write_hub_files(report, output: Path, settings: HubSettings, card_markdown: 
     metadata, more = card_metadata(settings, next(iter(model_paths)) if len(model_paths) == 1 else None)
     notes += more
     written = []
-    results_dir = output / EVAL_RESULTS_DIR
     for task, task_entries in entries.items():
-        path = results_dir / f"{task.replace(':', '-')}.yaml"
+        path = inside(output, EVAL_RESULTS_DIR, safe_part(task.replace(":", "-")) + ".yaml")
         atomic_write_text(path, yaml.safe_dump(eval_result_entries_to_yaml(task_entries), sort_keys=False,
                                                 allow_unicode=True))
         written.append(path)
@@ -209,10 +207,10 @@ def copy_to_model_dir(output: Path, model_dir: Path, result_files: list[Path]) -
             raise OutputError(f"{readme} exists and was not written by polyplatypus report; move it away, or "
                               "merge the report's README.md into it by hand")
     copied = [readme]
-    shutil.copyfile(output / README, readme)
+    # A hub-cache snapshot's files are links into its blob store: replace them, never write through.
+    atomic_copy(output / README, readme)
     for path in result_files:
-        target = model_dir / EVAL_RESULTS_DIR / path.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+        target = inside(model_dir, EVAL_RESULTS_DIR, path.name)
+        atomic_copy(path, target)
         copied.append(target)
     return copied

@@ -62,7 +62,10 @@ def writing(path: str | os.PathLike, *, cleanup: Callable[[], None] | None = Non
                           "(free some space or choose another output, then run again)") from None
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file renamed over it: a reader never sees half
+    a file, and a symbolic link at ``path`` (a hub-cache snapshot is made of them) is replaced by
+    the file, never written through into its target."""
     path = Path(path)
     tmp = None
     try:
@@ -70,15 +73,55 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX)
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file ordinary permissions
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, path)
+            os.replace(tmp, path)  # rename replaces a link itself, never its target
     except BaseException:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_copy(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Copy ``source``'s bytes to ``target`` as :func:`atomic_write_bytes` writes (a link at
+    ``target`` is replaced, not followed: ``shutil.copyfile`` would write into its target)."""
+    atomic_write_bytes(target, Path(source).read_bytes())
+
+
+# A path part made from a name (a model label, a task name) keeps these characters; any other
+# (a separator, "..", a colon) becomes "_", so the part is one plain entry of its folder.
+_SAFE_CHARACTERS = frozenset("-_.=")
+
+
+def safe_part(name: str, *, empty: str = "_") -> str:
+    """``name`` as one file or folder name: characters other than letters, digits and ``-_.=``
+    become ``_`` and a leading dot too (no hidden or temporary-looking entries, never ``..``)."""
+    part = "".join(c if c.isalnum() or c in _SAFE_CHARACTERS else "_" for c in str(name))
+    if part.startswith("."):
+        part = "_" + part[1:]
+    return part or empty
+
+
+def inside(root: str | os.PathLike, *parts: str) -> Path:
+    """``root / parts...``, checked to lie inside ``root`` once linked folders are followed: an
+    :class:`~polyplatypus.errors.OutputError` otherwise (a part with a separator or ``..``, or a
+    linked folder that leads out), before anything is written there. The file itself may be a
+    link: the atomic writers replace it."""
+    root = Path(root)
+    path = root.joinpath(*parts)
+    for part in parts:
+        if part in ("", ".", "..") or "/" in part or os.sep in part or (os.altsep and os.altsep in part):
+            raise OutputError(f"{path}: {part!r} is not a plain name; the file would not lie inside {root}")
+    folder = path.parent.resolve()  # the file itself may be a link: the writers replace it
+    if not folder.is_relative_to(root.resolve()):
+        raise OutputError(f"{path} leads outside {root} (its folder is {folder}); nothing was written there")
+    return path
 
 
 def atomic_write_json(path: str | os.PathLike, data: Any) -> None:

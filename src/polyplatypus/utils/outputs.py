@@ -61,6 +61,24 @@ def check_file(path: str | os.PathLike, *, option: str = "--output") -> Path:
     return path
 
 
+def refuse_inputs(output: str | os.PathLike, inputs: Iterable[tuple[str, str | os.PathLike]], *,
+                  option: str = "--output", holding: bool = False) -> None:
+    """No command overwrites its own inputs: refuse, before any work, an ``output`` that is one of
+    ``inputs`` ((option, path) pairs; the same file or folder, links followed) or, with
+    ``holding`` (a folder output), a folder that holds one of them."""
+    target = _real(output)
+    for name, path in inputs:
+        source = _real(path)
+        if source == target or (holding and target in source.parents):
+            how = "is" if source == target else "holds"
+            raise OutputError(f"{option} {output} {how} an input of this command ({name} {path}); writing there "
+                              f"would replace it: choose another {option} (nothing was written)")
+
+
+def _real(path: str | os.PathLike) -> Path:
+    return Path(os.path.realpath(Path(path).expanduser()))
+
+
 def _check_place(path: Path, *, want: str, option: str) -> None:
     """The nearest existing path at or above ``path`` must be a writable folder (or, for a file,
     ``path`` itself may be an existing regular file)."""
