@@ -240,6 +240,22 @@ dataset_kwargs:
 """
 
 
+KEY_HELPERS = '''\
+def target(doc):
+    return "ABCDE".index(doc["answer"][1])
+'''
+
+
+def write_key_tasks(folder: Path) -> None:
+    """HAE-RAE copies the key tests change (gold targets, metric_list, a ``!function`` helper)."""
+    for name in ("haerae_key_gold", "haerae_key_metrics", "haerae_key_function"):
+        write_haerae_task(folder, name=name)
+    (folder / "key_helpers.py").write_text(KEY_HELPERS, encoding="utf-8")
+    task = folder / "haerae_key_function.yaml"
+    task.write_text(task.read_text(encoding="utf-8") + "doc_to_target: !function key_helpers.target\n",
+                    encoding="utf-8")
+
+
 def write_all(folder: Path, kobest_dir: Path | None, kornli_dir: Path | None) -> Path:
     """Every task the lm-eval tests use, in one folder (lm-eval indexes it once per test session):
     the parity tasks, tasks that must be refused, and two copies of the HAE-RAE task that tests
@@ -253,6 +269,7 @@ def write_all(folder: Path, kobest_dir: Path | None, kornli_dir: Path | None) ->
     write_click_task(folder / "click")
     write_haerae_task(folder / "changing", name="haerae_changing_data")
     write_haerae_task(folder / "changing", name="haerae_changing_file")
+    write_key_tasks(folder / "keys")
     errors = folder / "refused"
     errors.mkdir(parents=True, exist_ok=True)
     test = folder / "kmmlu" / "Accounting-test.jsonl"

@@ -95,7 +95,8 @@ def test_a_changed_task_file_recomputes_its_cells_with_a_message(tiny_gptneox_di
     yaml_file.write_text(yaml_file.read_text(encoding="utf-8") + 'target_delimiter: "  "\n', encoding="utf-8")
     second = polyplatypus.evaluate(**options)[0]
     assert second["fingerprint"] != first["fingerprint"]
-    assert "the requests of 1 lm-eval cell(s) of model tiny changed" in capsys.readouterr().err
+    assert ("lm_eval:haerae_changing_file 1-shot of model tiny: prompts and choices, other task settings changed "
+            "since it was stored: recomputing it") in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -134,7 +134,8 @@ class Plan:
                 identity["data_sha256"] = self.documents.get((task.name, shots))
         if isinstance(task, str):  # its requests, and the datasets its task configs name
             built = self.lm_eval[(task, shots)]
-            identity.update(fingerprint=built.fingerprint, data_source=built.data_source)
+            identity.update(fingerprint=built.fingerprint, fingerprint_parts=built.fingerprint_parts,
+                            data_source=built.data_source)
         else:  # the task's own data source, and its definition and data files
             identity.update(data_source=self.sources[task.name], task_fingerprint=self.task_fingerprints[task.name])
         return ResultsStore.key(spec, task_name(task), shots, self.settings, identity)
@@ -332,14 +333,20 @@ def _say_what_is_recomputed(grid: Plan, spec: ModelSpec) -> None:
     messages = {
         "model": f"model {spec.label} changed since these results ({spec.path}): recomputing {{n}} cell(s)",
         "data": f"the KoBEST data changed since these results of model {spec.label}: recomputing {{n}} cell(s)",
-        "requests": f"the requests of {{n}} lm-eval cell(s) of model {spec.label} changed (task or data files): "
-                    "recomputing them",
         "no identity": f"{{n}} cell(s) of model {spec.label} were written before results recorded the model and "
                        "data that made them: recomputing them once",
     }
     for reason, message in messages.items():
         if reasons.count(reason):
             print(f"polyplatypus eval: {message.format(n=reasons.count(reason))}", file=sys.stderr, flush=True)
+    for (task, k), reason in zip(grid.cells(), reasons):
+        if reason == "requests":  # an lm-eval cell: name what changed
+            from polyplatypus.tasks.lm_eval_tasks import changed_parts
+
+            stored = grid.store.read_cell(grid.store.cell_path(spec, grid.stem(task), k)) or {}
+            changed = changed_parts(stored.get("fingerprint_parts"), grid.lm_eval[(task, k)].fingerprint_parts)
+            print(f"polyplatypus eval: {task} {k}-shot of model {spec.label}: {changed} changed since it was "
+                  "stored: recomputing it", file=sys.stderr, flush=True)
 
 
 def _say_if_redefined(store: ResultsStore, spec: ModelSpec, task: str, shots: int, key: dict) -> None:

@@ -45,7 +45,7 @@ OUTPUT_ENTRIES = (RESULTS_FILE, TABLES_FILE, CELLS_DIR, SAMPLES_DIR, LM_EVAL_FOL
 # A results.json record must have these.
 REQUIRED_FIELDS = ("model", "task", "shots", "macro_f1")
 # Per-document arrays and bookkeeping that stay in the cell file, out of results.json.
-CELL_ONLY_FIELDS = ("golds", "preds", "samples_sha256")
+CELL_ONLY_FIELDS = ("golds", "preds", "samples_sha256", "fingerprint_parts")
 # A cell file's per-document golds/preds stand for a results.json record only when the two agree
 # on these: a later run that stopped part-way (say with another limit) may have overwritten the
 # cell after results.json was written, and its documents are then not the record's.
@@ -56,7 +56,8 @@ CELL_MATCH_FIELDS = ("n", "limit", "data_source", "dtype", "scorer", "model_path
 # before they were recorded.
 # A reference cell's "task_fingerprint" covers its task file and data (tasks.task), an lm-eval
 # cell's "fingerprint" its built requests (task file, data, few-shot draws).
-IDENTITY_FIELDS = ("model_fingerprint", "data_sha256", "task_fingerprint", "fingerprint")
+# an lm-eval cell's "fingerprint_parts" what its fingerprint is made of (to name what changed).
+IDENTITY_FIELDS = ("model_fingerprint", "data_sha256", "task_fingerprint", "fingerprint", "fingerprint_parts")
 
 
 def folder_settings(*, limit, dtype: str, data_source: str, scorer: str) -> dict:

@@ -21,6 +21,7 @@ and only when an ``lm_eval:`` name is used.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -159,6 +160,7 @@ class LmEvalCell:
     limits: dict[str, int | None]  # per leaf task, lm-eval's sample size
     versions: dict[str, Any]
     fingerprint: str = ""
+    fingerprint_parts: dict = field(default_factory=dict)  # what decides the numbers, part by part (key_parts)
     data_source: str = ""  # the leaf tasks' datasets, as their configs name them (describe_datasets)
     instances: dict[str, list] = field(default_factory=dict)  # per leaf task, lm-eval's Instances
 
@@ -204,12 +206,55 @@ def _metrics_offline():
         task_module.get_metric = original
 
 
+@contextmanager
+def _local_data_by_content():
+    """While tasks load, ``datasets.load_dataset`` over local files caches under a folder named by
+    the files' content: its own cache is keyed by path and modification time, so a file rewritten
+    with its old mtime would be read from the stale cache (even into a fresh results folder)."""
+    import datasets
+
+    original = datasets.load_dataset
+
+    def by_content(path=None, name=None, **kwargs):
+        files = local_data_files(path, kwargs.get("data_files"), kwargs.get("data_dir"))
+        if files:
+            digest = _digest(files)[:16]
+            root = kwargs.get("cache_dir") or datasets.config.HF_DATASETS_CACHE
+            kwargs["cache_dir"] = str(Path(root) / "polyplatypus-by-content" / digest)
+        return original(path=path, name=name, **kwargs)
+
+    datasets.load_dataset = by_content
+    try:
+        yield
+    finally:
+        datasets.load_dataset = original
+
+
+def local_data_files(path, data_files=None, data_dir=None) -> dict[str, str]:
+    """The SHA-256 of every local file a dataset is read from, by path: ``data_files`` (globs
+    expanded), a local ``dataset_path`` file or folder, or its ``data_dir``. Hub files are not
+    local (their revision is their identity)."""
+    import glob
+    import os
+
+    from polyplatypus.utils.io import sha256_file
+
+    found: list[str] = []
+    for pattern in _data_files(data_files):
+        found += sorted(glob.glob(os.path.expanduser(pattern), recursive=True)) if "://" not in pattern else []
+    local = Path(str(path)).expanduser() if path is not None else None
+    if local is not None and local.exists():
+        folder = local / data_dir if data_dir and local.is_dir() else local
+        found += [str(p) for p in sorted(folder.rglob("*")) if p.is_file()] if folder.is_dir() else [str(folder)]
+    return {str(Path(f).resolve()): sha256_file(f) for f in dict.fromkeys(found) if Path(f).is_file()}
+
+
 def _load(target: str, include_path) -> dict:
     manager = task_manager(include_path)
     entry = manager.task_index.get(target)
     where = f" ({entry.yaml_path})" if entry is not None and entry.yaml_path else ""
     try:
-        with _metrics_offline():
+        with _metrics_offline(), _local_data_by_content():
             return manager.load([target])
     except FileNotFoundError as error:
         raise DataError(f"{PREFIX}{target}{where}: data file not found: {error}") from None
@@ -278,7 +323,8 @@ def build_cell(name: str, shots: int, *, limit: int | float | None = None, inclu
             (task.get_config("metadata") or {}).get("version")
     for group_name, group in loaded["groups"].items():
         cell.versions[group_name] = group.version
-    cell.fingerprint = fingerprint(cell)
+    cell.fingerprint_parts = key_parts(cell)
+    cell.fingerprint = _digest(cell.fingerprint_parts)
     cell.data_source = describe_datasets(task.config for task in loaded["tasks"].values())
     return cell
 
@@ -331,9 +377,116 @@ def task_documents(name: str, include_path=None) -> dict[str, dict[str, list[dic
     return found
 
 
+# A cell's key parts, as its recomputation message names them.
+KEY_PARTS = {"requests": "prompts and choices", "targets": "gold targets", "documents": "documents",
+             "metric_list": "metric_list", "filters": "filters", "generation_kwargs": "generation_kwargs",
+             "functions": "!function code", "data_files": "data file bytes", "revision": "hub dataset revision",
+             "config": "other task settings"}
+# Task config fields with a part of their own (the rest make up "config").
+_OWN_PARTS = {"metric_list": "metric_list", "filter_list": "filters", "generation_kwargs": "generation_kwargs"}
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")).hexdigest()
+
+
+def key_parts(cell: LmEvalCell) -> dict:
+    """Everything that decides a cell's numbers, part by part (:data:`KEY_PARTS`): the built
+    requests, each evaluated document and its gold target, the tasks' metric_list (and the groups'
+    aggregation), filters, generation_kwargs and other settings, the source files of their
+    ``!function`` helpers, the bytes of local data files, and a hub dataset's revision. Each part
+    is a hash, except ``data_files`` (path -> SHA-256), so a change is named down to the file."""
+    functions: dict[str, str] = {}
+    fields: dict[str, dict] = {name: {} for name in ("metric_list", "filters", "generation_kwargs", "config")}
+    targets, documents = hashlib.sha256(), hashlib.sha256()
+    data_files: dict[str, str] = {}
+    revisions: dict[str, str] = {}
+    for task_name, task in sorted(cell.tasks.items()):
+        config = {f.name: getattr(task.config, f.name) for f in dataclasses.fields(task.config)}
+        for name, value in config.items():
+            fields[_OWN_PARTS.get(name, "config")].setdefault(task_name, {})[name] = _canonical(value, functions)
+        for doc_id, doc in task.doc_iterator(rank=0, limit=cell.limits[task_name], world_size=1):
+            targets.update(_digest([task_name, doc_id, _canonical(task.doc_to_target(doc), functions)]).encode())
+            documents.update(_digest([task_name, doc_id, dict(doc)]).encode())
+        kwargs = config.get("dataset_kwargs") or {}
+        data_files.update(local_data_files(config.get("dataset_path"), kwargs.get("data_files"), kwargs.get("data_dir")))
+        revisions[task_name] = _revision(task, kwargs)
+    for group_name, group in sorted(cell.groups.items(), key=lambda item: str(item[0])):
+        aggregation = getattr(group.config, "aggregate_metric_list", None) if hasattr(group, "config") else None
+        fields["metric_list"][f"group {group_name}"] = _canonical(aggregation, functions)
+    return {"requests": _requests_digest(cell), "targets": targets.hexdigest(), "documents": documents.hexdigest(),
+            **{name: _digest(value) for name, value in fields.items()}, "functions": _digest(functions),
+            "data_files": data_files, "revision": _digest(revisions)}
+
+
+def changed_parts(stored: dict | None, now: dict) -> str:
+    """What changed between a stored cell's key parts and this run's, in words (``gold targets,
+    data file bytes (/data/test.jsonl)``)."""
+    if not isinstance(stored, dict):
+        return "its requests or data (the stored cell predates its key parts)"
+    names = []
+    for part, words in KEY_PARTS.items():
+        if stored.get(part) == now.get(part):
+            continue
+        if part == "data_files" and isinstance(stored.get(part), dict):
+            old, new = stored[part], now.get(part) or {}
+            files = sorted(f for f in old.keys() | new.keys() if old.get(f) != new.get(f))
+            words = f"{words} ({', '.join(files)})"
+        names.append(words)
+    return ", ".join(names) or "its fingerprint"
+
+
+def _canonical(value, functions: dict[str, str]):
+    """``value`` as JSON; a callable (a ``!function`` helper, a metric) by name, its source file's
+    SHA-256 noted in ``functions`` (what it calls in that file counts too)."""
+    if callable(value) and not isinstance(value, type):
+        named = value if hasattr(value, "__qualname__") else type(value)  # a callable object: its class
+        name = f"{getattr(named, '__module__', '')}.{named.__qualname__}"
+        functions[name] = _source_sha256(named)
+        return f"function {name}"
+    if isinstance(value, dict):
+        return {str(k): _canonical(v, functions) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v, functions) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    text = repr(value)  # an object's default repr holds its address, which differs from run to run
+    return f"{type(value).__module__}.{type(value).__qualname__}" if " at 0x" in text else text
+
+
+def _source_sha256(function) -> str:
+    import inspect
+
+    from polyplatypus.utils.io import sha256_file
+
+    try:
+        return sha256_file(inspect.getsourcefile(function) or "")
+    except (TypeError, OSError):
+        return "no source file"
+
+
+def _revision(task, kwargs: dict) -> str:
+    """A hub dataset's revision: as the config pins it, else the one its cache holds (datasets
+    names a hub dataset's cache folder by its commit); local data: its bytes are the identity."""
+    if kwargs.get("revision"):
+        return str(kwargs["revision"])
+    dataset_path = task.config.dataset_path
+    if dataset_path is None or kwargs.get("data_files") or Path(str(dataset_path)).expanduser().exists():
+        return "local"
+    for split in (getattr(task, "dataset", None) or {}).values():
+        for cache_file in getattr(split, "cache_files", None) or []:
+            return Path(cache_file["filename"]).parent.name
+    return "unknown"
+
+
 def fingerprint(cell: LmEvalCell) -> str:
+    """sha256 of all of :func:`key_parts`: equal fingerprints give equal numbers."""
+    return _digest(key_parts(cell))
+
+
+def _requests_digest(cell: LmEvalCell) -> str:
     """sha256 of the tasks' versions and every built request's inputs (document id, request type,
-    context and continuation strings, shots): equal fingerprints score the same requests."""
+    context and continuation strings, shots): equal digests score the same requests."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"versions": {k: str(v) for k, v in sorted(cell.versions.items())},
                               "num_fewshot": dict(sorted(cell.num_fewshot.items()))}, sort_keys=True).encode())
