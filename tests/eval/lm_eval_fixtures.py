@@ -256,6 +256,14 @@ def write_key_tasks(folder: Path) -> None:
                     encoding="utf-8")
 
 
+def write_redefined_tasks(folder: Path) -> None:
+    """Two files defining ``haerae_twice``, and one redefining lm-eval's own ``xcopa_et``."""
+    write_haerae_task(folder, name="haerae_twice")
+    text = (folder / "haerae_twice.yaml").read_text(encoding="utf-8")
+    (folder / "haerae_twice_again.yaml").write_text(text + 'target_delimiter: "  "\n', encoding="utf-8")
+    (folder / "xcopa_et.yaml").write_text(text.replace("task: haerae_twice", "task: xcopa_et"), encoding="utf-8")
+
+
 def write_all(folder: Path, kobest_dir: Path | None, kornli_dir: Path | None) -> Path:
     """Every task the lm-eval tests use, in one folder (lm-eval indexes it once per test session):
     the parity tasks, tasks that must be refused, and two copies of the HAE-RAE task that tests
@@ -270,6 +278,7 @@ def write_all(folder: Path, kobest_dir: Path | None, kornli_dir: Path | None) ->
     write_haerae_task(folder / "changing", name="haerae_changing_data")
     write_haerae_task(folder / "changing", name="haerae_changing_file")
     write_key_tasks(folder / "keys")
+    write_redefined_tasks(folder / "redefined")
     errors = folder / "refused"
     errors.mkdir(parents=True, exist_ok=True)
     test = folder / "kmmlu" / "Accounting-test.jsonl"

@@ -78,3 +78,22 @@ def test_a_task_name_never_writes_outside_the_output(tmp_path):
 
     path = results_path(out / "lm_eval", "..", 0, datetime.datetime(2026, 1, 1))
     assert path.parent.parent == out / "lm_eval" / "0-shot"
+
+
+@pytest.mark.parametrize("task, files", [
+    ("haerae_twice", ("redefined/haerae_twice.yaml", "redefined/haerae_twice_again.yaml")),
+    ("xcopa_et", ("redefined/xcopa_et.yaml", "lm_eval/tasks/xcopa/default_et.yaml")),  # lm-eval's own, redefined
+])
+def test_an_lm_eval_task_defined_twice_is_refused_naming_both_files(lm_eval_tasks, tmp_path, no_model_loading,
+                                                                    task, files):
+    with pytest.raises(ConfigError, match=f"two definitions of task '{task}'") as refused:
+        polyplatypus.evaluate(models=[f"m={tmp_path}"], tasks=f"lm_eval:{task}", shots="0",
+                              include_path=[str(lm_eval_tasks)], output=str(tmp_path / "out"))
+    assert all(name in str(refused.value) for name in files)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_lm_eval_task_asked_twice_is_refused(lm_eval_tasks, tmp_path, no_model_loading):
+    with pytest.raises(ConfigError, match="tasks repeat: 'lm_eval:haerae_local' and 'lm_eval: haerae_local'"):
+        polyplatypus.evaluate(models=[f"m={tmp_path}"], tasks="lm_eval:haerae_local,lm_eval: haerae_local",
+                              shots="0", include_path=[str(lm_eval_tasks)])

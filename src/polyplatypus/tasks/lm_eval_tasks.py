@@ -25,7 +25,9 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import logging
 import random
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -108,13 +110,56 @@ def _paths_key(include_path) -> tuple[str, ...]:
     return tuple(str(Path(p).expanduser().resolve()) for p in paths)
 
 
+# Names defined by more than one task file under the include paths (lm-eval's own included), as
+# lm-eval's index reports them while it is built: name -> (the file it keeps, the file it drops).
+_REDEFINED: dict[tuple[str, ...], dict[str, tuple[str, str]]] = {}
+_OVERRIDES = re.compile(r"^Task '(?P<name>.+)' from (?P<kept>.+) overrides existing task from (?P<dropped>.+)$")
+_DUPLICATE = re.compile(r"^Duplicate task name '(?P<name>.+)' found\. Already registered from: (?P<kept>.+)\. "
+                        r"Skipping duplicate from: (?P<dropped>.+)$")
+
+
+class _Redefinitions(logging.Handler):
+    """Collects the index's warnings about a second definition under one name."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.found: dict[str, tuple[str, str]] = {}
+
+    def emit(self, record):
+        match = _OVERRIDES.match(record.getMessage()) or _DUPLICATE.match(record.getMessage())
+        if match:
+            self.found.setdefault(match["name"], (match["kept"], match["dropped"]))
+
+
 @lru_cache(maxsize=4)
 def _task_manager(paths: tuple[str, ...]):
     require_lm_eval()
     from lm_eval.tasks import TaskManager
 
     check_include_path(paths)
-    return TaskManager(include_path=list(paths) or None)
+    index_log = logging.getLogger("lm_eval.tasks._index")
+    handler, level = _Redefinitions(), index_log.level
+    index_log.addHandler(handler)
+    index_log.setLevel(logging.WARNING)
+    try:
+        manager = TaskManager(include_path=list(paths) or None)
+    finally:
+        index_log.removeHandler(handler)
+        index_log.setLevel(level)
+    _REDEFINED[paths] = handler.found
+    return manager
+
+
+def _refuse_redefined(name: str, task_names, include_path) -> None:
+    """One name, one definition: lm-eval keeps one of two task files under a name (the later
+    include path wins, a second file in one folder is skipped) with only a log line; refused here,
+    naming both files."""
+    redefined = _REDEFINED.get(_paths_key(include_path), {})
+    for task_name in task_names:
+        if task_name in redefined:
+            kept, dropped = redefined[task_name]
+            raise ConfigError(f"{name}: two definitions of task {task_name!r}: {kept} and {dropped}; one name, one "
+                              "definition per run: give one of them another name (its task: key)")
 
 
 def task_manager(include_path=None):
@@ -304,7 +349,9 @@ def build_cell(name: str, shots: int, *, limit: int | float | None = None, inclu
     name = resolve_name(name, include_path)
     random.seed(RANDOM_SEED)
     np.random.seed(NUMPY_SEED)
+    _refuse_redefined(name, [lm_eval_target(name)], include_path)
     loaded = _load(lm_eval_target(name), include_path)
+    _refuse_redefined(name, loaded["tasks"], include_path)  # a group's tasks
     num_fewshot, fixed, limits = {}, [], {}
     for task_name, task in loaded["tasks"].items():
         _check_output_type(name, task_name, task)
