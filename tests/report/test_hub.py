@@ -185,3 +185,12 @@ def test_model_dir_links_are_replaced_not_written_through(card_results, tmp_path
     assert {blob: blob.read_text() for blob in blobs.iterdir()} == before
     for link in links:
         assert not link.is_symlink() and link.read_text() == (out / link.relative_to(merged)).read_text()
+
+
+def test_output_equal_to_the_model_dir_keeps_a_foreign_readme(card_results, capsys):
+    folder, merged = card_results
+    (merged / "README.md").write_text("# my own notes\n")
+    assert main(["report", str(folder), "--output", str(merged), "--format", "md", "--resamples", "20",
+                 "--card-model", "poly-platypus-ko-1.3b", "--model-dir", str(merged)]) == 2
+    assert "README.md exists and was not written by polyplatypus" in capsys.readouterr().err
+    assert (merged / "README.md").read_text() == "# my own notes\n"

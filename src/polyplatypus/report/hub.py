@@ -171,6 +171,8 @@ def write_hub_files(report, output: Path, settings: HubSettings, card_markdown: 
     from huggingface_hub import ModelCard, ModelCardData, eval_result_entries_to_yaml
 
     cells = card_cells(report, settings.card_model)
+    if settings.model_dir is not None:  # before anything is written: --output may be the model folder itself
+        check_model_dir(Path(settings.model_dir))
     entries, legacy, notes = hub_results(cells)
     model_paths = {c.record.get("model_path") for c in cells}
     metadata, more = card_metadata(settings, next(iter(model_paths)) if len(model_paths) == 1 else None)
@@ -191,8 +193,8 @@ def write_hub_files(report, output: Path, settings: HubSettings, card_markdown: 
     return written, notes
 
 
-def copy_to_model_dir(output: Path, model_dir: Path, result_files: list[Path]) -> list[Path]:
-    """README.md and .eval_results/ into a model folder; a README.md not written by us is kept."""
+def check_model_dir(model_dir: Path) -> None:
+    """A model folder the Hub files can go into: a README.md not written by us is kept."""
     from huggingface_hub import ModelCard
 
     if not model_dir.is_dir():
@@ -206,6 +208,13 @@ def copy_to_model_dir(output: Path, model_dir: Path, result_files: list[Path]) -
         if not ours:
             raise OutputError(f"{readme} exists and was not written by polyplatypus report; move it away, or "
                               "merge the report's README.md into it by hand")
+
+
+def copy_to_model_dir(output: Path, model_dir: Path, result_files: list[Path]) -> list[Path]:
+    """README.md and .eval_results/ into a model folder (checked by :func:`check_model_dir`)."""
+    if model_dir.resolve() == output.resolve():
+        return []  # --output is the model folder: written there already
+    readme = model_dir / README
     copied = [readme]
     # A hub-cache snapshot's files are links into its blob store: replace them, never write through.
     atomic_copy(output / README, readme)
