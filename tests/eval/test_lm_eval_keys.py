@@ -86,3 +86,17 @@ def test_filters_and_generation_kwargs_are_key_parts(lm_eval_tasks):
             (lm_eval_tasks / "haerae" / "haerae_local.yaml").write_text(original, encoding="utf-8")
         assert changed.fingerprint != base.fingerprint
         assert changed_parts(base.fingerprint_parts, changed.fingerprint_parts) == named
+
+
+def test_a_group_aggregation_is_a_key_part(lm_eval_tasks):
+    from polyplatypus.tasks.lm_eval_tasks import build_cell, changed_parts
+
+    group = lm_eval_tasks / "kmmlu" / "_kmmlu_local.yaml"
+    original = group.read_text(encoding="utf-8")
+    base = build_cell("lm_eval:kmmlu_local", 0, limit=2, include_path=[str(lm_eval_tasks)])
+    group.write_text(original.replace("weight_by_size: true", "weight_by_size: false"), encoding="utf-8")
+    try:
+        changed = build_cell("lm_eval:kmmlu_local", 0, limit=2, include_path=[str(lm_eval_tasks)])
+    finally:
+        group.write_text(original, encoding="utf-8")
+    assert changed_parts(base.fingerprint_parts, changed.fingerprint_parts) == "metric_list"

@@ -329,6 +329,8 @@ def run(grid: Plan) -> list[dict]:
 
 def _say_what_is_recomputed(grid: Plan, spec: ModelSpec) -> None:
     """Name the stored cells that are scored again because what made them changed."""
+    from polyplatypus.tasks.lm_eval_tasks import changed_parts
+
     reasons = [grid.store.why_recomputed(spec, grid.stem(task), k, grid.key(spec, task, k)) for task, k in grid.cells()]
     messages = {
         "model": f"model {spec.label} changed since these results ({spec.path}): recomputing {{n}} cell(s)",
@@ -341,8 +343,6 @@ def _say_what_is_recomputed(grid: Plan, spec: ModelSpec) -> None:
             print(f"polyplatypus eval: {message.format(n=reasons.count(reason))}", file=sys.stderr, flush=True)
     for (task, k), reason in zip(grid.cells(), reasons):
         if reason == "requests":  # an lm-eval cell: name what changed
-            from polyplatypus.tasks.lm_eval_tasks import changed_parts
-
             stored = grid.store.read_cell(grid.store.cell_path(spec, grid.stem(task), k)) or {}
             changed = changed_parts(stored.get("fingerprint_parts"), grid.lm_eval[(task, k)].fingerprint_parts)
             print(f"polyplatypus eval: {task} {k}-shot of model {spec.label}: {changed} changed since it was "

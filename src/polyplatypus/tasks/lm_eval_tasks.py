@@ -454,12 +454,12 @@ def key_parts(cell: LmEvalCell) -> dict:
             fields[_OWN_PARTS.get(name, "config")].setdefault(task_name, {})[name] = _canonical(value, functions)
         for doc_id, doc in task.doc_iterator(rank=0, limit=cell.limits[task_name], world_size=1):
             targets.update(_digest([task_name, doc_id, _canonical(task.doc_to_target(doc), functions)]).encode())
-            documents.update(_digest([task_name, doc_id, dict(doc)]).encode())
+            documents.update(_digest([task_name, doc_id, doc]).encode())
         kwargs = config.get("dataset_kwargs") or {}
         data_files.update(local_data_files(config.get("dataset_path"), kwargs.get("data_files"), kwargs.get("data_dir")))
         revisions[task_name] = _revision(task, kwargs)
     for group_name, group in sorted(cell.groups.items(), key=lambda item: str(item[0])):
-        aggregation = getattr(group.config, "aggregate_metric_list", None) if hasattr(group, "config") else None
+        aggregation = getattr(group, "aggregate_metric_list", None)
         fields["metric_list"][f"group {group_name}"] = _canonical(aggregation, functions)
     return {"requests": _requests_digest(cell), "targets": targets.hexdigest(), "documents": documents.hexdigest(),
             **{name: _digest(value) for name, value in fields.items()}, "functions": _digest(functions),
@@ -491,6 +491,8 @@ def _canonical(value, functions: dict[str, str]):
         name = f"{getattr(named, '__module__', '')}.{named.__qualname__}"
         functions[name] = _source_sha256(named)
         return f"function {name}"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # lm-eval's AggMetricConfig, ...
+        return {f.name: _canonical(getattr(value, f.name), functions) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
         return {str(k): _canonical(v, functions) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
