@@ -6,6 +6,9 @@ something other than this command's own earlier output, or a place that cannot b
 :class:`~polyplatypus.errors.OutputError` naming the path and what is there, before any model is
 loaded and before anything is written.
 
+No command overwrites its own inputs: :func:`refuse_inputs` refuses an output that is (or, for a
+folder, holds) one of the command's inputs, before any work.
+
 Then it holds the output with :func:`hold`: a lock file (JSON with the process id, host, command
 and start time) created with ``O_CREAT | O_EXCL``, so exactly one process gets it. It is removed
 on exit (also after an exception or Ctrl-C); one left by a process that no longer runs (``kill
