@@ -9,6 +9,9 @@ import pytest
 import torch
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# cli.main() called in-process keeps the threads set above (the policy is tested on its own, and
+# in child processes that set POLYPLATYPUS_THREADS or --threads themselves)
+os.environ.setdefault("POLYPLATYPUS_THREADS", "off")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DEFAULT_KOBEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "kobest" / "v1.0"
