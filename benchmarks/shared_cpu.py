@@ -3,6 +3,7 @@
     python benchmarks/shared_cpu.py                      # both policies, all three cases (~10 min on 2 cores)
     python benchmarks/shared_cpu.py --policies auto      # only the thread policy (the default)
     python benchmarks/shared_cpu.py --cases alone,busy   # a subset
+    python benchmarks/shared_cpu.py --steps 150          # a shorter pre-training (a quick run)
 
 Each case runs ``polyplatypus demo --until base`` (the tokenizer, model and short pre-training the
 demo builds first) in fresh processes and fresh run folders, with ``POLYPLATYPUS_THREADS`` set to
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,9 +45,9 @@ def _env(policy: str) -> dict:
     return env
 
 
-def _start_demo(run_dir: Path, policy: str) -> subprocess.Popen:
+def _start_demo(run_dir: Path, policy: str, steps: int | None) -> subprocess.Popen:
     command = [sys.executable, "-m", "polyplatypus.cli", "demo", "--run-dir", str(run_dir), "--until", "base",
-               "--no-progress"]
+               "--no-progress"] + ([] if steps is None else ["--set", f"base.tiny.pretrain.steps={steps}"])
     return subprocess.Popen(command, env=_env(policy), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -58,7 +60,7 @@ def _finish(process: subprocess.Popen, run_dir: Path) -> dict:
     return {"stage_s": stage["seconds"], "cpu_s": usage.ru_utime + usage.ru_stime}
 
 
-def run_case(case: str, policy: str, scratch: Path) -> dict:
+def run_case(case: str, policy: str, scratch: Path, steps: int | None = None) -> dict:
     """The base stage's seconds and CPU seconds of one case (for ``pair``: the slower demo)."""
     busy = []
     if case == "busy":
@@ -68,7 +70,7 @@ def run_case(case: str, policy: str, scratch: Path) -> dict:
     try:
         count = 2 if case == "pair" else 1
         dirs = [Path(tempfile.mkdtemp(prefix=f"{case}-{policy}-", dir=scratch)) / "run" for _ in range(count)]
-        processes = [_start_demo(d, policy) for d in dirs]
+        processes = [_start_demo(d, policy, steps) for d in dirs]
         results = [_finish(p, d) for p, d in zip(processes, dirs)]
     finally:  # also when interrupted: nothing is left running
         for process in busy + [p for p in processes if p.returncode is None]:
@@ -81,18 +83,23 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--policies", default="auto,off", help="comma-separated: auto, off, or a thread count")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="pre-training steps of the base stage (default: the demo's 600; fewer for a quick run)")
     parser.add_argument("--output", default=None, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the finally blocks end the children
     cases = [c for c in args.cases.split(",") if c]
     if "alone" not in cases:
         cases.insert(0, "alone")  # the ratios need it
-    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; pre-training steps: "
+          f"{args.steps or 'the demo default (600)'}")
     figures = {}
     with tempfile.TemporaryDirectory(prefix="shared-cpu-") as scratch:
         for policy in args.policies.split(","):
             for case in cases:
-                figures[(policy, case)] = run_case(case, policy, Path(scratch))
-                print(f"  {policy:>5} {case:<5} {figures[(policy, case)]['stage_s']:7.1f} s", flush=True)
+                figures[(policy, case)] = run_case(case, policy, Path(scratch), args.steps)
+                print(f"  {policy:>5} {case:<5} {figures[(policy, case)]['stage_s']:7.1f} s "
+                      f"(load average now {os.getloadavg()[0]:.1f})", flush=True)
     print()
     print("| policy | case | base stage (s) | vs alone | CPU (s) |")
     print("|---|---|---:|---:|---:|")
