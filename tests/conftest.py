@@ -9,6 +9,12 @@ import pytest
 import torch
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# cli.main() called in-process keeps the threads set above (the policy is tested on its own, and
+# in child processes that set POLYPLATYPUS_THREADS or --threads themselves)
+os.environ.setdefault("POLYPLATYPUS_THREADS", "off")
+
+# CI (POLYPLATYPUS_REQUIRE_KOBEST=1): every skip but a hardware or platform one fails
+pytest_plugins = ["tests.ci_skips"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DEFAULT_KOBEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "kobest" / "v1.0"
@@ -174,7 +180,7 @@ def small_filesystem(tmp_path):
     mount.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+        _missing(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
     try:
         yield mount
     finally:

@@ -23,10 +23,22 @@ def build_parser() -> argparse.ArgumentParser:
         "LoRA recipe, merge, and evaluate on KoBEST exactly as the reference harness does.",
     )
     parser.add_argument("--version", action="version", version=f"polyplatypus {__version__}")
+    parser.add_argument("--threads", default=None, metavar="N|auto|off",
+                        help="CPU threads to compute with (default: $POLYPLATYPUS_THREADS, else auto: the "
+                        "cores not busy with other processes; off: PyTorch's defaults); see docs/run.md")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (eval_command, train_command, data_command, pipeline_command, report_command, tasks_command):
         module.register(subparsers)
     return parser
+
+
+def apply_thread_policy_once(requested: str | None) -> None:
+    """The thread policy (utils/threads.py), once per process: main() called again in-process
+    (tests, scripts) keeps the first choice."""
+    from polyplatypus.utils import threads
+
+    if not threads.APPLIED:
+        threads.APPLIED.append(threads.apply_thread_policy(requested))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,8 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     args, unrecognized = parser.parse_known_args(argv)
     if unrecognized:  # as parse_args, naming the comma-separated form where a list was spaced
         parser.error(unrecognized_message(argv, unrecognized, getattr(args, LIST_FLAGS, ())))
+    from polyplatypus.utils.interrupts import signals_interrupt
+
     try:
-        result = args.func(args)
+        apply_thread_policy_once(args.threads)  # before PyTorch is imported by the command
+        with signals_interrupt():  # SIGTERM/SIGHUP clean up as Ctrl-C does
+            result = args.func(args)
     except PolyplatypusError as error:
         print(f"polyplatypus {args.command}: error: {error}", file=sys.stderr)
         return 2
@@ -53,10 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         where = f"cannot write {error.filename}" if error.filename else "cannot write the output"
         print(f"polyplatypus {args.command}: error: {where}: {reason}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         hint = "re-run with --resume to continue" if args.command == "train" else "re-run the same command to continue"
-        print(f"polyplatypus {args.command}: interrupted; {hint}", file=sys.stderr)
-        return 130
+        signum = getattr(interrupt, "signum", None)  # SIGTERM/SIGHUP: utils.interrupts.Terminated
+        how = f"interrupted by {interrupt}" if signum else "interrupted"
+        print(f"polyplatypus {args.command}: {how}; {hint}", file=sys.stderr)
+        return 128 + signum if signum else 130
     return int(result or 0)
 
 

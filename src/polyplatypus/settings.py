@@ -82,7 +82,31 @@ def read_yaml(path: str | Path, *, expected: str = "settings") -> tuple[dict, di
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of {expected} at the top level, got {type(data).__name__}")
+    check_unique_keys(path, text)
     return data, line_index(text)
+
+
+def check_unique_keys(path: str | Path, text: str) -> None:
+    """A key given twice in one mapping is an error naming both lines (PyYAML keeps the last one
+    silently, so the first line would be ignored without a word)."""
+    import yaml
+
+    def walk(node, keys):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    sub = keys + (str(key.value),)
+                    if (key.tag, key.value) in seen:
+                        raise ConfigError(f"{path}: key {'.'.join(sub)!r} is given twice, on lines "
+                                          f"{seen[(key.tag, key.value)]} and {key.start_mark.line + 1}; keep one")
+                    seen[(key.tag, key.value)] = key.start_mark.line + 1
+                    walk(value, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, keys + (str(index),))
+
+    walk(yaml.compose(text), ())
 
 
 def line_index(text: str) -> dict[tuple, int]:

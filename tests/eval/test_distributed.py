@@ -65,22 +65,43 @@ def _margin(loglikelihoods):
     return top[0] - top[1]
 
 
-def _compare_samples(two: Path, one: Path, tasks, shots) -> int:
+def _compare_samples(two: Path, one: Path, tasks, shots) -> set[tuple]:
     """Asserts both runs scored the same documents in the same order, with loglikelihoods equal
     within the fp32 tolerance and the same prediction wherever one choice clearly wins; returns
-    the number of documents whose top two choices tie within the tolerance."""
-    near_ties = 0
+    the documents ``(task, shots, position)`` whose top two choices tie within the tolerance."""
+    near_ties = set()
     for task in tasks:
         for k in shots:
             a, b = _samples(two, task, k), _samples(one, task, k)
             assert [(s.get("task"), s["doc_index"]) for s in a] == [(s.get("task"), s["doc_index"]) for s in b]
-            for doc_a, doc_b in zip(a, b):
+            for position, (doc_a, doc_b) in enumerate(zip(a, b)):
                 assert doc_a["loglikelihoods"] == pytest.approx(doc_b["loglikelihoods"], rel=FP32_REL, abs=FP32_ABS)
                 if _margin(doc_b["loglikelihoods"]) > 2 * (FP32_ABS + FP32_REL * max(map(abs, doc_b["loglikelihoods"]))):
                     assert doc_a["pred"] == doc_b["pred"]  # a clear winner cannot change within the tolerance
                 else:
-                    near_ties += 1  # two choices tied within the tolerance: either may win
+                    near_ties.add((task, k, position))  # two choices tied within the tolerance: either may win
     return near_ties
+
+
+def _assert_metrics_follow_the_samples(two: Path, one: Path, rows_two, rows_one, near_ties: set[tuple]) -> None:
+    """Unconditionally: each run's pooled macro-F1 and accuracy are those of its own samples'
+    predictions (sklearn as the reference), and the two-process run's are those of the
+    one-process run's predictions with its own taken only at near-tied documents."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    accuracy_field = "acc_pooled" if "acc_pooled" in rows_two[0] else "acc"
+    for row_two, row_one in zip(rows_two, rows_one):
+        task, k = row_two["task"], row_two["shots"]
+        samples_two, samples_one = _samples(two, task, k), _samples(one, task, k)
+        golds = [s["gold"] for s in samples_one]
+        assert golds == [s["gold"] for s in samples_two]
+        preds_two = [s["pred"] for s in samples_two]
+        merged = [p2 if (task, k, i) in near_ties else s["pred"]
+                  for i, (p2, s) in enumerate(zip(preds_two, samples_one))]
+        assert merged == preds_two  # the runs disagree only where two choices tie
+        for row, preds in ((row_two, preds_two), (row_one, [s["pred"] for s in samples_one])):
+            assert row["macro_f1"] == pytest.approx(f1_score(golds, preds, average="macro"), abs=1e-12)
+            assert row[accuracy_field] == pytest.approx(accuracy_score(golds, preds), abs=1e-12)
 
 
 def _results(out: Path) -> list[dict]:
@@ -104,8 +125,9 @@ def test_two_processes_equal_one(tmp_path, kobest_dir, tiny_gptneox_dir):
                    check=True, capture_output=True, text=True, cwd=tmp_path)
     two, one = _results(tmp_path / "two"), _results(tmp_path / "one")
     assert [(r["task"], r["shots"], r["n"]) for r in two] == [(r["task"], r["shots"], r["n"]) for r in one]
-    if _compare_samples(tmp_path / "two", tmp_path / "one", tasks, shots) == 0:
-        # the same predictions, hence the same metrics
+    near_ties = _compare_samples(tmp_path / "two", tmp_path / "one", tasks, shots)
+    _assert_metrics_follow_the_samples(tmp_path / "two", tmp_path / "one", two, one, near_ties)
+    if not near_ties:  # the same predictions, hence the same metrics
         assert [(r["macro_f1"], r["acc"]) for r in two] == [(r["macro_f1"], r["acc"]) for r in one]
     _written_once_by_rank_0(writes, tmp_path / "two")
 
@@ -141,7 +163,9 @@ def test_two_processes_equal_one_on_lm_eval_tasks(tmp_path, kobest_dir, lm_eval_
         name = row["task"].removeprefix("lm_eval:")
         assert files[row["shots"]]["results"][name] == row["lm_eval"]["results"][name]
         assert files[row["shots"]]["results"][name]["sample_len"] == row["n"]
-    if _compare_samples(tmp_path / "two", tmp_path / "one", tasks, shots) == 0:
+    near_ties = _compare_samples(tmp_path / "two", tmp_path / "one", tasks, shots)
+    _assert_metrics_follow_the_samples(tmp_path / "two", tmp_path / "one", two, one, near_ties)
+    if not near_ties:
         # the same predictions, hence the same metrics: lm-eval's, ours, and the lm-eval-format files
         without_date = [{k: v for k, v in r.items() if k != "date"} for r in two]
         assert without_date == [{k: v for k, v in r.items() if k != "date"} for r in one]

@@ -45,3 +45,12 @@ def test_cell_records_the_rescored_count(kobest_dir):
                               batch_size=4)
     assert metrics32["rescored"] == 0
     assert "re-scored" not in results_markdown([{"model": "tiny", "task": "kobest_copa", "shots": 0, **metrics32}])
+
+
+def test_the_bound_claims_no_gpu_measurement_that_was_never_made():
+    """K = 32 is a margin over a CPU measurement and a GPU estimate; no H100 run exists."""
+    from polyplatypus.eval import precision
+
+    text = " ".join(precision.__doc__.split())
+    assert "on an H100" not in text and "set from measurements" not in text
+    assert "not a GPU measurement" in text and "benchmarks/gpu_eval.py" in text

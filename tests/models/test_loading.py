@@ -150,7 +150,7 @@ def test_missing_and_unloadable_sources_are_named(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="empty is not a Hugging Face model folder"):
         load_model(str(tmp_path / "empty"))
-    with pytest.raises(ConfigError, match=r"cannot load a tokenizer from '.*empty': "):
+    with pytest.raises(ConfigError, match=r"empty has no tokenizer files"):  # named before transformers tries
         load_tokenizer(tmp_path / "empty")
     with pytest.raises(ConfigError, match="not a local folder, and the hub could not provide it"):
         base_max_length("polyplatypus-tests/no-such-model")

@@ -43,7 +43,11 @@ SKIP_REASONS = (
     "non-string instruction",
     "non-string input",
     "non-string output",
+    "lone surrogate",
 )
+# A UTF-16 surrogate alone (JSON "\ud800" without its pair) is no character: it cannot be
+# encoded as UTF-8, so a tokenizer or a writer would fail on it deep inside the work.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def describe_source(source: str | os.PathLike) -> str:
@@ -98,12 +102,28 @@ def validate_record(record, *, path=None, number: int | None = None) -> dict:
             fail(f"non-string {field}", f"expected a string, got {type(value).__name__} {value!r:.60}", field)
         if field in REQUIRED_FIELDS and not value.strip():
             fail(f"empty {field}", "empty (blank) value", field)
+    for field, value in record.items():
+        if (found := _lone_surrogate(value)) is not None:
+            fail("lone surrogate", f"holds a lone UTF-16 surrogate, U+{ord(found):04X} (JSON \"\\u{ord(found):04x}\" "
+                 "without its pair): not text, it cannot be encoded or tokenized", field)
     clean = {}
     for key, value in record.items():  # the fields in the order they came
         clean[key] = (value or "") if key == "input" else value
         if key == "instruction" and "input" not in record:
             clean["input"] = ""  # a missing input goes right after the instruction
     return clean
+
+
+def _lone_surrogate(value) -> str | None:
+    """The first lone surrogate in a string, or in the strings of a list/object value."""
+    if isinstance(value, str):
+        match = _SURROGATE.search(value)
+        return match.group() if match else None
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list):
+        return next((found for item in value if (found := _lone_surrogate(item)) is not None), None)
+    return None
 
 
 def _iter_jsonl(path: Path, text: str) -> Iterator[tuple[int, object, DataError | None]]:

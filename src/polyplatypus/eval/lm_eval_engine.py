@@ -34,6 +34,14 @@ require_lm_eval()
 from lm_eval.api.registry import register_model  # noqa: E402
 from lm_eval.models.huggingface import HFLM  # noqa: E402
 
+# HFLM options that change scores or batches in HFLM's own forward path, which the shared-context
+# scorer replaces: refused by name rather than silently ignored (None: not given).
+IGNORED_HFLM_OPTIONS = {
+    "softmax_dtype": "log-softmax dtype; the scorer takes it in the model's dtype, as HFLM does by default",
+    "mixed_precision_dtype": "autocast dtype; load the model in the dtype to score in instead",
+    "max_batch_size": "cap of batch_size='auto'; give batch_size as a number instead",
+}
+
 # lm-eval's request as _loglikelihood_tokens receives it: ((context, continuation), context ids, continuation ids)
 TokenRequest = tuple[tuple[str, str] | None, list[int], list[int]]
 
@@ -67,6 +75,15 @@ def group_by_context(requests: Sequence[TokenRequest]) -> tuple[list[EncodedDoc]
     return documents, places
 
 
+def refuse_ignored_options(options: dict) -> None:
+    """A ValueError naming each HFLM option given (not None) that SharedContextLM would not honour."""
+    given = [name for name in IGNORED_HFLM_OPTIONS if options.get(name) is not None]
+    if given:
+        raise ValueError("SharedContextLM does not honour " + "; ".join(
+            f"{name}={options[name]!r} ({IGNORED_HFLM_OPTIONS[name]})" for name in given)
+            + ". Leave them out, or evaluate with lm-eval's own HFLM (model='hf')")
+
+
 @register_model("polyplatypus")
 class SharedContextLM(HFLM):
     """``HFLM`` whose loglikelihoods come from the shared-context engine (see the module docstring).
@@ -78,6 +95,7 @@ class SharedContextLM(HFLM):
     """
 
     def __init__(self, *args, rescore_near_ties: bool = True, scorer: str = "shared", **kwargs):
+        refuse_ignored_options(kwargs)
         super().__init__(*args, **kwargs)
         if scorer not in ("shared", "reference"):
             raise ValueError(f"scorer is 'shared' or 'reference', got {scorer!r}")

@@ -10,10 +10,12 @@ continuation's ``n`` tokens, and because every ``lp_i <= 0`` (so ``sum |lp_i| = 
     |LL_shared - LL_reference| <= K * u * (|LL| + n)
 
 where ``u`` is the unit roundoff of the model's dtype (2**-24 fp32, 2**-11 fp16, 2**-8 bf16).
-``K`` absorbs the depth of the network and the accumulated rounding; it is set from
-measurements with margin: the largest ratio seen so far is ~2 on CPU (tiny models, bf16) and
-~23 on an H100 at 12.8b in fp16 (0.25 nats on ~20-nat, 2-token continuations), so K = 32.
-``benchmarks/gpu_eval.py`` prints the observed ratio per cell to keep K honest.
+``K`` absorbs the depth of the network and the accumulated rounding. K = 32 is a margin over
+what is known, not a GPU measurement: the largest ratio measured here is ~2 (CPU, tiny models,
+bf16); for a 12.8b model in fp16 a difference of 0.25 nats on ~20-nat, 2-token continuations
+would be a ratio of ~23, an estimate that no run of ours has confirmed (no GPU was available to
+measure it). ``benchmarks/gpu_eval.py`` prints the observed ratio per cell (``K seen``): run it
+on a GPU before trusting K there.
 
 A document's prediction can only differ between the paths when its top-two margin is within
 the sum of the two choices' bounds; such documents are scored again the reference way.

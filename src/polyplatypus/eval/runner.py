@@ -204,7 +204,7 @@ def plan(config: EvalConfig) -> Plan:
     if config.output is not None:
         store = ResultsStore(outputs.check_folder(config.output, command="eval", own=OUTPUT_ENTRIES))
     for spec in specs:
-        resolve_source(spec.path)  # a missing or damaged model is named before any model loads
+        resolve_source(spec.path, tokenizer=True)  # a missing or damaged model is named before any model loads
     grid = Plan(config=config, specs=specs, tasks=tasks, shots=shots, settings=cell_settings(config), store=store,
                 lm_eval=lm_eval, task_fingerprints=task_fingerprints, sources=sources,
                 other_sources=_other_sources(reference, config))

@@ -43,7 +43,8 @@ SAMPLES_DIR = "samples"
 # What an evaluation folder holds: an existing folder with none of these is not one.
 OUTPUT_ENTRIES = (RESULTS_FILE, TABLES_FILE, CELLS_DIR, SAMPLES_DIR, LM_EVAL_FOLDER)
 # A results.json record must have these.
-REQUIRED_FIELDS = ("model", "task", "shots", "macro_f1")
+# macro_f1 is not required: an lm_eval: task of output_type loglikelihood (a perplexity) has none
+REQUIRED_FIELDS = ("model", "task", "shots")
 # Per-document arrays and bookkeeping that stay in the cell file, out of results.json.
 CELL_ONLY_FIELDS = ("golds", "preds", "samples_sha256", "fingerprint_parts")
 # A cell file's per-document golds/preds stand for a results.json record only when the two agree

@@ -56,6 +56,30 @@ def check_model_folder(folder: str | Path, *, weights: bool = True) -> None:
             check_torch_zip(path)
 
 
+# A tokenizer needs its vocabulary: one of these (tokenizer_config.json and the special-token
+# files alone are not one). Matched by name start / suffix, so variants (tokenizer.model.v3,
+# vocab-*.json, *.tiktoken) count too.
+_VOCABULARY_STARTS = ("tokenizer", "vocab", "merges", "spiece", "sentencepiece", "tekken", "qwen")
+_VOCABULARY_SUFFIXES = (".model", ".tiktoken")
+_NOT_VOCABULARY = ("tokenizer_config.json",)
+
+
+def check_tokenizer_folder(folder: str | Path) -> None:
+    """A local model folder must hold its tokenizer's files; a :class:`ConfigError` naming the
+    folder otherwise (a copy of weights and config alone loads no tokenizer, or a wrong one)."""
+    folder = Path(folder)
+    for path in folder.iterdir():
+        name = path.name
+        if name in _NOT_VOCABULARY or not path.is_file():
+            continue
+        if name.startswith(_VOCABULARY_STARTS) or name.endswith(_VOCABULARY_SUFFIXES):
+            return
+    raise ConfigError(
+        f"{folder} has no tokenizer files (no tokenizer.json, tokenizer.model, vocab.json, vocab.txt or "
+        "sentencepiece model): save its base model's tokenizer into it, e.g. "
+        f"AutoTokenizer.from_pretrained(BASE).save_pretrained({str(folder)!r})")
+
+
 def read_json_object(path: Path) -> dict:
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))

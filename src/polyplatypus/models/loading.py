@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from polyplatypus.errors import ConfigError
-from polyplatypus.models.integrity import check_model_folder
+from polyplatypus.models.integrity import check_model_folder, check_tokenizer_folder
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")  # --dtype choices; auto keeps the checkpoint's dtype
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")  # --precision choices; auto follows the hardware
@@ -84,9 +84,10 @@ def _looks_local(path: str) -> bool:
     return path.startswith((".", "/", "~")) or path.count("/") > 1
 
 
-def resolve_source(path: str | Path, *, model: bool = True) -> str:
+def resolve_source(path: str | Path, *, model: bool = True, tokenizer: bool = False) -> str:
     """``path`` as ``from_pretrained`` should get it: a local folder (``~`` expanded) or a hub
-    id. A missing local folder, or (``model``) a folder without ``config.json``, is an error."""
+    id. A missing local folder, (``model``) a folder without ``config.json`` or (``tokenizer``)
+    a folder without tokenizer files is an error."""
     path = str(path)
     local = Path(path).expanduser()
     if _looks_local(path) and not local.exists():
@@ -95,6 +96,8 @@ def resolve_source(path: str | Path, *, model: bool = True) -> str:
         raise ConfigError(f"{path} is not a Hugging Face model folder (no config.json)")
     if local.is_dir():
         check_model_folder(local, weights=model)  # a damaged file is named here, not in a traceback
+        if tokenizer:
+            check_tokenizer_folder(local)
     return str(local) if local.exists() else path
 
 
@@ -114,7 +117,7 @@ def load_tokenizer(source, *, training: bool = False):
         return source
     from transformers import AutoTokenizer
 
-    path = resolve_source(source, model=False)
+    path = resolve_source(source, model=False, tokenizer=True)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except _LOAD_ERRORS as error:

@@ -75,6 +75,9 @@ class Report:
     generated: str
     sources: list[str]
     published_notes: list[str] = field(default_factory=list)  # what published files had that the card leaves out
+    # results without a macro-F1 (an lm_eval: task of output_type loglikelihood, e.g. perplexity):
+    # {"label", "task", "shots", "metrics"}, listed with their own metrics below the tables
+    unscored: list[dict] = field(default_factory=list)
 
     def cell(self, task: str, model: str, shots: int) -> Cell | None:
         return self.cells.get((task, model, shots))
@@ -205,9 +208,9 @@ def _settings_that_differ(rows: list[Row], provenance: list[dict]) -> dict[str, 
 def build_report(
     rows: list[Row], *, baseline: str | None = None, resamples: int = DEFAULT_RESAMPLES,
     confidence: float = DEFAULT_CONFIDENCE, seed: int = 0, title: str = "KoBEST results",
-    intro: str = "", sources: list[str] | None = None,
+    intro: str = "", sources: list[str] | None = None, unscored: list[dict] = (),
 ) -> Report:
-    if not rows:
+    if not rows and not unscored:
         raise ConfigError("no results to report")
     if not 0.0 < confidence < 1.0:
         raise ConfigError(f"confidence must lie strictly between 0 and 1, got {confidence}")
@@ -234,7 +237,7 @@ def build_report(
         differing_settings=differing, baseline=baseline_label, confidence=confidence,
         resamples=resamples, seed=seed, title=title, intro=intro,
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        sources=sources or sorted({str(r.source) for r in rows}),
+        sources=sources or sorted({str(r.source) for r in rows}), unscored=list(unscored),
     )
 
 
@@ -478,6 +481,8 @@ def render_markdown(report: Report) -> str:
     if report.published_notes:
         lines += ["Not shown from the published files (no macro-F1, or a task or shot count no evaluated model has): "
                   + "; ".join(report.published_notes) + ".", ""]
+    if report.unscored:
+        lines += ["Results without a macro-F1 (their task's own metrics): " + "; ".join(unscored_lines(report)) + ".", ""]
     lines += ["---", ""]
     lines += [f"Report written by polyplatypus {__version__} on {report.generated} from: "
               + ", ".join(f"`{s}`" for s in report.sources) + ".", ""]
@@ -585,6 +590,23 @@ def report_records(report: Report) -> list[dict]:
     return records
 
 
+def split_unscored(rows: list[Row]) -> tuple[list[Row], list[dict]]:
+    """The rows with a macro-F1 (the tables), and the others as ``{"label", "task", "shots",
+    "metrics"}`` (an ``lm_eval:`` task whose metrics are its own, e.g. a perplexity)."""
+    scored = [r for r in rows if isinstance(r.record.get("macro_f1"), (int, float))]
+    unscored = [{"label": r.label, "task": r.task, "shots": r.shots, "metrics": dict(r.record.get("metrics") or {})}
+                for r in rows if not isinstance(r.record.get("macro_f1"), (int, float))]
+    return scored, unscored
+
+
+def unscored_lines(report: Report) -> list[str]:
+    """One text per result without a macro-F1: ``label task k-shot: metric value, ...``."""
+    return [f"{entry['label']} {task_title(entry['task'])} {entry['shots']}-shot: "
+            + (", ".join(f"{name} {value:.4g}" for name, value in entry["metrics"].items()
+                         if isinstance(value, (int, float))) or "no metric")
+            for entry in report.unscored]
+
+
 def report_json(report: Report) -> dict:
     return {
         "report": {
@@ -594,6 +616,7 @@ def report_json(report: Report) -> dict:
             "shots": report.shots, "models": report.models,
             "differing_settings": report.differing_settings,
             "published_notes": report.published_notes,
+            "unscored": report.unscored,
         },
         "provenance": [{"id": i, **note} for i, note in enumerate(report.provenance, start=1)],
         "results": report_records(report),
@@ -648,9 +671,11 @@ def write_report(
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths or [])
     refuse_overwriting_inputs(output, paths, published)
     rows, notes = gather_rows(paths, published)
+    rows, unscored = split_unscored(rows)
     report = build_report(
         rows, baseline=baseline, resamples=resamples, confidence=confidence, seed=seed,
         title=title, intro=intro, sources=[str(p) for p in paths] + [str(p) for p in published],
+        unscored=unscored,
     )
     report.published_notes = notes
     if hub is not None:

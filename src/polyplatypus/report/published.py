@@ -128,8 +128,13 @@ def model_from_args(model_args) -> str | None:
 
 
 def _number(value, path: Path, where: str) -> float:
+    """A score or its standard error: a number in [0, 1]. Percent-scale files (75.3 for 0.753)
+    are refused, not guessed: a card would show 75.3 as by far the best score."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
         raise DataError(f"{where}: expected a number, got {value!r}", path=path)
+    if not 0.0 <= value <= 1.0:
+        scale = " (a percentage? published scores are fractions: write 0.753, not 75.3)" if 1 < value <= 100 else ""
+        raise DataError(f"{where}: {value!r} is outside [0, 1]{scale}", path=path)
     return float(value)
 
 
@@ -219,9 +224,10 @@ def _read_lm_eval(path: Path, data: dict, label: str | None) -> PublishedFile:
                   "shots": _shot_count(n_shot[task], path, f"n-shot.{task}"),
                   "task_version": (data.get("versions") or {}).get(task)}
         record["macro_f1"] = _number(metrics[key], path, f"results.{task}.{key}")
-        stderr = metrics.get(key.replace(",", "_stderr,", 1))
-        if isinstance(stderr, (int, float)) and not isinstance(stderr, bool):
-            record["macro_f1_stderr"] = float(stderr)
+        stderr_key = key.replace(",", "_stderr,", 1)
+        stderr = metrics.get(stderr_key)
+        if isinstance(stderr, (int, float)) and not isinstance(stderr, bool) and math.isfinite(stderr):
+            record["macro_f1_stderr"] = _number(stderr, path, f"results.{task}.{stderr_key}")
         for metric in EXTRA_METRICS:
             if f"{metric},none" in metrics:
                 record[metric] = _number(metrics[f"{metric},none"], path, f"results.{task}.{metric},none")

@@ -132,6 +132,8 @@ class MergeConfig(Settings):
     max_shard_size: Annotated[str, Flag(metavar="SIZE")] = Field("5GB", description="largest safetensors shard")
     device_map: str | None = Field(None, description="e.g. auto to merge on GPUs (default: CPU)")
     overwrite: StrictBool = Field(False, description="replace an existing output folder")
+    allow_base_mismatch: StrictBool = Field(
+        False, description="merge even if --base is not the model the adapter was trained on (recorded in the output)")
 
 
 class GenerateConfig(Settings):

@@ -5,15 +5,23 @@ tokenizer (taken from the adapter folder, where ``train`` puts it, else from the
 ``polyplatypus.json`` naming the base, the adapter and the prompt template it was trained with.
 It is written as ``<output>.partial`` and renamed when complete, so an interrupted merge leaves no
 folder that looks like a model; ``--overwrite`` replaces only an earlier merged model.
+
+The base must be the model the adapter was trained on: ``train`` records its fingerprint
+(``base_fingerprint`` in ``train_summary.json``); a base whose fingerprint differs (another
+model, or the same folder replaced in place) is refused, naming both, unless
+``allow_base_mismatch``; an adapter without that record (downloaded, or written by another tool)
+is merged with a warning. ``polyplatypus.json`` records both fingerprints and the outcome.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 from polyplatypus.errors import ConfigError
+from polyplatypus.models.fingerprint import model_fingerprint
 from polyplatypus.models.integrity import check_model_folder, read_json_object
 from polyplatypus.models.loading import DTYPES, load_causal_lm, load_tokenizer
 from polyplatypus.train.lora import load_adapter
@@ -21,6 +29,7 @@ from polyplatypus.utils import outputs
 from polyplatypus.utils.io import atomic_write_json, writing
 
 METADATA_FILE = "polyplatypus.json"
+TRAIN_SUMMARY = "train_summary.json"  # written by train (train.recipe.SUMMARY_FILE)
 
 
 def adapter_base(adapter: str | Path) -> str:
@@ -48,6 +57,45 @@ def trained_template(folder: str | Path) -> str | None:
     return None
 
 
+def recorded_base_fingerprint(adapter: str | Path) -> str | None:
+    """The fingerprint of the base ``train`` trained ``adapter`` on, if the adapter records it."""
+    path = Path(adapter) / TRAIN_SUMMARY
+    if not path.is_file():
+        return None
+    value = read_json_object(path).get("base_fingerprint")
+    return value if isinstance(value, str) and value else None
+
+
+def check_base(adapter: Path, base: str, *, allow_mismatch: bool = False, warn=None) -> dict:
+    """Compare ``base``'s fingerprint with the one recorded when ``adapter`` was trained.
+
+    A mismatch is a :class:`ConfigError` naming both, unless ``allow_mismatch``; no record (or a
+    hub id that cannot be resolved) is a warning naming what could not be checked. Returns what
+    ``polyplatypus.json`` records: both fingerprints and ``base_check``."""
+    warn = warn or (lambda message: print(f"polyplatypus merge: warning: {message}", file=sys.stderr, flush=True))
+    recorded = recorded_base_fingerprint(adapter)
+    current = model_fingerprint(base)
+    record = {"base_fingerprint": current, "adapter_base_fingerprint": recorded}
+    if recorded is None:
+        warn(f"{adapter} records no base_fingerprint ({TRAIN_SUMMARY} missing or without it, e.g. a downloaded "
+             f"adapter): cannot check that {base} is the model it was trained on")
+        return {**record, "base_check": "not recorded by the adapter"}
+    if current is None:
+        warn(f"cannot fingerprint {base} (a hub id neither the hub nor the local cache resolves): cannot check "
+             f"it against the adapter's base_fingerprint {recorded}")
+        return {**record, "base_check": "base not fingerprinted"}
+    if current == recorded:
+        return {**record, "base_check": "same base"}
+    if not allow_mismatch:
+        raise ConfigError(
+            f"--base {base} is not the model {adapter} was trained on: its fingerprint is {current}, the adapter's "
+            f"{TRAIN_SUMMARY} records base_fingerprint {recorded} (another model, or the base changed in place). "
+            "Merge onto the original base, or pass --allow-base-mismatch to merge anyway (recorded in the output)")
+    warn(f"merging onto {base} although {adapter} was trained on another base ({recorded}, now {current}): "
+         "--allow-base-mismatch")
+    return {**record, "base_check": "different base, merged with --allow-base-mismatch"}
+
+
 def merge(
     adapter: str | Path,
     output: str | Path,
@@ -57,11 +105,13 @@ def merge(
     max_shard_size: str | int = "5GB",
     device_map: str | None = None,
     overwrite: bool = False,
+    allow_base_mismatch: bool = False,
 ) -> Path:
     """Load ``base`` (default: the adapter's recorded base), apply ``adapter``, fold the LoRA
     weights in (``merge_and_unload``) and save the result with its tokenizer to ``output``.
 
     ``dtype``: ``auto`` keeps the base checkpoint's dtype; or ``float32``/``bfloat16``/``float16``.
+    ``allow_base_mismatch``: merge onto a base other than the one the adapter records (see :func:`check_base`).
     """
     adapter, output = Path(adapter), Path(output)
     base = base or adapter_base(adapter)
@@ -76,14 +126,15 @@ def merge(
         raise ConfigError(f"{output} already exists and is not empty; choose another --output or pass --overwrite")
     if dtype not in DTYPES:
         raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    base_record = check_base(adapter, base, allow_mismatch=allow_base_mismatch)  # before the model is loaded
     with outputs.hold(output, "merge", beside=True):  # beside: the folder is replaced as a whole
         _merge_into(adapter, output, partial, base=base, dtype=dtype, max_shard_size=max_shard_size,
-                    device_map=device_map)
+                    device_map=device_map, base_record=base_record)
     return output
 
 
 def _merge_into(adapter: Path, output: Path, partial: Path, *, base: str, dtype: str, max_shard_size,
-                device_map) -> None:
+                device_map, base_record: dict) -> None:
     model = load_causal_lm(base, dtype=dtype, device_map=device_map or None)
     model = load_adapter(model, adapter).merge_and_unload()
     tokenizer_source = adapter if (adapter / "tokenizer_config.json").is_file() else base
@@ -97,6 +148,7 @@ def _merge_into(adapter: Path, output: Path, partial: Path, *, base: str, dtype:
         tokenizer.save_pretrained(partial)
         atomic_write_json(partial / METADATA_FILE, {
             "base": base, "adapter": str(adapter), "prompt_template": trained_template(adapter) or "alpaca",
+            **base_record,
         })
     if output.exists():
         shutil.rmtree(output)
