@@ -77,3 +77,42 @@ def register() -> str:
 
     AttentionInterface.register(NAME, packed_sdpa_attention)
     return NAME
+
+
+# --- custom masks for models with sliding-window layers -----------------------------------------
+
+FULL, SLIDING = "full_attention", "sliding_attention"  # transformers' names of the layer types
+
+
+def sliding_window(config) -> int | None:
+    """The window of ``config``'s sliding-window layers (Gemma 3, EXAONE 4: every layer whose type
+    is ``sliding_attention`` sees only the last ``window`` tokens, itself included); None when
+    every layer attends to the whole sequence. A layer type transformers' masks know by another
+    name (chunked, linear attention) is an error: a custom mask cannot be made exact for it."""
+    from polyplatypus.errors import ConfigError
+
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    types = set(getattr(text, "layer_types", None) or [FULL])
+    if types <= {FULL}:
+        return None
+    if not types <= {FULL, SLIDING} or not getattr(text, "sliding_window", None):
+        raise ConfigError(f"cannot build exact attention masks for {text.model_type!r}: its layer types "
+                          f"{', '.join(sorted(types))} (only {FULL} and {SLIDING} with a sliding_window are known)")
+    return int(text.sliding_window)
+
+
+def masks_per_layer_type(config, allowed, positions):
+    """A custom 4D mask as the model should get it. transformers applies a 4D mask to every layer
+    as is, so a mask made for full attention would let sliding layers see past their window:
+    for a model with such layers this is ``{layer type: mask}`` (which Gemma 3's and EXAONE 4's
+    models take instead of one mask), the sliding layers' mask also hiding every key at
+    ``window`` or more positions before the query (transformers' own rule, ``kv > q - window``).
+
+    ``allowed``: boolean ``[batch, 1, queries, keys]``; ``positions``: ``[batch, tokens]``, each
+    token's position in the sequence it belongs to (the distances are taken between them, so
+    rows packed side by side or branching after a shared context keep their own)."""
+    window = sliding_window(config)
+    if window is None:
+        return allowed
+    distance = positions[:, None, :, None] - positions[:, None, None, :]
+    return {FULL: allowed, SLIDING: allowed & (distance < window)}

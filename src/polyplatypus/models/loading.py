@@ -207,10 +207,13 @@ def config_max_length(config) -> int | None:
     """The longest sequence a model config allows: ``n_ctx`` when present, else
     ``max_position_embeddings`` (the reference harness's rule), else the other usual names;
     ``None`` when the config names none."""
+    # a multimodal checkpoint (Gemma 3 4B-27B) keeps the language model's length in its text config
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
     for key in _MAX_LENGTH_KEYS:
-        value = getattr(config, key, None)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
+        for source in (config, text):
+            value = getattr(source, key, None)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
     return None
 
 
