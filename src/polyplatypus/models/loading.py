@@ -201,6 +201,15 @@ def load_model(path: str | Path, *, dtype: str = "auto", device: str = "auto", d
     return model.eval(), tokenizer
 
 
+def fit_embeddings(model, tokenizer) -> None:
+    """Grow ``model``'s token embeddings (and its output layer) to hold every token of
+    ``tokenizer`` when tokens were added to it; tied input and output embeddings stay one matrix
+    (transformers re-ties them). A vocabulary already large enough (often padded) is left as is."""
+    rows = model.get_input_embeddings().weight.shape[0]
+    if len(tokenizer) > rows:
+        model.resize_token_embeddings(len(tokenizer))
+
+
 # --- maximum length ---------------------------------------------------------------------------
 
 def config_max_length(config) -> int | None:
