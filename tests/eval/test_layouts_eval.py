@@ -112,3 +112,15 @@ def test_sliding_window_layouts_match_lm_eval_hf(polyglot_models, polyglot_token
     _, record, _ = assert_same_as_lm_eval(polyglot_models[arch], polyglot_tokenizer, "kobest_hellaswag_tsv", 3, 3,
                                           lm_eval_tasks, batch_size=4)
     assert record["truncated"] > 0
+
+
+def test_a_model_whose_every_layer_slides_gets_the_windowed_mask_alone():
+    from transformers import MistralConfig
+
+    config = MistralConfig(num_hidden_layers=2, sliding_window=2)
+    positions = torch.arange(4)[None]
+    allowed = torch.ones(1, 1, 4, 4, dtype=torch.bool).tril()
+    mask = attention.masks_per_layer_type(config, allowed, positions)
+    assert torch.equal(mask[0, 0], torch.tensor([[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]]).bool())
+    config.sliding_window = None
+    assert attention.masks_per_layer_type(config, allowed, positions) is allowed

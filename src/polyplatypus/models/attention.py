@@ -111,7 +111,7 @@ def sliding_window(config) -> int | None:
     from polyplatypus.errors import ConfigError
 
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    types = set(getattr(text, "layer_types", None) or [FULL])
+    types = set(layer_types(config))
     if types <= {FULL}:
         return None
     if not types <= {FULL, SLIDING} or not getattr(text, "sliding_window", None):
@@ -120,12 +120,24 @@ def sliding_window(config) -> int | None:
     return int(text.sliding_window)
 
 
+def layer_types(config) -> list[str]:
+    """Each decoder layer's attention type. A config without ``layer_types`` but with a
+    ``sliding_window`` (Mistral, Phi-3: every layer slides) is all sliding."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    named = getattr(text, "layer_types", None)
+    if named:
+        return list(named)
+    kind = SLIDING if getattr(text, "sliding_window", None) else FULL
+    return [kind] * int(getattr(text, "num_hidden_layers", 1) or 1)
+
+
 def masks_per_layer_type(config, allowed, positions):
     """A custom 4D mask as the model should get it. transformers applies a 4D mask to every layer
     as is, so a mask made for full attention would let sliding layers see past their window:
     for a model with such layers this is ``{layer type: mask}`` (which Gemma 3's and EXAONE 4's
     models take instead of one mask), the sliding layers' mask also hiding every key at
     ``window`` or more positions before the query (transformers' own rule, ``kv > q - window``).
+    Where every layer slides (Mistral) it is the windowed mask alone.
 
     ``allowed``: boolean ``[batch, 1, queries, keys]``; ``positions``: ``[batch, tokens]``, each
     token's position in the sequence it belongs to (the distances are taken between them, so
@@ -134,4 +146,5 @@ def masks_per_layer_type(config, allowed, positions):
     if window is None:
         return allowed
     distance = positions[:, None, :, None] - positions[:, None, None, :]
-    return {FULL: allowed, SLIDING: allowed & (distance < window)}
+    windowed = allowed & (distance < window)
+    return windowed if set(layer_types(config)) == {SLIDING} else {FULL: allowed, SLIDING: windowed}
