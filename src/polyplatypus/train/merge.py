@@ -132,7 +132,8 @@ def merge_and_measure(adapted, tokenizer):
 
 def logit_change_message(output: str | Path) -> str:
     """One line for the ``merge`` command: how far merging moved the logits (from the metadata)."""
-    change = read_json_object(Path(output) / METADATA_FILE).get("logit_change") or {}
+    meta = Path(output) / METADATA_FILE
+    change = (read_json_object(meta).get("logit_change") or {}) if meta.is_file() else {}
     if "max_abs" not in change:
         return ""
     return (f"merging into {change['dtype']} moved the logits by at most {change['max_abs']:.3g} "
