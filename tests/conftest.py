@@ -132,6 +132,25 @@ def tiny_llama_dir(tmp_path_factory, tiny_tokenizer) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_layout_dir(tmp_path_factory, tiny_tokenizer, tiny_gptneox_dir, tiny_llama_dir):
+    """``tiny_layout_dir(layout)``: a folder holding a tiny random model of that layout (a key of
+    ``polyplatypus.models.tiny.LAYOUTS``) with the fixture tokenizer, built once per session.
+    Gemma 3's and EXAONE 4's sliding layers see 16 tokens: much less than the test texts."""
+    from polyplatypus.models.tiny import build_tiny_model, save_tiny_model
+
+    made = {"gpt_neox": tiny_gptneox_dir, "llama": tiny_llama_dir}
+
+    def make(layout: str) -> Path:
+        if layout not in made:
+            model = build_tiny_model(tiny_tokenizer, layout, seed=7, hidden_size=32, layers=2, heads=4,
+                                     max_positions=512)
+            made[layout] = save_tiny_model(tmp_path_factory.mktemp(f"tiny-{layout}"), tiny_tokenizer, model)
+        return made[layout]
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def lm_eval_tasks(tmp_path_factory) -> Path:
     """One folder of lm-eval task files for every lm-eval test (tests/eval/lm_eval_fixtures.py), so
     lm-eval's task index (~20 s) is built once per session. KoBEST and KorNLI tasks only when

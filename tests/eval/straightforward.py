@@ -24,10 +24,11 @@ def straightforward_contexts(task, eval_docs, train_docs, shots, limit):
 
 @torch.no_grad()
 def straightforward_loglikelihood(model, tokenizer, context, continuation):
+    config = model.config.get_text_config()  # the config itself, or a multimodal one's language model
     try:
-        max_length = model.config.n_ctx
+        max_length = config.n_ctx
     except AttributeError:
-        max_length = model.config.max_position_embeddings
+        max_length = config.max_position_embeddings
     context_ids = tokenizer.encode(context, add_special_tokens=False) if context else [tokenizer.eos_token_id]
     continuation_ids = tokenizer.encode(continuation, add_special_tokens=False)
     inputs = (context_ids + continuation_ids)[-(max_length + 1):][:-1]

@@ -109,14 +109,18 @@ def test_other_stray_words_keep_argparse_s_message(capsys):
     assert exit.value.code == 2 and "unrecognized arguments: stray" in capsys.readouterr().err
 
 
-def test_default_target_modules_by_architecture():
-    assert default_target_modules("gpt_neox") == ["dense_h_to_4h", "dense_4h_to_h"]
-    assert default_target_modules("llama") == ["gate_proj", "up_proj", "down_proj"]
-    assert default_target_modules("gpt_neox", "attention") == ["query_key_value", "dense"]
-    assert default_target_modules("llama", "all") == ["q_proj", "k_proj", "v_proj", "o_proj",
-                                                      "gate_proj", "up_proj", "down_proj"]
-    with pytest.raises(ConfigError, match="--lora-target-modules"):
-        default_target_modules("bloom")
+def test_default_target_modules_by_architecture(tiny_tokenizer):
+    from polyplatypus.models.tiny import build_tiny_model
+
+    neox, llama = (build_tiny_model(tiny_tokenizer, arch, hidden_size=16, layers=2, heads=2, max_positions=64)
+                   for arch in ("gpt_neox", "llama"))
+    assert default_target_modules(neox) == ["dense_h_to_4h", "dense_4h_to_h"]
+    assert default_target_modules(llama) == ["gate_proj", "up_proj", "down_proj"]
+    assert default_target_modules(neox, "attention") == ["query_key_value", "dense"]
+    assert default_target_modules(llama, "all") == ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                    "gate_proj", "up_proj", "down_proj"]
+    with pytest.raises(ConfigError, match="mlp, attention or all"):
+        default_target_modules(llama, "embeddings")
 
 
 def test_every_field_has_a_flag():

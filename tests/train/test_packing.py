@@ -8,6 +8,7 @@ from safetensors.torch import load_file
 
 from polyplatypus.data.templates import get_template
 from polyplatypus.data.tokenize import tokenize_records
+from polyplatypus.models.tiny import LAYOUTS
 from polyplatypus.train import batching, loss, train
 
 
@@ -46,13 +47,15 @@ def examples(tiny_tokenizer, ko_records):
     return tokenize_records(ko_records, tiny_tokenizer, get_template("korean"), cutoff_len=384)
 
 
-@pytest.mark.parametrize("arch", ["gpt_neox", "llama"])
-def test_a_packed_examples_loss_equals_its_unpacked_loss(arch, examples, tiny_gptneox_dir, tiny_llama_dir):
+@pytest.mark.parametrize("arch", LAYOUTS)
+def test_a_packed_examples_loss_equals_its_unpacked_loss(arch, examples, tiny_layout_dir):
+    """On every layout; Gemma 3's and EXAONE 4's sliding layers see 16 tokens, far fewer than
+    an example holds: the window is kept per example in every layout of a pass."""
     from transformers import AutoModelForCausalLM
 
     from polyplatypus.models import attention
 
-    path = tiny_gptneox_dir if arch == "gpt_neox" else tiny_llama_dir
+    path = tiny_layout_dir(arch)
     model = AutoModelForCausalLM.from_pretrained(path).eval()  # sdpa: block-diagonal mask from position ids
     attention.register()
     per_example = AutoModelForCausalLM.from_pretrained(path, attn_implementation=attention.NAME).eval()
@@ -68,6 +71,9 @@ def test_a_packed_examples_loss_equals_its_unpacked_loss(arch, examples, tiny_gp
                                               torch.tensor(examples[i].labels[1:]), ignore_index=-100)
             for i in order])
         alone = torch.cat([loss.forward_losses(model, batching.collate([[examples[i]]], 1)) for i in order])
+        alone_sliced = torch.cat([loss.forward_losses(per_example, batching.collate([[examples[i]]], 1))
+                                  for i in order])
+        padded_sliced = loss.forward_losses(per_example, batching.collate([[examples[i]] for i in order], 1))
         padded = loss.forward_losses(model, batching.collate([[examples[i]] for i in order], 1))
         packed = loss.forward_losses(model, batching.collate(packed_rows, 1))
         # forward_losses computes logits at target positions only; all positions give the same losses
@@ -83,7 +89,8 @@ def test_a_packed_examples_loss_equals_its_unpacked_loss(arch, examples, tiny_gp
         leaked = loss.forward_losses(model, leaky)
     assert loss._position_logits_supported()
     torch.testing.assert_close(alone, reference, rtol=0, atol=1e-5)
-    for losses in (padded, packed, every_logit, flat_masked, flat_sliced):
+    assert min(lengths) > 16  # longer than the sliding window
+    for losses in (padded, packed, every_logit, flat_masked, flat_sliced, alone_sliced, padded_sliced):
         torch.testing.assert_close(losses, alone, rtol=0, atol=1e-5)
     assert (leaked - alone).abs().max() > 1e-4  # the checks above can fail
 

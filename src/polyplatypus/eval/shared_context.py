@@ -15,7 +15,9 @@ actually keep, and each group gets its own row (equal-length continuations still
 Rows of all documents are sorted by length and batched, so padding stays small; where a batch
 would still pad more than a little (rows of different lengths, a cell's short tail), shorter
 rows are packed end to end into its lines (:func:`~polyplatypus.eval.batching.pack_batches`),
-each row with its own position ids and seeing nothing of its neighbours.
+each row with its own position ids and seeing nothing of its neighbours. A model with
+sliding-window layers (Gemma 3, EXAONE 4) gets one mask per layer type, the sliding layers'
+cut to their window (:func:`~polyplatypus.models.attention.masks_per_layer_type`).
 
 In half precision the two paths round differently; documents whose top-two margin is within
 the error bound of ``polyplatypus.eval.precision`` are scored again the reference way (one row
@@ -36,6 +38,7 @@ from polyplatypus.eval.scorer import (
     EncodedDoc, RequestScorer, ScoredDoc, continuation_greedy, continuation_sums, encode_requests, kept_contexts,
     minimum_tokens, model_max_length, padded,
 )
+from polyplatypus.models import attention
 
 PAD_BRANCH = 1 << 30  # branch id of padding
 PAD_SEGMENT = -1  # segment id of padding: pads see earlier pads only, real tokens never see pads
@@ -87,6 +90,13 @@ def allowed_pairs(branch: torch.Tensor, segment: torch.Tensor | None = None) -> 
     visible = (branch[:, None, :] == -1) | (branch[:, :, None] == branch[:, None, :])
     same_row = segment[:, :, None] == segment[:, None, :]
     return (visible & same_row & causal)[:, None]
+
+
+def _additive(mask, dtype):
+    """A boolean mask (or ``{layer type: mask}``) as eager attention adds it to the scores."""
+    if isinstance(mask, dict):
+        return {kind: _additive(value, dtype) for kind, value in mask.items()}
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
 
 
 @dataclass
@@ -156,10 +166,9 @@ class SharedContextScorer:
             positions = per_token(lambda _, row: row.positions)
             branch = per_token(lambda _, row: row.branch_of, PAD_BRANCH)
             segment = per_token(lambda number, row: [number] * len(row.tokens), PAD_SEGMENT)
-            mask = allowed_pairs(branch, segment)
+            mask = attention.masks_per_layer_type(self.model.config, allowed_pairs(branch, segment), positions)
             if not self.boolean_mask:
-                mask = torch.zeros(mask.shape, dtype=self.dtype, device=device).masked_fill_(
-                    ~mask, torch.finfo(self.dtype).min)
+                mask = _additive(mask, self.dtype)
         index = torch.tensor([picks_row, picks_col], dtype=torch.long).to(device, non_blocking=True)
         return self._scored_log_probs(tokens, positions, mask, index[0], index[1])
 

@@ -204,16 +204,28 @@ def load_model(path: str | Path, *, dtype: str = "auto", device: str = "auto", d
     return model.eval(), tokenizer
 
 
+def fit_embeddings(model, tokenizer) -> None:
+    """Grow ``model``'s token embeddings (and its output layer) to hold every token of
+    ``tokenizer`` when tokens were added to it; tied input and output embeddings stay one matrix
+    (transformers re-ties them). A vocabulary already large enough (often padded) is left as is."""
+    rows = model.get_input_embeddings().weight.shape[0]
+    if len(tokenizer) > rows:
+        model.resize_token_embeddings(len(tokenizer))
+
+
 # --- maximum length ---------------------------------------------------------------------------
 
 def config_max_length(config) -> int | None:
     """The longest sequence a model config allows: ``n_ctx`` when present, else
     ``max_position_embeddings`` (the reference harness's rule), else the other usual names;
     ``None`` when the config names none."""
+    # a multimodal checkpoint (Gemma 3 4B-27B) keeps the language model's length in its text config
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
     for key in _MAX_LENGTH_KEYS:
-        value = getattr(config, key, None)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
+        for source in (config, text):
+            value = getattr(source, key, None)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
     return None
 
 

@@ -52,11 +52,13 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_merge(args: argparse.Namespace) -> int:
     from polyplatypus.train.config import MergeConfig
-    from polyplatypus.train.merge import merge
+    from polyplatypus.train.merge import logit_change_message, merge
 
     config = MergeConfig.from_args(args)
     path = merge(**config.model_dump())
     print(f"merged model written to {path}")
+    if message := logit_change_message(path):
+        print(message)
     return 0
 
 

@@ -2,7 +2,9 @@
 
 The merged folder holds the model (safetensors, sharded above ``max_shard_size``), the
 tokenizer (taken from the adapter folder, where ``train`` puts it, else from the base) and
-``polyplatypus.json`` naming the base, the adapter and the prompt template it was trained with.
+``polyplatypus.json`` naming the base, the adapter and the prompt template it was trained with,
+and how far merging moved the logits (``logit_change``: measured, as merging into bf16/fp16
+weights can round a small LoRA delta away).
 It is written as ``<output>.partial`` and renamed when complete, so an interrupted merge leaves no
 folder that looks like a model; ``--overwrite`` replaces only an earlier merged model.
 
@@ -23,7 +25,7 @@ from pathlib import Path
 from polyplatypus.errors import ConfigError
 from polyplatypus.models.fingerprint import model_fingerprint
 from polyplatypus.models.integrity import check_model_folder, read_json_object
-from polyplatypus.models.loading import DTYPES, load_causal_lm, load_tokenizer
+from polyplatypus.models.loading import DTYPES, fit_embeddings, load_causal_lm, load_tokenizer, model_dtype_name
 from polyplatypus.train.lora import load_adapter
 from polyplatypus.utils import outputs
 from polyplatypus.utils.io import atomic_write_json, writing
@@ -136,9 +138,10 @@ def merge(
 def _merge_into(adapter: Path, output: Path, partial: Path, *, base: str, dtype: str, max_shard_size,
                 device_map, base_record: dict) -> None:
     model = load_causal_lm(base, dtype=dtype, device_map=device_map or None)
-    model = load_adapter(model, adapter).merge_and_unload()
     tokenizer_source = adapter if (adapter / "tokenizer_config.json").is_file() else base
     tokenizer = load_tokenizer(tokenizer_source)
+    fit_embeddings(model, tokenizer)  # tokens added in training: the adapter's embeddings have their rows
+    model, logit_change = merge_and_measure(load_adapter(model, adapter), tokenizer)
 
     if partial.exists():
         shutil.rmtree(partial)
@@ -149,7 +152,41 @@ def _merge_into(adapter: Path, output: Path, partial: Path, *, base: str, dtype:
         atomic_write_json(partial / METADATA_FILE, {
             "base": base, "adapter": str(adapter), "prompt_template": trained_template(adapter) or "alpaca",
             **base_record,
+            "logit_change": logit_change,
         })
     if output.exists():
         shutil.rmtree(output)
     partial.rename(output)
+
+
+# What the merged model is checked on: a short instruction in the Platypus layout, in Korean.
+PROBE_TEXT = "### 명령어:\n한국의 수도는 어디인가요?\n\n### 응답:\n한국의 수도는 서울이며, 인구는 약 940만 명입니다."
+
+
+def merge_and_measure(adapted, tokenizer):
+    """(merged model, how far merging moved its logits). The adapter's logits on a probe text
+    (:data:`PROBE_TEXT`) are taken before the LoRA weights are folded in and compared with the
+    merged model's: in float32 they agree to rounding, but merged into bf16/fp16 weights a small
+    LoRA delta can partly round away, and this says by how much (``max_abs``: the largest
+    |delta logit|; ``dtype``: the merged weights')."""
+    import torch
+
+    adapted.eval()  # no LoRA dropout in either forward pass
+    ids = tokenizer(PROBE_TEXT, return_tensors="pt").input_ids.to(next(adapted.parameters()).device)
+    with torch.no_grad():
+        before = adapted(input_ids=ids).logits.float()
+    merged = adapted.merge_and_unload()
+    with torch.no_grad():
+        after = merged(input_ids=ids).logits.float()
+    return merged, {"max_abs": float((after - before).abs().max()), "dtype": model_dtype_name(merged),
+                    "probe_tokens": int(ids.shape[1])}
+
+
+def logit_change_message(output: str | Path) -> str:
+    """One line for the ``merge`` command: how far merging moved the logits (from the metadata)."""
+    meta = Path(output) / METADATA_FILE
+    change = (read_json_object(meta).get("logit_change") or {}) if meta.is_file() else {}
+    if "max_abs" not in change:
+        return ""
+    return (f"merging into {change['dtype']} moved the logits by at most {change['max_abs']:.3g} "
+            f"(largest |delta logit| on a {change['probe_tokens']}-token probe, against the unmerged adapter)")

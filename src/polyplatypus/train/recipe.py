@@ -319,7 +319,9 @@ def _build(config: TrainConfig, accelerator, total_steps: int):
                      target_modules=config.lora_target_modules, layers=config.lora_layers,
                      gradient_checkpointing=config.gradient_checkpointing)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    setup = Setup(precision=precision, lora_target_modules=sorted(model.peft_config["default"].target_modules),
+    targets = model.peft_config["default"].target_modules  # a set of names, or one regular expression
+    setup = Setup(precision=precision,
+                  lora_target_modules=[targets] if isinstance(targets, str) else sorted(targets),
                   trainable_parameters=sum(p.numel() for p in trainable), flatten=flatten)
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.warmup_steps,
