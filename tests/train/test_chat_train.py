@@ -95,3 +95,28 @@ def test_chat_options_are_checked_before_any_work(qwen_base, tmp_path, capsys):
     assert main(["train", "--base", str(base), "--data", str(data), "--output", str(tmp_path / "o"),
                  "--system-prompt", "hi"]) == 2
     assert "applies to --prompt-template chat only" in capsys.readouterr().err
+
+
+def test_chat_template_file_for_a_base_without_one(tiny_gptneox_dir, tmp_path):
+    """--chat-template FILE: the template is read from the file, used for the examples and kept
+    by the tokenizer the adapter folder saves; its end-of-turn token here is the base's EOS."""
+    from polyplatypus.train.recipe import prepare_data
+
+    template = tmp_path / "plain.jinja"
+    template.write_text("{% for m in messages %}{{ m['role'] + ':\\n' + m['content'] + '<|endoftext|>' }}{% endfor %}"
+                        "{% if add_generation_prompt %}{{ 'assistant:\\n' }}{% endif %}", encoding="utf-8")
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"instruction": QUESTION, "output": ANSWER}, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    prepared = prepare_data(TrainConfig(base=str(tiny_gptneox_dir), data=str(data), output=str(tmp_path / "o"),
+                                        prompt_template="chat", chat_template=str(template), system_prompt="짧게.",
+                                        cutoff_len=128))
+    tokenizer = prepared.tokenizer
+    assert tokenizer.chat_template == template.read_text(encoding="utf-8")
+    assert prepared.end_of_turn_id == tokenizer.eos_token_id
+    [example] = prepared.train
+    text = f"system:\n짧게.<|endoftext|>user:\n{QUESTION}<|endoftext|>assistant:\n"
+    prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
+    answer = tokenizer(ANSWER + "<|endoftext|>", add_special_tokens=False)["input_ids"]
+    assert example.input_ids == prompt + answer
+    assert example.labels == [-100] * len(prompt) + answer

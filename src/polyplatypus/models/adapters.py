@@ -32,8 +32,8 @@ def adapter_config(adapter: str | Path) -> dict:
     config = read_json_object(path)
     kind = str(config.get("peft_type", "")).upper()
     if kind != "LORA":
-        raise ConfigError(f"{path}: a {config.get('peft_type') or 'unnamed'} adapter; only LoRA adapters are "
-                          "supported (merge it with PEFT yourself and give the merged model)")
+        raise ConfigError(f"{path}: peft_type {config.get('peft_type')!r}; only LoRA adapters are supported "
+                          "(merge it with PEFT yourself and give the merged model)")
     return config
 
 
