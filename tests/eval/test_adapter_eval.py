@@ -25,7 +25,8 @@ def adapter_and_merged(tmp_path_factory, tiny_gptneox_dir):
     data = folder / "data.jsonl"
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in RECORDS * 4), encoding="utf-8")
     train(TrainConfig(base=str(tiny_gptneox_dir), data=str(data), output=str(folder / "adapter"), batch_size=4,
-                      max_steps=3, learning_rate=2e-2, warmup_steps=0, lora_layers="all", cutoff_len=128, prompt_template="korean",
+                      max_steps=3, learning_rate=2e-2, warmup_steps=0, lora_layers="all", cutoff_len=128,
+                      prompt_template="korean",
                       report_to=[]), progress=False)
     return folder / "adapter", merge(folder / "adapter", folder / "merged")
 
@@ -54,7 +55,8 @@ def test_adapter_scores_as_its_merged_model(adapter_and_merged, tiny_gptneox_dir
             assert max(abs(a - b) for a, b in zip(got, expected)) < 1e-4
             assert max(abs(a - b) for a, b in zip(got, base)) > 1e-3  # the adapter changes the scores
 
-    cells = {(c["task"], c["shots"]): c for c in (json.loads(p.read_text()) for p in (out / "cells" / "adapter").glob("*"))}
+    stored = (json.loads(p.read_text()) for p in (out / "cells" / "adapter").glob("*"))
+    cells = {(c["task"], c["shots"]): c for c in stored}
     cell = cells[("kobest_boolq", 0)]
     assert cell["model_path"] == str(tiny_gptneox_dir) and cell["adapter_path"] == str(adapter)
     assert cell["model_fingerprint"].startswith("sha256:") and " adapter sha256:" in cell["model_fingerprint"]

@@ -76,6 +76,11 @@ def test_chat_training_stops_at_the_end_of_turn_token(chat_run, qwen_base, tmp_p
     assert end_of_turn in out and out.index(end_of_turn) < len(out) - 1  # it went on after the turn's end
     assert tokenizer.decode(out[:out.index(end_of_turn)]).strip() == ANSWER
 
+    from polyplatypus.models.loading import load_model  # what eval loads: an adapter stops there too
+
+    scored, _ = load_model(str(base), device="cpu", adapter=str(adapter))
+    assert end_of_turn in scored.get_base_model().generation_config.eos_token_id
+
     merged = merge(adapter, tmp_path / "merged")
     assert end_of_turn in json.loads((merged / "generation_config.json").read_text())["eos_token_id"]
     assert json.loads((merged / "polyplatypus.json").read_text())["prompt_template"] == "chat"

@@ -24,14 +24,14 @@ def is_adapter_folder(path: str | Path) -> bool:
 
 
 def adapter_config(adapter: str | Path) -> dict:
-    """The adapter's ``adapter_config.json``; an error when it is missing or not a LoRA adapter
-    (other PEFT methods are neither trained nor scored here)."""
+    """The adapter's ``adapter_config.json``; an error when it is missing or names another PEFT
+    method than LoRA (those are neither trained nor scored here)."""
     path = Path(str(adapter)).expanduser() / ADAPTER_CONFIG
     if not path.is_file():
         raise ConfigError(f"{adapter}: not a LoRA adapter folder (no {ADAPTER_CONFIG})")
     config = read_json_object(path)
-    kind = str(config.get("peft_type", "")).upper()
-    if kind != "LORA":
+    kind = config.get("peft_type")
+    if kind is not None and str(kind).upper() != "LORA":  # none named: PEFT itself says what is missing
         raise ConfigError(f"{path}: peft_type {config.get('peft_type')!r}; only LoRA adapters are supported "
                           "(merge it with PEFT yourself and give the merged model)")
     return config
