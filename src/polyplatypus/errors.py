@@ -8,7 +8,7 @@ class PolyplatypusError(Exception):
 class DataError(PolyplatypusError):
     """Input data is missing or malformed."""
 
-    def __init__(self, message: str, *, path=None, record=None, field=None):
+    def __init__(self, message: str, *, path=None, record=None, field=None, line=None):
         where = []
         if path is not None:
             where.append(str(path))
@@ -16,9 +16,9 @@ class DataError(PolyplatypusError):
             where.append(f"record {record}")
         if field is not None:
             where.append(f"field {field!r}")
-        prefix = ", ".join(where)
+        prefix = ", ".join(where) + (f" (line {line})" if line is not None else "")
         super().__init__(f"{prefix}: {message}" if prefix else message)
-        self.path, self.record, self.field = path, record, field
+        self.path, self.record, self.field, self.line = path, record, field, line
 
 
 class ConfigError(PolyplatypusError):

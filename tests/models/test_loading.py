@@ -115,7 +115,7 @@ def test_precision_and_dtype_names_give_the_same_torch_dtype():
 def test_generation_loads_in_the_auto_precision_of_its_device(tiny_gptneox_dir):
     from polyplatypus.train.generate import load_for_generation
 
-    model, tokenizer, template = load_for_generation(tiny_gptneox_dir, device="cpu")
+    model, tokenizer, template, _ = load_for_generation(tiny_gptneox_dir, device="cpu")
     assert next(model.parameters()).dtype == torch.float32
     assert template == "alpaca" and tokenizer.eos_token is not None
     if not torch.cuda.is_available():

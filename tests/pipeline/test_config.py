@@ -11,7 +11,8 @@ from polyplatypus.pipeline.config import (
 from polyplatypus.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = ["tiny-cpu", "poly-platypus-ko-12.8b", "poly-platypus-ko-5.8b", "poly-platypus-ko-1.3b", "ko-platypus2-7b"]
+SHIPPED = ["tiny-cpu", "poly-platypus-ko-12.8b", "poly-platypus-ko-5.8b", "poly-platypus-ko-1.3b", "ko-platypus2-7b",
+           "ax-4.0-light-chat"]
 
 
 def write(tmp_path, text: str) -> Path:
@@ -170,3 +171,10 @@ def test_the_resolved_config_is_itself_a_recipe_with_the_same_settings(name):
     assert "output" not in resolved["data"] and "output" not in resolved["eval"]
     assert "decontam_edit_rate" in resolved["data"] and "log_samples" in resolved["eval"]
     assert validate_config(resolved, "config.yaml").resolved() == resolved
+
+
+def test_the_chat_recipe_fine_tunes_a_qwen_layout_base_with_its_chat_template():
+    config = load_config("ax-4.0-light-chat")
+    assert config.base.model == "skt/A.X-4.0-Light"
+    train = TrainConfig(base="b", data="d.jsonl", output="o", **config.train_fields())
+    assert (train.prompt_template, train.lora_layers, train.train_on_inputs) == ("chat", "all", False)

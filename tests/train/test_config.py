@@ -211,7 +211,7 @@ def test_merge_generate_and_report_take_their_flags_from_their_settings(monkeypa
     assert calls["merge"] == {"adapter": "a", "output": "m", "base": None, "dtype": "float16", "max_shard_size": "5GB",
                               "device_map": None, "overwrite": True, "allow_base_mismatch": False}
     assert main(["generate", "--model", "m", "--instruction", "안녕", "--temperature", "0.7", "--seed", "3"]) == 0
-    assert calls["generate"] == {"model": "m", "adapter": None, "instruction": "안녕", "input": "", "template": None,
+    assert calls["generate"] == {"model": "m", "adapter": None, "instruction": "안녕", "input": "", "template": None, "system_prompt": None,
                                  "max_new_tokens": 256, "temperature": 0.7, "top_p": 1.0, "repetition_penalty": 1.0,
                                  "seed": 3}
     assert main(["report", "r1", "r2", "--format", "md,png", "--resamples", "50"]) == 0

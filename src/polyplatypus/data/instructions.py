@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from polyplatypus.data.conversations import INVALID_MESSAGES, MESSAGES, validate_messages
 from polyplatypus.errors import DataError
 
 REQUIRED_FIELDS = ("instruction", "output")
@@ -44,6 +45,7 @@ SKIP_REASONS = (
     "non-string input",
     "non-string output",
     "lone surrogate",
+    INVALID_MESSAGES,
 )
 # A UTF-16 surrogate alone (JSON "\ud800" without its pair) is no character: it cannot be
 # encoded as UTF-8, so a tokenizer or a writer would fail on it deep inside the work.
@@ -79,19 +81,27 @@ def source_kind(source: str | os.PathLike) -> str:
     return "hub"
 
 
-def validate_record(record, *, path=None, number: int | None = None) -> dict:
+def validate_record(record, *, path=None, number: int | None = None, line: int | None = None,
+                    conversations: bool = False) -> dict:
     """The record with ``input`` filled in; raises :class:`DataError` naming what is wrong.
+    With ``conversations``, a record with ``messages`` is a conversation instead
+    (:mod:`polyplatypus.data.conversations`), its messages checked and cleaned.
 
     The error's ``reason`` attribute is one of :data:`SKIP_REASONS`.
     """
 
     def fail(reason: str, message: str, field: str | None = None):
-        error = DataError(message, path=path, record=number, field=field)
+        error = DataError(message, path=path, record=number, field=field, line=line)
         error.reason = reason
         raise error
 
     if not isinstance(record, dict):
         fail("not an object", f"expected an object, got {type(record).__name__}")
+    if MESSAGES in record and "instruction" not in record:
+        if not conversations:
+            fail("missing instruction", "a conversation (messages) record; train on conversations with "
+                 "--prompt-template chat", MESSAGES)
+        return {**record, MESSAGES: validate_messages(record[MESSAGES], path=path, number=number, line=line)}
     for field in TEXT_FIELDS:
         value = record.get(field)
         if value is None:
@@ -126,25 +136,29 @@ def _lone_surrogate(value) -> str | None:
     return None
 
 
-def _iter_jsonl(path: Path, text: str) -> Iterator[tuple[int, object, DataError | None]]:
+# Readers yield (record number, line number or None, raw record, parse error or None).
+Raw = Iterator[tuple[int, "int | None", object, "DataError | None"]]
+
+
+def _iter_jsonl(path: Path, text: str) -> Raw:
     number = 0
     for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         number += 1
         try:
-            yield number, json.loads(line), None
+            yield number, line_number, json.loads(line), None
         except json.JSONDecodeError as error:
             problem = DataError(
                 f"invalid JSON on line {line_number}: {error.msg} (column {error.colno})", path=path, record=number
             )
             problem.reason = "invalid JSON line"
             problem.line = line_number
-            yield number, None, problem
+            yield number, line_number, None, problem
 
 
-def _read_file(path: Path) -> Iterator[tuple[int, object, DataError | None]]:
-    """(record number, raw record, parse error or None) for each record of a local file."""
+def _read_file(path: Path) -> Raw:
+    """(record number, line or None, raw record, parse error or None) for each record of a local file."""
     if not path.exists():
         raise DataError("file does not exist", path=path)
     if path.is_dir():
@@ -163,7 +177,7 @@ def _read_file(path: Path) -> Iterator[tuple[int, object, DataError | None]]:
             raise DataError(f"cannot read parquet: {error}", path=path) from None
         if not rows:
             raise DataError("empty file (no rows)", path=path)
-        yield from ((number, row, None) for number, row in enumerate(rows, start=1))
+        yield from ((number, None, row, None) for number, row in enumerate(rows, start=1))
         return
     raw = path.read_bytes()
     try:
@@ -189,10 +203,10 @@ def _read_file(path: Path) -> Iterator[tuple[int, object, DataError | None]]:
         raise DataError(f"expected a list of objects at the top level, got {type(data).__name__}", path=path)
     if not data:
         raise DataError("empty file (an empty list)", path=path)
-    yield from ((number, row, None) for number, row in enumerate(data, start=1))
+    yield from ((number, None, row, None) for number, row in enumerate(data, start=1))
 
 
-def _read_hub(dataset_id: str) -> Iterator[tuple[int, object, DataError | None]]:
+def _read_hub(dataset_id: str) -> Raw:
     import datasets  # imported lazily: slow, and only hub sources need it
 
     try:
@@ -206,11 +220,12 @@ def _read_hub(dataset_id: str) -> Iterator[tuple[int, object, DataError | None]]
     if len(dataset) == 0:
         raise DataError("hub dataset has an empty train split", path=dataset_id)
     for number, row in enumerate(dataset, start=1):
-        yield number, row, None
+        yield number, None, row, None
 
 
-def iter_raw(source: str | os.PathLike) -> Iterator[tuple[int, object, DataError | None]]:
-    """Raw records of a source: (1-based record number, record, parse error or None)."""
+def iter_raw(source: str | os.PathLike) -> Raw:
+    """Raw records of a source: (1-based record number, line number in a JSON-lines file or None,
+    record, parse error or None)."""
     text = os.fspath(source)
     if source_kind(text) == "hub":
         return _read_hub(text[len(HUB_PREFIX):] if text.startswith(HUB_PREFIX) else text)
@@ -223,18 +238,20 @@ def iter_instructions(
     skip_invalid: bool = False,
     skipped: Counter | None = None,
     with_numbers: bool = False,
+    conversations: bool = False,
 ) -> Iterator:
     """Validated records of one source, lazily; ``(number, record)`` with ``with_numbers``.
+    ``conversations``: ``messages`` records are accepted too (see :func:`validate_record`).
 
     ``number`` is the 1-based record number in the source (for JSON lines, blank lines do not
     count; the line number appears in the error message).
     """
     name = describe_source(source)
-    for number, raw, problem in iter_raw(source):
+    for number, line, raw, problem in iter_raw(source):
         try:
             if problem is not None:
                 raise problem
-            record = validate_record(raw, path=name, number=number)
+            record = validate_record(raw, path=name, number=number, line=line, conversations=conversations)
         except DataError as error:
             if not skip_invalid:
                 raise
@@ -245,7 +262,8 @@ def iter_instructions(
 
 
 def load_instructions(
-    source: str | os.PathLike, *, skip_invalid: bool = False, skipped: Counter | None = None
+    source: str | os.PathLike, *, skip_invalid: bool = False, skipped: Counter | None = None,
+    conversations: bool = False,
 ) -> list[dict]:
     """All valid records of a hub dataset id or a local .json/.jsonl/.parquet file.
 
@@ -254,5 +272,5 @@ def load_instructions(
     line, an empty or missing file, or an unknown suffix. With ``skip_invalid=True`` invalid
     records are dropped and counted by reason in ``skipped`` (file-level errors still raise).
     """
-    return list(iter_instructions(source, skip_invalid=skip_invalid, skipped=skipped))
+    return list(iter_instructions(source, skip_invalid=skip_invalid, skipped=skipped, conversations=conversations))
 

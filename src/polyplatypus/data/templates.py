@@ -66,6 +66,8 @@ TEMPLATES: dict[str, PromptTemplate] = {
 }
 
 _FIELDS = ("prompt_input", "prompt_no_input", "response_split")
+# Not a template of this module: the tokenizer's own chat template (see polyplatypus.data.chat).
+CHAT = "chat"
 
 
 def get_template(name: str) -> PromptTemplate:
@@ -73,6 +75,9 @@ def get_template(name: str) -> PromptTemplate:
     ``prompt_no_input`` and ``response_split`` (the alpaca-lora / Platypus template format)."""
     if name in TEMPLATES:
         return TEMPLATES[name]
+    if name == CHAT:
+        raise ConfigError("the chat template is the tokenizer's own; it formats conversations, not through a "
+                          "prompt template (polyplatypus.data.chat)")
     path = Path(name)
     if path.suffix == ".json" and path.is_file():
         try:
@@ -88,5 +93,5 @@ def get_template(name: str) -> PromptTemplate:
         )
     raise ConfigError(
         f"unknown prompt template {name!r}; built-in templates: {', '.join(TEMPLATES)} "
-        "(or give the path of a .json template file)"
+        f"(or give the path of a .json template file; for training, {CHAT} uses the tokenizer's chat template)"
     )

@@ -38,7 +38,8 @@ class EvalConfig(Settings):
     """Everything ``eval`` needs: the grid (models x tasks x shot counts) and how to run it."""
 
     models: Annotated[list[PathText], BeforeValidator(_one_or_more), Flag(name="--model", repeat=True, metavar="[LABEL=]PATH")] = Field(
-        min_length=1, description="local model folder or hub id, repeatable; LABEL names the table row")
+        min_length=1, description="local model folder or hub id, repeatable; LABEL names the table row; a LoRA "
+        "adapter folder is scored on its recorded base without merging, BASE::ADAPTER on another base")
     tasks: Annotated[list[str], Csv] = Field(
         default_factory=all_task_names, min_length=1,
         description="comma-separated task names: ours (default: the five KoBEST tasks; also kohatespeech, "
@@ -82,7 +83,8 @@ class EvalConfig(Settings):
         from polyplatypus.eval.models import ModelSpec
 
         block = self.model_dump(mode="json", exclude=set(self.UNRECORDED))
-        block["models"] = [{"label": s.label, "path": s.path} for s in map(ModelSpec.parse, self.models)]
+        block["models"] = [{"label": s.label, "path": s.path, **({"adapter": s.adapter} if s.adapter else {})}
+                           for s in map(ModelSpec.parse, self.models)]
         return {**block, **extra}
 
     @field_validator("tasks")

@@ -159,7 +159,8 @@ def lm_eval_results(records: list[dict], config: dict | None = None, *, versions
             **{part: values for part, values in parts.items() if values or part != "groups"},
             "config": {
                 "model": OWN_MODEL_SOURCE,
-                "model_args": f"pretrained={first.get('model_path') or label}",
+                "model_args": f"pretrained={first.get('model_path') or label}"
+                              + (f",peft={first['adapter_path']}" if first.get("adapter_path") else ""),
                 "model_dtype": str(first.get("dtype")) if first.get("dtype") else None,
                 "batch_size": None if batch_size is None else str(batch_size),
                 "device": config.get("device"),

@@ -12,6 +12,7 @@ import datetime as _dt
 import platform
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 from polyplatypus.version import __version__
@@ -26,7 +27,7 @@ from polyplatypus.eval.models import ModelSpec
 from polyplatypus.eval.requests import build_requests
 from polyplatypus.eval.scorer import RequestScorer
 from polyplatypus.eval.store import OUTPUT_ENTRIES, ResultsStore, folder_settings, public_record
-from polyplatypus.models.fingerprint import model_fingerprint
+from polyplatypus.models.integrity import check_model_folder
 from polyplatypus.models.loading import load_model, model_dtype_name, resolve_source
 from polyplatypus.tasks.lm_eval_tasks import file_stem, is_lm_eval_name
 from polyplatypus.tasks.registry import ChoiceTask, get_task
@@ -171,7 +172,7 @@ def evaluate(
         if value is not None:
             options[name] = value
     if isinstance(options.get("models"), (list, tuple)):
-        options["models"] = [f"{m.label}={m.path}" if isinstance(m, ModelSpec) else m for m in options["models"]]
+        options["models"] = [m.text if isinstance(m, ModelSpec) else m for m in options["models"]]
     grid = plan(EvalConfig.build(config, caller="evaluate()", **options))
     if grid.store is None:
         return run(grid)
@@ -205,11 +206,13 @@ def plan(config: EvalConfig) -> Plan:
         store = ResultsStore(outputs.check_folder(config.output, command="eval", own=OUTPUT_ENTRIES))
     for spec in specs:
         resolve_source(spec.path, tokenizer=True)  # a missing or damaged model is named before any model loads
+        if spec.adapter is not None:
+            check_model_folder(Path(spec.adapter).expanduser())
     grid = Plan(config=config, specs=specs, tasks=tasks, shots=shots, settings=cell_settings(config), store=store,
                 lm_eval=lm_eval, task_fingerprints=task_fingerprints, sources=sources,
                 other_sources=_other_sources(reference, config))
     if store is not None:  # only stored cells need to say what made them
-        grid.fingerprints = {spec.label: model_fingerprint(spec.path) for spec in specs}
+        grid.fingerprints = {spec.label: spec.fingerprint() for spec in specs}
         grid.documents = {(task.name, k): _documents_sha256(task, k, config.kobest_dir)
                           for task in tasks if not isinstance(task, str) for k in shots}
     return grid
@@ -316,7 +319,7 @@ def run(grid: Plan) -> list[dict]:
                 if model is None:
                     model, tokenizer = load_model(spec.path, dtype=grid.config.dtype,
                                                   device=device_for_process(grid.config.device),
-                                                  device_map=grid.config.device_map)
+                                                  device_map=grid.config.device_map, adapter=spec.adapter)
                     batch_size = resolve_batch_size(grid.config.batch_size, model)
                 if isinstance(task, str):
                     cell = _run_lm_eval_cell(grid, spec, model, tokenizer, grid.lm_eval[(task, k)], key, batch_size)

@@ -130,7 +130,8 @@ class ResultsStore:
         """What a stored cell must hold to be reused for (model, task, shots) under ``settings``
         (:func:`folder_settings`), made from what ``identity`` names: :data:`IDENTITY_FIELDS`,
         and ``data_source`` where the task reads another source than KoBEST's."""
-        return {"model_path": spec.path, "task": task, "shots": shots, **settings, **(identity or {})}
+        adapter = {"adapter_path": spec.adapter} if spec.adapter else {}  # scored through PEFT, not merged
+        return {"model_path": spec.path, **adapter, "task": task, "shots": shots, **settings, **(identity or {})}
 
     def why_recomputed(self, spec: ModelSpec, task: str, shots: int, key: dict) -> str | None:
         """Why a stored cell for (model, task, shots) will not be reused although its settings

@@ -51,4 +51,8 @@ def results_markdown(records: list[dict], metric: str = "macro_f1", decimals: in
     if rescored:  # only half-precision runs re-score; fp32 tables stay as they were
         blocks.append("Near-ties re-scored the reference way (one row per choice, batch 1): " + "; ".join(
             f"{r['model']} {task_title(r['task'])} {r['shots']}-shot {r['rescored']} of {r['n']}" for r in rescored))
+    adapters = {r["model"]: (r["adapter_path"], r.get("model_path")) for r in records if r.get("adapter_path")}
+    if adapters:  # a LoRA adapter's row is the base with the adapter, scored through PEFT
+        blocks.append("LoRA adapters scored on their base without merging: " + "; ".join(
+            f"{model}: adapter {adapter} on base {base}" for model, (adapter, base) in adapters.items()))
     return "\n\n".join(blocks) + "\n"

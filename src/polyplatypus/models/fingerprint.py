@@ -1,7 +1,8 @@
 """What a model *is*, as one string: the key that results made with it are stored under.
 
 * **A local folder**: a SHA-256 over the files that decide what the model computes
-  (:func:`counted_files`): ``config.json``, the tokenizer files, any weight index
+  (:func:`counted_files`): ``config.json`` (``adapter_config.json`` for an adapter folder), the
+  tokenizer files, any weight index
   (``*.safetensors.index.json``, ``*.bin.index.json``) and the full content of every weight file
   (``*.safetensors``, ``*.bin``). Every byte of every tensor counts: a merge changes only the LoRA
   target tensors, and safetensors headers are the same for one architecture, so a header-only or
@@ -28,7 +29,7 @@ from pathlib import Path
 from polyplatypus.errors import OutputError
 from polyplatypus.utils.io import atomic_write_text
 
-CONFIG_FILES = ("config.json",)
+CONFIG_FILES = ("config.json", "adapter_config.json")  # an adapter's (its rank, scale, targets) counts too
 TOKENIZER_FILES = (
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
     "tokenizer.model", "vocab.json", "merges.txt", "vocab.txt", "spiece.model", "sentencepiece.bpe.model",

@@ -17,6 +17,8 @@ exist is reported before transformers tries the hub, and a local folder's files 
 
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from polyplatypus.errors import ConfigError
@@ -193,14 +195,52 @@ def load_causal_lm(
     return model
 
 
-def load_model(path: str | Path, *, dtype: str = "auto", device: str = "auto", device_map: str | None = None):
+def load_adapter(model, adapter: str | Path, *, is_trainable: bool = False):
+    """``model`` wrapped in the LoRA adapter saved in the folder ``adapter`` (PEFT), the
+    adapter's end-of-turn tokens added to the model's ``generation_config`` (so generation stops
+    where the adapter was trained to stop, and a merge saves them)."""
+    from peft import PeftModel
+
+    from polyplatypus.models.adapters import adapter_config, adapter_stop_tokens, add_stop_tokens
+
+    local = Path(str(adapter)).expanduser()
+    if local.is_dir():
+        adapter_config(local)  # LoRA only
+        check_model_folder(local)  # a truncated adapter file is an error naming it
+    with quiet_peft():
+        wrapped = PeftModel.from_pretrained(model, str(adapter), is_trainable=is_trainable)
+    stops = adapter_stop_tokens(local) if local.is_dir() else []
+    if stops and getattr(model, "generation_config", None) is not None:
+        add_stop_tokens(model.generation_config, stops)
+    return wrapped
+
+
+@contextmanager
+def quiet_peft():
+    """peft calls transformers' deprecated ``*gradient_checkpointing*`` names: nothing for users to act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
+def load_model(path: str | Path, *, dtype: str = "auto", device: str = "auto", device_map: str | None = None,
+               adapter: str | Path | None = None):
     """(model, tokenizer) for scoring: the model in eval mode on ``device`` (or placed by
-    ``device_map``); errors say what to fix."""
+    ``device_map``), wrapped in the LoRA ``adapter`` when one is given (not merged: PEFT adds its
+    product to each adapted layer's output; the tokenizer is then the adapter folder's, where
+    ``train`` saves it); errors say what to fix."""
     if dtype not in DTYPES:
         raise ConfigError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
     source = resolve_source(path)
-    tokenizer = load_tokenizer(source)
+    tokenizer_source = source
+    if adapter is not None and (Path(str(adapter)).expanduser() / "tokenizer_config.json").is_file():
+        tokenizer_source = resolve_source(Path(str(adapter)).expanduser(), model=False)
+    tokenizer = load_tokenizer(tokenizer_source)
     model = load_causal_lm(source, dtype=dtype, device=device, device_map=device_map or None)
+    if adapter is not None:
+        model = load_adapter(model, adapter)
+        if device is not None and device_map is None:
+            model = model.to(resolve_device(device))
     return model.eval(), tokenizer
 
 

@@ -40,7 +40,7 @@ def remove_leftovers(output: str | Path) -> None:
     remove_temporaries(output)
 
 
-def data_sha256(source: str | Path, *, skip_invalid: bool = False) -> str:
+def data_sha256(source: str | Path, *, skip_invalid: bool = False, conversations: bool = False) -> str:
     """Content hash of the training data: a local file's bytes (as ``sha256sum`` prints it), or
     for a hub dataset its records, one canonical JSON line each."""
     from polyplatypus.data.instructions import load_instructions, source_kind
@@ -48,7 +48,7 @@ def data_sha256(source: str | Path, *, skip_invalid: bool = False) -> str:
     if source_kind(source) == "file":
         return sha256_file(source)
     digest = hashlib.sha256()
-    for record in load_instructions(source, skip_invalid=skip_invalid):
+    for record in load_instructions(source, skip_invalid=skip_invalid, conversations=conversations):
         digest.update((json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
     return digest.hexdigest()
 

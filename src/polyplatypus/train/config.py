@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import BeforeValidator, Field, StrictBool, StrictInt, field_validator
 
+from polyplatypus.data.templates import CHAT
 from polyplatypus.models.loading import DTYPES
 from polyplatypus.settings import Flag, Number, PathText, Settings, comma_list
 
@@ -52,7 +53,13 @@ class TrainConfig(Settings):
     packing: StrictBool = Field(
         True, description="pack a pass's examples into rows of up to the cutoff, attention kept per example (same "
         "objective as micro batch 1; --no-packing: one example per row, the literal Platypus layout)")
-    prompt_template: str = Field("alpaca", description="prompt template name (alpaca, korean) or a .json file")
+    prompt_template: str = Field(
+        "alpaca", description="prompt template name (alpaca, korean), a .json file, or chat: the tokenizer's own chat "
+        "template (instruction or messages records; loss on the assistant turns)")
+    system_prompt: Annotated[str | None, Flag(metavar="TEXT")] = Field(
+        None, description="with --prompt-template chat: a system message for conversations that have none")
+    chat_template: Annotated[PathText | None, Flag(metavar="FILE")] = Field(
+        None, description="with --prompt-template chat: a Jinja chat template file, for a base without one")
     lr_scheduler: Literal[LR_SCHEDULERS] = Field(  # type: ignore[valid-type]
         "cosine", description="learning-rate schedule")
     warmup_steps: StrictInt = Field(100, ge=0, description="linear warm-up steps")
@@ -96,6 +103,13 @@ class TrainConfig(Settings):
             for item in value:
                 parts += [p.strip(" '\"") for p in str(item).strip("[]").split(",") if p.strip(" '\"")]
             return parts or None
+        return value
+
+    @field_validator("system_prompt", "chat_template")
+    @classmethod
+    def _chat_only(cls, value, info):
+        if value is not None and info.data.get("prompt_template") != CHAT:
+            raise ValueError(f"applies to --prompt-template {CHAT} only")
         return value
 
     @field_validator("val_set_size")
@@ -147,7 +161,9 @@ class GenerateConfig(Settings):
     instruction: Annotated[str, Flag(metavar="TEXT")] = Field(description="the instruction")
     input: Annotated[str, Flag(metavar="TEXT")] = Field("", description="optional input / context for the instruction")
     prompt_template: Annotated[str | None, Flag(metavar="NAME")] = Field(
-        None, description="template name or .json file (default: the trained one, else alpaca)")
+        None, description="template name, .json file or chat (default: the trained one, else alpaca)")
+    system_prompt: Annotated[str | None, Flag(metavar="TEXT")] = Field(
+        None, description="with the chat template: the system message (default: the one trained with, if any)")
     max_new_tokens: StrictInt = Field(256, ge=0, description="longest response in tokens")
     temperature: Number = Field(0.0, ge=0, description="0 decodes greedily; above 0 samples")
     top_p: Number = Field(1.0, gt=0, le=1, description="nucleus sampling (when sampling)")

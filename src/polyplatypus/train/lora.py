@@ -10,12 +10,10 @@ table of model types.
 from __future__ import annotations
 
 import re
-import warnings
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Sequence
 
 from polyplatypus.errors import ConfigError
+from polyplatypus.models.loading import load_adapter, quiet_peft  # noqa: F401  (load_adapter: used from here)
 
 ROLES = ("mlp", "attention")  # --lora-layers all adapts both
 # a tensor-parallel plan key "layers.*.<block>.<projection>" names its role by the block it sits in
@@ -149,22 +147,3 @@ def add_lora(
     with quiet_peft():
         return get_peft_model(model, config)
 
-
-def load_adapter(model, adapter: str | Path, *, is_trainable: bool = False):
-    """``model`` wrapped in the LoRA adapter saved in the folder ``adapter``."""
-    from peft import PeftModel
-
-    from polyplatypus.models.integrity import check_model_folder
-
-    if Path(adapter).is_dir():
-        check_model_folder(adapter)  # a truncated adapter file is an error naming it
-    with quiet_peft():
-        return PeftModel.from_pretrained(model, str(adapter), is_trainable=is_trainable)
-
-
-@contextmanager
-def quiet_peft():
-    """peft calls transformers' deprecated ``*gradient_checkpointing*`` names: nothing for users to act on."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category=FutureWarning)
-        yield

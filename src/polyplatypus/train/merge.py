@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from polyplatypus.errors import ConfigError
+from polyplatypus.models.adapters import adapter_base  # noqa: F401  (used from here by generate)
 from polyplatypus.models.fingerprint import model_fingerprint
 from polyplatypus.models.integrity import check_model_folder, read_json_object
 from polyplatypus.models.loading import DTYPES, fit_embeddings, load_causal_lm, load_tokenizer, model_dtype_name
@@ -34,28 +35,23 @@ METADATA_FILE = "polyplatypus.json"
 TRAIN_SUMMARY = "train_summary.json"  # written by train (train.recipe.SUMMARY_FILE)
 
 
-def adapter_base(adapter: str | Path) -> str:
-    """The base model recorded in an adapter's ``adapter_config.json``."""
-    path = Path(adapter) / "adapter_config.json"
-    if not path.is_file():
-        raise ConfigError(f"{adapter}: not a LoRA adapter folder (no adapter_config.json)")
-    base = read_json_object(path).get("base_model_name_or_path")
-    if not base:
-        raise ConfigError(f"{path}: names no base model; give --base")
-    return base
-
-
 def trained_template(folder: str | Path) -> str | None:
     """The prompt template a model or adapter folder was trained with, if it records one."""
+    return trained_setting(folder, "prompt_template")
+
+
+def trained_setting(folder: str | Path, key: str):
+    """A training setting (``prompt_template``, ``system_prompt``) a merged model's metadata or an
+    adapter folder's ``train_config.yaml`` records; None when neither does."""
     folder = Path(folder)
     meta = folder / METADATA_FILE
     if meta.is_file():
-        return json.loads(meta.read_text(encoding="utf-8")).get("prompt_template")
+        return json.loads(meta.read_text(encoding="utf-8")).get(key)
     config = folder / "train_config.yaml"
     if config.is_file():
         import yaml
 
-        return (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("prompt_template")
+        return (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get(key)
     return None
 
 
@@ -153,6 +149,7 @@ def _merge_into(adapter: Path, output: Path, partial: Path, *, base: str, dtype:
             "base": base, "adapter": str(adapter), "prompt_template": trained_template(adapter) or "alpaca",
             **base_record,
             "logit_change": logit_change,
+            "system_prompt": trained_setting(adapter, "system_prompt"),
         })
     if output.exists():
         shutil.rmtree(output)

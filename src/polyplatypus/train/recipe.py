@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple
 
-from polyplatypus.data.templates import get_template
+from polyplatypus.data.templates import CHAT, get_template
 from polyplatypus.data.tokenize import TokenizedExample, tokenize_records
 from polyplatypus.errors import ConfigError, DataError
 from polyplatypus.models import attention
@@ -49,6 +49,7 @@ class PreparedData:
     sha256: str | None = None  # content hash of the training data (a resume must continue on the same)
     skipped_records: list[int] = field(default_factory=list)  # their 1-based record numbers in the data
     base_fingerprint: str | None = None  # what the base model is (a resume must continue on the same)
+    end_of_turn_id: int | None = None  # chat training: the token that ends an assistant turn
 
     @property
     def lengths(self) -> list[int]:
@@ -64,19 +65,45 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     """Load, check, tokenize and split the instruction data (no model is loaded)."""
     from polyplatypus.data.instructions import iter_instructions
 
-    numbered = list(iter_instructions(config.data, skip_invalid=config.skip_invalid, with_numbers=True))
+    chat = config.prompt_template == CHAT
+    numbered = list(iter_instructions(config.data, skip_invalid=config.skip_invalid, with_numbers=True,
+                                      conversations=chat))
     records = [record for _, record in numbered]
     if not records:
         raise DataError("no instruction records to train on", path=config.data)
     tokenizer = load_tokenizer(config.base, training=True)
     cutoff = min(config.cutoff_len, base_max_length(config.base) or config.cutoff_len)
-    examples = tokenize_records(records, tokenizer, get_template(config.prompt_template), cutoff_len=cutoff,
-                                train_on_inputs=config.train_on_inputs, add_eos_token=config.add_eos_token)
+    end_of_turn = None
+    if chat:
+        examples, origins, end_of_turn = _chat_examples(config, tokenizer, numbered, cutoff)
+    else:
+        examples = tokenize_records(records, tokenizer, get_template(config.prompt_template), cutoff_len=cutoff,
+                                    train_on_inputs=config.train_on_inputs, add_eos_token=config.add_eos_token)
+        origins = list(range(len(examples)))
     trainable = [e for e in examples if e.n_targets > 0]
     train_set, val_set = _split(trainable, config.val_set_size, seed=config.seed)
     return PreparedData(tokenizer, cutoff, train_set, val_set, len(examples) - len(trainable),
-                        sha256=checkpoint.data_sha256(config.data, skip_invalid=config.skip_invalid),
-                        skipped_records=[numbered[i][0] for i, e in enumerate(examples) if e.n_targets == 0])
+                        sha256=checkpoint.data_sha256(config.data, skip_invalid=config.skip_invalid,
+                                                      conversations=chat),
+                        skipped_records=[numbered[origins[i]][0] for i, e in enumerate(examples) if e.n_targets == 0],
+                        end_of_turn_id=end_of_turn)
+
+
+def _chat_examples(config: TrainConfig, tokenizer, numbered: list[tuple[int, dict]], cutoff: int):
+    """(examples, the record index each came from, the end-of-turn token id) with the tokenizer's
+    chat template (or ``config.chat_template``'s); see :mod:`polyplatypus.data.chat`."""
+    from polyplatypus.data.chat import tokenize_conversations, use_chat_template
+    from polyplatypus.data.conversations import conversation
+
+    fmt = use_chat_template(tokenizer, template_file=config.chat_template, source=config.base)
+    conversations = [(conversation(record, system_prompt=config.system_prompt),
+                      {"path": config.data, "record": number}) for number, record in numbered]
+    examples, origins = tokenize_conversations(fmt, conversations, cutoff_len=cutoff,
+                                               train_on_inputs=config.train_on_inputs)
+    if len(examples) > len(numbered):
+        print(f"{fmt.name} renders earlier turns differently once later ones follow: multi-turn conversations "
+              f"were split into one example per assistant turn ({len(examples)} examples from {len(numbered)} records)")
+    return examples, origins, fmt.end_of_turn_id
 
 
 def skipped_message(data: PreparedData, source, *, most: int = 10) -> str | None:
@@ -504,6 +531,8 @@ def _finish(run: TrainRun) -> dict:
         return {"steps": state.step, "rank": accelerator.process_index}
     accelerator.unwrap_model(model).save_pretrained(output, state_dict=state_dict)
     data.tokenizer.save_pretrained(output)
+    if data.end_of_turn_id is not None:
+        _save_stop_tokens(accelerator.unwrap_model(model), data, output)
     train_log = [e for e in state.log_history if "loss" in e]
     summary = {
         "steps": state.step,
@@ -539,6 +568,20 @@ def _finish(run: TrainRun) -> dict:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+def _save_stop_tokens(model, data: PreparedData, output: Path) -> None:
+    """After chat training, ``generation_config.json`` beside the adapter: the base's, with the
+    template's end-of-turn token as an end of generation too (``generate``, ``eval`` and ``merge``
+    read it), since the model was trained to stop there rather than at the tokenizer's EOS."""
+    import copy
+
+    from polyplatypus.models.adapters import add_stop_tokens
+
+    generation = copy.deepcopy(model.get_base_model().generation_config)
+    eos = data.tokenizer.eos_token_id
+    add_stop_tokens(generation, ([] if eos is None else [eos]) + [data.end_of_turn_id])
+    generation.save_pretrained(output)
+
 
 def _make_accelerator(config: TrainConfig):
     import torch
