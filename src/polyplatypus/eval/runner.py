@@ -282,6 +282,7 @@ def run(grid: Plan) -> list[dict]:
     records: list[dict] = []
     for spec in grid.specs:
         model = tokenizer = batch_size = None
+        reused = []
         if grid.store is not None and is_main_process():
             _say_what_is_recomputed(grid, spec)
         for task, k in grid.cells():
@@ -291,6 +292,8 @@ def run(grid: Plan) -> list[dict]:
                 cell = grid.store.reusable_cell(spec, stem, k, key, with_samples=grid.config.log_samples)
                 if cell is None and not isinstance(task, str):
                     _say_if_redefined(grid.store, spec, task.name, k, key)
+                elif cell is not None:
+                    reused.append(f"{task_name(task)} {k}-shot")
             if cell is None:
                 if model is None:
                     model, tokenizer = load_model(spec.path, dtype=grid.config.dtype,
@@ -302,8 +305,17 @@ def run(grid: Plan) -> list[dict]:
                 else:
                     cell = _run_cell(grid, spec, model, tokenizer, task, k, key, batch_size)
             records.append(public_record(cell))
+        _say_reused(spec, reused)
         del model
     return records
+
+
+def _say_reused(spec: ModelSpec, reused: list[str], shown: int = 8) -> None:
+    """Name the finished cells read back instead of scored, so that a re-run's speed is no mystery."""
+    if reused and is_main_process():
+        more = f", and {len(reused) - shown} more" if len(reused) > shown else ""
+        print(f"polyplatypus eval: reused {len(reused)} finished cell(s) of model {spec.label} "
+              f"(same model, data and settings): {', '.join(reused[:shown])}{more}", file=sys.stderr, flush=True)
 
 
 def _say_what_is_recomputed(grid: Plan, spec: ModelSpec) -> None:
