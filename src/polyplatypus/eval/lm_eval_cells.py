@@ -15,6 +15,7 @@ from typing import Callable
 from polyplatypus.eval.distributed import score_split
 from polyplatypus.eval.metrics import accuracy, macro_f1
 from polyplatypus.tasks.lm_eval_tasks import LmEvalCell, lm_eval_target
+from polyplatypus.utils.quiet import without_log_message
 
 # What a record keeps of lm-eval's results dict (the lm-eval-format results files are written from it)
 RESULT_KEYS = ("results", "groups", "group_subtasks", "versions", "n-shot", "higher_is_better", "n-samples")
@@ -40,7 +41,10 @@ def make_lm(model, tokenizer, *, batch_size=1, scorer: str = "shared",
     """Our lm-eval engine around an already loaded model, splitting documents across processes."""
     from polyplatypus.eval.lm_eval_engine import SharedContextLM
 
-    lm = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, scorer=scorer)
+    # HFLM warns it is "assuming single-process call" for a loaded model; under torchrun that reads
+    # as wrong, while score_split below is what spreads the documents across the processes
+    with without_log_message("lm_eval.models.huggingface", "assuming single-process call"):
+        lm = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, scorer=scorer)
     lm.score_documents = lambda documents: score_split(_Documents(lm.make_scorer()), documents, progress=progress)
     return lm
 

@@ -298,7 +298,7 @@ def run(grid: Plan) -> list[dict]:
                 if model is None:
                     model, tokenizer = load_model(spec.path, dtype=grid.config.dtype,
                                                   device=device_for_process(grid.config.device),
-                                                  device_map=grid.config.device_map)
+                                                  device_map=grid.config.device_map, progress=grid.config.progress)
                     batch_size = resolve_batch_size(grid.config.batch_size, model)
                 if isinstance(task, str):
                     cell = _run_lm_eval_cell(grid, spec, model, tokenizer, grid.lm_eval[(task, k)], key, batch_size)

@@ -17,6 +17,7 @@ exist is reported before transformers tries the hub, and a local folder's files 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from polyplatypus.errors import ConfigError
@@ -162,10 +163,12 @@ def load_causal_lm(
     device_map=None,
     load_in: str | None = None,
     attn_implementation: str | None = None,
+    progress: bool = True,
 ):
     """``AutoModelForCausalLM.from_pretrained(source)`` in ``dtype`` (a :data:`DTYPES` or resolved
     precision name), quantized with ``load_in``, then moved to ``device`` unless ``device_map``
-    places it (neither: left where transformers loads it, the CPU)."""
+    places it (neither: left where transformers loads it, the CPU). ``progress=False`` hides
+    transformers' "Loading weights" bar."""
     from transformers import AutoModelForCausalLM
 
     path = resolve_source(source)
@@ -182,7 +185,8 @@ def load_causal_lm(
             attention.register()
         kwargs["attn_implementation"] = attn_implementation
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        with weight_bars(progress):
+            model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except _LOAD_ERRORS as error:
         raise _cannot_load("model", str(source), error) from None
     if device is not None and device_map is None:
@@ -190,15 +194,32 @@ def load_causal_lm(
     return model
 
 
-def load_model(path: str | Path, *, dtype: str = "auto", device: str = "auto", device_map: str | None = None):
+def load_model(path: str | Path, *, dtype: str = "auto", device: str = "auto", device_map: str | None = None,
+               progress: bool = True):
     """(model, tokenizer) for scoring: the model in eval mode on ``device`` (or placed by
     ``device_map``); errors say what to fix."""
     if dtype not in DTYPES:
         raise ConfigError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
     source = resolve_source(path)
     tokenizer = load_tokenizer(source)
-    model = load_causal_lm(source, dtype=dtype, device=device, device_map=device_map or None)
+    model = load_causal_lm(source, dtype=dtype, device=device, device_map=device_map or None, progress=progress)
     return model.eval(), tokenizer
+
+
+@contextmanager
+def weight_bars(enabled: bool):
+    """transformers' (and huggingface_hub's) progress bars on or off for the block, as they were after."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    if enabled == was:
+        yield
+        return
+    (hf_logging.enable_progress_bar if enabled else hf_logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()
 
 
 # --- maximum length ---------------------------------------------------------------------------

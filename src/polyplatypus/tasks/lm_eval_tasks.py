@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from polyplatypus.errors import ConfigError, DataError
+from polyplatypus.utils.quiet import labelled_bars
 
 PREFIX = "lm_eval:"
 LM_EVAL_VERSION = "0.4.13"  # the engine overrides a private HFLM method: exactly this version
@@ -251,6 +252,13 @@ def _check_fewshot_pool(name: str, task_name: str, task, shots: int) -> None:
                           f"{pool} documents" + (" (one is the document itself)" if needed > shots else ""))
 
 
+def lm_eval_task_module():
+    """lm-eval's ``api.task`` module, whose request-building bar has no label of its own."""
+    from lm_eval.api import task
+
+    return task
+
+
 def build_cell(name: str, shots: int, *, limit: int | float | None = None, include_path=None) -> LmEvalCell:
     """Load an lm-eval task or group and build its requests for ``shots`` as lm-eval would."""
     import numpy as np
@@ -272,7 +280,8 @@ def build_cell(name: str, shots: int, *, limit: int | float | None = None, inclu
                       limits=limits, versions={})
     for task_name, task in loaded["tasks"].items():
         limits[task_name] = get_sample_size(task, limit)
-        task.build_all_requests(limit=limits[task_name], rank=0, world_size=1)
+        with labelled_bars(lm_eval_task_module(), f"lm-eval: building {task_name} {shots}-shot requests"):
+            task.build_all_requests(limit=limits[task_name], rank=0, world_size=1)
         cell.instances[task_name] = list(task.instances)
         cell.versions[task_name] = task.VERSION if getattr(task, "VERSION", None) is not None else \
             (task.get_config("metadata") or {}).get("version")
