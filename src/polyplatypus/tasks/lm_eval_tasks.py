@@ -359,6 +359,16 @@ class TaskListing:
     source: str
     version: str
     metrics: str
+    output_type: str = ""  # a task's (lm-eval's default: generate_until); "" for a group or tag
+
+
+def _output_type(entry) -> str:
+    """A task's output_type as lm-eval will build it (its TaskConfig default where the file has none)."""
+    from lm_eval.tasks._index import Kind
+
+    if entry.kind == Kind.TASK:
+        return str((entry.cfg or {}).get("output_type") or "generate_until")
+    return "(python task)" if entry.kind == Kind.PY_TASK else ""
 
 
 def lm_eval_listing(include_path=None) -> list[TaskListing]:
@@ -374,7 +384,7 @@ def lm_eval_listing(include_path=None) -> list[TaskListing]:
         metadata = cfg.get("metadata") if isinstance(cfg.get("metadata"), dict) else {}
         listed = cfg.get("metric_list") or cfg.get("aggregate_metric_list") or []
         metrics = ",".join(str(m.get("metric")) for m in listed if isinstance(m, dict) and isinstance(m.get("metric"), str))
-        rows.append(TaskListing(PREFIX + name, source, str(metadata.get("version", "")), metrics))
+        rows.append(TaskListing(PREFIX + name, source, str(metadata.get("version", "")), metrics, _output_type(entry)))
     return rows
 
 
