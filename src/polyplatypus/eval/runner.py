@@ -25,12 +25,14 @@ from polyplatypus.eval.metrics import accuracy, macro_f1, predict, predict_lengt
 from polyplatypus.eval.models import ModelSpec
 from polyplatypus.eval.requests import build_requests
 from polyplatypus.eval.scorer import RequestScorer
+from polyplatypus.eval.hub_needs import eval_hub_needs
 from polyplatypus.eval.store import OUTPUT_ENTRIES, ResultsStore, folder_settings, public_record
 from polyplatypus.models.fingerprint import model_fingerprint
 from polyplatypus.models.loading import load_model, model_dtype_name, resolve_source
 from polyplatypus.tasks.lm_eval_tasks import file_stem, is_lm_eval_name
 from polyplatypus.tasks.registry import ChoiceTask, get_task
 from polyplatypus.utils import outputs
+from polyplatypus.utils.hub import check_hub_needs
 
 
 def versions() -> dict:
@@ -190,6 +192,7 @@ def plan(config: EvalConfig) -> Plan:
     if len(set(labels)) != len(labels):
         raise ConfigError(f"two models share a label: {labels}; name them with label=path")
     tasks = [name if is_lm_eval_name(name) else get_task(name) for name in config.tasks]
+    check_hub_needs(eval_hub_needs(config, specs, tasks), command="eval")  # offline: what to give instead, at once
     shots = list(config.shots)
     reference = [task for task in tasks if not isinstance(task, str)]
     if isinstance(config.limit, float) and reference:

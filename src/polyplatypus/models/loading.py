@@ -99,6 +99,14 @@ def resolve_source(path: str | Path, *, model: bool = True) -> str:
     return str(local) if local.exists() else path
 
 
+def hub_model_needs(paths, instead: str = "give a local model folder instead") -> list:
+    """A :class:`~polyplatypus.utils.hub.HubNeed` for each of ``paths`` that is a hub id."""
+    from polyplatypus.utils.hub import HubNeed
+
+    return [HubNeed(str(path), "model", "model", instead) for path in paths
+            if path and not _looks_local(str(path)) and not Path(str(path)).expanduser().exists()]
+
+
 def _cannot_load(what: str, source: str, error: Exception) -> ConfigError:
     where = "" if Path(source).exists() else " (not a local folder, and the hub could not provide it)"
     return ConfigError(f"cannot load {what} {source!r}{where}: {error}")

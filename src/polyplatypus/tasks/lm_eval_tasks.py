@@ -148,6 +148,61 @@ def resolve_name(name: str, include_path=None) -> str:
     return PREFIX + target
 
 
+LOCAL_BUILDERS = frozenset({"json", "csv", "parquet", "text", "arrow", "pandas"})  # dataset_path of local files
+
+
+def hub_datasets(name: str, include_path=None) -> list[tuple[str, str]]:
+    """(task, dataset_path) of every leaf task ``name`` (a task, group or tag) runs whose documents
+    come from the hub, read from lm-eval's index (nothing is loaded)."""
+    from lm_eval.tasks._index import Kind
+
+    index = task_manager(include_path).task_index
+    found: list[tuple[str, str]] = []
+    seen: set[str] = set()
+
+    def from_config(task: str, cfg: dict) -> None:
+        path = cfg.get("dataset_path")
+        if isinstance(path, str) and path not in LOCAL_BUILDERS and not Path(path).expanduser().exists():
+            found.append((task, path))
+
+    def visit(target: str) -> None:
+        entry = index.get(target)
+        if target in seen or entry is None:
+            return
+        seen.add(target)
+        cfg = entry.cfg or {}
+        if entry.kind == Kind.TAG:
+            for other, member in index.items():
+                if target in member.tags:
+                    visit(other)
+        elif entry.kind == Kind.GROUP:
+            for item in cfg.get("task") or []:
+                if isinstance(item, str):
+                    visit(item)
+                elif isinstance(item, dict) and "dataset_path" in item:
+                    from_config(str(item.get("task")), item)
+                elif isinstance(item, dict) and isinstance(item.get("task"), str):
+                    visit(item["task"])
+        elif entry.kind == Kind.TASK:
+            from_config(target, cfg)
+
+    visit(lm_eval_target(resolve_name(name, include_path)))
+    return found
+
+
+LOCAL_COPY_HINT = ("a copy of the task file naming local files (dataset_path: json, dataset_kwargs.data_files) "
+                   "in an --include-path folder (docs/tasks.md)")
+
+
+def hub_needs(names, include_path=None) -> list:
+    """A :class:`~polyplatypus.utils.hub.HubNeed` for each hub dataset the tasks and groups
+    ``names`` read (see :func:`hub_datasets`)."""
+    from polyplatypus.utils.hub import HubNeed
+
+    return [HubNeed(dataset, "dataset", f"documents of {PREFIX}{task}", LOCAL_COPY_HINT)
+            for name in names for task, dataset in hub_datasets(name, include_path)]
+
+
 @dataclass
 class LmEvalCell:
     """One (lm-eval task or group, shots) cell with its requests built, ready to score."""

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple
 
 from polyplatypus.data.templates import get_template
+from polyplatypus.utils.hub import check_hub_needs
 from polyplatypus.data.tokenize import TokenizedExample, tokenize_records
 from polyplatypus.errors import ConfigError, DataError
 from polyplatypus.models import attention
@@ -146,6 +147,7 @@ def _prepare(config: TrainConfig, accelerator) -> tuple[PreparedData, int]:
     world = accelerator.num_processes
     if config.batch_size % world:
         raise ConfigError(f"batch size {config.batch_size} is not divisible by the {world} processes")
+    check_hub_needs(train_hub_needs(config), command="train")  # offline: what to give instead, at once
     data = prepare_data(config)
     if (message := skipped_message(data, config.data)) is not None:
         accelerator.print(message)
@@ -156,6 +158,15 @@ def _prepare(config: TrainConfig, accelerator) -> tuple[PreparedData, int]:
     if (message := warmup_message(config.warmup_steps, total_steps, config.lr_scheduler)) is not None:
         accelerator.print(message, file=sys.stderr)
     return data, total_steps
+
+
+def train_hub_needs(config: TrainConfig) -> list:
+    """The hub ids training loads: the base model and the instruction data, where they are hub ids."""
+    from polyplatypus.data.instructions import instruction_needs
+    from polyplatypus.models.loading import hub_model_needs
+
+    return (hub_model_needs([config.base], "give a local base model folder to --base")
+            + instruction_needs([config.data]))
 
 
 def warmup_message(warmup_steps: int, total_steps: int, scheduler: str) -> str | None:
