@@ -110,7 +110,8 @@ def curate_hub_needs(config: CurateConfig, task_sources) -> list:
     their data comes from the hub (KoBEST without a folder, lm-eval tasks with hub datasets)."""
     from polyplatypus.data.instructions import instruction_needs
     from polyplatypus.data.kobest import HUB_DATASET, resolve_kobest_dir
-    from polyplatypus.data.task_data import reference_task_needs
+    from polyplatypus.data.task_data import ReferenceTaskDocuments, reference_task_needs
+    from polyplatypus.tasks.lm_eval_tasks import LmEvalDocuments, hub_needs  # lm_eval itself only when used
     from polyplatypus.utils.hub import HubNeed
 
     needs = instruction_needs(config.sources)
@@ -118,11 +119,9 @@ def curate_hub_needs(config: CurateConfig, task_sources) -> list:
         needs.append(HubNeed(HUB_DATASET, "dataset", "KoBEST data (decontamination)",
                              "--kobest-dir DIR or $POLYPLATYPUS_KOBEST_DIR (the folder with the TSV files)"))
     for source in task_sources:
-        if hasattr(source, "task"):  # a reference task's documents
+        if isinstance(source, ReferenceTaskDocuments):
             needs += reference_task_needs([source.task], config.data_dirs)
-        elif getattr(source, "benchmark", None) == "lm_eval":
-            from polyplatypus.tasks.lm_eval_tasks import hub_needs
-
+        elif isinstance(source, LmEvalDocuments):
             needs += hub_needs([source.name], source.include_path)
     return needs
 
