@@ -29,12 +29,19 @@ SLOW_FILES = {
     "eval/test_lm_eval_results.py", "eval/test_quiet_output.py", "eval/test_gpu_eval_script.py",
     "tasks/test_lm_eval_tasks.py", "tasks/test_listing_cache.py", "data/test_decontam_tasks.py",
 }
+SLOW_TESTS = {  # single tests of files the quick run keeps: each takes a minute or more on a busy 2-core CPU
+    "eval/test_runner.py::test_scorers_give_identical_results", "eval/test_runner.py::test_grid_outputs_and_resume",
+    "models/test_loading.py::test_missing_and_unloadable_sources_are_named",
+    "eval/test_hatespeech_eval.py::test_eval_report_and_card",
+    "eval/test_scorer.py::test_bfloat16_scores_agree_within_one_bf16_step",
+}
 
 
 def pytest_collection_modifyitems(config, items):
     root = Path(__file__).parent
     for item in items:
-        if Path(item.fspath).relative_to(root).as_posix() in SLOW_FILES or "lm_eval_tasks" in item.fixturenames:
+        where = Path(item.fspath).relative_to(root).as_posix()
+        if where in SLOW_FILES or f"{where}::{item.originalname}" in SLOW_TESTS or "lm_eval_tasks" in item.fixturenames:
             item.add_marker(pytest.mark.slow)
 
 

@@ -51,10 +51,12 @@ def test_no_single_process_warning_from_our_lm(tiny_gptneox_dir, caplog):
     with caplog.at_level(logging.WARNING):
         SharedContextLM(pretrained=model, tokenizer=tokenizer)  # lm-eval's own warning, as a check
     assert any("assuming single-process call" in r.getMessage() for r in caplog.records)
+    assert any("model kwarg is not of type `str`" in r.getMessage() for r in caplog.records)
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         make_lm(model, tokenizer)
-    assert not any("assuming single-process call" in r.getMessage() for r in caplog.records)
+    assert not any("assuming single-process call" in r.getMessage() or "not of type `str`" in r.getMessage()
+                   for r in caplog.records)
 
 
 @pytest.mark.parametrize("progress", [True, False])

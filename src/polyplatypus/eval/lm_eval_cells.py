@@ -41,9 +41,10 @@ def make_lm(model, tokenizer, *, batch_size=1, scorer: str = "shared",
     """Our lm-eval engine around an already loaded model, splitting documents across processes."""
     from polyplatypus.eval.lm_eval_engine import SharedContextLM
 
-    # HFLM warns it is "assuming single-process call" for a loaded model; under torchrun that reads
-    # as wrong, while score_split below is what spreads the documents across the processes
-    with without_log_message("lm_eval.models.huggingface", "assuming single-process call"):
+    # HFLM warns, for a loaded model, that it is "assuming single-process call" and not to launch
+    # via accelerate; under torchrun both read as wrong: score_split below spreads the documents
+    with without_log_message("lm_eval.models.huggingface", "assuming single-process call",
+                             "model kwarg is not of type `str`"):
         lm = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, scorer=scorer)
     lm.score_documents = lambda documents: score_split(_Documents(lm.make_scorer()), documents, progress=progress)
     return lm

@@ -21,11 +21,11 @@ from polyplatypus.data.task_data import describe_task_source, load_documents, ta
 from polyplatypus.errors import ConfigError
 from polyplatypus.eval.config import EvalConfig
 from polyplatypus.eval.distributed import device_for_process, distributed_state, is_main_process, score_split
+from polyplatypus.eval.hub_needs import eval_hub_needs
 from polyplatypus.eval.metrics import accuracy, macro_f1, predict, predict_length_normalized
 from polyplatypus.eval.models import ModelSpec
 from polyplatypus.eval.requests import build_requests
 from polyplatypus.eval.scorer import RequestScorer
-from polyplatypus.eval.hub_needs import eval_hub_needs
 from polyplatypus.eval.store import OUTPUT_ENTRIES, ResultsStore, folder_settings, public_record
 from polyplatypus.models.fingerprint import model_fingerprint
 from polyplatypus.models.loading import load_model, model_dtype_name, resolve_source

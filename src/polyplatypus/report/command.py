@@ -47,12 +47,13 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
     import json
 
-    summary = json.loads((config.output_folder / "results.json").read_text(encoding="utf-8"))["report"]
+    results = config.output_folder / "results.json"
+    summary = json.loads(results.read_text(encoding="utf-8"))["report"] if results.is_file() else {}
     if summary.get("baseline_match"):
         print(f"note: {summary['baseline_match']}")
     hub = config.hub()
     if hub is not None:
-        for note in summary["hub_notes"]:
+        for note in summary.get("hub_notes", []):
             print(f"note: {note}")
         if hub.model_dir is not None:
             print(f"upload with: hf upload <user>/<model> {hub.model_dir} .")

@@ -26,18 +26,19 @@ def labelled_bars(module, label: str):
 
 
 class _Drop(logging.Filter):
-    def __init__(self, text: str):
+    def __init__(self, texts: tuple[str, ...]):
         super().__init__()
-        self.text = text
+        self.texts = texts
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return self.text not in record.getMessage()
+        message = record.getMessage()
+        return not any(text in message for text in self.texts)
 
 
 @contextmanager
-def without_log_message(logger_name: str, text: str):
-    """Log records of ``logger_name`` containing ``text`` are dropped inside the block."""
-    logger, drop = logging.getLogger(logger_name), _Drop(text)
+def without_log_message(logger_name: str, *texts: str):
+    """Log records of ``logger_name`` containing one of ``texts`` are dropped inside the block."""
+    logger, drop = logging.getLogger(logger_name), _Drop(texts)
     logger.addFilter(drop)
     try:
         yield
