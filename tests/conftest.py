@@ -22,6 +22,35 @@ DEFAULT_HATESPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "
 DEFAULT_TOKENIZER = Path(__file__).resolve().parents[2] / "shared" / "data" / "polyglot-ko-tokenizer"
 
 
+# The test files left out of `bash scripts/test.sh --quick` (pytest -m "not slow"): those that
+# train, pre-train or evaluate end to end, start several processes, or build lm-eval's task index
+# (~30 s). The quick run keeps a representative test of each module; CI runs everything.
+SLOW_FILES = {
+    "pipeline/test_run.py", "pipeline/test_pretrain.py", "pipeline/test_fingerprints.py", "pipeline/test_run_dir.py",
+    "train/test_distributed.py", "train/test_golden_losses.py", "train/test_train.py", "train/test_packing.py",
+    "train/test_merge_generate.py", "train/test_outputs_resume.py", "train/test_full_disk.py",
+    "train/test_base_fingerprint.py", "train/test_gpu_train_script.py",
+    "eval/test_distributed.py", "eval/test_reference_golden.py", "eval/test_hatespeech_golden.py",
+    "eval/test_lm_eval_parity.py", "eval/test_lm_eval_eval.py", "eval/test_lm_eval_engine.py",
+    "eval/test_lm_eval_results.py", "eval/test_quiet_output.py", "eval/test_gpu_eval_script.py",
+    "tasks/test_lm_eval_tasks.py", "tasks/test_listing_cache.py", "data/test_decontam_tasks.py",
+}
+SLOW_TESTS = {  # single tests of files the quick run keeps: each takes a minute or more on a busy 2-core CPU
+    "eval/test_runner.py::test_scorers_give_identical_results", "eval/test_runner.py::test_grid_outputs_and_resume",
+    "models/test_loading.py::test_missing_and_unloadable_sources_are_named",
+    "eval/test_hatespeech_eval.py::test_eval_report_and_card",
+    "eval/test_scorer.py::test_bfloat16_scores_agree_within_one_bf16_step",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    root = Path(__file__).parent
+    for item in items:
+        where = Path(item.fspath).relative_to(root).as_posix()
+        if where in SLOW_FILES or f"{where}::{item.originalname}" in SLOW_TESTS or "lm_eval_tasks" in item.fixturenames:
+            item.add_marker(pytest.mark.slow)
+
+
 def _missing(message: str):
     """Skip a test whose shared data is absent; fail instead under POLYPLATYPUS_REQUIRE_KOBEST=1 (CI)."""
     if os.environ.get("POLYPLATYPUS_REQUIRE_KOBEST") == "1":

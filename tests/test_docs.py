@@ -168,3 +168,157 @@ def test_relative_links_resolve(page: Path):
         elif fragment and linked.suffix == ".md" and fragment not in _anchors(linked.read_text(encoding="utf-8")):
             broken.append(f"{target}: no heading with anchor #{fragment} in {linked.name}")
     assert not broken, f"{page.relative_to(ROOT)}:\n" + "\n".join(broken)
+
+
+# --- the paste-able examples run as written ----------------------------------------------------
+#
+# Every `polyplatypus ...` command in a fenced block of README.md and docs/*.md is run from a
+# fresh checkout with ../shared beside it (a temporary folder: checkout/ as the working
+# directory, shared -> the real ../shared), in page order, so a page's later commands see its
+# earlier outputs. What makes them small and offline is stated here, once:
+DOC_RUN_SUBSTITUTIONS = {
+    # hub models -> the committed tiny Polyglot-ko-layout model (tests/fixtures/tiny-gptneox)
+    "EleutherAI/polyglot-ko-12.8b": "{tiny}", "EleutherAI/polyglot-ko-1.3b": "{tiny}",
+    # the hub instruction dataset -> the sample shipped in the package
+    "kyujinpy/KOpen-platypus": "builtin:instructions/ko_platypus_sample.jsonl",
+}
+# only these flags' values ([LABEL=]VALUE); --baseline too, as the hub model it names became the tiny one
+DOC_RUN_SUBSTITUTED_FLAGS = ("--model", "--base", "--tokenizer", "--data", "--baseline")
+# appended to a subcommand: a few documents / steps / tokens instead of whole runs
+DOC_RUN_EXTRA = {"eval": ["--limit", "2", "--no-progress"], "train": ["--max-steps", "2"],
+                 "generate": ["--max-new-tokens", "4"]}
+# environment: KoBEST without --kobest-dir reads $POLYPLATYPUS_KOBEST_DIR (the docs say so); here
+# the KoBEST-format sample shipped in the package stands in for the hub dataset
+DOC_RUN_ENV = {"POLYPLATYPUS_KOBEST_DIR": "builtin:kobest_sample"}
+# files a page names as the reader's own, written before its commands run
+DOC_RUN_FILES = {
+    "extra.jsonl": '{"instruction": "서울의 옛 이름은?", "input": "", "output": "한양"}\n',
+}
+DOC_RUN_MODEL_FOLDERS = ["my-merged-model"]  # the reader's own model folders: copies of the tiny model
+# each page runs in a fresh checkout; a page whose commands read what README's made gets a copy
+DOC_RUN_INPUTS = {"report.md": ["results"]}
+# commands not run, each with the reason (first matching fragment wins); every entry must match
+DOC_RUN_SKIPPED = [
+    ("polyplatypus demo", "minutes on a CPU; run end to end by tests/pipeline/test_run.py"),
+    ("polyplatypus run poly-platypus-ko-12.8b", "a GPU and the hub (its offline report: tests/utils/test_hub.py)"),
+    ("polyplatypus run tiny-cpu", "the demo's recipe: minutes; tests/pipeline/test_run.py"),
+    ("polyplatypus run my-recipe.yaml", "a placeholder for the reader's recipe"),
+    ("lm_eval:kmmlu", "lm-eval's hub datasets (KMMLU, HAE-RAE): network"),
+    ("polyplatypus train --config src/polyplatypus/configs/train", "the shipped config names the hub base and data"),
+    ("polyplatypus train --config run.yaml", "a placeholder for the reader's config"),
+    ("polyplatypus report runs/", "needs recipe runs of 12.8b and 7b models (a GPU)"),
+]
+_FENCED = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def _doc_commands(page: Path) -> list[str]:
+    """The `polyplatypus` command lines of a page's fenced blocks (continuations joined, prompts and
+    trailing comments removed); usage synopses ([--flag ...]) and printed errors are not commands."""
+    commands = []
+    for match in _FENCED.finditer(page.read_text(encoding="utf-8")):
+        if match.group(1) not in ("", "bash", "sh"):
+            continue
+        for line in match.group(2).replace("\\\n", " ").splitlines():
+            line = re.sub(r"\s+#.*$", "", line.strip().removeprefix("$ ")).strip()
+            line = re.sub(r"^(\w+=\S+\s+)+", "", line)  # VAR=value before the command
+            if not line.startswith("polyplatypus ") or ": error:" in line or " [" in line:
+                continue
+            commands.append(" ".join(line.split()))
+    return commands
+
+
+def _skip_reason(command: str) -> str | None:
+    return next((why for fragment, why in DOC_RUN_SKIPPED if fragment in command), None)
+
+
+def test_command_extraction():
+    page = Path("x.md")
+    text = ("```bash\npolyplatypus eval --model a \\\n    --shots 0   # note\n$ polyplatypus tasks\n```\n"
+            "```\npolyplatypus run CONFIG [--run-dir DIR]\npolyplatypus run: error: x\n```\n"
+            "```yaml\npolyplatypus x\n```\n")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        page = Path(folder) / "x.md"
+        page.write_text(text, encoding="utf-8")
+        assert _doc_commands(page) == ["polyplatypus eval --model a --shots 0", "polyplatypus tasks"]
+
+
+def test_every_skip_entry_matches_a_command():
+    commands = [c for page in _markdown_files() for c in _doc_commands(page)]
+    stale = [fragment for fragment, _ in DOC_RUN_SKIPPED if not any(fragment in c for c in commands)]
+    assert not stale, f"skip entries that match no documented command: {stale}"
+
+
+def _doc_files(page: Path, checkout: Path) -> None:
+    """The YAML task files a page shows under a `# my_tasks/NAME.yaml` heading, written out."""
+    for match in _FENCED.finditer(page.read_text(encoding="utf-8")):
+        first = match.group(2).splitlines()[0] if match.group(2) else ""
+        named = re.fullmatch(r"#\s*(my_tasks/\S+\.yaml)", first.strip())
+        if match.group(1) == "yaml" and named and "include: /path/to" not in match.group(2):
+            (checkout / named.group(1)).parent.mkdir(parents=True, exist_ok=True)
+            (checkout / named.group(1)).write_text(match.group(2), encoding="utf-8")
+
+
+def _substituted(argv: list[str], tiny: Path) -> list[str]:
+    out = []
+    for index, word in enumerate(argv):
+        if index and argv[index - 1] in DOC_RUN_SUBSTITUTED_FLAGS:
+            label, equals, value = word.rpartition("=")
+            if value in DOC_RUN_SUBSTITUTIONS:
+                word = label + equals + DOC_RUN_SUBSTITUTIONS[value].format(tiny=tiny)
+        out.append(word)
+    return out + DOC_RUN_EXTRA.get(out[0], [])
+
+
+def test_substitution_touches_flag_values_only():
+    argv = ["eval", "--model", "base=EleutherAI/polyglot-ko-12.8b", "--published", "x/EleutherAI/polyglot-ko-12.8b"]
+    assert _substituted(argv, Path("/t")) == ["eval", "--model", "base=/t", "--published",
+                                              "x/EleutherAI/polyglot-ko-12.8b", "--limit", "2", "--no-progress"]
+
+
+def _run_page(page: Path, checkout: Path, tiny: Path, main, capsys) -> tuple[list[str], list[str]]:
+    import shlex
+
+    ran, failed = [], []
+    _doc_files(page, checkout)
+    for command in _doc_commands(page):
+        if _skip_reason(command):
+            continue
+        argv = _substituted(shlex.split(command)[1:], tiny)
+        code = main(argv)
+        ran.append(f"{page.name}: {command}")
+        if code != 0:
+            failed.append(f"{page.name}: polyplatypus {' '.join(argv)} -> exit {code}: {capsys.readouterr().err[-1500:]}")
+    return ran, failed
+
+
+@pytest.mark.slow  # a few minutes: every runnable documented command, on the tiny model
+def test_documented_commands_run_as_written(tmp_path, tiny_gptneox_dir, monkeypatch, capsys):
+    import shutil
+
+    from polyplatypus.cli import main
+
+    shared = ROOT.parent / "shared"
+    if not (shared / "data").is_dir():
+        pytest.skip("../shared is not beside the checkout")
+    for key, value in DOC_RUN_ENV.items():
+        monkeypatch.setenv(key, value)
+    ran, failed, first = [], [], None
+    for number, page in enumerate(_markdown_files()):
+        clone = tmp_path / f"{number}-{page.stem}"  # a fresh checkout with ../shared beside it
+        (clone / "checkout").mkdir(parents=True)
+        (clone / "shared").symlink_to(shared)
+        checkout = clone / "checkout"
+        for name, text in DOC_RUN_FILES.items():
+            (checkout / name).write_text(text, encoding="utf-8")
+        for name in DOC_RUN_MODEL_FOLDERS:
+            shutil.copytree(tiny_gptneox_dir, checkout / name)
+        for folder in DOC_RUN_INPUTS.get(page.name, []):
+            shutil.copytree(first / folder, checkout / folder)
+        monkeypatch.chdir(checkout)
+        page_ran, page_failed = _run_page(page, checkout, tiny_gptneox_dir, main, capsys)
+        ran, failed = ran + page_ran, failed + page_failed
+        first = first or checkout
+    assert not failed, "documented commands that failed:\n" + "\n".join(failed)
+    assert len(ran) >= 15, ran

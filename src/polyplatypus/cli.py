@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (eval_command, train_command, data_command, pipeline_command, report_command, tasks_command):
         module.register(subparsers)
+    _no_abbreviations(parser)
     return parser
 
 
@@ -41,14 +42,45 @@ def apply_thread_policy_once(requested: str | None) -> None:
         threads.APPLIED.append(threads.apply_thread_policy(requested))
 
 
+def _no_abbreviations(parser: argparse.ArgumentParser) -> None:
+    """argparse takes any unambiguous prefix of a flag (``--task`` for ``--tasks``): off for every
+    command, so that a misspelt or foreign flag is reported instead of silently taken."""
+    parser.allow_abbrev = False
+    for action in parser._actions:  # argparse has no public way to list subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                _no_abbreviations(subparser)
+
+
+# lm-evaluation-harness's flags that users bring along, and ours that do their job.
+LM_EVAL_FLAGS = {
+    "--num_fewshot": "--shots (comma-separated counts, e.g. --shots 0,5)",
+    "--batch_size": "--batch-size",
+    "--model_args": "--model PATH (with --dtype, --device, --device-map)",
+    "--gen_kwargs": "--gen-kwargs",
+    "--apply_chat_template": "--apply-chat-template",
+    "--task": "--tasks",
+}
+
+
+def foreign_flag_message(unrecognized: list[str]) -> str | None:
+    """A message naming our flag where a word left over is one of lm-eval's."""
+    for word in unrecognized:
+        ours = LM_EVAL_FLAGS.get(word.partition("=")[0])
+        if ours:
+            return f"{word.partition('=')[0]} is lm-evaluation-harness's flag; polyplatypus takes {ours}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     from polyplatypus.settings import LIST_FLAGS, unrecognized_message
 
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args, unrecognized = parser.parse_known_args(argv)
-    if unrecognized:  # as parse_args, naming the comma-separated form where a list was spaced
-        parser.error(unrecognized_message(argv, unrecognized, getattr(args, LIST_FLAGS, ())))
+    if unrecognized:  # as parse_args, naming our flag for lm-eval's, or the comma-separated form
+        parser.error(foreign_flag_message(unrecognized)
+                     or unrecognized_message(argv, unrecognized, getattr(args, LIST_FLAGS, ())))
     from polyplatypus.utils.interrupts import signals_interrupt
 
     try:

@@ -230,6 +230,7 @@ def test_hub_source_keeps_its_id_as_origin(tmp_path, monkeypatch):
     rows = [{"instruction": "서울의 옛 이름 중 하나를 말해 보세요.", "input": None, "output": "한양", "data_source": "guanaco"},
             {"instruction": "서울의 옛 이름 중 하나를 말해 보세요. ", "input": "", "output": "한성", "data_source": "guanaco"}]
     monkeypatch.setattr(datasets, "load_dataset", lambda name, split=None: datasets.Dataset.from_list(rows))
+    monkeypatch.setattr("polyplatypus.data.curate.check_hub_needs", lambda *a, **k: None)  # load_dataset is the hub
     report = curate(["kyujinpy/KOpen-platypus"], tmp_path / "o.jsonl")
     curated = load_instructions(tmp_path / "o.jsonl")
     assert curated == [{"instruction": rows[0]["instruction"], "input": "", "output": "한양", "data_source": "guanaco",

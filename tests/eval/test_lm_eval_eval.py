@@ -114,5 +114,5 @@ def test_cli_errors_exit_2_before_any_model_loads(folder, tmp_path, no_model_loa
 def test_tasks_command_lists_user_tasks(folder, capsys):
     assert main(["tasks", "--include-path", str(folder), "--match", "haerae_loc"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "name\tsource\tversion\tmetrics"
-    assert out[1].startswith("lm_eval:haerae_local\ttask, ") and out[1].endswith("\t1.0\tacc,acc_norm")
+    assert out[0] == "name\tsource\tversion\tmetrics\toutput_type"
+    assert out[1].startswith("lm_eval:haerae_local\ttask, ") and out[1].endswith("\t1.0\tacc,acc_norm\tmultiple_choice")

@@ -87,7 +87,7 @@ def test_train_stage_refused_after_its_data_changed(tmp_path, monkeypatch):
     data = tmp_path / "records.jsonl"
     data.write_text('{"instruction": "a", "output": "b"}\n')
     recipe = {"name": "fp", "base": {"tiny": {}}, "data": {"sources": [str(data)], "decontaminate": []},
-              "train": {"max_steps": 2}, "eval": {"shots": [0]}}
+              "train": {"max_steps": 2}, "eval": {"shots": [0], "kobest_dir": "builtin:kobest_sample"}}
     run_pipeline(validate_config(recipe), tmp_path / "run", progress=False, log=lambda m: None)
     data.write_text('{"instruction": "a", "output": "changed"}\n')
     with pytest.raises(ConfigError, match=r"its data stage was made with other settings \(changed: identity"):

@@ -14,7 +14,7 @@ from polyplatypus.pipeline.stages import STAGES, Run, run_pipeline
 RECIPE = {
     "name": "outputs", "base": {"tiny": {}},
     "data": {"sources": ["records.jsonl"], "decontaminate": []},
-    "train": {"max_steps": 2}, "eval": {"shots": [0]},
+    "train": {"max_steps": 2}, "eval": {"shots": [0], "kobest_dir": "builtin:kobest_sample"},  # nothing from the hub
 }
 
 

@@ -34,6 +34,7 @@ from polyplatypus.data import decontam as decontam_mod
 from polyplatypus.data import dedup as dedup_mod
 from polyplatypus.data.config import CurateConfig
 from polyplatypus.data.instructions import describe_source, iter_instructions
+from polyplatypus.utils.hub import check_hub_needs
 from polyplatypus.data.normalize import dedup_form, normalize_text
 from polyplatypus.data.stats import dataset_stats, format_length_table
 from polyplatypus.errors import DataError
@@ -83,6 +84,7 @@ def curate(
 
     named_tasks = [name for name in config.decontaminate if name != "kobest"]  # unknown names fail before any work
     task_sources = decontam_mod.document_sources(named_tasks, config.data_dirs) if named_tasks else []
+    check_hub_needs(curate_hub_needs(config, task_sources), command="data curate")  # offline: at once
     run = _load(config, say)
     run.task_sources = task_sources
     timer.lap("load")
@@ -115,6 +117,27 @@ def _refuse_overwriting_inputs(config: CurateConfig) -> None:
     report = Path(config.report_path) if config.report_path is not None else report_path_for(config.output)
     refuse_inputs(config.output, inputs)
     refuse_inputs(report, inputs + [("--output", config.output)], option="--report")
+
+
+def curate_hub_needs(config: CurateConfig, task_sources) -> list:
+    """The hub ids curation loads: hub sources, and the benchmarks decontaminated against where
+    their data comes from the hub (KoBEST without a folder, lm-eval tasks with hub datasets)."""
+    from polyplatypus.data.instructions import instruction_needs
+    from polyplatypus.data.kobest import HUB_DATASET, resolve_kobest_dir
+    from polyplatypus.data.task_data import ReferenceTaskDocuments, reference_task_needs
+    from polyplatypus.tasks.lm_eval_tasks import LmEvalDocuments, hub_needs  # lm_eval itself only when used
+    from polyplatypus.utils.hub import HubNeed
+
+    needs = instruction_needs(config.sources)
+    if "kobest" in config.decontaminate and resolve_kobest_dir(config.kobest_dir) is None:
+        needs.append(HubNeed(HUB_DATASET, "dataset", "KoBEST data (decontamination)",
+                             "--kobest-dir DIR or $POLYPLATYPUS_KOBEST_DIR (the folder with the TSV files)"))
+    for source in task_sources:
+        if isinstance(source, ReferenceTaskDocuments):
+            needs += reference_task_needs([source.task], config.data_dirs)
+        elif isinstance(source, LmEvalDocuments):
+            needs += hub_needs([source.name], source.include_path)
+    return needs
 
 
 def _template(config: CurateConfig):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from polyplatypus.data.conversations import INVALID_MESSAGES, MESSAGES, validate_messages
 from polyplatypus.errors import DataError
+from polyplatypus.utils.builtin import resolve_builtin
 
 REQUIRED_FIELDS = ("instruction", "output")
 TEXT_FIELDS = ("instruction", "input", "output")
@@ -79,6 +80,15 @@ def source_kind(source: str | os.PathLike) -> str:
     if looks_like_path or not _HUB_ID.match(text):
         return "file"
     return "hub"
+
+
+def instruction_needs(sources, instead: str = "a local .jsonl/.json/.parquet file (or the bundled sample, "
+                      "builtin:instructions/ko_platypus_sample.jsonl)") -> list:
+    """A :class:`~polyplatypus.utils.hub.HubNeed` for each source that is a hub dataset id."""
+    from polyplatypus.utils.hub import HubNeed
+
+    return [HubNeed(text.removeprefix(HUB_PREFIX), "dataset", "instruction data", instead)
+            for text in map(os.fspath, sources) if source_kind(text) == "hub"]
 
 
 def validate_record(record, *, path=None, number: int | None = None, line: int | None = None,
@@ -229,7 +239,7 @@ def iter_raw(source: str | os.PathLike) -> Raw:
     text = os.fspath(source)
     if source_kind(text) == "hub":
         return _read_hub(text[len(HUB_PREFIX):] if text.startswith(HUB_PREFIX) else text)
-    return _read_file(Path(text).expanduser())
+    return _read_file(Path(resolve_builtin(text)).expanduser())  # builtin:NAME, data shipped in the package
 
 
 def iter_instructions(

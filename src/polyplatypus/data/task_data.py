@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from polyplatypus.errors import DataError
+from polyplatypus.utils.builtin import resolve_builtin
 from polyplatypus.tasks.schema import DATA_SOURCES, READERS, ColumnSpec, DataSpec
 from polyplatypus.tasks.task import ChoiceTask
 from polyplatypus.tasks.texts import TaskDocument, document_from_fields
@@ -70,7 +71,7 @@ def resolve_source_dir(source: str, data_dir: str | os.PathLike | None) -> Path 
         data_dir = os.environ.get(folder.env) or None
     if data_dir is None:
         return None
-    path = Path(data_dir).expanduser()
+    path = Path(resolve_builtin(str(data_dir))).expanduser()  # builtin:kobest_sample, shipped in the package
     if not path.is_dir():
         raise DataError(f"{folder.title} data directory does not exist", path=path)
     return path.resolve()
@@ -260,6 +261,20 @@ def task_fingerprint(task: ChoiceTask, data_dirs: DataDirs | None = None) -> str
     documents as read now."""
     splits = dict.fromkeys((task.eval_split, task.fewshot_split))
     return task.fingerprint({split: load_documents(task, split, data_dirs) for split in splits})
+
+
+def reference_task_needs(tasks, data_dirs: DataDirs | None = None) -> list:
+    """A :class:`~polyplatypus.utils.hub.HubNeed` for each reference task read from the hub (no
+    folder given), naming the flag and variable that give a local folder instead."""
+    from polyplatypus.utils.hub import HubNeed
+
+    needs = []
+    for task in tasks:
+        folder = SOURCE_FOLDERS[task.data.source]
+        if task.data.hub is not None and resolve_source_dir(task.data.source, (data_dirs or {}).get(task.data.source)) is None:
+            needs.append(HubNeed(task.data.hub.dataset, "dataset", f"{folder.title} data",
+                                 f"{folder.option} DIR or ${folder.env} (the folder with the TSV files)"))
+    return needs
 
 
 def describe_task_source(task: ChoiceTask, data_dirs: DataDirs | None = None) -> str:

@@ -8,6 +8,7 @@ the keys of ``--config FILE``, of a recipe's ``eval`` section and the keyword ar
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -39,5 +40,6 @@ def run(args: argparse.Namespace) -> int:
     if not is_main_process():
         return 0
     print(results_markdown(records))
-    print(f"wrote {config.output}/results.json and {config.output}/results.md")
+    output = Path(config.output)  # a joined path: "results/" gives results/results.json, not results//
+    print(f"wrote {output / 'results.json'} and {output / 'results.md'}")
     return 0

@@ -15,6 +15,7 @@ from typing import Callable
 from polyplatypus.eval.distributed import score_split
 from polyplatypus.eval.metrics import accuracy, macro_f1
 from polyplatypus.tasks.lm_eval_tasks import LmEvalCell, lm_eval_target
+from polyplatypus.utils.quiet import without_log_message
 
 # What a record keeps of lm-eval's results dict (the lm-eval-format results files are written from it)
 RESULT_KEYS = ("results", "groups", "group_subtasks", "versions", "n-shot", "higher_is_better", "n-samples")
@@ -40,7 +41,11 @@ def make_lm(model, tokenizer, *, batch_size=1, scorer: str = "shared",
     """Our lm-eval engine around an already loaded model, splitting documents across processes."""
     from polyplatypus.eval.lm_eval_engine import SharedContextLM
 
-    lm = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, scorer=scorer)
+    # HFLM warns, for a loaded model, that it is "assuming single-process call" and not to launch
+    # via accelerate; under torchrun both read as wrong: score_split below spreads the documents
+    with without_log_message("lm_eval.models.huggingface", "assuming single-process call",
+                             "model kwarg is not of type `str`"):
+        lm = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, scorer=scorer)
     lm.score_documents = lambda documents: score_split(_Documents(lm.make_scorer()), documents, progress=progress)
     return lm
 

@@ -22,6 +22,7 @@ from polyplatypus.data.task_data import describe_task_source, load_documents, ta
 from polyplatypus.errors import ConfigError
 from polyplatypus.eval.config import EvalConfig
 from polyplatypus.eval.distributed import device_for_process, distributed_state, is_main_process, score_split
+from polyplatypus.eval.hub_needs import eval_hub_needs
 from polyplatypus.eval.metrics import accuracy, macro_f1, predict, predict_length_normalized
 from polyplatypus.eval.models import ModelSpec
 from polyplatypus.eval.requests import build_requests
@@ -32,6 +33,7 @@ from polyplatypus.models.loading import load_model, model_dtype_name, resolve_so
 from polyplatypus.tasks.lm_eval_tasks import file_stem, is_lm_eval_name
 from polyplatypus.tasks.registry import ChoiceTask, get_task
 from polyplatypus.utils import outputs
+from polyplatypus.utils.hub import check_hub_needs
 
 
 def versions() -> dict:
@@ -190,6 +192,7 @@ def plan(config: EvalConfig) -> Plan:
     specs = [ModelSpec.parse(m) for m in config.models]
     check_labels(specs)
     tasks = [name if is_lm_eval_name(name) else get_task(name) for name in config.tasks]
+    check_hub_needs(eval_hub_needs(config, specs, tasks), command="eval")  # offline: what to give instead, at once
     shots = list(config.shots)
     reference = [task for task in tasks if not isinstance(task, str)]
     if isinstance(config.limit, float) and reference:
@@ -306,6 +309,7 @@ def run(grid: Plan) -> list[dict]:
     records: list[dict] = []
     for spec in grid.specs:
         model = tokenizer = batch_size = None
+        reused = []
         if grid.store is not None and is_main_process():
             _say_what_is_recomputed(grid, spec)
         for task, k in grid.cells():
@@ -315,19 +319,31 @@ def run(grid: Plan) -> list[dict]:
                 cell = grid.store.reusable_cell(spec, stem, k, key, with_samples=grid.config.log_samples)
                 if cell is None and not isinstance(task, str):
                     _say_if_redefined(grid.store, spec, task.name, k, key)
+                elif cell is not None:
+                    reused.append(f"{task_name(task)} {k}-shot")
             if cell is None:
                 if model is None:
                     model, tokenizer = load_model(spec.path, dtype=grid.config.dtype,
                                                   device=device_for_process(grid.config.device),
-                                                  device_map=grid.config.device_map, adapter=spec.adapter)
+                                                  device_map=grid.config.device_map, adapter=spec.adapter,
+                                                  progress=grid.config.progress)
                     batch_size = resolve_batch_size(grid.config.batch_size, model)
                 if isinstance(task, str):
                     cell = _run_lm_eval_cell(grid, spec, model, tokenizer, grid.lm_eval[(task, k)], key, batch_size)
                 else:
                     cell = _run_cell(grid, spec, model, tokenizer, task, k, key, batch_size)
             records.append(public_record(cell))
+        _say_reused(spec, reused)
         del model
     return records
+
+
+def _say_reused(spec: ModelSpec, reused: list[str], shown: int = 8) -> None:
+    """Name the finished cells read back instead of scored, so that a re-run's speed is no mystery."""
+    if reused and is_main_process():
+        more = f", and {len(reused) - shown} more" if len(reused) > shown else ""
+        print(f"polyplatypus eval: reused {len(reused)} finished cell(s) of model {spec.label} "
+              f"(same model, data and settings): {', '.join(reused[:shown])}{more}", file=sys.stderr, flush=True)
 
 
 def _say_what_is_recomputed(grid: Plan, spec: ModelSpec) -> None:

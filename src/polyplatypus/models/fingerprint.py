@@ -27,6 +27,7 @@ import re
 from pathlib import Path
 
 from polyplatypus.errors import OutputError
+from polyplatypus.utils.cache import cache_dir
 from polyplatypus.utils.io import atomic_write_text
 
 CONFIG_FILES = ("config.json", "adapter_config.json")  # an adapter's (its rank, scale, targets) counts too
@@ -36,7 +37,6 @@ TOKENIZER_FILES = (
 )
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")
-CACHE_ENV = "POLYPLATYPUS_CACHE_DIR"  # overrides where the hash cache lives
 CACHE_FILE = "file-sha256.json"
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _BLOCK = 8 << 20
@@ -65,15 +65,6 @@ def folder_fingerprint(folder: str | os.PathLike, *, cache: str | os.PathLike | 
         digest.update(f"{path.name}\0{hashes.sha256(path)}\n".encode("utf-8"))
     hashes.save()
     return f"sha256:{digest.hexdigest()}"
-
-
-def cache_dir() -> Path:
-    """``$POLYPLATYPUS_CACHE_DIR``, else ``$XDG_CACHE_HOME/polyplatypus``, else
-    ``~/.cache/polyplatypus``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "polyplatypus"
 
 
 class FileHashCache:

@@ -103,6 +103,14 @@ def resolve_source(path: str | Path, *, model: bool = True, tokenizer: bool = Fa
     return str(local) if local.exists() else path
 
 
+def hub_model_needs(paths, instead: str = "give a local model folder instead") -> list:
+    """A :class:`~polyplatypus.utils.hub.HubNeed` for each of ``paths`` that is a hub id."""
+    from polyplatypus.utils.hub import HubNeed
+
+    return [HubNeed(str(path), "model", "model", instead) for path in paths
+            if path and not _looks_local(str(path)) and not Path(str(path)).expanduser().exists()]
+
+
 def _cannot_load(what: str, source: str, error: Exception) -> ConfigError:
     where = "" if Path(source).exists() else " (not a local folder, and the hub could not provide it)"
     return ConfigError(f"cannot load {what} {source!r}{where}: {error}")
@@ -167,10 +175,12 @@ def load_causal_lm(
     device_map=None,
     load_in: str | None = None,
     attn_implementation: str | None = None,
+    progress: bool = True,
 ):
     """``AutoModelForCausalLM.from_pretrained(source)`` in ``dtype`` (a :data:`DTYPES` or resolved
     precision name), quantized with ``load_in``, then moved to ``device`` unless ``device_map``
-    places it (neither: left where transformers loads it, the CPU)."""
+    places it (neither: left where transformers loads it, the CPU). ``progress=False`` hides
+    transformers' "Loading weights" bar."""
     from transformers import AutoModelForCausalLM
 
     path = resolve_source(source)
@@ -187,7 +197,8 @@ def load_causal_lm(
             attention.register()
         kwargs["attn_implementation"] = attn_implementation
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        with weight_bars(progress):
+            model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except _LOAD_ERRORS as error:
         raise _cannot_load("model", str(source), error) from None
     if device is not None and device_map is None:
@@ -224,7 +235,7 @@ def quiet_peft():
 
 
 def load_model(path: str | Path, *, dtype: str = "auto", device: str = "auto", device_map: str | None = None,
-               adapter: str | Path | None = None):
+               adapter: str | Path | None = None, progress: bool = True):
     """(model, tokenizer) for scoring: the model in eval mode on ``device`` (or placed by
     ``device_map``), wrapped in the LoRA ``adapter`` when one is given (not merged: PEFT adds its
     product to each adapted layer's output; the tokenizer is then the adapter folder's, where
@@ -236,7 +247,7 @@ def load_model(path: str | Path, *, dtype: str = "auto", device: str = "auto", d
     if adapter is not None and (Path(str(adapter)).expanduser() / "tokenizer_config.json").is_file():
         tokenizer_source = resolve_source(Path(str(adapter)).expanduser(), model=False)
     tokenizer = load_tokenizer(tokenizer_source)
-    model = load_causal_lm(source, dtype=dtype, device=device, device_map=device_map or None)
+    model = load_causal_lm(source, dtype=dtype, device=device, device_map=device_map or None, progress=progress)
     if adapter is not None:
         model = load_adapter(model, adapter)
         if device is not None and device_map is None:
@@ -251,6 +262,22 @@ def fit_embeddings(model, tokenizer) -> None:
     rows = model.get_input_embeddings().weight.shape[0]
     if len(tokenizer) > rows:
         model.resize_token_embeddings(len(tokenizer))
+
+
+@contextmanager
+def weight_bars(enabled: bool):
+    """transformers' (and huggingface_hub's) progress bars on or off for the block, as they were after."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    if enabled == was:
+        yield
+        return
+    (hf_logging.enable_progress_bar if enabled else hf_logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()
 
 
 # --- maximum length ---------------------------------------------------------------------------

@@ -87,7 +87,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     state = run_pipeline(config, args.run_dir, source=str(path), redo=tuple(args.redo), until=args.until,
                          progress=not args.no_progress)
     _print_outcome(state)
+    _print_scores(state)
     return 0
+
+
+def _print_scores(state: dict) -> None:
+    """The evaluation's results table, as ``eval`` prints it, once the eval stage is done."""
+    from polyplatypus.pipeline.stages import STAGE_DIRS
+
+    table = Path(state["run_dir"]) / STAGE_DIRS["eval"] / "results.md"
+    status = str(state.get("stages", {}).get("eval", {}).get("status", ""))
+    if (status == "done" or status.startswith("skipped")) and table.is_file():
+        print(table.read_text(encoding="utf-8"))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -28,24 +28,11 @@ from polyplatypus.models.loading import DTYPES
 from polyplatypus.report.config import ReportConfig
 from polyplatypus.settings import Number, describe_validation_error, line_index, read_yaml
 from polyplatypus.train.config import RUN_ONLY_KEYS, TrainConfig
+from polyplatypus.utils.builtin import resolve_builtin
 
-BUILTIN_PREFIX = "builtin:"
-ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 PACKAGE_CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
 # Symbolic model names in eval.models / report.baseline.
 BASE, MERGED = "base", "merged"
-
-
-def resolve_builtin(value: str | None) -> str | None:
-    """``builtin:NAME`` -> the path of NAME under the package's assets; anything else unchanged."""
-    if value is None or not str(value).startswith(BUILTIN_PREFIX):
-        return value
-    name = str(value)[len(BUILTIN_PREFIX):].strip("/")
-    path = ASSETS_DIR / name
-    if not name or not path.exists():
-        known = sorted(p.name for p in ASSETS_DIR.iterdir()) if ASSETS_DIR.is_dir() else []
-        raise ConfigError(f"{value}: no such built-in data (known: {', '.join(known)})")
-    return str(path)
 
 
 class Section(BaseModel):

@@ -40,6 +40,9 @@ from polyplatypus.pipeline.config import (
 from polyplatypus.utils import outputs
 from polyplatypus.eval.models import ModelSpec
 from polyplatypus.models.fingerprint import hub_commit, model_fingerprint
+from polyplatypus.models.loading import weight_bars
+from polyplatypus.pipeline.hub_needs import recipe_hub_needs
+from polyplatypus.utils.hub import check_hub_needs
 from polyplatypus.utils.io import atomic_write_json, atomic_write_text, sha256_file
 
 STAGES = ("base", "data", "train", "merge", "eval", "report")
@@ -412,8 +415,10 @@ def run_pipeline(
     # A stage redone makes every stage after it stale.
     first_redo = min((STAGES.index(s) for s in redo), default=len(STAGES))
     redo_set = {s for s in STAGES if STAGES.index(s) >= first_redo}
+    upto = stages[:stages.index(until) + 1] if until is not None else stages
+    check_hub_needs(recipe_hub_needs(run, upto), command="run")  # offline: all at once, before anything is made
     outputs.check_folder(run_dir, command="run", own=RUN_ENTRIES, option="--run-dir")
-    with outputs.hold(run_dir, "run"):
+    with outputs.hold(run_dir, "run"), weight_bars(progress):  # --no-progress: no "Loading weights" bars either
         outputs.remove_temporaries(run_dir)
         outputs.remove_temporaries(run_dir / MARKERS_DIR)
         return _run_stages(run, stages, redo_set, until)

@@ -78,6 +78,7 @@ class Report:
     # results without a macro-F1 (an lm_eval: task of output_type loglikelihood, e.g. perplexity):
     # {"label", "task", "shots", "metrics"}, listed with their own metrics below the tables
     unscored: list[dict] = field(default_factory=list)
+    baseline_match: str | None = None  # which model --baseline named, and how it matched
 
     def cell(self, task: str, model: str, shots: int) -> Cell | None:
         return self.cells.get((task, model, shots))
@@ -135,30 +136,45 @@ def _differing_data_sources(rows: list[Row]) -> list:
     return [value for values in by_family.values() if len(values) > 1 for value in values]
 
 
+def _ends_with_components(path: str, tail: str) -> bool:
+    """Whether ``path`` ends with the whole path components of ``tail`` (``runs/base`` ends with
+    ``base``; ``runs/database`` does not)."""
+    parts, wanted = Path(path.rstrip("/")).parts, Path(tail.rstrip("/")).parts
+    return bool(wanted) and parts[len(parts) - len(wanted):] == wanted
+
+
 def resolve_baseline(rows: list[Row], baseline: str | None) -> str | None:
-    """The report label of ``baseline``, given as a model label (as shown in the report, or as in
-    results.json before the folder name was added to tell two folders apart) or a model path.
-    A name that fits several report rows is an error listing them."""
+    """The report label of ``baseline`` (see :func:`match_baseline`)."""
+    return match_baseline(rows, baseline)[0]
+
+
+def match_baseline(rows: list[Row], baseline: str | None) -> tuple[str | None, str | None]:
+    """(report label, what ``baseline`` matched) for ``baseline`` given as a model label (as shown
+    in the report, or as in results.json before the folder name was added to tell two folders
+    apart), a model path or hub id, or the last whole components of one. A name that fits
+    several report rows is an error listing them."""
     if baseline is None:
-        return None
+        return None, None
     labels = list(dict.fromkeys(r.label for r in rows))
     if baseline in labels:
-        return baseline
-    stripped = baseline.rstrip("/")
-    for match in (
-        lambda r: r.record.get("model") == baseline,
-        lambda r: r.record.get("model_path") == baseline,
-        lambda r: str(r.record.get("model_path", "")).rstrip("/").endswith(stripped),
+        return baseline, "its label"
+    for match, how in (
+        (lambda r: r.record.get("model") == baseline, "its label in results.json"),
+        (lambda r: r.record.get("model_path") == baseline, "its model path or hub id"),
+        (lambda r: _ends_with_components(str(r.record.get("model_path", "")), baseline),
+         "the last component(s) of its model path"),
     ):
         found = list(dict.fromkeys(r.label for r in rows if match(r)))
         if len(found) == 1:
-            return found[0]
+            path = next(r.record.get("model_path") for r in rows if r.label == found[0])
+            return found[0], f"{how} ({path})"
         if found:
             candidates = ", ".join(repr(label) for label in found)
             raise ConfigError(f"--baseline {baseline!r} is ambiguous: it matches {candidates}; "
                               "give one of these labels")
     known = ", ".join(f"{r.label} ({r.record.get('model_path')})" for r in {r.label: r for r in rows}.values())
-    raise ConfigError(f"--baseline {baseline!r} matches no model in the results; known: {known}")
+    raise ConfigError(f"--baseline {baseline!r} matches no model label, model path or hub id in the results "
+                      f"(a path matches on whole components); known: {known}")
 
 
 def _cells_and_provenance(rows: list[Row]) -> tuple[dict[tuple[str, str, int], Cell], list[dict]]:
@@ -216,7 +232,7 @@ def build_report(
         raise ConfigError(f"confidence must lie strictly between 0 and 1, got {confidence}")
     if resamples < 10:
         raise ConfigError(f"resamples must be at least 10, got {resamples}")
-    baseline_label = resolve_baseline(rows, baseline)
+    baseline_label, baseline_match = match_baseline(rows, baseline)
     models = list(dict.fromkeys(r.label for r in rows))
     if baseline_label is not None:
         models.remove(baseline_label)
@@ -238,6 +254,7 @@ def build_report(
         resamples=resamples, seed=seed, title=title, intro=intro,
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         sources=sources or sorted({str(r.source) for r in rows}), unscored=list(unscored),
+        baseline_match=baseline_match and f"--baseline {baseline} matched model {baseline_label!r} by {baseline_match}",
     )
 
 
@@ -617,6 +634,7 @@ def report_json(report: Report) -> dict:
             "differing_settings": report.differing_settings,
             "published_notes": report.published_notes,
             "unscored": report.unscored,
+            "baseline_match": report.baseline_match,
         },
         "provenance": [{"id": i, **note} for i, note in enumerate(report.provenance, start=1)],
         "results": report_records(report),
@@ -693,6 +711,12 @@ def write_report(
     if hub is not None:
         written["hub"], hub_notes = write_hub_files(report, output, hub, render_markdown(report))
         data["report"].update({"card_model": hub.card_model, "hub_notes": hub_notes})
+    else:  # Hub files of an earlier report with --card-model would now disagree with the card
+        from polyplatypus.report.hub import remove_stale_hub_files
+
+        for path in remove_stale_hub_files(output):
+            if warn is not None:
+                warn(f"removed {path}: written by an earlier report with --card-model, no longer part of this one")
     atomic_write_json(output / "results.json", data)
     images: list[Path] = []
     if "png" in formats or "html" in formats:

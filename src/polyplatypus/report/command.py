@@ -45,11 +45,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     for kind, paths in written.items():
         for path in paths:
             print(f"wrote {path}")
+    import json
+
+    results = config.output_folder / "results.json"
+    summary = json.loads(results.read_text(encoding="utf-8"))["report"] if results.is_file() else {}
+    if summary.get("baseline_match"):
+        print(f"note: {summary['baseline_match']}")
     hub = config.hub()
     if hub is not None:
-        import json
-
-        for note in json.loads((config.output_folder / "results.json").read_text(encoding="utf-8"))["report"]["hub_notes"]:
+        for note in summary.get("hub_notes", []):
             print(f"note: {note}")
         if hub.model_dir is not None:
             print(f"upload with: hf upload <user>/<model> {hub.model_dir} .")

@@ -135,8 +135,37 @@ def read_entry_notes(notes: str | None) -> tuple[int, str] | None:
     return (int(match.group("shots")), match.group("metric")) if match else None
 
 
+def _split_name(task: str, record: dict) -> str:
+    """The split the cell's documents come from: the task's evaluation split."""
+    if task.startswith("lm_eval:"):
+        for config in ((record.get("lm_eval") or {}).get("configs") or {}).values():
+            split = config.get("test_split") or config.get("validation_split")
+            if split:
+                return str(split)
+        return "test"
+    from polyplatypus.tasks.registry import get_task
+
+    try:
+        return str(getattr(get_task(task), "eval_split", None) or "test")
+    except Exception:  # a task this version does not know
+        return "test"
+
+
+def evaluated_split(task: str, record: dict) -> tuple[str, dict, str | None]:
+    """(split as the Hub files name it, dataset args, a note) for the documents a cell scored: a
+    ``--limit`` run is ``test[:50]`` with its count in the args and the note, never ``test``."""
+    split, limit, n = _split_name(task, record), record.get("limit"), record.get("n")
+    if limit is None or not isinstance(n, int) or (limit >= 1 and n < limit):  # the whole split
+        return split, {}, None
+    order = "in the split's order" if task.startswith("lm_eval:") else "after the reference harness's shuffle"
+    note = (f"{n} documents of the {split} split only (--limit {limit}: the first {n} {order}); "
+            "not a score on the whole split")
+    return f"{split}[:{n}]", {"limit": limit, "documents": n}, note
+
+
 def hub_results(cells) -> tuple[dict[str, list], list, list[str]]:
-    """EvalResultEntry lists per task, EvalResult list, and notes on tasks without a Hub dataset."""
+    """EvalResultEntry lists per task, EvalResult list, and notes on tasks without a Hub dataset
+    and on limited runs."""
     from huggingface_hub import EvalResult, EvalResultEntry
 
     entries: dict[str, list] = {}
@@ -149,24 +178,58 @@ def hub_results(cells) -> tuple[dict[str, list], list, list[str]]:
                 notes.append(note)
             continue
         dataset_id, config = dataset
+        split, dataset_args, limited = evaluated_split(cell.task, cell.record)
+        if limited and f"{cell.task}: {limited}" not in notes:
+            notes.append(f"{cell.task}: {limited}")
         for metric, (hub_type, args) in HUB_METRICS.items():
             value = cell.record.get(metric)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 continue
             entries.setdefault(cell.task, []).append(EvalResultEntry(
                 dataset_id=dataset_id, task_id=config, value=float(value), date=cell.record.get("date"),
-                notes=entry_notes(cell.shots, metric, cell.task)))
+                notes=entry_notes(cell.shots, metric, cell.task) + (f"; {limited}" if limited else "")))
             legacy.append(EvalResult(
                 task_type="text-generation", dataset_type=dataset_id, dataset_name=f"KoBEST {task_title(cell.task)}"
-                if dataset_id == "skt/kobest_v1" else dataset_id, dataset_config=config, dataset_split="test",
+                if dataset_id == "skt/kobest_v1" else dataset_id, dataset_config=config, dataset_split=split,
+                dataset_args=dataset_args or None,
                 metric_type=hub_type, metric_value=float(value), metric_name=f"{metric} ({cell.shots}-shot)",
                 metric_args={"num_fewshot": cell.shots, **args}))
     return entries, legacy, notes
 
 
+def written_by_us(path: Path) -> bool:
+    """Whether a Hub file is one ``report`` wrote: a README.md tagged ``polyplatypus``, or an
+    ``.eval_results`` file whose every entry has the notes :func:`entry_notes` writes. A file a
+    user wrote or edited into another form is never ours."""
+    import yaml
+    from huggingface_hub import ModelCard
+
+    try:
+        if path.name == README:
+            return PROJECT_TAG in (ModelCard.load(path).data.tags or [])
+        entries = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except Exception:
+        return False
+    return (isinstance(entries, list) and bool(entries)
+            and all(isinstance(e, dict) and read_entry_notes(str(e.get("notes") or "")) is not None
+                    and "scored by polyplatypus" in str(e.get("notes")) for e in entries))
+
+
+def remove_stale_hub_files(folder: Path, keep=()) -> list[Path]:
+    """Remove from ``folder`` the Hub files an earlier ``report`` wrote that this one did not
+    (``keep``): a task no longer reported, or all of them when no card model is named now."""
+    keep = {Path(p) for p in keep}
+    candidates = [folder / README, *sorted((folder / EVAL_RESULTS_DIR).glob("*.yaml"))]
+    removed = [path for path in candidates if path not in keep and path.is_file() and written_by_us(path)]
+    for path in removed:
+        path.unlink()
+    return removed
+
+
 def write_hub_files(report, output: Path, settings: HubSettings, card_markdown: str) -> tuple[list[Path], list[str]]:
     """Write ``.eval_results/*.yaml`` and ``README.md`` into ``output`` (and copy them into
-    ``settings.model_dir``); returns the files written and notes on what was left out."""
+    ``settings.model_dir``), removing the ones an earlier report wrote there that are now out of
+    date; returns the files written and notes on what was left out or removed."""
     import yaml
     from huggingface_hub import ModelCard, ModelCardData, eval_result_entries_to_yaml
 
@@ -188,8 +251,12 @@ def write_hub_files(report, output: Path, settings: HubSettings, card_markdown: 
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{card_markdown}")
     atomic_write_text(output / README, str(card))
     written.append(output / README)
+    removed = remove_stale_hub_files(output, written)
     if settings.model_dir is not None:
-        written += copy_to_model_dir(output, Path(settings.model_dir), [p for p in written if p.suffix == ".yaml"])
+        copied = copy_to_model_dir(output, Path(settings.model_dir), [p for p in written if p.suffix == ".yaml"])
+        removed += remove_stale_hub_files(Path(settings.model_dir), copied)
+        written += copied
+    notes += [f"removed {path}: written by an earlier report, no longer part of this one" for path in removed]
     return written, notes
 
 

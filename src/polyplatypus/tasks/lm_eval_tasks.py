@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from polyplatypus.errors import ConfigError, DataError
+from polyplatypus.utils.quiet import labelled_bars
 
 PREFIX = "lm_eval:"
 LM_EVAL_VERSION = "0.4.13"  # the engine overrides a private HFLM method: exactly this version
@@ -193,6 +194,61 @@ def resolve_name(name: str, include_path=None) -> str:
     return PREFIX + target
 
 
+LOCAL_BUILDERS = frozenset({"json", "csv", "parquet", "text", "arrow", "pandas"})  # dataset_path of local files
+
+
+def hub_datasets(name: str, include_path=None) -> list[tuple[str, str]]:
+    """(task, dataset_path) of every leaf task ``name`` (a task, group or tag) runs whose documents
+    come from the hub, read from lm-eval's index (nothing is loaded)."""
+    from lm_eval.tasks._index import Kind
+
+    index = task_manager(include_path).task_index
+    found: list[tuple[str, str]] = []
+    seen: set[str] = set()
+
+    def from_config(task: str, cfg: dict) -> None:
+        path = cfg.get("dataset_path")
+        if isinstance(path, str) and path not in LOCAL_BUILDERS and not Path(path).expanduser().exists():
+            found.append((task, path))
+
+    def visit(target: str) -> None:
+        entry = index.get(target)
+        if target in seen or entry is None:
+            return
+        seen.add(target)
+        cfg = entry.cfg or {}
+        if entry.kind == Kind.TAG:
+            for other, member in index.items():
+                if target in member.tags:
+                    visit(other)
+        elif entry.kind == Kind.GROUP:
+            for item in cfg.get("task") or []:
+                if isinstance(item, str):
+                    visit(item)
+                elif isinstance(item, dict) and "dataset_path" in item:
+                    from_config(str(item.get("task")), item)
+                elif isinstance(item, dict) and isinstance(item.get("task"), str):
+                    visit(item["task"])
+        elif entry.kind == Kind.TASK:
+            from_config(target, cfg)
+
+    visit(lm_eval_target(resolve_name(name, include_path)))
+    return found
+
+
+LOCAL_COPY_HINT = ("a copy of the task file naming local files (dataset_path: json, dataset_kwargs.data_files) "
+                   "in an --include-path folder (docs/tasks.md)")
+
+
+def hub_needs(names, include_path=None) -> list:
+    """A :class:`~polyplatypus.utils.hub.HubNeed` for each hub dataset the tasks and groups
+    ``names`` read (see :func:`hub_datasets`)."""
+    from polyplatypus.utils.hub import HubNeed
+
+    return [HubNeed(dataset, "dataset", f"documents of {PREFIX}{task}", LOCAL_COPY_HINT)
+            for name in names for task, dataset in hub_datasets(name, include_path)]
+
+
 @dataclass
 class LmEvalCell:
     """One (lm-eval task or group, shots) cell with its requests built, ready to score."""
@@ -341,6 +397,13 @@ def _check_fewshot_pool(name: str, task_name: str, task, shots: int) -> None:
                           f"{pool} documents" + (" (one is the document itself)" if needed > shots else ""))
 
 
+def lm_eval_task_module():
+    """lm-eval's ``api.task`` module, whose request-building bar has no label of its own."""
+    from lm_eval.api import task
+
+    return task
+
+
 def build_cell(name: str, shots: int, *, limit: int | float | None = None, include_path=None) -> LmEvalCell:
     """Load an lm-eval task or group and build its requests for ``shots`` as lm-eval would."""
     import numpy as np
@@ -364,7 +427,8 @@ def build_cell(name: str, shots: int, *, limit: int | float | None = None, inclu
                       limits=limits, versions={})
     for task_name, task in loaded["tasks"].items():
         limits[task_name] = get_sample_size(task, limit)
-        task.build_all_requests(limit=limits[task_name], rank=0, world_size=1)
+        with labelled_bars(lm_eval_task_module(), f"lm-eval: building {task_name} {shots}-shot requests"):
+            task.build_all_requests(limit=limits[task_name], rank=0, world_size=1)
         cell.instances[task_name] = list(task.instances)
         cell.versions[task_name] = task.VERSION if getattr(task, "VERSION", None) is not None else \
             (task.get_config("metadata") or {}).get("version")
@@ -552,6 +616,16 @@ class TaskListing:
     source: str
     version: str
     metrics: str
+    output_type: str = ""  # a task's (lm-eval's default: generate_until); "" for a group or tag
+
+
+def _output_type(entry) -> str:
+    """A task's output_type as lm-eval will build it (its TaskConfig default where the file has none)."""
+    from lm_eval.tasks._index import Kind
+
+    if entry.kind == Kind.TASK:
+        return str((entry.cfg or {}).get("output_type") or "generate_until")
+    return "(python task)" if entry.kind == Kind.PY_TASK else ""
 
 
 def lm_eval_listing(include_path=None) -> list[TaskListing]:
@@ -567,7 +641,7 @@ def lm_eval_listing(include_path=None) -> list[TaskListing]:
         metadata = cfg.get("metadata") if isinstance(cfg.get("metadata"), dict) else {}
         listed = cfg.get("metric_list") or cfg.get("aggregate_metric_list") or []
         metrics = ",".join(str(m.get("metric")) for m in listed if isinstance(m, dict) and isinstance(m.get("metric"), str))
-        rows.append(TaskListing(PREFIX + name, source, str(metadata.get("version", "")), metrics))
+        rows.append(TaskListing(PREFIX + name, source, str(metadata.get("version", "")), metrics, _output_type(entry)))
     return rows
 
 

@@ -44,9 +44,10 @@ def data_sha256(source: str | Path, *, skip_invalid: bool = False, conversations
     """Content hash of the training data: a local file's bytes (as ``sha256sum`` prints it), or
     for a hub dataset its records, one canonical JSON line each."""
     from polyplatypus.data.instructions import load_instructions, source_kind
+    from polyplatypus.utils.builtin import resolve_builtin
 
     if source_kind(source) == "file":
-        return sha256_file(source)
+        return sha256_file(resolve_builtin(str(source)))
     digest = hashlib.sha256()
     for record in load_instructions(source, skip_invalid=skip_invalid, conversations=conversations):
         digest.update((json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))

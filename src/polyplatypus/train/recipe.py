@@ -12,6 +12,7 @@ intervals (:func:`_run_steps`); write the adapter and the summary (:func:`_finis
 from __future__ import annotations
 
 import itertools
+import sys
 import math
 import time
 from contextlib import nullcontext
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple
 
 from polyplatypus.data.templates import CHAT, get_template
+from polyplatypus.utils.hub import check_hub_needs
 from polyplatypus.data.tokenize import TokenizedExample, tokenize_records
 from polyplatypus.errors import ConfigError, DataError
 from polyplatypus.models import attention
@@ -172,13 +174,36 @@ def _prepare(config: TrainConfig, accelerator) -> tuple[PreparedData, int]:
     world = accelerator.num_processes
     if config.batch_size % world:
         raise ConfigError(f"batch size {config.batch_size} is not divisible by the {world} processes")
+    check_hub_needs(train_hub_needs(config), command="train")  # offline: what to give instead, at once
     data = prepare_data(config)
     if (message := skipped_message(data, config.data)) is not None:
         accelerator.print(message)
     if len(data.train) < world:
         raise DataError(f"{len(data.train)} trainable examples, fewer than the {world} processes", path=config.data)
     per_epoch = batching.steps_per_epoch(len(data.train), config.batch_size, world)
-    return data, config.max_steps or per_epoch * config.num_epochs
+    total_steps = config.max_steps or per_epoch * config.num_epochs
+    if (message := warmup_message(config.warmup_steps, total_steps, config.lr_scheduler)) is not None:
+        accelerator.print(message, file=sys.stderr)
+    return data, total_steps
+
+
+def train_hub_needs(config: TrainConfig) -> list:
+    """The hub ids training loads: the base model and the instruction data, where they are hub ids."""
+    from polyplatypus.data.instructions import instruction_needs
+    from polyplatypus.models.loading import hub_model_needs
+
+    return (hub_model_needs([config.base], "give a local base model folder to --base")
+            + instruction_needs([config.data]))
+
+
+def warmup_message(warmup_steps: int, total_steps: int, scheduler: str) -> str | None:
+    """A warning when the linear warm-up covers the whole run: the learning rate then never reaches
+    its set value (100 warm-up steps against --max-steps 3 stays near 0 throughout)."""
+    if scheduler == "constant" or warmup_steps < total_steps:
+        return None
+    return (f"warning: --warmup-steps {warmup_steps} is not below the run's {total_steps} optimizer steps: "
+            f"the learning rate rises for the whole run and never reaches its set value; "
+            f"give --warmup-steps a few percent of the steps (e.g. --warmup-steps {total_steps // 10})")
 
 
 @dataclass
