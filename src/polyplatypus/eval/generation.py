@@ -1,0 +1,409 @@
+"""Greedy generation for lm-eval's ``generate_until``: shared prefixes, continuous batching.
+
+The engine decides each document's tokens exactly as lm-eval 0.4.13's ``HFLM`` does at batch size
+1 (``model.generate`` with its stop-string criteria), but much faster on a set of documents:
+
+* Documents are taken in token order, so each shares the longest possible prefix with the one
+  before it: that prefix's key/value cache is kept (cropped) and only the rest of the context is
+  forwarded. Summed over the documents this forwards each distinct context prefix once.
+* Up to ``rows`` documents decode together. A row that stops leaves at once and the next
+  document's prefilled cache takes its slot (continuous batching); rows of different lengths sit
+  right-aligned in one cache, with a 4-D mask hiding each row's left padding.
+* Stop strings are checked after every token per row, as lm-eval's ``MultiTokenEOSCriteria``
+  does at batch 1 (the last ``len(stop tokens) + 2`` generated tokens decoded).
+
+Cached prefixes and batched rows round differently from one batch-1 prefill, so where a step's
+top two logits are within rounding of each other (:func:`~polyplatypus.eval.precision.logits_near_tie`)
+the document is generated again by ``reference`` (``HFLM``'s own batch-1 path); ``counters.redone``
+counts these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+
+from polyplatypus.errors import ConfigError
+from polyplatypus.eval.precision import logits_near_tie
+
+MAX_CPU_ROWS = 64  # on CPU more rows stop paying: decoding becomes matrix-matrix work
+MEMORY_FRACTION = 0.5  # of the free memory, for the rows' key/value cache
+
+# Generation settings (task keys or the model's generation_config) that change greedy text and that
+# the engine does not reproduce: refused by name rather than silently ignored.
+REFUSED_SETTINGS = {
+    "num_beams": 1, "num_beam_groups": 1, "penalty_alpha": None, "no_repeat_ngram_size": None,
+    "encoder_no_repeat_ngram_size": None, "bad_words_ids": None, "min_length": 0, "min_new_tokens": None,
+    "forced_bos_token_id": None, "forced_eos_token_id": None, "suppress_tokens": None,
+    "begin_suppress_tokens": None, "sequence_bias": None, "exponential_decay_length_penalty": None,
+    "encoder_repetition_penalty": 1.0, "guidance_scale": None, "stop_strings": None, "max_time": None,
+    "max_new_tokens": None, "dola_layers": None, "prompt_lookup_num_tokens": None,
+    "assistant_early_exit": None, "watermarking_config": None, "num_return_sequences": 1,
+}
+# Keys lm-eval passes on to model.generate that greedy decoding ignores (sampling warpers).
+IGNORED_WHEN_GREEDY = {"temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff"}
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """What decides a document's tokens, from a request's gen_kwargs and the model's generation_config."""
+
+    until: tuple[str, ...]
+    max_new_tokens: int
+    eos_ids: frozenset[int]
+    repetition_penalty: float = 1.0
+
+
+@dataclass
+class Generated:
+    """One document's result: ``tokens`` as generated (a final EOS included), and why it stopped."""
+
+    tokens: list[int]
+    stop_reason: str  # "stop" (a stop string), "eos" or "length"
+    text: str = ""  # the answer lm-eval scores (thinking stripped, cut at the first stop string)
+    generation: str = ""  # the raw decoded generation
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens)
+
+
+@dataclass
+class GenerationCounters:
+    positions_forwarded: int = 0  # context and generated positions run through the model
+    minimum_positions: int = 0  # each distinct context prefix once, plus each generated token fed back
+    redone: int = 0  # documents generated again by the reference path (a near tie)
+    documents: int = 0
+
+
+def check_generation_settings(kwargs: dict, generation_config, *, do_sample: bool) -> float:
+    """Refuse, by name, a setting the engine does not reproduce; return the repetition penalty.
+
+    ``kwargs`` are the request's keys left after lm-eval's normalisation (``until`` and
+    ``max_gen_toks`` taken out); ``generation_config`` is the model's, which ``model.generate``
+    applies under them.
+    """
+    if do_sample:
+        raise ConfigError("generation with do_sample=True (sampling) is not supported: "
+                          "only greedy decoding reproduces lm-eval's hf text")
+    if "max_length" in kwargs:  # prompt plus generation in hf: a length that depends on the batch's padding
+        raise ConfigError("generation setting 'max_length' is not supported by polyplatypus' engine; "
+                          "use max_gen_toks")
+    unknown = sorted(set(kwargs) - set(REFUSED_SETTINGS) - IGNORED_WHEN_GREEDY - {"do_sample", "repetition_penalty"})
+    if unknown:
+        raise ConfigError(f"generation setting {unknown[0]!r} is not supported by polyplatypus' engine")
+    for name, neutral in REFUSED_SETTINGS.items():
+        value = kwargs.get(name, getattr(generation_config, name, neutral))
+        if value != neutral and value is not None:
+            where = "the task's generation_kwargs" if name in kwargs else "the model's generation_config"
+            raise ConfigError(f"generation setting {name}={value!r} (from {where}) is not supported "
+                              "by polyplatypus' engine")
+    penalty = kwargs.get("repetition_penalty", getattr(generation_config, "repetition_penalty", None))
+    return 1.0 if penalty is None else float(penalty)
+
+
+def eos_ids_of(generation_config) -> frozenset[int]:
+    """The EOS ids ``model.generate`` stops at."""
+    eos = getattr(generation_config, "eos_token_id", None)
+    if eos is None:
+        return frozenset()
+    return frozenset([eos] if isinstance(eos, int) else eos)
+
+
+class StopRule:
+    """Whether a row has stopped after its latest token, as ``model.generate`` decides at batch 1."""
+
+    def __init__(self, tokenizer, settings: GenerationSettings):
+        self.tokenizer = tokenizer
+        self.settings = settings
+        # lm-eval looks back two tokens more than the stop string's own encoding
+        self.lookback = [(s, len(tokenizer.encode(s, add_special_tokens=False)) + 2) for s in settings.until]
+
+    def reason(self, tokens: Sequence[int]) -> str | None:
+        if tokens[-1] in self.settings.eos_ids:
+            return "eos"
+        for stop, lookback in self.lookback:
+            if stop in self.tokenizer.decode(tokens[-lookback:]):
+                return "stop"
+        if len(tokens) >= self.settings.max_new_tokens:
+            return "length"
+        return None
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def minimum_prefix_positions(contexts: Sequence[Sequence[int]]) -> int:
+    """Distinct context prefixes (the nodes of their token trie): what must be forwarded at least."""
+    ordered = sorted({tuple(c) for c in contexts})
+    return sum(len(c) - common_prefix(c, p) for c, p in zip(ordered, [()] + ordered[:-1]))
+
+
+def check_cache_layout(model) -> None:
+    """Refuse caches whose layers are not plain growing key/value tensors (sliding windows, hybrids):
+    cropping and right-aligning rows is only exact for those."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    kinds = {type(layer).__name__ for layer in DynamicCache(config=model.config).layers}
+    if kinds - {DynamicLayer.__name__}:
+        raise ConfigError(f"generation with a {'/'.join(sorted(kinds))} key/value cache (sliding-window or "
+                          "hybrid attention) is not supported by polyplatypus' engine")
+    implementation = getattr(model.config, "_attn_implementation", "eager")
+    if implementation not in ("eager", "sdpa"):
+        raise ConfigError(f"generation needs attn_implementation 'sdpa' or 'eager', not {implementation!r}")
+
+
+@dataclass
+class Row:
+    """A document being decoded: its context, the tokens so far and its next position."""
+
+    doc: int
+    context: list[int]
+    tokens: list[int] = field(default_factory=list)
+
+    @property
+    def position(self) -> int:  # of the latest token, the one fed next
+        return len(self.context) + len(self.tokens) - 1
+
+
+class PrefixCache:
+    """The previous document's key/value cache, cropped to what the next document shares with it."""
+
+    def __init__(self, model):
+        self.model = model
+        self.ids: list[int] = []
+        self.cache = None
+        self.logits: torch.Tensor | None = None
+
+    def prefill(self, ids: list[int]) -> tuple[object, torch.Tensor, int]:
+        """The cache and last logits of ``ids``, and how many positions had to be forwarded."""
+        from transformers import DynamicCache
+
+        keep = common_prefix(self.ids, ids)
+        if keep == len(ids) == len(self.ids):
+            return self.cache, self.logits, 0
+        keep = min(keep, len(ids) - 1)
+        if self.cache is None or keep == 0:
+            self.cache, keep = DynamicCache(config=self.model.config), 0
+        else:
+            self.cache.crop(keep - len(self.ids))  # transformers 5.x: a negative count of positions to remove
+        device = self.model.device
+        out = self.model(input_ids=torch.tensor([ids[keep:]], device=device), cache=self.cache, use_cache=True,
+                         logits_to_keep=1)
+        self.ids, self.logits = list(ids), out.logits[0, -1].float()
+        return self.cache, self.logits, len(ids) - keep
+
+
+class DecodeBatch:
+    """Rows decoding together in one cache, right-aligned: row ``b`` owns columns ``starts[b]:``."""
+
+    def __init__(self, model):
+        self.model = model
+        self.rows: list[Row] = []
+        self.starts: list[int] = []
+        self.cache = None
+        self.width = 0
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _layers(self):
+        return self.cache.layers
+
+    def put(self, row: Row, doc_cache, slot: int | None = None) -> None:
+        """Place a prefilled document in ``slot`` (a finished row's) or in a new row."""
+        from transformers import DynamicCache
+
+        length = len(row.context)
+        if self.cache is None:
+            self.cache = DynamicCache(config=self.model.config)
+            for layer, source in zip(self.cache.layers, doc_cache.layers):
+                layer.update(source.keys[:, :, :length].clone(), source.values[:, :, :length].clone())
+            self.rows, self.starts, self.width = [row], [0], length
+            return
+        if length > self.width:  # widen every row on the left
+            grow = length - self.width
+            for layer in self._layers():
+                layer.keys = torch.nn.functional.pad(layer.keys, (0, 0, grow, 0))
+                layer.values = torch.nn.functional.pad(layer.values, (0, 0, grow, 0))
+            self.starts = [s + grow for s in self.starts]
+            self.width = length
+        if slot is None:
+            for layer in self._layers():
+                layer.keys = torch.cat([layer.keys, torch.zeros_like(layer.keys[:1])])
+                layer.values = torch.cat([layer.values, torch.zeros_like(layer.values[:1])])
+            self.rows.append(row)
+            self.starts.append(0)
+            slot = len(self.rows) - 1
+        begin = self.width - length
+        for layer, source in zip(self._layers(), doc_cache.layers):
+            layer.keys[slot, :, begin:] = source.keys[0, :, :length]
+            layer.values[slot, :, begin:] = source.values[0, :, :length]
+        self.rows[slot], self.starts[slot] = row, begin
+
+    def drop(self, slots: Sequence[int]) -> None:
+        """Remove finished rows, and the columns that no remaining row uses."""
+        keep = [b for b in range(len(self.rows)) if b not in set(slots)]
+        self.rows = [self.rows[b] for b in keep]
+        self.starts = [self.starts[b] for b in keep]
+        if not keep:
+            self.cache, self.width = None, 0
+            return
+        unused = min(self.starts)
+        index = torch.tensor(keep, device=self._layers()[0].keys.device)
+        for layer in self._layers():
+            layer.keys = layer.keys.index_select(0, index)[:, :, unused:]
+            layer.values = layer.values.index_select(0, index)[:, :, unused:]
+        self.starts = [s - unused for s in self.starts]
+        self.width -= unused
+
+    def step(self) -> torch.Tensor:
+        """Feed every row's latest token; the float32 logits of each row's next token."""
+        device = self.model.device
+        tokens = torch.tensor([[row.tokens[-1]] for row in self.rows], device=device)
+        positions = torch.tensor([[row.position] for row in self.rows], device=device)
+        columns = torch.arange(self.width + 1, device=device)
+        hidden = columns[None, :] < torch.tensor(self.starts, device=device)[:, None]
+        dtype = self.model.dtype
+        mask = torch.zeros(hidden.shape, dtype=dtype, device=device).masked_fill(hidden, torch.finfo(dtype).min)
+        out = self.model(input_ids=tokens, position_ids=positions, attention_mask=mask[:, None, None, :],
+                         cache=self.cache, use_cache=True)
+        self.width += 1
+        return out.logits[:, -1].float()
+
+
+class GenerationEngine:
+    """Generates documents greedily with shared prefixes and continuous batching (module docstring).
+
+    ``reference(context)`` generates one document by the batch-1 path whose text must be matched
+    (``HFLM._model_generate``); it is called for documents with a near tie.
+    """
+
+    def __init__(self, model, tokenizer, *, rows: int | str, reference: Callable[[list[int]], list[int]]):
+        check_cache_layout(model)
+        self.model, self.tokenizer, self.rows, self.reference = model, tokenizer, rows, reference
+        self.counters = GenerationCounters()
+
+    def generate(self, contexts: Sequence[list[int]], settings: GenerationSettings,
+                 on_done: Callable[[int, Generated], None] | None = None) -> list[Generated]:
+        """Every context's generation, in the order given; ``on_done(index, result)`` as each ends."""
+        results: list[Generated | None] = [None] * len(contexts)
+        self.rule, self.settings = StopRule(self.tokenizer, settings), settings
+        self.prefixes, self.batch = PrefixCache(self.model), DecodeBatch(self.model)
+        pending = iter(sorted(range(len(contexts)), key=lambda i: contexts[i]))  # neighbours share prefixes
+
+        def done(row: Row, reason: str) -> None:
+            results[row.doc] = Generated(tokens=row.tokens, stop_reason=reason)
+            self.counters.documents += 1
+            self.counters.minimum_positions += len(row.tokens) - 1
+            if on_done is not None:
+                on_done(row.doc, results[row.doc])
+
+        self.done = done
+        self.counters.minimum_positions += minimum_prefix_positions(contexts)
+        with torch.inference_mode():
+            self._fill(pending, contexts, self._row_limit(contexts))
+            while len(self.batch):
+                logits = self.batch.step()
+                self.counters.positions_forwarded += len(self.batch)
+                finished = [b for b, row in enumerate(self.batch.rows) if self._advance(row, logits[b])]
+                self._refill(finished, pending, contexts)
+        return results
+
+    def _fill(self, pending, contexts, limit: int) -> None:
+        self.limit = limit
+        while len(self.batch) < limit:
+            admitted = self._admit(pending, contexts)
+            if admitted is None:
+                return
+            self.batch.put(*admitted)
+
+    def _refill(self, finished: list[int], pending, contexts) -> None:
+        empty = []
+        for slot in finished:
+            admitted = self._admit(pending, contexts)
+            if admitted is None:
+                empty.append(slot)
+            else:
+                self.batch.put(*admitted, slot=slot)
+        if empty:
+            self.batch.drop(empty)
+
+    def _admit(self, pending, contexts):
+        """The next document that does not stop at its first token, prefilled: (row, its cache)."""
+        for doc in pending:
+            row = Row(doc=doc, context=list(contexts[doc]))
+            cache, logits, forwarded = self.prefixes.prefill(row.context)
+            self.counters.positions_forwarded += forwarded
+            if not self._advance(row, logits):
+                return row, cache
+        return None
+
+    def _advance(self, row: Row, logits: torch.Tensor) -> bool:
+        """Append the row's greedy token; whether the row has finished (then it is reported)."""
+        if self.settings.repetition_penalty != 1.0:
+            logits = self._penalised(row, logits)
+        top = torch.topk(logits, 2)
+        if logits.numel() > 1 and logits_near_tie(float(top.values[0]), float(top.values[1]), self.model.dtype):
+            self._redo(row)
+            return True
+        row.tokens.append(int(top.indices[0]))
+        reason = self.rule.reason(row.tokens)
+        if reason is not None:
+            self.done(row, reason)
+        return reason is not None
+
+    def _penalised(self, row: Row, logits: torch.Tensor) -> torch.Tensor:
+        from transformers import RepetitionPenaltyLogitsProcessor
+
+        ids = torch.tensor([row.context + row.tokens], device=logits.device)
+        return RepetitionPenaltyLogitsProcessor(self.settings.repetition_penalty)(ids, logits[None].clone())[0]
+
+    def _redo(self, row: Row) -> None:
+        """A near tie: the whole document again by the reference (batch-1) path."""
+        tokens = list(self.reference(row.context))
+        self.counters.redone += 1
+        self.counters.positions_forwarded += len(row.context) + max(len(tokens) - 1, 0)
+        row.tokens = tokens
+        # batch 1 stops at the first token a criterion fires on: the last one, unless the length ran out
+        self.done(row, (self.rule.reason(tokens) if tokens else None) or "length")
+
+    def _row_limit(self, contexts: Sequence[list[int]]) -> int:
+        if self.rows != "auto":
+            return max(1, int(self.rows))
+        if not contexts:
+            return 1
+        width = max(len(c) for c in contexts) + self.settings.max_new_tokens
+        return max(1, min(len(contexts), auto_rows(self.model, width)))
+
+
+def kv_bytes_per_position(model) -> int:
+    """Key/value cache bytes one position of one row takes, from a one-token forward."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    with torch.inference_mode():
+        model(input_ids=torch.zeros((1, 1), dtype=torch.long, device=model.device), cache=cache, use_cache=True)
+    return sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
+
+
+def free_memory_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    import os
+
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def auto_rows(model, width: int) -> int:
+    """Rows whose key/value caches of ``width`` positions fit in part of the free memory."""
+    rows = int(free_memory_bytes(model.device) * MEMORY_FRACTION // (width * kv_bytes_per_position(model)))
+    return max(1, rows if model.device.type == "cuda" else min(rows, MAX_CPU_ROWS))
