@@ -5,7 +5,8 @@ The engine decides each document's tokens exactly as lm-eval 0.4.13's ``HFLM`` d
 
 * Documents are taken in token order, so each shares the longest possible prefix with the one
   before it: that prefix's key/value cache is kept (cropped) and only the rest of the context is
-  forwarded. Summed over the documents this forwards each distinct context prefix once.
+  forwarded. Summed over the documents this forwards each distinct context prefix once. Documents
+  entering the batch together are prefilled in one forward (:func:`prefill_groups`).
 * Up to ``rows`` documents decode together. A row that stops leaves at once and the next
   document's prefilled cache takes its slot (continuous batching); rows of different lengths sit
   right-aligned in one cache, with a 4-D mask hiding each row's left padding.
