@@ -113,8 +113,18 @@ def test_near_ties_are_redecided_by_hf_batch_one_path(monkeypatch, requests, hf_
 
     monkeypatch.setattr(generation, "logits_near_tie", every_seventh_step_tied)
     lm = ours(8)
+    asked = []  # new tokens the batch-1 path was asked for
+    batch_one = lm._model_generate
+
+    def recorded(context, max_length, **kwargs):
+        asked.append(max_length - context.shape[1])
+        return batch_one(context=context, max_length=max_length, **kwargs)
+
+    monkeypatch.setattr(lm, "_model_generate", recorded)
     assert lm.generate_until(requests, disable_tqdm=True) == hf_answers
     assert lm.generation_counters.redone > 5
+    # the batch-1 path runs only up to the tied step, and the row goes on in the batch
+    assert len(asked) == lm.generation_counters.redone and min(asked) < max(asked)
 
 
 def test_repetition_penalty_and_thinking_strings_as_hf():

@@ -15,8 +15,8 @@ The engine decides each document's tokens exactly as lm-eval 0.4.13's ``HFLM`` d
 
 Cached prefixes and batched rows round differently from one batch-1 prefill, so where a step's
 top two logits are within rounding of each other (:func:`~polyplatypus.eval.precision.logits_near_tie`)
-the document is generated again by ``reference`` (``HFLM``'s own batch-1 path); ``counters.redone``
-counts these.
+``reference`` (``HFLM``'s own batch-1 path) generates the document up to that step and its token is
+taken; ``counters.redone`` counts these.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class GenerationCounters:
     positions_forwarded: int = 0  # context and generated positions run through the model
     minimum_positions: int = 0  # each distinct context prefix once, plus each generated token fed back
     padding_positions: int = 0  # of positions_forwarded: right padding of contexts prefilled together
-    redone: int = 0  # documents generated again by the reference path (a near tie)
+    redone: int = 0  # steps re-decided by the reference path (near ties)
     documents: int = 0
 
 
@@ -377,8 +377,8 @@ class DecodeBatch:
 class GenerationEngine:
     """Generates documents greedily with shared prefixes and continuous batching (module docstring).
 
-    ``reference(context)`` generates one document by the batch-1 path whose text must be matched
-    (``HFLM._model_generate``); it is called for documents with a near tie.
+    ``reference(context, max_new_tokens)`` generates one document by the batch-1 path whose text
+    must be matched (``HFLM._model_generate``); it is called at a near tie, up to that step.
     """
 
     def __init__(self, model, tokenizer, *, rows: int | str, reference: Callable[[list[int]], list[int]]):
@@ -444,9 +444,12 @@ class GenerationEngine:
             logits = self._penalised(row, logits)
         top = torch.topk(logits, 2)
         if logits.numel() > 1 and logits_near_tie(float(top.values[0]), float(top.values[1]), self.model.dtype):
-            self._redo(row)
-            return True
-        row.tokens.append(int(top.indices[0]))
+            token = self._redecide(row)
+            if token is None:
+                return True
+        else:
+            token = int(top.indices[0])
+        row.tokens.append(token)
         reason = self.rule.reason(row.tokens)
         if reason is not None:
             self.done(row, reason)
@@ -458,14 +461,24 @@ class GenerationEngine:
         ids = torch.tensor([row.context + row.tokens], device=logits.device)
         return RepetitionPenaltyLogitsProcessor(self.settings.repetition_penalty)(ids, logits[None].clone())[0]
 
-    def _redo(self, row: Row) -> None:
-        """A near tie: the whole document again by the reference (batch-1) path."""
-        tokens = list(self.reference(row.context))
+    def _redecide(self, row: Row) -> int | None:
+        """A near tie at the row's next step: the batch-1 path generates the document up to that step.
+        Its token there is the row's (the row goes on in the batch; later steps are checked as
+        before), or, where the batch-1 path went another way earlier, its whole generation is the
+        document's (then ``None``: the row is reported finished)."""
+        step = len(row.tokens)
+        tokens = list(self.reference(row.context, step + 1))
         self.counters.redone += 1
         self.counters.positions_forwarded += len(row.context) + max(len(tokens) - 1, 0)
+        if len(tokens) == step + 1 and tokens[:step] == row.tokens:
+            return tokens[step]
+        if len(tokens) == step + 1:  # went another way and has not stopped: the rest by batch 1 too
+            tokens = list(self.reference(row.context, self.settings.max_new_tokens))
+            self.counters.positions_forwarded += len(row.context) + max(len(tokens) - 1, 0)
         row.tokens = tokens
         # batch 1 stops at the first token a criterion fires on: the last one, unless the length ran out
         self.done(row, (self.rule.reason(tokens) if tokens else None) or "length")
+        return None
 
     def _row_limit(self, contexts: Sequence[list[int]]) -> int:
         if self.rows != "auto":

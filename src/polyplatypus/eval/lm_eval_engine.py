@@ -158,10 +158,10 @@ class SharedContextLM(HFLM):
         contexts = [self.tok_batch_encode([requests[i].args[0]], left_truncate_len=self.max_length - max_gen_toks,
                                           truncation=self.truncation)[0][0].tolist() for i in indices]
 
-        def reference(context: list[int]) -> list[int]:
+        def reference(context: list[int], max_new_tokens: int) -> list[int]:
             ids = torch.tensor([context], device=self.device)
             out = self._model_generate(context=ids, attention_mask=torch.ones_like(ids), stop=list(until),
-                                       max_length=len(context) + max_gen_toks, **dict(kwargs))
+                                       max_length=len(context) + max_new_tokens, **dict(kwargs))
             return out[0, len(context):].tolist()
 
         def finished(position: int, record) -> None:
