@@ -11,6 +11,11 @@ line, prose with EOS), so that rows stop at different steps as a real model's do
 * ``random``: 5 shots drawn per document in random order (KMMLU ``direct``-like);
 * ``zero``: 0-shot questions.
 
+A random-weight model (``--train-steps 0``, the only affordable choice at sizes where compute
+matters on a CPU) never stops, so its answers run to ``max_gen_toks``: ``--answer-toks`` (the
+short-answer shapes) and ``--cot-toks`` set the answer lengths modelled. KorMedMCQA's answer is one
+letter followed by a stop string (its ``until`` has ``.`` and ``\n\n``), i.e. a few tokens.
+
 Time is the process CPU time of the ``generate_until`` call (tokenization
 included), torch on one thread, the median of ``--repeats`` runs. Every run's answers are checked
 equal to HFLM's.
@@ -39,16 +44,16 @@ def korean_paragraphs() -> list[str]:
             for p in path.read_text(encoding="utf-8").split("\n\n") if len(p.strip()) > 20]
 
 
-def shapes(docs: int, seed: int = 0) -> dict[str, list[tuple[str, dict]]]:
+def shapes(docs: int, seed: int = 0, answer_toks: int = 32, cot_toks: int = 128) -> dict[str, list[tuple[str, dict]]]:
     rng = random.Random(seed)
     texts = korean_paragraphs()
     questions = [t[: rng.randint(10, 60)] for t in texts[-docs:]]
     shots = [f"질문: {t[:400]}\n답: {t[400:460]}" for t in texts[:40]]
     cot = [f"질문: {t[:100]}\n풀이: {t[100:400]} 따라서 답은 {t[:5]}이다." for t in texts[40:43]]
-    short = {"until": ["\n\n"], "max_gen_toks": 32}
+    short = {"until": ["\n\n"], "max_gen_toks": answer_toks}
     return {
         "first_n": [("\n\n".join(shots[:5] + [q]), short) for q in questions],
-        "cot": [("\n\n".join(cot + [q]), {"until": ["\n\n"], "max_gen_toks": 128}) for q in questions],
+        "cot": [("\n\n".join(cot + [q]), {"until": ["\n\n"], "max_gen_toks": cot_toks}) for q in questions],
         "random": [("\n\n".join(rng.sample(shots, 5) + [q]), short) for q in questions],
         "zero": [(q, short) for q in questions],
     }
@@ -92,6 +97,9 @@ def main():
     parser.add_argument("--docs", type=int, default=16)
     parser.add_argument("--batch-sizes", default="1,8")
     parser.add_argument("--shapes", default="first_n,cot,random,zero")
+    parser.add_argument("--answer-toks", type=int, default=32,
+                        help="max_gen_toks of the short-answer shapes (a random-weight model runs to it)")
+    parser.add_argument("--cot-toks", type=int, default=128, help="max_gen_toks of the cot shape")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
@@ -103,7 +111,7 @@ def main():
 
     model, tokenizer = build(args.tokenizer, args.sizes, args.train_steps)
     rows = []
-    for shape, requests in shapes(args.docs).items():
+    for shape, requests in shapes(args.docs, answer_toks=args.answer_toks, cot_toks=args.cot_toks).items():
         if shape not in args.shapes.split(","):
             continue
         for batch in (int(b) for b in args.batch_sizes.split(",")):
@@ -121,7 +129,8 @@ def main():
             rows.append(row)
             print(json.dumps(row, ensure_ascii=False), flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(dict(sizes=args.sizes, docs=args.docs, rows=rows), indent=1))
+        Path(args.json).write_text(json.dumps(dict(sizes=args.sizes, docs=args.docs, answer_toks=args.answer_toks,
+                                                   cot_toks=args.cot_toks, rows=rows), indent=1))
 
 
 if __name__ == "__main__":

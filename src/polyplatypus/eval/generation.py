@@ -384,6 +384,7 @@ class GenerationEngine:
     def __init__(self, model, tokenizer, *, rows: int | str, reference: Callable[[list[int]], list[int]]):
         check_cache_layout(model)
         self.model, self.tokenizer, self.rows, self.reference = model, tokenizer, rows, reference
+        self.dtype = model.dtype  # a property that walks the parameters: read once
         self.counters = GenerationCounters()
 
     def generate(self, contexts: Sequence[list[int]], settings: GenerationSettings,
@@ -408,7 +409,8 @@ class GenerationEngine:
             while len(self.batch):
                 logits = self.batch.step()
                 self.counters.positions_forwarded += len(self.batch)
-                finished = [b for b, row in enumerate(self.batch.rows) if self._advance(row, logits[b])]
+                finished = [b for b, (row, picked) in enumerate(zip(self.batch.rows, self._tops(logits)))
+                            if self._advance(row, *picked)]
                 self._refill(finished, pending, contexts)
         self.counters.positions_forwarded += self.prefixes.forwarded
         self.counters.padding_positions += self.prefixes.padding
@@ -432,23 +434,33 @@ class GenerationEngine:
                 break
             for group in prefill_groups([contexts[d] for d in docs], kept=self.prefixes.ids):
                 prefilled = self.prefixes.prefill([list(contexts[docs[i]]) for i in group])
-                for place, i in enumerate(group):
+                for place, (i, picked) in enumerate(zip(group, self._tops(prefilled.logits))):
                     row = Row(doc=docs[i], context=list(contexts[docs[i]]))
-                    if not self._advance(row, prefilled.logits[place]):
+                    if not self._advance(row, *picked):
                         self.batch.put(row, prefilled.cache, slot=slots.pop(0), source=prefilled.row_of(place))
         return [s for s in slots if s is not None]
 
-    def _advance(self, row: Row, logits: torch.Tensor) -> bool:
+    def _tops(self, logits: torch.Tensor) -> list[tuple[torch.Tensor, tuple[float, float, int] | None]]:
+        """Per row of ``logits``: ``(its logits, top)``, ``top`` the two highest logits and the
+        argmax, found for all rows in one call (``None`` where the repetition penalty changes them)."""
+        if self.settings.repetition_penalty != 1.0 or logits.shape[-1] < 2:
+            return [(row, None) for row in logits]
+        top = torch.topk(logits, 2, dim=-1)
+        return [(row, (v[0], v[1], i[0])) for row, v, i in zip(logits, top.values.tolist(), top.indices.tolist())]
+
+    def _advance(self, row: Row, logits: torch.Tensor, top: tuple[float, float, int] | None = None) -> bool:
         """Append the row's greedy token; whether the row has finished (then it is reported)."""
-        if self.settings.repetition_penalty != 1.0:
-            logits = self._penalised(row, logits)
-        top = torch.topk(logits, 2)
-        if logits.numel() > 1 and logits_near_tie(float(top.values[0]), float(top.values[1]), self.model.dtype):
+        if top is None:
+            if self.settings.repetition_penalty != 1.0:
+                logits = self._penalised(row, logits)
+            values, indices = torch.topk(logits, min(2, logits.numel()))
+            top = (float(values[0]), float(values[-1]), int(indices[0]))
+        if logits.numel() > 1 and logits_near_tie(top[0], top[1], self.dtype):
             token = self._redecide(row)
             if token is None:
                 return True
         else:
-            token = int(top.indices[0])
+            token = top[2]
         row.tokens.append(token)
         reason = self.rule.reason(row.tokens)
         if reason is not None:
