@@ -8,7 +8,9 @@ line, prose with EOS), so that rows stop at different steps as a real model's do
 
 * ``first_n``: KorMedMCQA-like, the same 5 long shots before every question (one shared prefix);
 * ``cot``: fixed chain-of-thought shots and long generations (KMMLU ``cot_hard``-like);
-* ``random``: 5 shots drawn per document in random order (KMMLU ``direct``-like);
+* ``random``: 5 shots drawn per document from 40, in random order;
+* ``random5``: KMMLU ``direct``-like: a subject's dev split holds exactly 5 examples, so lm-eval's
+  default sampler puts the same 5 shots before every question, in a random order per document;
 * ``zero``: 0-shot questions.
 
 A random-weight model (``--train-steps 0``, the only affordable choice at sizes where compute
@@ -55,6 +57,7 @@ def shapes(docs: int, seed: int = 0, answer_toks: int = 32, cot_toks: int = 128)
         "first_n": [("\n\n".join(shots[:5] + [q]), short) for q in questions],
         "cot": [("\n\n".join(cot + [q]), {"until": ["\n\n"], "max_gen_toks": cot_toks}) for q in questions],
         "random": [("\n\n".join(rng.sample(shots, 5) + [q]), short) for q in questions],
+        "random5": [("\n\n".join(rng.sample(shots[:5], 5) + [q]), short) for q in questions],
         "zero": [(q, short) for q in questions],
     }
 
@@ -96,7 +99,7 @@ def main():
     parser.add_argument("--train-steps", type=int, default=150)
     parser.add_argument("--docs", type=int, default=16)
     parser.add_argument("--batch-sizes", default="1,8")
-    parser.add_argument("--shapes", default="first_n,cot,random,zero")
+    parser.add_argument("--shapes", default="first_n,cot,random,random5,zero")
     parser.add_argument("--answer-toks", type=int, default=32,
                         help="max_gen_toks of the short-answer shapes (a random-weight model runs to it)")
     parser.add_argument("--cot-toks", type=int, default=128, help="max_gen_toks of the cot shape")
