@@ -23,8 +23,11 @@ Use it from lm-eval::
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Callable, Sequence
+
+import torch
 
 from polyplatypus.eval.scorer import EncodedDoc, ScoredDoc
 from polyplatypus.tasks.lm_eval_tasks import require_lm_eval
@@ -33,6 +36,7 @@ require_lm_eval()
 
 from lm_eval.api.registry import register_model  # noqa: E402
 from lm_eval.models.huggingface import HFLM  # noqa: E402
+from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text  # noqa: E402
 
 # HFLM options that change scores or batches in HFLM's own forward path, which the shared-context
 # scorer replaces: refused by name rather than silently ignored (None: not given).
@@ -103,6 +107,9 @@ class SharedContextLM(HFLM):
         self.rescore_near_ties = rescore_near_ties
         self.last_scored: ScoredRequests | None = None
         self.score_documents: Callable[[Sequence[EncodedDoc]], list[ScoredDoc]] = self._score_here
+        self.on_generated: Callable[[int, str], None] | None = None  # (request index, answer) as each ends
+        self.last_generated: list | None = None  # the last generate_until's Generated records, in request order
+        self.generation_counters = None  # the last generate_until's GenerationCounters
 
     def make_scorer(self):
         from polyplatypus.eval.scorer import RequestScorer
@@ -130,3 +137,75 @@ class SharedContextLM(HFLM):
             self.cache_hook.add_partial("loglikelihood", request_strings, answer)
             answers.append(answer)
         return answers
+
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        """``HFLM.generate_until``'s answers, by the engine of :mod:`polyplatypus.eval.generation`.
+
+        Requests are grouped by their generation kwargs as ``HFLM`` does; each context is
+        tokenized and left-truncated exactly as ``HFLM`` does for a batch of one.
+        """
+        if self.backend != "causal":
+            return super().generate_until(requests, disable_tqdm=disable_tqdm)
+        from polyplatypus.eval.generation import GenerationCounters
+
+        groups: dict[str, list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault(json.dumps(request.args[1], sort_keys=True, default=str), []).append(index)
+        self.last_generated = [None] * len(requests)
+        self.generation_counters = GenerationCounters()
+        for indices in groups.values():
+            self._generate_group(requests, indices)
+        return [record.text for record in self.last_generated]
+
+    def _generate_group(self, requests, indices: list[int]) -> None:
+        from polyplatypus.errors import ConfigError
+        from polyplatypus.eval.generation import GenerationEngine, GenerationSettings, check_generation_settings, eos_ids_of
+
+        if self.mixed_precision_dtype is not None:
+            raise ConfigError("generation with mixed_precision_dtype is not supported by polyplatypus' engine")
+        gen_kwargs = requests[indices[0]].args[1]
+        kwargs = normalize_gen_kwargs(gen_kwargs, self.max_gen_toks)
+        until = handle_stop_sequences(kwargs.pop("until", None), eos=self.tok_decode(self.eot_token_id, skip_special_tokens=False))
+        max_gen_toks = kwargs.pop("max_gen_toks")
+        if self.max_length - max_gen_toks <= 0:
+            raise ConfigError(f"max_gen_toks {max_gen_toks} leaves no room for a context in the model's "
+                              f"maximum length {self.max_length}")
+        config = self.model.generation_config
+        settings = GenerationSettings(until=tuple(until), max_new_tokens=max_gen_toks, eos_ids=eos_ids_of(config),
+                                      repetition_penalty=check_generation_settings(kwargs, config, do_sample=kwargs["do_sample"]))
+        contexts = [self.tok_batch_encode([requests[i].args[0]], left_truncate_len=self.max_length - max_gen_toks,
+                                          truncation=self.truncation)[0][0].tolist() for i in indices]
+
+        def reference(context: list[int], max_new_tokens: int) -> list[int]:
+            ids = torch.tensor([context], device=self.device)
+            out = self._model_generate(context=ids, attention_mask=torch.ones_like(ids), stop=list(until),
+                                       max_length=len(context) + max_new_tokens, **dict(kwargs))
+            return out[0, len(context):].tolist()
+
+        def finished(position: int, record) -> None:
+            index = indices[position]
+            record.generation = self.tok_decode(record.tokens)
+            record.text = self.answer_text(record.tokens, until)
+            self.last_generated[index] = record
+            self.cache_hook.add_partial("generate_until", requests[index].args, record.text)
+            if self.on_generated is not None:
+                self.on_generated(index, record.text)
+
+        batch = self.batch_size if isinstance(self.batch_size, int) else "auto"
+        engine = GenerationEngine(self.model, self.tokenizer, rows=batch, reference=reference)
+        engine.generate(contexts, settings, on_done=finished)
+        for name, value in vars(engine.counters).items():
+            setattr(self.generation_counters, name, getattr(self.generation_counters, name) + value)
+
+    def answer_text(self, tokens: list[int], until: list[str]) -> str:
+        """The answer ``HFLM.generate_until`` makes of generated tokens: thinking stripped, then cut
+        at the first stop string, in its order."""
+        if isinstance(self.think_end_token, int):
+            ends = [i for i, token in enumerate(tokens) if token == self.think_end_token]
+            if ends:
+                tokens = tokens[ends[-1] + 1:]
+        text = self.tok_decode(tokens)
+        if isinstance(self.think_end_token, int):
+            text = text.lstrip()
+        return postprocess_generated_text(generation=text, stop=until, think_end_token=self.think_end_token
+                                          if isinstance(self.think_end_token, str) else None)

@@ -56,3 +56,14 @@ def near_tie(loglikelihoods: list[float], token_counts: list[int], dtype: torch.
         loglikelihoods[best] - value <= lead_bound + error_bound(value, count, dtype)
         for i, (value, count) in enumerate(zip(loglikelihoods, token_counts)) if i != best
     )
+
+
+def logits_near_tie(top: float, runner_up: float, dtype: torch.dtype) -> bool:
+    """Whether a greedy step's top two logits are within rounding of each other.
+
+    Each logit carries a rounding error of about ``K * u * |z|`` (plus an O(1) part, as above), so
+    two paths that compute the same logits in another order can only pick different tokens when
+    the lead is within the sum of the two bounds.
+    """
+    bound = ERROR_FACTOR * unit_roundoff(dtype)
+    return top - runner_up <= bound * (abs(top) + abs(runner_up) + 2.0)

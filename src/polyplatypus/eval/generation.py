@@ -1,0 +1,525 @@
+"""Greedy generation for lm-eval's ``generate_until``: shared prefixes, continuous batching.
+
+The engine decides each document's tokens exactly as lm-eval 0.4.13's ``HFLM`` does at batch size
+1 (``model.generate`` with its stop-string criteria), but much faster on a set of documents:
+
+* Documents are taken in token order, so each shares the longest possible prefix with the one
+  before it: that prefix's key/value cache is kept (cropped) and only the rest of the context is
+  forwarded. Summed over the documents this forwards each distinct context prefix once. Documents
+  entering the batch together are prefilled in one forward (:func:`prefill_groups`).
+* Up to ``rows`` documents decode together. A row that stops leaves at once and the next
+  document's prefilled cache takes its slot (continuous batching); rows of different lengths sit
+  right-aligned in one cache, with a 4-D mask hiding each row's left padding.
+* Stop strings are checked after every token per row, as lm-eval's ``MultiTokenEOSCriteria``
+  does at batch 1 (the last ``len(stop tokens) + 2`` generated tokens decoded).
+
+Cached prefixes and batched rows round differently from one batch-1 prefill, so where a step's
+top two logits are within rounding of each other (:func:`~polyplatypus.eval.precision.logits_near_tie`)
+``reference`` (``HFLM``'s own batch-1 path) generates the document up to that step and its token is
+taken; ``counters.redone`` counts these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Callable, Sequence
+
+import torch
+
+from polyplatypus.errors import ConfigError
+from polyplatypus.eval.precision import logits_near_tie
+
+MAX_CPU_ROWS = 64  # on CPU more rows stop paying: decoding becomes matrix-matrix work
+MEMORY_FRACTION = 0.5  # of the free memory, for the rows' key/value cache
+# Documents prefilled together forward only their common prefix once; a document that shares more
+# with its neighbour than with the group starts a new group when that would re-forward more than
+# this many positions (kept small: the issue asks for at most 1.05x the minimum).
+REFORWARD_LIMIT = 4
+PREFILL_PADDING = 0.25  # right padding allowed in a run prefilled together, as a share of its real positions
+
+# Generation settings (task keys or the model's generation_config) that change greedy text and that
+# the engine does not reproduce: refused by name rather than silently ignored.
+REFUSED_SETTINGS = {
+    "num_beams": 1, "num_beam_groups": 1, "penalty_alpha": None, "no_repeat_ngram_size": None,
+    "encoder_no_repeat_ngram_size": None, "bad_words_ids": None, "min_length": 0, "min_new_tokens": None,
+    "forced_bos_token_id": None, "forced_eos_token_id": None, "suppress_tokens": None,
+    "begin_suppress_tokens": None, "sequence_bias": None, "exponential_decay_length_penalty": None,
+    "encoder_repetition_penalty": 1.0, "guidance_scale": None, "stop_strings": None, "max_time": None,
+    "max_new_tokens": None, "dola_layers": None, "prompt_lookup_num_tokens": None,
+    "assistant_early_exit": None, "watermarking_config": None, "num_return_sequences": 1,
+}
+# Keys lm-eval passes on to model.generate that greedy decoding ignores (sampling warpers).
+IGNORED_WHEN_GREEDY = {"temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff"}
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """What decides a document's tokens, from a request's gen_kwargs and the model's generation_config."""
+
+    until: tuple[str, ...]
+    max_new_tokens: int
+    eos_ids: frozenset[int]
+    repetition_penalty: float = 1.0
+
+
+@dataclass
+class Generated:
+    """One document's result: ``tokens`` as generated (a final EOS included), and why it stopped."""
+
+    tokens: list[int]
+    stop_reason: str  # "stop" (a stop string), "eos" or "length"
+    text: str = ""  # the answer lm-eval scores (thinking stripped, cut at the first stop string)
+    generation: str = ""  # the raw decoded generation
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens)
+
+
+@dataclass
+class GenerationCounters:
+    positions_forwarded: int = 0  # context and generated positions run through the model
+    minimum_positions: int = 0  # each distinct context prefix once, plus each generated token fed back
+    padding_positions: int = 0  # of positions_forwarded: right padding of contexts prefilled together
+    redone: int = 0  # steps re-decided by the reference path (near ties)
+    documents: int = 0
+
+
+def check_generation_settings(kwargs: dict, generation_config, *, do_sample: bool) -> float:
+    """Refuse, by name, a setting the engine does not reproduce; return the repetition penalty.
+
+    ``kwargs`` are the request's keys left after lm-eval's normalisation (``until`` and
+    ``max_gen_toks`` taken out); ``generation_config`` is the model's, which ``model.generate``
+    applies under them.
+    """
+    if do_sample:
+        raise ConfigError("generation with do_sample=True (sampling) is not supported: "
+                          "only greedy decoding reproduces lm-eval's hf text")
+    if "max_length" in kwargs:  # prompt plus generation in hf: a length that depends on the batch's padding
+        raise ConfigError("generation setting 'max_length' is not supported by polyplatypus' engine; "
+                          "use max_gen_toks")
+    unknown = sorted(set(kwargs) - set(REFUSED_SETTINGS) - IGNORED_WHEN_GREEDY - {"do_sample", "repetition_penalty"})
+    if unknown:
+        raise ConfigError(f"generation setting {unknown[0]!r} is not supported by polyplatypus' engine")
+    for name, neutral in REFUSED_SETTINGS.items():
+        value = kwargs.get(name, getattr(generation_config, name, neutral))
+        if value != neutral and value is not None:
+            where = "the task's generation_kwargs" if name in kwargs else "the model's generation_config"
+            raise ConfigError(f"generation setting {name}={value!r} (from {where}) is not supported "
+                              "by polyplatypus' engine")
+    penalty = kwargs.get("repetition_penalty", getattr(generation_config, "repetition_penalty", None))
+    return 1.0 if penalty is None else float(penalty)
+
+
+def eos_ids_of(generation_config) -> frozenset[int]:
+    """The EOS ids ``model.generate`` stops at."""
+    eos = getattr(generation_config, "eos_token_id", None)
+    if eos is None:
+        return frozenset()
+    return frozenset([eos] if isinstance(eos, int) else eos)
+
+
+class StopRule:
+    """Whether a row has stopped after its latest token, as ``model.generate`` decides at batch 1."""
+
+    def __init__(self, tokenizer, settings: GenerationSettings):
+        self.tokenizer = tokenizer
+        self.settings = settings
+        # lm-eval looks back two tokens more than the stop string's own encoding
+        self.lookback = [(s, len(tokenizer.encode(s, add_special_tokens=False)) + 2) for s in settings.until]
+
+    def reason(self, tokens: Sequence[int]) -> str | None:
+        if tokens[-1] in self.settings.eos_ids:
+            return "eos"
+        for stop, lookback in self.lookback:
+            if stop in self.tokenizer.decode(tokens[-lookback:]):
+                return "stop"
+        if len(tokens) >= self.settings.max_new_tokens:
+            return "length"
+        return None
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def minimum_prefix_positions(contexts: Sequence[Sequence[int]]) -> int:
+    """Distinct context prefixes (the nodes of their token trie): what must be forwarded at least."""
+    ordered = sorted({tuple(c) for c in contexts})
+    return sum(len(c) - common_prefix(c, p) for c, p in zip(ordered, [()] + ordered[:-1]))
+
+
+def prefill_groups(documents: Sequence[Sequence[int]], kept: Sequence[int] = ()) -> list[list[int]]:
+    """Consecutive runs of ``documents`` (in token order) to prefill together, one forward each.
+
+    A run forwards once the prefix its members share (``shared``), then each member's rest, padded
+    on the right to the longest. A member whose neighbour (the document before it; for the first,
+    ``kept``: the cache kept from before) shares ``n > shared`` positions with it re-forwards
+    ``n - shared`` beyond the minimum. A document joins the run unless that adds more than
+    :data:`REFORWARD_LIMIT` such positions, or makes padding more than :data:`PREFILL_PADDING`
+    of the run's real positions.
+    """
+    def costs(members: list[int], neighbours: list[int]) -> tuple[int, int, int]:
+        if len(members) == 1:
+            return 0, 0, 1
+        shared = min(min(neighbours[1:]), min(len(documents[m]) for m in members) - 1)
+        widths = [len(documents[m]) - shared for m in members]
+        return sum(max(0, n - shared) for n in neighbours), max(widths) * len(widths) - sum(widths), sum(widths)
+
+    groups: list[list[int]] = []
+    neighbours: list[int] = []  # of the current run's members
+    for i, document in enumerate(documents):
+        neighbour = common_prefix(documents[i - 1] if i else kept, document)
+        if groups:
+            before = costs(groups[-1], neighbours)
+            after = costs(groups[-1] + [i], neighbours + [neighbour])
+            if after[0] - before[0] <= REFORWARD_LIMIT and after[1] <= PREFILL_PADDING * after[2]:
+                groups[-1].append(i)
+                neighbours.append(neighbour)
+                continue
+        groups.append([i])
+        neighbours = [neighbour]
+    return groups
+
+
+def check_cache_layout(model) -> None:
+    """Refuse caches whose layers are not plain growing key/value tensors (sliding windows, hybrids):
+    cropping and right-aligning rows is only exact for those."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    kinds = {type(layer).__name__ for layer in DynamicCache(config=model.config).layers}
+    if kinds - {DynamicLayer.__name__}:
+        raise ConfigError(f"generation with a {'/'.join(sorted(kinds))} key/value cache (sliding-window or "
+                          "hybrid attention) is not supported by polyplatypus' engine")
+    implementation = getattr(model.config, "_attn_implementation", "eager")
+    if implementation not in ("eager", "sdpa"):
+        raise ConfigError(f"generation needs attn_implementation 'sdpa' or 'eager', not {implementation!r}")
+
+
+@dataclass
+class Row:
+    """A document being decoded: its context, the tokens so far and its next position."""
+
+    doc: int
+    context: list[int]
+    tokens: list[int] = field(default_factory=list)
+
+    @property
+    def position(self) -> int:  # of the latest token, the one fed next
+        return len(self.context) + len(self.tokens) - 1
+
+
+def cache_of(model, layers, row: int, length: int):
+    """A new batch-1 DynamicCache holding the first ``length`` positions of ``row`` of ``layers``."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    for layer, source in zip(cache.layers, layers):
+        layer.update(source.keys[row:row + 1, :, :length].clone(), source.values[row:row + 1, :, :length].clone())
+    return cache
+
+
+@dataclass
+class Prefilled:
+    """Documents forwarded together: row ``i`` of ``cache`` holds document ``i``'s context (right-padded)."""
+
+    cache: object
+    logits: torch.Tensor  # [documents, vocabulary], float32: each document's next-token logits
+    one_row: bool = False  # identical documents: all in row 0
+
+    def row_of(self, document: int) -> int:
+        return 0 if self.one_row else document
+
+
+class PrefixCache:
+    """The previous document's key/value cache, cropped to what the next documents share with it."""
+
+    def __init__(self, model):
+        self.model = model
+        self.ids: list[int] = []
+        self.cache = None
+        self.logits: torch.Tensor | None = None
+        self.forwarded = self.padding = 0
+
+    def _extend_to(self, ids: list[int], length: int, *, logits: bool) -> None:
+        """Make the kept cache hold exactly ``ids[:length]``, cropping what differs and forwarding the
+        rest; with ``logits``, ``self.logits`` is then the next-token logits after ``ids[:length]``."""
+        from transformers import DynamicCache
+
+        keep = min(common_prefix(self.ids, ids), length)
+        if logits and not (keep == length == len(self.ids) and self.logits is not None):
+            keep = min(keep, length - 1)  # at least one position forwarded to get the logits
+        if self.cache is None or keep == 0:
+            self.cache, keep, self.logits = DynamicCache(config=self.model.config), 0, None
+        elif keep < self.cache.get_seq_length():
+            self.cache.crop(keep - self.cache.get_seq_length())  # transformers 5.x: a negative count to remove
+            self.logits = None
+        if length > keep:
+            out = self.model(input_ids=torch.tensor([ids[keep:length]], device=self.model.device), cache=self.cache,
+                             use_cache=True, logits_to_keep=1)
+            self.logits = out.logits[0, -1].float()
+            self.forwarded += length - keep
+        self.ids = list(ids[:length])
+
+    def prefill(self, documents: list[list[int]]) -> Prefilled:
+        """The caches and next-token logits of ``documents`` (in token order): their common prefix
+        comes from the kept cache, the rest is forwarded as one right-padded batch."""
+        from transformers import DynamicCache
+
+        if all(d == documents[0] for d in documents):
+            self._extend_to(documents[0], len(documents[0]), logits=True)
+            return Prefilled(cache=self.cache, logits=self.logits[None].expand(len(documents), -1), one_row=True)
+        shared = min(min(common_prefix(documents[0], d) for d in documents), min(len(d) for d in documents) - 1)
+        batch = DynamicCache(config=self.model.config)
+        if shared:
+            self._extend_to(documents[0], shared, logits=False)
+            for layer, source in zip(batch.layers, self.cache.layers):
+                layer.update(source.keys.expand(len(documents), -1, -1, -1).contiguous(),
+                             source.values.expand(len(documents), -1, -1, -1).contiguous())
+        widths = [len(d) - shared for d in documents]
+        rows = torch.tensor([d[shared:] + [0] * (max(widths) - w) for d, w in zip(documents, widths)],
+                            device=self.model.device)  # right padding: no real position attends to it
+        last = torch.tensor([[w - 1] for w in widths], device=self.model.device)
+        logits = self.model(input_ids=rows, cache=batch, use_cache=True, logits_to_keep=last).logits[:, -1].float()
+        self.forwarded += rows.numel()
+        self.padding += rows.numel() - sum(widths)
+        self.cache = cache_of(self.model, batch.layers, len(documents) - 1, len(documents[-1]))
+        self.ids, self.logits = list(documents[-1]), logits[-1]
+        return Prefilled(cache=batch, logits=logits)
+
+
+class DecodeBatch:
+    """Rows decoding together in one cache, right-aligned: row ``b`` owns columns ``starts[b]:``."""
+
+    def __init__(self, model):
+        self.model = model
+        self.rows: list[Row] = []
+        self.starts: list[int] = []
+        self.cache = None
+        self.width = 0
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _layers(self):
+        return self.cache.layers
+
+    def put(self, row: Row, doc_cache, slot: int | None = None, source: int = 0) -> None:
+        """Place a prefilled document (row ``source`` of ``doc_cache``) in ``slot`` (a finished row's)
+        or in a new row."""
+        from transformers import DynamicCache
+
+        length = len(row.context)
+        if self.cache is None:
+            self.cache = DynamicCache(config=self.model.config)
+            for layer, from_ in zip(self.cache.layers, doc_cache.layers):
+                layer.update(from_.keys[source:source + 1, :, :length].clone(),
+                             from_.values[source:source + 1, :, :length].clone())
+            self.rows, self.starts, self.width = [row], [0], length
+            return
+        if length > self.width:  # widen every row on the left
+            grow = length - self.width
+            for layer in self._layers():
+                layer.keys = torch.nn.functional.pad(layer.keys, (0, 0, grow, 0))
+                layer.values = torch.nn.functional.pad(layer.values, (0, 0, grow, 0))
+            self.starts = [s + grow for s in self.starts]
+            self.width = length
+        if slot is None:
+            for layer in self._layers():
+                layer.keys = torch.cat([layer.keys, torch.zeros_like(layer.keys[:1])])
+                layer.values = torch.cat([layer.values, torch.zeros_like(layer.values[:1])])
+            self.rows.append(row)
+            self.starts.append(0)
+            slot = len(self.rows) - 1
+        begin = self.width - length
+        for layer, from_ in zip(self._layers(), doc_cache.layers):
+            layer.keys[slot, :, begin:] = from_.keys[source, :, :length]
+            layer.values[slot, :, begin:] = from_.values[source, :, :length]
+        self.rows[slot], self.starts[slot] = row, begin
+
+    def drop(self, slots: Sequence[int]) -> None:
+        """Remove finished rows, and the columns that no remaining row uses."""
+        keep = [b for b in range(len(self.rows)) if b not in set(slots)]
+        self.rows = [self.rows[b] for b in keep]
+        self.starts = [self.starts[b] for b in keep]
+        if not keep:
+            self.cache, self.width = None, 0
+            return
+        unused = min(self.starts)
+        index = torch.tensor(keep, device=self._layers()[0].keys.device)
+        for layer in self._layers():
+            layer.keys = layer.keys.index_select(0, index)[:, :, unused:]
+            layer.values = layer.values.index_select(0, index)[:, :, unused:]
+        self.starts = [s - unused for s in self.starts]
+        self.width -= unused
+
+    def step(self) -> torch.Tensor:
+        """Feed every row's latest token; the float32 logits of each row's next token."""
+        device = self.model.device
+        tokens = torch.tensor([[row.tokens[-1]] for row in self.rows], device=device)
+        positions = torch.tensor([[row.position] for row in self.rows], device=device)
+        columns = torch.arange(self.width + 1, device=device)
+        hidden = columns[None, :] < torch.tensor(self.starts, device=device)[:, None]
+        dtype = self.model.dtype
+        mask = torch.zeros(hidden.shape, dtype=dtype, device=device).masked_fill(hidden, torch.finfo(dtype).min)
+        out = self.model(input_ids=tokens, position_ids=positions, attention_mask=mask[:, None, None, :],
+                         cache=self.cache, use_cache=True)
+        self.width += 1
+        return out.logits[:, -1].float()
+
+
+class GenerationEngine:
+    """Generates documents greedily with shared prefixes and continuous batching (module docstring).
+
+    ``reference(context, max_new_tokens)`` generates one document by the batch-1 path whose text
+    must be matched (``HFLM._model_generate``); it is called at a near tie, up to that step.
+    """
+
+    def __init__(self, model, tokenizer, *, rows: int | str, reference: Callable[[list[int]], list[int]]):
+        check_cache_layout(model)
+        self.model, self.tokenizer, self.rows, self.reference = model, tokenizer, rows, reference
+        self.dtype = model.dtype  # a property that walks the parameters: read once
+        self.counters = GenerationCounters()
+
+    def generate(self, contexts: Sequence[list[int]], settings: GenerationSettings,
+                 on_done: Callable[[int, Generated], None] | None = None) -> list[Generated]:
+        """Every context's generation, in the order given; ``on_done(index, result)`` as each ends."""
+        results: list[Generated | None] = [None] * len(contexts)
+        self.rule, self.settings = StopRule(self.tokenizer, settings), settings
+        self.prefixes, self.batch = PrefixCache(self.model), DecodeBatch(self.model)
+        pending = iter(sorted(range(len(contexts)), key=lambda i: contexts[i]))  # neighbours share prefixes
+
+        def done(row: Row, reason: str) -> None:
+            results[row.doc] = Generated(tokens=row.tokens, stop_reason=reason)
+            self.counters.documents += 1
+            self.counters.minimum_positions += len(row.tokens) - 1
+            if on_done is not None:
+                on_done(row.doc, results[row.doc])
+
+        self.done = done
+        self.counters.minimum_positions += minimum_prefix_positions(contexts)
+        with torch.inference_mode():
+            self._fill(pending, contexts, self._row_limit(contexts))
+            while len(self.batch):
+                logits = self.batch.step()
+                self.counters.positions_forwarded += len(self.batch)
+                finished = [b for b, (row, picked) in enumerate(zip(self.batch.rows, self._tops(logits)))
+                            if self._advance(row, *picked)]
+                self._refill(finished, pending, contexts)
+        self.counters.positions_forwarded += self.prefixes.forwarded
+        self.counters.padding_positions += self.prefixes.padding
+        return results
+
+    def _fill(self, pending, contexts, limit: int) -> None:
+        self._admit(pending, contexts, [None] * limit)
+
+    def _refill(self, finished: list[int], pending, contexts) -> None:
+        empty = self._admit(pending, contexts, finished)
+        if empty:
+            self.batch.drop(empty)
+
+    def _admit(self, pending, contexts, slots: list[int | None]) -> list[int]:
+        """Prefill the next documents together into ``slots`` (finished rows', or None: new rows);
+        a document that stops at its first token gives its slot to the next. The slots left empty."""
+        slots = list(slots)
+        while slots:
+            docs = list(islice(pending, len(slots)))
+            if not docs:
+                break
+            for group in prefill_groups([contexts[d] for d in docs], kept=self.prefixes.ids):
+                prefilled = self.prefixes.prefill([list(contexts[docs[i]]) for i in group])
+                for place, (i, picked) in enumerate(zip(group, self._tops(prefilled.logits))):
+                    row = Row(doc=docs[i], context=list(contexts[docs[i]]))
+                    if not self._advance(row, *picked):
+                        self.batch.put(row, prefilled.cache, slot=slots.pop(0), source=prefilled.row_of(place))
+        return [s for s in slots if s is not None]
+
+    def _tops(self, logits: torch.Tensor) -> list[tuple[torch.Tensor, tuple[float, float, int] | None]]:
+        """Per row of ``logits``: ``(its logits, top)``, ``top`` the two highest logits and the
+        argmax, found for all rows in one call (``None`` where the repetition penalty changes them)."""
+        if self.settings.repetition_penalty != 1.0 or logits.shape[-1] < 2:
+            return [(row, None) for row in logits]
+        top = torch.topk(logits, 2, dim=-1)
+        return [(row, (v[0], v[1], i[0])) for row, v, i in zip(logits, top.values.tolist(), top.indices.tolist())]
+
+    def _advance(self, row: Row, logits: torch.Tensor, top: tuple[float, float, int] | None = None) -> bool:
+        """Append the row's greedy token; whether the row has finished (then it is reported)."""
+        if top is None:
+            if self.settings.repetition_penalty != 1.0:
+                logits = self._penalised(row, logits)
+            values, indices = torch.topk(logits, min(2, logits.numel()))
+            top = (float(values[0]), float(values[-1]), int(indices[0]))
+        if logits.numel() > 1 and logits_near_tie(top[0], top[1], self.dtype):
+            token = self._redecide(row)
+            if token is None:
+                return True
+        else:
+            token = top[2]
+        row.tokens.append(token)
+        reason = self.rule.reason(row.tokens)
+        if reason is not None:
+            self.done(row, reason)
+        return reason is not None
+
+    def _penalised(self, row: Row, logits: torch.Tensor) -> torch.Tensor:
+        from transformers import RepetitionPenaltyLogitsProcessor
+
+        ids = torch.tensor([row.context + row.tokens], device=logits.device)
+        return RepetitionPenaltyLogitsProcessor(self.settings.repetition_penalty)(ids, logits[None].clone())[0]
+
+    def _redecide(self, row: Row) -> int | None:
+        """A near tie at the row's next step: the batch-1 path generates the document up to that step.
+        Its token there is the row's (the row goes on in the batch; later steps are checked as
+        before), or, where the batch-1 path went another way earlier, its whole generation is the
+        document's (then ``None``: the row is reported finished)."""
+        step = len(row.tokens)
+        tokens = list(self.reference(row.context, step + 1))
+        self.counters.redone += 1
+        self.counters.positions_forwarded += len(row.context) + max(len(tokens) - 1, 0)
+        if len(tokens) == step + 1 and tokens[:step] == row.tokens:
+            return tokens[step]
+        if len(tokens) == step + 1:  # went another way and has not stopped: the rest by batch 1 too
+            tokens = list(self.reference(row.context, self.settings.max_new_tokens))
+            self.counters.positions_forwarded += len(row.context) + max(len(tokens) - 1, 0)
+        row.tokens = tokens
+        # batch 1 stops at the first token a criterion fires on: the last one, unless the length ran out
+        self.done(row, (self.rule.reason(tokens) if tokens else None) or "length")
+        return None
+
+    def _row_limit(self, contexts: Sequence[list[int]]) -> int:
+        if self.rows != "auto":
+            return max(1, int(self.rows))
+        if not contexts:
+            return 1
+        width = max(len(c) for c in contexts) + self.settings.max_new_tokens
+        return max(1, min(len(contexts), auto_rows(self.model, width)))
+
+
+def kv_bytes_per_position(model) -> int:
+    """Key/value cache bytes one position of one row takes, from a one-token forward."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    with torch.inference_mode():
+        model(input_ids=torch.zeros((1, 1), dtype=torch.long, device=model.device), cache=cache, use_cache=True)
+    return sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
+
+
+def free_memory_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    import os
+
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def auto_rows(model, width: int) -> int:
+    """Rows whose key/value caches of ``width`` positions fit in part of the free memory."""
+    rows = int(free_memory_bytes(model.device) * MEMORY_FRACTION // (width * kv_bytes_per_position(model)))
+    return max(1, rows if model.device.type == "cuda" else min(rows, MAX_CPU_ROWS))

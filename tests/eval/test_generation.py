@@ -1,0 +1,186 @@
+"""The generation engine gives lm-eval 0.4.13's ``hf`` text at batch size 1, at any batch size.
+
+The reference is a real ``HFLM(batch_size=1).generate_until`` run. The model
+(tests/fixtures/tiny-gptneox-gen) was trained briefly so that it ends reviews with a blank line
+and prose paragraphs with EOS: one batch holds rows stopping by string, by EOS and by length.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from polyplatypus.errors import ConfigError
+
+pytest.importorskip("lm_eval")
+
+from lm_eval.api.instance import Instance  # noqa: E402
+from lm_eval.models.huggingface import HFLM  # noqa: E402
+
+from polyplatypus.eval import generation  # noqa: E402
+from polyplatypus.eval.lm_eval_engine import SharedContextLM  # noqa: E402
+
+MODEL = Path(__file__).parents[1] / "fixtures" / "tiny-gptneox-gen"
+CORPUS = Path(__file__).parents[2] / "src" / "polyplatypus" / "assets" / "corpus"
+REVIEW_KWARGS = {"until": ["\n\n", "배"], "max_gen_toks": 24}  # " 배" is generated as two byte pieces
+PROSE_KWARGS = {"until": ["(부정)"], "max_gen_toks": 12, "do_sample": False}  # a three-token stop string
+
+
+def paragraphs(prose: bool) -> list[str]:
+    files = [p for p in sorted(CORPUS.glob("*.txt")) if p.name.startswith("2") != prose]
+    return [t.strip() for p in files for t in p.read_text(encoding="utf-8").split("\n\n")[1:] if t.strip()]
+
+
+def contexts() -> list[tuple[str, dict]]:
+    """Task shapes: first_n shots (one shared prefix), random-order shots, 0-shot, 24 shots (cut from
+    the left: the model holds 256 tokens), and prose openings under other kwargs."""
+    rng = random.Random(3)
+    reviews, prose = paragraphs(prose=False), paragraphs(prose=True)
+    queries = [r[: rng.randint(2, len(r) - 4)] for r in reviews[200:240]]
+    shapes = {
+        "first_n": lambda q: "\n\n".join(reviews[:3] + [q]),
+        "random": lambda q: "\n\n".join(rng.sample(reviews[:60], 3) + [q]),
+        "zero": lambda q: q,
+        "long": lambda q: "\n\n".join(reviews[60:84] + [q]),
+    }
+    requests = [(shape(q), dict(REVIEW_KWARGS)) for shape in shapes.values() for q in queries[:10]]
+    return requests + [(p[:10], dict(PROSE_KWARGS)) for p in prose[::9][:16]]
+
+
+def instances(pairs):
+    return [Instance("generate_until", {}, pair, i) for i, pair in enumerate(pairs)]
+
+
+@pytest.fixture(scope="module")
+def requests():
+    return instances(contexts())
+
+
+@pytest.fixture(scope="module")
+def hf_answers(requests):
+    return HFLM(pretrained=str(MODEL), batch_size=1, dtype="float32", device="cpu").generate_until(
+        requests, disable_tqdm=True)
+
+
+def ours(batch_size, **kwargs):
+    return SharedContextLM(pretrained=str(MODEL), batch_size=batch_size, dtype="float32", device="cpu", **kwargs)
+
+
+@pytest.mark.parametrize("batch_size", [1, 8, "auto"])
+def test_same_text_as_hf_at_batch_one(requests, hf_answers, batch_size):
+    lm = ours(batch_size)
+    seen = {}
+    lm.on_generated = seen.__setitem__
+    assert lm.generate_until(requests, disable_tqdm=True) == hf_answers
+    assert seen == dict(enumerate(hf_answers))
+    records = lm.last_generated
+    assert [r.text for r in records] == hf_answers
+    review_reasons = Counter(r.stop_reason for r, q in zip(records, requests) if q.args[1] == REVIEW_KWARGS)
+    assert set(review_reasons) == {"stop", "eos", "length"}, review_reasons
+    assert {r.stop_reason for r, q in zip(records, requests) if q.args[1] == PROSE_KWARGS} >= {"eos", "length"}
+    assert all(r.n_tokens == (REVIEW_KWARGS if q.args[1] == REVIEW_KWARGS else PROSE_KWARGS)["max_gen_toks"]
+               for r, q in zip(records, requests) if r.stop_reason == "length")
+    counters = lm.generation_counters
+    assert counters.documents == len(requests)
+    assert counters.positions_forwarded - counters.padding_positions <= 1.05 * counters.minimum_positions
+    if batch_size == 1:
+        assert counters.padding_positions == 0
+
+
+def test_the_documents_cover_the_hard_cases(requests, hf_answers):
+    lm = ours(8)
+    lm.generate_until(requests, disable_tqdm=True)
+    tokenizer = lm.tokenizer
+    # rows stop at "배" whose bytes were generated in two tokens, neither a whole character
+    split = tokenizer.encode(" 배", add_special_tokens=False)
+    assert len(split) == 2 and all("\ufffd" in tokenizer.decode([t]) for t in split)
+    assert any(r.stop_reason == "stop" and r.tokens[-2:] == split and "배" not in r.text for r in lm.last_generated)
+    assert len(tokenizer.encode("(부정)", add_special_tokens=False)) > 1
+    # left truncation is active: 24-shot contexts exceed max_length - max_gen_toks
+    longest = max(len(tokenizer.encode(q.args[0])) for q in requests)
+    assert longest > lm.max_length - REVIEW_KWARGS["max_gen_toks"]
+
+
+def test_near_ties_are_redecided_by_hf_batch_one_path(monkeypatch, requests, hf_answers):
+    calls = []
+
+    def every_seventh_step_tied(top, runner_up, dtype):
+        calls.append(1)
+        return len(calls) % 7 == 0
+
+    monkeypatch.setattr(generation, "logits_near_tie", every_seventh_step_tied)
+    lm = ours(8)
+    asked = []  # new tokens the batch-1 path was asked for
+    batch_one = lm._model_generate
+
+    def recorded(context, max_length, **kwargs):
+        asked.append(max_length - context.shape[1])
+        return batch_one(context=context, max_length=max_length, **kwargs)
+
+    monkeypatch.setattr(lm, "_model_generate", recorded)
+    assert lm.generate_until(requests, disable_tqdm=True) == hf_answers
+    assert lm.generation_counters.redone > 5
+    # the batch-1 path runs only up to the tied step, and the row goes on in the batch
+    assert len(asked) == lm.generation_counters.redone and min(asked) < max(asked)
+
+
+def test_repetition_penalty_and_thinking_strings_as_hf():
+    pairs = [(p[:12], {"until": ["\n\n"], "max_gen_toks": 20, "repetition_penalty": 1.5})
+             for p in paragraphs(prose=True)[::11][:12]]
+    want = HFLM(pretrained=str(MODEL), batch_size=1, dtype="float32", device="cpu",
+                think_end_token="다.").generate_until(instances(pairs), disable_tqdm=True)
+    lm = ours(4, think_end_token="다.")
+    assert lm.generate_until(instances(pairs), disable_tqdm=True) == want
+    assert any("다." in r.generation for r in lm.last_generated)
+
+
+@pytest.mark.parametrize("kwargs, named", [
+    ({"do_sample": True, "temperature": 0.7}, "do_sample"),
+    ({"num_beams": 4}, "num_beams"),
+    ({"max_length": 64}, "max_length"),
+    ({"output_scores": True}, "output_scores"),
+])
+def test_unsupported_generation_settings_are_refused_by_name(kwargs, named):
+    lm = ours(2)
+    with pytest.raises(ConfigError, match=named):
+        lm.generate_until(instances([("오늘은", {"until": ["\n\n"], "max_gen_toks": 8, **kwargs})]), disable_tqdm=True)
+
+
+def test_model_generation_config_settings_are_refused_by_name():
+    lm = ours(2)
+    lm.model.generation_config.no_repeat_ngram_size = 3
+    with pytest.raises(ConfigError, match="no_repeat_ngram_size.*generation_config"):
+        lm.generate_until(instances([("오늘은", {"until": ["\n\n"], "max_gen_toks": 8})]), disable_tqdm=True)
+
+
+def test_no_room_for_the_context_is_refused():
+    lm = ours(2)
+    with pytest.raises(ConfigError, match="max_gen_toks 256 leaves no room"):
+        lm.generate_until(instances([("오늘은", {"until": ["\n\n"], "max_gen_toks": 256})]), disable_tqdm=True)
+
+
+def test_sliding_window_caches_are_refused():
+    import torch
+    from transformers import AutoModelForCausalLM, MistralConfig
+
+    config = MistralConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                           num_attention_heads=2, num_key_value_heads=2, sliding_window=8)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    with pytest.raises(ConfigError, match="sliding-window"):
+        generation.GenerationEngine(model, None, rows=2, reference=lambda ids: [])
+
+
+def test_minimum_positions_count_each_distinct_prefix_once():
+    assert generation.minimum_prefix_positions([[1, 2, 3], [1, 2, 4], [1, 2, 3], [5]]) == 3 + 1 + 1
+
+
+def test_prefill_groups_keep_what_neighbours_share():
+    a, b, c = [1] * 40 + [2], [1] * 40 + [3], [1] * 40 + [4]
+    # three documents sharing 40 positions prefill together; unrelated ones form their own run
+    assert generation.prefill_groups([a, b, c, [5] * 30, [6] * 30]) == [[0, 1, 2], [3, 4]]
+    # a first document sharing most with the kept cache is not re-forwarded for an unrelated next one
+    assert generation.prefill_groups([b, [5] * 30], kept=a) == [[0], [1]]
+    assert generation.prefill_groups([[5] * 30, [6] * 30], kept=a) == [[0, 1]]
