@@ -178,3 +178,13 @@ def test_eval_writes_generative_cells_and_samples(folder, tmp_path):
     (lm_eval_file,) = (out / "lm_eval" / "1-shot").glob("*/results_*.json")
     assert "exact_match,first-word" in json.loads(lm_eval_file.read_text())["results"]["copa_gen_regex_local"]
     assert record["macro_f1"] is None and not list((out / "cells").glob("*/*.partial.jsonl"))
+    table = (out / "results.md").read_text(encoding="utf-8")
+    assert "(exact_match,first-word)" in table and "F1" not in table
+    # the card shows the task's own metrics with their stderr, and no macro-F1
+    from polyplatypus.report.card import build_report, render_markdown
+    from polyplatypus.report.results import load_rows
+
+    card = render_markdown(build_report(load_rows(out)))
+    stderr = record["metrics_stderr"]["exact_match,first-word"]
+    assert f"{record['metrics']['exact_match,first-word']:.4f} ± {stderr:.4f}" in card
+    assert "lm_eval:copa_gen_regex_local (exact_match,strict)" in card and "(F1)" not in card

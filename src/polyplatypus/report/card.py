@@ -75,6 +75,8 @@ class Report:
     generated: str
     sources: list[str]
     published_notes: list[str] = field(default_factory=list)  # what published files had that the card leaves out
+    # results without a macro-F1 (an lm_eval: generative task): shown with their own metrics, ± stderr
+    own_metric_records: list[dict] = field(default_factory=list)
 
     def cell(self, task: str, model: str, shots: int) -> Cell | None:
         return self.cells.get((task, model, shots))
@@ -213,7 +215,10 @@ def build_report(
         raise ConfigError(f"confidence must lie strictly between 0 and 1, got {confidence}")
     if resamples < 10:
         raise ConfigError(f"resamples must be at least 10, got {resamples}")
-    baseline_label = resolve_baseline(rows, baseline)
+    sources = sources or sorted({str(r.source) for r in rows})
+    own_metric_records = [{**r.record, "model": r.label} for r in rows if r.record.get("macro_f1") is None]
+    rows = [r for r in rows if r.record.get("macro_f1") is not None]
+    baseline_label = resolve_baseline(rows, baseline) if rows else None
     models = list(dict.fromkeys(r.label for r in rows))
     if baseline_label is not None:
         models.remove(baseline_label)
@@ -234,7 +239,7 @@ def build_report(
         differing_settings=differing, baseline=baseline_label, confidence=confidence,
         resamples=resamples, seed=seed, title=title, intro=intro,
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        sources=sources or sorted({str(r.source) for r in rows}),
+        sources=sources, own_metric_records=own_metric_records,
     )
 
 
@@ -475,6 +480,11 @@ def render_markdown(report: Report) -> str:
                 lines += [f"Difference from the baseline {report.baseline} (F1, {report.confidence:.0%} paired-bootstrap interval"
                           + ("; none where a row is published" if _has_published(report, task) else "") + "): "
                           + "; ".join(diffs) + ".", ""]
+    if report.own_metric_records:  # their own metrics as lm-eval computed them (no macro-F1, no interval)
+        from polyplatypus.eval.tables import results_markdown
+
+        lines += ["Tasks without a macro-F1, by their own metrics (± lm-eval's standard error):", "",
+                  results_markdown(report.own_metric_records).rstrip(), ""]
     if report.published_notes:
         lines += ["Not shown from the published files (no macro-F1, or a task or shot count no evaluated model has): "
                   + "; ".join(report.published_notes) + ".", ""]
