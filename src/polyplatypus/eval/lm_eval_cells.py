@@ -211,8 +211,10 @@ def generate(lm, requests: list, generations: Generations | None = None, progres
                 texts = lm.generate_until([requests[n] for n in numbers], disable_tqdm=True)
             finally:
                 lm.on_generated = None
-            for position, text in enumerate(texts):  # the engine's full records, now complete
-                if "generation" not in records[numbers[position]] or records[numbers[position]]["generation"] is None:
+            for position, text in enumerate(texts):
+                if numbers[position] not in records:  # not reported (a wrapped engine): kept now
+                    finished(position, numbers, text)
+                elif records[numbers[position]].get("generation") is None:  # the engine's full record, now complete
                     records[numbers[position]] = _record(lm, position, text, ())
         else:
             texts = lm.generate_until([requests[n] for n in numbers], disable_tqdm=True)
