@@ -104,6 +104,7 @@ def _choice_sample(task, doc, requests, lm, places) -> dict:
         "gold": _gold(task, doc) if multiple_choice else None,
         "truncated": any(s.truncated for s in scored),
         "rescored": any(s.rescored for s in scored),
+        "prompt": requests[0].args[0],
         "context": requests[0].args[0],
         "continuations": [inst.args[1] for inst in requests],
     }

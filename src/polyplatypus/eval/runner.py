@@ -208,6 +208,7 @@ def plan(config: EvalConfig) -> Plan:
     if isinstance(config.limit, float) and reference:
         raise ConfigError(f"limit: a fraction ({config.limit}) applies to lm_eval: tasks only; "
                           f"{reference[0].name} takes a number of documents")
+    _refuse_lm_eval_options(config, reference)
     task_fingerprints = {task.name: _checked_fingerprint(task, shots, config.data_dirs) for task in reference}
     sources = {task.name: describe_task_source(task, config.data_dirs) for task in reference}
     lm_eval = _build_lm_eval_cells(config, [task for task in tasks if isinstance(task, str)], shots, specs)
@@ -228,6 +229,19 @@ def plan(config: EvalConfig) -> Plan:
         grid.documents = {(task.name, k): _documents_sha256(task, k, config.kobest_dir)
                           for task in tasks if not isinstance(task, str) for k in shots}
     return grid
+
+
+def _refuse_lm_eval_options(config: EvalConfig, reference: list) -> None:
+    """lm-eval's request options shape lm_eval: tasks only: our reference tasks are scored with the
+    reference harness's plain prompts and metrics, which a chat template would change."""
+    given = [flag for flag, value in (("--apply-chat-template", config.apply_chat_template),
+                                      ("--fewshot-as-multiturn", config.fewshot_as_multiturn),
+                                      ("--system-instruction", config.system_instruction is not None),
+                                      ("--gen-kwargs", config.gen_kwargs is not None),
+                                      ("--predict-only", config.predict_only)) if value]
+    if given and reference:
+        raise ConfigError(f"{', '.join(given)} apply to lm_eval: tasks only; {reference[0].name} is scored as the "
+                          "reference harness scores it (plain prompts, its own metrics): evaluate it in a separate run")
 
 
 def _documents_sha256(task: ChoiceTask, shots: int, kobest_dir) -> str | None:
