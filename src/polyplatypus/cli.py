@@ -13,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     from polyplatypus.data import command as data_command
     from polyplatypus.eval import command as eval_command
     from polyplatypus.pipeline import command as pipeline_command
+    from polyplatypus.pipeline import generation as generate_command
     from polyplatypus.report import command as report_command
     from polyplatypus.tasks import command as tasks_command
     from polyplatypus.train import command as train_command
@@ -24,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"polyplatypus {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (eval_command, train_command, data_command, pipeline_command, report_command, tasks_command):
+    for module in (eval_command, train_command, generate_command, data_command, pipeline_command, report_command,
+                   tasks_command):
         module.register(subparsers)
     return parser
 
