@@ -188,3 +188,10 @@ def test_eval_writes_generative_cells_and_samples(folder, tmp_path):
     stderr = record["metrics_stderr"]["exact_match,first-word"]
     assert f"{record['metrics']['exact_match,first-word']:.4f} ± {stderr:.4f}" in card
     assert "lm_eval:copa_gen_regex_local (exact_match,strict)" in card and "(F1)" not in card
+    # report --published: a generative task of an lm-eval results file is shown by its own metrics too
+    from polyplatypus.report.card import write_report
+
+    written = write_report([out], tmp_path / "report", formats=("md", "html"), published=[f"ref={lm_eval_file}"])
+    card = written["md"][0].read_text(encoding="utf-8")
+    assert card.count(f"{record['metrics']['exact_match,first-word']:.4f} ± {stderr:.4f}") == 2  # ours and ref
+    assert "| ref |" in card
