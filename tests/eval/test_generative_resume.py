@@ -133,3 +133,32 @@ def test_a_partial_file_of_other_settings_is_not_used(folder, tmp_path, monkeypa
                        encoding="utf-8")
     run(folder, out)
     assert all(s["resps"] != [["엉뚱한 답"]] for s in samples_of(out))
+
+
+def test_engine_records_are_kept_with_stop_reason_and_token_count():
+    """The engine's contract: ``on_generated(index, text)`` as each request finishes, then
+    ``last_generated`` (request order) with the raw generation, stop reason and token count."""
+    from types import SimpleNamespace
+
+    from polyplatypus.eval.lm_eval_cells import Generations, generate
+
+    class Engine:
+        on_generated = None
+        last_generated = "stale"
+
+        def generate_until(self, requests, disable_tqdm=False):
+            assert self.last_generated is None  # never a previous call's records
+            for number in reversed(range(len(requests))):  # finishing out of order
+                self.on_generated(number, f"t{requests[number]}")
+            self.last_generated = [SimpleNamespace(text=f"t{r}", generation=f"t{r}\n\nQ:", stop_reason="stop",
+                                                   n_tokens=3) for r in requests]
+            return [f"t{r}" for r in requests]
+
+    kept = {}
+    records = generate(Engine(), [0, 1, 2, 3], Generations(kept={1: {"text": "t1", "generation": "t1", "stop_reason":
+                                                                      "eos", "n_tokens": 1}},
+                                                           keep=lambda n, r: kept.setdefault(n, r)))
+    assert [r["text"] for r in records] == ["t0", "t1", "t2", "t3"]
+    assert records[1]["stop_reason"] == "eos"  # kept from before, not generated again
+    assert records[0] == {"text": "t0", "generation": "t0\n\nQ:", "stop_reason": "stop", "n_tokens": 3}
+    assert sorted(kept) == [0, 2, 3]

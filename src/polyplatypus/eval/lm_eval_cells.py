@@ -173,17 +173,16 @@ def _engine_reports_each(lm) -> bool:
 
 
 def _record(lm, position: int, text: str, extra: tuple) -> dict:
-    """What is known of one finished generation: the engine's record (passed along, or in
-    ``lm.last_generated`` after the call) or the text alone."""
-    if extra and isinstance(extra[0], dict):
-        return {"text": text, **extra[0]}
-    last = getattr(lm, "last_generated", None) or []
-    found = last[position] if position < len(last) else None
+    """What is known of one finished generation: the engine's record (passed to ``on_generated``
+    as a third argument, or in ``lm.last_generated`` after the call; a dict or an object with
+    these attributes) or the text alone."""
     fields = ("generation", "stop_reason", "n_tokens")
-    if found is not None:
-        return {"text": text, **{k: getattr(found, k, None) if not isinstance(found, dict) else found.get(k)
-                                 for k in fields}}
-    return {"text": text, **{k: None for k in fields}}
+    last = getattr(lm, "last_generated", None) or []
+    found = extra[0] if extra else (last[position] if position < len(last) else None)
+    if found is None:
+        return {"text": text, **{k: None for k in fields}}
+    get = found.get if isinstance(found, dict) else (lambda k: getattr(found, k, None))
+    return {"text": text, **{k: get(k) for k in fields}}
 
 
 def generate(lm, requests: list, generations: Generations | None = None, progress=None) -> list[dict]:
@@ -207,6 +206,7 @@ def generate(lm, requests: list, generations: Generations | None = None, progres
     for start in range(0, len(todo), size):
         numbers = todo[start:start + size]
         if _engine_reports_each(lm):
+            lm.last_generated = None  # filled by the engine at the end of this call, never a previous call's
             lm.on_generated = lambda position, text, *extra, numbers=numbers: finished(position, numbers, text, *extra)
             try:
                 texts = lm.generate_until([requests[n] for n in numbers], disable_tqdm=True)
