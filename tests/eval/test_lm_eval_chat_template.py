@@ -153,3 +153,6 @@ def test_chat_flags_parse_from_the_command_line(tmp_path):
     yaml_file = tmp_path / "eval.yaml"
     yaml_file.write_text("models: [m]\ntasks: [lm_eval:x]\ngen_kwargs: 'until=Q:'\napply_chat_template: yes\n")
     assert EvalConfig.load(yaml_file).multiturn
+    for bad, message in (("max_gen_toks=many", "max_gen_toks must be a positive integer"), ("=x", "no key")):
+        with pytest.raises(ConfigError, match=message):
+            EvalConfig.build(caller="evaluate()", models=["m"], tasks=["lm_eval:x"], gen_kwargs=bad)

@@ -94,6 +94,11 @@ def parse_gen_kwargs(text: str | None) -> dict | None:
         parsed = simple_parse_args_string(text)
     except Exception as error:
         raise ConfigError(f"--gen-kwargs {text!r}: expected KEY=VALUE,... ({error})") from None
+    if any(not str(key).strip() for key in parsed):
+        raise ConfigError(f"--gen-kwargs {text!r}: a KEY=VALUE pair has no key")
+    tokens = parsed.get("max_gen_toks")
+    if "max_gen_toks" in parsed and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1):
+        raise ConfigError(f"--gen-kwargs {text!r}: max_gen_toks must be a positive integer, got {tokens!r}")
     return parsed or None
 
 
