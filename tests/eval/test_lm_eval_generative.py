@@ -111,11 +111,14 @@ def test_group_mixing_generative_and_multiple_choice_matches_lm_eval(model, fold
 def test_gen_kwargs_and_predict_only_are_lm_evals(model, folder):
     from polyplatypus.tasks.lm_eval_tasks import RequestOptions, parse_gen_kwargs
 
-    options = RequestOptions(gen_kwargs=parse_gen_kwargs("max_gen_toks=6,until=년"), predict_only=True)
+    # 370 new tokens leave 14 of the 384-token window to the prompt: longer prompts are cut from the left
+    options = RequestOptions(gen_kwargs=parse_gen_kwargs("max_gen_toks=370,until=년"), predict_only=True)
     cell, record, samples = assert_same_as_lm_eval(model, "copa_gen_local", 0, 6, folder, options,
-                                                   gen_kwargs="max_gen_toks=6,until=년", predict_only=True)
-    assert samples[0]["arguments"][0][1]["max_gen_toks"] == 6 and samples[0]["arguments"][0][1]["until"] == "년"
+                                                   gen_kwargs="max_gen_toks=370,until=년", predict_only=True)
+    assert samples[0]["arguments"][0][1]["max_gen_toks"] == 370 and samples[0]["arguments"][0][1]["until"] == "년"
     assert set(record["metrics"]) == {"bypass"}
+    longer = [len(model[1](s["prompt"]).input_ids) > 384 - 370 for s in samples]
+    assert [s["truncated"] for s in samples] == longer and record["truncated"] == sum(longer) >= 5
 
 
 def test_rolling_loglikelihood_is_refused_clearly(tmp_path):

@@ -110,14 +110,17 @@ def _choice_sample(task, doc, requests, lm, places) -> dict:
     }
 
 
-def _generated_sample(requests, generated: dict[int, list[dict]]) -> dict:
+def _generated_sample(requests, generated: dict[int, list[dict]], lm) -> dict:
     """Our keys of a generated document: the prompt, and per response the raw generation (before
-    stop strings cut it), why it stopped and its token count (None where the engine does not say)."""
+    stop strings cut it), why it stopped and its token count (None where the engine does not say);
+    ``truncated``: the prompt was cut from the left to ``max_length - max_gen_toks`` (HFLM's rule)."""
     records = [record for inst in requests for record in generated[id(inst)]]
     first = records[0]
-    sample = {"prompt": requests[0].args[0], "generation": first.get("generation"),
+    prompt, kwargs = requests[0].args[0], requests[0].args[1]
+    room = lm.max_length - max_gen_toks(kwargs, lm.max_gen_toks)
+    sample = {"prompt": prompt, "generation": first.get("generation"),
               "stop_reason": first.get("stop_reason"), "n_tokens": first.get("n_tokens"),
-              "truncated": False, "rescored": False, "pred": None, "gold": None}
+              "truncated": len(lm.tok_encode(prompt)) > room, "rescored": False, "pred": None, "gold": None}
     if len(records) > 1:
         sample["generations"] = [r.get("generation") for r in records]
     return sample
@@ -146,7 +149,7 @@ def _task_samples(task_name, task, cell: LmEvalCell, lm, ll_offset: int, generat
             generative = requests[0].request_type == GENERATIVE
             if not generative and filter_key != NO_FILTER and len(filters) > 1:
                 continue
-            ours = _generated_sample(requests, generated) if generative else \
+            ours = _generated_sample(requests, generated, lm) if generative else \
                 _choice_sample(task, doc, requests, lm, [lm.last_scored.places[ll_numbers[id(inst)]] for inst in requests])
             samples.append({"task": task_name, "doc_index": doc_id, **ours,
                             "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float, bool))},
@@ -300,7 +303,7 @@ def record_metrics(cell: LmEvalCell, results: dict, samples: list[dict], lm) -> 
         "metrics": metrics,
         "metrics_stderr": stderrs,
         "n": len({(s["task"], s["doc_index"]) for s in samples}),
-        "truncated": sum(s["truncated"] for s in choices),
+        "truncated": sum(s["truncated"] for s in {(s["task"], s["doc_index"]): s for s in samples}.values()),
         "max_length": lm.max_length,
         "forwarded_tokens": sum(s.forwarded_tokens for s in scored),
         "minimum_tokens": sum(s.minimum_tokens for s in scored),
@@ -350,6 +353,13 @@ def configured_max_length(model_path) -> int | None:
     return int(limit) if isinstance(limit, int) and limit != _NO_LIMIT else HFLM_DEFAULT_MAX_LENGTH
 
 
+def max_gen_toks(kwargs: dict, default: int = DEFAULT_MAX_GEN_TOKS) -> int:
+    """A request's max_gen_toks as HFLM reads it (lm-eval's normalize_gen_kwargs: its aliases too)."""
+    from lm_eval.models.utils import normalize_gen_kwargs
+
+    return int(normalize_gen_kwargs(dict(kwargs), default)["max_gen_toks"])
+
+
 def check_generation_room(cell: LmEvalCell, max_length: int, model: str) -> None:
     """Refuse a generative request whose ``max_gen_toks`` leaves no room for its context in
     ``max_length`` (HFLM keeps ``max_length - max_gen_toks`` context tokens)."""
@@ -359,7 +369,7 @@ def check_generation_room(cell: LmEvalCell, max_length: int, model: str) -> None
         for inst in instances:
             if inst.request_type != GENERATIVE:
                 continue
-            wanted = int(inst.args[1].get("max_gen_toks", DEFAULT_MAX_GEN_TOKS))
+            wanted = max_gen_toks(inst.args[1])
             if wanted >= max_length:
                 raise ConfigError(
                     f"{cell.name}: task {task_name} asks max_gen_toks {wanted}, which leaves no room for the "
