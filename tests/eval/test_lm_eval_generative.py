@@ -198,3 +198,7 @@ def test_eval_writes_generative_cells_and_samples(folder, tmp_path):
     card = written["md"][0].read_text(encoding="utf-8")
     assert card.count(f"{record['metrics']['exact_match,first-word']:.4f} ± {stderr:.4f}") == 2  # ours and ref
     assert "| ref |" in card
+    rows = json.loads((tmp_path / "report" / "results.json").read_text(encoding="utf-8"))["task_metrics"]
+    assert [(r["model"], r["published"]) for r in rows] == [("tiny-gptneox-lm", False), ("ref", True)]
+    assert rows[0]["metrics"]["exact_match,first-word"] == {"value": record["metrics"]["exact_match,first-word"],
+                                                             "stderr": stderr}

@@ -611,7 +611,18 @@ def report_json(report: Report) -> dict:
         },
         "provenance": [{"id": i, **note} for i, note in enumerate(report.provenance, start=1)],
         "results": report_records(report),
+        **({"task_metrics": _own_metric_rows(report)} if report.own_metric_records else {}),
     }
+
+
+def _own_metric_rows(report: Report) -> list[dict]:
+    """The results without a macro-F1, each with its own metrics as (value, stderr) pairs."""
+    from polyplatypus.eval.tables import record_metrics
+
+    return [{"model": r["model"], "task": r["task"], "shots": r["shots"], "published": bool(r.get("published")),
+             "metrics": {name: {"value": value, "stderr": stderr}
+                         for name, (value, stderr) in record_metrics(r).items()}}
+            for r in report.own_metric_records]
 
 
 # ----------------------------------------------------------------------------- all outputs
