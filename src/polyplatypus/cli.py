@@ -13,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     from polyplatypus.data import command as data_command
     from polyplatypus.eval import command as eval_command
     from polyplatypus.pipeline import command as pipeline_command
+    from polyplatypus.pipeline import generation as generate_command
     from polyplatypus.report import command as report_command
     from polyplatypus.tasks import command as tasks_command
     from polyplatypus.train import command as train_command
@@ -27,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="CPU threads to compute with (default: $POLYPLATYPUS_THREADS, else auto: the "
                         "cores not busy with other processes; off: PyTorch's defaults); see docs/run.md")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (eval_command, train_command, data_command, pipeline_command, report_command, tasks_command):
+    for module in (eval_command, train_command, generate_command, data_command, pipeline_command, report_command,
+                   tasks_command):
         module.register(subparsers)
     _no_abbreviations(parser)
     return parser

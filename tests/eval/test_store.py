@@ -28,7 +28,8 @@ def test_results_config_block_is_every_recorded_evalconfig_field():
     # the block as results.json has held it since 0.1.0 (readers of older folders rely on the names),
     # then what later versions added
     assert list(block) == ["models", "tasks", "shots", "limit", "dtype", "device", "device_map", "batch_size",
-                           "scorer", "include_path", "data_source"]
+                           "scorer", "include_path", "gen_kwargs", "predict_only", "apply_chat_template",
+                           "fewshot_as_multiturn", "system_instruction", "data_source"]
 
 
 def test_a_cell_is_reused_only_under_its_whole_key(tmp_path):

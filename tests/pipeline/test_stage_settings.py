@@ -36,6 +36,7 @@ EXAMPLES = {
     (EvalConfig, "kobest_dir"): ("some/kobest", None),
     (EvalConfig, "limit"): (0.5, 1.5),
     (EvalConfig, "include_path"): (["my_tasks", "more_tasks"], None),
+    (EvalConfig, "gen_kwargs"): ("max_gen_toks=32,until=Q:", "max_gen_toks=many"),
     (CurateConfig, "sources"): (["a.jsonl", "b.jsonl"], []),
     (CurateConfig, "output"): ("curated.json", "curated.csv"),
     (CurateConfig, "decontaminate"): (["kobest"], ["mmlu"]),

@@ -49,14 +49,14 @@ def test_report_shows_a_task_without_macro_f1(tmp_path, tiny_gptneox_dir, kobest
                  "--output", str(results), "--no-progress"]) == 0
     (record,) = [r for r in json.loads((results / "results.json").read_text())["results"]
                  if r["task"] == "lm_eval:ko_continuation_local"]
-    assert "macro_f1" not in record and record["metrics"]["perplexity"] > 1
+    assert record.get("macro_f1") is None and record["metrics"]["perplexity"] > 1
 
     out = tmp_path / "report"
     assert main(["report", str(results), "--output", str(out), "--format", "md,html"]) == 0, capsys.readouterr().err
     card = (out / "card.md").read_text(encoding="utf-8")
-    assert "Results without a macro-F1" in card and "perplexity" in card and "tiny" in card
+    assert "Tasks without a macro-F1" in card and "perplexity" in card and "tiny" in card
     assert "COPA" in card  # the macro-F1 table of the task that has one is still there
-    unscored = json.loads((out / "results.json").read_text())["report"]["unscored"]
-    assert unscored == [{"label": "tiny", "task": "lm_eval:ko_continuation_local", "shots": 0,
-                         "metrics": record["metrics"]}]
+    (row,) = json.loads((out / "results.json").read_text())["task_metrics"]
+    assert (row["model"], row["task"], row["shots"]) == ("tiny", "lm_eval:ko_continuation_local", 0)
+    assert row["metrics"]["perplexity"]["value"] == pytest.approx(record["metrics"]["perplexity"])
     assert "perplexity" in (out / "card.html").read_text(encoding="utf-8")

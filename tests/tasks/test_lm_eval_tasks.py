@@ -49,9 +49,11 @@ def test_missing_data_file_is_a_data_error_naming_task_and_file(folder):
         lmt.build_cell("lm_eval:kornli_missing", 0, include_path=[str(folder)])
 
 
-def test_generative_task_is_refused_with_the_way_to_run_it(folder):
-    with pytest.raises(ConfigError, match=r"kmmlu_local_generative is 'generate_until'.*simple_evaluate"):
-        lmt.build_cell("lm_eval:kmmlu_local_generative", 0, include_path=[str(folder)])
+def test_generative_task_is_built_with_lm_evals_generation_requests(folder):
+    cell = lmt.build_cell("lm_eval:kmmlu_local_generative", 0, include_path=[str(folder)])
+    (instances,) = cell.instances.values()
+    assert cell.generative and {inst.request_type for inst in instances} == {"generate_until"}
+    assert instances[0].args[1]["until"]  # lm-eval's default stop sequence for the task
 
 
 def test_more_shots_than_the_fewshot_split_is_refused_naming_task_and_size(folder):

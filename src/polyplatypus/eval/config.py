@@ -72,6 +72,20 @@ class EvalConfig(Settings):
     # last, so results.json's config block keeps its earlier keys in their order
     include_path: Annotated[list[PathText] | None, Flag(repeat=True, metavar="DIR")] = Field(
         None, description="a folder of lm-evaluation-harness task YAML files for lm_eval: names, repeatable")
+    # lm_eval: tasks only, as lm_eval.simple_evaluate's arguments of the same names (docs/tasks.md)
+    gen_kwargs: Annotated[str | None, Flag(metavar="KEY=VALUE,...")] = Field(
+        None, description="generation settings for generate_until tasks, as lm-eval's --gen_kwargs (e.g. "
+        "max_gen_toks=512,until=END); they update each task's generation_kwargs")
+    predict_only: StrictBool = Field(
+        False, description="generate and log samples without computing metrics (lm-eval's --predict_only)")
+    apply_chat_template: StrictBool = Field(
+        False, description="format lm_eval: prompts with the model's chat template, as lm-eval's "
+        "--apply_chat_template (turns --fewshot-as-multiturn on unless --no-fewshot-as-multiturn)")
+    fewshot_as_multiturn: StrictBool | None = Field(
+        None, description="few-shot examples as alternating user/assistant turns (with --apply-chat-template; "
+        "default: on with it)")
+    system_instruction: Annotated[str | None, Flag(metavar="TEXT")] = Field(
+        None, description="system instruction before each lm_eval: prompt (a system turn under a chat template)")
 
     # Where and how results are shown or kept, not what they are: left out of results.json's
     # record of the run's settings (every other field, present or future, is recorded).
@@ -107,6 +121,32 @@ class EvalConfig(Settings):
                 raise ValueError(_one_definition(task, name, *asked[task.name]))
             asked[task.name] = (name, task.file)
         return names
+
+    @field_validator("gen_kwargs")
+    @classmethod
+    def _gen_kwargs(cls, value):
+        from polyplatypus.tasks.lm_eval_tasks import parse_gen_kwargs
+
+        if value is not None:
+            try:
+                parse_gen_kwargs(value)
+            except ConfigError as error:
+                raise ValueError(str(error).removeprefix("--gen-kwargs ")) from None
+        return value
+
+    @property
+    def multiturn(self) -> bool:
+        """lm-eval's rule: few-shot as multiturn with a chat template unless turned off."""
+        return self.apply_chat_template and self.fewshot_as_multiturn is not False
+
+    def request_options(self, chat_template=None):
+        """The options of :func:`polyplatypus.tasks.lm_eval_tasks.build_cell` under these settings."""
+        from polyplatypus.tasks.lm_eval_tasks import RequestOptions, parse_gen_kwargs
+
+        return RequestOptions(gen_kwargs=parse_gen_kwargs(self.gen_kwargs), predict_only=self.predict_only,
+                              system_instruction=self.system_instruction,
+                              apply_chat_template=self.apply_chat_template, fewshot_as_multiturn=self.multiturn,
+                              chat_template=chat_template)
 
     @field_validator("limit")
     @classmethod

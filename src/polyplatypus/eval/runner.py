@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
+from contextlib import nullcontext
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from polyplatypus.eval.requests import build_requests
 from polyplatypus.eval.scorer import RequestScorer
 from polyplatypus.eval.store import OUTPUT_ENTRIES, ResultsStore, folder_settings, public_record
 from polyplatypus.models.integrity import check_model_folder
-from polyplatypus.models.loading import load_model, model_dtype_name, resolve_source
+from polyplatypus.models.loading import load_model, load_tokenizer, model_dtype_name, resolve_source
 from polyplatypus.tasks.lm_eval_tasks import file_stem, is_lm_eval_name
 from polyplatypus.tasks.registry import ChoiceTask, get_task
 from polyplatypus.utils import outputs
@@ -115,7 +116,9 @@ class Plan:
     shots: list[int]
     settings: dict  # the folder-wide part of every cell's key (store.folder_settings)
     store: ResultsStore | None  # None: nothing is written (the Python API without output)
-    lm_eval: dict = field(default_factory=dict)  # (lm_eval:<name>, shots) -> its built LmEvalCell
+    # (lm_eval:<name>, shots, model label or None) -> its built LmEvalCell; per model only under a
+    # chat template (the model's tokenizer formats the requests)
+    lm_eval: dict = field(default_factory=dict)
     task_fingerprints: dict[str, str] = field(default_factory=dict)  # reference task -> definition and data
     sources: dict[str, str] = field(default_factory=dict)  # reference task -> its data source's description
     other_sources: dict[str, str] = field(default_factory=dict)  # non-KoBEST data source -> description (mixing check)
@@ -136,12 +139,22 @@ class Plan:
             if not isinstance(task, str):
                 identity["data_sha256"] = self.documents.get((task.name, shots))
         if isinstance(task, str):  # its requests, and the datasets its task configs name
-            built = self.lm_eval[(task, shots)]
+            built = self.lm_eval_cell(spec, task, shots)
             identity.update(fingerprint=built.fingerprint, fingerprint_parts=built.fingerprint_parts,
                             data_source=built.data_source)
+            if built.options:  # generation kwargs, chat template, system instruction, predict-only
+                identity["request_options"] = built.options
+            if built.generative:  # what model.generate also reads
+                from polyplatypus.eval.lm_eval_cells import generation_config_sha256
+
+                identity["generation_config_sha256"] = generation_config_sha256(spec.path)
         else:  # the task's own data source, and its definition and data files
             identity.update(data_source=self.sources[task.name], task_fingerprint=self.task_fingerprints[task.name])
         return ResultsStore.key(spec, task_name(task), shots, self.settings, identity)
+
+    def lm_eval_cell(self, spec: ModelSpec, task: str, shots: int):
+        """The built lm-eval cell of (task, shots) for this model."""
+        return self.lm_eval.get((task, shots, spec.label)) or self.lm_eval[(task, shots, None)]
 
     @staticmethod
     def stem(task: ChoiceTask | str) -> str:
@@ -198,12 +211,13 @@ def plan(config: EvalConfig) -> Plan:
     if isinstance(config.limit, float) and reference:
         raise ConfigError(f"limit: a fraction ({config.limit}) applies to lm_eval: tasks only; "
                           f"{reference[0].name} takes a number of documents")
+    _refuse_lm_eval_options(config, reference)
     task_fingerprints = {task.name: _checked_fingerprint(task, shots, config.data_dirs) for task in reference}
     sources = {task.name: describe_task_source(task, config.data_dirs) for task in reference}
-    lm_eval = _build_lm_eval_cells(config, [task for task in tasks if isinstance(task, str)], shots)
-    tasks = [next(cell.name for (asked, _), cell in lm_eval.items() if asked == task) if isinstance(task, str)
+    lm_eval = _build_lm_eval_cells(config, [task for task in tasks if isinstance(task, str)], shots, specs)
+    tasks = [next(cell.name for (asked, *_), cell in lm_eval.items() if asked == task) if isinstance(task, str)
              else task for task in tasks]
-    lm_eval = {(cell.name, k): cell for (_, k), cell in lm_eval.items()}
+    lm_eval = {(cell.name, k, label): cell for (_, k, label), cell in lm_eval.items()}
     store = None
     if config.output is not None:
         store = ResultsStore(outputs.check_folder(config.output, command="eval", own=OUTPUT_ENTRIES))
@@ -211,6 +225,7 @@ def plan(config: EvalConfig) -> Plan:
         resolve_source(spec.path, tokenizer=True)  # a missing or damaged model is named before any model loads
         if spec.adapter is not None:
             check_model_folder(Path(spec.adapter).expanduser())
+    _check_generation_room(lm_eval, specs)
     grid = Plan(config=config, specs=specs, tasks=tasks, shots=shots, settings=cell_settings(config), store=store,
                 lm_eval=lm_eval, task_fingerprints=task_fingerprints, sources=sources,
                 other_sources=_other_sources(reference, config))
@@ -238,28 +253,60 @@ def check_labels(specs: Sequence[ModelSpec]) -> None:
         seen.update({folder.casefold(): spec.label for folder in folders})
 
 
+def _refuse_lm_eval_options(config: EvalConfig, reference: list) -> None:
+    """lm-eval's request options shape lm_eval: tasks only: our reference tasks are scored with the
+    reference harness's plain prompts and metrics, which a chat template would change."""
+    given = [flag for flag, value in (("--apply-chat-template", config.apply_chat_template),
+                                      ("--fewshot-as-multiturn", config.fewshot_as_multiturn),
+                                      ("--system-instruction", config.system_instruction is not None),
+                                      ("--gen-kwargs", config.gen_kwargs is not None),
+                                      ("--predict-only", config.predict_only)) if value]
+    if given and reference:
+        raise ConfigError(f"{', '.join(given)} apply to lm_eval: tasks only; {reference[0].name} is scored as the "
+                          "reference harness scores it (plain prompts, its own metrics): evaluate it in a separate run")
+
+
 def _documents_sha256(task: ChoiceTask, shots: int, kobest_dir) -> str | None:
     if task.source not in KOBEST_SOURCES:
         return None  # data this module does not read
     return documents_sha256(task.source, [task.eval_split] + ([task.fewshot_split] if shots else []), kobest_dir)
 
 
-def _build_lm_eval_cells(config: EvalConfig, names: list[str], shots: list[int]) -> dict:
+def _build_lm_eval_cells(config: EvalConfig, names: list[str], shots: list[int], specs: list[ModelSpec]) -> dict:
     """Every lm-eval cell's requests, built once by lm-eval's machinery before any model loads
-    (every process builds the same ones: lm-eval's draws are seeded)."""
+    (every process builds the same ones: lm-eval's draws are seeded); under a chat template once
+    per model, with its tokenizer's template (keyed by its label, else by None)."""
     if not names:
         return {}
-    from polyplatypus.tasks.lm_eval_tasks import build_cell, resolve_name
+    from polyplatypus.tasks.lm_eval_tasks import build_cell, chat_template_of, resolve_name
 
     seen: dict[str, str] = {}
     for name in names:  # the same task under two spellings is refused before any is built, as --shots 0,0
         canonical = resolve_name(name, config.include_path)
         if seen.setdefault(canonical, name) != name:
             raise ConfigError(f"tasks repeat: {seen[canonical]!r} and {name!r} are both {canonical}")
-    cells = {(name, k): build_cell(name, k, limit=config.limit, include_path=config.include_path)
-             for name in names for k in shots}
+    templates = {None: None}
+    if config.apply_chat_template:
+        templates = {spec.label: chat_template_of(load_tokenizer(spec.path), f"model {spec.label} ({spec.path})")
+                     for spec in specs}
+    cells = {(name, k, label): build_cell(name, k, limit=config.limit, include_path=config.include_path,
+                                          options=config.request_options(template))
+             for label, template in templates.items() for name in names for k in shots}
     _check_same_on_every_rank(cells)
     return cells
+
+
+def _check_generation_room(cells: dict, specs: list[ModelSpec]) -> None:
+    """A generative task whose max_gen_toks leaves no room for a context in a model's window is
+    refused before any model loads (where the window is known from the model's config.json)."""
+    from polyplatypus.eval.lm_eval_cells import check_generation_room, configured_max_length
+
+    for spec in specs:
+        window = configured_max_length(spec.path)
+        if window is not None:
+            for (name, k, label), cell in cells.items():
+                if label in (None, spec.label):
+                    check_generation_room(cell, window, f"model {spec.label} ({spec.path})")
 
 
 def _check_same_on_every_rank(cells: dict) -> None:
@@ -270,7 +317,7 @@ def _check_same_on_every_rank(cells: dict) -> None:
         return
     from accelerate.utils import gather_object
 
-    mine = {f"{name} {k}-shot": cell.fingerprint for (name, k), cell in cells.items()}
+    mine = {f"{name} {k}-shot {label or ''}".strip(): cell.fingerprint for (name, k, label), cell in cells.items()}
     for other in gather_object([mine]):
         if other != mine:
             differing = next(key for key in mine if other.get(key) != mine[key])
@@ -329,7 +376,8 @@ def run(grid: Plan) -> list[dict]:
                                                   progress=grid.config.progress)
                     batch_size = resolve_batch_size(grid.config.batch_size, model)
                 if isinstance(task, str):
-                    cell = _run_lm_eval_cell(grid, spec, model, tokenizer, grid.lm_eval[(task, k)], key, batch_size)
+                    cell = _run_lm_eval_cell(grid, spec, model, tokenizer, grid.lm_eval_cell(spec, task, k), key,
+                                             batch_size)
                 else:
                     cell = _run_cell(grid, spec, model, tokenizer, task, k, key, batch_size)
             records.append(public_record(cell))
@@ -363,7 +411,7 @@ def _say_what_is_recomputed(grid: Plan, spec: ModelSpec) -> None:
     for (task, k), reason in zip(grid.cells(), reasons):
         if reason == "requests":  # an lm-eval cell: name what changed
             stored = grid.store.read_cell(grid.store.cell_path(spec, grid.stem(task), k)) or {}
-            changed = changed_parts(stored.get("fingerprint_parts"), grid.lm_eval[(task, k)].fingerprint_parts)
+            changed = changed_parts(stored.get("fingerprint_parts"), grid.lm_eval_cell(spec, task, k).fingerprint_parts)
             print(f"polyplatypus eval: {task} {k}-shot of model {spec.label}: {changed} changed since it was "
                   "stored: recomputing it", file=sys.stderr, flush=True)
 
@@ -431,14 +479,20 @@ def _run_cell(grid: Plan, spec: ModelSpec, model, tokenizer, task: ChoiceTask, s
 def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key: dict, batch_size) -> dict:
     from tqdm.auto import tqdm
 
-    from polyplatypus.eval.lm_eval_cells import document_count, score_lm_eval_cell
+    from polyplatypus.eval.lm_eval_cells import Generations, document_count, score_lm_eval_cell
 
     config = grid.config
+    keeping = grid.store is not None and is_main_process() and built.generative
+    stem = file_stem(built.name)
+    kept = grid.store.kept_generations(spec, stem, built.shots, key) if keeping else {}
     with tqdm(total=document_count(built), desc=f"{spec.label} | {built.name} | {built.shots}-shot", unit="doc",
               disable=not config.progress or not is_main_process(),
-              bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]") as bar:
+              bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]") as bar, \
+            (grid.store.keeping_generations(spec, stem, built.shots, key, kept) if keeping
+             else nullcontext(None)) as keep:
         metrics, samples, _ = score_lm_eval_cell(model, tokenizer, built, batch_size=batch_size,
-                                                 scorer=config.scorer, progress=bar.update)
+                                                 scorer=config.scorer, progress=bar.update,
+                                                 generations=Generations(kept=kept, keep=keep))
     cell = {
         "model": spec.label,
         **key,

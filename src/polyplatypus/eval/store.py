@@ -6,6 +6,8 @@ A results folder holds::
     results.json                          {"results": [records], "config": {...}, "versions": {...}}
     results.md                            the model-card tables of results.json
     cells/<model>/<task>_<k>shot.json     one finished cell: its record + per-document golds/preds
+    cells/<model>/<task>_<k>shot.partial.jsonl   a generative cell's finished generations while it
+                                          runs (its key, then one line each): a killed run resumes
     samples/<model>/<task>_<k>shot.jsonl  per-document details (``--log-samples``)
     lm_eval/<k>-shot/<model>/results_<date>.json   results.json in lm-eval 0.4's schema
                                           (:mod:`polyplatypus.eval.lm_eval_results`)
@@ -120,6 +122,42 @@ class ResultsStore:
 
     def samples_path(self, spec: ModelSpec, task: str, shots: int) -> Path:
         return inside(self.root, SAMPLES_DIR, spec.slug, cell_stem(task, shots) + ".jsonl")
+
+    def partial_path(self, spec: ModelSpec, task: str, shots: int) -> Path:
+        """A generative cell's finished generations while it runs (removed once the cell is written)."""
+        return self.root / CELLS_DIR / spec.slug / f"{task}_{shots}shot.partial.jsonl"
+
+    def kept_generations(self, spec: ModelSpec, task: str, shots: int, key: dict) -> dict[int, dict]:
+        """The generations an interrupted run of this cell kept, by request number: only those of a
+        run with the same key (its first line); a line cut short by the kill is left out."""
+        try:
+            lines = self.partial_path(spec, task, shots).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return {}
+        rows = []
+        for line in lines:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+        if not rows or rows[0] != {"key": json.loads(json.dumps(key, default=str))}:
+            return {}
+        return {int(row["request"]): row["record"] for row in rows[1:] if isinstance(row, dict) and "record" in row}
+
+    @contextmanager
+    def keeping_generations(self, spec: ModelSpec, task: str, shots: int, key: dict, kept: dict[int, dict]):
+        """``keep(number, record)`` appending each finished generation to the cell's partial file
+        (rewritten first with its key and ``kept``), flushed line by line so that a killed run
+        loses only what was in flight."""
+        path = self.partial_path(spec, task, shots)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = [{"key": key}] + [{"request": n, "record": r} for n, r in sorted(kept.items())]
+        atomic_write_jsonl(path, json.loads(json.dumps(rows, default=str)))
+        with open(path, "a", encoding="utf-8") as handle:
+            def keep(number: int, record: dict) -> None:
+                handle.write(json.dumps({"request": number, "record": record}, ensure_ascii=False, default=str) + "\n")
+                handle.flush()
+            yield keep
 
     def _samples_of(self, cell_path: Path) -> Path:
         return self.root / SAMPLES_DIR / cell_path.parent.name / f"{cell_path.stem}.jsonl"
@@ -264,6 +302,7 @@ class ResultsStore:
         else:
             samples_path.unlink(missing_ok=True)  # an earlier run's samples would not match this cell
         atomic_write_json(self.cell_path(spec, task, shots), cell)
+        self.partial_path(spec, task, shots).unlink(missing_ok=True)
         return cell
 
     def write_results(self, records: list[dict], *, config: dict, versions: dict, tables: str) -> None:

@@ -75,10 +75,9 @@ class Report:
     generated: str
     sources: list[str]
     published_notes: list[str] = field(default_factory=list)  # what published files had that the card leaves out
-    # results without a macro-F1 (an lm_eval: task of output_type loglikelihood, e.g. perplexity):
-    # {"label", "task", "shots", "metrics"}, listed with their own metrics below the tables
-    unscored: list[dict] = field(default_factory=list)
     baseline_match: str | None = None  # which model --baseline named, and how it matched
+    # results without a macro-F1 (an lm_eval: generative task): shown with their own metrics, ± stderr
+    own_metric_records: list[dict] = field(default_factory=list)
 
     def cell(self, task: str, model: str, shots: int) -> Cell | None:
         return self.cells.get((task, model, shots))
@@ -224,15 +223,18 @@ def _settings_that_differ(rows: list[Row], provenance: list[dict]) -> dict[str, 
 def build_report(
     rows: list[Row], *, baseline: str | None = None, resamples: int = DEFAULT_RESAMPLES,
     confidence: float = DEFAULT_CONFIDENCE, seed: int = 0, title: str = "KoBEST results",
-    intro: str = "", sources: list[str] | None = None, unscored: list[dict] = (),
+    intro: str = "", sources: list[str] | None = None,
 ) -> Report:
-    if not rows and not unscored:
+    if not rows:
         raise ConfigError("no results to report")
     if not 0.0 < confidence < 1.0:
         raise ConfigError(f"confidence must lie strictly between 0 and 1, got {confidence}")
     if resamples < 10:
         raise ConfigError(f"resamples must be at least 10, got {resamples}")
-    baseline_label, baseline_match = match_baseline(rows, baseline)
+    sources = sources or sorted({str(r.source) for r in rows})
+    own_metric_records = [{**r.record, "model": r.label} for r in rows if r.record.get("macro_f1") is None]
+    rows = [r for r in rows if r.record.get("macro_f1") is not None]
+    baseline_label, baseline_match = match_baseline(rows, baseline) if rows else (None, None)
     models = list(dict.fromkeys(r.label for r in rows))
     if baseline_label is not None:
         models.remove(baseline_label)
@@ -253,7 +255,7 @@ def build_report(
         differing_settings=differing, baseline=baseline_label, confidence=confidence,
         resamples=resamples, seed=seed, title=title, intro=intro,
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        sources=sources or sorted({str(r.source) for r in rows}), unscored=list(unscored),
+        sources=sources, own_metric_records=own_metric_records,
         baseline_match=baseline_match and f"--baseline {baseline} matched model {baseline_label!r} by {baseline_match}",
     )
 
@@ -495,11 +497,14 @@ def render_markdown(report: Report) -> str:
                 lines += [f"Difference from the baseline {report.baseline} (F1, {report.confidence:.0%} paired-bootstrap interval"
                           + ("; none where a row is published" if _has_published(report, task) else "") + "): "
                           + "; ".join(diffs) + ".", ""]
+    if report.own_metric_records:  # their own metrics as lm-eval computed them (no macro-F1, no interval)
+        from polyplatypus.eval.tables import results_markdown
+
+        lines += ["Tasks without a macro-F1, by their own metrics (± lm-eval's standard error):", "",
+                  results_markdown(report.own_metric_records).rstrip(), ""]
     if report.published_notes:
         lines += ["Not shown from the published files (no macro-F1, or a task or shot count no evaluated model has): "
                   + "; ".join(report.published_notes) + ".", ""]
-    if report.unscored:
-        lines += ["Results without a macro-F1 (their task's own metrics): " + "; ".join(unscored_lines(report)) + ".", ""]
     lines += ["---", ""]
     lines += [f"Report written by polyplatypus {__version__} on {report.generated} from: "
               + ", ".join(f"`{s}`" for s in report.sources) + ".", ""]
@@ -607,21 +612,17 @@ def report_records(report: Report) -> list[dict]:
     return records
 
 
-def split_unscored(rows: list[Row]) -> tuple[list[Row], list[dict]]:
-    """The rows with a macro-F1 (the tables), and the others as ``{"label", "task", "shots",
-    "metrics"}`` (an ``lm_eval:`` task whose metrics are its own, e.g. a perplexity)."""
-    scored = [r for r in rows if isinstance(r.record.get("macro_f1"), (int, float))]
-    unscored = [{"label": r.label, "task": r.task, "shots": r.shots, "metrics": dict(r.record.get("metrics") or {})}
-                for r in rows if not isinstance(r.record.get("macro_f1"), (int, float))]
-    return scored, unscored
+def own_metric_lines(report: Report) -> list[str]:
+    """One text per result without a macro-F1: ``model task k-shot: metric value ± stderr, ...``."""
+    from polyplatypus.eval.tables import record_metrics
 
+    def shown(value, stderr):
+        return f"{value:.4g}" + (f" ± {stderr:.2g}" if stderr is not None else "")
 
-def unscored_lines(report: Report) -> list[str]:
-    """One text per result without a macro-F1: ``label task k-shot: metric value, ...``."""
-    return [f"{entry['label']} {task_title(entry['task'])} {entry['shots']}-shot: "
-            + (", ".join(f"{name} {value:.4g}" for name, value in entry["metrics"].items()
+    return [f"{r['model']} {task_title(r['task'])} {r['shots']}-shot: "
+            + (", ".join(f"{name} {shown(value, stderr)}" for name, (value, stderr) in record_metrics(r).items()
                          if isinstance(value, (int, float))) or "no metric")
-            for entry in report.unscored]
+            for r in report.own_metric_records]
 
 
 def report_json(report: Report) -> dict:
@@ -633,12 +634,22 @@ def report_json(report: Report) -> dict:
             "shots": report.shots, "models": report.models,
             "differing_settings": report.differing_settings,
             "published_notes": report.published_notes,
-            "unscored": report.unscored,
             "baseline_match": report.baseline_match,
         },
         "provenance": [{"id": i, **note} for i, note in enumerate(report.provenance, start=1)],
         "results": report_records(report),
+        **({"task_metrics": _own_metric_rows(report)} if report.own_metric_records else {}),
     }
+
+
+def _own_metric_rows(report: Report) -> list[dict]:
+    """The results without a macro-F1, each with its own metrics as (value, stderr) pairs."""
+    from polyplatypus.eval.tables import record_metrics
+
+    return [{"model": r["model"], "task": r["task"], "shots": r["shots"], "published": bool(r.get("published")),
+             "metrics": {name: {"value": value, "stderr": stderr}
+                         for name, (value, stderr) in record_metrics(r).items()}}
+            for r in report.own_metric_records]
 
 
 # ----------------------------------------------------------------------------- all outputs
@@ -689,11 +700,9 @@ def write_report(
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths or [])
     refuse_overwriting_inputs(output, paths, published)
     rows, notes = gather_rows(paths, published)
-    rows, unscored = split_unscored(rows)
     report = build_report(
         rows, baseline=baseline, resamples=resamples, confidence=confidence, seed=seed,
         title=title, intro=intro, sources=[str(p) for p in paths] + [str(p) for p in published],
-        unscored=unscored,
     )
     report.published_notes = notes
     if hub is not None:

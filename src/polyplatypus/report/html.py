@@ -8,7 +8,7 @@ from pathlib import Path
 
 from polyplatypus.report.card import (
     MISSING, NOISE_MARK, Report, _baseline_lines, legend, provenance_text, published_legend, report_warnings,
-    task_title, truncation_notes, unscored_lines,
+    task_title, truncation_notes, own_metric_lines,
 )
 from polyplatypus.version import __version__
 
@@ -84,9 +84,9 @@ def render_html(report: Report, images: list[Path] | None = None) -> str:
             out.append(f'<img src="{escape(Path(image).as_posix())}" alt="F1 against shot count, {escape(task_title(task))}">')
     if report.published_notes:
         out.append('<p class="note">Not shown from the published files: ' + escape("; ".join(report.published_notes)) + ".</p>")
-    if report.unscored:
+    if report.own_metric_records:
         out.append('<p class="note">Results without a macro-F1 (their task\'s own metrics): '
-                   + escape("; ".join(unscored_lines(report))) + ".</p>")
+                   + escape("; ".join(own_metric_lines(report))) + ".</p>")
     overview = images_by_name.get("overview")
     if overview is not None:
         out += ["<h2>All tasks</h2>", f'<img src="{escape(Path(overview).as_posix())}" alt="F1 against shot count, all tasks">']

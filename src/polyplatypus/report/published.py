@@ -213,7 +213,8 @@ def _read_lm_eval(path: Path, data: dict, label: str | None) -> PublishedFile:
             continue  # a group's aggregate: its subtasks are rows of their own
         task_config = configs.get(task) if isinstance(configs.get(task), dict) else {}
         key, why = _macro_f1_key(task, metrics, task_config, path)
-        if key is None:
+        generative = task_config.get("output_type") == "generate_until"
+        if key is None and not generative:
             left_out.append(f"{LM_EVAL_PREFIX}{task} ({why})")
             continue
         if task not in n_shot:
@@ -223,6 +224,9 @@ def _read_lm_eval(path: Path, data: dict, label: str | None) -> PublishedFile:
                   "task": ours if isinstance(ours, str) and ours else f"{LM_EVAL_PREFIX}{task}",
                   "shots": _shot_count(n_shot[task], path, f"n-shot.{task}"),
                   "task_version": (data.get("versions") or {}).get(task)}
+        if key is None:  # a generative task: shown by its own metrics (exact_match ...) with their stderrs
+            records.append({**record, "macro_f1": None, "lm_eval": {"results": {task: dict(metrics)}}})
+            continue
         record["macro_f1"] = _number(metrics[key], path, f"results.{task}.{key}")
         stderr_key = key.replace(",", "_stderr,", 1)
         stderr = metrics.get(stderr_key)

@@ -44,8 +44,66 @@ INSTALL_HINT = "pip install 'polyplatypus[lm-eval]'"
 RANDOM_SEED = 0
 NUMPY_SEED = 1234
 FEWSHOT_SEED = 1234
-# What the shared-context engine scores; the others would need lm-eval's generation or rolling windows.
-SCORED_OUTPUT_TYPES = ("multiple_choice", "loglikelihood")
+# What eval runs: loglikelihoods by the shared-context engine, generations by SharedContextLM.generate_until.
+SCORED_OUTPUT_TYPES = ("multiple_choice", "loglikelihood", "generate_until")
+GENERATIVE = "generate_until"
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """How requests are built and scored beyond the task files, as ``lm_eval.simple_evaluate``'s
+    arguments of the same names: ``gen_kwargs`` update every generative task's
+    ``generation_kwargs``; ``predict_only`` replaces the metrics by lm-eval's ``bypass``; the chat
+    options go to ``Task.build_all_requests`` (``chat_template``: lm-eval's
+    ``HFLM.apply_chat_template`` over the model's tokenizer, :func:`chat_template_of`)."""
+
+    gen_kwargs: dict | None = None
+    predict_only: bool = False
+    system_instruction: str | None = None
+    apply_chat_template: bool = False
+    fewshot_as_multiturn: bool = False
+    chat_template: Any = None
+
+    def recorded(self) -> dict:
+        """The options that change requests or metrics, where not lm-eval's defaults (fingerprint, key)."""
+        values = {"gen_kwargs": self.gen_kwargs, "predict_only": self.predict_only,
+                  "system_instruction": self.system_instruction, "apply_chat_template": self.apply_chat_template,
+                  "fewshot_as_multiturn": self.fewshot_as_multiturn and self.apply_chat_template}
+        return {k: v for k, v in values.items() if v not in (None, False)}
+
+
+def chat_template_of(tokenizer, where: str):
+    """lm-eval's own ``HFLM.apply_chat_template`` over ``tokenizer`` (what ``simple_evaluate``
+    passes to ``build_all_requests``); a ConfigError naming ``where`` when it has no chat template."""
+    from functools import partial
+    from types import SimpleNamespace
+
+    require_lm_eval()
+    from lm_eval.models.huggingface import HFLM
+
+    if not getattr(tokenizer, "chat_template", None):
+        raise ConfigError(f"{where}: --apply-chat-template, but the tokenizer has no chat template "
+                          "(tokenizer_config.json 'chat_template' or chat_template.jinja)")
+    return partial(HFLM.apply_chat_template, SimpleNamespace(tokenizer=tokenizer, chat_template_args={}))
+
+
+def parse_gen_kwargs(text: str | None) -> dict | None:
+    """``--gen-kwargs KEY=VALUE,...`` as lm-eval parses its ``--gen_kwargs`` (numbers and booleans typed)."""
+    if not text:
+        return None
+    require_lm_eval()
+    from lm_eval.utils import simple_parse_args_string
+
+    try:
+        parsed = simple_parse_args_string(text)
+    except Exception as error:
+        raise ConfigError(f"--gen-kwargs {text!r}: expected KEY=VALUE,... ({error})") from None
+    if any(not str(key).strip() for key in parsed):
+        raise ConfigError(f"--gen-kwargs {text!r}: a KEY=VALUE pair has no key")
+    tokens = parsed.get("max_gen_toks")
+    if "max_gen_toks" in parsed and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1):
+        raise ConfigError(f"--gen-kwargs {text!r}: max_gen_toks must be a positive integer, got {tokens!r}")
+    return parsed or None
 
 
 def is_lm_eval_name(name: str) -> bool:
@@ -263,6 +321,7 @@ class LmEvalCell:
     fingerprint: str = ""
     fingerprint_parts: dict = field(default_factory=dict)  # what decides the numbers, part by part (key_parts)
     data_source: str = ""  # the leaf tasks' datasets, as their configs name them (describe_datasets)
+    options: dict = field(default_factory=dict)  # RequestOptions.recorded(): what else shaped the requests
     instances: dict[str, list] = field(default_factory=dict)  # per leaf task, lm-eval's Instances
 
     @property
@@ -272,6 +331,10 @@ class LmEvalCell:
     @property
     def groups(self) -> dict:
         return self.loaded["groups"]
+
+    @property
+    def generative(self) -> bool:
+        return any(inst.request_type == GENERATIVE for insts in self.instances.values() for inst in insts)
 
     def all_instances(self) -> list:
         return [inst for name in self.tasks for inst in self.instances[name]]
@@ -370,9 +433,17 @@ def _check_output_type(name: str, task_name: str, task) -> None:
     output_type = task.get_config("output_type")
     if output_type not in SCORED_OUTPUT_TYPES:
         raise ConfigError(
-            f"{name}: task {task_name} is {output_type!r}; polyplatypus eval scores only "
-            f"{' and '.join(SCORED_OUTPUT_TYPES)} tasks. Run generative and rolling-loglikelihood tasks "
+            f"{name}: task {task_name} is {output_type!r}; polyplatypus eval runs only "
+            f"{', '.join(SCORED_OUTPUT_TYPES)} tasks. Run rolling-loglikelihood (perplexity) tasks "
             f"with lm_eval.simple_evaluate(model=SharedContextLM(...)), which leaves them to lm-eval's HF engine")
+
+
+def _apply_options(task, options: RequestOptions) -> None:
+    """simple_evaluate's per-task overrides: generation kwargs, then predict-only's bypass metric."""
+    if task.get_config("output_type") == GENERATIVE and options.gen_kwargs is not None:
+        task.set_config(key="generation_kwargs", value=dict(options.gen_kwargs), update=True)
+    if options.predict_only:
+        task.override_metric(metric_name="bypass")
 
 
 def _set_shots(task, shots: int) -> bool:
@@ -404,11 +475,14 @@ def lm_eval_task_module():
     return task
 
 
-def build_cell(name: str, shots: int, *, limit: int | float | None = None, include_path=None) -> LmEvalCell:
-    """Load an lm-eval task or group and build its requests for ``shots`` as lm-eval would."""
+def build_cell(name: str, shots: int, *, limit: int | float | None = None, include_path=None,
+               options: RequestOptions | None = None) -> LmEvalCell:
+    """Load an lm-eval task or group and build its requests for ``shots`` as lm-eval would
+    (``simple_evaluate`` with ``options``)."""
     import numpy as np
     from lm_eval.evaluator_utils import get_sample_size
 
+    options = options or RequestOptions()
     name = resolve_name(name, include_path)
     random.seed(RANDOM_SEED)
     np.random.seed(NUMPY_SEED)
@@ -418,17 +492,22 @@ def build_cell(name: str, shots: int, *, limit: int | float | None = None, inclu
     num_fewshot, fixed, limits = {}, [], {}
     for task_name, task in loaded["tasks"].items():
         _check_output_type(name, task_name, task)
+        _apply_options(task, options)
         if _set_shots(task, shots):
             fixed.append(task_name)
         task.set_fewshot_seed(seed=FEWSHOT_SEED)
         num_fewshot[task_name] = int(task.get_config("num_fewshot") or 0)
         _check_fewshot_pool(name, task_name, task, num_fewshot[task_name])
     cell = LmEvalCell(name=name, shots=shots, loaded=loaded, num_fewshot=num_fewshot, fixed_shots=fixed,
-                      limits=limits, versions={})
+                      limits=limits, versions={}, options=options.recorded())
     for task_name, task in loaded["tasks"].items():
         limits[task_name] = get_sample_size(task, limit)
         with labelled_bars(lm_eval_task_module(), f"lm-eval: building {task_name} {shots}-shot requests"):
-            task.build_all_requests(limit=limits[task_name], rank=0, world_size=1)
+            task.build_all_requests(limit=limits[task_name], rank=0, world_size=1,
+                                    system_instruction=options.system_instruction,
+                                    apply_chat_template=options.apply_chat_template,
+                                    fewshot_as_multiturn=options.fewshot_as_multiturn,
+                                    chat_template=options.chat_template if options.apply_chat_template else None)
         cell.instances[task_name] = list(task.instances)
         cell.versions[task_name] = task.VERSION if getattr(task, "VERSION", None) is not None else \
             (task.get_config("metadata") or {}).get("version")
@@ -601,8 +680,11 @@ def _requests_digest(cell: LmEvalCell) -> str:
     """sha256 of the tasks' versions and every built request's inputs (document id, request type,
     context and continuation strings, shots): equal digests score the same requests."""
     digest = hashlib.sha256()
+    # options only where given, so that cells made without them keep their fingerprints
     digest.update(json.dumps({"versions": {k: str(v) for k, v in sorted(cell.versions.items())},
-                              "num_fewshot": dict(sorted(cell.num_fewshot.items()))}, sort_keys=True).encode())
+                              "num_fewshot": dict(sorted(cell.num_fewshot.items())),
+                              **({"options": cell.options} if cell.options else {})},
+                             sort_keys=True, default=str).encode())
     for task_name in sorted(cell.instances):
         for inst in cell.instances[task_name]:
             digest.update(json.dumps([task_name, inst.doc_id, inst.idx, inst.request_type, list(map(str, inst.args))],

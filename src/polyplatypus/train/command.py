@@ -12,9 +12,9 @@ import argparse
 
 
 def register(subparsers) -> None:
-    """Add ``train``, ``merge`` and ``generate`` to the top-level parser."""
+    """Add ``train`` and ``merge`` to the top-level parser."""
     from polyplatypus.settings import add_config_option, add_flags
-    from polyplatypus.train.config import GenerateConfig, MergeConfig, TrainConfig
+    from polyplatypus.train.config import MergeConfig, TrainConfig
 
     parser = subparsers.add_parser(
         "train", help="fine-tune a base model with LoRA / QLoRA (the Platypus recipe)",
@@ -34,12 +34,7 @@ def register(subparsers) -> None:
     add_flags(parser, MergeConfig)
     parser.set_defaults(func=run_merge)
 
-    parser = subparsers.add_parser(
-        "generate", help="answer an instruction with a (merged or base + adapter) model",
-        description="Build the prompt with the template the model was trained with and print the response.",
-    )
-    add_flags(parser, GenerateConfig)
-    parser.set_defaults(func=run_generate)
+    # generate: registered by polyplatypus.pipeline.generation (--prompts uses the evaluation's engine)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -63,9 +58,10 @@ def run_merge(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    """``generate --instruction``: one response, printed."""
     from polyplatypus.train.config import GenerateConfig
     from polyplatypus.train.generate import generate
 
-    options = GenerateConfig.from_args(args).model_dump()
+    options = GenerateConfig.from_args(args).model_dump(exclude=set(GenerateConfig.BATCH_FIELDS))
     print(generate(template=options.pop("prompt_template"), **options))
     return 0

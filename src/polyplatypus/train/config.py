@@ -10,9 +10,9 @@ value on the command line (``--lora-target-modules query_key_value,dense``), as 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, ClassVar, Literal, Mapping
 
-from pydantic import BeforeValidator, Field, StrictBool, StrictInt, field_validator
+from pydantic import BeforeValidator, Field, StrictBool, StrictInt, field_validator, model_validator
 
 from polyplatypus.data.templates import CHAT
 from polyplatypus.models.loading import DTYPES
@@ -158,7 +158,8 @@ class GenerateConfig(Settings):
                             "base model with --adapter")
     adapter: Annotated[PathText | None, Flag(metavar="DIR")] = Field(
         None, description="LoRA adapter folder to apply to --model")
-    instruction: Annotated[str, Flag(metavar="TEXT")] = Field(description="the instruction")
+    instruction: Annotated[str | None, Flag(metavar="TEXT")] = Field(
+        None, description="the instruction (or --prompts FILE for many)")
     input: Annotated[str, Flag(metavar="TEXT")] = Field("", description="optional input / context for the instruction")
     prompt_template: Annotated[str | None, Flag(metavar="NAME")] = Field(
         None, description="template name, .json file or chat (default: the trained one, else alpaca)")
@@ -169,3 +170,25 @@ class GenerateConfig(Settings):
     top_p: Number = Field(1.0, gt=0, le=1, description="nucleus sampling (when sampling)")
     repetition_penalty: Number = Field(1.0, gt=0, description="transformers' repetition penalty")
     seed: StrictInt | None = Field(None, description="seed for sampling")
+    # many prompts at once: the evaluation's generation engine, resumable (docs/tasks.md)
+    prompts: Annotated[PathText | None, Flag(metavar="FILE.jsonl")] = Field(
+        None, description="JSONL of prompts, one object a line: 'instruction' (and 'input') put in the template, or "
+        "'prompt' used as is; responses go to --output")
+    output: Annotated[PathText | None, Flag(metavar="FILE.jsonl")] = Field(
+        None, description="with --prompts: JSONL of responses, one a line; a re-run skips the prompts already there")
+    chat_template: StrictBool = Field(
+        False, description="with --prompts: put each instruction in the tokenizer's chat template (a user turn) "
+        "instead of --prompt-template")
+    batch_size: StrictInt = Field(8, ge=1, description="with --prompts: prompts generated together")
+
+    BATCH_FIELDS: ClassVar[tuple[str, ...]] = ("prompts", "output", "chat_template", "batch_size")
+
+    @model_validator(mode="after")
+    def _one_way(self):
+        if (self.instruction is None) == (self.prompts is None):
+            raise ValueError("give --instruction TEXT (one answer) or --prompts FILE.jsonl (many), not both")
+        if (self.prompts is None) != (self.output is None):
+            raise ValueError("--prompts and --output go together")
+        if self.prompts is None and (self.chat_template or self.batch_size != 8):
+            raise ValueError("--chat-template and --batch-size apply to --prompts")
+        return self

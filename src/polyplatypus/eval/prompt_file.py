@@ -1,0 +1,137 @@
+"""``generate --prompts FILE.jsonl --output FILE.jsonl``: every prompt of a file answered by the
+evaluation's generation engine (``SharedContextLM.generate_until``, batched), resumable.
+
+A prompt line is a JSON object with ``instruction`` (and optional ``input``), put in the prompt
+template (or, with ``chat_template``, in the tokenizer's chat template as one user turn), or
+``prompt``, a text used as is; other keys are copied to its response line. A response line holds
+``index`` (the prompt's line number, from 1), the prompt's keys, the ``prompt`` as sent, the
+``response`` (stripped; generation stops at EOS or ``max_new_tokens``), and, where the engine says,
+the raw ``generation``, its ``stop_reason`` and ``n_tokens``. Lines are appended as prompts finish,
+so a killed run resumes where it stopped: a re-run skips the indices already in the output.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from polyplatypus.errors import ConfigError, DataError
+
+STOP_FREE: list[str] = []  # no stop strings: HFLM stops at the tokenizer's EOS (and max_gen_toks)
+
+
+def read_prompts(path) -> list[dict]:
+    """The prompt file's objects, each checked (file, line and field named)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise DataError("prompt file not found", path=path) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"cannot be read as UTF-8 text ({error})", path=path) from None
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"not JSON ({error.msg})", path=path, record=number) from None
+        if not isinstance(row, dict):
+            raise DataError("expected an object with 'instruction' or 'prompt'", path=path, record=number)
+        text = "prompt" if "prompt" in row else "instruction"
+        if not isinstance(row.get(text), str) or not row[text].strip():
+            raise DataError("missing or empty (a line needs 'instruction' or 'prompt')", path=path, record=number,
+                            field=text)
+        if not isinstance(row.get("input", ""), str):
+            raise DataError("expected a string", path=path, record=number, field="input")
+        rows.append({"index": number, **row})
+    if not rows:
+        raise DataError("no prompts in the file", path=path)
+    return rows
+
+
+def build_prompt(row: dict, tokenizer, *, template: str | None, chat_template: bool) -> str:
+    """The text sent for a prompt line: as is, in the chat template, or in the prompt template."""
+    from polyplatypus.data.templates import get_template
+
+    if "prompt" in row:
+        return row["prompt"]
+    if chat_template:
+        if not getattr(tokenizer, "chat_template", None):
+            raise ConfigError("--chat-template: the tokenizer has no chat template")
+        content = row["instruction"] + (f"\n\n{row['input']}" if row.get("input") else "")
+        return tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
+                                             add_generation_prompt=True)
+    return get_template(template or "alpaca").prompt(row["instruction"], row.get("input", ""))
+
+
+def finished_indices(output: Path) -> dict[int, dict]:
+    """The response lines already in ``output`` by index; a line cut short by a kill is dropped
+    (the file is rewritten without it, so new lines follow whole ones)."""
+    if not output.is_file():
+        return {}
+    from polyplatypus.utils.io import atomic_write_jsonl
+
+    done, whole = {}, True
+    for line in output.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+            done[int(row["index"])] = row
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            whole = False
+    if not whole:
+        atomic_write_jsonl(output, list(done.values()))
+    return done
+
+
+def generation_kwargs(max_new_tokens: int, temperature: float, top_p: float, repetition_penalty: float) -> dict:
+    """lm-eval's generation kwargs for these settings (greedy unless temperature > 0)."""
+    kwargs = {"until": STOP_FREE, "max_gen_toks": max_new_tokens, "do_sample": temperature > 0}
+    if temperature > 0:
+        kwargs.update(temperature=temperature, top_p=top_p)
+    if repetition_penalty != 1.0:
+        kwargs["repetition_penalty"] = repetition_penalty
+    return kwargs
+
+
+def generate_prompt_file(model, tokenizer, prompts: list[dict], output, *, template: str | None = None,
+                         chat_template: bool = False, max_new_tokens: int = 256, batch_size: int = 8,
+                         temperature: float = 0.0, top_p: float = 1.0, repetition_penalty: float = 1.0,
+                         seed: int | None = None, progress: bool = True) -> int:
+    """Answer the prompts not yet in ``output``, appending each response as it finishes; returns
+    how many responses the output holds."""
+    import torch
+    from lm_eval.api.instance import Instance
+    from tqdm.auto import tqdm
+
+    from polyplatypus.eval.lm_eval_cells import Generations, generate, make_lm
+
+    output = Path(output)
+    done = finished_indices(output)
+    todo = [row for row in prompts if row["index"] not in done]
+    texts = [build_prompt(row, tokenizer, template=template, chat_template=chat_template) for row in todo]
+    kwargs = generation_kwargs(max_new_tokens, temperature, top_p, repetition_penalty)
+    requests = [Instance(request_type="generate_until", doc=row, arguments=(text, dict(kwargs)), idx=0,
+                         metadata=("prompts", row["index"], 1)) for row, text in zip(todo, texts)]
+    if seed is not None:
+        torch.manual_seed(seed)
+    lm = make_lm(model, tokenizer, batch_size=batch_size)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    started, tokens = time.monotonic(), 0
+    with open(output, "a", encoding="utf-8") as handle, \
+            tqdm(total=len(prompts), initial=len(done), desc="generate", unit="prompt", disable=not progress) as bar:
+        def keep(number: int, record: dict) -> None:
+            nonlocal tokens
+            row = todo[number]
+            counted = record.get("n_tokens")
+            tokens += counted if isinstance(counted, int) else len(tokenizer(record["text"]).input_ids)
+            line = {**row, "prompt": texts[number], "response": record["text"].strip(),
+                    **{k: record.get(k) for k in ("generation", "stop_reason", "n_tokens")}}
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+            handle.flush()
+            bar.set_postfix_str(f"{tokens / max(time.monotonic() - started, 1e-9):.1f} tok/s", refresh=False)
+
+        generate(lm, requests, Generations(keep=keep), progress=bar.update)
+    return len(done) + len(todo)

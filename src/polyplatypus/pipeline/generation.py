@@ -1,0 +1,48 @@
+"""The ``generate`` command: one instruction answered (:func:`polyplatypus.train.generate.generate`),
+or a prompt file answered by the evaluation's generation engine
+(:func:`polyplatypus.eval.prompt_file.generate_prompt_file`). It sits above ``train`` (the model and
+adapter loading, the trained template) and ``eval`` (the engine), which do not import each other."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    from polyplatypus.settings import add_flags
+    from polyplatypus.train.config import GenerateConfig
+
+    parser = subparsers.add_parser(
+        "generate", help="answer an instruction, or a file of prompts, with a (merged or base + adapter) model",
+        description="Build the prompt with the template the model was trained with and print the response; with "
+        "--prompts FILE.jsonl, answer every prompt of the file into --output (resumable, batched by the "
+        "evaluation's generation engine).",
+    )
+    add_flags(parser, GenerateConfig)
+    parser.set_defaults(func=run_generate)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from polyplatypus.train.command import run_generate as run_one
+    from polyplatypus.train.config import GenerateConfig
+
+    config = GenerateConfig.from_args(args)
+    if config.prompts is None:
+        return run_one(args)
+    written = generate_file(config)
+    print(f"{written} response(s) written to {config.output}")
+    return 0
+
+
+def generate_file(config) -> int:
+    """Answer ``config.prompts`` into ``config.output``; returns how many responses it holds."""
+    from polyplatypus.eval.prompt_file import generate_prompt_file, read_prompts
+    from polyplatypus.train.generate import load_for_generation
+
+    prompts = read_prompts(config.prompts)  # a malformed line is named before the model loads
+    model, tokenizer, trained = load_for_generation(config.model, adapter=config.adapter)
+    return generate_prompt_file(
+        model, tokenizer, prompts, config.output, template=config.prompt_template or trained,
+        chat_template=config.chat_template, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
+        temperature=config.temperature, top_p=config.top_p, repetition_penalty=config.repetition_penalty,
+        seed=config.seed)

@@ -1,0 +1,93 @@
+"""``generate --prompts FILE.jsonl --output FILE.jsonl``: every prompt answered by the evaluation's
+generation engine, the same text as ``generate --instruction`` gives one at a time (greedy, the
+trained template), resumable after a kill, a bad line named before the model loads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from polyplatypus.cli import main
+from polyplatypus.errors import DataError
+
+pytest.importorskip("lm_eval")
+
+MODEL = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-gptneox-lm"
+PROMPTS = [{"instruction": "한국의 수도는 어디인가요?"}, {"instruction": "다음 문장을 요약하세요.", "input": "비가 와서 길이 젖었다.", "id": "b"},
+           {"prompt": "이퀄라이저로 저음 음역대 소리 크기를 키웠다. 결과:"}, {"instruction": "좋아하는 계절은?"}]
+
+
+def write_prompts(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_prompt_file_answers_as_generate_does_one_at_a_time(tmp_path):
+    from polyplatypus.train.generate import generate
+
+    prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS)
+    out = tmp_path / "answers.jsonl"
+    assert main(["generate", "--model", str(MODEL), "--prompts", str(prompts), "--output", str(out),
+                 "--max-new-tokens", "12", "--batch-size", "1"]) == 0
+    lines = read(out)
+    assert [line["index"] for line in lines] == [1, 2, 3, 4] and lines[1]["id"] == "b"
+    for row, line in zip(PROMPTS[:2], lines[:2]):
+        assert line["response"] == generate(str(MODEL), row["instruction"], row.get("input", ""), max_new_tokens=12)
+    assert lines[2]["prompt"] == PROMPTS[2]["prompt"]
+
+
+def test_prompt_file_resumes_and_skips_answered_prompts(tmp_path, monkeypatch):
+    """Killed at the third prompt by an engine that reports each as it finishes (the contract of
+    ``on_generated``): the re-run generates only the two prompts left, and the file equals an
+    uninterrupted run's."""
+    from lm_eval.models.huggingface import HFLM
+
+    from polyplatypus.eval.lm_eval_engine import SharedContextLM
+
+    prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS)
+    whole, out = tmp_path / "whole.jsonl", tmp_path / "answers.jsonl"
+    argv = ["generate", "--model", str(MODEL), "--prompts", str(prompts), "--max-new-tokens", "8"]
+    assert main(argv + ["--output", str(whole)]) == 0
+    asked = []
+
+    def reporting(self, requests, disable_tqdm=False, die_at=None):
+        texts = []
+        for number, request in enumerate(requests):
+            if number == die_at:
+                raise KeyboardInterrupt
+            asked.append(request)
+            texts += HFLM.generate_until(self, [request], disable_tqdm=True)
+            self.on_generated(number, texts[-1])
+        return texts
+
+    monkeypatch.setattr(SharedContextLM, "generate_until", lambda self, r, disable_tqdm=False: reporting(self, r, die_at=2))
+    assert main(argv + ["--output", str(out)]) == 130
+    with open(out, "a", encoding="utf-8") as handle:
+        handle.write('{"index": 3, "resp')  # a line cut short by the kill
+    assert out.read_text().splitlines()[:2] == whole.read_text().splitlines()[:2]
+    monkeypatch.setattr(SharedContextLM, "generate_until", reporting)
+    asked.clear()
+    assert main(argv + ["--output", str(out)]) == 0
+    assert len(asked) == 2 and read(out) == read(whole)
+
+
+def test_a_bad_prompt_line_is_named_before_the_model_loads(tmp_path, capsys):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"instruction": "좋아"}\n{"input": "x"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"prompts\.jsonl, record 2, field 'instruction'"):
+        from polyplatypus.eval.prompt_file import read_prompts
+        read_prompts(prompts)
+    assert main(["generate", "--model", str(tmp_path / "no-model"), "--prompts", str(prompts),
+                 "--output", str(tmp_path / "o.jsonl")]) == 2
+    assert "record 2, field 'instruction'" in capsys.readouterr().err
+
+
+def test_instruction_and_prompts_exclude_each_other(capsys):
+    assert main(["generate", "--model", "m", "--instruction", "x", "--prompts", "p.jsonl", "--output", "o"]) == 2
+    assert "not both" in capsys.readouterr().err
