@@ -210,7 +210,7 @@ def generate(lm, requests: list, generations: Generations | None = None, progres
         if progress is not None:
             progress(1)
 
-    size = len(todo) if _engine_reports_each(lm) else max(GENERATION_CHUNK, int(lm.batch_size or 1))
+    size = max(1, len(todo)) if _engine_reports_each(lm) else max(GENERATION_CHUNK, int(lm.batch_size or 1))
     for start in range(0, len(todo), size):
         numbers = todo[start:start + size]
         if _engine_reports_each(lm):
