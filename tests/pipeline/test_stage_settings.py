@@ -49,6 +49,15 @@ EXAMPLES = {
 # the settings a call needs besides the one under test
 REQUIRED = {EvalConfig: {"models": ["org/model"]}, CurateConfig: {"sources": ["in.jsonl"], "output": "out.jsonl"},
             TrainConfig: {"base": "org/base", "data": "in.jsonl", "output": "out"}}
+# settings a field is refused without (its validator names them), given beside it in every way
+NEEDS = {(TrainConfig, "system_prompt"): {"prompt_template": "chat"},
+         (TrainConfig, "chat_template"): {"prompt_template": "chat"}}
+
+
+def _required(model, name) -> dict:
+    return {**REQUIRED[model], **NEEDS.get((model, name), {})}
+
+
 SECTIONS = {EvalConfig: ("eval", EvalSection), CurateConfig: ("data", DataSection), TrainConfig: ("train", TrainSection)}
 COMMANDS = {EvalConfig: ["eval"], CurateConfig: ["data", "curate"], TrainConfig: ["train"]}
 # the stage's Python API: its module, function and the name its errors give
@@ -120,7 +129,7 @@ def _cli_words(model, name, value) -> list[str]:
 
 def _cli_argv(model, name, value) -> list[str]:
     words = []
-    for key, required in REQUIRED[model].items():
+    for key, required in _required(model, name).items():
         if key != name:
             words += _cli_words(model, key, required)
     return COMMANDS[model] + words + _cli_words(model, name, value)
@@ -145,7 +154,7 @@ def spy(monkeypatch):
 
 
 def _via_api(model, name, value):
-    options = {**REQUIRED[model], name: value}
+    options = {**_required(model, name), name: value}
     module, function = API[model]
     try:
         getattr(module, function)(**options)
@@ -157,6 +166,7 @@ def _via_api(model, name, value):
 def _via_recipe(model, name, value):
     key, _ = SECTIONS[model]
     recipe = {"name": "x", "base": {"model": "org/base"}, "data": {"sources": ["in.jsonl"]}, "train": {}, "eval": {}}
+    recipe[key].update(NEEDS.get((model, name), {}))
     recipe[key][name] = value
     config = validate_config(recipe, "recipe.yaml")
     section = getattr(config, key)
@@ -171,7 +181,7 @@ def _via_cli(model, name, value, capsys):
 def _via_config_file(model, name, value, capsys, tmp_path):
     """The value as a key of ``--config FILE`` (the other required settings in the file too)."""
     path = tmp_path / "settings.yaml"
-    path.write_text(yaml.safe_dump({**REQUIRED[model], name: value}, allow_unicode=True), encoding="utf-8")
+    path.write_text(yaml.safe_dump({**_required(model, name), name: value}, allow_unicode=True), encoding="utf-8")
     return path, _run_cli(COMMANDS[model] + ["--config", str(path)], capsys)
 
 
@@ -188,7 +198,7 @@ def _run_cli(argv, capsys):
 @pytest.mark.parametrize("model,name", CASES)
 def test_a_good_value_arrives_the_same_four_ways(model, name, spy, capsys, tmp_path):
     good, _ = derive_example(model, name, model.model_fields[name])
-    expected = getattr(model(**{**REQUIRED[model], name: good}), name)
+    expected = getattr(model(**{**_required(model, name), name: good}), name)
     assert _via_api(model, name, good).model_dump()[name] == expected
     from_cli = _via_cli(model, name, good, capsys)
     assert isinstance(from_cli, model), from_cli

@@ -134,4 +134,10 @@ def generate_prompt_file(model, tokenizer, prompts: list[dict], output, *, templ
             bar.set_postfix_str(f"{tokens / max(time.monotonic() - started, 1e-9):.1f} tok/s", refresh=False)
 
         generate(lm, requests, Generations(keep=keep), progress=bar.update)
-    return len(done) + len(todo)
+    # responses were appended as they finished (documents run in token order, not file order):
+    # once all are in, the file is put back in the prompts' order
+    from polyplatypus.utils.io import atomic_write_jsonl
+
+    answered = finished_indices(output)
+    atomic_write_jsonl(output, [answered[number] for number in sorted(answered)])
+    return len(answered)

@@ -205,13 +205,13 @@ def plan(config: EvalConfig) -> Plan:
     specs = [ModelSpec.parse(m) for m in config.models]
     check_labels(specs)
     tasks = [name if is_lm_eval_name(name) else get_task(name) for name in config.tasks]
-    check_hub_needs(eval_hub_needs(config, specs, tasks), command="eval")  # offline: what to give instead, at once
     shots = list(config.shots)
     reference = [task for task in tasks if not isinstance(task, str)]
     if isinstance(config.limit, float) and reference:
         raise ConfigError(f"limit: a fraction ({config.limit}) applies to lm_eval: tasks only; "
                           f"{reference[0].name} takes a number of documents")
     _refuse_lm_eval_options(config, reference)
+    check_hub_needs(eval_hub_needs(config, specs, tasks), command="eval")  # offline: what to give instead, at once
     task_fingerprints = {task.name: _checked_fingerprint(task, shots, config.data_dirs) for task in reference}
     sources = {task.name: describe_task_source(task, config.data_dirs) for task in reference}
     lm_eval = _build_lm_eval_cells(config, [task for task in tasks if isinstance(task, str)], shots, specs)

@@ -40,7 +40,7 @@ def generate_file(config) -> int:
     from polyplatypus.train.generate import load_for_generation
 
     prompts = read_prompts(config.prompts)  # a malformed line is named before the model loads
-    model, tokenizer, trained = load_for_generation(config.model, adapter=config.adapter)
+    model, tokenizer, trained, _ = load_for_generation(config.model, adapter=config.adapter)
     return generate_prompt_file(
         model, tokenizer, prompts, config.output, template=config.prompt_template or trained,
         chat_template=config.chat_template, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
