@@ -30,28 +30,166 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_KOBEST = ROOT.parent / "shared" / "data" / "kobest" / "v1.0"
 
-SUBJECTS = ["학생들", "연구진", "우리 팀", "시청 직원들", "농부", "요리사", "개발자", "간호사", "기자", "관광객", "어린이들",
-            "선생님", "운동선수", "과학자", "작가", "상인", "주민들", "회사원", "소방관", "음악가", "디자이너", "의사",
-            "경찰관", "할머니", "대학원생", "사진작가", "변호사", "택시 기사", "도서관 사서", "우주비행사"]
-PLACES = ["도서관", "시장", "실험실", "공원", "회의실", "병원", "해변", "산속 마을", "지하철역", "박물관", "공장", "학교 운동장",
-          "카페", "농장", "항구", "온라인 게시판", "미술관", "기차 안", "캠핑장", "놀이터", "체육관", "시청 광장", "공항"]
-OBJECTS = ["보고서", "새 제품", "지도", "사진", "설문 결과", "예산안", "요리법", "실험 데이터", "소설", "노래", "그림", "발표 자료",
-           "여행 계획", "운동 일정", "편지", "코드", "통계표", "광고 문구", "설계도", "일기", "영화 대본", "수학 문제",
-           "화학 반응식", "역사 연표", "기사", "시험지", "계약서", "메뉴판", "안내문", "드론"]
-VERBS = ["검토했다", "만들었다", "발표했다", "수정했다", "분석했다", "정리했다", "공유했다", "비교했다", "설명했다", "완성했다",
-         "준비했다", "평가했다", "번역했다", "기록했다", "요약했다", "시험했다", "설계했다", "측정했다", "그렸다", "구입했다"]
-ADVERBS = ["꼼꼼하게", "서둘러", "조용히", "함께", "처음으로", "다시", "천천히", "밤늦게", "정성껏", "우연히", "매일", "끝내",
-           "기꺼이", "오랫동안", "간단히", "자세히"]
-TIMES = ["어제", "지난주", "오늘 아침", "작년 겨울", "주말에", "점심시간에", "새벽에", "방학 동안", "회의가 끝난 뒤", "비가 그친 후"]
-TASKS = ["다음 글을 세 문장으로 요약하세요.", "아래 내용을 바탕으로 질문에 답하시오.", "다음 상황에서 가장 적절한 조언을 해 주세요.",
-         "아래 문단의 핵심 주장을 찾고 근거를 평가하시오.", "다음 내용을 영어로 번역하세요.", "아래 글의 제목을 붙여 주세요.",
-         "주어진 정보로 표를 만들어 정리하시오.", "다음 글에서 틀린 부분을 고쳐 쓰시오.", "아래 사례에서 배울 점을 두 가지 쓰세요.",
-         "다음 이야기의 뒷부분을 이어서 쓰세요."]
+SUBJECTS = [
+    "학생들",
+    "연구진",
+    "우리 팀",
+    "시청 직원들",
+    "농부",
+    "요리사",
+    "개발자",
+    "간호사",
+    "기자",
+    "관광객",
+    "어린이들",
+    "선생님",
+    "운동선수",
+    "과학자",
+    "작가",
+    "상인",
+    "주민들",
+    "회사원",
+    "소방관",
+    "음악가",
+    "디자이너",
+    "의사",
+    "경찰관",
+    "할머니",
+    "대학원생",
+    "사진작가",
+    "변호사",
+    "택시 기사",
+    "도서관 사서",
+    "우주비행사",
+]
+PLACES = [
+    "도서관",
+    "시장",
+    "실험실",
+    "공원",
+    "회의실",
+    "병원",
+    "해변",
+    "산속 마을",
+    "지하철역",
+    "박물관",
+    "공장",
+    "학교 운동장",
+    "카페",
+    "농장",
+    "항구",
+    "온라인 게시판",
+    "미술관",
+    "기차 안",
+    "캠핑장",
+    "놀이터",
+    "체육관",
+    "시청 광장",
+    "공항",
+]
+OBJECTS = [
+    "보고서",
+    "새 제품",
+    "지도",
+    "사진",
+    "설문 결과",
+    "예산안",
+    "요리법",
+    "실험 데이터",
+    "소설",
+    "노래",
+    "그림",
+    "발표 자료",
+    "여행 계획",
+    "운동 일정",
+    "편지",
+    "코드",
+    "통계표",
+    "광고 문구",
+    "설계도",
+    "일기",
+    "영화 대본",
+    "수학 문제",
+    "화학 반응식",
+    "역사 연표",
+    "기사",
+    "시험지",
+    "계약서",
+    "메뉴판",
+    "안내문",
+    "드론",
+]
+VERBS = [
+    "검토했다",
+    "만들었다",
+    "발표했다",
+    "수정했다",
+    "분석했다",
+    "정리했다",
+    "공유했다",
+    "비교했다",
+    "설명했다",
+    "완성했다",
+    "준비했다",
+    "평가했다",
+    "번역했다",
+    "기록했다",
+    "요약했다",
+    "시험했다",
+    "설계했다",
+    "측정했다",
+    "그렸다",
+    "구입했다",
+]
+ADVERBS = [
+    "꼼꼼하게",
+    "서둘러",
+    "조용히",
+    "함께",
+    "처음으로",
+    "다시",
+    "천천히",
+    "밤늦게",
+    "정성껏",
+    "우연히",
+    "매일",
+    "끝내",
+    "기꺼이",
+    "오랫동안",
+    "간단히",
+    "자세히",
+]
+TIMES = [
+    "어제",
+    "지난주",
+    "오늘 아침",
+    "작년 겨울",
+    "주말에",
+    "점심시간에",
+    "새벽에",
+    "방학 동안",
+    "회의가 끝난 뒤",
+    "비가 그친 후",
+]
+TASKS = [
+    "다음 글을 세 문장으로 요약하세요.",
+    "아래 내용을 바탕으로 질문에 답하시오.",
+    "다음 상황에서 가장 적절한 조언을 해 주세요.",
+    "아래 문단의 핵심 주장을 찾고 근거를 평가하시오.",
+    "다음 내용을 영어로 번역하세요.",
+    "아래 글의 제목을 붙여 주세요.",
+    "주어진 정보로 표를 만들어 정리하시오.",
+    "다음 글에서 틀린 부분을 고쳐 쓰시오.",
+    "아래 사례에서 배울 점을 두 가지 쓰세요.",
+    "다음 이야기의 뒷부분을 이어서 쓰세요.",
+]
 NUMBERS = list(range(2, 1000))
 
 
-SYLLABLES = "가나다라마바사아자차카타파하고노도로모보소오조초코토포호구누두루무부수우주추쿠투푸후기니디리미비시이지치키티피히" \
-            "개내대래매배새애재채해게네데레메베세에제체헤강난당랑망방상앙장창캉탕팡항건던런먼번선언전천헌근는든른믄븐슨은즌"
+SYLLABLES = (
+    "가나다라마바사아자차카타파하고노도로모보소오조초코토포호구누두루무부수우주추쿠투푸후기니디리미비시이지치키티피히"
+    "개내대래매배새애재채해게네데레메베세에제체헤강난당랑망방상앙장창캉탕팡항건던런먼번선언전천헌근는든른믄븐슨은즌"
+)
 PATTERNS = [
     "{time} {subj_i} {place}에서 {num}개의 {obj_r} {adv} {verb}.",
     "{name} 씨는 {place}에서 {obj}에 관한 {num}쪽짜리 자료를 {verb}.",
@@ -77,17 +215,31 @@ def pseudo_word(rng: random.Random) -> str:
 def sentence(rng: random.Random) -> str:
     subj, obj = rng.choice(SUBJECTS), rng.choice(OBJECTS)
     return rng.choice(PATTERNS).format(
-        time=rng.choice(TIMES), subj=subj, subj_i=josa(subj, "이/가"), subj_n=josa(subj, "은/는"),
-        place=rng.choice(PLACES), num=rng.choice(NUMBERS), obj=obj, obj_r=josa(obj, "을/를"),
-        adv=rng.choice(ADVERBS), verb=rng.choice(VERBS), name=pseudo_word(rng))
+        time=rng.choice(TIMES),
+        subj=subj,
+        subj_i=josa(subj, "이/가"),
+        subj_n=josa(subj, "은/는"),
+        place=rng.choice(PLACES),
+        num=rng.choice(NUMBERS),
+        obj=obj,
+        obj_r=josa(obj, "을/를"),
+        adv=rng.choice(ADVERBS),
+        verb=rng.choice(VERBS),
+        name=pseudo_word(rng),
+    )
 
 
 def synthetic_record(rng: random.Random, index: int) -> dict:
     instruction = f"{rng.choice(TASKS)} " + " ".join(sentence(rng) for _ in range(rng.randint(1, 2)))
     input_ = " ".join(sentence(rng) for _ in range(rng.randint(0, 5)))
     output = " ".join(sentence(rng) for _ in range(rng.randint(1, 3)))
-    return {"id": index, "instruction": instruction, "input": input_, "output": output,
-            "data_source": rng.choice(["airoboros", "guanaco", "camelai", "scienceqa", "MATH/PRM-800K"])}
+    return {
+        "id": index,
+        "instruction": instruction,
+        "input": input_,
+        "output": output,
+        "data_source": rng.choice(["airoboros", "guanaco", "camelai", "scienceqa", "MATH/PRM-800K"]),
+    }
 
 
 PARTICLES = {"이": "가", "가": "이", "을": "를", "를": "을", "은": "는", "는": "은", "에서": "에게서"}
@@ -121,7 +273,9 @@ def kobest_records(kobest_dir: Path | None, rng: random.Random, count: int) -> l
     from polyplatypus.data.kobest import load_kobest
 
     docs = [d["paragraph"] for d in load_kobest("boolq", "test", kobest_dir)]
-    docs += [f"{d['premise']} {d['alternative_1']} {d['alternative_2']}" for d in load_kobest("copa", "test", kobest_dir)]
+    docs += [
+        f"{d['premise']} {d['alternative_1']} {d['alternative_2']}" for d in load_kobest("copa", "test", kobest_dir)
+    ]
     docs += [d["context"] for d in load_kobest("hellaswag", "test", kobest_dir)]
     out = []
     for i in range(count):
@@ -153,8 +307,12 @@ def run_one(source: Path, records: int, kobest_dir: Path | None) -> dict:
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    report = curate([str(source)], source.with_name("curated.jsonl"),
-                    decontaminate=("kobest",) if kobest_dir else (), kobest_dir=kobest_dir)
+    report = curate(
+        [str(source)],
+        source.with_name("curated.jsonl"),
+        decontaminate=("kobest",) if kobest_dir else (),
+        kobest_dir=kobest_dir,
+    )
     elapsed = time.perf_counter() - start
     return {
         "records": records,
@@ -194,10 +352,12 @@ def compare_datasketch(source: Path) -> None:
         candidates += len(lsh.query(signature))
         lsh.insert(i, signature)
     indexed = time.perf_counter() - start
-    print(f"{len(forms):,} prompts: polyplatypus near_duplicates {ours:.2f} s ({len(found)} removed, exact "
-          f"verification included); datasketch {built + hashed + indexed:.2f} s without verification "
-          f"(shingle sets {built:.2f} s, MinHash.bulk {hashed:.2f} s, MinHashLSH query+insert {indexed:.2f} s, "
-          f"{candidates} candidate pairs)")
+    print(
+        f"{len(forms):,} prompts: polyplatypus near_duplicates {ours:.2f} s ({len(found)} removed, exact "
+        f"verification included); datasketch {built + hashed + indexed:.2f} s without verification "
+        f"(shingle sets {built:.2f} s, MinHash.bulk {hashed:.2f} s, MinHashLSH query+insert {indexed:.2f} s, "
+        f"{candidates} candidate pairs)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,8 +366,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kobest-dir", default=os.environ.get("POLYPLATYPUS_KOBEST_DIR") or str(DEFAULT_KOBEST))
     parser.add_argument("--no-kobest", action="store_true", help="skip decontamination")
-    parser.add_argument("--compare-datasketch", action="store_true",
-                        help="time near-duplicate candidates with datasketch against ours instead")
+    parser.add_argument(
+        "--compare-datasketch",
+        action="store_true",
+        help="time near-duplicate candidates with datasketch against ours instead",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--generate", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -222,30 +385,45 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.generate:
         rows = build(args.records[0], args.seed, kobest_dir)
-        Path(args.generate).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                                       encoding="utf-8")
+        Path(args.generate).write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+        )
         return 0
     if args.compare_datasketch:
         with tempfile.TemporaryDirectory() as tmp:
             source = Path(tmp) / "synthetic.jsonl"
-            source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n"
-                                      for r in build(args.records[0], args.seed, kobest_dir)), encoding="utf-8")
+            source.write_text(
+                "".join(
+                    json.dumps(r, ensure_ascii=False) + "\n" for r in build(args.records[0], args.seed, kobest_dir)
+                ),
+                encoding="utf-8",
+            )
             compare_datasketch(source)
         return 0
     for records in args.records:
         with tempfile.TemporaryDirectory() as tmp:
             source = Path(tmp) / "synthetic.jsonl"
-            generate = [sys.executable, __file__, "--generate", str(source), "--records", str(records),
-                        "--seed", str(args.seed)]
+            generate = [
+                sys.executable,
+                __file__,
+                "--generate",
+                str(source),
+                "--records",
+                str(records),
+                "--seed",
+                str(args.seed),
+            ]
             generate += ["--no-kobest"] if kobest_dir is None else ["--kobest-dir", str(kobest_dir)]
             subprocess.run(generate, check=True)
             command = [sys.executable, __file__, "--child", str(source), "--records", str(records)]
             command += ["--no-kobest"] if kobest_dir is None else ["--kobest-dir", str(kobest_dir)]
             result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
         t = result["totals"]
-        print(f"{records:>9,} records  {result['seconds']:>7.2f} s  {result['records_per_second']:>7,} records/s  "
-              f"max RSS {result['max_rss_mib']:.0f} MiB (after imports {result['rss_after_imports_mib']:.0f})  "
-              f"removed: exact {t['exact_duplicates']}, contaminated {t['contaminated']}, near {t['near_duplicates']}")
+        print(
+            f"{records:>9,} records  {result['seconds']:>7.2f} s  {result['records_per_second']:>7,} records/s  "
+            f"max RSS {result['max_rss_mib']:.0f} MiB (after imports {result['rss_after_imports_mib']:.0f})  "
+            f"removed: exact {t['exact_duplicates']}, contaminated {t['contaminated']}, near {t['near_duplicates']}"
+        )
         print("           stages (s): " + ", ".join(f"{k} {v}" for k, v in result["timings"].items()))
     return 0
 

@@ -47,8 +47,8 @@ from polyplatypus.data.kobest import load_kobest
 from polyplatypus.eval.metrics import macro_f1, predict
 from polyplatypus.eval.requests import build_requests
 from polyplatypus.eval.scorer import encode_requests, minimum_tokens
-from polyplatypus.models.loading import model_max_length
 from polyplatypus.eval.shared_context import SharedContextScorer
+from polyplatypus.models.loading import model_max_length
 from polyplatypus.models.tiny import build_tiny_model
 from polyplatypus.tasks import get_task
 
@@ -58,10 +58,15 @@ OLD_COMMIT = "c3b4ad0"  # per-document tokenization, CPU float masks, one read-b
 
 def polyglot_tokenizer_dir(explicit: str | None = None) -> Path:
     """--tokenizer, else $POLYPLATYPUS_TOKENIZER_DIR, else <repo>/../shared/data/polyglot-ko-tokenizer."""
-    path = Path(explicit or os.environ.get("POLYPLATYPUS_TOKENIZER_DIR")
-                or REPO.parent / "shared" / "data" / "polyglot-ko-tokenizer")
+    path = Path(
+        explicit
+        or os.environ.get("POLYPLATYPUS_TOKENIZER_DIR")
+        or REPO.parent / "shared" / "data" / "polyglot-ko-tokenizer"
+    )
     if not (path / "tokenizer.json").is_file():
-        raise SystemExit(f"Polyglot-ko tokenizer not found in {path}; pass --tokenizer or set POLYPLATYPUS_TOKENIZER_DIR")
+        raise SystemExit(
+            f"Polyglot-ko tokenizer not found in {path}; pass --tokenizer or set POLYPLATYPUS_TOKENIZER_DIR"
+        )
     return path
 
 
@@ -99,6 +104,7 @@ class ForwardMeter:
             result = function(*args, **kwargs)
             self.seconds += clock(self.device) - start
             return result
+
         return log_softmax
 
     def reset(self):
@@ -121,8 +127,12 @@ def load_old_scorers(commit: str):
     folder = Path(tempfile.mkdtemp(prefix="old-scorer-"))
     sources = {}
     for name in ("scorer", "shared_context"):
-        text = subprocess.run(["git", "-C", str(REPO), "show", f"{commit}:src/polyplatypus/eval/{name}.py"],
-                              check=True, capture_output=True, text=True).stdout
+        text = subprocess.run(
+            ["git", "-C", str(REPO), "show", f"{commit}:src/polyplatypus/eval/{name}.py"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         sources[name] = text.replace("from polyplatypus.eval.scorer import", "from old_scorer import")
     modules = {}
     sys.path.insert(0, str(folder))
@@ -146,7 +156,7 @@ def lm_eval_loglikelihoods(harness, requests):
     answers = harness._loglikelihood_tokens(flat, disable_tqdm=True)
     out, i = [], 0
     for request in requests:
-        out.append([ll for ll, _ in answers[i:i + len(request.continuations)]])
+        out.append([ll for ll, _ in answers[i : i + len(request.continuations)]])
         i += len(request.continuations)
     return out
 
@@ -165,8 +175,8 @@ LM_EVAL_TASKS = "kobest_boolq_tsv,kobest_copa_tsv,kobest_hellaswag_tsv,haerae_lo
 def lm_eval_cells(args):
     """The benchmark's lm-eval cells, each built once (outside any timing)."""
     sys.path.insert(0, str(REPO))
-    from tests.eval import lm_eval_fixtures as fx
     from polyplatypus.tasks.lm_eval_tasks import build_cell
+    from tests.eval import lm_eval_fixtures as fx
 
     folder = Path(tempfile.mkdtemp(prefix="lm-eval-bench-"))
     fx.write_kobest_tasks(folder / "kobest", Path(args.kobest_dir))
@@ -175,8 +185,11 @@ def lm_eval_cells(args):
     fx.write_click_task(folder / "click", copies=4)
     names = LM_EVAL_TASKS if args.lm_eval_tasks == "all" else args.lm_eval_tasks
     shots = [int(k) for k in args.shots.split(",")]
-    return [build_cell(f"lm_eval:{name}", k, limit=args.limit, include_path=[str(folder)])
-            for name in names.split(",") for k in shots]
+    return [
+        build_cell(f"lm_eval:{name}", k, limit=args.limit, include_path=[str(folder)])
+        for name in names.split(",")
+        for k in shots
+    ]
 
 
 def per_document_predictions(instances, answers) -> list[int]:
@@ -202,22 +215,27 @@ def lm_eval_main(args):
     torch.set_num_threads(1)
     tokenizer = AutoTokenizer.from_pretrained(polyglot_tokenizer_dir(args.tokenizer))
     cells = lm_eval_cells(args)
-    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
-          f"median of {args.repeats} runs; CPU seconds\n")
-    header = (f"{'size':>9}{'batch':>6} {'cell':<34}{'docs':>5} | {'ours s':>7}{'lm-eval s':>10}{'speed-up':>9} | "
-              f"{'ours t/min':>10}{'lm t/min':>9} | {'same preds':>10}{'max|dLL|':>9}")
+    print(
+        f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+        f"median of {args.repeats} runs; CPU seconds\n"
+    )
+    header = (
+        f"{'size':>9}{'batch':>6} {'cell':<34}{'docs':>5} | {'ours s':>7}{'lm-eval s':>10}{'speed-up':>9} | "
+        f"{'ours t/min':>10}{'lm t/min':>9} | {'same preds':>10}{'max|dLL|':>9}"
+    )
     print(header + "\n" + "-" * len(header))
     rows = []
     for size in args.sizes.split(","):
         hidden, layers, heads = (int(x) for x in size.split("x"))
-        model = build_tiny_model(tokenizer, "gpt_neox", seed=0, hidden_size=hidden, layers=layers, heads=heads,
-                                 max_positions=2048).to(args.device)
+        model = build_tiny_model(
+            tokenizer, "gpt_neox", seed=0, hidden_size=hidden, layers=layers, heads=heads, max_positions=2048
+        ).to(args.device)
         meter = ForwardMeter(model, args.device)
         for batch in (int(b) for b in args.batch_sizes.split(",")):
-            ours = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, max_length=2048,
-                                   device=args.device)
-            theirs = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, max_length=2048,
-                          device=args.device)
+            ours = SharedContextLM(
+                pretrained=model, tokenizer=tokenizer, batch_size=batch, max_length=2048, device=args.device
+            )
+            theirs = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, max_length=2048, device=args.device)
             warm = cells[0].all_instances()[:4]
             ours.loglikelihood(warm, disable_tqdm=True), theirs.loglikelihood(warm, disable_tqdm=True)
             for cell in cells:
@@ -225,17 +243,29 @@ def lm_eval_main(args):
                 mine, ours_t = median_run(meter, lambda: ours.loglikelihood(instances, disable_tqdm=True), args.repeats)
                 minimum = sum(s.minimum_tokens for s in ours.last_scored.scored)
                 ref, lm_t = median_run(meter, lambda: theirs.loglikelihood(instances, disable_tqdm=True), args.repeats)
-                row = {"size": size, "params": sum(p.numel() for p in model.parameters()), "batch": batch,
-                       "cell": f"{cell.name} {cell.shots}-shot", "docs": sum(len({i.doc_id for i in v})
-                                                                          for v in cell.instances.values()),
-                       "ours": ours_t, "lm_eval": lm_t, "speedup": lm_t["s"] / ours_t["s"], "minimum_tokens": minimum,
-                       "ours_tokens_over_min": ours_t["tokens"] / minimum, "lm_eval_tokens_over_min": lm_t["tokens"] / minimum,
-                       "same_predictions": per_document_predictions(instances, mine) == per_document_predictions(instances, ref),
-                       "max_abs_ll_diff": max(abs(a[0] - b[0]) for a, b in zip(mine, ref))}
+                row = {
+                    "size": size,
+                    "params": sum(p.numel() for p in model.parameters()),
+                    "batch": batch,
+                    "cell": f"{cell.name} {cell.shots}-shot",
+                    "docs": sum(len({i.doc_id for i in v}) for v in cell.instances.values()),
+                    "ours": ours_t,
+                    "lm_eval": lm_t,
+                    "speedup": lm_t["s"] / ours_t["s"],
+                    "minimum_tokens": minimum,
+                    "ours_tokens_over_min": ours_t["tokens"] / minimum,
+                    "lm_eval_tokens_over_min": lm_t["tokens"] / minimum,
+                    "same_predictions": per_document_predictions(instances, mine)
+                    == per_document_predictions(instances, ref),
+                    "max_abs_ll_diff": max(abs(a[0] - b[0]) for a, b in zip(mine, ref)),
+                }
                 rows.append(row)
-                print(f"{size:>9}{batch:>6} {row['cell']:<34}{row['docs']:>5} | {ours_t['s']:>7.2f}{lm_t['s']:>10.2f}"
-                      f"{row['speedup']:>8.2f}x | {row['ours_tokens_over_min']:>10.3f}{row['lm_eval_tokens_over_min']:>9.3f} | "
-                      f"{str(row['same_predictions']):>10}{row['max_abs_ll_diff']:>9.1e}", flush=True)
+                print(
+                    f"{size:>9}{batch:>6} {row['cell']:<34}{row['docs']:>5} | {ours_t['s']:>7.2f}{lm_t['s']:>10.2f}"
+                    f"{row['speedup']:>8.2f}x | {row['ours_tokens_over_min']:>10.3f}{row['lm_eval_tokens_over_min']:>9.3f} | "
+                    f"{str(row['same_predictions']):>10}{row['max_abs_ll_diff']:>9.1e}",
+                    flush=True,
+                )
     print(f"\nload average at end: {os.getloadavg()[0]:.1f}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
@@ -244,7 +274,9 @@ def lm_eval_main(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kobest-dir", default=os.environ.get("POLYPLATYPUS_KOBEST_DIR", str(REPO.parent / "shared/data/kobest/v1.0")))
+    parser.add_argument(
+        "--kobest-dir", default=os.environ.get("POLYPLATYPUS_KOBEST_DIR", str(REPO.parent / "shared/data/kobest/v1.0"))
+    )
     parser.add_argument("--tokenizer", default=None, help="Polyglot-ko tokenizer folder (default: ../shared/...)")
     parser.add_argument("--tasks", default="kobest_boolq,kobest_copa,kobest_hellaswag,kobest_sentineg,kobest_wic")
     parser.add_argument("--shots", default="0,5")
@@ -255,11 +287,17 @@ def main():
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    parser.add_argument("--old-commit", default=OLD_COMMIT, help="older scorer to compare fixed costs with; '' skips it")
+    parser.add_argument(
+        "--old-commit", default=OLD_COMMIT, help="older scorer to compare fixed costs with; '' skips it"
+    )
     parser.add_argument("--no-lm-eval", action="store_true", help="skip lm-evaluation-harness")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
-    parser.add_argument("--lm-eval-tasks", default=None, metavar="NAMES",
-                        help=f"comma-separated lm-eval task names of the parity tests' task files, or 'all' ({LM_EVAL_TASKS})")
+    parser.add_argument(
+        "--lm-eval-tasks",
+        default=None,
+        metavar="NAMES",
+        help=f"comma-separated lm-eval task names of the parity tests' task files, or 'all' ({LM_EVAL_TASKS})",
+    )
     parser.add_argument("--sizes", default="256x4x4,32x1x2", help="with --lm-eval-tasks: HIDDENxLAYERSxHEADS,...")
     parser.add_argument("--batch-sizes", default="1,8", help="with --lm-eval-tasks: batch sizes to run")
     parser.add_argument("--repeats", type=int, default=3, help="with --lm-eval-tasks: runs per measurement (median)")
@@ -271,8 +309,9 @@ def main():
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(polyglot_tokenizer_dir(args.tokenizer))
-    model = build_tiny_model(tokenizer, "gpt_neox", seed=0, hidden_size=args.hidden, layers=args.layers,
-                             heads=args.heads, max_positions=2048)
+    model = build_tiny_model(
+        tokenizer, "gpt_neox", seed=0, hidden_size=args.hidden, layers=args.layers, heads=args.heads, max_positions=2048
+    )
     model = model.to(device=args.device, dtype=getattr(torch, args.dtype))
     params = sum(p.numel() for p in model.parameters())
     max_length = model_max_length(model)
@@ -286,14 +325,19 @@ def main():
     if not args.no_lm_eval:
         from lm_eval.models.huggingface import HFLM  # the package under comparison
 
-        harness = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=args.batch_size, max_length=max_length,
-                       device=args.device)
-    print(f"model: GPT-NeoX {args.layers} layers, hidden {args.hidden}, Polyglot-ko tokenizer ({len(tokenizer)}), "
-          f"{params / 1e6:.1f}M parameters, {args.dtype}, max length {max_length}, batch {args.batch_size}; "
-          f"torch threads 1; seconds are {'CPU' if args.device == 'cpu' else 'wall'} time\n")
-    header = (f"{'task':<17}{'k':>3}{'docs':>5} | {'ours s':>7}{'outside':>8}{'old s':>7}{'outside':>8}"
-              f"{'lm-eval s':>10}{'outside':>8}{'vs lm':>7} | {'ours t/min':>10}{'old t/min':>10}{'lm t/min':>9} | {'F1 ours':>8}"
-              f"{'F1 lm':>7}{'max|dLL|':>9}")
+        harness = HFLM(
+            pretrained=model, tokenizer=tokenizer, batch_size=args.batch_size, max_length=max_length, device=args.device
+        )
+    print(
+        f"model: GPT-NeoX {args.layers} layers, hidden {args.hidden}, Polyglot-ko tokenizer ({len(tokenizer)}), "
+        f"{params / 1e6:.1f}M parameters, {args.dtype}, max length {max_length}, batch {args.batch_size}; "
+        f"torch threads 1; seconds are {'CPU' if args.device == 'cpu' else 'wall'} time\n"
+    )
+    header = (
+        f"{'task':<17}{'k':>3}{'docs':>5} | {'ours s':>7}{'outside':>8}{'old s':>7}{'outside':>8}"
+        f"{'lm-eval s':>10}{'outside':>8}{'vs lm':>7} | {'ours t/min':>10}{'old t/min':>10}{'lm t/min':>9} | {'F1 ours':>8}"
+        f"{'F1 lm':>7}{'max|dLL|':>9}"
+    )
     print(header)
     print("-" * len(header))
     warm = build_requests(get_task("kobest_copa"), load_kobest("copa", "test", args.kobest_dir), [], 0, 2)
@@ -306,7 +350,10 @@ def main():
     rows = []
     for name in args.tasks.split(","):
         task = get_task(name)
-        test, train = load_kobest(task.source, "test", args.kobest_dir), load_kobest(task.source, "train", args.kobest_dir)
+        test, train = (
+            load_kobest(task.source, "test", args.kobest_dir),
+            load_kobest(task.source, "train", args.kobest_dir),
+        )
         for shots in [int(s) for s in args.shots.split(",")]:
             requests = build_requests(task, test, train, shots, args.limit)
             encoded = encode_requests(tokenizer, requests)
@@ -314,16 +361,23 @@ def main():
             golds = [r.gold for r in requests]
             scored, new_t = measured(meter, lambda: ours.score(requests))
             ours_lls = [s.loglikelihoods for s in scored]
-            row = {"task": name, "shots": shots, "docs": len(requests), "minimum_tokens": minimum,
-                   "ours": new_t, "ours_tokens_over_min": new_t["tokens"] / minimum,
-                   "f1_ours": macro_f1(golds, [predict(x) for x in ours_lls]),
-                   "rescored": sum(s.rescored for s in scored)}
+            row = {
+                "task": name,
+                "shots": shots,
+                "docs": len(requests),
+                "minimum_tokens": minimum,
+                "ours": new_t,
+                "ours_tokens_over_min": new_t["tokens"] / minimum,
+                "f1_ours": macro_f1(golds, [predict(x) for x in ours_lls]),
+                "rescored": sum(s.rescored for s in scored),
+            }
             if old is not None:
                 old_scored, old_t = measured(meter, lambda: old.score(requests))
                 row["old"] = old_t
                 row["old_tokens_over_min"] = old_t["tokens"] / minimum
-                row["max_abs_ll_diff_old"] = max(abs(a - b) for s, t in zip(old_scored, scored)
-                                                 for a, b in zip(s.loglikelihoods, t.loglikelihoods))
+                row["max_abs_ll_diff_old"] = max(
+                    abs(a - b) for s, t in zip(old_scored, scored) for a, b in zip(s.loglikelihoods, t.loglikelihoods)
+                )
             if harness is not None:
                 with torch.inference_mode():
                     lm_lls, lm_t = measured(meter, lambda: lm_eval_loglikelihoods(harness, requests))
@@ -335,12 +389,15 @@ def main():
             rows.append(row)
             o, lm = row.get("old", {}), row.get("lm_eval", {})
             nan = float("nan")
-            print(f"{name:<17}{shots:>3}{len(requests):>5} | {new_t['s']:>7.2f}{new_t['outside_s']:>8.3f}"
-                  f"{o.get('s', nan):>7.2f}{o.get('outside_s', nan):>8.3f}{lm.get('s', nan):>10.2f}"
-                  f"{lm.get('outside_s', nan):>8.3f}{row.get('speedup', nan):>6.2f}x | {row['ours_tokens_over_min']:>10.3f}"
-                  f"{row.get('old_tokens_over_min', nan):>10.3f}"
-                  f"{row.get('lm_eval_tokens_over_min', nan):>9.3f} | {row['f1_ours']:>8.4f}{row.get('f1_lm_eval', nan):>7.4f}"
-                  f"{row.get('max_abs_ll_diff', nan):>9.1e}", flush=True)
+            print(
+                f"{name:<17}{shots:>3}{len(requests):>5} | {new_t['s']:>7.2f}{new_t['outside_s']:>8.3f}"
+                f"{o.get('s', nan):>7.2f}{o.get('outside_s', nan):>8.3f}{lm.get('s', nan):>10.2f}"
+                f"{lm.get('outside_s', nan):>8.3f}{row.get('speedup', nan):>6.2f}x | {row['ours_tokens_over_min']:>10.3f}"
+                f"{row.get('old_tokens_over_min', nan):>10.3f}"
+                f"{row.get('lm_eval_tokens_over_min', nan):>9.3f} | {row['f1_ours']:>8.4f}{row.get('f1_lm_eval', nan):>7.4f}"
+                f"{row.get('max_abs_ll_diff', nan):>9.1e}",
+                flush=True,
+            )
     summary = {"outside_share_ours": sum(r["ours"]["outside_s"] for r in rows) / sum(r["ours"]["s"] for r in rows)}
     if old is not None:
         summary["outside_share_old"] = sum(r["old"]["outside_s"] for r in rows) / sum(r["old"]["s"] for r in rows)
@@ -348,12 +405,17 @@ def main():
     summary["outside_s_per_cell_ours"] = sum(r["ours"]["outside_s"] for r in rows) / len(rows)
     if harness is not None:
         summary["f1_identical"] = all(abs(r["f1_ours"] - r["f1_lm_eval"]) < 1e-12 for r in rows)
-        summary["outside_share_lm_eval"] = sum(r["lm_eval"]["outside_s"] for r in rows) / sum(r["lm_eval"]["s"] for r in rows)
+        summary["outside_share_lm_eval"] = sum(r["lm_eval"]["outside_s"] for r in rows) / sum(
+            r["lm_eval"]["s"] for r in rows
+        )
     print("\n" + "\n".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in summary.items()))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump({"rows": rows, "summary": summary, "params": params, "max_length": max_length,
-                       "args": vars(args)}, handle, indent=2)
+            json.dump(
+                {"rows": rows, "summary": summary, "params": params, "max_length": max_length, "args": vars(args)},
+                handle,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

@@ -68,8 +68,12 @@ def main() -> None:
         first, cold = timed(model, cache)
         again, hit = timed(model, cache)
         assert first == again
-        result = {"bytes": size, "cold_s": round(cold, 2), "cold_GB_per_s": round(size / cold / 1e9, 3),
-                  "cache_hit_s": round(hit, 4)}
+        result = {
+            "bytes": size,
+            "cold_s": round(cold, 2),
+            "cold_GB_per_s": round(size / cold / 1e9, 3),
+            "cache_hit_s": round(hit, 4),
+        }
         if args.sparse_shards:
             big = root / "sparse-model"
             big.mkdir(exist_ok=True)
@@ -79,7 +83,9 @@ def main() -> None:
                     handle.truncate(5 << 30)
             timed(big, cache)
             hits = [timed(big, cache)[1] for _ in range(5)]
-            result.update({"sparse_bytes": args.sparse_shards * (5 << 30), "sparse_cache_hit_s_max": round(max(hits), 4)})
+            result.update(
+                {"sparse_bytes": args.sparse_shards * (5 << 30), "sparse_cache_hit_s_max": round(max(hits), 4)}
+            )
         print(json.dumps(result))
     finally:
         if not args.keep:

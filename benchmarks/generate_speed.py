@@ -42,8 +42,12 @@ CORPUS = REPO / "src" / "polyplatypus" / "assets" / "corpus"
 
 
 def korean_paragraphs() -> list[str]:
-    return [p.strip() for path in sorted(CORPUS.glob("*.txt"))
-            for p in path.read_text(encoding="utf-8").split("\n\n") if len(p.strip()) > 20]
+    return [
+        p.strip()
+        for path in sorted(CORPUS.glob("*.txt"))
+        for p in path.read_text(encoding="utf-8").split("\n\n")
+        if len(p.strip()) > 20
+    ]
 
 
 def shapes(docs: int, seed: int = 0, answer_toks: int = 32, cot_toks: int = 128) -> dict[str, list[tuple[str, dict]]]:
@@ -74,8 +78,9 @@ def build(tokenizer_dir: str, sizes: str, steps: int):
 
     hidden, layers, heads = (int(x) for x in sizes.split("x"))
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    model = build_tiny_model(tokenizer, "gpt_neox", seed=0, hidden_size=hidden, layers=layers, heads=heads,
-                             max_positions=2048)
+    model = build_tiny_model(
+        tokenizer, "gpt_neox", seed=0, hidden_size=hidden, layers=layers, heads=heads, max_positions=2048
+    )
     return pretrain(model, tokenizer, steps=steps) if steps else model, tokenizer
 
 
@@ -93,15 +98,23 @@ def timed(lm, requests, repeats: int):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tokenizer", default=os.environ.get(
-        "POLYPLATYPUS_TOKENIZER_DIR", str(REPO.parent / "shared" / "data" / "polyglot-ko-tokenizer")))
+    parser.add_argument(
+        "--tokenizer",
+        default=os.environ.get(
+            "POLYPLATYPUS_TOKENIZER_DIR", str(REPO.parent / "shared" / "data" / "polyglot-ko-tokenizer")
+        ),
+    )
     parser.add_argument("--sizes", default="128x2x4", help="hidden x layers x heads")
     parser.add_argument("--train-steps", type=int, default=150)
     parser.add_argument("--docs", type=int, default=16)
     parser.add_argument("--batch-sizes", default="1,8")
     parser.add_argument("--shapes", default="first_n,cot,random,random5,zero")
-    parser.add_argument("--answer-toks", type=int, default=32,
-                        help="max_gen_toks of the short-answer shapes (a random-weight model runs to it)")
+    parser.add_argument(
+        "--answer-toks",
+        type=int,
+        default=32,
+        help="max_gen_toks of the short-answer shapes (a random-weight model runs to it)",
+    )
     parser.add_argument("--cot-toks", type=int, default=128, help="max_gen_toks of the cot shape")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--json", help="write the figures here")
@@ -125,15 +138,28 @@ def main():
             same = got == want
             counters = ours.generation_counters
             reasons = sorted({r.stop_reason for r in ours.last_generated})
-            row = dict(shape=shape, batch=batch, hf_s=round(hf_time, 3), ours_s=round(our_time, 3),
-                       speedup=round(hf_time / our_time, 2), same=same, positions=counters.positions_forwarded,
-                       minimum=counters.minimum_positions, redone=counters.redone, stops="/".join(reasons),
-                       tokens=sum(r.n_tokens for r in ours.last_generated))
+            row = dict(
+                shape=shape,
+                batch=batch,
+                hf_s=round(hf_time, 3),
+                ours_s=round(our_time, 3),
+                speedup=round(hf_time / our_time, 2),
+                same=same,
+                positions=counters.positions_forwarded,
+                minimum=counters.minimum_positions,
+                redone=counters.redone,
+                stops="/".join(reasons),
+                tokens=sum(r.n_tokens for r in ours.last_generated),
+            )
             rows.append(row)
             print(json.dumps(row, ensure_ascii=False), flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(dict(sizes=args.sizes, docs=args.docs, answer_toks=args.answer_toks,
-                                                   cot_toks=args.cot_toks, rows=rows), indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                dict(sizes=args.sizes, docs=args.docs, answer_toks=args.answer_toks, cot_toks=args.cot_toks, rows=rows),
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -75,10 +75,18 @@ DEFAULT_VARIANTS = {
 def polyglot_config(layout: str, tokenizer):
     from transformers import GPTNeoXConfig
 
-    return GPTNeoXConfig(vocab_size=30080, max_position_embeddings=2048, rotary_pct=0.5, rotary_emb_base=10000,
-                         use_parallel_residual=True, tie_word_embeddings=False, layer_norm_eps=1e-5,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         **LAYOUTS[layout])
+    return GPTNeoXConfig(
+        vocab_size=30080,
+        max_position_embeddings=2048,
+        rotary_pct=0.5,
+        rotary_emb_base=10000,
+        use_parallel_residual=True,
+        tie_word_embeddings=False,
+        layer_norm_eps=1e-5,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **LAYOUTS[layout],
+    )
 
 
 def find_tokenizer(given: str | None) -> Path:
@@ -102,8 +110,9 @@ def build_model(layout: str, tokenizer, device, dtype):
     torch.set_default_dtype(dtype)
     try:
         with torch.device(device):
-            model = AutoModelForCausalLM.from_config(polyglot_config(layout, tokenizer), dtype=dtype,
-                                                     attn_implementation=attention.NAME)
+            model = AutoModelForCausalLM.from_config(
+                polyglot_config(layout, tokenizer), dtype=dtype, attn_implementation=attention.NAME
+            )
     finally:
         torch.set_default_dtype(previous)
     model.config.use_cache = False
@@ -121,11 +130,18 @@ def quantize_4bit(model, compute_dtype) -> None:
             if type(child) is not torch.nn.Linear or name == "embed_out":
                 continue
             device = child.weight.device
-            layer = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=child.bias is not None,
-                                      compute_dtype=compute_dtype, compress_statistics=True, quant_type="nf4",
-                                      device="meta")
-            layer.weight = bnb.nn.Params4bit(child.weight.data, requires_grad=False, compress_statistics=True,
-                                             quant_type="nf4", module=layer).to(device)  # quantizes there
+            layer = bnb.nn.Linear4bit(
+                child.in_features,
+                child.out_features,
+                bias=child.bias is not None,
+                compute_dtype=compute_dtype,
+                compress_statistics=True,
+                quant_type="nf4",
+                device="meta",
+            )
+            layer.weight = bnb.nn.Params4bit(
+                child.weight.data, requires_grad=False, compress_statistics=True, quant_type="nf4", module=layer
+            ).to(device)  # quantizes there
             if child.bias is not None:
                 layer.bias = torch.nn.Parameter(child.bias.data, requires_grad=False)
             setattr(parent, name, layer)
@@ -175,13 +191,11 @@ def run_variant(name: str, base, layout: str, tokenizer, accelerator, args, out:
     """Train ``steps`` steps of variant ``name`` with a fresh adapter on ``base``; afterwards ``base``
     is as before (4-bit quantization excepted: run ``qlora`` last)."""
     import torch
-    from transformers import get_scheduler
 
     from polyplatypus.train import recipe
     from polyplatypus.train.config import TrainConfig
     from polyplatypus.train.lora import add_lora
 
-    device = accelerator.device
     settings, long = VARIANTS[name]
     settings = {**settings, **(TINY_SETTINGS if layout == "tiny" else {})}
     config = TrainConfig(base=layout, data=SAMPLE, output=str(out / "unused"), report_to=[], **settings)
@@ -192,8 +206,14 @@ def run_variant(name: str, base, layout: str, tokenizer, accelerator, args, out:
     if config.load_in == "4bit":
         quantize_4bit(base, torch.bfloat16)
     torch.manual_seed(config.seed)
-    model = add_lora(base, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
-                     layers=config.lora_layers, gradient_checkpointing=config.gradient_checkpointing)
+    model = add_lora(
+        base,
+        r=config.lora_r,
+        alpha=config.lora_alpha,
+        dropout=config.lora_dropout,
+        layers=config.lora_layers,
+        gradient_checkpointing=config.gradient_checkpointing,
+    )
     try:
         return _train_variant(name, model, layout, config, data, flatten, accelerator, args, out)
     finally:
@@ -214,8 +234,9 @@ def _train_variant(name, model, layout, config, data, flatten, accelerator, args
     cutoff = data.cutoff_len
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
-    scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.warmup_steps,
-                              num_training_steps=args.steps)
+    scheduler = get_scheduler(
+        config.lr_scheduler, optimizer, num_warmup_steps=config.warmup_steps, num_training_steps=args.steps
+    )
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
     lengths = data.lengths
@@ -234,8 +255,9 @@ def _train_variant(name, model, layout, config, data, flatten, accelerator, args
                 warnings.simplefilter("always")
                 torch.cuda.set_sync_debug_mode("warn")
             try:
-                loss = recipe.train_step(model, optimizer, scheduler, accelerator, data, step, config,
-                                         flatten=flatten).loss
+                loss = recipe.train_step(
+                    model, optimizer, scheduler, accelerator, data, step, config, flatten=flatten
+                ).loss
             finally:
                 if count_syncs:
                     torch.cuda.set_sync_debug_mode("default")
@@ -246,28 +268,38 @@ def _train_variant(name, model, layout, config, data, flatten, accelerator, args
         losses.append(loss)
     steady_tokens = sum(t for _, t in marks[1:])
     seconds = marks[-1][0] - marks[0][0] if len(marks) > 1 else float("nan")
-    passes = len(batching.micro_batches(list(range(config.batch_size)), lengths[: config.batch_size],
-                                        micro_batch_size=config.micro_batch_size, packing=config.packing,
-                                        capacity=cutoff))
+    passes = len(
+        batching.micro_batches(
+            list(range(config.batch_size)),
+            lengths[: config.batch_size],
+            micro_batch_size=config.micro_batch_size,
+            packing=config.packing,
+            capacity=cutoff,
+        )
+    )
     row = {
-        "layout": layout, "variant": name, "device": torch.cuda.get_device_name(device) if device.type == "cuda"
-        else "cpu", "steps": len(marks), "examples_per_step": config.batch_size,
+        "layout": layout,
+        "variant": name,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "steps": len(marks),
+        "examples_per_step": config.batch_size,
         "tokens_per_step": round(sum(t for _, t in marks) / len(marks), 1),
         "passes_per_step_approx": passes,
         "tokens_per_s": steady_tokens / seconds if seconds > 0 else None,
         "ms_per_step": 1000 * seconds / (len(marks) - 1) if len(marks) > 1 else None,
         "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
-        "step_losses": losses, "host_syncs_in_step_2": syncs,
+        "step_losses": losses,
+        "host_syncs_in_step_2": syncs,
     }
     if name == "packed" and args.profile:
-        row["top_kernels"] = profile_step(model, optimizer, scheduler, accelerator, data, config, flatten,
-                                          out / f"profile-{layout}-{name}.txt")
+        row["top_kernels"] = profile_step(
+            model, optimizer, scheduler, accelerator, data, config, flatten, out / f"profile-{layout}-{name}.txt"
+        )
     return row
 
 
 def profile_step(model, optimizer, scheduler, accelerator, data, config, flatten, path: Path) -> list[dict]:
     """torch.profiler over one optimizer step: the table goes to ``path``; the top kernels are returned."""
-    import torch
     from torch.profiler import ProfilerActivity, profile
 
     from polyplatypus.train import recipe
@@ -305,9 +337,12 @@ def run_layout(layout: str, variants: list[str], accelerator, args, out: Path) -
     started = time.perf_counter()
     base = build_model(layout, tokenizer, device, dtype)
     flops_per_token = lora_flops_per_token(base)
-    print(f"\n{layout}: {flops_per_token / 4 / 1e9:.2f}B multiplying parameters, built on {device} in "
-          f"{time.perf_counter() - started:.1f} s; {str(dtype).removeprefix('torch.')} matmul peak "
-          f"{peak / 1e12:.3g} TFLOP/s", flush=True)
+    print(
+        f"\n{layout}: {flops_per_token / 4 / 1e9:.2f}B multiplying parameters, built on {device} in "
+        f"{time.perf_counter() - started:.1f} s; {str(dtype).removeprefix('torch.')} matmul peak "
+        f"{peak / 1e12:.3g} TFLOP/s",
+        flush=True,
+    )
     rows = []
     for name in sorted(variants, key=lambda v: v == "qlora"):  # quantizing changes the base: last
         if name == "qlora" and not (cuda and importlib.util.find_spec("bitsandbytes")):
@@ -317,8 +352,14 @@ def run_layout(layout: str, variants: list[str], accelerator, args, out: Path) -
         try:
             row = run_variant(name, base, layout, tokenizer, accelerator, args, out)
         except Exception as error:  # record it; the other variants still run
-            rows.append({"layout": layout, "variant": name, "error": f"{type(error).__name__}: {error}",
-                         "traceback": traceback.format_exc()[-3000:]})
+            rows.append(
+                {
+                    "layout": layout,
+                    "variant": name,
+                    "error": f"{type(error).__name__}: {error}",
+                    "traceback": traceback.format_exc()[-3000:],
+                }
+            )
             print(f"  {name:<10} FAILED: {type(error).__name__}: {error}", flush=True)
             if cuda:
                 torch.cuda.empty_cache()
@@ -335,9 +376,12 @@ def run_layout(layout: str, variants: list[str], accelerator, args, out: Path) -
         if plain and "step_losses" in row and row["variant"] in ("packed", "packed+gc"):
             common = min(len(plain["step_losses"]), len(row["step_losses"]))
             row["max_loss_difference_vs_plain"] = max(
-                abs(a - b) for a, b in zip(plain["step_losses"][:common], row["step_losses"][:common]))
-            print(f"  {row['variant']:<10} loss vs plain over {common} steps: max |difference| "
-                  f"{row['max_loss_difference_vs_plain']:.4f}")
+                abs(a - b) for a, b in zip(plain["step_losses"][:common], row["step_losses"][:common])
+            )
+            print(
+                f"  {row['variant']:<10} loss vs plain over {common} steps: max |difference| "
+                f"{row['max_loss_difference_vs_plain']:.4f}"
+            )
     _write(out, rows, layout)
     del base
     if cuda:
@@ -349,10 +393,13 @@ def _print_row(row: dict) -> None:
     tps = row["tokens_per_s"]
     memory = f"{row['peak_memory_gib']:.1f} GiB" if row["peak_memory_gib"] is not None else "-"
     share = f"{100 * row['share_of_matmul_peak']:.1f}%" if row.get("share_of_matmul_peak") else "-"
-    print(f"  {row['variant']:<10} {row['steps']} steps, {row['tokens_per_step']:.0f} tokens/step: "
-          f"{tps:,.0f} tokens/s, {row['ms_per_step']:.0f} ms/step, model {row.get('model_tflops', 0):.3g} TFLOP/s "
-          f"({share} of the matmul peak), peak memory {memory}, syncs in a step {row['host_syncs_in_step_2']}, "
-          f"last loss {row['step_losses'][-1]:.4f}", flush=True)
+    print(
+        f"  {row['variant']:<10} {row['steps']} steps, {row['tokens_per_step']:.0f} tokens/step: "
+        f"{tps:,.0f} tokens/s, {row['ms_per_step']:.0f} ms/step, model {row.get('model_tflops', 0):.3g} TFLOP/s "
+        f"({share} of the matmul peak), peak memory {memory}, syncs in a step {row['host_syncs_in_step_2']}, "
+        f"last loss {row['step_losses'][-1]:.4f}",
+        flush=True,
+    )
 
 
 def _write(out: Path, rows: list[dict], layout: str) -> None:
@@ -361,16 +408,31 @@ def _write(out: Path, rows: list[dict], layout: str) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--layout", action="append", choices=list(LAYOUTS),
-                        help="model layout; repeat for several (default: 1.3b and 12.8b)")
-    parser.add_argument("--variant", action="append", choices=list(VARIANTS),
-                        help="variants to run (default: per layout, see DEFAULT_VARIANTS)")
+    parser.add_argument(
+        "--layout",
+        action="append",
+        choices=list(LAYOUTS),
+        help="model layout; repeat for several (default: 1.3b and 12.8b)",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        choices=list(VARIANTS),
+        help="variants to run (default: per layout, see DEFAULT_VARIANTS)",
+    )
     parser.add_argument("--out", required=True, help="folder for the JSON rows and profiler tables")
     parser.add_argument("--steps", type=int, help="optimizer steps per variant (default: 8; tiny: 2)")
-    parser.add_argument("--budget-s", type=float, default=25.0,
-                        help="stop a variant after this many seconds (at least 2 steps; default: 25)")
-    parser.add_argument("--tokenizer", help="Polyglot-ko tokenizer folder (default: $POLYPLATYPUS_TOKENIZER_DIR, "
-                        "gpu-carry/polyglot-ko-tokenizer or ../shared/data/polyglot-ko-tokenizer)")
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=25.0,
+        help="stop a variant after this many seconds (at least 2 steps; default: 25)",
+    )
+    parser.add_argument(
+        "--tokenizer",
+        help="Polyglot-ko tokenizer folder (default: $POLYPLATYPUS_TOKENIZER_DIR, "
+        "gpu-carry/polyglot-ko-tokenizer or ../shared/data/polyglot-ko-tokenizer)",
+    )
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the profiler step")
     args = parser.parse_args(argv)
     if args.steps is None:  # tiny is the CPU check of the script: enough to run every line once

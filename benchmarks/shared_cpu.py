@@ -46,8 +46,17 @@ def _env(policy: str) -> dict:
 
 
 def _start_demo(run_dir: Path, policy: str, steps: int | None) -> subprocess.Popen:
-    command = [sys.executable, "-m", "polyplatypus.cli", "demo", "--run-dir", str(run_dir), "--until", "base",
-               "--no-progress"] + ([] if steps is None else ["--set", f"base.tiny.pretrain.steps={steps}"])
+    command = [
+        sys.executable,
+        "-m",
+        "polyplatypus.cli",
+        "demo",
+        "--run-dir",
+        str(run_dir),
+        "--until",
+        "base",
+        "--no-progress",
+    ] + ([] if steps is None else ["--set", f"base.tiny.pretrain.steps={steps}"])
     return subprocess.Popen(command, env=_env(policy), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -83,23 +92,32 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--policies", default="auto,off", help="comma-separated: auto, off, or a thread count")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="pre-training steps of the base stage (default: the demo's 600; fewer for a quick run)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="pre-training steps of the base stage (default: the demo's 600; fewer for a quick run)",
+    )
     parser.add_argument("--output", default=None, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the finally blocks end the children
     cases = [c for c in args.cases.split(",") if c]
     if "alone" not in cases:
         cases.insert(0, "alone")  # the ratios need it
-    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; pre-training steps: "
-          f"{args.steps or 'the demo default (600)'}")
+    print(
+        f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; pre-training steps: "
+        f"{args.steps or 'the demo default (600)'}"
+    )
     figures = {}
     with tempfile.TemporaryDirectory(prefix="shared-cpu-") as scratch:
         for policy in args.policies.split(","):
             for case in cases:
                 figures[(policy, case)] = run_case(case, policy, Path(scratch), args.steps)
-                print(f"  {policy:>5} {case:<5} {figures[(policy, case)]['stage_s']:7.1f} s "
-                      f"(load average now {os.getloadavg()[0]:.1f})", flush=True)
+                print(
+                    f"  {policy:>5} {case:<5} {figures[(policy, case)]['stage_s']:7.1f} s "
+                    f"(load average now {os.getloadavg()[0]:.1f})",
+                    flush=True,
+                )
     print()
     print("| policy | case | base stage (s) | vs alone | CPU (s) |")
     print("|---|---|---:|---:|---:|")

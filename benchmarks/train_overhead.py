@@ -102,8 +102,11 @@ def worker(settings_json: str) -> None:
         "passes_per_step": (timed[-1][3] - timed[0][3]) / steps,
         "tokens_per_s": sum(m[2] for m in timed[1:]) / (timed[-1][0] - timed[0][0]),
         "tokens_per_cpu_s": sum(m[2] for m in timed[1:]) / (timed[-1][1] - timed[0][1]),
-        "host_reads_per_step": sum(counts.values()), "host_reads": counts,
-        "step_losses": losses, "tokens": summary["tokens"], "examples": summary["examples"],
+        "host_reads_per_step": sum(counts.values()),
+        "host_reads": counts,
+        "step_losses": losses,
+        "tokens": summary["tokens"],
+        "examples": summary["examples"],
     }
     result["ms_per_pass"] = result["ms_per_step"] / result["passes_per_step"]
     Path(result_path).write_text(json.dumps(result), encoding="utf-8")
@@ -123,10 +126,16 @@ def _inside_optimizer(event) -> bool:
 def run_variant(name: str, code: str, settings: dict, tmp: Path, threads: int, sources: dict) -> dict:
     slug = "".join(c if c.isalnum() else "-" for c in name)
     settings = {**settings, "output": str(tmp / slug), "result_path": str(tmp / f"{slug}.json"), "threads": threads}
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=os.pathsep.join(
-        [str(sources[code])] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-    done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(settings)], env=env,
-                          capture_output=True, text=True)
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(threads),
+        PYTHONPATH=os.pathsep.join(
+            [str(sources[code])] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        ),
+    )
+    done = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(settings)], env=env, capture_output=True, text=True
+    )
     if done.returncode:
         sys.stderr.write(done.stderr[-4000:])
         raise SystemExit(f"variant {name!r} failed")
@@ -140,8 +149,12 @@ def main(argv=None) -> int:
     parser.add_argument("--before", default="c3b4ad0", help="git revision timed as 'before' (default: c3b4ad0)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
     parser.add_argument("--tokenizer", help="Polyglot-ko tokenizer folder")
-    parser.add_argument("--tolerance", type=float, default=1e-4,
-                        help="max |loss difference| from 'plain mb1, now' (default: 1e-4; LoRA dropout is 0)")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-4,
+        help="max |loss difference| from 'plain mb1, now' (default: 1e-4; LoRA dropout is 0)",
+    )
     parser.add_argument("--output", help="also write the results as JSON here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -152,40 +165,62 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="train-overhead-") as tmp:
         tmp = Path(tmp)
         (tmp / "before").mkdir()
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.before, "src"], capture_output=True,
-                                 check=True).stdout
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", args.before, "src"], capture_output=True, check=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", str(tmp / "before")], input=archive, check=True)
         sources = {"before": tmp / "before" / "src", "now": ROOT / "src"}
         make_model(tmp / "model", find_tokenizer(args.tokenizer), args.layout)
-        common = dict(base=str(tmp / "model"), data=str(SAMPLE_FILE),
-                      batch_size=16, max_steps=args.steps, prompt_template="alpaca", lora_dropout=0.0,
-                      warmup_steps=2, learning_rate=4e-3, save_steps=10**6, report_to=[])
+        common = dict(
+            base=str(tmp / "model"),
+            data=str(SAMPLE_FILE),
+            batch_size=16,
+            max_steps=args.steps,
+            prompt_template="alpaca",
+            lora_dropout=0.0,
+            warmup_steps=2,
+            learning_rate=4e-3,
+            save_steps=10**6,
+            report_to=[],
+        )
         results = {}
         for name, (code, settings) in VARIANTS.items():
             results[name] = run_variant(name, code, {**common, **settings}, tmp, args.threads, sources)
             print(f"done: {name}", file=sys.stderr, flush=True)
 
     reference = results["plain mb1, now (--no-packing)"]
-    print(f"\n{args.layout} ({polyglot_config_summary(args.layout)}), {args.steps} steps x 16 examples "
-          f"({reference['tokens']} tokens), {args.threads} CPU thread(s); 'before' = {args.before}\n")
-    print(f"{'variant':<36}{'ms/step':>9}{'passes':>8}{'ms/pass':>9}{'tokens/s':>10}{'tok/CPU-s':>11}"
-          f"{'reads/step':>12}{'max |Δloss|':>13}")
+    print(
+        f"\n{args.layout} ({polyglot_config_summary(args.layout)}), {args.steps} steps x 16 examples "
+        f"({reference['tokens']} tokens), {args.threads} CPU thread(s); 'before' = {args.before}\n"
+    )
+    print(
+        f"{'variant':<36}{'ms/step':>9}{'passes':>8}{'ms/pass':>9}{'tokens/s':>10}{'tok/CPU-s':>11}"
+        f"{'reads/step':>12}{'max |Δloss|':>13}"
+    )
     worst = 0.0
     for name, r in results.items():
         difference = max(abs(a - b) for a, b in zip(r["step_losses"], reference["step_losses"]))
         r["max_loss_difference"] = difference
         worst = max(worst, difference)
-        print(f"{name:<36}{r['ms_per_step']:>9.0f}{r['passes_per_step']:>8.1f}{r['ms_per_pass']:>9.1f}"
-              f"{r['tokens_per_s']:>10.0f}{r['tokens_per_cpu_s']:>11.0f}{r['host_reads_per_step']:>12}"
-              f"{difference:>13.2e}")
+        print(
+            f"{name:<36}{r['ms_per_step']:>9.0f}{r['passes_per_step']:>8.1f}{r['ms_per_pass']:>9.1f}"
+            f"{r['tokens_per_s']:>10.0f}{r['tokens_per_cpu_s']:>11.0f}{r['host_reads_per_step']:>12}"
+            f"{difference:>13.2e}"
+        )
     before, now = results["plain mb1, before"], reference
-    print(f"\nplain layout: {before['cpu_ms_per_step'] / now['cpu_ms_per_step']:.2f}x less CPU time per step than "
-          f"before; packed default: {before['cpu_ms_per_step'] / results['packed, now (default)']['cpu_ms_per_step']:.2f}x")
+    print(
+        f"\nplain layout: {before['cpu_ms_per_step'] / now['cpu_ms_per_step']:.2f}x less CPU time per step than "
+        f"before; packed default: {before['cpu_ms_per_step'] / results['packed, now (default)']['cpu_ms_per_step']:.2f}x"
+    )
     agree = worst <= args.tolerance
     print(f"losses: max |difference| {worst:.2e} ({'within' if agree else 'OUTSIDE'} {args.tolerance})")
     if args.output:
-        Path(args.output).write_text(json.dumps({"settings": {k: v for k, v in vars(args).items() if k != "worker"},
-                                                 "results": results}, indent=2), encoding="utf-8")
+        Path(args.output).write_text(
+            json.dumps(
+                {"settings": {k: v for k, v in vars(args).items() if k != "worker"}, "results": results}, indent=2
+            ),
+            encoding="utf-8",
+        )
     return 0 if agree else 1
 
 

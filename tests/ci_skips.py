@@ -15,8 +15,14 @@ import pytest
 
 REQUIRE_ENV = "POLYPLATYPUS_REQUIRE_KOBEST"
 # Reasons (substrings) that stay skips in CI: hardware, platform, and a parameter with nothing to test.
-ALLOWED = ("needs a GPU", "needs CUDA", "needs several GPUs", "needs several devices", "needs Linux /proc",
-           "every value of its type is valid")
+ALLOWED = (
+    "needs a GPU",
+    "needs CUDA",
+    "needs several GPUs",
+    "needs several devices",
+    "needs Linux /proc",
+    "every value of its type is valid",
+)
 
 
 def required() -> bool:

@@ -26,17 +26,35 @@ DEFAULT_TOKENIZER = Path(__file__).resolve().parents[2] / "shared" / "data" / "p
 # train, pre-train or evaluate end to end, start several processes, or build lm-eval's task index
 # (~30 s). The quick run keeps a representative test of each module; CI runs everything.
 SLOW_FILES = {
-    "pipeline/test_run.py", "pipeline/test_pretrain.py", "pipeline/test_fingerprints.py", "pipeline/test_run_dir.py",
-    "train/test_distributed.py", "train/test_golden_losses.py", "train/test_train.py", "train/test_packing.py",
-    "train/test_merge_generate.py", "train/test_outputs_resume.py", "train/test_full_disk.py",
-    "train/test_base_fingerprint.py", "train/test_gpu_train_script.py",
-    "eval/test_distributed.py", "eval/test_reference_golden.py", "eval/test_hatespeech_golden.py",
-    "eval/test_lm_eval_parity.py", "eval/test_lm_eval_eval.py", "eval/test_lm_eval_engine.py",
-    "eval/test_lm_eval_results.py", "eval/test_quiet_output.py", "eval/test_gpu_eval_script.py",
-    "tasks/test_lm_eval_tasks.py", "tasks/test_listing_cache.py", "data/test_decontam_tasks.py",
+    "pipeline/test_run.py",
+    "pipeline/test_pretrain.py",
+    "pipeline/test_fingerprints.py",
+    "pipeline/test_run_dir.py",
+    "train/test_distributed.py",
+    "train/test_golden_losses.py",
+    "train/test_train.py",
+    "train/test_packing.py",
+    "train/test_merge_generate.py",
+    "train/test_outputs_resume.py",
+    "train/test_full_disk.py",
+    "train/test_base_fingerprint.py",
+    "train/test_gpu_train_script.py",
+    "eval/test_distributed.py",
+    "eval/test_reference_golden.py",
+    "eval/test_hatespeech_golden.py",
+    "eval/test_lm_eval_parity.py",
+    "eval/test_lm_eval_eval.py",
+    "eval/test_lm_eval_engine.py",
+    "eval/test_lm_eval_results.py",
+    "eval/test_quiet_output.py",
+    "eval/test_gpu_eval_script.py",
+    "tasks/test_lm_eval_tasks.py",
+    "tasks/test_listing_cache.py",
+    "data/test_decontam_tasks.py",
 }
 SLOW_TESTS = {  # single tests of files the quick run keeps: each takes a minute or more on a busy 2-core CPU
-    "eval/test_runner.py::test_scorers_give_identical_results", "eval/test_runner.py::test_grid_outputs_and_resume",
+    "eval/test_runner.py::test_scorers_give_identical_results",
+    "eval/test_runner.py::test_grid_outputs_and_resume",
     "models/test_loading.py::test_missing_and_unloadable_sources_are_named",
     "eval/test_hatespeech_eval.py::test_eval_report_and_card",
     "eval/test_scorer.py::test_bfloat16_scores_agree_within_one_bf16_step",
@@ -132,8 +150,9 @@ def polyglot_neox(polyglot_tokenizer):
     5-shot BoolQ and WiC contexts are cut exactly where the real tokenizer puts the tokens."""
     from polyplatypus.models.tiny import build_tiny_model
 
-    model = build_tiny_model(polyglot_tokenizer, "gpt_neox", seed=3, hidden_size=32, layers=2, heads=4,
-                             max_positions=256)
+    model = build_tiny_model(
+        polyglot_tokenizer, "gpt_neox", seed=3, hidden_size=32, layers=2, heads=4, max_positions=256
+    )
     return model.eval(), polyglot_tokenizer
 
 
@@ -171,8 +190,9 @@ def tiny_layout_dir(tmp_path_factory, tiny_tokenizer, tiny_gptneox_dir, tiny_lla
 
     def make(layout: str) -> Path:
         if layout not in made:
-            model = build_tiny_model(tiny_tokenizer, layout, seed=7, hidden_size=32, layers=2, heads=4,
-                                     max_positions=512)
+            model = build_tiny_model(
+                tiny_tokenizer, layout, seed=7, hidden_size=32, layers=2, heads=4, max_positions=512
+            )
             made[layout] = save_tiny_model(tmp_path_factory.mktemp(f"tiny-{layout}"), tiny_tokenizer, model)
         return made[layout]
 
@@ -188,8 +208,11 @@ def lm_eval_tasks(tmp_path_factory) -> Path:
     from tests.eval.lm_eval_fixtures import write_all
 
     kornli = Path(__file__).resolve().parents[2] / "shared" / "data" / "kornli"
-    return write_all(tmp_path_factory.mktemp("lm-eval-tasks"), _kobest_dir(),
-                     kornli if (kornli / "xnli.dev.ko.tsv").is_file() else None)
+    return write_all(
+        tmp_path_factory.mktemp("lm-eval-tasks"),
+        _kobest_dir(),
+        kornli if (kornli / "xnli.dev.ko.tsv").is_file() else None,
+    )
 
 
 @pytest.fixture
@@ -199,14 +222,20 @@ def other_process_holding():
     import subprocess
     import sys
 
-    script = ("import sys\nfrom polyplatypus.utils.outputs import hold\n"
-              "with hold(sys.argv[1], sys.argv[2], beside=sys.argv[3] == '1'):\n"
-              "    print('held', flush=True)\n    sys.stdin.read()\n")
+    script = (
+        "import sys\nfrom polyplatypus.utils.outputs import hold\n"
+        "with hold(sys.argv[1], sys.argv[2], beside=sys.argv[3] == '1'):\n"
+        "    print('held', flush=True)\n    sys.stdin.read()\n"
+    )
     started = []
 
     def hold(path, command="eval", beside=False):
-        process = subprocess.Popen([sys.executable, "-c", script, str(path), command, "1" if beside else "0"],
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-c", script, str(path), command, "1" if beside else "0"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         started.append(process)
         assert process.stdout.readline().strip() == "held"
         return process

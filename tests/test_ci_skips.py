@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CASES = '''\
+CASES = """\
 import pytest
 
 def test_missing_tool():
@@ -29,16 +29,16 @@ def test_expected_failure():
 
 def test_passes():
     pass
-'''
+"""
 
-AT_IMPORT = '''\
+AT_IMPORT = """\
 import pytest
 
 pytest.importorskip("polyplatypus_no_such_module")
 
 def test_never_collected():
     pass
-'''
+"""
 
 
 def run_pytest(tmp_path: Path, required: bool) -> str:
@@ -48,8 +48,25 @@ def run_pytest(tmp_path: Path, required: bool) -> str:
     env["PYTHONPATH"] = str(ROOT)
     if required:
         env["POLYPLATYPUS_REQUIRE_KOBEST"] = "1"
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "tests.ci_skips", "-rA", "-p", "no:cacheprovider", "--continue-on-collection-errors",
-                           str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "tests.ci_skips",
+            "-rA",
+            "-p",
+            "no:cacheprovider",
+            "--continue-on-collection-errors",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return done.stdout
 
 
@@ -58,7 +75,10 @@ def test_skips_fail_in_ci_except_hardware(tmp_path):
     assert "FAILED test_cases.py::test_missing_tool" in out
     assert "ERROR test_cases.py::test_missing_data" in out  # a skipif mark fails in the setup phase
     assert "ERROR test_at_import.py" in out
-    assert "SKIPPED [1] test_cases.py:11: needs a GPU" in out and "1 failed, 1 passed, 1 skipped, 1 xfailed, 2 errors" in out
+    assert (
+        "SKIPPED [1] test_cases.py:11: needs a GPU" in out
+        and "1 failed, 1 passed, 1 skipped, 1 xfailed, 2 errors" in out
+    )
     assert "XFAIL test_cases.py::test_expected_failure" in out and "PASSED test_cases.py::test_passes" in out
 
 

@@ -15,10 +15,17 @@ def _refused(argv, capsys) -> str:
     return capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flag,ours", [
-    ("--num_fewshot", "--shots"), ("--batch_size", "--batch-size"), ("--model_args", "--model"),
-    ("--gen_kwargs", "--gen-kwargs"), ("--apply_chat_template", "--apply-chat-template"), ("--task", "--tasks"),
-])
+@pytest.mark.parametrize(
+    "flag,ours",
+    [
+        ("--num_fewshot", "--shots"),
+        ("--batch_size", "--batch-size"),
+        ("--model_args", "--model"),
+        ("--gen_kwargs", "--gen-kwargs"),
+        ("--apply_chat_template", "--apply-chat-template"),
+        ("--task", "--tasks"),
+    ],
+)
 @pytest.mark.parametrize("joined", [False, True])
 def test_an_lm_eval_flag_names_ours(flag, ours, joined, capsys):
     words = [f"{flag}=5"] if joined else [flag, "5"]
@@ -27,15 +34,18 @@ def test_an_lm_eval_flag_names_ours(flag, ours, joined, capsys):
     assert flag in LM_EVAL_FLAGS
 
 
-@pytest.mark.parametrize("argv,prefix", [
-    (["eval", "--model", "m", "--task", "kobest_boolq"], "--task"),
-    (["eval", "--model", "m", "--shot", "0"], "--shot"),
-    (["train", "--base", "b", "--max-step", "3"], "--max-step"),
-    (["data", "curate", "--data", "in.jsonl", "--out", "o"], "--out"),
-    (["run", "tiny-cpu", "--unt", "eval"], "--unt"),
-    (["report", "results", "--base", "x"], "--base"),
-    (["tasks", "--mat", "boolq"], "--mat"),
-])
+@pytest.mark.parametrize(
+    "argv,prefix",
+    [
+        (["eval", "--model", "m", "--task", "kobest_boolq"], "--task"),
+        (["eval", "--model", "m", "--shot", "0"], "--shot"),
+        (["train", "--base", "b", "--max-step", "3"], "--max-step"),
+        (["data", "curate", "--data", "in.jsonl", "--out", "o"], "--out"),
+        (["run", "tiny-cpu", "--unt", "eval"], "--unt"),
+        (["report", "results", "--base", "x"], "--base"),
+        (["tasks", "--mat", "boolq"], "--mat"),
+    ],
+)
 def test_abbreviations_are_not_taken(argv, prefix, capsys):
     err = _refused(argv, capsys)
     assert prefix in err and ("unrecognized arguments" in err or "lm-evaluation-harness" in err), err

@@ -178,15 +178,19 @@ def test_relative_links_resolve(page: Path):
 # earlier outputs. What makes them small and offline is stated here, once:
 DOC_RUN_SUBSTITUTIONS = {
     # hub models -> the committed tiny Polyglot-ko-layout model (tests/fixtures/tiny-gptneox)
-    "EleutherAI/polyglot-ko-12.8b": "{tiny}", "EleutherAI/polyglot-ko-1.3b": "{tiny}",
+    "EleutherAI/polyglot-ko-12.8b": "{tiny}",
+    "EleutherAI/polyglot-ko-1.3b": "{tiny}",
     # the hub instruction dataset -> the sample shipped in the package
     "kyujinpy/KOpen-platypus": "builtin:instructions/ko_platypus_sample.jsonl",
 }
 # only these flags' values ([LABEL=]VALUE); --baseline too, as the hub model it names became the tiny one
 DOC_RUN_SUBSTITUTED_FLAGS = ("--model", "--base", "--tokenizer", "--data", "--baseline")
 # appended to a subcommand: a few documents / steps / tokens instead of whole runs
-DOC_RUN_EXTRA = {"eval": ["--limit", "2", "--no-progress"], "train": ["--max-steps", "2"],
-                 "generate": ["--max-new-tokens", "4"]}
+DOC_RUN_EXTRA = {
+    "eval": ["--limit", "2", "--no-progress"],
+    "train": ["--max-steps", "2"],
+    "generate": ["--max-new-tokens", "4"],
+}
 # environment: KoBEST without --kobest-dir reads $POLYPLATYPUS_KOBEST_DIR (the docs say so); here
 # the KoBEST-format sample shipped in the package stands in for the hub dataset
 DOC_RUN_ENV = {"POLYPLATYPUS_KOBEST_DIR": "builtin:kobest_sample"}
@@ -233,9 +237,11 @@ def _skip_reason(command: str) -> str | None:
 
 def test_command_extraction():
     page = Path("x.md")
-    text = ("```bash\npolyplatypus eval --model a \\\n    --shots 0   # note\n$ polyplatypus tasks\n```\n"
-            "```\npolyplatypus run CONFIG [--run-dir DIR]\npolyplatypus run: error: x\n```\n"
-            "```yaml\npolyplatypus x\n```\n")
+    text = (
+        "```bash\npolyplatypus eval --model a \\\n    --shots 0   # note\n$ polyplatypus tasks\n```\n"
+        "```\npolyplatypus run CONFIG [--run-dir DIR]\npolyplatypus run: error: x\n```\n"
+        "```yaml\npolyplatypus x\n```\n"
+    )
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
@@ -273,8 +279,16 @@ def _substituted(argv: list[str], tiny: Path) -> list[str]:
 
 def test_substitution_touches_flag_values_only():
     argv = ["eval", "--model", "base=EleutherAI/polyglot-ko-12.8b", "--published", "x/EleutherAI/polyglot-ko-12.8b"]
-    assert _substituted(argv, Path("/t")) == ["eval", "--model", "base=/t", "--published",
-                                              "x/EleutherAI/polyglot-ko-12.8b", "--limit", "2", "--no-progress"]
+    assert _substituted(argv, Path("/t")) == [
+        "eval",
+        "--model",
+        "base=/t",
+        "--published",
+        "x/EleutherAI/polyglot-ko-12.8b",
+        "--limit",
+        "2",
+        "--no-progress",
+    ]
 
 
 def _run_page(page: Path, checkout: Path, tiny: Path, main, capsys) -> tuple[list[str], list[str]]:
@@ -289,7 +303,9 @@ def _run_page(page: Path, checkout: Path, tiny: Path, main, capsys) -> tuple[lis
         code = main(argv)
         ran.append(f"{page.name}: {command}")
         if code != 0:
-            failed.append(f"{page.name}: polyplatypus {' '.join(argv)} -> exit {code}: {capsys.readouterr().err[-1500:]}")
+            failed.append(
+                f"{page.name}: polyplatypus {' '.join(argv)} -> exit {code}: {capsys.readouterr().err[-1500:]}"
+            )
     return ran, failed
 
 

@@ -17,7 +17,7 @@ KILO = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)k(?!\w)")
 def quoting_blocks(text: str) -> list[str]:
     """The paragraphs that cite BENCHMARKS.md, each with the two blocks after it (its table)."""
     blocks = re.split(r"\n\s*\n", text)
-    return ["\n".join(blocks[i:i + 3]) for i, block in enumerate(blocks) if "BENCHMARKS.md" in block]
+    return ["\n".join(blocks[i : i + 3]) for i, block in enumerate(blocks) if "BENCHMARKS.md" in block]
 
 
 def unbacked(quoted: str, benchmarks: str) -> list[str]:

@@ -24,8 +24,14 @@ def lint_imports(package_parent: Path) -> subprocess.CompletedProcess:
     """``lint-imports`` on the ``polyplatypus`` found in ``package_parent``, with the repository's
     contracts; the graph is built afresh (no cache written)."""
     env = {**os.environ, "PYTHONPATH": str(package_parent)}
-    command = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
-               "sys.exit(lint_imports_command())", str(CONTRACTS), "--no-cache", "--no-logo"]
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())",
+        str(CONTRACTS),
+        "--no-cache",
+        "--no-logo",
+    ]
     return subprocess.run(command, env=env, cwd=package_parent, capture_output=True, text=True, timeout=300)
 
 
@@ -49,21 +55,34 @@ def _inside_a_function(statement: str) -> str:
     return f"\n\ndef _probe():\n    {statement}\n"
 
 
-@pytest.mark.parametrize(("edits", "broken"), [
-    # models is below train: the packed attention once lived in train and loading reached up to it
-    ({"models/loading.py": _inside_a_function("from polyplatypus.train import recipe")},
-     "polyplatypus.models is not allowed to import polyplatypus.train"),
-    # the version comes from polyplatypus.version, not from the package root (which imports eval)
-    ({"report/card.py": "\nfrom polyplatypus import __version__ as _probe\n"},
-     "polyplatypus.report.card is not allowed to import polyplatypus"),
-    # within the middle layer data may use tasks and models, not the other way round
-    ({"tasks/registry.py": _inside_a_function("from polyplatypus.data import templates")},
-     "polyplatypus.tasks is not allowed to import polyplatypus.data"),
-    # train and eval share a layer, but may not import each other in a circle
-    ({"train/merge.py": _inside_a_function("from polyplatypus.eval import tables"),
-      "eval/tables.py": _inside_a_function("from polyplatypus.train import merge")},
-     "No cycles are allowed in polyplatypus"),
-])
+@pytest.mark.parametrize(
+    ("edits", "broken"),
+    [
+        # models is below train: the packed attention once lived in train and loading reached up to it
+        (
+            {"models/loading.py": _inside_a_function("from polyplatypus.train import recipe")},
+            "polyplatypus.models is not allowed to import polyplatypus.train",
+        ),
+        # the version comes from polyplatypus.version, not from the package root (which imports eval)
+        (
+            {"report/card.py": "\nfrom polyplatypus import __version__ as _probe\n"},
+            "polyplatypus.report.card is not allowed to import polyplatypus",
+        ),
+        # within the middle layer data may use tasks and models, not the other way round
+        (
+            {"tasks/registry.py": _inside_a_function("from polyplatypus.data import templates")},
+            "polyplatypus.tasks is not allowed to import polyplatypus.data",
+        ),
+        # train and eval share a layer, but may not import each other in a circle
+        (
+            {
+                "train/merge.py": _inside_a_function("from polyplatypus.eval import tables"),
+                "eval/tables.py": _inside_a_function("from polyplatypus.train import merge"),
+            },
+            "No cycles are allowed in polyplatypus",
+        ),
+    ],
+)
 def test_an_upward_import_or_a_cycle_breaks_a_contract(tmp_path, edits, broken):
     result = lint_imports(_copy_with(tmp_path, edits))
     assert result.returncode != 0

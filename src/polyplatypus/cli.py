@@ -24,12 +24,23 @@ def build_parser() -> argparse.ArgumentParser:
         "LoRA recipe, merge, and evaluate on KoBEST exactly as the reference harness does.",
     )
     parser.add_argument("--version", action="version", version=f"polyplatypus {__version__}")
-    parser.add_argument("--threads", default=None, metavar="N|auto|off",
-                        help="CPU threads to compute with (default: $POLYPLATYPUS_THREADS, else auto: the "
-                        "cores not busy with other processes; off: PyTorch's defaults); see docs/run.md")
+    parser.add_argument(
+        "--threads",
+        default=None,
+        metavar="N|auto|off",
+        help="CPU threads to compute with (default: $POLYPLATYPUS_THREADS, else auto: the "
+        "cores not busy with other processes; off: PyTorch's defaults); see docs/run.md",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (eval_command, train_command, generate_command, data_command, pipeline_command, report_command,
-                   tasks_command):
+    for module in (
+        eval_command,
+        train_command,
+        generate_command,
+        data_command,
+        pipeline_command,
+        report_command,
+        tasks_command,
+    ):
         module.register(subparsers)
     _no_abbreviations(parser)
     return parser
@@ -81,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args, unrecognized = parser.parse_known_args(argv)
     if unrecognized:  # as parse_args, naming our flag for lm-eval's, or the comma-separated form
-        parser.error(foreign_flag_message(unrecognized)
-                     or unrecognized_message(argv, unrecognized, getattr(args, LIST_FLAGS, ())))
+        parser.error(
+            foreign_flag_message(unrecognized)
+            or unrecognized_message(argv, unrecognized, getattr(args, LIST_FLAGS, ()))
+        )
     from polyplatypus.utils.interrupts import signals_interrupt
 
     try:

@@ -98,8 +98,10 @@ def check_unique_keys(path: str | Path, text: str) -> None:
                 if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
                     sub = keys + (str(key.value),)
                     if (key.tag, key.value) in seen:
-                        raise ConfigError(f"{path}: key {'.'.join(sub)!r} is given twice, on lines "
-                                          f"{seen[(key.tag, key.value)]} and {key.start_mark.line + 1}; keep one")
+                        raise ConfigError(
+                            f"{path}: key {'.'.join(sub)!r} is given twice, on lines "
+                            f"{seen[(key.tag, key.value)]} and {key.start_mark.line + 1}; keep one"
+                        )
                     seen[(key.tag, key.value)] = key.start_mark.line + 1
                     walk(value, sub)
         elif isinstance(node, yaml.SequenceNode):
@@ -201,8 +203,13 @@ def known_keys(model: Any) -> list[str]:
 
 
 def describe_validation_error(
-    error: ValidationError, source: str, *, model: Any = None, lines: Mapping[tuple, int] | None = None,
-    origins: Mapping[tuple, str] | None = None, flags: Mapping[str, str] | None = None,
+    error: ValidationError,
+    source: str,
+    *,
+    model: Any = None,
+    lines: Mapping[tuple, int] | None = None,
+    origins: Mapping[tuple, str] | None = None,
+    flags: Mapping[str, str] | None = None,
     heading: str = "invalid config",
 ) -> str:
     """One line per problem, each prefixed with where its value came from: ``origins[path]`` for a
@@ -222,14 +229,17 @@ def describe_validation_error(
         else:
             line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
             where = f"{source}, line {line}" if line else source
-            below = [text for path, text in origins.items() if path[:len(loc)] == loc and text.startswith("command line (")]
+            below = [
+                text for path, text in origins.items() if path[: len(loc)] == loc and text.startswith("command line (")
+            ]
             if below:  # a check of a section that a --set changed: either may be the cause
                 where += f" (with {' '.join(b.removeprefix('command line (').removesuffix(')') for b in below)})"
         if item["type"] == "extra_forbidden":
             parent = _model_at(model, loc[:-1]) if model is not None else None
             known = known_keys(parent) if parent is not None else []
-            messages.append(f"{where}: " + (unknown_key_message(str(loc[-1]), known, loc[:-1]) if known
-                                            else f"unknown key {key!r}"))
+            messages.append(
+                f"{where}: " + (unknown_key_message(str(loc[-1]), known, loc[:-1]) if known else f"unknown key {key!r}")
+            )
         elif item["type"] == "missing":
             hint = ""
             if flags is not None and len(loc) == 1 and key in flags:
@@ -317,7 +327,8 @@ def _scalar(text: str, types: list) -> Any:
             except ValueError:
                 if len(types) == 1:
                     raise argparse.ArgumentTypeError(  # pydantic's wording, as from a file
-                        f"Input should be a valid {'integer' if kind is int else 'number'} (got {text!r})") from None
+                        f"Input should be a valid {'integer' if kind is int else 'number'} (got {text!r})"
+                    ) from None
     return text
 
 
@@ -346,12 +357,19 @@ def add_flags(parser: argparse.ArgumentParser, model: type[BaseModel], *, check:
         flag = flag_of(field)
         option = flag.name or option_name(name)
         help_text = field.description or ""
-        default = flag.default if flag.default is not _MISSING else (None if field.is_required() else _field_default(field))
+        default = (
+            flag.default if flag.default is not _MISSING else (None if field.is_required() else _field_default(field))
+        )
         if not field.is_required() and "default" not in help_text:
             help_text += f" (default: {_show(default)})"
         if flag.positional:
-            parser.add_argument(name, nargs="+" if field.is_required() else "*", type=_converter(model, name, field, flag, check),
-                                metavar=flag.metavar or name.upper(), help=help_text)
+            parser.add_argument(
+                name,
+                nargs="+" if field.is_required() else "*",
+                type=_converter(model, name, field, flag, check),
+                metavar=flag.metavar or name.upper(),
+                help=help_text,
+            )
             continue
         kwargs: dict[str, Any] = {"dest": name, "default": None, "help": help_text}
         if flag.metavar:
@@ -368,8 +386,11 @@ def add_flags(parser: argparse.ArgumentParser, model: type[BaseModel], *, check:
             choices = _choices(field.annotation)
             only_choices = all(typing.get_origin(t) is typing.Literal for t in _item_types(field.annotation))
             if choices and only_choices and "metavar" not in kwargs:
-                kwargs["metavar"] = ("{" + ",".join(map(str, choices)) + "}") if not _is_list(field.annotation) \
+                kwargs["metavar"] = (
+                    ("{" + ",".join(map(str, choices)) + "}")
+                    if not _is_list(field.annotation)
                     else "|".join(map(str, choices)) + "[,...]"
+                )
         parser.add_argument(option, **kwargs)
         if flag.off:
             parser.add_argument(flag.off, dest=name, action="store_const", const=_OFF, help=flag.off_help)
@@ -394,14 +415,16 @@ def unrecognized_message(argv: list[str], unrecognized: list[str], list_flags: t
         option, joined, value = word.partition("=")
         if option not in list_flags:
             continue
-        words = [value] if joined else argv[index + 1:index + 2]
+        words = [value] if joined else argv[index + 1 : index + 2]
         end = start = index + 1 + len(words) - bool(joined)
         while end < len(argv) and not _is_option(argv[end]):
             end += 1
         if start < end and argv[start] in stray:
             words += argv[start:end]
-            return (f"{option} takes one comma-separated list: write {option} {','.join(words)} "
-                    f"(the space-separated form {option} {' '.join(words)} is no longer accepted)")
+            return (
+                f"{option} takes one comma-separated list: write {option} {','.join(words)} "
+                f"(the space-separated form {option} {' '.join(words)} is no longer accepted)"
+            )
     return f"unrecognized arguments: {' '.join(unrecognized)}"
 
 
@@ -430,8 +453,11 @@ def _converter(model, name: str, field, flag: Flag, check: bool) -> Callable[[st
         if nullable and not many and text.strip().lower() == "none":
             return _OFF  # given, and None
         if many:
-            value = [] if text.strip().lower() == "none" else [
-                part if part in choices else _scalar(part, types) for part in comma_list(text)]
+            value = (
+                []
+                if text.strip().lower() == "none"
+                else [part if part in choices else _scalar(part, types) for part in comma_list(text)]
+            )
         else:
             value = text if text in choices else _scalar(text, types)
         if adapter is not None:
@@ -440,7 +466,8 @@ def _converter(model, name: str, field, flag: Flag, check: bool) -> Callable[[st
             except ValidationError as error:
                 problem = error.errors()[0]
                 raise argparse.ArgumentTypeError(
-                    f"{problem['msg'].removeprefix('Value error, ')} (got {text!r})") from None
+                    f"{problem['msg'].removeprefix('Value error, ')} (got {text!r})"
+                ) from None
         return value
 
     convert.__name__ = name  # argparse names the type in some messages
@@ -448,8 +475,12 @@ def _converter(model, name: str, field, flag: Flag, check: bool) -> Callable[[st
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", default=None,
-                        help="YAML file of settings (keys as the flags, with _); flags given override it")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="YAML file of settings (keys as the flags, with _); flags given override it",
+    )
 
 
 # --------------------------------------------------------------------------------- settings
@@ -466,9 +497,15 @@ class Settings(BaseModel):
         return {name: flag_of(field).name or option_name(name) for name, field in cls.model_fields.items()}
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "config",
-                     origins: Mapping[str, str] | None = None,
-                     lines: Mapping[tuple, int] | None = None, name_flags: bool = True):
+    def from_mapping(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        source: str = "config",
+        origins: Mapping[str, str] | None = None,
+        lines: Mapping[tuple, int] | None = None,
+        name_flags: bool = True,
+    ):
         """Build from a mapping (YAML contents plus overrides); errors name where each key came
         from: ``origins[key]`` (e.g. ``command-line option --lora-r``) if given, else ``source``
         and the key's line in ``lines``. ``kebab-case`` keys are accepted too."""
@@ -485,9 +522,16 @@ class Settings(BaseModel):
         try:
             return cls(**normalized)
         except ValidationError as error:
-            raise ConfigError(describe_validation_error(
-                error, source, model=cls, lines=lines, origins={(k,): v for k, v in origins.items()},
-                flags=cls.flag_names() if name_flags else None)) from None
+            raise ConfigError(
+                describe_validation_error(
+                    error,
+                    source,
+                    model=cls,
+                    lines=lines,
+                    origins={(k,): v for k, v in origins.items()},
+                    flags=cls.flag_names() if name_flags else None,
+                )
+            ) from None
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any):
@@ -504,8 +548,11 @@ class Settings(BaseModel):
             value = getattr(args, name, None)
             if value is not None:
                 given[name] = None if value is _OFF else value
-        command_defaults = {name: flag_of(field).default for name, field in cls.model_fields.items()
-                            if flag_of(field).default is not _MISSING}
+        command_defaults = {
+            name: flag_of(field).default
+            for name, field in cls.model_fields.items()
+            if flag_of(field).default is not _MISSING
+        }
         return cls._layered(getattr(args, "config", None), given, command_defaults)
 
     @classmethod

@@ -4,8 +4,16 @@ lightly edited benchmark documents."""
 from __future__ import annotations
 
 # Edits a person makes when rewording an instruction lightly.
-PARTICLE_SWAPS = [("은 ", "는 "), ("는 ", "은 "), ("이 ", "가 "), ("가 ", "이 "), ("을 ", "를 "), ("를 ", "을 "),
-                  ("에서 ", "에 "), ("으로 ", "로 ")]
+PARTICLE_SWAPS = [
+    ("은 ", "는 "),
+    ("는 ", "은 "),
+    ("이 ", "가 "),
+    ("가 ", "이 "),
+    ("을 ", "를 "),
+    ("를 ", "을 "),
+    ("에서 ", "에 "),
+    ("으로 ", "로 "),
+]
 
 
 def swap_particle(text: str, occurrence: int = 0) -> str:
@@ -13,7 +21,7 @@ def swap_particle(text: str, occurrence: int = 0) -> str:
     for old, new in PARTICLE_SWAPS:
         parts = text.split(old)
         if len(parts) > occurrence + 1:
-            return old.join(parts[: occurrence + 1]) + new + old.join(parts[occurrence + 1:])
+            return old.join(parts[: occurrence + 1]) + new + old.join(parts[occurrence + 1 :])
     raise AssertionError(f"no particle to swap in {text!r}")
 
 
@@ -34,4 +42,4 @@ def alter_whitespace(text: str) -> str:
     second = text.find(" ", first + 1)
     if first < 0 or second < 0:
         raise AssertionError(f"not enough spaces in {text!r}")
-    return text[:first] + "  " + text[first + 1:second] + text[second + 1:] + "\n"
+    return text[:first] + "  " + text[first + 1 : second] + text[second + 1 :] + "\n"

@@ -13,8 +13,24 @@ SAMPLE = "builtin:instructions/ko_platypus_sample.jsonl"
 
 def test_data_curate_reads_a_builtin_source(tmp_path, capsys):
     out = tmp_path / "curated.jsonl"
-    assert main(["data", "curate", "--data", SAMPLE, "--output", str(out), "--decontaminate", "kobest",
-                 "--kobest-dir", "builtin:kobest_sample", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "curate",
+                "--data",
+                SAMPLE,
+                "--output",
+                str(out),
+                "--decontaminate",
+                "kobest",
+                "--kobest-dir",
+                "builtin:kobest_sample",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     expected = load_instructions(ASSETS_DIR / "instructions" / "ko_platypus_sample.jsonl")
     assert 0 < len(load_instructions(out)) <= len(expected)
     report = json.loads(out.with_name(out.name + ".report.json").read_text())
@@ -22,21 +38,76 @@ def test_data_curate_reads_a_builtin_source(tmp_path, capsys):
 
 
 def test_eval_reads_builtin_kobest(tiny_gptneox_dir, tmp_path, capsys):
-    assert main(["eval", "--model", str(tiny_gptneox_dir), "--tasks", "kobest_copa", "--shots", "0", "--limit", "2",
-                 "--kobest-dir", "builtin:kobest_sample", "--output", str(tmp_path / "r"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(tiny_gptneox_dir),
+                "--tasks",
+                "kobest_copa",
+                "--shots",
+                "0",
+                "--limit",
+                "2",
+                "--kobest-dir",
+                "builtin:kobest_sample",
+                "--output",
+                str(tmp_path / "r"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "r" / "results.json").read_text())["results"][0]["n"] == 2
 
 
 def test_an_unknown_builtin_names_the_known_ones(tmp_path, capsys):
-    assert main(["data", "curate", "--data", "builtin:nope.jsonl", "--output", str(tmp_path / "o.jsonl"),
-                 "--decontaminate", "none"]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "curate",
+                "--data",
+                "builtin:nope.jsonl",
+                "--output",
+                str(tmp_path / "o.jsonl"),
+                "--decontaminate",
+                "none",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "builtin:nope.jsonl: no such built-in data (known: " in err and "instructions" in err
 
 
 def test_train_reads_builtin_data(tiny_gptneox_dir, tmp_path, capsys):
     out = tmp_path / "adapter"
-    assert main(["train", "--base", str(tiny_gptneox_dir), "--data", SAMPLE, "--output", str(out), "--max-steps", "1",
-                 "--batch-size", "2", "--micro-batch-size", "2", "--cutoff-len", "256", "--warmup-steps", "0",
-                 "--report-to", "none"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--base",
+                str(tiny_gptneox_dir),
+                "--data",
+                SAMPLE,
+                "--output",
+                str(out),
+                "--max-steps",
+                "1",
+                "--batch-size",
+                "2",
+                "--micro-batch-size",
+                "2",
+                "--cutoff-len",
+                "256",
+                "--warmup-steps",
+                "0",
+                "--report-to",
+                "none",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "train_summary.json").read_text())["steps"] == 1

@@ -57,10 +57,18 @@ def test_template_that_rerenders_earlier_turns_is_split_per_turn(tiny_gptneox_di
         turn = messages[:upto]
         parts = []
         for m in turn[:-1]:
-            parts += [(f"<|im_start|>{m['role']}\n", False), (m["content"], False), ("<|im_end|>", False),
-                      ("\n", False)]
-        parts += [("<|im_start|>assistant\n", False), ("<think>\n\n</think>\n\n" + turn[-1]["content"], True),
-                  ("<|im_end|>", True), ("\n", False)]
+            parts += [
+                (f"<|im_start|>{m['role']}\n", False),
+                (m["content"], False),
+                ("<|im_end|>", False),
+                ("\n", False),
+            ]
+        parts += [
+            ("<|im_start|>assistant\n", False),
+            ("<think>\n\n</think>\n\n" + turn[-1]["content"], True),
+            ("<|im_end|>", True),
+            ("\n", False),
+        ]
         ids, labels = expected_tokens(tokenizer, parts)
         assert example.input_ids == ids and example.labels == labels
 
@@ -68,15 +76,19 @@ def test_template_that_rerenders_earlier_turns_is_split_per_turn(tiny_gptneox_di
 def test_instruction_records_and_system_prompt(tiny_gptneox_dir):
     record = {"instruction": "요약하세요.", "input": "서울은 한국의 수도이다.", "output": "서울이 수도."}
     messages = conversation(record, system_prompt="짧게 답하세요.")
-    assert messages == [{"role": "system", "content": "짧게 답하세요."},
-                        {"role": "user", "content": "요약하세요.\n\n서울은 한국의 수도이다."},
-                        {"role": "assistant", "content": "서울이 수도."}]
+    assert messages == [
+        {"role": "system", "content": "짧게 답하세요."},
+        {"role": "user", "content": "요약하세요.\n\n서울은 한국의 수도이다."},
+        {"role": "assistant", "content": "서울이 수도."},
+    ]
     assert conversation({"messages": MULTI_TURN}, system_prompt="other")[0] == MULTI_TURN[0]  # its own kept
     tokenizer = chat_tokenizer(tiny_gptneox_dir, "chatml")
     fmt = use_chat_template(tokenizer, source="chatml")
     [(text, spans)] = chat_texts(fmt, messages)
-    assert tokenize_chat(fmt, text, spans, cutoff_len=512).labels == expected_tokens(
-        tokenizer, pieces("chatml", messages))[1]
+    assert (
+        tokenize_chat(fmt, text, spans, cutoff_len=512).labels
+        == expected_tokens(tokenizer, pieces("chatml", messages))[1]
+    )
 
 
 def test_templates_that_cannot_be_trained_are_refused_by_name(tiny_gptneox_dir, tmp_path):
@@ -86,8 +98,11 @@ def test_templates_that_cannot_be_trained_are_refused_by_name(tiny_gptneox_dir, 
     with pytest.raises(ConfigError, match="tiny-base has no chat template; give one with --chat-template"):
         use_chat_template(bare, source="tiny-base")
     no_stop = tmp_path / "no-stop.jinja"
-    no_stop.write_text("{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '\\n' }}{% endfor %}"
-                       "{% if add_generation_prompt %}assistant: {% endif %}", encoding="utf-8")
+    no_stop.write_text(
+        "{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '\\n' }}{% endfor %}"
+        "{% if add_generation_prompt %}assistant: {% endif %}",
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigError, match=f"chat template {no_stop} ends an assistant turn with no special token"):
         use_chat_template(bare, template_file=str(no_stop), source="tiny-base")
     moved = tmp_path / "moved.jinja"  # its generation prompt names the assistant "bot", its turns "assistant"
@@ -97,28 +112,46 @@ def test_templates_that_cannot_be_trained_are_refused_by_name(tiny_gptneox_dir, 
     with pytest.raises(ConfigError, match=f"{moved}: the generation prompt is not where the assistant's turn starts"):
         chat_texts(fmt, MULTI_TURN[1:3])
     refusing = use_chat_template(chat_tokenizer(tiny_gptneox_dir, "gemma2"), source="gemma2-like")
-    with pytest.raises(DataError, match=r"d.jsonl, record 4: the chat template of gemma2-like refused this "
-                                        r"conversation: System role not supported"):
+    with pytest.raises(
+        DataError,
+        match=r"d.jsonl, record 4: the chat template of gemma2-like refused this "
+        r"conversation: System role not supported",
+    ):
         chat_texts(refusing, MULTI_TURN, where={"path": "d.jsonl", "record": 4})
 
 
 def tiny_template_with_prompt(prompt_role: str) -> str:
-    return ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
-            "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>" + prompt_role + "\\n' }}{% endif %}")
+    return (
+        "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
+        "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>" + prompt_role + "\\n' }}{% endif %}"
+    )
 
 
-@pytest.mark.parametrize("bad, field, message", [
-    ([], "messages", "non-empty list"),
-    ([{"role": "user", "content": "a"}], "messages", "no assistant message"),
-    ([{"role": "user", "content": "a"}, {"role": "bot", "content": "b"}], "messages[1].role", "role must be one of"),
-    ([{"role": "user", "content": "a"}, {"role": "assistant", "content": 3}], "messages[1].content",
-     "expected a string"),
-    ([{"role": "user", "content": "a"}, {"role": "assistant", "content": " "}], "messages[1].content", "empty"),
-    ([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}], "messages[1].role",
-     "expected a message of role assistant here"),
-    ([{"role": "assistant", "content": "a"}], "messages[0].role", "expected a message of role system or user"),
-    (["hi"], "messages[0]", "expected an object"),
-])
+@pytest.mark.parametrize(
+    "bad, field, message",
+    [
+        ([], "messages", "non-empty list"),
+        ([{"role": "user", "content": "a"}], "messages", "no assistant message"),
+        (
+            [{"role": "user", "content": "a"}, {"role": "bot", "content": "b"}],
+            "messages[1].role",
+            "role must be one of",
+        ),
+        (
+            [{"role": "user", "content": "a"}, {"role": "assistant", "content": 3}],
+            "messages[1].content",
+            "expected a string",
+        ),
+        ([{"role": "user", "content": "a"}, {"role": "assistant", "content": " "}], "messages[1].content", "empty"),
+        (
+            [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+            "messages[1].role",
+            "expected a message of role assistant here",
+        ),
+        ([{"role": "assistant", "content": "a"}], "messages[0].role", "expected a message of role system or user"),
+        (["hi"], "messages[0]", "expected an object"),
+    ],
+)
 def test_invalid_conversations_name_file_line_and_field(tmp_path, bad, field, message):
     data = tmp_path / "chat.jsonl"
     good = {"messages": MULTI_TURN}

@@ -37,8 +37,9 @@ def plant(sample_records, kobest_dir) -> tuple[list[dict], dict[str, str]]:
     medium = [r for r in sample_records if 45 <= len(dedup_form(r["instruction"] + r["input"])) < 80]
     copa = load_kobest("copa", "test", kobest_dir)[42]
     boolq = load_kobest("boolq", "test", kobest_dir)[7]
-    review = next(d["sentence"] for d in load_kobest("sentineg", "test", kobest_dir)
-                  if len(letters_form(d["sentence"])) == 12)
+    review = next(
+        d["sentence"] for d in load_kobest("sentineg", "test", kobest_dir) if len(letters_form(d["sentence"])) == 12
+    )
     rows, expect = [], {}
 
     def add(tag, record, fate):
@@ -50,19 +51,69 @@ def plant(sample_records, kobest_dir) -> tuple[list[dict], dict[str, str]]:
     add("spacing", {**medium[2], "instruction": alter_whitespace(medium[2]["instruction"])}, "near")
     longest = by_length[0]
     add("two-edits", {**longest, "input": change_characters(swap_particle(longest["input"]), 1)}, "near")
-    add("exact", {**medium[3], "instruction": "  " + medium[3]["instruction"].replace(" ", "\u3000 ", 1) + "\n"}, "exact")
-    add("copa", {"instruction": f"전제: {copa['premise']}\n1) {copa['alternative_1']}\n2) {copa['alternative_2']}",
-                 "input": "", "output": "2", "data_source": "synthetic"}, "contaminated")
-    add("boolq", {"instruction": "다음 글을 읽고 물음에 답하시오.", "input": swap_particle(alter_whitespace(boolq["paragraph"])),
-                  "output": "예", "data_source": "synthetic"}, "contaminated")
-    add("review", {"instruction": "다음 리뷰가 긍정인지 부정인지 쓰시오.", "input": change_characters(review, 1),
-                   "output": "부정", "data_source": "synthetic"}, "contaminated")
-    add("short-review", {"instruction": "리뷰: 완전 거북이배송\n이 리뷰의 감정은?", "input": "", "output": "부정",
-                         "data_source": "synthetic"}, "contaminated")
-    add("distinct-1", {"instruction": "한국의 사계절 가운데 장마가 드는 계절과 그 시기를 알려 주세요.", "input": "",
-                       "output": "여름입니다. 보통 6월 하순부터 7월 하순까지 장마가 이어집니다."}, "kept")
-    add("distinct-2", {"instruction": "파이썬에서 딕셔너리를 값 기준으로 내림차순 정렬하는 코드를 작성하세요.", "input": "",
-                       "output": "sorted(d.items(), key=lambda kv: kv[1], reverse=True)"}, "kept")
+    add(
+        "exact",
+        {**medium[3], "instruction": "  " + medium[3]["instruction"].replace(" ", "\u3000 ", 1) + "\n"},
+        "exact",
+    )
+    add(
+        "copa",
+        {
+            "instruction": f"전제: {copa['premise']}\n1) {copa['alternative_1']}\n2) {copa['alternative_2']}",
+            "input": "",
+            "output": "2",
+            "data_source": "synthetic",
+        },
+        "contaminated",
+    )
+    add(
+        "boolq",
+        {
+            "instruction": "다음 글을 읽고 물음에 답하시오.",
+            "input": swap_particle(alter_whitespace(boolq["paragraph"])),
+            "output": "예",
+            "data_source": "synthetic",
+        },
+        "contaminated",
+    )
+    add(
+        "review",
+        {
+            "instruction": "다음 리뷰가 긍정인지 부정인지 쓰시오.",
+            "input": change_characters(review, 1),
+            "output": "부정",
+            "data_source": "synthetic",
+        },
+        "contaminated",
+    )
+    add(
+        "short-review",
+        {
+            "instruction": "리뷰: 완전 거북이배송\n이 리뷰의 감정은?",
+            "input": "",
+            "output": "부정",
+            "data_source": "synthetic",
+        },
+        "contaminated",
+    )
+    add(
+        "distinct-1",
+        {
+            "instruction": "한국의 사계절 가운데 장마가 드는 계절과 그 시기를 알려 주세요.",
+            "input": "",
+            "output": "여름입니다. 보통 6월 하순부터 7월 하순까지 장마가 이어집니다.",
+        },
+        "kept",
+    )
+    add(
+        "distinct-2",
+        {
+            "instruction": "파이썬에서 딕셔너리를 값 기준으로 내림차순 정렬하는 코드를 작성하세요.",
+            "input": "",
+            "output": "sorted(d.items(), key=lambda kv: kv[1], reverse=True)",
+        },
+        "kept",
+    )
     # heavily edited: a different question now (Jaccard well below the threshold), so it stays
     add("heavy", {**medium[4], "instruction": change_characters(medium[4]["instruction"], 8)}, "kept")
     return rows, expect
@@ -84,7 +135,7 @@ def test_curate_removes_planted_problems_and_keeps_the_rest(tmp_path, planted_so
     ids = [r["id"] for r in curated]
     # every sample record is kept, in input order, followed by the distinct extra records
     assert ids[: len(sample_records)] == [r["id"] for r in sample_records]
-    assert ids[len(sample_records):] == [k for k, fate in expect.items() if fate == "kept"]
+    assert ids[len(sample_records) :] == [k for k, fate in expect.items() if fate == "kept"]
     # every field kept as it came, plus the origin
     first_extra = curated[len(sample_records)]
     assert first_extra["tags"] == ["planted", "kept"] and first_extra["origin"] == str(extra)
@@ -97,7 +148,8 @@ def test_curate_removes_planted_problems_and_keeps_the_rest(tmp_path, planted_so
             removed[item["removed"]["id"]] = (kind, item)
     assert {k: v[0] for k, v in removed.items()} == {
         k: {"near": "near_duplicates", "exact": "exact_duplicates", "contaminated": "contaminated"}[fate]
-        for k, fate in expect.items() if fate != "kept"
+        for k, fate in expect.items()
+        if fate != "kept"
     }
     # near and exact duplicates point at the sample record they copy, which is in the output
     for tag in ("chars", "particle", "spacing", "two-edits", "exact"):
@@ -106,7 +158,11 @@ def test_curate_removes_planted_problems_and_keeps_the_rest(tmp_path, planted_so
     assert removed["spacing"][1]["similarity"] == 1.0
     assert all(0.8 <= item["similarity"] <= 1.0 for item in report["near_duplicates"])
     copa = removed["copa"][1]
-    assert (copa["benchmark"]["task"], copa["benchmark"]["split"], copa["benchmark"]["doc_index"]) == ("copa", "test", 42)
+    assert (copa["benchmark"]["task"], copa["benchmark"]["split"], copa["benchmark"]["doc_index"]) == (
+        "copa",
+        "test",
+        42,
+    )
     assert (copa["measure"], copa["similarity"]) == ("containment", 1.0) and copa["shared_ngrams"] > 10
     boolq = removed["boolq"][1]["benchmark"]
     assert (boolq["task"], boolq["doc_index"]) == ("boolq", 7) and removed["boolq"][1]["similarity"] >= 0.5
@@ -116,12 +172,19 @@ def test_curate_removes_planted_problems_and_keeps_the_rest(tmp_path, planted_so
 
     # every record read is counted in: the invalid one too
     extra_counts = report["sources"][1]
-    assert extra_counts == {"source": str(extra), "records_in": len(expect) + 1,
-                            "skipped_invalid": {"missing output": 1}, "exact_duplicates": 1, "contaminated": 4,
-                            "near_duplicates": 4, "records_out": 3}
+    assert extra_counts == {
+        "source": str(extra),
+        "records_in": len(expect) + 1,
+        "skipped_invalid": {"missing output": 1},
+        "exact_duplicates": 1,
+        "contaminated": 4,
+        "near_duplicates": 4,
+        "records_out": 3,
+    }
     for counts in report["sources"]:
         assert counts["records_in"] == sum(counts["skipped_invalid"].values()) + sum(
-            counts[k] for k in ("exact_duplicates", "contaminated", "near_duplicates", "records_out"))
+            counts[k] for k in ("exact_duplicates", "contaminated", "near_duplicates", "records_out")
+        )
     assert report["totals"]["records_in"] == len(sample_records) + len(expect) + 1
     assert report["totals"]["skipped_invalid"] == 1
     assert report["totals"]["records_out"] == len(curated) == len(sample_records) + 3
@@ -162,22 +225,56 @@ def test_same_output_on_every_run(tmp_path, planted_source, kobest_dir):
         out = tmp_path / f"run{seed}" / "curated.jsonl"
         env = {**os.environ, "PYTHONHASHSEED": seed}
         result = subprocess.run(
-            [sys.executable, "-m", "polyplatypus.cli", "data", "curate", "--data", SAMPLE, "--data", str(extra),
-             "--decontaminate", "kobest", "--kobest-dir", str(kobest_dir), "--skip-invalid", "--quiet",
-             "--output", str(out), "--report", str(tmp_path / "report.json")],
-            env=env, capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "polyplatypus.cli",
+                "data",
+                "curate",
+                "--data",
+                SAMPLE,
+                "--data",
+                str(extra),
+                "--decontaminate",
+                "kobest",
+                "--kobest-dir",
+                str(kobest_dir),
+                "--skip-invalid",
+                "--quiet",
+                "--output",
+                str(out),
+                "--report",
+                str(tmp_path / "report.json"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         assert result.returncode == 0, result.stderr
-        outputs.append((out.read_bytes(), (tmp_path / "report.json").read_bytes().replace(
-            str(out).encode(), b"OUT")))
+        outputs.append((out.read_bytes(), (tmp_path / "report.json").read_bytes().replace(str(out).encode(), b"OUT")))
     assert outputs[0] == outputs[1]
 
 
 def test_cli_curate_prints_a_summary(tmp_path, planted_source, kobest_dir, capsys, monkeypatch):
     extra, _ = planted_source
     monkeypatch.setenv("POLYPLATYPUS_KOBEST_DIR", str(kobest_dir))  # found as in `eval`
-    code = main(["data", "curate", "--data", SAMPLE, "--data", str(extra), "--decontaminate", "kobest",
-                 "--kobest-splits", "test,dev", "--skip-invalid", "--output", str(tmp_path / "c.jsonl")])
+    code = main(
+        [
+            "data",
+            "curate",
+            "--data",
+            SAMPLE,
+            "--data",
+            str(extra),
+            "--decontaminate",
+            "kobest",
+            "--kobest-splits",
+            "test,dev",
+            "--skip-invalid",
+            "--output",
+            str(tmp_path / "c.jsonl"),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "curated" in out and "extra.jsonl" in out and "KoBEST test+validation" in out
@@ -190,13 +287,29 @@ def test_report_records_every_decontamination_setting(tmp_path, planted_source, 
     """The report's decontamination block holds each field of the settings object with the value
     the run used (none of them at its default here), as in the file."""
     extra, _ = planted_source
-    given = {"threshold": 0.6, "ngram": 4, "min_ngrams": 5, "field_min_ngrams": 11, "edit_rate": 0.1,
-             "min_letters": 9, "field_edit_rate": 0.1, "field_min_letters": 12, "segment_min_letters": 5,
-             "fields": ["instruction"]}
+    given = {
+        "threshold": 0.6,
+        "ngram": 4,
+        "min_ngrams": 5,
+        "field_min_ngrams": 11,
+        "edit_rate": 0.1,
+        "min_letters": 9,
+        "field_edit_rate": 0.1,
+        "field_min_letters": 12,
+        "segment_min_letters": 5,
+        "fields": ["instruction"],
+    }
     assert set(given) == set(DecontamConfig.model_fields)
     assert all(DecontamConfig.model_fields[name].default != value for name, value in given.items())
-    report = curate([SAMPLE, str(extra)], tmp_path / "c.jsonl", decontaminate="kobest", kobest_dir=kobest_dir,
-                    kobest_splits="test", skip_invalid=True, **{f"decontam_{k}": v for k, v in given.items()})
+    report = curate(
+        [SAMPLE, str(extra)],
+        tmp_path / "c.jsonl",
+        decontaminate="kobest",
+        kobest_dir=kobest_dir,
+        kobest_splits="test",
+        skip_invalid=True,
+        **{f"decontam_{k}": v for k, v in given.items()},
+    )
     block = report["settings"]["decontamination"]
     assert {name: block[name] for name in given} == given
     assert block["splits"] == ["test"] and block["edit_max_letters"] == 100
@@ -227,16 +340,38 @@ def test_bad_settings(tmp_path):
 def test_hub_source_keeps_its_id_as_origin(tmp_path, monkeypatch):
     import datasets
 
-    rows = [{"instruction": "서울의 옛 이름 중 하나를 말해 보세요.", "input": None, "output": "한양", "data_source": "guanaco"},
-            {"instruction": "서울의 옛 이름 중 하나를 말해 보세요. ", "input": "", "output": "한성", "data_source": "guanaco"}]
+    rows = [
+        {
+            "instruction": "서울의 옛 이름 중 하나를 말해 보세요.",
+            "input": None,
+            "output": "한양",
+            "data_source": "guanaco",
+        },
+        {
+            "instruction": "서울의 옛 이름 중 하나를 말해 보세요. ",
+            "input": "",
+            "output": "한성",
+            "data_source": "guanaco",
+        },
+    ]
     monkeypatch.setattr(datasets, "load_dataset", lambda name, split=None: datasets.Dataset.from_list(rows))
     monkeypatch.setattr("polyplatypus.data.curate.check_hub_needs", lambda *a, **k: None)  # load_dataset is the hub
     report = curate(["kyujinpy/KOpen-platypus"], tmp_path / "o.jsonl")
     curated = load_instructions(tmp_path / "o.jsonl")
-    assert curated == [{"instruction": rows[0]["instruction"], "input": "", "output": "한양", "data_source": "guanaco",
-                        "origin": "kyujinpy/KOpen-platypus"}]
-    assert report["exact_duplicates"][0]["kept"] == {"source": "kyujinpy/KOpen-platypus", "record": 1,
-                                                     "instruction": rows[0]["instruction"]}
+    assert curated == [
+        {
+            "instruction": rows[0]["instruction"],
+            "input": "",
+            "output": "한양",
+            "data_source": "guanaco",
+            "origin": "kyujinpy/KOpen-platypus",
+        }
+    ]
+    assert report["exact_duplicates"][0]["kept"] == {
+        "source": "kyujinpy/KOpen-platypus",
+        "record": 1,
+        "instruction": rows[0]["instruction"],
+    }
 
 
 def training_lengths(records, tokenizer, template_name):
@@ -253,8 +388,19 @@ def training_lengths(records, tokenizer, template_name):
 
 
 def test_stats_command_with_tokenizer(tmp_path, tiny_gptneox_dir, tiny_tokenizer, capsys, sample_records):
-    code = main(["data", "stats", SAMPLE, "--tokenizer", str(tiny_gptneox_dir), "--json", str(tmp_path / "s.json"),
-                 "--cutoffs", "64,128"])
+    code = main(
+        [
+            "data",
+            "stats",
+            SAMPLE,
+            "--tokenizer",
+            str(tiny_gptneox_dir),
+            "--json",
+            str(tmp_path / "s.json"),
+            "--cutoffs",
+            "64,128",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert f"{len(sample_records)} records" in out and "token lengths" in out and ">128" in out
@@ -271,13 +417,26 @@ def test_stats_command_with_tokenizer(tmp_path, tiny_gptneox_dir, tiny_tokenizer
     examples = tokenize_records(sample_records, tiny_tokenizer, get_template("alpaca"), cutoff_len=10**6)
     assert [len(e.input_ids) for e in examples] == full
     # the template is most of a short record: the raw fields alone are far shorter
-    raw = [len(tiny_tokenizer(r["instruction"] + "\n" + r["input"] + "\n" + r["output"])["input_ids"])
-           for r in sample_records]
+    raw = [
+        len(tiny_tokenizer(r["instruction"] + "\n" + r["input"] + "\n" + r["output"])["input_ids"])
+        for r in sample_records
+    ]
     assert tokens["full"]["mean"] > sum(raw) / len(raw) + 30
     assert stats["by_data_source"]["MATH/PRM-800K"] == sum(r["data_source"] == "MATH/PRM-800K" for r in sample_records)
 
-    code = main(["data", "stats", SAMPLE, "--tokenizer", str(tiny_gptneox_dir), "--prompt-template", "korean",
-                 "--json", str(tmp_path / "k.json")])
+    code = main(
+        [
+            "data",
+            "stats",
+            SAMPLE,
+            "--tokenizer",
+            str(tiny_gptneox_dir),
+            "--prompt-template",
+            "korean",
+            "--json",
+            str(tmp_path / "k.json"),
+        ]
+    )
     assert code == 0
     korean = json.loads((tmp_path / "k.json").read_text(encoding="utf-8"))["tokens"]
     assert korean["prompt_template"] == "korean"
@@ -297,20 +456,30 @@ def test_curate_report_has_token_lengths(tmp_path, tiny_tokenizer, sample_record
     korean = curate([SAMPLE], tmp_path / "k.jsonl", tokenizer=tiny_tokenizer, prompt_template="korean")
     assert korean["stats"]["tokens"]["prompt_template"] == "korean"
     assert korean["stats"]["tokens"]["full"]["max"] == max(
-        training_lengths(sample_records, tiny_tokenizer, "korean")[1])
+        training_lengths(sample_records, tiny_tokenizer, "korean")[1]
+    )
 
 
 def test_fields_keep_their_order_and_origin_goes_last(tmp_path):
-    rows = [{"id": "a1", "instruction": "부산의 대표 음식을 하나 말해 보세요.", "output": "돼지국밥", "data_source": "guanaco"},
-            {"output": "세종대왕", "instruction": "훈민정음을 만든 왕은?", "input": None, "id": "a2"},
-            {"id": "a3", "instruction": "한국의 국화는?", "input": "", "output": "무궁화", "origin": "koalpaca.jsonl"}]
+    rows = [
+        {
+            "id": "a1",
+            "instruction": "부산의 대표 음식을 하나 말해 보세요.",
+            "output": "돼지국밥",
+            "data_source": "guanaco",
+        },
+        {"output": "세종대왕", "instruction": "훈민정음을 만든 왕은?", "input": None, "id": "a2"},
+        {"id": "a3", "instruction": "한국의 국화는?", "input": "", "output": "무궁화", "origin": "koalpaca.jsonl"},
+    ]
     source = write_jsonl(tmp_path / "in.jsonl", rows)
     curate([str(source)], tmp_path / "out.jsonl")
     lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
     keys = [list(json.loads(line)) for line in lines]
-    assert keys == [["id", "instruction", "input", "output", "data_source", "origin"],
-                    ["output", "instruction", "input", "id", "origin"],
-                    ["id", "instruction", "input", "output", "origin", "origin_source"]]
+    assert keys == [
+        ["id", "instruction", "input", "output", "data_source", "origin"],
+        ["output", "instruction", "input", "id", "origin"],
+        ["id", "instruction", "input", "output", "origin", "origin_source"],
+    ]
     written = [json.loads(line) for line in lines]
     assert [r["origin"] for r in written] == [str(source), str(source), "koalpaca.jsonl"]
     assert written[2]["origin_source"] == str(source)  # where this run read it: never lost

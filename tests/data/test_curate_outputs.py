@@ -47,7 +47,8 @@ def test_held_output_refused_and_leftovers_removed(tmp_path, source, capsys, oth
     leftover.write_text('{"instruction"')
     assert curate_cli(source, output) == 0
     assert [json.loads(line)["instruction"] for line in output.read_text(encoding="utf-8").splitlines()] == [
-        r["instruction"] for r in RECORDS]
+        r["instruction"] for r in RECORDS
+    ]
     assert sorted(p.name for p in output.parent.iterdir()) == ["out.jsonl", "out.jsonl.report.json"]
 
 
@@ -56,8 +57,22 @@ def test_skip_invalid_counts_agree(tmp_path, source, capsys):
     with source.open("a", encoding="utf-8") as handle:
         handle.write('{"instruction": "", "output": "빈 질문"}\n')  # invalid: empty instruction
     output = tmp_path / "out.jsonl"
-    assert main(["data", "curate", "--data", str(source), "--output", str(output), "--skip-invalid",
-                 "--decontaminate", "none"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "curate",
+                "--data",
+                str(source),
+                "--output",
+                str(output),
+                "--skip-invalid",
+                "--decontaminate",
+                "none",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     text = captured.out + captured.err
     assert f"read 4 records from {source} (1 invalid, skipped)" in text

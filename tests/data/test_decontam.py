@@ -46,27 +46,57 @@ def built_from_kobest(kobest_dir) -> list[tuple[str, str, int, str]]:
     wic = load_kobest("wic", "test", kobest_dir)
     for i in (0, 57, 901):
         d = boolq[i]
-        out.append((f"다음 글을 읽고 질문에 예/아니오로 답하시오.\n{d['paragraph']}\n질문: {d['question']}", "boolq", i, "verbatim"))
-        out.append((f"지문: {swap_particle(alter_whitespace(d['paragraph']))}\n위 글을 요약하세요.", "boolq", i, "edited"))
+        out.append(
+            (
+                f"다음 글을 읽고 질문에 예/아니오로 답하시오.\n{d['paragraph']}\n질문: {d['question']}",
+                "boolq",
+                i,
+                "verbatim",
+            )
+        )
+        out.append(
+            (f"지문: {swap_particle(alter_whitespace(d['paragraph']))}\n위 글을 요약하세요.", "boolq", i, "edited")
+        )
     for i in (3, 250, 777):
         d = copa[i]
-        out.append((f"전제: {d['premise']}\n선택지 1: {d['alternative_1']}\n선택지 2: {d['alternative_2']}\n"
-                    f"{d['question']}으로 알맞은 것은?", "copa", i, "verbatim"))
+        out.append(
+            (
+                f"전제: {d['premise']}\n선택지 1: {d['alternative_1']}\n선택지 2: {d['alternative_2']}\n"
+                f"{d['question']}으로 알맞은 것은?",
+                "copa",
+                i,
+                "verbatim",
+            )
+        )
         edited = f"{d['premise'].rstrip('.')} 그렇다면 어떻게 되었을까? ① {d['alternative_1']} ② {d['alternative_2']}"
         out.append((alter_whitespace(edited.replace(".", "")), "copa", i, "edited"))
     for i in (8, 300):
         d = hellaswag[i]
         out.append((f"다음 이야기에 이어질 문장을 고르시오.\n{d['context']}", "hellaswag", i, "verbatim"))
-        out.append((change_characters(swap_particle(d["context"]), 2) + " 다음에 일어날 일을 써 보세요.", "hellaswag", i,
-                    "edited"))
+        out.append(
+            (
+                change_characters(swap_particle(d["context"]), 2) + " 다음에 일어날 일을 써 보세요.",
+                "hellaswag",
+                i,
+                "edited",
+            )
+        )
     long_reviews = [d["doc_index"] for d in sentineg if len(letters_form(d["sentence"])) >= 12]
     for i in (long_reviews[0], long_reviews[50], long_reviews[-1]):
         d = sentineg[i]
-        out.append((f"다음 상품 리뷰가 긍정인지 부정인지 분류하세요.\n리뷰: {d['sentence']}", "sentineg", i, "verbatim"))
+        out.append(
+            (f"다음 상품 리뷰가 긍정인지 부정인지 분류하세요.\n리뷰: {d['sentence']}", "sentineg", i, "verbatim")
+        )
         out.append((f"리뷰 '{change_characters(d['sentence'], 2)}'의 감정은?", "sentineg", i, "edited"))
     short_review = next(d for d in sentineg if d["sentence"] == "완전 거북이배송")
-    out.append((f"다음 리뷰를 분류하시오.\n리뷰: {short_review['sentence']}", "sentineg", short_review["doc_index"],
-                "verbatim"))
+    out.append(
+        (
+            f"다음 리뷰를 분류하시오.\n리뷰: {short_review['sentence']}",
+            "sentineg",
+            short_review["doc_index"],
+            "verbatim",
+        )
+    )
     for i in (2, 640):
         d = wic[i]
         sentence = d["context_1"].replace("[", "").replace("]", "")
@@ -97,15 +127,31 @@ def test_records_built_from_kobest_are_caught(kobest_dir, kobest_index):
 # --- catch rates over the real test split -------------------------------------------------
 
 TEMPLATES = {  # (what is planted, the text from the document, the record around it)
-    "boolq": [("document", lambda d: f"{d['paragraph']}\n질문: {d['question']}", "다음 글을 읽고 질문에 예/아니오로 답하시오.\n{}"),
-              ("question", lambda d: d["question"], "{} 예/아니오로만 답하시오.")],
-    "copa": [("document", lambda d: f"{d['premise']}\n1. {d['alternative_1']}\n2. {d['alternative_2']}",
-              "다음 문장 뒤에 올 알맞은 것을 고르시오.\n{}"),
-             ("premise", lambda d: d["premise"], "{} 이 문장의 원인을 쓰시오.")],
+    "boolq": [
+        (
+            "document",
+            lambda d: f"{d['paragraph']}\n질문: {d['question']}",
+            "다음 글을 읽고 질문에 예/아니오로 답하시오.\n{}",
+        ),
+        ("question", lambda d: d["question"], "{} 예/아니오로만 답하시오."),
+    ],
+    "copa": [
+        (
+            "document",
+            lambda d: f"{d['premise']}\n1. {d['alternative_1']}\n2. {d['alternative_2']}",
+            "다음 문장 뒤에 올 알맞은 것을 고르시오.\n{}",
+        ),
+        ("premise", lambda d: d["premise"], "{} 이 문장의 원인을 쓰시오."),
+    ],
     "hellaswag": [("context", lambda d: d["context"], "다음 이야기에 이어질 문장을 쓰시오.\n{}")],
     "sentineg": [("review", lambda d: d["sentence"], "다음 상품 리뷰가 긍정인지 부정인지 분류하세요.\n리뷰: {}")],
-    "wic": [("sentence", lambda d: d["context_1"].replace("[", "").replace("]", ""),
-             "아래 문장에서 밑줄 친 단어의 뜻을 설명하시오.\n{}")],
+    "wic": [
+        (
+            "sentence",
+            lambda d: d["context_1"].replace("[", "").replace("]", ""),
+            "아래 문장에서 밑줄 친 단어의 뜻을 설명하시오.\n{}",
+        )
+    ],
 }
 
 # Measured on these 100 documents per task (the same seed every run), as caught/planted:
@@ -130,8 +176,12 @@ EXPECTED_RATES = {
 
 def edited(text: str, how: str) -> str | None:
     try:
-        return {"verbatim": lambda: text, "1 char": lambda: change_characters(text, 1),
-                "particle": lambda: swap_particle(text), "2 chars": lambda: change_characters(text, 2)}[how]()
+        return {
+            "verbatim": lambda: text,
+            "1 char": lambda: change_characters(text, 1),
+            "particle": lambda: swap_particle(text),
+            "2 chars": lambda: change_characters(text, 2),
+        }[how]()
     except AssertionError:  # no particle to swap
         return None
 
@@ -147,8 +197,16 @@ def planted_sample(kobest_dir, per_task: int = 100, seed: int = 20240) -> list[d
                 for how in EDITS:
                     text = edited(original, how)
                     if text is not None:
-                        rows.append({"task": task, "kind": kind, "how": how, "doc": d["doc_index"],
-                                     "original": original, "record": template.format(text)})
+                        rows.append(
+                            {
+                                "task": task,
+                                "kind": kind,
+                                "how": how,
+                                "doc": d["doc_index"],
+                                "original": original,
+                                "record": template.format(text),
+                            }
+                        )
     return rows
 
 
@@ -167,8 +225,11 @@ def test_catch_rates_over_all_tasks(planted_results):
         total[key] += 1
         caught[key] += k in found
     rates = {key: caught[key] / total[key] for key in total}
-    low = {key: (round(rates[key], 3), EXPECTED_RATES[key[:2]][EDITS.index(key[2])])
-           for key in rates if rates[key] < EXPECTED_RATES[key[:2]][EDITS.index(key[2])]}
+    low = {
+        key: (round(rates[key], 3), EXPECTED_RATES[key[:2]][EDITS.index(key[2])])
+        for key in rates
+        if rates[key] < EXPECTED_RATES[key[:2]][EDITS.index(key[2])]
+    }
     assert not low, low
     assert all(total[key] >= 40 for key in total)  # particle swaps need a particle: most texts have one
     # a verbatim copy is matched to its own document (or to one with the same text)
@@ -193,8 +254,11 @@ def test_short_texts_are_caught_by_length(kobest_index, planted_results):
         field = "document" if row["kind"] == "review" else "premise"  # a standalone field
         text = BenchmarkText("kobest", row["task"], "test", row["doc"], field, row["original"], (row["original"],))
         budget = kobest_index.edit_budget(text, letters)
-        segment = (row["kind"] == "review" and row["how"] == "verbatim"
-                   and kobest_index.config.segment_min_letters <= letters < kobest_index.config.min_letters)
+        segment = (
+            row["kind"] == "review"
+            and row["how"] == "verbatim"
+            and kobest_index.config.segment_min_letters <= letters < kobest_index.config.min_letters
+        )
         if segment or (budget is not None and needed[row["how"]] <= budget):
             assert k in found, row
             checked[row["kind"]] += 1
@@ -215,6 +279,7 @@ def test_unrelated_records_pass(kobest_index, sample_records):
 
 
 # --- the search finds exactly what the definitions say ------------------------------------
+
 
 def occurrence_reference(pattern: str, forms: list[str]) -> np.ndarray:
     """Fewest edits from ``pattern`` to a substring of each form: the textbook dynamic program,
@@ -253,7 +318,7 @@ def test_search_equals_all_pairs(kobest_dir, sample_records):
     sentineg = load_kobest("sentineg", "test", kobest_dir)
     copa = load_kobest("copa", "test", kobest_dir)
     planted += [f"리뷰: {change_characters(d['sentence'], 1)}" for d in sentineg[:60]]
-    planted += [f"\"{d['sentence']}\" 이 리뷰는?" for d in sentineg[60:120]]
+    planted += [f'"{d["sentence"]}" 이 리뷰는?' for d in sentineg[60:120]]
     planted += [f"{change_characters(d['premise'], 2)} 왜 그럴까?" for d in copa[:60]]
     training = planted + [r["instruction"] + "\n" + r["input"] + "\n" + r["output"] for r in sample_records]
     forms = [letters_form(t) for t in training]
@@ -311,6 +376,7 @@ def test_search_equals_all_pairs(kobest_dir, sample_records):
 
 # --- the rules on toy texts ----------------------------------------------------------------
 
+
 def toy(text: str, field: str = "document", index: int = 0, standalone: bool = True) -> BenchmarkText:
     return BenchmarkText("toy", "toy", "test", index, field, text, (text,), standalone)
 
@@ -325,8 +391,15 @@ def test_containment_threshold_and_minimum():
     index = BenchmarkIndex(bench, DecontamConfig(threshold=0.5, ngram=5, min_ngrams=4))
     assert index.size == 1 and index.skipped_short == 1  # "짧은말": too short for any measure
     # the document has 8 five-grams: 4 contained is exactly 0.5 (caught), 3 is not
-    found = index.search(["가나다라마바사아", "가나다라마바사", "짧은말입니다", "전혀 다른 문장입니다",
-                          "앞에 붙은 말 가나다라마 바사아자차카타 뒤에 붙은 말"])
+    found = index.search(
+        [
+            "가나다라마바사아",
+            "가나다라마바사",
+            "짧은말입니다",
+            "전혀 다른 문장입니다",
+            "앞에 붙은 말 가나다라마 바사아자차카타 뒤에 붙은 말",
+        ]
+    )
     assert [(c.record, c.shared_ngrams, containment(c)) for c in found] == [(0, 4, 0.5), (4, 8, 1.0)]
     # at least min_ngrams shared n-grams, even where the share would be enough
     strict = BenchmarkIndex(bench, DecontamConfig(threshold=0.25, ngram=5, min_ngrams=3))
@@ -337,8 +410,17 @@ def test_edit_budgets_and_minimum_lengths():
     index = BenchmarkIndex([toy("가")])
     review, premise = toy("x"), toy("x", field="premise")
     alternative = toy("x", field="alternative_1", standalone=False)
-    assert [index.edit_budget(review, n) for n in (7, 8, 9, 10, 14, 15, 29, 100, 101)] == \
-        [None, 1, 1, 2, 2, 3, 5, 20, None]
+    assert [index.edit_budget(review, n) for n in (7, 8, 9, 10, 14, 15, 29, 100, 101)] == [
+        None,
+        1,
+        1,
+        2,
+        2,
+        3,
+        5,
+        20,
+        None,
+    ]
     assert [index.edit_budget(premise, n) for n in (9, 10, 13, 14, 19, 20, 64)] == [None, 1, 1, 2, 2, 3, 9]
     assert index.edit_budget(alternative, 20) is None  # an answer choice only counts with its document
 
@@ -346,8 +428,13 @@ def test_edit_budgets_and_minimum_lengths():
 def test_short_review_within_its_budget():
     review = "배송이 빠르고 튼튼해요"  # 10 letters: 2 edits allowed
     index = BenchmarkIndex([toy(review)])
-    records = [f"리뷰: {review}", "배송이 빠르고 튼튼해서", "배송이 느리고 튼튼해서", "배송이 빠르고 아주 튼튼해요",
-               "배송은 빠르고 튼튼했어요"]
+    records = [
+        f"리뷰: {review}",
+        "배송이 빠르고 튼튼해서",
+        "배송이 느리고 튼튼해서",
+        "배송이 빠르고 아주 튼튼해요",
+        "배송은 빠르고 튼튼했어요",
+    ]
     found = {c.record: c for c in index.search(records)}
     assert sorted(found) == [0, 1, 3]  # 0, 1 and 2 edits; 3 edits is a different review
     assert (found[0].measure, found[0].edits, found[0].similarity) == ("containment", None, 1.0)
@@ -360,8 +447,15 @@ def test_short_review_as_a_whole_segment():
     review = "완전 거북이배송"  # 7 letters: below min_letters, checked as a whole segment only
     index = BenchmarkIndex([toy(review), toy("좋아요", index=1)])
     assert index.segment_checked == [0] and index.occurrence_checked == [] and index.skipped_short == 1
-    records = ["리뷰: 완전 거북이배송", "\"완전  거북이 배송!\"이라는 후기", "다음 리뷰를 분류하시오.\n완전 거북이배송\n",
-               "완전 거북이배송이라 아쉬워요", "완전 거북이배달", "(완전 거북이배송)", "좋아요"]
+    records = [
+        "리뷰: 완전 거북이배송",
+        '"완전  거북이 배송!"이라는 후기',
+        "다음 리뷰를 분류하시오.\n완전 거북이배송\n",
+        "완전 거북이배송이라 아쉬워요",
+        "완전 거북이배달",
+        "(완전 거북이배송)",
+        "좋아요",
+    ]
     found = index.search(records)
     assert [c.record for c in found] == [0, 1, 2, 5]
     assert all((c.measure, c.similarity, c.edits, c.letters) == ("segment", 1.0, 0, 7) for c in found)

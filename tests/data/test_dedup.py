@@ -82,7 +82,7 @@ def test_hash_shingles_are_the_string_shingles():
     for n in (1, 3, 5):
         hashes, bounds = hash_shingles(forms, n)
         for i, form in enumerate(forms):
-            mine = hashes[bounds[i]:bounds[i + 1]]
+            mine = hashes[bounds[i] : bounds[i + 1]]
             assert len(np.unique(mine)) == len(shingle_set(form, n))
     # the same shingle in two texts hashes alike; different shingles (almost surely) do not
     hashes, bounds = hash_shingles(["가나다라마", "바가나다라마"], 5)
@@ -101,7 +101,7 @@ def test_lsh_params_meet_the_miss_budget():
     assert (params.bands, params.rows) == (32, 4)
     assert params.miss_probability(0.8) <= 1e-6
     # one more row per band would miss more than the budget
-    assert (1 - 0.8 ** 5) ** (128 // 5) > 1e-6
+    assert (1 - 0.8**5) ** (128 // 5) > 1e-6
     assert params.miss_probability(0.82) < params.miss_probability(0.8)
     for threshold in (0.5, 0.7, 0.9, 0.95):
         assert lsh_params(threshold, 128).miss_probability(threshold) <= 1e-6

@@ -11,8 +11,13 @@ from polyplatypus.data.instructions import load_instructions, source_kind
 from polyplatypus.errors import DataError
 
 RECORDS = [
-    {"instruction": "다음 문장을 영어로 번역하세요.", "input": "오늘은 날씨가 맑다.", "output": "The weather is clear today.",
-     "data_source": "guanaco", "id": 7},
+    {
+        "instruction": "다음 문장을 영어로 번역하세요.",
+        "input": "오늘은 날씨가 맑다.",
+        "output": "The weather is clear today.",
+        "data_source": "guanaco",
+        "id": 7,
+    },
     {"instruction": "1부터 10까지의 합을 구하시오.", "output": "55", "data_source": "MATH/PRM-800K"},
     {"instruction": "광합성이 일어나는 세포 소기관은?", "input": None, "output": "엽록체", "extra": {"a": [1, 2]}},
 ]
@@ -84,7 +89,7 @@ def test_invalid_record_names_file_record_and_field(tmp_path, record, field, rea
 
 def test_invalid_json_line_gives_line_number(tmp_path):
     path = tmp_path / "broken.jsonl"
-    path.write_text(json.dumps(RECORDS[0]) + "\n\n{\"instruction\": \"x\",\n" + json.dumps(RECORDS[1]) + "\n")
+    path.write_text(json.dumps(RECORDS[0]) + '\n\n{"instruction": "x",\n' + json.dumps(RECORDS[1]) + "\n")
     with pytest.raises(DataError, match="line 3") as caught:
         load_instructions(path)
     assert caught.value.record == 2
@@ -104,8 +109,9 @@ def test_non_object_rows(tmp_path):
     assert skipped == Counter({"not an object": 2})
 
 
-@pytest.mark.parametrize("content, message", [("", "empty file"), ("  \n\n", "empty file"), ("[]", "empty"),
-                                              ("{\"a\": 1}", "list of objects")])
+@pytest.mark.parametrize(
+    "content, message", [("", "empty file"), ("  \n\n", "empty file"), ("[]", "empty"), ('{"a": 1}', "list of objects")]
+)
 def test_file_level_errors(tmp_path, content, message):
     path = tmp_path / ("x.jsonl" if content.strip() in ("",) else "x.json")
     path.write_text(content, encoding="utf-8")
@@ -163,11 +169,15 @@ def test_hub_failure_is_data_error(monkeypatch):
 
 
 def test_fields_keep_the_order_they_came_in(tmp_path):
-    rows = [{"id": 1, "output": "무궁화", "instruction": "한국의 국화는?", "tags": ["a"]},
-            {"input": None, "id": 2, "instruction": "질문", "output": "답"}]
+    rows = [
+        {"id": 1, "output": "무궁화", "instruction": "한국의 국화는?", "tags": ["a"]},
+        {"input": None, "id": 2, "instruction": "질문", "output": "답"},
+    ]
     records = load_instructions(write_jsonl(tmp_path / "order.jsonl", rows))
-    assert [list(r) for r in records] == [["id", "output", "instruction", "input", "tags"],
-                                          ["input", "id", "instruction", "output"]]
+    assert [list(r) for r in records] == [
+        ["id", "output", "instruction", "input", "tags"],
+        ["input", "id", "instruction", "output"],
+    ]
     assert records[0]["input"] == "" and records[1]["input"] == ""
 
 

@@ -123,7 +123,15 @@ def test_script_dataset_falls_back_to_the_parquet_conversion(monkeypatch):
     from polyplatypus.data import kobest
 
     calls = []
-    rows = [{"premise": "비가 왔다.", "question": "결과", "alternative_1": "우산을 썼다.", "alternative_2": "눈이 왔다.", "label": 0}]
+    rows = [
+        {
+            "premise": "비가 왔다.",
+            "question": "결과",
+            "alternative_1": "우산을 썼다.",
+            "alternative_2": "눈이 왔다.",
+            "label": 0,
+        }
+    ]
 
     def fake_load(path, name, split, revision=None):
         calls.append(revision)

@@ -34,9 +34,9 @@ def test_lone_surrogate_names_record_and_field(tmp_path, field, value):
 
 
 def test_a_surrogate_pair_is_one_character_and_fine(tmp_path):
-    path = write(tmp_path / "d.jsonl", [{**GOOD, "output": "웃음 \U0001F600"}])  # written as "\ud83d\ude00"
+    path = write(tmp_path / "d.jsonl", [{**GOOD, "output": "웃음 \U0001f600"}])  # written as "\ud83d\ude00"
     assert "\\ud83d\\ude00" in path.read_text(encoding="utf-8")
-    assert load_instructions(path)[0]["output"] == "웃음 \U0001F600"
+    assert load_instructions(path)[0]["output"] == "웃음 \U0001f600"
 
 
 def test_curate_and_train_stop_before_work(tmp_path, tiny_gptneox_dir, capsys):
@@ -46,8 +46,22 @@ def test_curate_and_train_stop_before_work(tmp_path, tiny_gptneox_dir, capsys):
     assert "record 2" in err and "'instruction'" in err and "surrogate" in err and "Traceback" not in err
     assert not (tmp_path / "c.jsonl").exists()
 
-    assert main(["train", "--base", str(tiny_gptneox_dir), "--data", str(data), "--output", str(tmp_path / "run"),
-                 "--max-steps", "1"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--base",
+                str(tiny_gptneox_dir),
+                "--data",
+                str(data),
+                "--output",
+                str(tmp_path / "run"),
+                "--max-steps",
+                "1",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "record 2" in err and "'instruction'" in err and "surrogate" in err
     assert not (tmp_path / "run" / "checkpoints").exists()

@@ -85,8 +85,16 @@ def _copa_rows(path: Path) -> list[dict]:
             answer = int(row["Answer"])
             # every third answer is what the tiny model writes first, so exact_match is not all zeros
             text = "6년" if len(rows) % 3 == 0 else row[str(answer)]
-            rows.append({"premise": row["sentence"], "question": row["question"], "alternative_1": row["1"],
-                         "alternative_2": row["2"], "label": answer - 1, "answer": text})
+            rows.append(
+                {
+                    "premise": row["sentence"],
+                    "question": row["question"],
+                    "alternative_1": row["1"],
+                    "alternative_2": row["2"],
+                    "label": answer - 1,
+                    "answer": text,
+                }
+            )
     return rows
 
 
@@ -104,11 +112,14 @@ def write_generative_tasks(folder: Path, kobest_dir: Path, *, max_gen_toks: int 
     train = _jsonl(folder / "copa-train.jsonl", _copa_rows(Path(kobest_dir) / "COPA" / "train.tsv")[:20])
     test = _jsonl(folder / "copa-test.jsonl", _copa_rows(Path(kobest_dir) / "COPA" / "test.tsv"))
     files = {"train": json.dumps(train), "test": json.dumps(test)}
-    for name, filters, tokens in (("copa_gen_local", "", max_gen_toks),
-                                  ("copa_gen_regex_local", REGEX_FILTERS, max_gen_toks),
-                                  ("copa_gen_long_local", "", 400)):
-        (folder / f"{name}.yaml").write_text(GENERATIVE_TASK.format(name=name, filters=filters, max_gen_toks=tokens,
-                                                                    **files), encoding="utf-8")
+    for name, filters, tokens in (
+        ("copa_gen_local", "", max_gen_toks),
+        ("copa_gen_regex_local", REGEX_FILTERS, max_gen_toks),
+        ("copa_gen_long_local", "", 400),
+    ):
+        (folder / f"{name}.yaml").write_text(
+            GENERATIVE_TASK.format(name=name, filters=filters, max_gen_toks=tokens, **files), encoding="utf-8"
+        )
     (folder / "copa_choice_local.yaml").write_text(CHOICE_TASK.format(**files), encoding="utf-8")
     (folder / "_copa_mixed_local.yaml").write_text(GROUP, encoding="utf-8")
     return folder

@@ -31,7 +31,7 @@ def straightforward_loglikelihood(model, tokenizer, context, continuation):
         max_length = config.max_position_embeddings
     context_ids = tokenizer.encode(context, add_special_tokens=False) if context else [tokenizer.eos_token_id]
     continuation_ids = tokenizer.encode(continuation, add_special_tokens=False)
-    inputs = (context_ids + continuation_ids)[-(max_length + 1):][:-1]
+    inputs = (context_ids + continuation_ids)[-(max_length + 1) :][:-1]
     log_probs = torch.log_softmax(model(torch.tensor([inputs])).logits[0], dim=-1)
     start = len(inputs) - len(continuation_ids)
     total = 0.0

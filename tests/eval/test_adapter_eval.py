@@ -12,8 +12,10 @@ from polyplatypus.errors import ConfigError
 from polyplatypus.eval.models import ModelSpec
 from polyplatypus.eval.runner import evaluate
 
-RECORDS = [{"instruction": "한국의 수도는?", "input": "", "output": "서울입니다."},
-           {"instruction": "다음 문장이 참인가요?", "input": "한강은 서울을 흐른다.", "output": "예, 참입니다."}]
+RECORDS = [
+    {"instruction": "한국의 수도는?", "input": "", "output": "서울입니다."},
+    {"instruction": "다음 문장이 참인가요?", "input": "한강은 서울을 흐른다.", "output": "예, 참입니다."},
+]
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +26,22 @@ def adapter_and_merged(tmp_path_factory, tiny_gptneox_dir):
     folder = tmp_path_factory.mktemp("adapter-eval")
     data = folder / "data.jsonl"
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in RECORDS * 4), encoding="utf-8")
-    train(TrainConfig(base=str(tiny_gptneox_dir), data=str(data), output=str(folder / "adapter"), batch_size=4,
-                      max_steps=3, learning_rate=2e-2, warmup_steps=0, lora_layers="all", cutoff_len=128,
-                      prompt_template="korean",
-                      report_to=[]), progress=False)
+    train(
+        TrainConfig(
+            base=str(tiny_gptneox_dir),
+            data=str(data),
+            output=str(folder / "adapter"),
+            batch_size=4,
+            max_steps=3,
+            learning_rate=2e-2,
+            warmup_steps=0,
+            lora_layers="all",
+            cutoff_len=128,
+            prompt_template="korean",
+            report_to=[],
+        ),
+        progress=False,
+    )
     return folder / "adapter", merge(folder / "adapter", folder / "merged")
 
 
@@ -36,14 +50,21 @@ def _loglikelihoods(out, label, stem, shots):
     return [value for line in lines for value in json.loads(line)["loglikelihoods"]]
 
 
-def test_adapter_scores_as_its_merged_model(adapter_and_merged, tiny_gptneox_dir, kobest_dir, lm_eval_tasks,
-                                            tmp_path):
+def test_adapter_scores_as_its_merged_model(adapter_and_merged, tiny_gptneox_dir, kobest_dir, lm_eval_tasks, tmp_path):
     adapter, merged = adapter_and_merged
     out = tmp_path / "out"
-    records = evaluate(models=[f"adapter={adapter}", f"merged={merged}", f"base={tiny_gptneox_dir}"],
-                       tasks=["kobest_boolq", "lm_eval:kmmlu_local"], shots=[0, 2], limit=4, batch_size=3,
-                       kobest_dir=str(kobest_dir), include_path=[str(lm_eval_tasks)], output=str(out),
-                       log_samples=True, progress=False)
+    records = evaluate(
+        models=[f"adapter={adapter}", f"merged={merged}", f"base={tiny_gptneox_dir}"],
+        tasks=["kobest_boolq", "lm_eval:kmmlu_local"],
+        shots=[0, 2],
+        limit=4,
+        batch_size=3,
+        kobest_dir=str(kobest_dir),
+        include_path=[str(lm_eval_tasks)],
+        output=str(out),
+        log_samples=True,
+        progress=False,
+    )
     assert len(records) == 12
     for stem in ("kobest_boolq", "lm_eval-kmmlu_local"):
         for shots in (0, 2):
@@ -68,8 +89,16 @@ def test_adapter_scores_as_its_merged_model(adapter_and_merged, tiny_gptneox_dir
     assert f"pretrained={tiny_gptneox_dir},peft={adapter}" in lm_eval_file.read_text()
 
     # the same adapter named on an explicit base is the same model: its cells are reused
-    again = evaluate(models=[f"adapter={tiny_gptneox_dir}::{adapter}"], tasks=["kobest_boolq"], shots=[0], limit=4,
-                     batch_size=3, kobest_dir=str(kobest_dir), output=str(out), progress=False)
+    again = evaluate(
+        models=[f"adapter={tiny_gptneox_dir}::{adapter}"],
+        tasks=["kobest_boolq"],
+        shots=[0],
+        limit=4,
+        batch_size=3,
+        kobest_dir=str(kobest_dir),
+        output=str(out),
+        progress=False,
+    )
     assert again[0]["date"] == cell["date"] and again[0]["macro_f1"] == cell["macro_f1"]
 
 
@@ -109,6 +138,20 @@ def test_non_lora_adapters_are_refused(adapter_and_merged, tmp_path, capsys):
     config = json.loads((adapter / "adapter_config.json").read_text())
     (ia3 / "adapter_config.json").write_text(json.dumps({**config, "peft_type": "IA3"}))
     (ia3 / "adapter_model.safetensors").write_bytes((adapter / "adapter_model.safetensors").read_bytes())
-    assert main(["eval", "--model", f"x={ia3}", "--tasks", "kobest_boolq", "--shots", "0",
-                 "--output", str(tmp_path / "out")]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                f"x={ia3}",
+                "--tasks",
+                "kobest_boolq",
+                "--shots",
+                "0",
+                "--output",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 2
+    )
     assert "adapter_config.json: peft_type 'IA3'; only LoRA adapters are supported" in capsys.readouterr().err

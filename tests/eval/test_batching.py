@@ -3,7 +3,14 @@
 import pytest
 import torch
 
-from polyplatypus.eval.batching import PACK_ABOVE_PADDING, SHORTEST_PACKED_LINE, auto_batch_size, chunk_rows, pack_batches, rows_that_fit
+from polyplatypus.eval.batching import (
+    PACK_ABOVE_PADDING,
+    SHORTEST_PACKED_LINE,
+    auto_batch_size,
+    chunk_rows,
+    pack_batches,
+    rows_that_fit,
+)
 
 
 def _widths(rows_per_width):
@@ -84,5 +91,7 @@ def test_auto_packs_short_rows_beside_long_ones():
     free, per_token, pair = 95e6, 4000.0, 33.0
     widths = _widths([(900, 2), (600, 1), (30, 40)])
     plan = pack_batches(widths, "auto", masked=True, free_bytes=free, bytes_per_token=per_token, pair_bytes=pair)
-    _check_plan(widths, plan, lambda width: rows_that_fit(width, free, per_token, masked=True, mask_bytes_per_pair=pair))
+    _check_plan(
+        widths, plan, lambda width: rows_that_fit(width, free, per_token, masked=True, mask_bytes_per_pair=pair)
+    )
     assert [len(line) for line in plan[0]] == [1, 1, 11]

@@ -21,7 +21,7 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_EVALUATE_OFFLI
 
 # The CLI, after an audit hook that logs every file this process moves into place under the output
 # folder (the store writes each file atomically: a temporary file, then os.replace), one log per rank.
-LOGGED_CLI = '''\
+LOGGED_CLI = """\
 import os, sys
 watched = os.path.abspath(os.environ["WATCHED_OUTPUT"])
 log = open(os.environ["WRITES_LOG"] + "." + os.environ["RANK"], "w", encoding="utf-8")
@@ -33,7 +33,7 @@ def log_writes(event, args):
 sys.addaudithook(log_writes)
 from polyplatypus.cli import main
 sys.exit(main(sys.argv[1:]))
-'''
+"""
 
 
 def _free_port() -> int:
@@ -48,9 +48,28 @@ def _torchrun(tmp_path: Path, args: list[str], output: Path) -> dict[int, list[s
     script = tmp_path / "logged_cli.py"
     script.write_text(LOGGED_CLI, encoding="utf-8")
     env = {**os.environ, **OFFLINE, "WATCHED_OUTPUT": str(output), "WRITES_LOG": str(tmp_path / "writes")}
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(script), *args,
-                           "--output", str(output)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(_free_port()),
+            str(script),
+            *args,
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     return {rank: (tmp_path / f"writes.{rank}").read_text(encoding="utf-8").splitlines() for rank in (0, 1)}
 
@@ -76,7 +95,9 @@ def _compare_samples(two: Path, one: Path, tasks, shots) -> set[tuple]:
             assert [(s.get("task"), s["doc_index"]) for s in a] == [(s.get("task"), s["doc_index"]) for s in b]
             for position, (doc_a, doc_b) in enumerate(zip(a, b)):
                 assert doc_a["loglikelihoods"] == pytest.approx(doc_b["loglikelihoods"], rel=FP32_REL, abs=FP32_ABS)
-                if _margin(doc_b["loglikelihoods"]) > 2 * (FP32_ABS + FP32_REL * max(map(abs, doc_b["loglikelihoods"]))):
+                if _margin(doc_b["loglikelihoods"]) > 2 * (
+                    FP32_ABS + FP32_REL * max(map(abs, doc_b["loglikelihoods"]))
+                ):
                     assert doc_a["pred"] == doc_b["pred"]  # a clear winner cannot change within the tolerance
                 else:
                     near_ties.add((task, k, position))  # two choices tied within the tolerance: either may win
@@ -96,8 +117,9 @@ def _assert_metrics_follow_the_samples(two: Path, one: Path, rows_two, rows_one,
         golds = [s["gold"] for s in samples_one]
         assert golds == [s["gold"] for s in samples_two]
         preds_two = [s["pred"] for s in samples_two]
-        merged = [p2 if (task, k, i) in near_ties else s["pred"]
-                  for i, (p2, s) in enumerate(zip(preds_two, samples_one))]
+        merged = [
+            p2 if (task, k, i) in near_ties else s["pred"] for i, (p2, s) in enumerate(zip(preds_two, samples_one))
+        ]
         assert merged == preds_two  # the runs disagree only where two choices tie
         for row, preds in ((row_two, preds_two), (row_one, [s["pred"] for s in samples_one])):
             assert row["macro_f1"] == pytest.approx(f1_score(golds, preds, average="macro"), abs=1e-12)
@@ -118,11 +140,29 @@ def _written_once_by_rank_0(writes: dict[int, list[str]], out: Path) -> None:
 
 def test_two_processes_equal_one(tmp_path, kobest_dir, tiny_gptneox_dir):
     tasks, shots = ("kobest_copa", "kobest_hellaswag"), (0, 2)
-    common = ["eval", "--model", f"tiny={tiny_gptneox_dir}", "--kobest-dir", str(kobest_dir), "--tasks", ",".join(tasks),
-              "--shots", "0,2", "--limit", "9", "--log-samples", "--no-progress"]
+    common = [
+        "eval",
+        "--model",
+        f"tiny={tiny_gptneox_dir}",
+        "--kobest-dir",
+        str(kobest_dir),
+        "--tasks",
+        ",".join(tasks),
+        "--shots",
+        "0,2",
+        "--limit",
+        "9",
+        "--log-samples",
+        "--no-progress",
+    ]
     writes = _torchrun(tmp_path, common, tmp_path / "two")
-    subprocess.run([sys.executable, "-m", "polyplatypus.cli", *common, "--output", str(tmp_path / "one")],
-                   check=True, capture_output=True, text=True, cwd=tmp_path)
+    subprocess.run(
+        [sys.executable, "-m", "polyplatypus.cli", *common, "--output", str(tmp_path / "one")],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     two, one = _results(tmp_path / "two"), _results(tmp_path / "one")
     assert [(r["task"], r["shots"], r["n"]) for r in two] == [(r["task"], r["shots"], r["n"]) for r in one]
     near_ties = _compare_samples(tmp_path / "two", tmp_path / "one", tasks, shots)
@@ -149,13 +189,27 @@ def test_two_processes_equal_one_on_lm_eval_tasks(tmp_path, kobest_dir, lm_eval_
     from polyplatypus.cli import main
 
     tasks, shots = ("lm_eval:kobest_copa_tsv", "lm_eval:kmmlu_local"), (0, 2)
-    common = ["eval", "--model", f"tiny={tiny_gptneox_dir}", "--tasks", ",".join(tasks), "--include-path",
-              str(lm_eval_tasks), "--shots", "0,2", "--limit", "5", "--log-samples", "--no-progress"]
+    common = [
+        "eval",
+        "--model",
+        f"tiny={tiny_gptneox_dir}",
+        "--tasks",
+        ",".join(tasks),
+        "--include-path",
+        str(lm_eval_tasks),
+        "--shots",
+        "0,2",
+        "--limit",
+        "5",
+        "--log-samples",
+        "--no-progress",
+    ]
     writes = _torchrun(tmp_path, common, tmp_path / "two")
     assert main([*common, "--output", str(tmp_path / "one")]) == 0  # in this process: lm-eval's index is built once
     two, one = _results(tmp_path / "two"), _results(tmp_path / "one")
-    assert [(r["task"], r["shots"], r["n"], r["fingerprint"]) for r in two] == \
-        [(r["task"], r["shots"], r["n"], r["fingerprint"]) for r in one]
+    assert [(r["task"], r["shots"], r["n"], r["fingerprint"]) for r in two] == [
+        (r["task"], r["shots"], r["n"], r["fingerprint"]) for r in one
+    ]
     assert {r["task"]: r["n"] for r in two} == {"lm_eval:kobest_copa_tsv": 5, "lm_eval:kmmlu_local": 10}
     assert any(len(c.split()) > 1 for c in _samples(tmp_path / "two", tasks[0], 0)[0]["continuations"])
     files = _lm_eval_files(tmp_path / "two")
@@ -193,15 +247,47 @@ def test_processes_that_built_different_requests_stop(tmp_path, tiny_gptneox_dir
     name = write_haerae_task(folder, name="haerae_by_rank")
     (folder / "utils.py").write_text(BY_RANK, encoding="utf-8")
     task_file = folder / f"{name}.yaml"
-    task_file.write_text(task_file.read_text(encoding="utf-8") + "process_docs: !function utils.by_rank\n",
-                         encoding="utf-8")
-    world = {**os.environ, **OFFLINE, "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
-             "MASTER_PORT": str(_free_port())}
-    command = [sys.executable, "-m", "polyplatypus.cli", "eval", "--model", f"tiny={tiny_gptneox_dir}", "--tasks",
-               f"lm_eval:{name}", "--include-path", str(folder), "--shots", "0", "--limit", "3", "--no-progress",
-               "--output", str(tmp_path / "out")]
-    ranks = [subprocess.Popen(command, cwd=tmp_path, env={**world, "RANK": str(r), "LOCAL_RANK": str(r)},
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    task_file.write_text(
+        task_file.read_text(encoding="utf-8") + "process_docs: !function utils.by_rank\n", encoding="utf-8"
+    )
+    world = {
+        **os.environ,
+        **OFFLINE,
+        "WORLD_SIZE": "2",
+        "LOCAL_WORLD_SIZE": "2",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "polyplatypus.cli",
+        "eval",
+        "--model",
+        f"tiny={tiny_gptneox_dir}",
+        "--tasks",
+        f"lm_eval:{name}",
+        "--include-path",
+        str(folder),
+        "--shots",
+        "0",
+        "--limit",
+        "3",
+        "--no-progress",
+        "--output",
+        str(tmp_path / "out"),
+    ]
+    ranks = [
+        subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env={**world, "RANK": str(r), "LOCAL_RANK": str(r)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for r in (0, 1)
+    ]
     try:
         errors = [rank.communicate(timeout=240)[1] for rank in ranks]  # a process left waiting fails here
     finally:

@@ -28,8 +28,9 @@ def model(tmp_path, tiny_gptneox_dir):
 
 
 def grid(model, out, kobest_dir, label="m"):
-    return polyplatypus.evaluate([f"{label}={model}"], [TASK], [0, 1], output=out, limit=3, progress=False,
-                                 kobest_dir=kobest_dir)
+    return polyplatypus.evaluate(
+        [f"{label}={model}"], [TASK], [0, 1], output=out, limit=3, progress=False, kobest_dir=kobest_dir
+    )
 
 
 def cells(out):
@@ -73,8 +74,10 @@ def test_cells_without_identity_are_recomputed_once(model, tmp_path, kobest_dir,
     capsys.readouterr()
     grid(model, out, kobest_dir)
     assert len(scored) == 4
-    assert ("2 cell(s) of model m were written before results recorded the model and data that made them: "
-            "recomputing them once") in capsys.readouterr().err
+    assert (
+        "2 cell(s) of model m were written before results recorded the model and data that made them: "
+        "recomputing them once"
+    ) in capsys.readouterr().err
     grid(model, out, kobest_dir)
     assert len(scored) == 4 and "recomputing" not in capsys.readouterr().err
 

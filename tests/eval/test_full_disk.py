@@ -9,8 +9,24 @@ def test_eval_onto_a_full_disk(small_filesystem, kobest_dir, tiny_gptneox_dir, c
     output = small_filesystem / "results"
 
     def run():
-        return main(["eval", "--model", f"m={tiny_gptneox_dir}", "--tasks", "kobest_copa", "--shots", "0",
-                     "--limit", "2", "--kobest-dir", str(kobest_dir), "--output", str(output), "--no-progress"])
+        return main(
+            [
+                "eval",
+                "--model",
+                f"m={tiny_gptneox_dir}",
+                "--tasks",
+                "kobest_copa",
+                "--shots",
+                "0",
+                "--limit",
+                "2",
+                "--kobest-dir",
+                str(kobest_dir),
+                "--output",
+                str(output),
+                "--no-progress",
+            ]
+        )
 
     ballast = fill_filesystem(small_filesystem)
     assert run() == 2  # the lock itself cannot be written

@@ -62,7 +62,8 @@ def requests():
 @pytest.fixture(scope="module")
 def hf_answers(requests):
     return HFLM(pretrained=str(MODEL), batch_size=1, dtype="float32", device="cpu").generate_until(
-        requests, disable_tqdm=True)
+        requests, disable_tqdm=True
+    )
 
 
 def ours(batch_size, **kwargs):
@@ -81,8 +82,11 @@ def test_same_text_as_hf_at_batch_one(requests, hf_answers, batch_size):
     review_reasons = Counter(r.stop_reason for r, q in zip(records, requests) if q.args[1] == REVIEW_KWARGS)
     assert set(review_reasons) == {"stop", "eos", "length"}, review_reasons
     assert {r.stop_reason for r, q in zip(records, requests) if q.args[1] == PROSE_KWARGS} >= {"eos", "length"}
-    assert all(r.n_tokens == (REVIEW_KWARGS if q.args[1] == REVIEW_KWARGS else PROSE_KWARGS)["max_gen_toks"]
-               for r, q in zip(records, requests) if r.stop_reason == "length")
+    assert all(
+        r.n_tokens == (REVIEW_KWARGS if q.args[1] == REVIEW_KWARGS else PROSE_KWARGS)["max_gen_toks"]
+        for r, q in zip(records, requests)
+        if r.stop_reason == "length"
+    )
     counters = lm.generation_counters
     assert counters.documents == len(requests)
     assert counters.positions_forwarded - counters.padding_positions <= 1.05 * counters.minimum_positions
@@ -128,21 +132,27 @@ def test_near_ties_are_redecided_by_hf_batch_one_path(monkeypatch, requests, hf_
 
 
 def test_repetition_penalty_and_thinking_strings_as_hf():
-    pairs = [(p[:12], {"until": ["\n\n"], "max_gen_toks": 20, "repetition_penalty": 1.5})
-             for p in paragraphs(prose=True)[::11][:12]]
-    want = HFLM(pretrained=str(MODEL), batch_size=1, dtype="float32", device="cpu",
-                think_end_token="다.").generate_until(instances(pairs), disable_tqdm=True)
+    pairs = [
+        (p[:12], {"until": ["\n\n"], "max_gen_toks": 20, "repetition_penalty": 1.5})
+        for p in paragraphs(prose=True)[::11][:12]
+    ]
+    want = HFLM(
+        pretrained=str(MODEL), batch_size=1, dtype="float32", device="cpu", think_end_token="다."
+    ).generate_until(instances(pairs), disable_tqdm=True)
     lm = ours(4, think_end_token="다.")
     assert lm.generate_until(instances(pairs), disable_tqdm=True) == want
     assert any("다." in r.generation for r in lm.last_generated)
 
 
-@pytest.mark.parametrize("kwargs, named", [
-    ({"do_sample": True, "temperature": 0.7}, "do_sample"),
-    ({"num_beams": 4}, "num_beams"),
-    ({"max_length": 64}, "max_length"),
-    ({"output_scores": True}, "output_scores"),
-])
+@pytest.mark.parametrize(
+    "kwargs, named",
+    [
+        ({"do_sample": True, "temperature": 0.7}, "do_sample"),
+        ({"num_beams": 4}, "num_beams"),
+        ({"max_length": 64}, "max_length"),
+        ({"output_scores": True}, "output_scores"),
+    ],
+)
 def test_unsupported_generation_settings_are_refused_by_name(kwargs, named):
     lm = ours(2)
     with pytest.raises(ConfigError, match=named):
@@ -166,8 +176,15 @@ def test_sliding_window_caches_are_refused():
     import torch
     from transformers import AutoModelForCausalLM, MistralConfig
 
-    config = MistralConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                           num_attention_heads=2, num_key_value_heads=2, sliding_window=8)
+    config = MistralConfig(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        sliding_window=8,
+    )
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     with pytest.raises(ConfigError, match="sliding-window"):
         generation.GenerationEngine(model, None, rows=2, reference=lambda ids: [])

@@ -34,8 +34,17 @@ def folder(tmp_path_factory, kobest_dir) -> Path:
 def run(folder, out):
     from polyplatypus.eval.runner import evaluate
 
-    return evaluate([str(MODEL)], [TASK], [1], include_path=[str(folder)], limit=LIMIT, device="cpu",
-                    progress=False, output=str(out), log_samples=True)
+    return evaluate(
+        [str(MODEL)],
+        [TASK],
+        [1],
+        include_path=[str(folder)],
+        limit=LIMIT,
+        device="cpu",
+        progress=False,
+        output=str(out),
+        log_samples=True,
+    )
 
 
 def samples_of(out):
@@ -90,10 +99,12 @@ def test_killed_generative_cell_resumes_without_generating_finished_documents(fo
                     kept.append(number)
                     if len(kept) == 3:
                         raise Killed
+
                 return keep_then_die
 
             def __exit__(inner, *exc):
                 return manager.__exit__(*exc)
+
         return Wrapped()
 
     monkeypatch.setattr(store.ResultsStore, "keeping_generations", killing_after_three)
@@ -128,9 +139,13 @@ def test_a_partial_file_of_other_settings_is_not_used(folder, tmp_path, monkeypa
     out = tmp_path / "out"
     partial = out / "cells" / "tiny-gptneox-lm" / "lm_eval-copa_gen_regex_local_1shot.partial.jsonl"
     partial.parent.mkdir(parents=True)
-    partial.write_text(json.dumps({"key": {"other": 1}}) + "\n" +
-                       json.dumps({"request": 0, "record": {"text": "엉뚱한 답"}}, ensure_ascii=False) + "\n",
-                       encoding="utf-8")
+    partial.write_text(
+        json.dumps({"key": {"other": 1}})
+        + "\n"
+        + json.dumps({"request": 0, "record": {"text": "엉뚱한 답"}}, ensure_ascii=False)
+        + "\n",
+        encoding="utf-8",
+    )
     run(folder, out)
     assert all(s["resps"] != [["엉뚱한 답"]] for s in samples_of(out))
 
@@ -150,14 +165,21 @@ def test_engine_records_are_kept_with_stop_reason_and_token_count():
             assert self.last_generated is None  # never a previous call's records
             for number in reversed(range(len(requests))):  # finishing out of order
                 self.on_generated(number, f"t{requests[number]}")
-            self.last_generated = [SimpleNamespace(text=f"t{r}", generation=f"t{r}\n\nQ:", stop_reason="stop",
-                                                   n_tokens=3) for r in requests]
+            self.last_generated = [
+                SimpleNamespace(text=f"t{r}", generation=f"t{r}\n\nQ:", stop_reason="stop", n_tokens=3)
+                for r in requests
+            ]
             return [f"t{r}" for r in requests]
 
     kept = {}
-    records = generate(Engine(), [0, 1, 2, 3], Generations(kept={1: {"text": "t1", "generation": "t1", "stop_reason":
-                                                                      "eos", "n_tokens": 1}},
-                                                           keep=lambda n, r: kept.setdefault(n, r)))
+    records = generate(
+        Engine(),
+        [0, 1, 2, 3],
+        Generations(
+            kept={1: {"text": "t1", "generation": "t1", "stop_reason": "eos", "n_tokens": 1}},
+            keep=lambda n, r: kept.setdefault(n, r),
+        ),
+    )
     assert [r["text"] for r in records] == ["t0", "t1", "t2", "t3"]
     assert records[1]["stop_reason"] == "eos"  # kept from before, not generated again
     assert records[0] == {"text": "t0", "generation": "t0\n\nQ:", "stop_reason": "stop", "n_tokens": 3}

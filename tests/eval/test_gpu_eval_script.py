@@ -14,13 +14,35 @@ def test_tiny_layout_runs_and_engines_agree(tmp_path, kobest_dir, polyglot_token
     engines = ("shared", "reference") + (("lm-eval",) if importlib.util.find_spec("lm_eval") else ())
     out = tmp_path / "out"
     subprocess.run(
-        [sys.executable, str(SCRIPT), "--layout", "tiny", "--out", str(out), "--limit", "2",
-         "--tasks", "kobest_boolq,kobest_copa", "--shots", "0,50", "--kobest-dir", str(kobest_dir),
-         "--tokenizer", polyglot_tokenizer.name_or_path, "--engines", ",".join(engines)],
-        check=True, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--layout",
+            "tiny",
+            "--out",
+            str(out),
+            "--limit",
+            "2",
+            "--tasks",
+            "kobest_boolq,kobest_copa",
+            "--shots",
+            "0,50",
+            "--kobest-dir",
+            str(kobest_dir),
+            "--tokenizer",
+            polyglot_tokenizer.name_or_path,
+            "--engines",
+            ",".join(engines),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
     assert [(r["task"], r["shots"], r["engine"]) for r in rows] == [
-        (t, k, e) for k in (0, 50) for t in ("kobest_boolq", "kobest_copa") for e in engines]
+        (t, k, e) for k in (0, 50) for t in ("kobest_boolq", "kobest_copa") for e in engines
+    ]
     for row in rows:
         assert row["wall_s"] > 0 and row["useful_tflops"] > 0 and row["forwarded_tokens"] > 0
         assert row["pred_differs_from_shared"] == 0 if row["engine"] != "shared" else row["rescored"] is not None

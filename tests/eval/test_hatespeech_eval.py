@@ -13,14 +13,33 @@ from polyplatypus.report.card import read_card_tables, write_report
 
 def test_eval_report_and_card(tmp_path, hatespeech_dir, tiny_gptneox_dir, capsys):
     out = tmp_path / "results"
-    code = main(["eval", "--model", f"neox={tiny_gptneox_dir}", "--tasks", "kohatespeech,kohatespeech_gen_bias",
-                 "--shots", "0,5", "--limit", "6", "--hatespeech-dir", str(hatespeech_dir), "--output", str(out),
-                 "--no-progress"])
+    code = main(
+        [
+            "eval",
+            "--model",
+            f"neox={tiny_gptneox_dir}",
+            "--tasks",
+            "kohatespeech,kohatespeech_gen_bias",
+            "--shots",
+            "0,5",
+            "--limit",
+            "6",
+            "--hatespeech-dir",
+            str(hatespeech_dir),
+            "--output",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     saved = json.loads((out / "results.json").read_text())
     records = {(r["task"], r["shots"]): r for r in saved["results"]}
-    assert sorted(records) == [("kohatespeech", 0), ("kohatespeech", 5),
-                               ("kohatespeech_gen_bias", 0), ("kohatespeech_gen_bias", 5)]
+    assert sorted(records) == [
+        ("kohatespeech", 0),
+        ("kohatespeech", 5),
+        ("kohatespeech_gen_bias", 0),
+        ("kohatespeech_gen_bias", 5),
+    ]
     assert saved["config"]["data_sources"] == {"korean_hate_speech": str(hatespeech_dir.resolve())}
     for (task, shots), record in records.items():
         cell = json.loads((out / "cells" / "neox" / f"{task}_{shots}shot.json").read_text())
@@ -42,9 +61,26 @@ def test_eval_report_and_card(tmp_path, hatespeech_dir, tiny_gptneox_dir, capsys
     # "not all evaluated with the same settings" warning for the two data sources
     from polyplatypus.pipeline.config import resolve_builtin
 
-    main(["eval", "--model", f"neox={tiny_gptneox_dir}", "--tasks", "kobest_copa,kohatespeech", "--shots", "0,5",
-          "--limit", "6", "--hatespeech-dir", str(hatespeech_dir), "--kobest-dir",
-          resolve_builtin("builtin:kobest_sample"), "--output", str(out), "--no-progress"])
+    main(
+        [
+            "eval",
+            "--model",
+            f"neox={tiny_gptneox_dir}",
+            "--tasks",
+            "kobest_copa,kohatespeech",
+            "--shots",
+            "0,5",
+            "--limit",
+            "6",
+            "--hatespeech-dir",
+            str(hatespeech_dir),
+            "--kobest-dir",
+            resolve_builtin("builtin:kobest_sample"),
+            "--output",
+            str(out),
+            "--no-progress",
+        ]
+    )
     write_report([out], tmp_path / "report2", resamples=50, formats=("md",))
     text = (tmp_path / "report2" / "card.md").read_text()
     assert list(read_card_tables(text)) == ["COPA", "KoHateSpeech"]
@@ -56,8 +92,19 @@ def test_missing_hatespeech_folder_is_named_before_any_model_loads(tmp_path, mon
 
     monkeypatch.delenv("POLYPLATYPUS_HATESPEECH_DIR", raising=False)
     monkeypatch.setattr(runner, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
-    code = main(["eval", "--model", str(tiny_gptneox_dir), "--tasks", "kohatespeech", "--shots", "0",
-                 "--output", str(tmp_path / "r")])
+    code = main(
+        [
+            "eval",
+            "--model",
+            str(tiny_gptneox_dir),
+            "--tasks",
+            "kohatespeech",
+            "--shots",
+            "0",
+            "--output",
+            str(tmp_path / "r"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "--hatespeech-dir" in err and "$POLYPLATYPUS_HATESPEECH_DIR" in err and "kohatespeech.yaml, line" in err

@@ -33,16 +33,24 @@ CASES = [(name, c["task"], c["shots"]) for name, golden in GOLDEN.items() for c 
 
 @pytest.fixture(scope="module")
 def models():
-    return {name: (AutoModelForCausalLM.from_pretrained(ROOT / "fixtures" / fixture, dtype=torch.float32).eval(),
-                   AutoTokenizer.from_pretrained(ROOT / "fixtures" / fixture))
-            for name, fixture in GOLDEN_FILES.items()}
+    return {
+        name: (
+            AutoModelForCausalLM.from_pretrained(ROOT / "fixtures" / fixture, dtype=torch.float32).eval(),
+            AutoTokenizer.from_pretrained(ROOT / "fixtures" / fixture),
+        )
+        for name, fixture in GOLDEN_FILES.items()
+    }
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
 def test_golden_file_covers_both_tasks(name):
     golden = GOLDEN[name]
     assert sorted((c["task"], c["shots"]) for c in golden["cells"]) == [
-        ("kohatespeech", 0), ("kohatespeech", 5), ("kohatespeech_gen_bias", 0), ("kohatespeech_gen_bias", 5)]
+        ("kohatespeech", 0),
+        ("kohatespeech", 5),
+        ("kohatespeech_gen_bias", 0),
+        ("kohatespeech_gen_bias", 5),
+    ]
     assert golden["provenance"]["model_fixture"].endswith(GOLDEN_FILES[name])
     assert any(d["truncated"] for c in golden["cells"] for d in c["docs"])  # 5-shot contexts are cut
 
@@ -66,8 +74,13 @@ def test_matches_reference_harness(hatespeech_dir, models, name, task_name, shot
     cell = next(c for c in GOLDEN[name]["cells"] if (c["task"], c["shots"]) == (task_name, shots))
     task = get_task(task_name)
     dirs = {"korean_hate_speech": hatespeech_dir}
-    requests = build_requests(task, load_documents(task, task.eval_split, dirs),
-                              load_documents(task, task.fewshot_split, dirs), shots, limit=len(cell["docs"]))
+    requests = build_requests(
+        task,
+        load_documents(task, task.eval_split, dirs),
+        load_documents(task, task.fewshot_split, dirs),
+        shots,
+        limit=len(cell["docs"]),
+    )
     assert [r.doc_index for r in requests] == [d["doc_index"] for d in cell["docs"]]
     for request, doc in zip(requests, cell["docs"]):
         assert request.context == doc["context"]

@@ -21,7 +21,6 @@ from polyplatypus.eval.shared_context import SharedContextScorer
 from polyplatypus.models import attention
 from polyplatypus.models.tiny import LAYOUTS, TINY_SLIDING_WINDOW
 from polyplatypus.tasks import get_task
-
 from tests.eval.straightforward import straightforward_loglikelihood
 
 SLIDING = ("gemma3_text", "gemma3", "exaone4")
@@ -35,8 +34,10 @@ def load(tiny_layout_dir):
     def get(arch):
         if arch not in loaded:
             path = tiny_layout_dir(arch)
-            loaded[arch] = (AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval(),
-                            AutoTokenizer.from_pretrained(path))
+            loaded[arch] = (
+                AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval(),
+                AutoTokenizer.from_pretrained(path),
+            )
         return loaded[arch]
 
     return get
@@ -44,8 +45,9 @@ def load(tiny_layout_dir):
 
 def _requests(kobest_dir, name, shots, limit=6):
     task = get_task(name)
-    return build_requests(task, load_kobest(task.source, "test", kobest_dir),
-                          load_kobest(task.source, "train", kobest_dir), shots, limit)
+    return build_requests(
+        task, load_kobest(task.source, "test", kobest_dir), load_kobest(task.source, "train", kobest_dir), shots, limit
+    )
 
 
 def _largest_difference(a, b) -> float:
@@ -72,8 +74,9 @@ def test_one_mask_for_every_layer_would_let_sliding_layers_see_too_far(load, kob
     model, tokenizer = load(arch)
     requests = _requests(kobest_dir, "kobest_hellaswag", 5)
     reference = RequestScorer(model, tokenizer).score(requests)
-    masks = attention.masks_per_layer_type(model.config, torch.ones(1, 1, 2, 2, dtype=torch.bool),
-                                           torch.tensor([[0, 1]]))
+    masks = attention.masks_per_layer_type(
+        model.config, torch.ones(1, 1, 2, 2, dtype=torch.bool), torch.tensor([[0, 1]])
+    )
     assert set(masks) == {attention.FULL, attention.SLIDING}
     monkeypatch.setattr(attention, "masks_per_layer_type", lambda config, allowed, positions: allowed)
     one_mask = SharedContextScorer(model, tokenizer, batch_size=8, rescore_near_ties=False).score(requests)
@@ -97,20 +100,22 @@ def test_windowed_mask_hides_keys_a_window_or_more_back(load):
 def polyglot_models(polyglot_tokenizer):
     from polyplatypus.models.tiny import build_tiny_model
 
-    return {arch: build_tiny_model(polyglot_tokenizer, arch, seed=5, hidden_size=32, layers=2, heads=4,
-                                   max_positions=256) for arch in SLIDING}
+    return {
+        arch: build_tiny_model(polyglot_tokenizer, arch, seed=5, hidden_size=32, layers=2, heads=4, max_positions=256)
+        for arch in SLIDING
+    }
 
 
 @pytest.mark.parametrize("arch", SLIDING)
-def test_sliding_window_layouts_match_lm_eval_hf(polyglot_models, polyglot_tokenizer, lm_eval_tasks, kobest_dir,
-                                                 arch):
+def test_sliding_window_layouts_match_lm_eval_hf(polyglot_models, polyglot_tokenizer, lm_eval_tasks, kobest_dir, arch):
     """lm-eval 0.4.13's ``hf`` engine (HFLM, batch 1) against our engine at batch 4: 3-shot contexts
     longer than the window and than the 256-token model (left truncation)."""
     pytest.importorskip("lm_eval")
     from tests.eval.test_lm_eval_parity import assert_same_as_lm_eval
 
-    _, record, _ = assert_same_as_lm_eval(polyglot_models[arch], polyglot_tokenizer, "kobest_hellaswag_tsv", 3, 3,
-                                          lm_eval_tasks, batch_size=4)
+    _, record, _ = assert_same_as_lm_eval(
+        polyglot_models[arch], polyglot_tokenizer, "kobest_hellaswag_tsv", 3, 3, lm_eval_tasks, batch_size=4
+    )
     assert record["truncated"] > 0
 
 

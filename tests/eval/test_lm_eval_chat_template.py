@@ -21,8 +21,10 @@ from polyplatypus.errors import ConfigError  # noqa: E402
 from tests.eval.generative_fixtures import write_generative_tasks  # noqa: E402
 
 MODEL = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-gptneox-lm"
-TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
-            "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
 SYSTEM = "당신은 상식 추론을 돕는 조수입니다."
 
 
@@ -55,8 +57,15 @@ def lm_evals(model, name, shots, limit, folder, **options):
     from polyplatypus.tasks.lm_eval_tasks import task_manager
 
     lm = HFLM(pretrained=model[0], tokenizer=model[1], batch_size=1)
-    return simple_evaluate(model=lm, tasks=[name], num_fewshot=shots, limit=limit, log_samples=True,
-                           task_manager=task_manager([str(folder)]), **options)
+    return simple_evaluate(
+        model=lm,
+        tasks=[name],
+        num_fewshot=shots,
+        limit=limit,
+        log_samples=True,
+        task_manager=task_manager([str(folder)]),
+        **options,
+    )
 
 
 def ours(model, name, shots, limit, folder, **settings):
@@ -67,8 +76,9 @@ def ours(model, name, shots, limit, folder, **settings):
 
     config = EvalConfig(models=["m"], tasks=[f"lm_eval:{name}"], shots=[shots], **settings)
     template = chat_template_of(model[1], "m") if config.apply_chat_template else None
-    cell = build_cell(f"lm_eval:{name}", shots, limit=limit, include_path=[str(folder)],
-                      options=config.request_options(template))
+    cell = build_cell(
+        f"lm_eval:{name}", shots, limit=limit, include_path=[str(folder)], options=config.request_options(template)
+    )
     return cell, *score_lm_eval_cell(model[0], model[1], cell)
 
 
@@ -89,9 +99,14 @@ def assert_same_requests_and_results(model, name, shots, limit, folder, lm_eval_
 
 def test_generative_task_under_a_chat_template_with_multiturn_shots_is_lm_evals(chat_model, folder):
     cell, samples = assert_same_requests_and_results(
-        chat_model, "copa_gen_local", 2, 5, folder,
+        chat_model,
+        "copa_gen_local",
+        2,
+        5,
+        folder,
         dict(apply_chat_template=True, system_instruction=SYSTEM),  # simple_evaluate: multiturn by default
-        dict(apply_chat_template=True, system_instruction=SYSTEM))
+        dict(apply_chat_template=True, system_instruction=SYSTEM),
+    )
     prompt = samples[0]["prompt"]
     assert prompt.startswith(f"<|system|>\n{SYSTEM}") and prompt.count("<|assistant|>") == 3  # 2 shots + the question
     assert cell.options == {"apply_chat_template": True, "fewshot_as_multiturn": True, "system_instruction": SYSTEM}
@@ -99,16 +114,22 @@ def test_generative_task_under_a_chat_template_with_multiturn_shots_is_lm_evals(
 
 def test_multiple_choice_under_a_chat_template_single_turn_has_lm_evals_empty_delimiter(chat_model, folder):
     cell, samples = assert_same_requests_and_results(
-        chat_model, "copa_choice_local", 1, 4, folder,
+        chat_model,
+        "copa_choice_local",
+        1,
+        4,
+        folder,
         dict(apply_chat_template=True, fewshot_as_multiturn=False),
-        dict(apply_chat_template=True, fewshot_as_multiturn=False))
+        dict(apply_chat_template=True, fewshot_as_multiturn=False),
+    )
     assert samples[0]["prompt"].count("<|user|>") == 1  # the shot inside the one user turn
     assert not samples[0]["continuations"][0].startswith(" ")  # lm-eval's empty target_delimiter
 
 
 def test_system_instruction_without_a_template_is_lm_evals(chat_model, folder):
-    _, samples = assert_same_requests_and_results(chat_model, "copa_gen_local", 1, 3, folder,
-                                                  dict(system_instruction=SYSTEM), dict(system_instruction=SYSTEM))
+    _, samples = assert_same_requests_and_results(
+        chat_model, "copa_gen_local", 1, 3, folder, dict(system_instruction=SYSTEM), dict(system_instruction=SYSTEM)
+    )
     assert samples[0]["prompt"].startswith(SYSTEM)
 
 
@@ -125,28 +146,62 @@ def test_model_without_a_chat_template_is_refused_before_scoring(folder, monkeyp
     from polyplatypus.eval import runner
 
     monkeypatch.setattr(runner, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
-    with pytest.raises(ConfigError, match=r"tiny-gptneox-lm.*--apply-chat-template, but the tokenizer has no chat "
-                                          r"template"):
-        runner.evaluate([str(MODEL)], ["lm_eval:copa_gen_local"], [0], include_path=[str(folder)], limit=2,
-                        device="cpu", progress=False, apply_chat_template=True)
+    with pytest.raises(
+        ConfigError,
+        match=r"tiny-gptneox-lm.*--apply-chat-template, but the tokenizer has no chat "
+        r"template",
+    ):
+        runner.evaluate(
+            [str(MODEL)],
+            ["lm_eval:copa_gen_local"],
+            [0],
+            include_path=[str(folder)],
+            limit=2,
+            device="cpu",
+            progress=False,
+            apply_chat_template=True,
+        )
 
 
 def test_reference_tasks_refuse_lm_eval_options(monkeypatch):
     from polyplatypus.eval import runner
 
-    with pytest.raises(ConfigError, match=r"--apply-chat-template, --system-instruction apply to lm_eval: tasks "
-                                          r"only; kobest_copa"):
-        runner.evaluate([str(MODEL)], ["kobest_copa"], [0], limit=2, device="cpu", progress=False,
-                        apply_chat_template=True, system_instruction="x")
+    with pytest.raises(
+        ConfigError,
+        match=r"--apply-chat-template, --system-instruction apply to lm_eval: tasks "
+        r"only; kobest_copa",
+    ):
+        runner.evaluate(
+            [str(MODEL)],
+            ["kobest_copa"],
+            [0],
+            limit=2,
+            device="cpu",
+            progress=False,
+            apply_chat_template=True,
+            system_instruction="x",
+        )
 
 
 def test_chat_flags_parse_from_the_command_line(tmp_path):
     from polyplatypus.cli import build_parser
     from polyplatypus.eval.config import EvalConfig
 
-    args = build_parser().parse_args(["eval", "--model", "m", "--tasks", "lm_eval:x", "--apply-chat-template",
-                                      "--no-fewshot-as-multiturn", "--system-instruction", SYSTEM,
-                                      "--gen-kwargs", "max_gen_toks=32,temperature=0"])
+    args = build_parser().parse_args(
+        [
+            "eval",
+            "--model",
+            "m",
+            "--tasks",
+            "lm_eval:x",
+            "--apply-chat-template",
+            "--no-fewshot-as-multiturn",
+            "--system-instruction",
+            SYSTEM,
+            "--gen-kwargs",
+            "max_gen_toks=32,temperature=0",
+        ]
+    )
     config = EvalConfig.from_args(args)
     assert config.apply_chat_template and not config.multiturn and config.system_instruction == SYSTEM
     assert config.request_options().gen_kwargs == {"max_gen_toks": 32, "temperature": 0}

@@ -25,8 +25,14 @@ def _evaluate(lm, folder):
     from lm_eval.tasks import TaskManager
 
     # only this folder's tasks: indexing lm-eval's own thousands of files is not needed here
-    return simple_evaluate(model=lm, tasks=["haerae_local"], num_fewshot=1, limit=4, log_samples=True,
-                           task_manager=TaskManager(include_path=str(folder), include_defaults=False))
+    return simple_evaluate(
+        model=lm,
+        tasks=["haerae_local"],
+        num_fewshot=1,
+        limit=4,
+        log_samples=True,
+        task_manager=TaskManager(include_path=str(folder), include_defaults=False),
+    )
 
 
 def test_simple_evaluate_with_our_lm_equals_hflm(polyglot_neox, folder):
@@ -50,7 +56,13 @@ def test_answers_come_back_in_request_order_with_greedy_flags(polyglot_neox):
     from polyplatypus.eval.lm_eval_engine import SharedContextLM
 
     model, tokenizer = polyglot_neox
-    pairs = [("가나다 라마", " 바사"), ("하늘은 ", "파랗다"), ("가나다 라마", " 아"), ("", "빈 문맥"), ("하늘은 ", "높다")]
+    pairs = [
+        ("가나다 라마", " 바사"),
+        ("하늘은 ", "파랗다"),
+        ("가나다 라마", " 아"),
+        ("", "빈 문맥"),
+        ("하늘은 ", "높다"),
+    ]
     requests = [Instance("loglikelihood", {}, pair, i) for i, pair in enumerate(pairs)]
     ours = SharedContextLM(pretrained=model, tokenizer=tokenizer).loglikelihood(requests)
     theirs = HFLM(pretrained=model, tokenizer=tokenizer).loglikelihood(requests)
@@ -69,7 +81,8 @@ def test_rolling_loglikelihood_is_left_to_hflm(polyglot_neox):
     requests = [Instance("loglikelihood_rolling", {}, (text,), 0)]
     lm = SharedContextLM(pretrained=model, tokenizer=tokenizer)
     assert lm.loglikelihood_rolling(requests) == pytest.approx(
-        HFLM(pretrained=model, tokenizer=tokenizer).loglikelihood_rolling(requests), abs=1e-4)
+        HFLM(pretrained=model, tokenizer=tokenizer).loglikelihood_rolling(requests), abs=1e-4
+    )
     assert lm.last_scored is None  # never went through the shared-context path
 
 
@@ -79,7 +92,8 @@ def test_registered_name_loads_a_model_folder(tiny_gptneox_dir, folder):
     import polyplatypus.eval.lm_eval_engine  # noqa: F401  (registers "polyplatypus")
 
     lm = lm_eval.api.registry.get_model("polyplatypus").create_from_arg_string(
-        f"pretrained={tiny_gptneox_dir},device=cpu", {"batch_size": 2})
+        f"pretrained={tiny_gptneox_dir},device=cpu", {"batch_size": 2}
+    )
     assert type(lm).__name__ == "SharedContextLM" and lm.batch_size == 2
     results = _evaluate(lm, folder)
     assert results["results"]["haerae_local"]["sample_len"] == 4
@@ -88,8 +102,12 @@ def test_registered_name_loads_a_model_folder(tiny_gptneox_dir, folder):
 def test_requests_sharing_a_context_become_one_document_with_distinct_continuations():
     from polyplatypus.eval.lm_eval_engine import group_by_context
 
-    requests = [(("q", " A"), [5, 6], [7]), (("q", " B"), [5, 6], [8]), (("r", " A"), [9], [7]),
-                (("q", " A"), [5, 6], [7])]  # the last: an identical document's request
+    requests = [
+        (("q", " A"), [5, 6], [7]),
+        (("q", " B"), [5, 6], [8]),
+        (("r", " A"), [9], [7]),
+        (("q", " A"), [5, 6], [7]),
+    ]  # the last: an identical document's request
     documents, places = group_by_context(requests)
     assert [(d.context, d.continuations) for d in documents] == [([5, 6], [[7], [8]]), ([9], [[7]])]
     assert places == [(0, 0), (0, 1), (1, 0), (0, 0)]

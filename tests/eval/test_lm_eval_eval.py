@@ -20,7 +20,9 @@ def folder(lm_eval_tasks):
     return lm_eval_tasks
 
 
-def test_eval_runs_lm_eval_tasks_beside_ours_and_resumes(tiny_gptneox_dir, kobest_dir, folder, tmp_path, refuse_loading):
+def test_eval_runs_lm_eval_tasks_beside_ours_and_resumes(
+    tiny_gptneox_dir, kobest_dir, folder, tmp_path, refuse_loading
+):
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
@@ -29,13 +31,26 @@ def test_eval_runs_lm_eval_tasks_beside_ours_and_resumes(tiny_gptneox_dir, kobes
     from polyplatypus.tasks.lm_eval_tasks import task_manager
 
     out = tmp_path / "results"
-    options = dict(models=[f"tiny={tiny_gptneox_dir}"], tasks=["kobest_copa", "lm_eval:kmmlu_local", "lm_eval:haerae_local"],
-                   shots=[0, 2], limit=3, include_path=[str(folder)], kobest_dir=str(kobest_dir), output=str(out),
-                   log_samples=True, progress=False)
+    options = dict(
+        models=[f"tiny={tiny_gptneox_dir}"],
+        tasks=["kobest_copa", "lm_eval:kmmlu_local", "lm_eval:haerae_local"],
+        shots=[0, 2],
+        limit=3,
+        include_path=[str(folder)],
+        kobest_dir=str(kobest_dir),
+        output=str(out),
+        log_samples=True,
+        progress=False,
+    )
     records = polyplatypus.evaluate(**options)
     assert [(r["task"], r["shots"]) for r in records] == [
-        ("kobest_copa", 0), ("kobest_copa", 2), ("lm_eval:kmmlu_local", 0), ("lm_eval:kmmlu_local", 2),
-        ("lm_eval:haerae_local", 0), ("lm_eval:haerae_local", 2)]
+        ("kobest_copa", 0),
+        ("kobest_copa", 2),
+        ("lm_eval:kmmlu_local", 0),
+        ("lm_eval:kmmlu_local", 2),
+        ("lm_eval:haerae_local", 0),
+        ("lm_eval:haerae_local", 2),
+    ]
     group = records[3]
     assert group["n"] == 6 and group["num_fewshot"] == {"kmmlu_local_accounting": 2, "kmmlu_local_korean_history": 2}
     assert len(group["fingerprint"]) == 64 and group["task_versions"]["kmmlu_local"] == "2.0"
@@ -43,8 +58,13 @@ def test_eval_runs_lm_eval_tasks_beside_ours_and_resumes(tiny_gptneox_dir, kobes
 
     # the same numbers as lm-eval's own engine on the same model
     model, tokenizer = load_model(str(tiny_gptneox_dir), dtype="auto", device="cpu")
-    expected = simple_evaluate(model=HFLM(pretrained=model, tokenizer=tokenizer), tasks=["kmmlu_local"], num_fewshot=2,
-                               limit=3, task_manager=task_manager([str(folder)]))
+    expected = simple_evaluate(
+        model=HFLM(pretrained=model, tokenizer=tokenizer),
+        tasks=["kmmlu_local"],
+        num_fewshot=2,
+        limit=3,
+        task_manager=task_manager([str(folder)]),
+    )
     assert group["metrics"]["acc"] == expected["results"]["kmmlu_local"]["acc,none"]
 
     # the lm-eval-format results file holds lm-eval's own metrics (group and subjects) and versions
@@ -58,8 +78,10 @@ def test_eval_runs_lm_eval_tasks_beside_ours_and_resumes(tiny_gptneox_dir, kobes
     assert data["results"]["kobest_copa"]["macro_f1,none"] == records[1]["macro_f1"]  # ours as before
 
     # each cell names the data it read: the task config's files for lm-eval tasks, KoBEST for ours
-    files = [json.loads((folder / "kmmlu" / f"{s}.yaml").read_text().split("data_files: ")[1].split("\n")[0])
-             for s in ("kmmlu_local_accounting", "kmmlu_local_korean_history")]
+    files = [
+        json.loads((folder / "kmmlu" / f"{s}.yaml").read_text().split("data_files: ")[1].split("\n")[0])
+        for s in ("kmmlu_local_accounting", "kmmlu_local_korean_history")
+    ]
     assert group["data_source"] == "json: " + ", ".join(f for pair in files for f in pair.values())
     assert records[0]["data_source"] == str(Path(kobest_dir).resolve())  # ours: the KoBEST folder, resolved
     saved = json.loads((out / "results.json").read_text(encoding="utf-8"))["results"]
@@ -77,7 +99,9 @@ def test_eval_runs_lm_eval_tasks_beside_ours_and_resumes(tiny_gptneox_dir, kobes
     # a re-run reuses every cell without loading the model
     refuse_loading()
     again = polyplatypus.evaluate(**options)
-    assert [r["fingerprint"] for r in again if "fingerprint" in r] == [r["fingerprint"] for r in records if "fingerprint" in r]
+    assert [r["fingerprint"] for r in again if "fingerprint" in r] == [
+        r["fingerprint"] for r in records if "fingerprint" in r
+    ]
 
     # the report reads the folder
     assert main(["report", str(out), "--format", "md", "--resamples", "50"]) == 0
@@ -88,25 +112,48 @@ def test_eval_runs_lm_eval_tasks_beside_ours_and_resumes(tiny_gptneox_dir, kobes
 def test_a_changed_task_file_recomputes_its_cells_with_a_message(tiny_gptneox_dir, folder, tmp_path, capsys):
     import polyplatypus
 
-    options = dict(models=[f"tiny={tiny_gptneox_dir}"], tasks=["lm_eval:haerae_changing_file"], shots=[1], limit=2,
-                   include_path=[str(folder)], output=str(tmp_path / "out"), progress=False)
+    options = dict(
+        models=[f"tiny={tiny_gptneox_dir}"],
+        tasks=["lm_eval:haerae_changing_file"],
+        shots=[1],
+        limit=2,
+        include_path=[str(folder)],
+        output=str(tmp_path / "out"),
+        progress=False,
+    )
     first = polyplatypus.evaluate(**options)[0]
     yaml_file = folder / "changing" / "haerae_changing_file.yaml"
     yaml_file.write_text(yaml_file.read_text(encoding="utf-8") + 'target_delimiter: "  "\n', encoding="utf-8")
     second = polyplatypus.evaluate(**options)[0]
     assert second["fingerprint"] != first["fingerprint"]
-    assert ("lm_eval:haerae_changing_file 1-shot of model tiny: prompts and choices, other task settings changed "
-            "since it was stored: recomputing it") in capsys.readouterr().err
+    assert (
+        "lm_eval:haerae_changing_file 1-shot of model tiny: prompts and choices, other task settings changed "
+        "since it was stored: recomputing it"
+    ) in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--tasks", "lm_eval:haerae_locl"], "did you mean lm_eval:haerae_local"),
-    (["--tasks", "lm_eval:kmmlu_local", "--shots", "6"], "6 shots asked but its few-shot split 'dev' has 5"),
-    (["--tasks", "kobest_copa", "--limit", "0.5"], "a fraction (0.5) applies to lm_eval: tasks only"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--tasks", "lm_eval:haerae_locl"], "did you mean lm_eval:haerae_local"),
+        (["--tasks", "lm_eval:kmmlu_local", "--shots", "6"], "6 shots asked but its few-shot split 'dev' has 5"),
+        (["--tasks", "kobest_copa", "--limit", "0.5"], "a fraction (0.5) applies to lm_eval: tasks only"),
+    ],
+)
 def test_cli_errors_exit_2_before_any_model_loads(folder, tmp_path, no_model_loading, capsys, argv, message):
-    code = main(["eval", "--model", str(tmp_path / "never-loaded"), "--include-path", str(folder),
-                 "--output", str(tmp_path / "out"), "--no-progress", *argv])
+    code = main(
+        [
+            "eval",
+            "--model",
+            str(tmp_path / "never-loaded"),
+            "--include-path",
+            str(folder),
+            "--output",
+            str(tmp_path / "out"),
+            "--no-progress",
+            *argv,
+        ]
+    )
     assert code == 2
     assert message in capsys.readouterr().err
 

@@ -22,8 +22,16 @@ from tests.eval.generative_fixtures import write_generative_tasks  # noqa: E402
 
 MODEL = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-gptneox-lm"
 TOLERANCE = 1e-4
-LM_EVAL_SAMPLE_KEYS = ("doc_id", "arguments", "resps", "filtered_resps", "filter", "doc_hash", "prompt_hash",
-                       "target_hash")
+LM_EVAL_SAMPLE_KEYS = (
+    "doc_id",
+    "arguments",
+    "resps",
+    "filtered_resps",
+    "filter",
+    "doc_hash",
+    "prompt_hash",
+    "target_hash",
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +53,15 @@ def reference(model, name, shots, limit, folder, **options):
     from polyplatypus.tasks.lm_eval_tasks import task_manager
 
     lm = HFLM(pretrained=model[0], tokenizer=model[1], batch_size=1)
-    return simple_evaluate(model=lm, tasks=[name], num_fewshot=shots, limit=limit, log_samples=True,
-                           task_manager=task_manager([str(folder)]), **options)
+    return simple_evaluate(
+        model=lm,
+        tasks=[name],
+        num_fewshot=shots,
+        limit=limit,
+        log_samples=True,
+        task_manager=task_manager([str(folder)]),
+        **options,
+    )
 
 
 def ours(model, name, shots, limit, folder, options=None, **kwargs):
@@ -113,8 +128,9 @@ def test_gen_kwargs_and_predict_only_are_lm_evals(model, folder):
 
     # 370 new tokens leave 14 of the 384-token window to the prompt: longer prompts are cut from the left
     options = RequestOptions(gen_kwargs=parse_gen_kwargs("max_gen_toks=370,until=년"), predict_only=True)
-    cell, record, samples = assert_same_as_lm_eval(model, "copa_gen_local", 0, 6, folder, options,
-                                                   gen_kwargs="max_gen_toks=370,until=년", predict_only=True)
+    cell, record, samples = assert_same_as_lm_eval(
+        model, "copa_gen_local", 0, 6, folder, options, gen_kwargs="max_gen_toks=370,until=년", predict_only=True
+    )
     assert samples[0]["arguments"][0][1]["max_gen_toks"] == 370 and samples[0]["arguments"][0][1]["until"] == "년"
     assert set(record["metrics"]) == {"bypass"}
     longer = [len(model[1](s["prompt"]).input_ids) > 384 - 370 for s in samples]
@@ -129,7 +145,9 @@ def test_rolling_loglikelihood_is_refused_clearly(tmp_path):
     (tmp_path / "rolling.yaml").write_text(
         f"task: rolling_local\ndataset_path: json\ndataset_kwargs:\n  data_files: {{test: {data}}}\n"
         "output_type: loglikelihood_rolling\ntest_split: test\ndoc_to_text: ''\ndoc_to_target: '{{text}}'\n"
-        "metric_list:\n  - metric: word_perplexity\n", encoding="utf-8")
+        "metric_list:\n  - metric: word_perplexity\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigError, match=r"rolling_local is 'loglikelihood_rolling'.*SharedContextLM"):
         build_cell("lm_eval:rolling_local", 0, include_path=[str(tmp_path)])
 
@@ -139,11 +157,26 @@ def test_no_room_for_the_prompt_is_refused_before_the_model_loads(folder, monkey
 
     monkeypatch.setattr(runner, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
     with pytest.raises(ConfigError, match=r"copa_gen_long_local asks max_gen_toks 400.*384-token window"):
-        runner.evaluate([str(MODEL)], ["lm_eval:copa_gen_long_local"], [0], include_path=[str(folder)], limit=2,
-                        device="cpu", progress=False)
+        runner.evaluate(
+            [str(MODEL)],
+            ["lm_eval:copa_gen_long_local"],
+            [0],
+            include_path=[str(folder)],
+            limit=2,
+            device="cpu",
+            progress=False,
+        )
     with pytest.raises(ConfigError, match=r"max_gen_toks 384"):
-        runner.evaluate([str(MODEL)], ["lm_eval:copa_gen_local"], [0], include_path=[str(folder)], limit=2,
-                        device="cpu", progress=False, gen_kwargs="max_gen_toks=384")
+        runner.evaluate(
+            [str(MODEL)],
+            ["lm_eval:copa_gen_local"],
+            [0],
+            include_path=[str(folder)],
+            limit=2,
+            device="cpu",
+            progress=False,
+            gen_kwargs="max_gen_toks=384",
+        )
 
 
 def test_cell_key_covers_gen_kwargs_and_generation_config(folder, tmp_path):
@@ -156,8 +189,16 @@ def test_cell_key_covers_gen_kwargs_and_generation_config(folder, tmp_path):
     shutil.copytree(MODEL, copy)
 
     def key(**options):
-        grid = plan(EvalConfig(models=[str(copy)], tasks=["lm_eval:copa_gen_local"], shots=[0], limit=2,
-                               include_path=[str(folder)], **options))
+        grid = plan(
+            EvalConfig(
+                models=[str(copy)],
+                tasks=["lm_eval:copa_gen_local"],
+                shots=[0],
+                limit=2,
+                include_path=[str(folder)],
+                **options,
+            )
+        )
         return grid.key(grid.specs[0], grid.tasks[0], 0)
 
     first = key()
@@ -173,10 +214,23 @@ def test_eval_writes_generative_cells_and_samples(folder, tmp_path):
     from polyplatypus.eval.runner import evaluate
 
     out = tmp_path / "out"
-    (record,) = evaluate([str(MODEL)], ["lm_eval:copa_gen_regex_local"], [1], include_path=[str(folder)], limit=4,
-                         device="cpu", progress=False, output=str(out), log_samples=True)
-    lines = [json.loads(line) for line in (out / "samples" / "tiny-gptneox-lm" /
-                                           "lm_eval-copa_gen_regex_local_1shot.jsonl").read_text().splitlines()]
+    (record,) = evaluate(
+        [str(MODEL)],
+        ["lm_eval:copa_gen_regex_local"],
+        [1],
+        include_path=[str(folder)],
+        limit=4,
+        device="cpu",
+        progress=False,
+        output=str(out),
+        log_samples=True,
+    )
+    lines = [
+        json.loads(line)
+        for line in (out / "samples" / "tiny-gptneox-lm" / "lm_eval-copa_gen_regex_local_1shot.jsonl")
+        .read_text()
+        .splitlines()
+    ]
     assert len(lines) == 8 and all(set(LM_EVAL_SAMPLE_KEYS) <= line.keys() for line in lines)
     (lm_eval_file,) = (out / "lm_eval" / "1-shot").glob("*/results_*.json")
     assert "exact_match,first-word" in json.loads(lm_eval_file.read_text())["results"]["copa_gen_regex_local"]
@@ -200,5 +254,7 @@ def test_eval_writes_generative_cells_and_samples(folder, tmp_path):
     assert "| ref |" in card
     rows = json.loads((tmp_path / "report" / "results.json").read_text(encoding="utf-8"))["task_metrics"]
     assert [(r["model"], r["published"]) for r in rows] == [("tiny-gptneox-lm", False), ("ref", True)]
-    assert rows[0]["metrics"]["exact_match,first-word"] == {"value": record["metrics"]["exact_match,first-word"],
-                                                             "stderr": stderr}
+    assert rows[0]["metrics"]["exact_match,first-word"] == {
+        "value": record["metrics"]["exact_match,first-word"],
+        "stderr": stderr,
+    }

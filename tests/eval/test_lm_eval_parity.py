@@ -40,10 +40,12 @@ def bos_tokenizer(tokenizer_dir: Path):
 
     raw = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
     bos = "<|sep|>"
-    raw.post_processor = processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A $B",
-                                                       special_tokens=[(bos, raw.token_to_id(bos))])
-    return PreTrainedTokenizerFast(tokenizer_object=raw, bos_token=bos, eos_token="<|endoftext|>",
-                                   pad_token="<|pad|>", unk_token="<|unk|>")
+    raw.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, raw.token_to_id(bos))]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=raw, bos_token=bos, eos_token="<|endoftext|>", pad_token="<|pad|>", unk_token="<|unk|>"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +65,14 @@ def reference(model, tokenizer, name, shots, limit, folder):
     from polyplatypus.tasks.lm_eval_tasks import task_manager
 
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=1)
-    return simple_evaluate(model=lm, tasks=[name], num_fewshot=shots, limit=limit, log_samples=True,
-                           task_manager=task_manager([str(folder)]))
+    return simple_evaluate(
+        model=lm,
+        tasks=[name],
+        num_fewshot=shots,
+        limit=limit,
+        log_samples=True,
+        task_manager=task_manager([str(folder)]),
+    )
 
 
 def ours(model, tokenizer, name, shots, limit, folder, batch_size=1):
@@ -107,8 +115,11 @@ def assert_results_file_is_lm_evals(cell, record, expected):
 
     from polyplatypus.eval.lm_eval_results import lm_eval_results
 
-    stored = json.loads(json.dumps({"model": "tiny", "model_path": "tiny", "task": cell.name, "shots": cell.shots,
-                                    **record}, default=str))
+    stored = json.loads(
+        json.dumps(
+            {"model": "tiny", "model_path": "tiny", "task": cell.name, "shots": cell.shots, **record}, default=str
+        )
+    )
     (data,) = lm_eval_results([stored]).values()
     for part in ("results", "groups", "group_subtasks", "versions", "n-shot", "higher_is_better", "n-samples"):
         assert data.get(part) == expected.get(part), part
@@ -126,8 +137,9 @@ def test_kobest_group_over_the_tsvs_matches_lm_eval(models, task_folder):
     assert record["forwarded_tokens"] <= 1.05 * record["minimum_tokens"]
 
 
-@pytest.mark.parametrize("task", ["kobest_boolq_tsv", "kobest_copa_tsv", "kobest_hellaswag_tsv",
-                                  "kobest_sentineg_tsv", "kobest_wic_tsv"])
+@pytest.mark.parametrize(
+    "task", ["kobest_boolq_tsv", "kobest_copa_tsv", "kobest_hellaswag_tsv", "kobest_sentineg_tsv", "kobest_wic_tsv"]
+)
 def test_kobest_tasks_few_shot_with_truncation_match_lm_eval(models, task_folder, task):
     model, tokenizer = models["polyglot"]
     _, record, _ = assert_same_as_lm_eval(model, tokenizer, task, 3, 3, task_folder, batch_size=4)

@@ -21,8 +21,9 @@ TASKS = ["kobest_copa", "kobest_hellaswag"]
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory, kobest_dir, tiny_gptneox_dir):
     out = tmp_path_factory.mktemp("lm_eval_format") / "results"
-    polyplatypus.evaluate([f"tiny={tiny_gptneox_dir}"], TASKS, SHOTS, output=str(out), kobest_dir=kobest_dir,
-                          limit=12, progress=False)
+    polyplatypus.evaluate(
+        [f"tiny={tiny_gptneox_dir}"], TASKS, SHOTS, output=str(out), kobest_dir=kobest_dir, limit=12, progress=False
+    )
     return out
 
 
@@ -46,9 +47,8 @@ def test_one_file_per_model_and_shot_count_in_evaluation_trackers_layout(evaluat
 
 
 def test_files_validate_against_lm_evals_schema_and_hold_our_numbers(evaluated):
-    from pydantic import TypeAdapter
-
     from lm_eval.result_schema import EvalResults
+    from pydantic import TypeAdapter
 
     adapter = TypeAdapter(EvalResults)
     records = {(r["task"], r["shots"]): r for r in json.loads((evaluated / "results.json").read_text())["results"]}
@@ -58,7 +58,8 @@ def test_files_validate_against_lm_evals_schema_and_hold_our_numbers(evaluated):
         assert set(data["results"]) == set(TASKS)
         assert data["n-shot"] == {task: shots for task in TASKS}
         assert data["config"]["model_args"].startswith("pretrained=") and data["config"]["model_args"].endswith(
-            records[(TASKS[0], shots)]["model_path"])
+            records[(TASKS[0], shots)]["model_path"]
+        )
         for task in TASKS:
             record, entry = records[(task, shots)], data["results"][task]
             assert entry["macro_f1,none"] == record["macro_f1"] and entry["acc,none"] == record["acc"]
@@ -88,7 +89,7 @@ def test_lm_evals_table_printer_prints_them(evaluated):
         data = json.loads(path.read_text())
         table = make_table(data)
         for task in TASKS:
-            line = next(l for l in table.splitlines() if l.startswith(f"|{task}"))
+            line = next(row for row in table.splitlines() if row.startswith(f"|{task}"))
             cells = [c.strip() for c in line.strip("|").split("|")]
             assert cells[3] == str(shots)  # the n-shot column
         assert f"{data['results']['kobest_copa']['acc,none']:.4f}" in table
@@ -97,8 +98,12 @@ def test_lm_evals_table_printer_prints_them(evaluated):
 
 def test_report_published_reads_them_back_as_our_tasks(evaluated, tmp_path):
     out = tmp_path / "report"
-    assert main(["report", "--published", f"exchanged={evaluated / LM_EVAL_FOLDER}", "--output", str(out),
-                 "--format", "md"]) == 0
+    assert (
+        main(
+            ["report", "--published", f"exchanged={evaluated / LM_EVAL_FOLDER}", "--output", str(out), "--format", "md"]
+        )
+        == 0
+    )
     report = json.loads((out / "results.json").read_text())
     back = {(r["task"], r["shots"]): r for r in report["results"]}
     original = {(r["task"], r["shots"]): r for r in json.loads((evaluated / "results.json").read_text())["results"]}
@@ -113,8 +118,17 @@ def test_lm_eval_tasks_are_written_under_lm_evals_names(tmp_path):
     from polyplatypus.eval.lm_eval_results import task_dataset, write_lm_eval_results
     from polyplatypus.report.published import read_published
 
-    records = [{"model": "m", "model_path": "org/m", "task": "lm_eval:kobest_boolq", "shots": 5, "macro_f1": 0.5,
-                "acc": 0.6, "n": 10}]
+    records = [
+        {
+            "model": "m",
+            "model_path": "org/m",
+            "task": "lm_eval:kobest_boolq",
+            "shots": 5,
+            "macro_f1": 0.5,
+            "acc": 0.6,
+            "n": 10,
+        }
+    ]
     (data,) = lm_eval_results(records, datasets=task_dataset).values()
     assert list(data["results"]) == ["kobest_boolq"]
     assert data["configs"]["kobest_boolq"]["dataset_name"] == "boolq"

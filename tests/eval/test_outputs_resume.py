@@ -47,7 +47,7 @@ def test_killed_between_the_samples_and_the_cell_file(tmp_path, kobest_dir, tiny
     assert cell0.is_file() and samples0.is_file()
     assert samples1.is_file() and not cell1.exists()  # samples first, the cell (the marker) last
     orphan = samples1.with_name(f".{samples1.name}.k1ll3d.tmp")  # what a kill -9 inside a write leaves
-    orphan.write_text("{\"doc_index\": 0")
+    orphan.write_text('{"doc_index": 0')
 
     monkeypatch.setattr(store, "atomic_write_json", real_write)
     scored.clear()
@@ -90,7 +90,9 @@ def test_samples_are_part_of_what_a_rerun_checks(tmp_path, kobest_dir, tiny_gptn
     assert not (out / "samples").exists()
     scored.clear()
     again = grid(tiny_gptneox_dir, out, log_samples=True)
-    assert [(r["macro_f1"], r["acc"]) for r in again] == [(r["macro_f1"], r["acc"]) for r in first]  # the same numbers ...
+    assert [(r["macro_f1"], r["acc"]) for r in again] == [
+        (r["macro_f1"], r["acc"]) for r in first
+    ]  # the same numbers ...
     assert scored == [(TASK, 0), (TASK, 1)]  # ... recomputed, since their samples were asked for
     assert all(p.is_file() for shots in (0, 1) for p in paths(out, shots))
 
@@ -107,11 +109,21 @@ def test_samples_are_part_of_what_a_rerun_checks(tmp_path, kobest_dir, tiny_gptn
     assert scored == []
 
 
-def test_different_settings_into_one_folder_are_refused(tmp_path, kobest_dir, tiny_gptneox_dir, tiny_llama_dir,
-                                                         capsys):
+def test_different_settings_into_one_folder_are_refused(tmp_path, kobest_dir, tiny_gptneox_dir, tiny_llama_dir, capsys):
     out = tmp_path / "out"
-    common = ["eval", "--tasks", TASK, "--shots", "0", "--kobest-dir", str(kobest_dir), "--output", str(out),
-              "--no-progress", "--log-samples"]
+    common = [
+        "eval",
+        "--tasks",
+        TASK,
+        "--shots",
+        "0",
+        "--kobest-dir",
+        str(kobest_dir),
+        "--output",
+        str(out),
+        "--no-progress",
+        "--log-samples",
+    ]
     assert main([*common, "--model", f"m={tiny_gptneox_dir}", "--limit", "4"]) == 0
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     capsys.readouterr()
@@ -131,20 +143,39 @@ def test_different_settings_into_one_folder_are_refused(tmp_path, kobest_dir, ti
 
     # the recipe's eval stage owns its folder: it drops the cells made otherwise, then evaluates
     removed = runner.discard_cells_made_otherwise(
-        EvalConfig(models=[f"m={tiny_gptneox_dir}"], output=str(out), kobest_dir=str(kobest_dir), limit=2))
+        EvalConfig(models=[f"m={tiny_gptneox_dir}"], output=str(out), kobest_dir=str(kobest_dir), limit=2)
+    )
     assert sorted(p.parent.name for p in removed) == ["llama", "m"]
     assert not list((out / "cells").rglob("*.json")) and not list((out / "samples").rglob("*.jsonl"))
 
 
 def test_output_checked_before_any_model_loads(tmp_path, kobest_dir, tiny_gptneox_dir, capsys, no_model_loading):
     def run(output):
-        return main(["eval", "--model", str(tiny_gptneox_dir), "--tasks", TASK, "--shots", "0", "--limit", "2",
-                     "--kobest-dir", str(kobest_dir), "--output", str(output), "--no-progress"])
+        return main(
+            [
+                "eval",
+                "--model",
+                str(tiny_gptneox_dir),
+                "--tasks",
+                TASK,
+                "--shots",
+                "0",
+                "--limit",
+                "2",
+                "--kobest-dir",
+                str(kobest_dir),
+                "--output",
+                str(output),
+                "--no-progress",
+            ]
+        )
 
     a_file = tmp_path / "results.txt"
     a_file.write_text("keep me")
     assert run(a_file) == 2
-    assert f"--output {a_file}: an existing file (7 bytes) is there, where a folder is needed" in capsys.readouterr().err
+    assert (
+        f"--output {a_file}: an existing file (7 bytes) is there, where a folder is needed" in capsys.readouterr().err
+    )
     assert run(a_file / "sub") == 2
     assert f"{a_file} is an existing file (7 bytes), not a folder" in capsys.readouterr().err
     assert a_file.read_text() == "keep me"
@@ -160,12 +191,27 @@ def test_output_checked_before_any_model_loads(tmp_path, kobest_dir, tiny_gptneo
         assert "cannot write in /proc/1" in capsys.readouterr().err
 
 
-def test_a_second_evaluation_into_a_held_folder_is_refused(tmp_path, kobest_dir, tiny_gptneox_dir, capsys,
-                                                          other_process_holding, monkeypatch):
+def test_a_second_evaluation_into_a_held_folder_is_refused(
+    tmp_path, kobest_dir, tiny_gptneox_dir, capsys, other_process_holding, monkeypatch
+):
     out = tmp_path / "out"
     holder = other_process_holding(out, "eval")
-    args = ["eval", "--model", str(tiny_gptneox_dir), "--tasks", TASK, "--shots", "0", "--limit", "2",
-            "--kobest-dir", str(kobest_dir), "--output", str(out), "--no-progress"]
+    args = [
+        "eval",
+        "--model",
+        str(tiny_gptneox_dir),
+        "--tasks",
+        TASK,
+        "--shots",
+        "0",
+        "--limit",
+        "2",
+        "--kobest-dir",
+        str(kobest_dir),
+        "--output",
+        str(out),
+        "--no-progress",
+    ]
     with monkeypatch.context() as patch:
         patch.setattr(runner, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
         assert main(args) == 2

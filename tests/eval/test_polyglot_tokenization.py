@@ -12,19 +12,21 @@ from polyplatypus.eval.requests import build_requests
 from polyplatypus.eval.scorer import RequestScorer, encode_requests, minimum_tokens
 from polyplatypus.eval.shared_context import SharedContextScorer, pack_document
 from polyplatypus.tasks import get_task
-
 from tests.eval.straightforward import straightforward_loglikelihood
 
 
 def _requests(kobest_dir, name, shots, limit):
     task = get_task(name)
-    return build_requests(task, load_kobest(task.source, "test", kobest_dir),
-                          load_kobest(task.source, "train", kobest_dir), shots, limit)
+    return build_requests(
+        task, load_kobest(task.source, "test", kobest_dir), load_kobest(task.source, "train", kobest_dir), shots, limit
+    )
 
 
 def test_token_counts_of_the_answers(polyglot_tokenizer):
-    counts = {text: len(polyglot_tokenizer(text, add_special_tokens=False)["input_ids"])
-              for text in (" 예", " 아니오", "아니오", " (긍정)", " (부정)")}
+    counts = {
+        text: len(polyglot_tokenizer(text, add_special_tokens=False)["input_ids"])
+        for text in (" 예", " 아니오", "아니오", " (긍정)", " (부정)")
+    }
     assert counts == {" 예": 1, " 아니오": 2, "아니오": 2, " (긍정)": 3, " (부정)": 3}
 
 
@@ -33,8 +35,9 @@ def test_one_batched_call_tokenizes_like_one_call_per_text(kobest_dir, polyglot_
     requests = _requests(kobest_dir, name, shots, limit=12)
     for request, doc in zip(requests, encode_requests(polyglot_tokenizer, requests)):
         assert doc.context == polyglot_tokenizer.encode(request.context, add_special_tokens=False)
-        assert doc.continuations == [polyglot_tokenizer.encode(c, add_special_tokens=False)
-                                     for c in request.continuations]
+        assert doc.continuations == [
+            polyglot_tokenizer.encode(c, add_special_tokens=False) for c in request.continuations
+        ]
 
 
 def test_which_rows_need_a_mask(kobest_dir, polyglot_tokenizer):
@@ -63,8 +66,9 @@ def test_cut_boolq_contexts_differ_per_answer_and_scores_are_exact(kobest_dir, p
             assert got.forwarded_tokens <= got.minimum_tokens
 
 
-@pytest.mark.parametrize("name,shots", [("kobest_sentineg", 0), ("kobest_hellaswag", 0), ("kobest_copa", 5),
-                                        ("kobest_wic", 5)])
+@pytest.mark.parametrize(
+    "name,shots", [("kobest_sentineg", 0), ("kobest_hellaswag", 0), ("kobest_copa", 5), ("kobest_wic", 5)]
+)
 def test_shared_scorer_exact_and_at_the_minimum(kobest_dir, polyglot_neox, name, shots):
     model, tokenizer = polyglot_neox
     requests = _requests(kobest_dir, name, shots, limit=6)
@@ -81,8 +85,9 @@ def test_eager_attention_gets_an_additive_mask(kobest_dir, polyglot_tokenizer):
     """Eager attention adds the mask to the scores, so the boolean mask SDPA takes is converted."""
     from polyplatypus.models.tiny import build_tiny_model
 
-    model = build_tiny_model(polyglot_tokenizer, "gpt_neox", seed=3, hidden_size=32, layers=2, heads=4,
-                             max_positions=256)
+    model = build_tiny_model(
+        polyglot_tokenizer, "gpt_neox", seed=3, hidden_size=32, layers=2, heads=4, max_positions=256
+    )
     requests = _requests(kobest_dir, "kobest_copa", 0, limit=4)
     sdpa = SharedContextScorer(model, polyglot_tokenizer, batch_size=2).score(requests)
     model.set_attn_implementation("eager")

@@ -9,8 +9,8 @@ from polyplatypus.eval.precision import ERROR_FACTOR, error_bound, near_tie, uni
 
 
 def test_bound_scales_with_the_dtype_and_the_magnitude():
-    assert unit_roundoff(torch.bfloat16) == 2 ** -8 and unit_roundoff(torch.float16) == 2 ** -11
-    assert error_bound(-10.0, 2, torch.float16) == pytest.approx(ERROR_FACTOR * 2 ** -11 * 12)
+    assert unit_roundoff(torch.bfloat16) == 2**-8 and unit_roundoff(torch.float16) == 2**-11
+    assert error_bound(-10.0, 2, torch.float16) == pytest.approx(ERROR_FACTOR * 2**-11 * 12)
     assert error_bound(-10.0, 2, torch.float32) < 1e-4  # fp32: only (near-)exact ties re-score
 
 
@@ -35,14 +35,16 @@ def test_cell_records_the_rescored_count(kobest_dir):
     path = Path(__file__).parents[1] / "fixtures" / "tiny-gptneox-lm"
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16).eval()
     tokenizer = AutoTokenizer.from_pretrained(path)
-    metrics, samples = score_cell(model, tokenizer, get_task("kobest_copa"), 0, kobest_dir=kobest_dir, limit=12,
-                                  batch_size=4)
+    metrics, samples = score_cell(
+        model, tokenizer, get_task("kobest_copa"), 0, kobest_dir=kobest_dir, limit=12, batch_size=4
+    )
     assert metrics["rescored"] == sum(s["rescored"] for s in samples) > 0
     record = {"model": "tiny", "task": "kobest_copa", "shots": 0, **metrics}
     assert f"tiny COPA 0-shot {metrics['rescored']} of 12" in results_markdown([record]).replace("kobest_copa", "COPA")
     fp32 = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
-    metrics32, _ = score_cell(fp32, tokenizer, get_task("kobest_copa"), 0, kobest_dir=kobest_dir, limit=12,
-                              batch_size=4)
+    metrics32, _ = score_cell(
+        fp32, tokenizer, get_task("kobest_copa"), 0, kobest_dir=kobest_dir, limit=12, batch_size=4
+    )
     assert metrics32["rescored"] == 0
     assert "re-scored" not in results_markdown([{"model": "tiny", "task": "kobest_copa", "shots": 0, **metrics32}])
 

@@ -15,8 +15,12 @@ from polyplatypus.errors import DataError
 pytest.importorskip("lm_eval")
 
 MODEL = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-gptneox-lm"
-PROMPTS = [{"instruction": "한국의 수도는 어디인가요?"}, {"instruction": "다음 문장을 요약하세요.", "input": "비가 와서 길이 젖었다.", "id": "b"},
-           {"prompt": "이퀄라이저로 저음 음역대 소리 크기를 키웠다. 결과:"}, {"instruction": "좋아하는 계절은?"}]
+PROMPTS = [
+    {"instruction": "한국의 수도는 어디인가요?"},
+    {"instruction": "다음 문장을 요약하세요.", "input": "비가 와서 길이 젖었다.", "id": "b"},
+    {"prompt": "이퀄라이저로 저음 음역대 소리 크기를 키웠다. 결과:"},
+    {"instruction": "좋아하는 계절은?"},
+]
 
 
 def write_prompts(path: Path, rows) -> Path:
@@ -39,8 +43,24 @@ def test_prompt_file_answers_as_generate_does_one_at_a_time(tmp_path):
 
     prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS)
     out = tmp_path / "answers.jsonl"
-    assert main(["generate", "--model", str(MODEL), "--prompts", str(prompts), "--output", str(out),
-                 "--max-new-tokens", "12", "--batch-size", "1"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(MODEL),
+                "--prompts",
+                str(prompts),
+                "--output",
+                str(out),
+                "--max-new-tokens",
+                "12",
+                "--batch-size",
+                "1",
+            ]
+        )
+        == 0
+    )
     lines = read(out)
     assert [line["index"] for line in lines] == [1, 2, 3, 4] and lines[1]["id"] == "b"
     for row, line in zip(PROMPTS[:2], lines[:2]):
@@ -72,7 +92,9 @@ def test_prompt_file_resumes_and_skips_answered_prompts(tmp_path, monkeypatch):
             self.on_generated(number, texts[-1])
         return texts
 
-    monkeypatch.setattr(SharedContextLM, "generate_until", lambda self, r, disable_tqdm=False: reporting(self, r, die_at=2))
+    monkeypatch.setattr(
+        SharedContextLM, "generate_until", lambda self, r, disable_tqdm=False: reporting(self, r, die_at=2)
+    )
     assert main(argv + ["--output", str(out)]) == 130
     with open(out, "a", encoding="utf-8") as handle:
         handle.write('{"index": 3, "resp')  # a line cut short by the kill
@@ -89,9 +111,22 @@ def test_a_bad_prompt_line_is_named_before_the_model_loads(tmp_path, capsys):
     prompts.write_text('{"instruction": "좋아"}\n{"input": "x"}\n', encoding="utf-8")
     with pytest.raises(DataError, match=r"prompts\.jsonl, record 2, field 'instruction'"):
         from polyplatypus.eval.prompt_file import read_prompts
+
         read_prompts(prompts)
-    assert main(["generate", "--model", str(tmp_path / "no-model"), "--prompts", str(prompts),
-                 "--output", str(tmp_path / "o.jsonl")]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(tmp_path / "no-model"),
+                "--prompts",
+                str(prompts),
+                "--output",
+                str(tmp_path / "o.jsonl"),
+            ]
+        )
+        == 2
+    )
     assert "record 2, field 'instruction'" in capsys.readouterr().err
 
 

@@ -55,8 +55,10 @@ def test_no_single_process_warning_from_our_lm(tiny_gptneox_dir, caplog):
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         make_lm(model, tokenizer)
-    assert not any("assuming single-process call" in r.getMessage() or "not of type `str`" in r.getMessage()
-                   for r in caplog.records)
+    assert not any(
+        "assuming single-process call" in r.getMessage() or "not of type `str`" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 @pytest.mark.parametrize("progress", [True, False])
@@ -67,8 +69,27 @@ def test_loading_weights_bar_follows_progress(tiny_gptneox_dir, capsys, progress
 
 def test_eval_names_joined_paths_and_shows_no_weight_bars(tiny_gptneox_dir, kobest_dir, tmp_path, capsys):
     out = f"{tmp_path / 'results'}/"
-    assert main(["eval", "--model", str(tiny_gptneox_dir), "--tasks", "kobest_copa", "--shots", "0", "--limit", "2",
-                 "--kobest-dir", str(kobest_dir), "--output", out, "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(tiny_gptneox_dir),
+                "--tasks",
+                "kobest_copa",
+                "--shots",
+                "0",
+                "--limit",
+                "2",
+                "--kobest-dir",
+                str(kobest_dir),
+                "--output",
+                out,
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert f"wrote {tmp_path / 'results' / 'results.json'} and" in captured.out and "//" not in captured.out
     assert "Loading weights" not in captured.err
@@ -76,10 +97,21 @@ def test_eval_names_joined_paths_and_shows_no_weight_bars(tiny_gptneox_dir, kobe
 
 def test_run_ends_with_the_results_table(tiny_gptneox_dir, kobest_dir, tmp_path, capsys):
     recipe = tmp_path / "eval-only.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "name": "eval-only", "base": {"model": str(tiny_gptneox_dir), "label": "tiny"},
-        "eval": {"models": ["base"], "tasks": ["kobest_copa"], "shots": [0], "limit": 2,
-                 "kobest_dir": str(kobest_dir)}}))
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": "eval-only",
+                "base": {"model": str(tiny_gptneox_dir), "label": "tiny"},
+                "eval": {
+                    "models": ["base"],
+                    "tasks": ["kobest_copa"],
+                    "shots": [0],
+                    "limit": 2,
+                    "kobest_dir": str(kobest_dir),
+                },
+            }
+        )
+    )
     assert main(["run", str(recipe), "--run-dir", str(tmp_path / "run"), "--until", "eval", "--no-progress"]) == 0
     captured = capsys.readouterr()
     table = (tmp_path / "run" / "eval" / "results.md").read_text(encoding="utf-8")

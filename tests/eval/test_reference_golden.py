@@ -18,8 +18,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from polyplatypus.data.kobest import load_kobest
 from polyplatypus.eval.metrics import macro_f1, predict
-from polyplatypus.eval.requests import build_requests
 from polyplatypus.eval.precision import error_bound, near_tie
+from polyplatypus.eval.requests import build_requests
 from polyplatypus.eval.scorer import RequestScorer, encode_requests
 from polyplatypus.eval.shared_context import SharedContextScorer
 from polyplatypus.tasks import get_task
@@ -34,10 +34,18 @@ GOLDEN_FILES = {
 }
 GOLDEN = {name: json.loads((ROOT / "golden" / name).read_text(encoding="utf-8")) for name in GOLDEN_FILES}
 DTYPES = {name: getattr(torch, golden["provenance"]["dtype"]) for name, golden in GOLDEN.items()}
-CASES = [(name, c["task"], c["shots"]) for name, golden in GOLDEN.items() for c in golden["cells"]
-         if DTYPES[name] == torch.float32]
-HALF_CASES = [(name, c["task"], c["shots"]) for name, golden in GOLDEN.items() for c in golden["cells"]
-              if DTYPES[name] != torch.float32]
+CASES = [
+    (name, c["task"], c["shots"])
+    for name, golden in GOLDEN.items()
+    for c in golden["cells"]
+    if DTYPES[name] == torch.float32
+]
+HALF_CASES = [
+    (name, c["task"], c["shots"])
+    for name, golden in GOLDEN.items()
+    for c in golden["cells"]
+    if DTYPES[name] != torch.float32
+]
 
 
 @pytest.fixture(scope="module")
@@ -45,24 +53,34 @@ def models():
     loaded = {}
     for name, fixture in GOLDEN_FILES.items():
         path = ROOT / "fixtures" / fixture
-        loaded[name] = (AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[name]).eval(),
-                        AutoTokenizer.from_pretrained(path))
+        loaded[name] = (
+            AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[name]).eval(),
+            AutoTokenizer.from_pretrained(path),
+        )
     return loaded
 
 
 def _cell_requests(kobest_dir, name, task_name, shots):
     cell = next(c for c in GOLDEN[name]["cells"] if (c["task"], c["shots"]) == (task_name, shots))
     task = get_task(task_name)
-    requests = build_requests(task, load_kobest(task.source, "test", kobest_dir),
-                              load_kobest(task.source, "train", kobest_dir), shots, limit=len(cell["docs"]))
+    requests = build_requests(
+        task,
+        load_kobest(task.source, "test", kobest_dir),
+        load_kobest(task.source, "train", kobest_dir),
+        shots,
+        limit=len(cell["docs"]),
+    )
     return cell, requests
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
 def test_golden_file_covers_every_task_at_0_and_5_shots(name):
     cells = sorted((c["task"], c["shots"]) for c in GOLDEN[name]["cells"])
-    assert cells == sorted((t, k) for t in ("kobest_boolq", "kobest_copa", "kobest_hellaswag",
-                                            "kobest_sentineg", "kobest_wic") for k in (0, 5))
+    assert cells == sorted(
+        (t, k)
+        for t in ("kobest_boolq", "kobest_copa", "kobest_hellaswag", "kobest_sentineg", "kobest_wic")
+        for k in (0, 5)
+    )
     assert any(d["truncated"] for c in GOLDEN[name]["cells"] for d in c["docs"])  # truncation is covered
     assert GOLDEN[name]["provenance"]["model_fixture"].endswith(GOLDEN_FILES[name])
     assert GOLDEN[name]["provenance"]["batch_size"] == 1
@@ -72,8 +90,13 @@ def test_golden_file_covers_every_task_at_0_and_5_shots(name):
 def test_matches_reference_harness(kobest_dir, models, name, task_name, shots):
     cell = next(c for c in GOLDEN[name]["cells"] if (c["task"], c["shots"]) == (task_name, shots))
     task = get_task(task_name)
-    requests = build_requests(task, load_kobest(task.source, "test", kobest_dir),
-                              load_kobest(task.source, "train", kobest_dir), shots, limit=len(cell["docs"]))
+    requests = build_requests(
+        task,
+        load_kobest(task.source, "test", kobest_dir),
+        load_kobest(task.source, "train", kobest_dir),
+        shots,
+        limit=len(cell["docs"]),
+    )
     # Same documents in the same order, with byte-identical contexts and continuations.
     assert [r.doc_index for r in requests] == [d["doc_index"] for d in cell["docs"]]
     for request, doc in zip(requests, cell["docs"]):
@@ -113,8 +136,10 @@ def test_half_precision_predictions_equal_the_reference_harness(kobest_dir, mode
         for got, want, tokens in zip(result.loglikelihoods, doc["loglikelihoods"], enc.continuations):
             assert abs(got - want) <= error_bound(want, len(tokens), dtype)
     final = scorer.rescore(encoded, raw)
-    assert all(r.rescored == near_tie(s.loglikelihoods, [len(c) for c in e.continuations], dtype)
-               for r, s, e in zip(final, raw, encoded))
+    assert all(
+        r.rescored == near_tie(s.loglikelihoods, [len(c) for c in e.continuations], dtype)
+        for r, s, e in zip(final, raw, encoded)
+    )
     preds = [predict(s.loglikelihoods) for s in final]
     assert preds == [predict(doc["loglikelihoods"]) for doc in cell["docs"]]
     assert macro_f1([r.gold for r in requests], preds) == pytest.approx(cell["macro_f1"], abs=1e-12)

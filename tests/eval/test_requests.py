@@ -6,7 +6,6 @@ from polyplatypus.data.kobest import load_kobest
 from polyplatypus.errors import ConfigError
 from polyplatypus.eval.requests import build_requests
 from polyplatypus.tasks import all_task_names, get_task
-
 from tests.eval.straightforward import straightforward_contexts
 
 
@@ -32,7 +31,9 @@ def test_limit_takes_a_prefix_of_the_shuffled_order(kobest_dir):
 def test_boolq_fewshot_examples_say_both_yes_and_no(kobest_dir):
     """Reading TRUE/FALSE wrongly would make every BoolQ few-shot answer 아니오."""
     task = get_task("kobest_boolq")
-    requests = build_requests(task, load_kobest("boolq", "test", kobest_dir), load_kobest("boolq", "train", kobest_dir), 5, limit=20)
+    requests = build_requests(
+        task, load_kobest("boolq", "test", kobest_dir), load_kobest("boolq", "train", kobest_dir), 5, limit=20
+    )
     text = "".join(r.context for r in requests)
     # doc_to_text ends with "응답: " and the target starts with a space, hence two spaces.
     assert text.count("응답:  예\n\n") > 10
@@ -41,6 +42,9 @@ def test_boolq_fewshot_examples_say_both_yes_and_no(kobest_dir):
 
 def test_more_shots_than_training_documents_is_an_error():
     task = get_task("kobest_copa")
-    docs = [{"doc_index": i, "premise": "가", "question": "원인", "alternative_1": "a", "alternative_2": "b", "label": 0} for i in range(3)]
+    docs = [
+        {"doc_index": i, "premise": "가", "question": "원인", "alternative_1": "a", "alternative_2": "b", "label": 0}
+        for i in range(3)
+    ]
     with pytest.raises(ConfigError, match="5 shots asked but the train split has only 3"):
         build_requests(task, docs, docs, 5)

@@ -12,10 +12,13 @@ from polyplatypus.data.kobest import load_kobest
 from polyplatypus.eval.requests import build_requests
 from polyplatypus.eval.scorer import RequestScorer
 from polyplatypus.eval.shared_context import (
-    PAD_BRANCH, PAD_SEGMENT, SharedContextScorer, allowed_pairs, pack_document,
+    PAD_BRANCH,
+    PAD_SEGMENT,
+    SharedContextScorer,
+    allowed_pairs,
+    pack_document,
 )
 from polyplatypus.tasks import all_task_names, get_task
-
 from tests.eval.straightforward import straightforward_loglikelihood
 
 LIMIT = 6
@@ -37,8 +40,9 @@ def llama(tiny_llama_dir):
 
 def _requests(kobest_dir, name, shots, limit=LIMIT):
     task = get_task(name)
-    return build_requests(task, load_kobest(task.source, "test", kobest_dir),
-                          load_kobest(task.source, "train", kobest_dir), shots, limit)
+    return build_requests(
+        task, load_kobest(task.source, "test", kobest_dir), load_kobest(task.source, "train", kobest_dir), shots, limit
+    )
 
 
 @pytest.mark.parametrize("arch", ["neox", "llama"])
@@ -100,14 +104,17 @@ def test_mask_of_a_packed_row():
     """Context [c c], continuation 0 [a a], continuation 1 [b], one pad: each continuation sees the
     context and its own earlier tokens; the pad sees itself only; no row is empty."""
     branch = torch.tensor([[-1, -1, 0, 0, 1, PAD_BRANCH]])
-    want = torch.tensor([
-        [1, 0, 0, 0, 0, 0],
-        [1, 1, 0, 0, 0, 0],
-        [1, 1, 1, 0, 0, 0],
-        [1, 1, 1, 1, 0, 0],
-        [1, 1, 0, 0, 1, 0],
-        [0, 0, 0, 0, 0, 1],
-    ], dtype=torch.bool)
+    want = torch.tensor(
+        [
+            [1, 0, 0, 0, 0, 0],
+            [1, 1, 0, 0, 0, 0],
+            [1, 1, 1, 0, 0, 0],
+            [1, 1, 1, 1, 0, 0],
+            [1, 1, 0, 0, 1, 0],
+            [0, 0, 0, 0, 0, 1],
+        ],
+        dtype=torch.bool,
+    )
     assert torch.equal(allowed_pairs(branch)[0, 0], want)
     (row,) = pack_document([5, 6], [[7, 7, 9], [8, 9]], max_length=100)
     assert row.branch_of == [-1, -1, 0, 0, 1] and not row.causal
@@ -120,15 +127,18 @@ def test_mask_of_a_line_holding_two_rows():
     nothing of one row is visible from the other, and each row's context restarts its view."""
     branch = torch.tensor([[-1, 0, -1, -1, 0, PAD_BRANCH, PAD_BRANCH]])
     segment = torch.tensor([[0, 0, 1, 1, 1, PAD_SEGMENT, PAD_SEGMENT]])
-    want = torch.tensor([
-        [1, 0, 0, 0, 0, 0, 0],
-        [1, 1, 0, 0, 0, 0, 0],
-        [0, 0, 1, 0, 0, 0, 0],
-        [0, 0, 1, 1, 0, 0, 0],
-        [0, 0, 1, 1, 1, 0, 0],
-        [0, 0, 0, 0, 0, 1, 0],
-        [0, 0, 0, 0, 0, 1, 1],
-    ], dtype=torch.bool)
+    want = torch.tensor(
+        [
+            [1, 0, 0, 0, 0, 0, 0],
+            [1, 1, 0, 0, 0, 0, 0],
+            [0, 0, 1, 0, 0, 0, 0],
+            [0, 0, 1, 1, 0, 0, 0],
+            [0, 0, 1, 1, 1, 0, 0],
+            [0, 0, 0, 0, 0, 1, 0],
+            [0, 0, 0, 0, 0, 1, 1],
+        ],
+        dtype=torch.bool,
+    )
     assert torch.equal(allowed_pairs(branch, segment)[0, 0], want)
 
 
@@ -167,4 +177,4 @@ def test_bfloat16_scores_agree_within_one_bf16_step(kobest_dir):
         shared = SharedContextScorer(model, tokenizer, batch_size=4).score(requests)
         for a, b in zip(reference, shared):
             for x, y in zip(a.loglikelihoods, b.loglikelihoods):
-                assert abs(x - y) <= 2 ** -7 * max(1.0, abs(x))
+                assert abs(x - y) <= 2**-7 * max(1.0, abs(x))

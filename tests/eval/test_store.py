@@ -17,19 +17,38 @@ SETTINGS = folder_settings(limit=4, dtype="auto", data_source="/data/kobest", sc
 
 
 def test_results_config_block_is_every_recorded_evalconfig_field():
-    config = EvalConfig(models=["base=/m/a", "/m/b"], tasks="copa", shots="0,5", limit=3, output="out",
-                        log_samples=True, progress=False)
+    config = EvalConfig(
+        models=["base=/m/a", "/m/b"], tasks="copa", shots="0,5", limit=3, output="out", log_samples=True, progress=False
+    )
     block = config.recorded(data_source="/data/kobest")
     recorded = [name for name in EvalConfig.model_fields if name not in EvalConfig.UNRECORDED]
     # a field added to EvalConfig is recorded without touching the writer
     assert list(block) == recorded + ["data_source"]
-    assert block["models"] == [{"label": "base", "path": "/m/a"}, {"label": "/m/b", "path": "/m/b"}]  # no such folder: the label is the id
+    assert block["models"] == [
+        {"label": "base", "path": "/m/a"},
+        {"label": "/m/b", "path": "/m/b"},
+    ]  # no such folder: the label is the id
     assert block["tasks"] == ["kobest_copa"] and block["shots"] == [0, 5] and block["limit"] == 3
     # the block as results.json has held it since 0.1.0 (readers of older folders rely on the names),
     # then what later versions added
-    assert list(block) == ["models", "tasks", "shots", "limit", "dtype", "device", "device_map", "batch_size",
-                           "scorer", "include_path", "gen_kwargs", "predict_only", "apply_chat_template",
-                           "fewshot_as_multiturn", "system_instruction", "data_source"]
+    assert list(block) == [
+        "models",
+        "tasks",
+        "shots",
+        "limit",
+        "dtype",
+        "device",
+        "device_map",
+        "batch_size",
+        "scorer",
+        "include_path",
+        "gen_kwargs",
+        "predict_only",
+        "apply_chat_template",
+        "fewshot_as_multiturn",
+        "system_instruction",
+        "data_source",
+    ]
 
 
 def test_a_cell_is_reused_only_under_its_whole_key(tmp_path):
@@ -39,7 +58,12 @@ def test_a_cell_is_reused_only_under_its_whole_key(tmp_path):
     written = store.write_cell(SPEC, "kobest_copa", 5, cell, samples=[{"doc_index": 0}])
     assert store.cell_path(SPEC, "kobest_copa", 5) == tmp_path / "cells" / "org__m" / "kobest_copa_5shot.json"
     assert store.reusable_cell(SPEC, "kobest_copa", 5, key, with_samples=True) == written
-    for name, other in (("limit", 5), ("dtype_requested", "float16"), ("data_source", "/else"), ("scorer", "reference")):
+    for name, other in (
+        ("limit", 5),
+        ("dtype_requested", "float16"),
+        ("data_source", "/else"),
+        ("scorer", "reference"),
+    ):
         assert store.reusable_cell(SPEC, "kobest_copa", 5, {**key, name: other}, with_samples=False) is None
     # samples asked for but changed since the cell recorded their checksum: scored again
     store.samples_path(SPEC, "kobest_copa", 5).write_text('{"doc_index": 1}\n')
@@ -55,7 +79,9 @@ def test_mixing_is_refused_or_discarded(tmp_path):
     moved = ModelSpec(label=SPEC.label, path="/models/other")
     with pytest.raises(Exception, match="model_path '/models/m'"):
         store.refuse_mixing([moved], SETTINGS)
-    assert store.discard_made_otherwise([SPEC], {**SETTINGS, "limit": None}) == [store.cell_path(SPEC, "kobest_copa", 0)]
+    assert store.discard_made_otherwise([SPEC], {**SETTINGS, "limit": None}) == [
+        store.cell_path(SPEC, "kobest_copa", 0)
+    ]
     assert not store.samples_path(SPEC, "kobest_copa", 0).exists()
 
 

@@ -49,7 +49,7 @@ def test_fingerprint_covers_prompt_choices_draw_data(tmp_path, sample_copy):
     assert task_fingerprint(same, {"kobest": sample_copy}) == base
     changed = {
         "prompt": _task_copy(tmp_path / "p", "kobest_sentineg", 'prompt: "{sentence}"', 'prompt: "{sentence}."'),
-        "choices": _task_copy(tmp_path / "c", "kobest_sentineg", "\"(긍정)\"]", "\"(긍정적)\"]"),
+        "choices": _task_copy(tmp_path / "c", "kobest_sentineg", '"(긍정)"]', '"(긍정적)"]'),
         "prefix": _task_copy(tmp_path / "t", "kobest_sentineg", 'continuation_prefix: " "', 'continuation_prefix: ""'),
         "version": _task_copy(tmp_path / "v", "kobest_sentineg", "version: 1", "version: 2"),
     }
@@ -63,15 +63,19 @@ def test_fingerprint_covers_prompt_choices_draw_data(tmp_path, sample_copy):
     assert len({base, after_test, after_train}) == 3
 
 
-def test_changed_data_or_prompt_recomputes_cells_with_a_message(tmp_path, sample_copy, tiny_gptneox_dir,
-                                                                 monkeypatch, capsys):
+def test_changed_data_or_prompt_recomputes_cells_with_a_message(
+    tmp_path, sample_copy, tiny_gptneox_dir, monkeypatch, capsys
+):
     out = tmp_path / "results"
     args = dict(output=out, kobest_dir=sample_copy, limit=4, progress=False)
     first = polyplatypus.evaluate([str(tiny_gptneox_dir)], ["kobest_sentineg"], [0], **args)
     cell_path = out / "cells" / "tiny-gptneox" / "kobest_sentineg_0shot.json"
     cell = json.loads(cell_path.read_text())
-    assert cell["task_fingerprint"] == first[0]["task_fingerprint"] == task_fingerprint(
-        get_task("kobest_sentineg"), {"kobest": sample_copy})
+    assert (
+        cell["task_fingerprint"]
+        == first[0]["task_fingerprint"]
+        == task_fingerprint(get_task("kobest_sentineg"), {"kobest": sample_copy})
+    )
 
     real_load = runner.load_model
     loads = []

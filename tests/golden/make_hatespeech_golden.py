@@ -69,10 +69,12 @@ def make_load_dataset(script, data_dir: str):
 
     def load_dataset(path=None, name=None, **_kwargs):
         assert (path, name) == ("cardy/kohatespeech", "hate_speech"), (path, name)
-        return datasets.DatasetDict({
-            split: datasets.Dataset.from_list(script_rows(script, data_dir, split), features=features)
-            for split in SPLIT_FILES
-        })
+        return datasets.DatasetDict(
+            {
+                split: datasets.Dataset.from_list(script_rows(script, data_dir, split), features=features)
+                for split in SPLIT_FILES
+            }
+        )
 
     return load_dataset
 
@@ -134,22 +136,27 @@ def main() -> None:
                 raw = doc if "comments" in doc else None
                 if raw is None:
                     comment = doc["query"].removeprefix("문장: ")
-                    hits = [i for i, r in enumerate(rows["test"]) if r["comments"] == comment
-                            and features["hate"].str2int(r["hate"]) == doc["gold"]]
+                    hits = [
+                        i
+                        for i, r in enumerate(rows["test"])
+                        if r["comments"] == comment and features["hate"].str2int(r["hate"]) == doc["gold"]
+                    ]
                 else:
                     hits = index["test"].get(row_key(raw), [])
                 assert hits, (task_name, pos)
-                reqs = requests[pos * n_choices:(pos + 1) * n_choices]
-                ress = results[pos * n_choices:(pos + 1) * n_choices]
+                reqs = requests[pos * n_choices : (pos + 1) * n_choices]
+                ress = results[pos * n_choices : (pos + 1) * n_choices]
                 contexts = [r[0] for r in reqs]
                 assert len(set(contexts)) == 1
                 ctx_enc = [lm.eot_token_id] if contexts[0] == "" else lm.tok_encode(contexts[0])
                 conts = [r[1] for r in reqs]
                 entry = {
-                    "position": pos, "doc_index": hits[0],
+                    "position": pos,
+                    "doc_index": hits[0],
                     "loglikelihoods": [float(r[0]) for r in ress],
                     "is_greedy": [bool(r[1]) for r in ress],
-                    "context": contexts[0], "context_sha256": sha256(contexts[0]),
+                    "context": contexts[0],
+                    "context_sha256": sha256(contexts[0]),
                     "context_tokens": len(ctx_enc),
                     "truncated": any(len(ctx_enc) + len(lm.tok_encode(c)) > max_length + 1 for c in conts),
                     "continuations": conts,
@@ -164,18 +171,27 @@ def main() -> None:
                             found = index["train"].get(row_key(shot), [])
                         else:
                             comment = shot["query"].removeprefix("문장: ")
-                            found = [i for i, r in enumerate(rows["train"]) if r["comments"] == comment
-                                     and features["hate"].str2int(r["hate"]) == shot["gold"]]
+                            found = [
+                                i
+                                for i, r in enumerate(rows["train"])
+                                if r["comments"] == comment and features["hate"].str2int(r["hate"]) == shot["gold"]
+                            ]
                         assert found, (task_name, pos)
                         shot_rows.append(found[0])
                     entry["fewshot_train_indices"] = shot_rows
                 out_docs.append(entry)
             m = cell["metrics"]
-            cells.append({
-                "task": task_name, "shots": shots, "n_docs": len(docs), "docs": out_docs,
-                "macro_f1": float(m["macro_f1"]), "acc": float(m["acc"]),
-                "n_truncated": sum(d["truncated"] for d in out_docs),
-            })
+            cells.append(
+                {
+                    "task": task_name,
+                    "shots": shots,
+                    "n_docs": len(docs),
+                    "docs": out_docs,
+                    "macro_f1": float(m["macro_f1"]),
+                    "acc": float(m["acc"]),
+                    "n_truncated": sum(d["truncated"] for d in out_docs),
+                }
+            )
             print(f"  macro_f1={m['macro_f1']:.6f} acc={m['acc']:.4f}", file=sys.stderr, flush=True)
     log.close()
     provenance = {
@@ -183,19 +199,29 @@ def main() -> None:
         "harness_commit": args.harness_commit or harness_commit(args.harness),
         "entry_point": "lm_eval.evaluator.evaluate (seed-42 shuffle, rnd.sample few-shot draws)",
         "lm_class": "lm_eval.models.gpt2.HFLM, model injected (from_pretrained patched during __init__; it was "
-                    "called with kwargs " + ", ".join(from_pretrained_kwargs) + ")",
+        "called with kwargs " + ", ".join(from_pretrained_kwargs) + ")",
         "data_loading": "datasets.load_dataset replaced: the harness's lm_eval/datasets/kohatespeech/kohatespeech.py "
-                        "_generate_examples on train.tsv (train) and dev.tsv (test), encoded with its _info().features",
+        "_generate_examples on train.tsv (train) and dev.tsv (test), encoded with its _info().features",
         "model_fixture": "tests/fixtures/" + os.path.basename(os.path.normpath(args.model)),
         "model_sha256": hashlib.sha256(open(os.path.join(args.model, "model.safetensors"), "rb").read()).hexdigest(),
-        "data_sha256": {name: hashlib.sha256(open(os.path.join(args.data, name), "rb").read()).hexdigest()
-                        for name in SPLIT_FILES.values()},
-        "dtype": "float32", "device": "cpu", "batch_size": 1, "max_length": max_length, "limit": args.limit,
+        "data_sha256": {
+            name: hashlib.sha256(open(os.path.join(args.data, name), "rb").read()).hexdigest()
+            for name in SPLIT_FILES.values()
+        },
+        "dtype": "float32",
+        "device": "cpu",
+        "batch_size": 1,
+        "max_length": max_length,
+        "limit": args.limit,
         "num_fewshot": [int(s) for s in args.shots.split(",")],
         "data": "Korean HateSpeech labeled TSVs (shared/data/korean-hate-speech): dev.tsv evaluated, train.tsv for shots",
         "versions": {
-            "python": sys.version.split()[0], "torch": torch.__version__, "transformers": transformers.__version__,
-            "datasets": datasets.__version__, "numpy": numpy.__version__, "scikit-learn": sklearn.__version__,
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "datasets": datasets.__version__,
+            "numpy": numpy.__version__,
+            "scikit-learn": sklearn.__version__,
         },
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
         "script": "tests/golden/make_hatespeech_golden.py",
@@ -206,9 +232,12 @@ def main() -> None:
         },
         "contexts": "full context kept for every doc",
         "split_documents": {
-            split: {"n": len(split_rows), "sha256": documents_sha256(split_rows, features),
-                    "encoding": "sha256 of json.dumps([{comments, contain_gender_bias, bias, hate (ClassLabel ints)}"
-                                " in file order], ensure_ascii=False, sort_keys=True, separators=(',', ':'))"}
+            split: {
+                "n": len(split_rows),
+                "sha256": documents_sha256(split_rows, features),
+                "encoding": "sha256 of json.dumps([{comments, contain_gender_bias, bias, hate (ClassLabel ints)}"
+                " in file order], ensure_ascii=False, sort_keys=True, separators=(',', ':'))",
+            }
             for split, split_rows in rows.items()
         },
     }

@@ -57,7 +57,6 @@ import argparse
 import contextlib
 import datetime
 import hashlib
-import io
 import json
 import os
 import subprocess
@@ -135,10 +134,7 @@ def make_load_dataset(data_dir: str):
     def load_dataset(path=None, name=None, **_kwargs):
         assert path == "skt/kobest_v1", path
         return datasets.DatasetDict(
-            {
-                split: datasets.Dataset.from_list(read_split(data_dir, name, split))
-                for split in SPLIT_FILES
-            }
+            {split: datasets.Dataset.from_list(read_split(data_dir, name, split)) for split in SPLIT_FILES}
         )
 
     return load_dataset
@@ -149,8 +145,7 @@ def doc_key(name: str, doc: dict) -> tuple:
     if name == "hellaswag":
         if "query" in doc:
             return (doc["query"], *doc["choices"], int(doc["gold"]))
-        return (doc["context"], doc["ending_1"], doc["ending_2"], doc["ending_3"],
-                doc["ending_4"], int(doc["label"]))
+        return (doc["context"], doc["ending_1"], doc["ending_2"], doc["ending_3"], doc["ending_4"], int(doc["label"]))
     return tuple((k, doc[k]) for k in sorted(doc))
 
 
@@ -296,16 +291,25 @@ def main() -> None:
     ap.add_argument("--data", default="/work/shared/data/kobest/v1.0")
     ap.add_argument("--out", default="/work/main/tests/golden/reference_tiny_gptneox.json")
     ap.add_argument("--limit", type=int, default=24)
-    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
-                    help="weights dtype; the harness then takes log-softmax and sums in it")
+    ap.add_argument(
+        "--dtype",
+        default="float32",
+        choices=["float32", "bfloat16", "float16"],
+        help="weights dtype; the harness then takes log-softmax and sums in it",
+    )
     ap.add_argument("--shots", default="0,5")
     ap.add_argument("--tasks", default=",".join(TASKS))
-    ap.add_argument("--harness-commit", default=None,
-                    help="recorded in provenance when the installed harness is not a git checkout")
+    ap.add_argument(
+        "--harness-commit", default=None, help="recorded in provenance when the installed harness is not a git checkout"
+    )
     ap.add_argument("--log", default=os.devnull, help="where the harness's stdout goes")
-    ap.add_argument("--max-bytes", type=int, default=1_000_000,
-                    help="keep every context when the JSON stays under this size, else only "
-                         "the first 3 docs' contexts per cell (sha256 always kept)")
+    ap.add_argument(
+        "--max-bytes",
+        type=int,
+        default=1_000_000,
+        help="keep every context when the JSON stays under this size, else only "
+        "the first 3 docs' contexts per cell (sha256 always kept)",
+    )
     args = ap.parse_args()
 
     import torch
@@ -351,8 +355,8 @@ def main() -> None:
             for pos, doc in enumerate(docs):
                 hits = tests[name].get(doc_key(name, doc), [])
                 assert len(hits) >= 1, (task_name, pos)
-                reqs = requests[pos * n_choices:(pos + 1) * n_choices]
-                ress = results[pos * n_choices:(pos + 1) * n_choices]
+                reqs = requests[pos * n_choices : (pos + 1) * n_choices]
+                ress = results[pos * n_choices : (pos + 1) * n_choices]
                 contexts = [r[0] for r in reqs]
                 assert len(set(contexts)) == 1, "one context per doc"
                 ctx_enc = encode_ctx(contexts[0])
@@ -389,8 +393,11 @@ def main() -> None:
                 rec["acc_norm"] = float(m["acc_norm"])
             rec["n_truncated"] = sum(d["truncated"] for d in out_docs)
             cells.append(rec)
-            print(f"  macro_f1={rec['macro_f1']:.6f} acc={rec['acc']:.4f} "
-                  f"truncated={rec['n_truncated']}/{len(docs)}", file=sys.stderr, flush=True)
+            print(
+                f"  macro_f1={rec['macro_f1']:.6f} acc={rec['acc']:.4f} truncated={rec['n_truncated']}/{len(docs)}",
+                file=sys.stderr,
+                flush=True,
+            )
     log.close()
 
     provenance = {
@@ -398,10 +405,9 @@ def main() -> None:
         "harness_commit": args.harness_commit or harness_commit(None),
         "entry_point": "lm_eval.evaluator.evaluate (seed-42 shuffle, rnd.sample few-shot draws)",
         "lm_class": "lm_eval.models.gpt2.HFLM, model injected (from_pretrained patched during "
-                    "__init__; it was called with kwargs " + ", ".join(from_pretrained_kwargs) + ")",
+        "__init__; it was called with kwargs " + ", ".join(from_pretrained_kwargs) + ")",
         "model_fixture": "tests/fixtures/" + os.path.basename(os.path.normpath(args.model)),
-        "model_sha256": hashlib.sha256(
-            open(os.path.join(args.model, "model.safetensors"), "rb").read()).hexdigest(),
+        "model_sha256": hashlib.sha256(open(os.path.join(args.model, "model.safetensors"), "rb").read()).hexdigest(),
         "dtype": args.dtype,
         "device": "cpu",
         "batch_size": 1,

@@ -31,9 +31,19 @@ FIXTURE = ROOT / "tests" / "fixtures" / "tiny-gptneox"
 DATA = ROOT / "tests" / "train" / "data" / "ko_instructions.jsonl"
 OUT = Path(__file__).with_name("train_tiny_gptneox.json")
 
-SETTINGS = dict(batch_size=4, steps=6, learning_rate=1e-2, warmup_steps=1, cutoff_len=128, lora_r=16,
-                lora_alpha=16, target_modules=["dense_h_to_4h", "dense_4h_to_h"], max_grad_norm=1.0,
-                prompt_template="korean", seed=42)
+SETTINGS = dict(
+    batch_size=4,
+    steps=6,
+    learning_rate=1e-2,
+    warmup_steps=1,
+    cutoff_len=128,
+    lora_r=16,
+    lora_alpha=16,
+    target_modules=["dense_h_to_4h", "dense_4h_to_h"],
+    max_grad_norm=1.0,
+    prompt_template="korean",
+    seed=42,
+)
 
 
 def examples(tokenizer) -> list[tuple[list[int], list[int]]]:
@@ -41,8 +51,9 @@ def examples(tokenizer) -> list[tuple[list[int], list[int]]]:
     from polyplatypus.data.tokenize import tokenize_records
 
     records = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
-    tokenized = tokenize_records(records, tokenizer, get_template(SETTINGS["prompt_template"]),
-                                 cutoff_len=SETTINGS["cutoff_len"])
+    tokenized = tokenize_records(
+        records, tokenizer, get_template(SETTINGS["prompt_template"]), cutoff_len=SETTINGS["cutoff_len"]
+    )
     return [(list(e.input_ids), list(e.labels)) for e in tokenized if any(x != -100 for x in e.labels[1:])]
 
 
@@ -63,14 +74,21 @@ def run(lora_dropout: float, grad_norms: list[float] | None = None) -> list[floa
     random.seed(seed)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(FIXTURE, dtype=torch.float32, attn_implementation="eager")
-    model = get_peft_model(model, LoraConfig(r=SETTINGS["lora_r"], lora_alpha=SETTINGS["lora_alpha"],
-                                             lora_dropout=lora_dropout, target_modules=SETTINGS["target_modules"],
-                                             bias="none", task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=SETTINGS["lora_r"],
+            lora_alpha=SETTINGS["lora_alpha"],
+            lora_dropout=lora_dropout,
+            target_modules=SETTINGS["target_modules"],
+            bias="none",
+            task_type="CAUSAL_LM",
+        ),
+    )
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=SETTINGS["learning_rate"], weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, steps, SETTINGS["warmup_steps"]))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps, SETTINGS["warmup_steps"]))
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed + 0)).tolist()
     assert len(order) >= batch * steps  # the first epoch covers every step written here
     losses = []
@@ -99,11 +117,18 @@ def main() -> None:
     torch.set_num_threads(1)
     golden = {
         "made_by": "tests/golden/make_train_golden.py (plain PyTorch + PEFT loop, micro batch 1)",
-        "fixture": "tests/fixtures/tiny-gptneox", "data": "tests/train/data/ko_instructions.jsonl",
+        "fixture": "tests/fixtures/tiny-gptneox",
+        "data": "tests/train/data/ko_instructions.jsonl",
         "settings": SETTINGS,
         "step_losses": {"lora_dropout_0": run(0.0), "lora_dropout_0.05": run(0.05)},
-        "provenance": {"torch": torch.__version__, "transformers": transformers.__version__,
-                       "peft": peft.__version__, "device": "cpu", "dtype": "float32", "threads": 1},
+        "provenance": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "peft": peft.__version__,
+            "device": "cpu",
+            "dtype": "float32",
+            "threads": 1,
+        },
     }
     OUT.write_text(json.dumps(golden, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(golden["step_losses"], indent=2))

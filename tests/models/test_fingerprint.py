@@ -41,7 +41,7 @@ def edit_one_tensor_in_place(weights: Path) -> str:
     with safe_open(str(weights), "pt") as handle:
         name = sorted(handle.keys())[-1]
     header_len = int.from_bytes(weights.read_bytes()[:8], "little")
-    header = json.loads(weights.read_bytes()[8:8 + header_len])
+    header = json.loads(weights.read_bytes()[8 : 8 + header_len])
     start = 8 + header_len + header[name]["data_offsets"][0]
     before = weights.stat()
     with open(weights, "r+b") as handle:
@@ -62,7 +62,11 @@ def test_digest_is_sha256_over_names_and_file_hashes(model_dir, cache):
         digest.update(f"{name}\0{hashlib.sha256((model_dir / name).read_bytes()).hexdigest()}\n".encode())
     assert folder_fingerprint(model_dir, cache=cache) == f"sha256:{digest.hexdigest()}"
     assert [p.name for p in counted_files(model_dir)] == [
-        "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ]
 
 
 def test_one_tensor_edited_in_place_with_same_size_and_mtime_is_seen(model_dir, cache):
@@ -84,12 +88,15 @@ def test_files_outside_the_list_do_not_change_the_identity(model_dir, cache):
     assert folder_fingerprint(model_dir, cache=cache) == before
 
 
-@pytest.mark.parametrize("name,content", [
-    ("config.json", '{"changed": true}'),
-    ("tokenizer.json", "{}"),
-    ("model.safetensors.index.json", '{"weight_map": {}}'),
-    ("pytorch_model.bin", "weights"),
-])
+@pytest.mark.parametrize(
+    "name,content",
+    [
+        ("config.json", '{"changed": true}'),
+        ("tokenizer.json", "{}"),
+        ("model.safetensors.index.json", '{"weight_map": {}}'),
+        ("pytorch_model.bin", "weights"),
+    ],
+)
 def test_listed_files_change_the_identity(model_dir, cache, name, content):
     before = folder_fingerprint(model_dir, cache=cache)
     (model_dir / name).write_text(content)
@@ -171,8 +178,10 @@ def test_hub_id_offline_reads_the_cache_refs(hub_cache, monkeypatch):
         raise AssertionError("asked the hub while offline")
 
     monkeypatch.setattr("huggingface_hub.HfApi.model_info", no_network)
-    assert model_fingerprint("EleutherAI/polyglot-ko-1.3b", hub_cache=hub_cache) == \
-        f"hub:EleutherAI/polyglot-ko-1.3b@{COMMIT_A}"
+    assert (
+        model_fingerprint("EleutherAI/polyglot-ko-1.3b", hub_cache=hub_cache)
+        == f"hub:EleutherAI/polyglot-ko-1.3b@{COMMIT_A}"
+    )
     assert hub_commit("EleutherAI/polyglot-ko-1.3b", "v2", cache_dir=hub_cache) == COMMIT_B
     assert cached_commit("EleutherAI/polyglot-ko-5.8b", cache_dir=hub_cache) is None
     assert model_fingerprint("EleutherAI/polyglot-ko-5.8b", hub_cache=hub_cache) is None

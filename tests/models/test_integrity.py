@@ -67,8 +67,9 @@ def test_malformed_header_and_extra_bytes(model_dir):
 
 
 def test_missing_shard(model_dir):
-    (model_dir / "model.safetensors.index.json").write_text(json.dumps(
-        {"metadata": {}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model.safetensors"}}))
+    (model_dir / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model.safetensors"}})
+    )
     with pytest.raises(DamagedModelError, match="model-00001-of-00002.safetensors, which is missing"):
         check_model_folder(model_dir)
 
@@ -107,6 +108,7 @@ def test_load_model_names_the_file(model_dir):
 
 # --- through the command line: exit 2, the file named, no traceback -----------------------------
 
+
 def assert_clean_error(capsys, code, path):
     err = capsys.readouterr().err
     assert code == 2, err
@@ -115,22 +117,64 @@ def assert_clean_error(capsys, code, path):
 
 def test_eval_on_truncated_weights(model_dir, tmp_path, kobest_dir, capsys):
     truncate(model_dir / "model.safetensors")
-    code = main(["eval", "--model", f"m={model_dir}", "--tasks", "kobest_copa", "--shots", "0", "--limit", "2",
-                 "--kobest-dir", str(kobest_dir), "--output", str(tmp_path / "out"), "--no-progress"])
+    code = main(
+        [
+            "eval",
+            "--model",
+            f"m={model_dir}",
+            "--tasks",
+            "kobest_copa",
+            "--shots",
+            "0",
+            "--limit",
+            "2",
+            "--kobest-dir",
+            str(kobest_dir),
+            "--output",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ]
+    )
     assert_clean_error(capsys, code, model_dir / "model.safetensors")
 
 
 def test_train_on_truncated_weights(model_dir, tmp_path, capsys):
     truncate(model_dir / "model.safetensors")
-    code = main(["train", "--base", str(model_dir), "--data", str(KO_DATA), "--output", str(tmp_path / "run"),
-                 "--max-steps", "1", "--report-to", "none"])
+    code = main(
+        [
+            "train",
+            "--base",
+            str(model_dir),
+            "--data",
+            str(KO_DATA),
+            "--output",
+            str(tmp_path / "run"),
+            "--max-steps",
+            "1",
+            "--report-to",
+            "none",
+        ]
+    )
     assert_clean_error(capsys, code, model_dir / "model.safetensors")
 
 
 def test_train_on_bad_config(model_dir, tmp_path, capsys):
     truncate(model_dir / "config.json")
-    code = main(["train", "--base", str(model_dir), "--data", str(KO_DATA), "--output", str(tmp_path / "run"),
-                 "--max-steps", "1", "--report-to", "none"])
+    code = main(
+        [
+            "train",
+            "--base",
+            str(model_dir),
+            "--data",
+            str(KO_DATA),
+            "--output",
+            str(tmp_path / "run"),
+            "--max-steps",
+            "1",
+            "--report-to",
+            "none",
+        ]
+    )
     assert_clean_error(capsys, code, model_dir / "config.json")
 
 
@@ -140,16 +184,25 @@ def test_merge_on_truncated_base_and_adapter(model_dir, tmp_path, capsys):
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(model_dir)}))
     shutil.copy(model_dir / "model.safetensors", adapter / "adapter_model.safetensors")
     truncate(adapter / "adapter_model.safetensors")
-    assert_clean_error(capsys, main(["merge", "--adapter", str(adapter), "--output", str(tmp_path / "m")]),
-                       adapter / "adapter_model.safetensors")
+    assert_clean_error(
+        capsys,
+        main(["merge", "--adapter", str(adapter), "--output", str(tmp_path / "m")]),
+        adapter / "adapter_model.safetensors",
+    )
     (adapter / "adapter_model.safetensors").unlink()
     truncate(model_dir / "model.safetensors")
-    assert_clean_error(capsys, main(["merge", "--adapter", str(adapter), "--output", str(tmp_path / "m")]),
-                       model_dir / "model.safetensors")
+    assert_clean_error(
+        capsys,
+        main(["merge", "--adapter", str(adapter), "--output", str(tmp_path / "m")]),
+        model_dir / "model.safetensors",
+    )
     assert not (tmp_path / "m").exists() and not (tmp_path / "m.partial").exists()
     (adapter / "adapter_config.json").write_text("{")
-    assert_clean_error(capsys, main(["merge", "--adapter", str(adapter), "--output", str(tmp_path / "m")]),
-                       adapter / "adapter_config.json")
+    assert_clean_error(
+        capsys,
+        main(["merge", "--adapter", str(adapter), "--output", str(tmp_path / "m")]),
+        adapter / "adapter_config.json",
+    )
 
 
 def test_generate_on_truncated_weights(model_dir, capsys):

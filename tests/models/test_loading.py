@@ -47,6 +47,7 @@ def with_n_ctx(tmp_path, tiny_gptneox_dir) -> Path:
 
 # --- maximum length -------------------------------------------------------------------------
 
+
 def test_max_length_follows_the_reference_rule():
     from transformers import GPT2Config, GPTNeoXConfig, LlamaConfig, PretrainedConfig
 
@@ -81,14 +82,16 @@ def test_eval_and_training_use_the_same_maximum_length(with_n_ctx):
 
     model, _ = load_model(str(with_n_ctx), dtype="float32", device="cpu")
     assert model_max_length(model) == base_max_length(with_n_ctx) == 96
-    config = TrainConfig(base=str(with_n_ctx), data=str(KO_DATA), output="unused", cutoff_len=128,
-                         prompt_template="korean", report_to=[])
+    config = TrainConfig(
+        base=str(with_n_ctx), data=str(KO_DATA), output="unused", cutoff_len=128, prompt_template="korean", report_to=[]
+    )
     prepared = prepare_data(config)
     assert prepared.cutoff_len == 96
     assert max(prepared.lengths) <= 96
 
 
 # --- precision ------------------------------------------------------------------------------
+
 
 def test_auto_precision_follows_the_hardware(monkeypatch):
     assert resolve_precision("auto", cuda=False) == "fp32"
@@ -124,6 +127,7 @@ def test_generation_loads_in_the_auto_precision_of_its_device(tiny_gptneox_dir):
 
 
 # --- loading ---------------------------------------------------------------------------------
+
 
 def test_load_model_in_the_asked_dtype_matches_a_plain_from_pretrained(tiny_gptneox_dir):
     from transformers import AutoModelForCausalLM

@@ -32,9 +32,26 @@ def test_load_tokenizer_names_the_folder(no_tokenizer):
 
 def test_eval_fails_before_scoring(no_tokenizer, tiny_gptneox_dir, kobest_dir, tmp_path, capsys):
     out = tmp_path / "results"
-    code = main(["eval", "--model", f"good={tiny_gptneox_dir}", "--model", f"bad={no_tokenizer}", "--tasks",
-                 "kobest_copa", "--shots", "0", "--limit", "2", "--kobest-dir", str(kobest_dir), "--output", str(out),
-                 "--no-progress"])
+    code = main(
+        [
+            "eval",
+            "--model",
+            f"good={tiny_gptneox_dir}",
+            "--model",
+            f"bad={no_tokenizer}",
+            "--tasks",
+            "kobest_copa",
+            "--shots",
+            "0",
+            "--limit",
+            "2",
+            "--kobest-dir",
+            str(kobest_dir),
+            "--output",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert str(no_tokenizer) in err and "no tokenizer files" in err
@@ -42,8 +59,19 @@ def test_eval_fails_before_scoring(no_tokenizer, tiny_gptneox_dir, kobest_dir, t
 
 
 def test_train_blames_the_model_not_the_data(no_tokenizer, tmp_path, capsys):
-    code = main(["train", "--base", str(no_tokenizer), "--data", TRAIN_DATA, "--output", str(tmp_path / "run"),
-                 "--max-steps", "1"])
+    code = main(
+        [
+            "train",
+            "--base",
+            str(no_tokenizer),
+            "--data",
+            TRAIN_DATA,
+            "--output",
+            str(tmp_path / "run"),
+            "--max-steps",
+            "1",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert str(no_tokenizer) in err and "no tokenizer files" in err and "ko_instructions" not in err

@@ -20,7 +20,17 @@ HEADERS = {
     ("SentiNeg", "train"): ["ID", "Text", "Label"],
     ("SentiNeg", "dev"): ["ID", "Label", "Text"],
     ("SentiNeg", "test"): ["ID", "Label_origin", "Text_origin", "Label", "Text", "Category_neg"],
-    ("WiC", "*"): ["ID", "Target", "SENTENCE1", "Dictionary 1", "Link 1", "SENTENCE2", "Dictionary 2", "Link2", "ANSWER"],
+    ("WiC", "*"): [
+        "ID",
+        "Target",
+        "SENTENCE1",
+        "Dictionary 1",
+        "Link 1",
+        "SENTENCE2",
+        "Dictionary 2",
+        "Link2",
+        "ANSWER",
+    ],
 }
 
 
@@ -73,8 +83,12 @@ def test_sample_splits_do_not_share_text():
     for task in SOURCES:
         seen = {}
         for split in SPLIT_FILES:
-            texts = {v for doc in load_kobest(task, split, SAMPLE) for k, v in doc.items()
-                     if isinstance(v, str) and len(v) > 12 and k not in ("word",)}
+            texts = {
+                v
+                for doc in load_kobest(task, split, SAMPLE)
+                for k, v in doc.items()
+                if isinstance(v, str) and len(v) > 12 and k not in ("word",)
+            }
             for other, previous in seen.items():
                 # HellaSwag endings are reused as wrong choices only within a split
                 assert not (texts & previous), f"{task}: {split} and {other} share text"
@@ -123,8 +137,9 @@ def test_sample_and_corpus_are_not_copied_from_kobest(kobest_dir):
 def _corpus_units() -> list[str]:
     """What the corpus could leak: every line (a review, a prose paragraph, a reading passage),
     reviews without their label."""
-    return [re.sub(r" \((긍정|부정)\)$", "", line)
-            for paragraph in read_corpus(CORPUS) for line in paragraph.splitlines()]
+    return [
+        re.sub(r" \((긍정|부정)\)$", "", line) for paragraph in read_corpus(CORPUS) for line in paragraph.splitlines()
+    ]
 
 
 def test_corpus_contains_no_sample_test_or_dev_document():
@@ -164,11 +179,12 @@ def test_review_drills_are_labelled_and_balanced():
 
 
 def test_review_drills_are_reproducible():
-    from .make_corpus import HEADERS, SEED, build, render
-
     import random
 
+    from .make_corpus import HEADERS, SEED, build, render
+
     for name, paragraphs in build(random.Random(SEED), quiet=True).items():
-        assert (CORPUS / name).read_text(encoding="utf-8") == render(name, paragraphs), \
+        assert (CORPUS / name).read_text(encoding="utf-8") == render(name, paragraphs), (
             f"{name} is out of date: run python tests/pipeline/make_corpus.py"
+        )
     assert set(HEADERS) == {p.name for p in CORPUS.glob("2*.txt")}

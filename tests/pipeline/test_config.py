@@ -1,18 +1,29 @@
 import glob
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from polyplatypus.errors import ConfigError
 from polyplatypus.pipeline.config import (
-    PACKAGE_CONFIGS_DIR, TrainSection, find_config, load_config, resolve_builtin, validate_config,
+    PACKAGE_CONFIGS_DIR,
+    TrainSection,
+    find_config,
+    load_config,
+    resolve_builtin,
+    validate_config,
 )
 from polyplatypus.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = ["tiny-cpu", "poly-platypus-ko-12.8b", "poly-platypus-ko-5.8b", "poly-platypus-ko-1.3b", "ko-platypus2-7b",
-           "ax-4.0-light-chat"]
+SHIPPED = [
+    "tiny-cpu",
+    "poly-platypus-ko-12.8b",
+    "poly-platypus-ko-5.8b",
+    "poly-platypus-ko-1.3b",
+    "ko-platypus2-7b",
+    "ax-4.0-light-chat",
+]
 
 
 def write(tmp_path, text: str) -> Path:
@@ -49,11 +60,16 @@ def test_package_data_ships_every_config_and_asset():
     """pyproject's package-data covers every file of the one configs tree and of the assets, so an
     installed package runs the shipped recipes and ``builtin:`` data as a checkout does."""
     package = PACKAGE_CONFIGS_DIR.parent
-    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
-        "tool"]["setuptools"]["package-data"]["polyplatypus"]
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"][
+        "package-data"
+    ]["polyplatypus"]
     shipped = {Path(p) for pattern in patterns for p in glob.glob(pattern, root_dir=package, recursive=True)}
-    files = {p.relative_to(package) for folder in ("configs", "assets") for p in (package / folder).rglob("*")
-             if p.is_file() and "__pycache__" not in p.parts}
+    files = {
+        p.relative_to(package)
+        for folder in ("configs", "assets")
+        for p in (package / folder).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     assert Path("configs/train/accelerate_ddp.yaml") in files and Path("configs/tiny-cpu.yaml") in files
     assert not files - shipped
 
@@ -63,7 +79,13 @@ def test_the_model_card_recipe_uses_the_platypus_hyperparameters():
     assert config.base.model == "EleutherAI/polyglot-ko-12.8b"
     t = config.train_fields()
     assert (t["learning_rate"], t["batch_size"], t["micro_batch_size"], t["num_epochs"]) == (4e-4, 16, 1, 1)
-    assert (t["lr_scheduler"], t["warmup_steps"], t["lora_r"], t["lora_alpha"], t["lora_dropout"]) == ("cosine", 100, 16, 16, 0.05)
+    assert (t["lr_scheduler"], t["warmup_steps"], t["lora_r"], t["lora_alpha"], t["lora_dropout"]) == (
+        "cosine",
+        100,
+        16,
+        16,
+        0.05,
+    )
     assert (t["cutoff_len"], t["train_on_inputs"]) == (4096, False)
     assert config.eval.shots == [0, 5, 10, 50] and len(config.eval.tasks) == 5
     assert load_config("ko-platypus2-7b").base.model == "beomi/llama-2-ko-7b"
@@ -80,17 +102,26 @@ def test_unknown_key_names_the_key_path_the_file_and_the_line(tmp_path):
 
 def test_unknown_key_in_the_train_section_suggests_the_field(tmp_path):
     path = write(tmp_path, MINIMAL.replace("learning_rate: 0.001", "learning_rat: 0.001"))
-    with pytest.raises(ConfigError, match=r"line 7: unknown key 'train.learning_rat' \(did you mean 'train.learning_rate'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"line 7: unknown key 'train.learning_rat' \(did you mean 'train.learning_rate'\?\)"
+    ):
         load_config(path)
 
 
-@pytest.mark.parametrize("old,new,expected", [
-    ("learning_rate: 0.001", "learning_rate: fast", r"line 7: train.learning_rate: Input should be a valid number.*'fast'"),
-    ("shots: [0, 5]", "shots: [0, five]", r"line 9: eval.shots.1: Input should be a valid integer.*'five'"),
-    ("shots: [0, 5]", "shots: 5", r"eval.shots: Input should be a valid list"),
-    ("model: org/model", "model: [1, 2]", r"line 3: base.model: Input should be a valid string"),
-    ("sources: [data.jsonl]", "sources: []", r"data.sources: List should have at least 1 item"),
-])
+@pytest.mark.parametrize(
+    "old,new,expected",
+    [
+        (
+            "learning_rate: 0.001",
+            "learning_rate: fast",
+            r"line 7: train.learning_rate: Input should be a valid number.*'fast'",
+        ),
+        ("shots: [0, 5]", "shots: [0, five]", r"line 9: eval.shots.1: Input should be a valid integer.*'five'"),
+        ("shots: [0, 5]", "shots: 5", r"eval.shots: Input should be a valid list"),
+        ("model: org/model", "model: [1, 2]", r"line 3: base.model: Input should be a valid string"),
+        ("sources: [data.jsonl]", "sources: []", r"data.sources: List should have at least 1 item"),
+    ],
+)
 def test_wrong_type_names_the_key_and_the_file(tmp_path, old, new, expected):
     path = write(tmp_path, MINIMAL.replace(old, new))
     with pytest.raises(ConfigError, match=expected) as error:
@@ -99,8 +130,9 @@ def test_wrong_type_names_the_key_and_the_file(tmp_path, old, new, expected):
 
 
 def test_several_errors_are_all_listed(tmp_path):
-    path = write(tmp_path, MINIMAL.replace("learning_rate: 0.001", "learning_rate: x\n  lora_rr: 3")
-                 + "  batch_size: 0\n")
+    path = write(
+        tmp_path, MINIMAL.replace("learning_rate: 0.001", "learning_rate: x\n  lora_rr: 3") + "  batch_size: 0\n"
+    )
     with pytest.raises(ConfigError) as error:
         load_config(path)
     message = str(error.value)

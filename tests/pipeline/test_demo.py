@@ -55,8 +55,13 @@ def test_the_model_card_recipe_plans_its_stages_and_comparison(tmp_path):
 
     config = load_config("poly-platypus-ko-12.8b")
     run = Run(config=config, run_dir=tmp_path / "run", log=lambda message: None)
-    assert [s for s in ("base", "data", "train", "merge", "eval", "report") if run.applies(s)] == \
-        ["data", "train", "merge", "eval", "report"]
+    assert [s for s in ("base", "data", "train", "merge", "eval", "report") if run.applies(s)] == [
+        "data",
+        "train",
+        "merge",
+        "eval",
+        "report",
+    ]
     assert run.base_path == "EleutherAI/polyglot-ko-12.8b"
     assert run.eval_models() == [
         "polyglot-ko-12.8b=EleutherAI/polyglot-ko-12.8b",

@@ -23,10 +23,20 @@ def base(tmp_path, tiny_gptneox_dir):
 
 
 def eval_recipe(base, kobest_dir):
-    return validate_config({"name": "fp", "base": {"model": str(base), "label": "tiny"},
-                            "eval": {"models": ["base"], "tasks": ["kobest_copa"], "shots": [0], "limit": 2,
-                                     "kobest_dir": str(kobest_dir)},
-                            "report": {"enabled": False}})
+    return validate_config(
+        {
+            "name": "fp",
+            "base": {"model": str(base), "label": "tiny"},
+            "eval": {
+                "models": ["base"],
+                "tasks": ["kobest_copa"],
+                "shots": [0],
+                "limit": 2,
+                "kobest_dir": str(kobest_dir),
+            },
+            "report": {"enabled": False},
+        }
+    )
 
 
 def test_eval_stage_not_skipped_after_the_base_changed(base, kobest_dir, tmp_path):
@@ -59,9 +69,13 @@ def test_stage_settings_hold_the_identities(base, tmp_path, kobest_dir):
     data.write_text('{"instruction": "a", "output": "b"}\n')
     other = tmp_path / "other"
     shutil.copytree(base, other)
-    recipe = {"name": "fp", "base": {"model": str(base)}, "data": {"sources": [str(data)], "decontaminate": "none"},
-              "train": {"max_steps": 1},
-              "eval": {"models": ["base", "merged", f"o={other}"], "kobest_dir": str(kobest_dir)}}
+    recipe = {
+        "name": "fp",
+        "base": {"model": str(base)},
+        "data": {"sources": [str(data)], "decontaminate": "none"},
+        "train": {"max_steps": 1},
+        "eval": {"models": ["base", "merged", f"o={other}"], "kobest_dir": str(kobest_dir)},
+    }
     run = Run(config=validate_config(recipe), run_dir=tmp_path / "run")
     before = run.settings()
     assert before["base"]["identity"] == model_fingerprint(base)
@@ -86,8 +100,13 @@ def test_train_stage_refused_after_its_data_changed(tmp_path, monkeypatch):
         monkeypatch.setitem(stages.STAGE_FUNCTIONS, stage, function)
     data = tmp_path / "records.jsonl"
     data.write_text('{"instruction": "a", "output": "b"}\n')
-    recipe = {"name": "fp", "base": {"tiny": {}}, "data": {"sources": [str(data)], "decontaminate": []},
-              "train": {"max_steps": 2}, "eval": {"shots": [0], "kobest_dir": "builtin:kobest_sample"}}
+    recipe = {
+        "name": "fp",
+        "base": {"tiny": {}},
+        "data": {"sources": [str(data)], "decontaminate": []},
+        "train": {"max_steps": 2},
+        "eval": {"shots": [0], "kobest_dir": "builtin:kobest_sample"},
+    }
     run_pipeline(validate_config(recipe), tmp_path / "run", progress=False, log=lambda m: None)
     data.write_text('{"instruction": "a", "output": "changed"}\n')
     with pytest.raises(ConfigError, match=r"its data stage was made with other settings \(changed: identity"):

@@ -25,8 +25,9 @@ def sample_records() -> list[dict]:
 
 def test_bundled_file_is_the_generator_output():
     assert OUT.resolve() == SAMPLE.resolve()  # the script writes the file the package reads
-    assert SAMPLE.read_text(encoding="utf-8") == sample_text(), \
+    assert SAMPLE.read_text(encoding="utf-8") == sample_text(), (
         f"{SAMPLE.name} is out of date: run python tests/pipeline/make_instruction_sample.py"
+    )
     assert build_sample() == build_sample()
 
 

@@ -41,10 +41,10 @@ def test_token_stream_reads_like_a_few_shot_prompt(tokenizer):
     eos = tokenizer.eos_token_id
     joined = PARAGRAPH_SEPARATOR.join(REVIEWS)
     first = tokenizer(joined, add_special_tokens=False)["input_ids"]
-    assert stream[:len(first) + 1] == first + [eos]
+    assert stream[: len(first) + 1] == first + [eos]
     assert stream.count(eos) == 2 and stream[-1] == eos
-    assert tokenizer.decode(stream[:len(first)]) == joined
+    assert tokenizer.decode(stream[: len(first)]) == joined
     assert len(starts) == len(REVIEWS) + len(STORY)
     for start, paragraph in zip(starts, REVIEWS + STORY):
         n = len(tokenizer(paragraph, add_special_tokens=False)["input_ids"])
-        assert tokenizer.decode(stream[start:start + n]) == paragraph
+        assert tokenizer.decode(stream[start : start + n]) == paragraph

@@ -25,9 +25,13 @@ TASK_TITLES = {name: task_title(name) for name in all_task_names()}  # each task
 # The base stage runs as in the demo (about 45 s on two cores), so that the scores of the base
 # model can be checked; the later stages are cut down.
 SMALL = [
-    "train.max_steps=30", "train.learning_rate=0.004", "train.warmup_steps=3",
-    "train.logging_steps=5", "train.save_steps=10",
-    "eval.shots=[0, 5]", "eval.limit=10",
+    "train.max_steps=30",
+    "train.learning_rate=0.004",
+    "train.warmup_steps=3",
+    "train.logging_steps=5",
+    "train.save_steps=10",
+    "eval.shots=[0, 5]",
+    "eval.limit=10",
     "report.resamples=200",
 ]
 TASKS = ["kobest_copa", "kobest_hellaswag", "kobest_boolq", "kobest_sentineg", "kobest_wic"]
@@ -61,14 +65,20 @@ def demo(tmp_path_factory):
     adapter_mtime = (run_dir / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns
     base_mtime = (run_dir / "base" / "model.safetensors").stat().st_mtime_ns
     after_interrupt = {
-        "code": first_code, "state": first_state,
+        "code": first_code,
+        "state": first_state,
         "merge_marker": (run_dir / "stages" / "merge.json").exists(),
         "merged_dir": (run_dir / "merged").exists(),
     }
     second_code = main(demo_args(run_dir))
     return {
-        "run_dir": run_dir, "interrupted": after_interrupt, "code": second_code, "state": state_of(run_dir),
-        "train_marker": train_marker, "adapter_mtime": adapter_mtime, "base_mtime": base_mtime,
+        "run_dir": run_dir,
+        "interrupted": after_interrupt,
+        "code": second_code,
+        "state": state_of(run_dir),
+        "train_marker": train_marker,
+        "adapter_mtime": adapter_mtime,
+        "base_mtime": base_mtime,
         "env_before": before,
     }
 
@@ -83,8 +93,14 @@ def test_interrupted_after_training_then_resumed_without_retraining(demo):
 
     assert demo["code"] == 0
     status = {name: info["status"] for name, info in demo["state"]["stages"].items()}
-    assert status == {"base": "skipped (complete)", "data": "skipped (complete)", "train": "skipped (complete)",
-                      "merge": "done", "eval": "done", "report": "done"}
+    assert status == {
+        "base": "skipped (complete)",
+        "data": "skipped (complete)",
+        "train": "skipped (complete)",
+        "merge": "done",
+        "eval": "done",
+        "report": "done",
+    }
     # training was not redone: same marker, same adapter file
     assert (run_dir / "stages" / "train.json").read_text() == demo["train_marker"]
     assert (run_dir / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns == demo["adapter_mtime"]
@@ -108,14 +124,15 @@ def test_pretrained_base_model_scores_above_chance_on_sentineg(demo):
     bundled sample's SentiNeg test split (30 negated reviews, 0-shot), where a model that always
     gives one answer scores 0.33-0.5 macro-F1. Training is seeded and runs on the CPU, so the
     score is reproducible; the margin covers the small differences other thread counts give."""
-    from polyplatypus.models.loading import load_model
     from polyplatypus.eval.runner import score_cell
+    from polyplatypus.models.loading import load_model
     from polyplatypus.pipeline.config import resolve_builtin
     from polyplatypus.tasks.registry import get_task
 
     model, tokenizer = load_model(str(demo["run_dir"] / "base"), dtype="float32", device="cpu")
-    metrics, _ = score_cell(model, tokenizer, get_task("kobest_sentineg"), 0,
-                            kobest_dir=resolve_builtin("builtin:kobest_sample"))
+    metrics, _ = score_cell(
+        model, tokenizer, get_task("kobest_sentineg"), 0, kobest_dir=resolve_builtin("builtin:kobest_sample")
+    )
     assert metrics["n"] == 30
     assert len(set(metrics["preds"])) == 2
     assert metrics["macro_f1"] > 0.6
@@ -153,8 +170,10 @@ def test_eval_stage_scored_base_and_tuned_models(demo):
     assert cells == {(m, t, k) for m in ("tiny-polyglot-ko", "tiny-platypus-ko") for t in TASKS for k in (0, 5)}
     assert all(r["n"] == 10 and 0.0 <= r["macro_f1"] <= 1.0 for r in results)
     paths = {r["model"]: r["model_path"] for r in results}
-    assert paths == {"tiny-polyglot-ko": str((run_dir / "base").resolve()),
-                     "tiny-platypus-ko": str((run_dir / "merged").resolve())}
+    assert paths == {
+        "tiny-polyglot-ko": str((run_dir / "base").resolve()),
+        "tiny-platypus-ko": str((run_dir / "merged").resolve()),
+    }
     assert all(r["data_source"].endswith("kobest_sample") for r in results)
     assert len(list((run_dir / "eval" / "cells").glob("*/*.json"))) == 20
 
@@ -188,8 +207,23 @@ def test_hub_files_from_the_run_records(demo, tmp_path, capsys):
     from huggingface_hub import ModelCard
 
     run_dir, out = demo["run_dir"], tmp_path / "hub"
-    assert main(["report", str(run_dir), "--output", str(out), "--format", "md", "--resamples", "20",
-                 "--card-model", "tiny-platypus-ko"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(run_dir),
+                "--output",
+                str(out),
+                "--format",
+                "md",
+                "--resamples",
+                "20",
+                "--card-model",
+                "tiny-platypus-ko",
+            ]
+        )
+        == 0
+    )
     notes = json.loads((out / "results.json").read_text())["report"]["hub_notes"]
     assert any(n.startswith("base_model") and str((run_dir / "base").resolve()) in n for n in notes)
     assert any(n.startswith("dataset") and "instruction" in n for n in notes)
@@ -219,13 +253,16 @@ def test_rerunning_skips_every_stage_and_refuses_changed_training(demo):
     assert {info["status"] for info in state["stages"].values()} == {"skipped (complete)"}
 
     changed = load_config(DEMO_CONFIG, SMALL + ["train.lora_r=4"])
-    with pytest.raises(ConfigError, match=r"its train stage was made with other settings \(changed: train\.lora_r\).*--redo train"):
+    with pytest.raises(
+        ConfigError, match=r"its train stage was made with other settings \(changed: train\.lora_r\).*--redo train"
+    ):
         run_pipeline(changed, run_dir, progress=False, log=lambda message: None)
 
     # a report setting only recomputes the report; fewer shots reuse the finished eval cells
     fewer = load_config(DEMO_CONFIG, SMALL + ["eval.shots=[0]", "report.resamples=100"])
-    zero_shot_cells = {p: (p.read_bytes(), p.stat().st_mtime_ns)
-                       for p in (run_dir / "eval" / "cells").rglob("*_0shot.json")}
+    zero_shot_cells = {
+        p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (run_dir / "eval" / "cells").rglob("*_0shot.json")
+    }
     state = run_pipeline(fewer, run_dir, progress=False, log=lambda message: None)
     status = {name: info["status"] for name, info in state["stages"].items()}
     assert status["train"] == status["merge"] == "skipped (complete)"
@@ -238,8 +275,21 @@ def test_rerunning_skips_every_stage_and_refuses_changed_training(demo):
 
 def test_run_command_until_a_stage(tmp_path):
     run_dir = tmp_path / "run"
-    code = main(["run", "tiny-cpu", "--run-dir", str(run_dir), "--until", "base", "--no-progress",
-                 "--set", "base.tiny.pretrain.steps=3", "--set", "base.tiny.vocab_size=400"])
+    code = main(
+        [
+            "run",
+            "tiny-cpu",
+            "--run-dir",
+            str(run_dir),
+            "--until",
+            "base",
+            "--no-progress",
+            "--set",
+            "base.tiny.pretrain.steps=3",
+            "--set",
+            "base.tiny.vocab_size=400",
+        ]
+    )
     assert code == 0
     status = {name: info["status"] for name, info in state_of(run_dir)["stages"].items()}
     assert status == {"base": "done"}
@@ -260,8 +310,10 @@ def test_missing_data_file_named_with_its_recipe_line_before_the_run_dir(tmp_pat
     path = tmp_path / "recipe.yaml"
     present = tmp_path / "present.jsonl"
     present.write_text('{"instruction": "a", "output": "b"}\n')
-    path.write_text(f"name: x\nbase:\n  model: {tiny_gptneox_dir}\ndata:\n  sources:\n    - {present}\n"
-                    f"    - {tmp_path / 'missing.jsonl'}\ntrain:\n  max_steps: 1\n")
+    path.write_text(
+        f"name: x\nbase:\n  model: {tiny_gptneox_dir}\ndata:\n  sources:\n    - {present}\n"
+        f"    - {tmp_path / 'missing.jsonl'}\ntrain:\n  max_steps: 1\n"
+    )
     assert main(["run", str(path), "--run-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert f"{path}, line 7 (data.sources[1]): data file {tmp_path / 'missing.jsonl'} does not exist" in err

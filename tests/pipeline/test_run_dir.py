@@ -65,11 +65,22 @@ def test_a_second_run_is_refused_and_a_rerun_tidies_leftovers(tmp_path, calls, o
 def test_eval_stage_recomputes_cells_made_with_an_earlier_limit(tmp_path, kobest_dir, tiny_gptneox_dir):
     """`polyplatypus eval` refuses to mix settings in one folder; the recipe owns RUN/eval, so a
     changed eval.limit replaces the earlier cells instead of stopping the run."""
+
     def recipe(limit):
-        return validate_config({"name": "limits", "base": {"model": str(tiny_gptneox_dir), "label": "tiny"},
-                                "eval": {"models": ["base"], "tasks": ["kobest_copa"], "shots": [0], "limit": limit,
-                                         "kobest_dir": str(kobest_dir)},
-                                "report": {"enabled": False}})
+        return validate_config(
+            {
+                "name": "limits",
+                "base": {"model": str(tiny_gptneox_dir), "label": "tiny"},
+                "eval": {
+                    "models": ["base"],
+                    "tasks": ["kobest_copa"],
+                    "shots": [0],
+                    "limit": limit,
+                    "kobest_dir": str(kobest_dir),
+                },
+                "report": {"enabled": False},
+            }
+        )
 
     run_dir = tmp_path / "run"
     for limit in (2, 3):

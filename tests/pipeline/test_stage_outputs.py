@@ -12,9 +12,11 @@ from polyplatypus.pipeline.config import validate_config
 from polyplatypus.pipeline.stages import STAGES, Run, run_pipeline
 
 RECIPE = {
-    "name": "outputs", "base": {"tiny": {}},
+    "name": "outputs",
+    "base": {"tiny": {}},
     "data": {"sources": ["records.jsonl"], "decontaminate": []},
-    "train": {"max_steps": 2}, "eval": {"shots": [0], "kobest_dir": "builtin:kobest_sample"},  # nothing from the hub
+    "train": {"max_steps": 2},
+    "eval": {"shots": [0], "kobest_dir": "builtin:kobest_sample"},  # nothing from the hub
 }
 
 
@@ -35,19 +37,36 @@ def fake_stages(calls: list):
             calls.append(stage)
             body(run)
             return {"fake": stage}
+
         return run
 
     return {
         "base": make("base", lambda run: model(run.dir("base"))),
-        "data": make("data", lambda run: (write(run.curated_path, ""),
-                                          write(run.curated_path.with_name("instructions.jsonl.report.json")))),
-        "train": make("train", lambda run: (write(run.dir("train") / "adapter_model.safetensors", "lora"),
-                                            write(run.dir("train") / "train_summary.json"))),
+        "data": make(
+            "data",
+            lambda run: (
+                write(run.curated_path, ""),
+                write(run.curated_path.with_name("instructions.jsonl.report.json")),
+            ),
+        ),
+        "train": make(
+            "train",
+            lambda run: (
+                write(run.dir("train") / "adapter_model.safetensors", "lora"),
+                write(run.dir("train") / "train_summary.json"),
+            ),
+        ),
         "merge": make("merge", lambda run: model(run.dir("merge"))),
-        "eval": make("eval", lambda run: (write(run.dir("eval") / "results.json"),
-                                          write(run.dir("eval") / "cells" / "m" / "kobest_copa_0shot.json"))),
-        "report": make("report", lambda run: [write(run.dir("report") / name)
-                                              for name in ("results.json", "card.md", "card.html")]),
+        "eval": make(
+            "eval",
+            lambda run: (
+                write(run.dir("eval") / "results.json"),
+                write(run.dir("eval") / "cells" / "m" / "kobest_copa_0shot.json"),
+            ),
+        ),
+        "report": make(
+            "report", lambda run: [write(run.dir("report") / name) for name in ("results.json", "card.md", "card.html")]
+        ),
     }
 
 
@@ -79,12 +98,19 @@ def test_a_complete_run_is_skipped_entirely(pipeline):
 
 # each stage's key outputs, as the reviewer's list names them
 DELETIONS = [
-    ("base", "base/config.json"), ("base", "base/model.safetensors"),
-    ("data", "data/instructions.jsonl"), ("data", "data/instructions.jsonl.report.json"),
-    ("train", "adapter/adapter_model.safetensors"), ("train", "adapter/train_summary.json"),
-    ("merge", "merged"), ("merge", "merged/config.json"), ("merge", "merged/model.safetensors"),
-    ("eval", "eval/results.json"), ("eval", "eval"),
-    ("report", "report/card.md"), ("report", "report"),
+    ("base", "base/config.json"),
+    ("base", "base/model.safetensors"),
+    ("data", "data/instructions.jsonl"),
+    ("data", "data/instructions.jsonl.report.json"),
+    ("train", "adapter/adapter_model.safetensors"),
+    ("train", "adapter/train_summary.json"),
+    ("merge", "merged"),
+    ("merge", "merged/config.json"),
+    ("merge", "merged/model.safetensors"),
+    ("eval", "eval/results.json"),
+    ("eval", "eval"),
+    ("report", "report/card.md"),
+    ("report", "report"),
 ]
 
 
@@ -94,7 +120,7 @@ def test_deleted_output_reruns_its_stage_and_every_later_one(pipeline, stage, de
     target = run_dir / deleted
     shutil.rmtree(target) if target.is_dir() else target.unlink()
     status = run()
-    later = STAGES[STAGES.index(stage):]
+    later = STAGES[STAGES.index(stage) :]
     assert calls == list(later)
     assert status == {s: "done" if s in later else "skipped (complete)" for s in STAGES}
     assert any(f"] {stage}: marked complete but" in line and "missing, recomputing" in line for line in logs), logs
@@ -152,9 +178,23 @@ def test_report_outputs_follow_its_formats(tmp_path):
 def test_real_base_stage_outputs_are_checked(tmp_path, capsys):
     """The real base stage writes what it declares; deleting its weights rebuilds it."""
     run_dir = tmp_path / "run"
-    args = ["run", "tiny-cpu", "--run-dir", str(run_dir), "--until", "base", "--no-progress",
-            "--set", "base.tiny.pretrain.steps=2", "--set", "base.tiny.vocab_size=400",
-            "--set", "base.tiny.layers=1", "--set", "base.tiny.hidden_size=32"]
+    args = [
+        "run",
+        "tiny-cpu",
+        "--run-dir",
+        str(run_dir),
+        "--until",
+        "base",
+        "--no-progress",
+        "--set",
+        "base.tiny.pretrain.steps=2",
+        "--set",
+        "base.tiny.vocab_size=400",
+        "--set",
+        "base.tiny.layers=1",
+        "--set",
+        "base.tiny.hidden_size=32",
+    ]
     assert main(args) == 0
     assert main(args) == 0
     assert "[1/6] base: already complete" in capsys.readouterr().err
@@ -170,12 +210,19 @@ def test_the_report_section_takes_report_flags_and_the_stage_passes_them(tmp_pat
     write_report as `polyplatypus report --published ... --card-model ...` would pass them."""
     from polyplatypus.report import card
 
-    section = {"published": ["ref=published/results.json"], "card_model": "tuned", "license": "apache-2.0",
-               "tags": ["korean"], "seed": 3, "formats": ["md"]}
+    section = {
+        "published": ["ref=published/results.json"],
+        "card_model": "tuned",
+        "license": "apache-2.0",
+        "tags": ["korean"],
+        "seed": 3,
+        "formats": ["md"],
+    }
     config = validate_config({**RECIPE, "report": section})
     got = {}
-    monkeypatch.setattr(card, "write_report", lambda paths, output, **options: got.update(
-        paths=paths, output=output, **options) or {})
+    monkeypatch.setattr(
+        card, "write_report", lambda paths, output, **options: got.update(paths=paths, output=output, **options) or {}
+    )
     stages.stage_report(Run(config=config, run_dir=tmp_path))
     assert [str(p) for p in got["paths"]] == [str(tmp_path / "eval")] and str(got["output"]) == str(tmp_path / "report")
     assert (got["published"], got["seed"], got["formats"]) == (["ref=published/results.json"], 3, ("md",))

@@ -47,18 +47,27 @@ EXAMPLES = {
     (TrainConfig, "lora_target_modules"): (["query_key_value", "dense"], None),
 }
 # the settings a call needs besides the one under test
-REQUIRED = {EvalConfig: {"models": ["org/model"]}, CurateConfig: {"sources": ["in.jsonl"], "output": "out.jsonl"},
-            TrainConfig: {"base": "org/base", "data": "in.jsonl", "output": "out"}}
+REQUIRED = {
+    EvalConfig: {"models": ["org/model"]},
+    CurateConfig: {"sources": ["in.jsonl"], "output": "out.jsonl"},
+    TrainConfig: {"base": "org/base", "data": "in.jsonl", "output": "out"},
+}
 # settings a field is refused without (its validator names them), given beside it in every way
-NEEDS = {(TrainConfig, "system_prompt"): {"prompt_template": "chat"},
-         (TrainConfig, "chat_template"): {"prompt_template": "chat"}}
+NEEDS = {
+    (TrainConfig, "system_prompt"): {"prompt_template": "chat"},
+    (TrainConfig, "chat_template"): {"prompt_template": "chat"},
+}
 
 
 def _required(model, name) -> dict:
     return {**REQUIRED[model], **NEEDS.get((model, name), {})}
 
 
-SECTIONS = {EvalConfig: ("eval", EvalSection), CurateConfig: ("data", DataSection), TrainConfig: ("train", TrainSection)}
+SECTIONS = {
+    EvalConfig: ("eval", EvalSection),
+    CurateConfig: ("data", DataSection),
+    TrainConfig: ("train", TrainSection),
+}
 COMMANDS = {EvalConfig: ["eval"], CurateConfig: ["data", "curate"], TrainConfig: ["train"]}
 # the stage's Python API: its module, function and the name its errors give
 API = {EvalConfig: (runner, "evaluate"), CurateConfig: (curate_module, "curate"), TrainConfig: (recipe, "train")}
@@ -75,8 +84,12 @@ def _limits(field) -> dict:
 
 
 def _inside(value, limits) -> bool:
-    return (value > limits.get("gt", float("-inf")) and value >= limits.get("ge", float("-inf"))
-            and value < limits.get("lt", float("inf")) and value <= limits.get("le", float("inf")))
+    return (
+        value > limits.get("gt", float("-inf"))
+        and value >= limits.get("ge", float("-inf"))
+        and value < limits.get("lt", float("inf"))
+        and value <= limits.get("le", float("inf"))
+    )
 
 
 def derive_example(model, name: str, field):
@@ -87,7 +100,8 @@ def derive_example(model, name: str, field):
     default = None if field.is_required() else field.get_default(call_default_factory=True)
     limits = _limits(field)
     listed = typing.get_origin(field.annotation) is list or any(
-        typing.get_origin(a) is list for a in typing.get_args(field.annotation))
+        typing.get_origin(a) is list for a in typing.get_args(field.annotation)
+    )
     literal = [c for t in types if typing.get_origin(t) is typing.Literal for c in typing.get_args(t)]
     if literal:
         if listed:
@@ -108,8 +122,7 @@ def derive_example(model, name: str, field):
     raise AssertionError(f"{model.__name__}.{name}: add an example value to EXAMPLES in this test")
 
 
-CASES = [pytest.param(model, name, id=f"{model.__name__}.{name}")
-         for model in MODELS for name in model.model_fields]
+CASES = [pytest.param(model, name, id=f"{model.__name__}.{name}") for model in MODELS for name in model.model_fields]
 
 
 def _cli_words(model, name, value) -> list[str]:
@@ -226,7 +239,7 @@ def test_a_bad_value_is_refused_the_same_four_ways(model, name, spy, capsys, tmp
     message = str(api_error.value)
     where = re.match(rf"{re.escape(caller)}: {name}(\.\d+)?: ", message)  # .N: the list item at fault
     assert where, message
-    problem = message[where.end():].split(" (got ")[0]
+    problem = message[where.end() :].split(" (got ")[0]
 
     key, section = SECTIONS[model]
     if name not in section.pipeline_owned:
@@ -252,11 +265,18 @@ def test_a_bad_value_is_refused_the_same_four_ways(model, name, spy, capsys, tmp
 def test_a_config_file_gives_the_same_keys_and_flags_override_it(model, spy, capsys, tmp_path):
     path = tmp_path / "settings.yaml"
     if model is TrainConfig:
-        path.write_text("base: org/base\ndata: in.jsonl\noutput: out\nlora_target_modules: [q_proj, v_proj]\n"
-                        "report_to: []\nlora_r: 8\n", encoding="utf-8")
+        path.write_text(
+            "base: org/base\ndata: in.jsonl\noutput: out\nlora_target_modules: [q_proj, v_proj]\n"
+            "report_to: []\nlora_r: 8\n",
+            encoding="utf-8",
+        )
         config = _via_cli_args(COMMANDS[model] + ["--config", str(path), "--report-to", "wandb", "--no-packing"])
-        assert (config.lora_target_modules, config.report_to, config.lora_r, config.packing) == \
-            (["q_proj", "v_proj"], ["wandb"], 8, False)
+        assert (config.lora_target_modules, config.report_to, config.lora_r, config.packing) == (
+            ["q_proj", "v_proj"],
+            ["wandb"],
+            8,
+            False,
+        )
         path.write_text("base: org/base\ndata: in.jsonl\noutput: out\nlora_dropout: 1.5\n", encoding="utf-8")
         bad = "lora_dropout: Input should be less than 1"
     elif model is EvalConfig:
@@ -266,8 +286,9 @@ def test_a_config_file_gives_the_same_keys_and_flags_override_it(model, spy, cap
         path.write_text("models: [org/model]\nshots: [0, -5]\n", encoding="utf-8")
         bad = "shots: shot counts must be >= 0"
     else:
-        path.write_text("sources: [in.jsonl]\noutput: out.jsonl\ndecontam_ngram: 7\ndedup_threshold: 0.5\n",
-                        encoding="utf-8")
+        path.write_text(
+            "sources: [in.jsonl]\noutput: out.jsonl\ndecontam_ngram: 7\ndedup_threshold: 0.5\n", encoding="utf-8"
+        )
         config = _via_cli_args(COMMANDS[model] + ["--config", str(path), "--no-near-dedup"])
         assert (config.sources, config.decontam.ngram, config.dedup_threshold) == (["in.jsonl"], 7, None)
         path.write_text("sources: [in.jsonl]\noutput: out.jsonl\ndecontam_ngram: 0\n", encoding="utf-8")

@@ -18,9 +18,21 @@ def macro_f1(golds, preds):
     return float(f1_score(golds, preds, average="macro"))
 
 
-def write_results_folder(directory: Path, models: dict[str, tuple[str, float]], *, shots=(0, 5, 10, 50),
-                         n=60, seed=0, dtype="float32", batch_size=1, data_source="/data/kobest",
-                         version="0.1.0", truncated_at=None, cells=True, limit=None) -> Path:
+def write_results_folder(
+    directory: Path,
+    models: dict[str, tuple[str, float]],
+    *,
+    shots=(0, 5, 10, 50),
+    n=60,
+    seed=0,
+    dtype="float32",
+    batch_size=1,
+    data_source="/data/kobest",
+    version="0.1.0",
+    truncated_at=None,
+    cells=True,
+    limit=None,
+) -> Path:
     """models: label -> (model_path, accuracy); predictions are gold flipped with probability 1-acc."""
     rng = random.Random(seed)
     directory.mkdir(parents=True, exist_ok=True)
@@ -29,15 +41,27 @@ def write_results_folder(directory: Path, models: dict[str, tuple[str, float]], 
         golds = [rng.randrange(classes) for _ in range(n)]
         for label, (path, accuracy) in models.items():
             for k in shots:
-                preds = [g if rng.random() < accuracy + 0.01 * k / 10 else rng.choice([c for c in range(classes) if c != g])
-                         for g in golds]
-                truncated = (n // 3 if truncated_at is not None and k >= truncated_at else 0)
+                preds = [
+                    g if rng.random() < accuracy + 0.01 * k / 10 else rng.choice([c for c in range(classes) if c != g])
+                    for g in golds
+                ]
+                truncated = n // 3 if truncated_at is not None and k >= truncated_at else 0
                 record = {
-                    "model": label, "model_path": path, "task": task, "shots": k,
-                    "macro_f1": macro_f1(golds, preds), "acc": sum(g == p for g, p in zip(golds, preds)) / n,
-                    "n": n, "truncated": truncated, "dtype": dtype, "batch_size": batch_size,
-                    "data_source": data_source, "version": version, "date": "2025-01-02T03:04:05Z",
-                    "scorer": "shared", "limit": limit,
+                    "model": label,
+                    "model_path": path,
+                    "task": task,
+                    "shots": k,
+                    "macro_f1": macro_f1(golds, preds),
+                    "acc": sum(g == p for g, p in zip(golds, preds)) / n,
+                    "n": n,
+                    "truncated": truncated,
+                    "dtype": dtype,
+                    "batch_size": batch_size,
+                    "data_source": data_source,
+                    "version": version,
+                    "date": "2025-01-02T03:04:05Z",
+                    "scorer": "shared",
+                    "limit": limit,
                 }
                 if task == "kobest_hellaswag":
                     record["acc_norm"] = record["acc"]
@@ -46,10 +70,13 @@ def write_results_folder(directory: Path, models: dict[str, tuple[str, float]], 
                     cell = directory / "cells" / label.replace("/", "_") / f"{task}_{k}shot.json"
                     cell.parent.mkdir(parents=True, exist_ok=True)
                     cell.write_text(json.dumps({**record, "golds": golds, "preds": preds}))
-    (directory / "results.json").write_text(json.dumps(
-        {"results": records, "config": {"shots": list(shots)}, "versions": {"polyplatypus": version}},
-        ensure_ascii=False, indent=1,
-    ))
+    (directory / "results.json").write_text(
+        json.dumps(
+            {"results": records, "config": {"shots": list(shots)}, "versions": {"polyplatypus": version}},
+            ensure_ascii=False,
+            indent=1,
+        )
+    )
     return directory
 
 
@@ -61,8 +88,12 @@ def make_results():
 
 @pytest.fixture
 def results_folder(tmp_path):
-    return write_results_folder(tmp_path / "results", {
-        "polyglot-ko-1.3b": ("EleutherAI/polyglot-ko-1.3b", 0.62),
-        "poly-platypus-ko-1.3b": ("runs/x/merged", 0.75),
-        "noise-twin": ("runs/y/merged", 0.74),
-    }, truncated_at=10)
+    return write_results_folder(
+        tmp_path / "results",
+        {
+            "polyglot-ko-1.3b": ("EleutherAI/polyglot-ko-1.3b", 0.62),
+            "poly-platypus-ko-1.3b": ("runs/x/merged", 0.75),
+            "noise-twin": ("runs/y/merged", 0.74),
+        },
+        truncated_at=10,
+    )

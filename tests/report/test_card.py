@@ -117,7 +117,9 @@ def test_mixed_settings_are_flagged_never_silent(tmp_path, make_results):
     assert "Warning: these rows were not all evaluated with the same settings" in card
     assert "dtype: float16, float32" in card and "batch size: 8, 1" in card
     assert "| big[^1] |" in card and "| small[^2] |" in card
-    assert any(line.startswith("[^1]:") and "dtype float16" in line and "batch size 8" in line for line in card.splitlines())
+    assert any(
+        line.startswith("[^1]:") and "dtype float16" in line and "batch size 8" in line for line in card.splitlines()
+    )
     assert any(line.startswith("[^2]:") and "dtype float32" in line for line in card.splitlines())
     html = (tmp_path / "out" / "card.html").read_text()
     assert 'class="warning"' in html and "float16" in html
@@ -146,15 +148,20 @@ def test_baseline_by_model_path_and_differences(results_folder, tmp_path):
             assert "vs_baseline" not in record
             continue
         diff = record["vs_baseline"]
-        base = next(r for r in report["results"] if r["label"] == "polyglot-ko-1.3b"
-                    and r["task"] == record["task"] and r["shots"] == record["shots"])
+        base = next(
+            r
+            for r in report["results"]
+            if r["label"] == "polyglot-ko-1.3b" and r["task"] == record["task"] and r["shots"] == record["shots"]
+        )
         assert diff["difference"] == pytest.approx(record["macro_f1"] - base["macro_f1"])
         assert diff["within_noise"] == (diff["ci_low"] <= 0 <= diff["ci_high"])
     assert set(tables["COPA"]) == {"polyglot-ko-1.3b", "poly-platypus-ko-1.3b", "noise-twin"}
 
 
 def test_unknown_baseline_names_the_known_models(results_folder, tmp_path):
-    with pytest.raises(ConfigError, match=r"--baseline 'nope' matches no model.*polyglot-ko-1.3b \(EleutherAI/polyglot-ko-1.3b\)"):
+    with pytest.raises(
+        ConfigError, match=r"--baseline 'nope' matches no model.*polyglot-ko-1.3b \(EleutherAI/polyglot-ko-1.3b\)"
+    ):
         write_report([results_folder], tmp_path / "out", baseline="nope")
 
 
@@ -183,8 +190,20 @@ def test_missing_results_folder_is_a_data_error(tmp_path):
 
 def test_report_command(results_folder, tmp_path, capsys):
     out = tmp_path / "card"
-    code = main(["report", str(results_folder), "--baseline", "polyglot-ko-1.3b", "--output", str(out),
-                 "--resamples", "100", "--title", "My <card>"])
+    code = main(
+        [
+            "report",
+            str(results_folder),
+            "--baseline",
+            "polyglot-ko-1.3b",
+            "--output",
+            str(out),
+            "--resamples",
+            "100",
+            "--title",
+            "My <card>",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert f"wrote {out / 'card.md'}" in printed and f"wrote {out / 'plots' / 'overview.png'}" in printed

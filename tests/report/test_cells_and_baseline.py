@@ -16,16 +16,27 @@ def overwrite_cell_as_a_limited_rerun(folder, label="a", task="kobest_boolq", sh
     path = folder / "cells" / label / f"{task}_{shots}shot.json"
     cell = json.loads(path.read_text())
     golds, preds = [0, 1][:n], [0, 0][:n]
-    cell.update({"golds": golds, "preds": preds, "n": n, "limit": n, "macro_f1": 0.3333333333333333,
-                 "date": "2025-02-01T00:00:00Z"})
+    cell.update(
+        {
+            "golds": golds,
+            "preds": preds,
+            "n": n,
+            "limit": n,
+            "macro_f1": 0.3333333333333333,
+            "date": "2025-02-01T00:00:00Z",
+        }
+    )
     path.write_text(json.dumps(cell))
     return cell
 
 
 def test_a_stale_cell_gives_no_interval_and_a_visible_warning(tmp_path, make_results):
     folder = make_results(tmp_path / "r", {"a": ("org/a", 0.8), "b": ("org/b", 0.6)}, shots=(0, 5), n=30, seed=3)
-    record = next(r for r in json.loads((folder / "results.json").read_text())["results"]
-                  if (r["model"], r["task"], r["shots"]) == ("a", "kobest_boolq", 0))
+    record = next(
+        r
+        for r in json.loads((folder / "results.json").read_text())["results"]
+        if (r["model"], r["task"], r["shots"]) == ("a", "kobest_boolq", 0)
+    )
     overwrite_cell_as_a_limited_rerun(folder)
 
     rows = {(r.label, r.task, r.shots): r for r in load_rows([folder])}
@@ -33,7 +44,9 @@ def test_a_stale_cell_gives_no_interval_and_a_visible_warning(tmp_path, make_res
     assert stale.golds is None and stale.preds is None
     assert "n 2 (results.json: 30)" in stale.stale_cell and "limit 2 (results.json: None)" in stale.stale_cell
     # every other cell still has its documents
-    assert all(r.golds is not None and r.stale_cell is None for key, r in rows.items() if key != ("a", "kobest_boolq", 0))
+    assert all(
+        r.golds is not None and r.stale_cell is None for key, r in rows.items() if key != ("a", "kobest_boolq", 0)
+    )
 
     write_report([folder], tmp_path / "out", formats=("md", "html"), resamples=100)
     card = (tmp_path / "out" / "card.md").read_text()
@@ -52,10 +65,16 @@ def test_a_stale_cell_gives_no_interval_and_a_visible_warning(tmp_path, make_res
     assert reported["ci_low"] is None and "n 2" in reported["stale_cell"]
 
 
-@pytest.mark.parametrize("field,value", [
-    ("data_source", "/other/kobest"), ("dtype", "float16"), ("scorer", "reference"),
-    ("model_path", "org/other"), ("macro_f1", 0.123),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("data_source", "/other/kobest"),
+        ("dtype", "float16"),
+        ("scorer", "reference"),
+        ("model_path", "org/other"),
+        ("macro_f1", 0.123),
+    ],
+)
 def test_any_disagreeing_setting_makes_a_cell_stale(tmp_path, make_results, field, value):
     folder = make_results(tmp_path / "r", {"a": ("org/a", 0.8)}, shots=(0,), n=20)
     path = folder / "cells" / "a" / "kobest_copa_0shot.json"
@@ -82,10 +101,18 @@ def test_matching_cells_leave_no_warning(results_folder, tmp_path):
 
 
 def two_runs(tmp_path, make_results):
-    a = make_results(tmp_path / "run1" / "eval", {"tiny-polyglot-ko": ("run1/base", 0.7),
-                                                  "tiny-platypus-ko": ("run1/merged", 0.8)}, shots=(0,), seed=1)
-    b = make_results(tmp_path / "run2" / "eval", {"tiny-polyglot-ko": ("run2/base", 0.7),
-                                                  "tiny-platypus-ko": ("run2/merged", 0.8)}, shots=(0,), seed=2)
+    a = make_results(
+        tmp_path / "run1" / "eval",
+        {"tiny-polyglot-ko": ("run1/base", 0.7), "tiny-platypus-ko": ("run1/merged", 0.8)},
+        shots=(0,),
+        seed=1,
+    )
+    b = make_results(
+        tmp_path / "run2" / "eval",
+        {"tiny-polyglot-ko": ("run2/base", 0.7), "tiny-platypus-ko": ("run2/merged", 0.8)},
+        shots=(0,),
+        seed=2,
+    )
     return a, b
 
 
@@ -113,8 +140,21 @@ def test_a_bare_label_shown_once_is_accepted(tmp_path, make_results):
 
 def test_report_command_ambiguous_baseline_is_a_clean_error(tmp_path, make_results, capsys):
     a, b = two_runs(tmp_path, make_results)
-    code = main(["report", str(tmp_path / "run1"), str(tmp_path / "run2"), "--baseline", "tiny-polyglot-ko",
-                 "--output", str(tmp_path / "out"), "--format", "md", "--resamples", "50"])
+    code = main(
+        [
+            "report",
+            str(tmp_path / "run1"),
+            str(tmp_path / "run2"),
+            "--baseline",
+            "tiny-polyglot-ko",
+            "--output",
+            str(tmp_path / "out"),
+            "--format",
+            "md",
+            "--resamples",
+            "50",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "is ambiguous" in err and "tiny-polyglot-ko (run1)" in err and "Traceback" not in err

@@ -25,22 +25,26 @@ def test_truncated_and_deleted_cells_are_named_and_the_rest_reported(folder, tmp
     truncate(folder / "cells" / "a" / "kobest_boolq_0shot.json")
     (folder / "cells" / "b" / "kobest_copa_5shot.json").unlink()
     (folder / "cells" / "b" / "kobest_wic_0shot.json").write_bytes(b"\xff\xfe{")
-    records = {(r["model"], r["task"], r["shots"]): r for r in json.loads((folder / "results.json").read_text())["results"]}
+    records = {
+        (r["model"], r["task"], r["shots"]): r for r in json.loads((folder / "results.json").read_text())["results"]
+    }
 
     rows = {(r.label, r.task, r.shots): r for r in load_rows([folder])}
     damaged = {key: row.damaged_cell for key, row in rows.items() if row.damaged_cell}
     assert damaged == {
         ("a", "kobest_boolq", 0): "cells/a/kobest_boolq_0shot.json cannot be read: invalid JSON: "
-                                  + damaged[("a", "kobest_boolq", 0)].split("invalid JSON: ", 1)[1],
+        + damaged[("a", "kobest_boolq", 0)].split("invalid JSON: ", 1)[1],
         ("b", "kobest_copa", 5): "cells/b/kobest_copa_5shot.json is missing",
         ("b", "kobest_wic", 0): "cells/b/kobest_wic_0shot.json cannot be read: not UTF-8 text (byte 0); "
-                                "the file is damaged",
+        "the file is damaged",
     }
     assert all(rows[key].golds is None for key in damaged)
     assert sum(row.golds is not None for row in rows.values()) == len(rows) - 3
 
-    assert main(["report", str(folder), "--output", str(tmp_path / "out"), "--format", "md,html",
-                 "--resamples", "50"]) == 0
+    assert (
+        main(["report", str(folder), "--output", str(tmp_path / "out"), "--format", "md,html", "--resamples", "50"])
+        == 0
+    )
     err = capsys.readouterr().err
     for label, task, shots in damaged:
         assert f"{label} " in err and f"cells/{label}/{task}_{shots}shot.json" in err

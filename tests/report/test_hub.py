@@ -17,8 +17,13 @@ from polyplatypus.report.hub import read_entry_notes
 from polyplatypus.train.merge import METADATA_FILE
 from polyplatypus.train.recipe import SUMMARY_FILE
 
-CONFIG_OF_TASK = {"kobest_copa": "copa", "kobest_hellaswag": "hellaswag", "kobest_boolq": "boolq",
-                  "kobest_sentineg": "sentineg", "kobest_wic": "wic"}  # skt/kobest_v1's configuration names
+CONFIG_OF_TASK = {
+    "kobest_copa": "copa",
+    "kobest_hellaswag": "hellaswag",
+    "kobest_boolq": "boolq",
+    "kobest_sentineg": "sentineg",
+    "kobest_wic": "wic",
+}  # skt/kobest_v1's configuration names
 
 
 @pytest.fixture(autouse=True)
@@ -42,17 +47,24 @@ def merged_run(tmp_path: Path, base: str, sources: list[str]) -> Path:
     (adapter / SUMMARY_FILE).write_text(json.dumps({"config": {"data": str(data), "base": base}}))
     merged = tmp_path / "run" / "merged"
     merged.mkdir()
-    (merged / METADATA_FILE).write_text(json.dumps({"base": base, "adapter": str(adapter), "prompt_template": "alpaca"}))
+    (merged / METADATA_FILE).write_text(
+        json.dumps({"base": base, "adapter": str(adapter), "prompt_template": "alpaca"})
+    )
     return merged
 
 
 @pytest.fixture
 def card_results(make_results, tmp_path):
-    merged = merged_run(tmp_path, "EleutherAI/polyglot-ko-1.3b", ["kyujinpy/KOpen-platypus", str(tmp_path / "mine.jsonl")])
-    folder = make_results(tmp_path / "results", {
-        "polyglot-ko-1.3b": ("EleutherAI/polyglot-ko-1.3b", 0.62),
-        "poly-platypus-ko-1.3b": (str(merged), 0.75),
-    })
+    merged = merged_run(
+        tmp_path, "EleutherAI/polyglot-ko-1.3b", ["kyujinpy/KOpen-platypus", str(tmp_path / "mine.jsonl")]
+    )
+    folder = make_results(
+        tmp_path / "results",
+        {
+            "polyglot-ko-1.3b": ("EleutherAI/polyglot-ko-1.3b", 0.62),
+            "poly-platypus-ko-1.3b": (str(merged), 0.75),
+        },
+    )
     return folder, merged
 
 
@@ -64,12 +76,35 @@ def card_records(out: Path, model: str) -> dict[tuple[str, int], dict]:
 def test_eval_results_and_readme_read_back_equal_results_json(card_results, tmp_path, capsys):
     folder, merged = card_results
     out = tmp_path / "out"
-    assert main(["report", str(folder), "--output", str(out), "--format", "md", "--resamples", "50",
-                 "--card-model", "poly-platypus-ko-1.3b", "--license", "apache-2.0", "--tags", "platypus,lora"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(folder),
+                "--output",
+                str(out),
+                "--format",
+                "md",
+                "--resamples",
+                "50",
+                "--card-model",
+                "poly-platypus-ko-1.3b",
+                "--license",
+                "apache-2.0",
+                "--tags",
+                "platypus,lora",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     records = card_records(out, "poly-platypus-ko-1.3b")
-    expected = {(task, k, metric): record[metric] for (task, k), record in records.items()
-                for metric in ("macro_f1", "acc", "acc_norm") if metric in record}
+    expected = {
+        (task, k, metric): record[metric]
+        for (task, k), record in records.items()
+        for metric in ("macro_f1", "acc", "acc_norm")
+        if metric in record
+    }
     assert len(expected) == 5 * 4 * 2 + 4  # 5 tasks x 4 shot counts x (F1, acc), + acc_norm for HellaSwag
 
     # .eval_results/*.yaml: one EvalResultEntry per task x shot count x metric
@@ -113,8 +148,23 @@ def test_flags_fill_what_the_records_do_not_know(make_results, tmp_path):
     (tmp_path / "tiny-base").mkdir()
     folder = make_results(tmp_path / "results", {"tuned": (str(local_base), 0.7)}, shots=(0,))
     out = tmp_path / "out"
-    assert main(["report", str(folder), "--output", str(out), "--format", "md", "--resamples", "20",
-                 "--card-model", "tuned"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(folder),
+                "--output",
+                str(out),
+                "--format",
+                "md",
+                "--resamples",
+                "20",
+                "--card-model",
+                "tuned",
+            ]
+        )
+        == 0
+    )
     data = ModelCard.load(out / "README.md").data
     assert data.base_model is None and data.datasets is None and data.license is None  # left out, not invented
     notes = json.loads((out / "results.json").read_text())["report"]["hub_notes"]
@@ -122,9 +172,29 @@ def test_flags_fill_what_the_records_do_not_know(make_results, tmp_path):
     assert any("license" in n for n in notes)
 
     out2 = tmp_path / "out2"
-    assert main(["report", str(folder), "--output", str(out2), "--format", "md", "--resamples", "20",
-                 "--card-model", "tuned", "--base-model", "EleutherAI/polyglot-ko-1.3b",
-                 "--datasets", "kyujinpy/KOpen-platypus,garage-bAInd/Open-Platypus", "--library-name", "peft"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(folder),
+                "--output",
+                str(out2),
+                "--format",
+                "md",
+                "--resamples",
+                "20",
+                "--card-model",
+                "tuned",
+                "--base-model",
+                "EleutherAI/polyglot-ko-1.3b",
+                "--datasets",
+                "kyujinpy/KOpen-platypus,garage-bAInd/Open-Platypus",
+                "--library-name",
+                "peft",
+            ]
+        )
+        == 0
+    )
     data = ModelCard.load(out2 / "README.md").data
     assert data.base_model == "EleutherAI/polyglot-ko-1.3b"
     assert data.datasets == ["kyujinpy/KOpen-platypus", "garage-bAInd/Open-Platypus"]
@@ -134,13 +204,26 @@ def test_flags_fill_what_the_records_do_not_know(make_results, tmp_path):
 def test_model_dir_gets_both_and_a_foreign_readme_is_kept(card_results, tmp_path, capsys):
     folder, merged = card_results
     out = tmp_path / "out"
-    args = ["report", str(folder), "--output", str(out), "--format", "md", "--resamples", "20",
-            "--card-model", "poly-platypus-ko-1.3b", "--model-dir", str(merged)]
+    args = [
+        "report",
+        str(folder),
+        "--output",
+        str(out),
+        "--format",
+        "md",
+        "--resamples",
+        "20",
+        "--card-model",
+        "poly-platypus-ko-1.3b",
+        "--model-dir",
+        str(merged),
+    ]
     assert main(args) == 0
     assert "hf upload" in capsys.readouterr().out
     assert (merged / "README.md").read_text() == (out / "README.md").read_text()
     assert sorted(p.name for p in (merged / ".eval_results").glob("*.yaml")) == sorted(
-        p.name for p in (out / ".eval_results").glob("*.yaml"))
+        p.name for p in (out / ".eval_results").glob("*.yaml")
+    )
     assert main(args) == 0  # our own README is replaced on a re-run
 
     (merged / "README.md").write_text("# my own notes\n")
@@ -154,10 +237,29 @@ def test_card_model_must_be_an_evaluated_model(card_results, tmp_path, capsys):
     assert main(["report", str(folder), "--output", str(tmp_path / "o"), "--card-model", "nope"]) == 2
     assert "--card-model 'nope' is not a model of this report" in capsys.readouterr().err
     published = tmp_path / "pub.json"
-    published.write_text(json.dumps({"results": {"kobest_copa": {"macro_f1": 0.7, "acc": 0.7}},
-                                     "config": {"num_fewshot": 0, "model_args": "pretrained=org/base"}}))
-    assert main(["report", str(folder), "--output", str(tmp_path / "o"), "--published", str(published),
-                 "--card-model", "org/base"]) == 2
+    published.write_text(
+        json.dumps(
+            {
+                "results": {"kobest_copa": {"macro_f1": 0.7, "acc": 0.7}},
+                "config": {"num_fewshot": 0, "model_args": "pretrained=org/base"},
+            }
+        )
+    )
+    assert (
+        main(
+            [
+                "report",
+                str(folder),
+                "--output",
+                str(tmp_path / "o"),
+                "--published",
+                str(published),
+                "--card-model",
+                "org/base",
+            ]
+        )
+        == 2
+    )
     assert "published baseline" in capsys.readouterr().err
     assert main(["report", str(folder), "--output", str(tmp_path / "o"), "--model-dir", str(tmp_path)]) == 2
     assert "--model-dir needs --card-model" in capsys.readouterr().err
@@ -168,8 +270,20 @@ def test_model_dir_links_are_replaced_not_written_through(card_results, tmp_path
     """A hub-cache snapshot is made of links into its blob store: the report replaces them."""
     folder, merged = card_results
     out = tmp_path / "out"
-    args = ["report", str(folder), "--output", str(out), "--format", "md", "--resamples", "20",
-            "--card-model", "poly-platypus-ko-1.3b", "--model-dir", str(merged)]
+    args = [
+        "report",
+        str(folder),
+        "--output",
+        str(out),
+        "--format",
+        "md",
+        "--resamples",
+        "20",
+        "--card-model",
+        "poly-platypus-ko-1.3b",
+        "--model-dir",
+        str(merged),
+    ]
     assert main(args) == 0
     blobs = tmp_path / "blobs"
     blobs.mkdir()
@@ -190,7 +304,24 @@ def test_model_dir_links_are_replaced_not_written_through(card_results, tmp_path
 def test_output_equal_to_the_model_dir_keeps_a_foreign_readme(card_results, capsys):
     folder, merged = card_results
     (merged / "README.md").write_text("# my own notes\n")
-    assert main(["report", str(folder), "--output", str(merged), "--format", "md", "--resamples", "20",
-                 "--card-model", "poly-platypus-ko-1.3b", "--model-dir", str(merged)]) == 2
+    assert (
+        main(
+            [
+                "report",
+                str(folder),
+                "--output",
+                str(merged),
+                "--format",
+                "md",
+                "--resamples",
+                "20",
+                "--card-model",
+                "poly-platypus-ko-1.3b",
+                "--model-dir",
+                str(merged),
+            ]
+        )
+        == 2
+    )
     assert "README.md exists and was not written by polyplatypus" in capsys.readouterr().err
     assert (merged / "README.md").read_text() == "# my own notes\n"

@@ -33,11 +33,14 @@ def test_a_limited_run_is_never_the_whole_test_split(make_results, tmp_path, cap
     assert "not a score on the whole split" in printed
 
 
-@pytest.mark.parametrize("limit,n,expected", [
-    (None, 1000, ("test", {}, False)),
-    (5000, 1000, ("test", {}, False)),  # the limit is above the split's size: the whole split
-    (50, 50, ("test[:50]", {"limit": 50, "documents": 50}, True)),
-])
+@pytest.mark.parametrize(
+    "limit,n,expected",
+    [
+        (None, 1000, ("test", {}, False)),
+        (5000, 1000, ("test", {}, False)),  # the limit is above the split's size: the whole split
+        (50, 50, ("test[:50]", {"limit": 50, "documents": 50}, True)),
+    ],
+)
 def test_evaluated_split(limit, n, expected):
     split, args, note = evaluated_split("kobest_copa", {"limit": limit, "n": n})
     assert (split, args, note is not None) == expected
@@ -78,14 +81,15 @@ def test_stale_task_files_go_and_the_kept_ones_stay(make_results, tmp_path):
 
 
 def test_baseline_matches_whole_path_components_and_says_which(make_results, tmp_path, capsys):
-    folder = make_results(tmp_path / "results", {"tuned": ("runs/database", 0.7), "other": ("org/y", 0.6)},
-                          shots=(0,))
+    folder = make_results(tmp_path / "results", {"tuned": ("runs/database", 0.7), "other": ("org/y", 0.6)}, shots=(0,))
     with pytest.raises(ConfigError, match="--baseline 'base' matches no model label"):
         write_report([folder], tmp_path / "out", baseline="base", formats=("md",), resamples=20)
-    folder2 = make_results(tmp_path / "results2", {"tuned": ("runs/x/base", 0.7), "other": ("runs/database", 0.6)},
-                           shots=(0,))
+    folder2 = make_results(
+        tmp_path / "results2", {"tuned": ("runs/x/base", 0.7), "other": ("runs/database", 0.6)}, shots=(0,)
+    )
     assert report(folder2, tmp_path / "out2", "--baseline", "x/base") == 0
     printed = capsys.readouterr().out
-    assert ("note: --baseline x/base matched model 'tuned' by the last component(s) of its model path "
-            "(runs/x/base)") in printed
+    assert (
+        "note: --baseline x/base matched model 'tuned' by the last component(s) of its model path (runs/x/base)"
+    ) in printed
     assert "| tuned (baseline)" in (tmp_path / "out2" / "card.md").read_text()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from polyplatypus.cli import main
-from polyplatypus.report.card import MISSING, read_card_tables, write_report
 from polyplatypus.eval.tables import task_title
+from polyplatypus.report.card import MISSING, read_card_tables, write_report
 from polyplatypus.tasks.registry import all_task_names
 
 # each KoBEST task's heading in the card (published rows are shown where evaluated rows are)
@@ -26,10 +26,13 @@ needs_published = pytest.mark.skipif(not POLYGLOT_12_8B.is_dir(), reason="shared
 
 @pytest.fixture
 def evaluated(make_results, tmp_path):
-    return make_results(tmp_path / "results", {
-        "polyglot-ko-1.3b": ("EleutherAI/polyglot-ko-1.3b", 0.62),
-        "poly-platypus-ko-1.3b": ("runs/x/merged", 0.75),
-    })
+    return make_results(
+        tmp_path / "results",
+        {
+            "polyglot-ko-1.3b": ("EleutherAI/polyglot-ko-1.3b", 0.62),
+            "poly-platypus-ko-1.3b": ("runs/x/merged", 0.75),
+        },
+    )
 
 
 def report_of(out: Path) -> tuple[dict, dict]:
@@ -39,11 +42,25 @@ def report_of(out: Path) -> tuple[dict, dict]:
 @needs_published
 def test_polyglot_12_8b_files_give_their_numbers_in_the_tables(evaluated, tmp_path):
     out = tmp_path / "out"
-    assert main(["report", str(evaluated), "--published", str(POLYGLOT_12_8B), "--output", str(out),
-                 "--format", "md", "--resamples", "100"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(evaluated),
+                "--published",
+                str(POLYGLOT_12_8B),
+                "--output",
+                str(out),
+                "--format",
+                "md",
+                "--resamples",
+                "100",
+            ]
+        )
+        == 0
+    )
     tables, report = report_of(out)
     by_key = {(r["task"], r["label"], r["shots"]): r for r in report["results"]}
-    titles = {v: k for k, v in TASK_TITLES.items()}
     checked = 0
     for file in sorted(POLYGLOT_12_8B.glob("*_shot.json")):
         data = json.loads(file.read_text())
@@ -84,8 +101,9 @@ def test_polyglot_12_8b_files_give_their_numbers_in_the_tables(evaluated, tmp_pa
 def test_published_rows_take_no_part_in_the_noise_test(make_results, tmp_path):
     folder = make_results(tmp_path / "results", {"a": ("org/a", 0.55), "b": ("org/b", 0.6)}, n=40)
     plain = write_report([folder], tmp_path / "plain", resamples=200, formats=("md",))
-    with_published = write_report([folder], tmp_path / "pub", resamples=200, formats=("md",),
-                                  published=[str(POLYGLOT_12_8B)])
+    with_published = write_report(
+        [folder], tmp_path / "pub", resamples=200, formats=("md",), published=[str(POLYGLOT_12_8B)]
+    )
     assert plain and with_published
     _, before = report_of(tmp_path / "plain")
     _, after = report_of(tmp_path / "pub")
@@ -105,8 +123,14 @@ def test_published_rows_take_no_part_in_the_noise_test(make_results, tmp_path):
 @needs_published
 def test_baseline_may_be_a_published_row(evaluated, tmp_path):
     out = tmp_path / "out"
-    write_report([evaluated], out, resamples=100, formats=("md", "html"), published=[f"polyglot-12.8b={POLYGLOT_12_8B}"],
-                 baseline="polyglot-12.8b")
+    write_report(
+        [evaluated],
+        out,
+        resamples=100,
+        formats=("md", "html"),
+        published=[f"polyglot-12.8b={POLYGLOT_12_8B}"],
+        baseline="polyglot-12.8b",
+    )
     tables, report = report_of(out)
     assert report["report"]["baseline"] == "polyglot-12.8b"
     base = {(r["task"], r["shots"]): r["macro_f1"] for r in report["results"] if r["label"] == "polyglot-12.8b"}
@@ -147,17 +171,31 @@ def lm_eval_file(path: Path, *, f1_config: dict | None = None, shots: int = 5) -
         config["metric_list"] = [m if m["metric"] != "f1" else f1_config for m in config["metric_list"]]
     data = {
         "results": {
-            "kobest_boolq": {"name": "kobest_boolq", "alias": "kobest_boolq", "sample_len": 1404,
-                             "acc,none": 0.6061253561253561, "acc_stderr,none": 0.013042, "f1,none": 0.5904512743628186,
-                             "f1_stderr,none": "N/A"},
-            "kobest_copa": {"name": "kobest_copa", "alias": "kobest_copa", "sample_len": 1000,
-                            "acc,none": 0.71, "acc_stderr,none": 0.0143},
+            "kobest_boolq": {
+                "name": "kobest_boolq",
+                "alias": "kobest_boolq",
+                "sample_len": 1404,
+                "acc,none": 0.6061253561253561,
+                "acc_stderr,none": 0.013042,
+                "f1,none": 0.5904512743628186,
+                "f1_stderr,none": "N/A",
+            },
+            "kobest_copa": {
+                "name": "kobest_copa",
+                "alias": "kobest_copa",
+                "sample_len": 1000,
+                "acc,none": 0.71,
+                "acc_stderr,none": 0.0143,
+            },
         },
         "group_subtasks": {"kobest_boolq": [], "kobest_copa": []},
         "configs": {"kobest_boolq": config, "kobest_copa": {"task": "kobest_copa", "metric_list": [{"metric": "acc"}]}},
         "versions": {"kobest_boolq": 1.0, "kobest_copa": 1.0},
         "n-shot": {"kobest_boolq": shots, "kobest_copa": shots},
-        "n-samples": {"kobest_boolq": {"original": 1404, "effective": 1404}, "kobest_copa": {"original": 1000, "effective": 1000}},
+        "n-samples": {
+            "kobest_boolq": {"original": 1404, "effective": 1404},
+            "kobest_copa": {"original": 1000, "effective": 1000},
+        },
         "config": {"model": "hf", "model_args": "pretrained=beomi/llama-2-ko-7b,dtype=float16", "batch_size": "8"},
         "lm_eval_version": "0.4.13",
     }
@@ -183,14 +221,21 @@ def test_lm_eval_rows_go_under_lm_eval_task_names(evaluated, tmp_path):
     tables, report = report_of(only)
     (row,) = [r for r in report["results"] if r["label"] == "beomi/llama-2-ko-7b"]
     assert (row["task"], row["shots"], row["macro_f1"], row["acc"], row["n"]) == (
-        "lm_eval:kobest_boolq", 5, 0.5904512743628186, 0.6061253561253561, 1404)
+        "lm_eval:kobest_boolq",
+        5,
+        0.5904512743628186,
+        0.6061253561253561,
+        1404,
+    )
     assert tables["lm_eval:kobest_boolq"]["beomi/llama-2-ko-7b"][5]["f1"] == 0.5905
     assert list(tables) == ["lm_eval:kobest_boolq"]  # COPA had acc only: no F1 table from it
 
 
 def test_lm_eval_f1_that_is_not_macro_is_an_error(tmp_path, capsys):
-    file = lm_eval_file(tmp_path / "pub" / "results_2025.json",
-                        f1_config={"metric": "f1", "aggregation": "f1", "higher_is_better": True})
+    file = lm_eval_file(
+        tmp_path / "pub" / "results_2025.json",
+        f1_config={"metric": "f1", "aggregation": "f1", "higher_is_better": True},
+    )
     assert main(["report", "--published", str(file), "--output", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
     assert str(file) in error and "cannot be matched to macro-F1" in error
@@ -206,8 +251,9 @@ def test_errors_name_the_file(evaluated, tmp_path, capsys):
     assert str(neither) in error and "neither a ko-lm-evaluation-harness" in error
 
     nothing = tmp_path / "nothing.json"
-    nothing.write_text(json.dumps({"results": {"nsmc": {"acc": 0.5}}, "config": {"num_fewshot": 0,
-                                                                                 "model_args": "pretrained=a/b"}}))
+    nothing.write_text(
+        json.dumps({"results": {"nsmc": {"acc": 0.5}}, "config": {"num_fewshot": 0, "model_args": "pretrained=a/b"}})
+    )
     assert main(["report", str(evaluated), "--published", str(nothing), "--output", str(tmp_path / "o2")]) == 2
     error = capsys.readouterr().err
     assert str(nothing) in error and "no task in this file has a metric that matches" in error
@@ -217,8 +263,12 @@ def test_errors_name_the_file(evaluated, tmp_path, capsys):
     error = capsys.readouterr().err
     assert "poly-platypus-ko-1.3b" in error and "label of an evaluated model" in error and str(POLYGLOT_12_8B) in error
 
-    assert main(["report", str(evaluated), "--published", str(evaluated / "results.json"),
-                 "--output", str(tmp_path / "o4")]) == 2
+    assert (
+        main(
+            ["report", str(evaluated), "--published", str(evaluated / "results.json"), "--output", str(tmp_path / "o4")]
+        )
+        == 2
+    )
     assert "given as RESULTS, not --published" in capsys.readouterr().err
     assert not any((tmp_path / name).exists() for name in ("o1", "o2", "o3", "o4"))
 
@@ -230,13 +280,19 @@ def test_one_model_in_several_folders_gets_the_folder_name(tmp_path):
     write_report([], out, formats=("md",), published=[str(PUBLISHED / "beomi")])
     tables, report = report_of(out)
     labels = set(report["report"]["models"])
-    assert {"beomi/llama-2-ko-7b-emb-dev (llama-2-ko-7b-emb-dev-17B)",
-            "beomi/llama-2-ko-7b-emb-dev (llama-2-ko-7b-emb-dev)", "beomi/llama-2-ko-7b"} <= labels
+    assert {
+        "beomi/llama-2-ko-7b-emb-dev (llama-2-ko-7b-emb-dev-17B)",
+        "beomi/llama-2-ko-7b-emb-dev (llama-2-ko-7b-emb-dev)",
+        "beomi/llama-2-ko-7b",
+    } <= labels
     value = json.loads((PUBLISHED / "beomi" / "llama-2-ko-7b-emb-dev-17B" / "0_shot.json").read_text())
     row = tables["COPA"]["beomi/llama-2-ko-7b-emb-dev (llama-2-ko-7b-emb-dev-17B)"]
     assert row[0]["f1"] == round(value["results"]["kobest_copa"]["macro_f1"], 4)
     # a model without 50-shot files (KT-AI's) shows an empty cell there, never a zero
     write_report([], tmp_path / "kt", formats=("md",), published=[str(PUBLISHED / "KT-AI"), str(POLYGLOT_12_8B)])
     card = (tmp_path / "kt" / "card.md").read_text()
-    line = next(l for l in card.splitlines() if l.startswith("| KT-AI/midm-bitext-S-7B-inst-v1"))
-    assert line.rstrip(" |").endswith(MISSING) and 50 not in read_card_tables(card)["COPA"]["KT-AI/midm-bitext-S-7B-inst-v1"]
+    line = next(row for row in card.splitlines() if row.startswith("| KT-AI/midm-bitext-S-7B-inst-v1"))
+    assert (
+        line.rstrip(" |").endswith(MISSING)
+        and 50 not in read_card_tables(card)["COPA"]["KT-AI/midm-bitext-S-7B-inst-v1"]
+    )

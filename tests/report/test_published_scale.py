@@ -14,17 +14,27 @@ from polyplatypus.report.published import read_published
 
 def v03_file(path, **metrics):
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"results": {"kobest_boolq": metrics}, "versions": {"kobest_boolq": 0},
-                                "config": {"model": "gpt2", "model_args": "pretrained=org/m", "num_fewshot": 5}}))
+    path.write_text(
+        json.dumps(
+            {
+                "results": {"kobest_boolq": metrics},
+                "versions": {"kobest_boolq": 0},
+                "config": {"model": "gpt2", "model_args": "pretrained=org/m", "num_fewshot": 5},
+            }
+        )
+    )
     return path
 
 
-@pytest.mark.parametrize("metrics, field", [
-    ({"macro_f1": 75.3, "acc": 0.75}, "results.kobest_boolq.macro_f1"),
-    ({"macro_f1": 0.75, "acc": 80.0}, "results.kobest_boolq.acc"),
-    ({"macro_f1": 0.75, "macro_f1_stderr": 1.5}, "results.kobest_boolq.macro_f1_stderr"),
-    ({"macro_f1": -0.1}, "results.kobest_boolq.macro_f1"),
-])
+@pytest.mark.parametrize(
+    "metrics, field",
+    [
+        ({"macro_f1": 75.3, "acc": 0.75}, "results.kobest_boolq.macro_f1"),
+        ({"macro_f1": 0.75, "acc": 80.0}, "results.kobest_boolq.acc"),
+        ({"macro_f1": 0.75, "macro_f1_stderr": 1.5}, "results.kobest_boolq.macro_f1_stderr"),
+        ({"macro_f1": -0.1}, "results.kobest_boolq.macro_f1"),
+    ],
+)
 def test_values_outside_zero_one_are_refused(tmp_path, metrics, field):
     path = v03_file(tmp_path / "5_shot.json", **metrics)
     with pytest.raises(DataError, match="outside \\[0, 1\\]") as caught:
@@ -34,10 +44,16 @@ def test_values_outside_zero_one_are_refused(tmp_path, metrics, field):
 
 def test_lm_eval_file_in_percent_is_refused(tmp_path):
     path = tmp_path / "results_2025.json"
-    path.write_text(json.dumps({"results": {"kobest_boolq": {"alias": "kobest_boolq", "f1,none": 75.3, "acc,none": 0.8}},
-                                "n-shot": {"kobest_boolq": 0}, "configs": {"kobest_boolq": {"metric_list": [
-                                    {"metric": "f1", "average": "macro"}]}},
-                                "config": {"model_args": "pretrained=org/m"}}))
+    path.write_text(
+        json.dumps(
+            {
+                "results": {"kobest_boolq": {"alias": "kobest_boolq", "f1,none": 75.3, "acc,none": 0.8}},
+                "n-shot": {"kobest_boolq": 0},
+                "configs": {"kobest_boolq": {"metric_list": [{"metric": "f1", "average": "macro"}]}},
+                "config": {"model_args": "pretrained=org/m"},
+            }
+        )
+    )
     with pytest.raises(DataError, match="a percentage"):
         read_published(path)
 

@@ -17,7 +17,20 @@ def test_report_output_equal_to_or_holding_a_results_folder_is_refused(results_f
     published = tmp_path / "published"
     published.mkdir()
     (published / "results.json").write_text("{}")
-    assert main(["report", str(results_folder), "--published", str(published / "results.json"),
-                 "--output", str(published), "--format", "md"]) == 2
+    assert (
+        main(
+            [
+                "report",
+                str(results_folder),
+                "--published",
+                str(published / "results.json"),
+                "--output",
+                str(published),
+                "--format",
+                "md",
+            ]
+        )
+        == 2
+    )
     assert (published / "results.json").read_text() == "{}"
     assert main(["report", str(results_folder), "--format", "md", "--resamples", "20"]) == 0  # results/report: fine

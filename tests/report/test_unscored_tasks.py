@@ -33,8 +33,11 @@ metric_list:
 metadata: {{version: 1.0}}
 """
 
-DOCS = [{"context": "한국의 수도는", "target": "서울이다."}, {"context": "하늘은", "target": "파랗다."},
-        {"context": "바다는", "target": "넓다."}]
+DOCS = [
+    {"context": "한국의 수도는", "target": "서울이다."},
+    {"context": "하늘은", "target": "파랗다."},
+    {"context": "바다는", "target": "넓다."},
+]
 
 
 def test_report_shows_a_task_without_macro_f1(tmp_path, tiny_gptneox_dir, kobest_dir, capsys):
@@ -44,11 +47,34 @@ def test_report_shows_a_task_without_macro_f1(tmp_path, tiny_gptneox_dir, kobest
     data.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in DOCS), encoding="utf-8")
     (tasks / "ko_continuation_local.yaml").write_text(TASK.format(data=data), encoding="utf-8")
     results = tmp_path / "results"
-    assert main(["eval", "--model", f"tiny={tiny_gptneox_dir}", "--tasks", "kobest_copa,lm_eval:ko_continuation_local",
-                 "--include-path", str(tasks), "--kobest-dir", str(kobest_dir), "--shots", "0", "--limit", "3",
-                 "--output", str(results), "--no-progress"]) == 0
-    (record,) = [r for r in json.loads((results / "results.json").read_text())["results"]
-                 if r["task"] == "lm_eval:ko_continuation_local"]
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                f"tiny={tiny_gptneox_dir}",
+                "--tasks",
+                "kobest_copa,lm_eval:ko_continuation_local",
+                "--include-path",
+                str(tasks),
+                "--kobest-dir",
+                str(kobest_dir),
+                "--shots",
+                "0",
+                "--limit",
+                "3",
+                "--output",
+                str(results),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    (record,) = [
+        r
+        for r in json.loads((results / "results.json").read_text())["results"]
+        if r["task"] == "lm_eval:ko_continuation_local"
+    ]
     assert record.get("macro_f1") is None and record["metrics"]["perplexity"] > 1
 
     out = tmp_path / "report"

@@ -39,7 +39,10 @@ def test_hellaswag_sentineg_wic():
     assert sn.continuations({"sentence": "S", "label": 0}) == [" (부정)", " (긍정)"]
     wic = get_task("kobest_wic")
     doc = {"word": "W", "context_1": "A", "context_2": "B", "label": 1}
-    assert wic.doc_to_text(doc) == "문장1: A\n문장2: B\n질문: 문장1과 문장2에서 쓰인 단어 [W]가 같은 뜻으로 쓰였나?\n응답: "
+    assert (
+        wic.doc_to_text(doc)
+        == "문장1: A\n문장2: B\n질문: 문장1과 문장2에서 쓰인 단어 [W]가 같은 뜻으로 쓰였나?\n응답: "
+    )
     assert wic.doc_to_target(doc) == "예"
     assert wic.continuations(doc) == ["아니오", "예"]
 

@@ -14,13 +14,16 @@ os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_EVALUATE_OFFLI
 from polyplatypus.errors import ConfigError, DataError  # noqa: E402
 from polyplatypus.tasks import lm_eval_tasks as lmt  # noqa: E402
 
+
 @pytest.fixture(scope="module")
 def folder(lm_eval_tasks):
     return lm_eval_tasks
 
 
 def test_unknown_task_suggests_close_names(folder):
-    with pytest.raises(ConfigError, match=r"unknown lm-eval task 'lm_eval:kobest_boolg'.*did you mean.*lm_eval:kobest_boolq"):
+    with pytest.raises(
+        ConfigError, match=r"unknown lm-eval task 'lm_eval:kobest_boolg'.*did you mean.*lm_eval:kobest_boolq"
+    ):
         lmt.resolve_name("lm_eval:kobest_boolg", [str(folder)])
     with pytest.raises(ConfigError, match="lm_eval:kmmlu_local"):
         lmt.resolve_name("lm_eval:kmmlu_locall", [str(folder)])
@@ -30,8 +33,9 @@ def test_unknown_task_suggests_close_names(folder):
 def test_malformed_user_yaml_is_reported_with_its_line(tmp_path):
     (tmp_path / "ok.yaml").write_text("task: fine\n", encoding="utf-8")
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "broken.yaml").write_text("task: broken\ndoc_to_choice: [a, b\nmetric_list: []\n",
-                                                  encoding="utf-8")
+    (tmp_path / "sub" / "broken.yaml").write_text(
+        "task: broken\ndoc_to_choice: [a, b\nmetric_list: []\n", encoding="utf-8"
+    )
     with pytest.raises(ConfigError, match=r"broken\.yaml:3: not valid YAML"):
         lmt.check_include_path([tmp_path])
 
@@ -62,7 +66,9 @@ def test_more_shots_than_the_fewshot_split_is_refused_naming_task_and_size(folde
     # drawing from the evaluation split itself needs one more document than the shots
     with pytest.raises(ConfigError, match=r"haerae_local: 8 shots .*'test' has 8 documents \(one is the document"):
         lmt.build_cell("lm_eval:haerae_local", 8, include_path=[str(folder)])
-    assert lmt.build_cell("lm_eval:haerae_local", 7, limit=1, include_path=[str(folder)]).num_fewshot == {"haerae_local": 7}
+    assert lmt.build_cell("lm_eval:haerae_local", 7, limit=1, include_path=[str(folder)]).num_fewshot == {
+        "haerae_local": 7
+    }
 
 
 def test_a_task_fixing_zero_shots_wins_and_the_cell_says_so(folder):
@@ -77,7 +83,9 @@ def test_requests_and_fingerprint_are_lm_evals_and_stable(folder):
     assert first.fingerprint == again.fingerprint
     assert [i.args for i in first.all_instances()] == [i.args for i in again.all_instances()]
     assert first.versions["kmmlu_local_accounting"] == 2.0 and first.versions["kmmlu_local"] == "2.0"
-    assert lmt.build_cell("lm_eval:kmmlu_local", 3, limit=3, include_path=[str(folder)]).fingerprint != first.fingerprint
+    assert (
+        lmt.build_cell("lm_eval:kmmlu_local", 3, limit=3, include_path=[str(folder)]).fingerprint != first.fingerprint
+    )
     # lm-eval's --limit: the first N documents, in the split's order
     assert sorted({i.doc_id for i in first.instances["kmmlu_local_accounting"]}) == [0, 1, 2]
 
@@ -115,7 +123,9 @@ def test_eval_with_an_lm_eval_name_but_no_lm_eval_exits_2_saying_how_to_install(
     from polyplatypus.cli import main
 
     monkeypatch.setitem(sys.modules, "lm_eval", None)
-    assert main(["eval", "--model", str(tmp_path / "m"), "--tasks", "lm_eval:kmmlu", "--output", str(tmp_path / "o")]) == 2
+    assert (
+        main(["eval", "--model", str(tmp_path / "m"), "--tasks", "lm_eval:kmmlu", "--output", str(tmp_path / "o")]) == 2
+    )
     assert "pip install 'polyplatypus[lm-eval]'" in capsys.readouterr().err
 
 
@@ -140,14 +150,21 @@ def test_document_source_gives_decontamination_every_document(folder):
 def test_data_source_describes_the_datasets_the_task_configs_name(tmp_path):
     from lm_eval.config.task import TaskConfig
 
-    kmmlu = [TaskConfig(task=f"kmmlu_{s.lower()}", dataset_path="HAERAE-HUB/KMMLU", dataset_name=s)
-             for s in ("Accounting", "Law", "Accounting")]
+    kmmlu = [
+        TaskConfig(task=f"kmmlu_{s.lower()}", dataset_path="HAERAE-HUB/KMMLU", dataset_name=s)
+        for s in ("Accounting", "Law", "Accounting")
+    ]
     assert lmt.describe_datasets(kmmlu) == "hub:HAERAE-HUB/KMMLU (Accounting, Law)"
-    files = TaskConfig(task="t", dataset_path="csv", dataset_kwargs={"delimiter": "\t",
-                                                                      "data_files": {"test": "/d/a.tsv", "dev": ["/d/b.tsv"]}})
+    files = TaskConfig(
+        task="t",
+        dataset_path="csv",
+        dataset_kwargs={"delimiter": "\t", "data_files": {"test": "/d/a.tsv", "dev": ["/d/b.tsv"]}},
+    )
     local = TaskConfig(task="u", dataset_path=str(tmp_path))  # a dataset folder on disk is no hub id
-    assert lmt.describe_datasets([files, local, kmmlu[0]]) == \
-        f"csv: /d/a.tsv, /d/b.tsv; {tmp_path}; hub:HAERAE-HUB/KMMLU (Accounting)"
+    assert (
+        lmt.describe_datasets([files, local, kmmlu[0]])
+        == f"csv: /d/a.tsv, /d/b.tsv; {tmp_path}; hub:HAERAE-HUB/KMMLU (Accounting)"
+    )
 
 
 def test_a_built_cell_names_its_data_files(folder):

@@ -42,8 +42,15 @@ def _refused(tmp_path, name, old, new, line_snippet, message):
 
 def test_every_shipped_file_loads_and_the_registry_reads_them_in_order():
     names = task_names()
-    assert names == ["kobest_copa", "kobest_hellaswag", "kobest_boolq", "kobest_sentineg", "kobest_wic",
-                     "kohatespeech", "kohatespeech_gen_bias"]
+    assert names == [
+        "kobest_copa",
+        "kobest_hellaswag",
+        "kobest_boolq",
+        "kobest_sentineg",
+        "kobest_wic",
+        "kohatespeech",
+        "kohatespeech_gen_bias",
+    ]
     for name in names:
         task = load_task_file(definitions_dir() / f"{name}.yaml")
         assert task.name == name and task.version >= 1 and task.metrics[:2] == ("macro_f1", "acc")
@@ -68,29 +75,53 @@ def test_missing_field_names_the_file(tmp_path):
     with pytest.raises(TaskDefinitionError, match=rf"{re.escape(str(path))}: missing required field 'title'"):
         load_task_file(path)
     path = _copy(tmp_path, "kobest_boolq", "  folder: BoolQ\n", "")
-    with pytest.raises(TaskDefinitionError, match=rf"{re.escape(str(path))}, line {_line_of(path, 'data:')}: "
-                                                  r"missing required field 'data.folder'"):
+    with pytest.raises(
+        TaskDefinitionError,
+        match=rf"{re.escape(str(path))}, line {_line_of(path, 'data:')}: "
+        r"missing required field 'data.folder'",
+    ):
         load_task_file(path)
 
 
 def test_unknown_field_names_the_line_and_suggests(tmp_path):
-    _refused(tmp_path, "kobest_boolq", "prompt:", "promt:", "promt:", r"unknown key 'promt' \(did you mean 'prompt'\?\)")
+    _refused(
+        tmp_path, "kobest_boolq", "prompt:", "promt:", "promt:", r"unknown key 'promt' \(did you mean 'prompt'\?\)"
+    )
     _refused(tmp_path, "kobest_copa", "source: kobest", "source: klue", "source: klue", "data.source")
     _refused(tmp_path, "kobest_copa", "hook: copa_connector", "hook: connector", "hook:", "unknown hook 'connector'")
 
 
 def test_template_naming_an_unknown_column(tmp_path):
-    _refused(tmp_path, "kobest_boolq", "{paragraph}", "{paragrph}", "prompt:",
-             r"template names the field \{paragrph\}, which no column or hook gives")
-    _refused(tmp_path, "kobest_hellaswag", '"{ending_4}"', '"{ending_5}"', "choices:",
-             r"template names the field \{ending_5\}")
-    _refused(tmp_path, "kobest_sentineg", 'prompt: "{sentence}"', 'prompt: "{sentence"', "prompt:",
-             "not a valid template")
+    _refused(
+        tmp_path,
+        "kobest_boolq",
+        "{paragraph}",
+        "{paragrph}",
+        "prompt:",
+        r"template names the field \{paragrph\}, which no column or hook gives",
+    )
+    _refused(
+        tmp_path,
+        "kobest_hellaswag",
+        '"{ending_4}"',
+        '"{ending_5}"',
+        "choices:",
+        r"template names the field \{ending_5\}",
+    )
+    _refused(
+        tmp_path, "kobest_sentineg", 'prompt: "{sentence}"', 'prompt: "{sentence"', "prompt:", "not a valid template"
+    )
 
 
 def test_label_out_of_range_in_the_file_and_in_the_data(tmp_path):
-    _refused(tmp_path, "kohatespeech", "choices: [없음, 공격적, 혐오]", "choices: [없음, 혐오]", "    hate:",
-             "label 'hate' takes 3 values but there are only 2 choices")
+    _refused(
+        tmp_path,
+        "kohatespeech",
+        "choices: [없음, 공격적, 혐오]",
+        "choices: [없음, 혐오]",
+        "    hate:",
+        "label 'hate' takes 3 values but there are only 2 choices",
+    )
     data = tmp_path / "kobest"
     shutil.copytree(SAMPLE, data)
     test_file = data / "SentiNeg" / "test.tsv"
@@ -101,15 +132,21 @@ def test_label_out_of_range_in_the_file_and_in_the_data(tmp_path):
     lines[2] = "\t".join(fields)
     test_file.write_text("\n".join(lines), encoding="utf-8")
     task = get_task("kobest_sentineg")
-    with pytest.raises(DataError, match=rf"test.tsv, record 2, field 'label': gold label 2 is out of range for 2 "
-                                        rf"choices \(kobest_sentineg: label 'label', .*kobest_sentineg.yaml, line \d+\)"):
+    with pytest.raises(
+        DataError,
+        match=r"test.tsv, record 2, field 'label': gold label 2 is out of range for 2 "
+        r"choices \(kobest_sentineg: label 'label', .*kobest_sentineg.yaml, line \d+\)",
+    ):
         load_documents(task, "test", {"kobest": data})
 
 
 def test_missing_data_file_names_the_task_file(tmp_path):
     (tmp_path / "SentiNeg").mkdir()
-    with pytest.raises(DataError, match=r"SentiNeg/test.tsv.*missing KoBEST file.*kobest_sentineg: data.splits at "
-                                        r".*kobest_sentineg.yaml, line \d+"):
+    with pytest.raises(
+        DataError,
+        match=r"SentiNeg/test.tsv.*missing KoBEST file.*kobest_sentineg: data.splits at "
+        r".*kobest_sentineg.yaml, line \d+",
+    ):
         load_documents(get_task("kobest_sentineg"), "test", {"kobest": tmp_path})
 
 
@@ -118,15 +155,29 @@ def test_cli_refuses_a_bad_task_file_before_loading_a_model(tmp_path, monkeypatc
 
     monkeypatch.setattr(runner, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
     path = _copy(tmp_path, "kobest_boolq", "{question}", "{questoin}")
-    code = main(["eval", "--model", str(tiny_gptneox_dir), "--tasks", str(path), "--shots", "0",
-                 "--kobest-dir", str(SAMPLE), "--output", str(tmp_path / "out")])
+    code = main(
+        [
+            "eval",
+            "--model",
+            str(tiny_gptneox_dir),
+            "--tasks",
+            str(path),
+            "--shots",
+            "0",
+            "--kobest-dir",
+            str(SAMPLE),
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 2
     assert f"{path}, line {_line_of(path, 'prompt:')}: template names the field {{questoin}}" in capsys.readouterr().err
     # a good copy of a task file evaluates like the shipped task
     good = _copy(tmp_path / "good", "kobest_boolq") if (tmp_path / "good").mkdir() is None else None
     monkeypatch.undo()
     ours = polyplatypus.evaluate([str(tiny_gptneox_dir)], [str(good)], [0], kobest_dir=SAMPLE, limit=3, progress=False)
-    shipped = polyplatypus.evaluate([str(tiny_gptneox_dir)], ["kobest_boolq"], [0], kobest_dir=SAMPLE, limit=3,
-                                    progress=False)
+    shipped = polyplatypus.evaluate(
+        [str(tiny_gptneox_dir)], ["kobest_boolq"], [0], kobest_dir=SAMPLE, limit=3, progress=False
+    )
     assert ours[0]["macro_f1"] == shipped[0]["macro_f1"]
     assert ours[0]["task_fingerprint"] == shipped[0]["task_fingerprint"]

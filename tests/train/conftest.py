@@ -28,9 +28,16 @@ def small_run(tmp_path, tiny_gptneox_dir, ko_data):
 
     def make(output: str = "run", **overrides) -> TrainConfig:
         settings = dict(
-            base=str(tiny_gptneox_dir), data=str(ko_data), output=str(tmp_path / output),
-            batch_size=4, micro_batch_size=1, cutoff_len=128, prompt_template="korean",
-            warmup_steps=0, learning_rate=1e-2, report_to=[],
+            base=str(tiny_gptneox_dir),
+            data=str(ko_data),
+            output=str(tmp_path / output),
+            batch_size=4,
+            micro_batch_size=1,
+            cutoff_len=128,
+            prompt_template="korean",
+            warmup_steps=0,
+            learning_rate=1e-2,
+            report_to=[],
         )
         settings.update(overrides)
         return TrainConfig(**settings)

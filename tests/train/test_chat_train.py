@@ -13,8 +13,14 @@ from polyplatypus.train import TrainConfig, generate, merge, train
 from tests.fixtures.chat_templates import chat_tokenizer
 
 QUESTION, ANSWER = "한국의 수도는 어디인가요?", "서울입니다."
-CONVERSATION = {"messages": [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": ANSWER},
-                             {"role": "user", "content": "인구는요?"}, {"role": "assistant", "content": "약 천만 명."}]}
+CONVERSATION = {
+    "messages": [
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": ANSWER},
+        {"role": "user", "content": "인구는요?"},
+        {"role": "assistant", "content": "약 천만 명."},
+    ]
+}
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +31,20 @@ def qwen_base(tmp_path_factory, tiny_gptneox_dir):
 
     tokenizer = chat_tokenizer(tiny_gptneox_dir, "chatml")
     # a wide initialisation: the default (0.02) leaves a model this small near-uniform, and slow to fit
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         initializer_range=0.2,
-                         tie_word_embeddings=False, eos_token_id=tokenizer.eos_token_id,
-                         bos_token_id=tokenizer.bos_token_id, pad_token_id=tokenizer.pad_token_id)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        initializer_range=0.2,
+        tie_word_embeddings=False,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     folder = tmp_path_factory.mktemp("tiny-qwen2")
@@ -44,9 +59,23 @@ def chat_run(tmp_path_factory, qwen_base):
     folder = tmp_path_factory.mktemp("chat-run")
     data = folder / "chat.jsonl"
     data.write_text((json.dumps(CONVERSATION, ensure_ascii=False) + "\n") * 8, encoding="utf-8")
-    summary = train(TrainConfig(base=str(base), data=str(data), output=str(folder / "run"), batch_size=4,
-                                max_steps=20, learning_rate=3e-2, warmup_steps=0, lora_dropout=0.0, lora_layers="all",
-                                cutoff_len=128, lr_scheduler="constant", prompt_template="chat", report_to=[]))
+    summary = train(
+        TrainConfig(
+            base=str(base),
+            data=str(data),
+            output=str(folder / "run"),
+            batch_size=4,
+            max_steps=20,
+            learning_rate=3e-2,
+            warmup_steps=0,
+            lora_dropout=0.0,
+            lora_layers="all",
+            cutoff_len=128,
+            lr_scheduler="constant",
+            prompt_template="chat",
+            report_to=[],
+        )
+    )
     return folder / "run", summary
 
 
@@ -67,14 +96,16 @@ def test_chat_training_stops_at_the_end_of_turn_token(chat_run, qwen_base, tmp_p
 
     # what generate did before: only the tokenizer's EOS, so the model runs on past <|im_end|>
     model = load_adapter(AutoModelForCausalLM.from_pretrained(base), adapter).eval()
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": QUESTION}], tokenize=False,
-                                           add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": QUESTION}], tokenize=False, add_generation_prompt=True
+    )
     ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
     with torch.no_grad():
-        out = model.generate(input_ids=ids, max_new_tokens=24, do_sample=False, eos_token_id=eos,
-                             pad_token_id=tokenizer.pad_token_id)[0, ids.shape[1]:].tolist()
+        out = model.generate(
+            input_ids=ids, max_new_tokens=24, do_sample=False, eos_token_id=eos, pad_token_id=tokenizer.pad_token_id
+        )[0, ids.shape[1] :].tolist()
     assert end_of_turn in out and out.index(end_of_turn) < len(out) - 1  # it went on after the turn's end
-    assert tokenizer.decode(out[:out.index(end_of_turn)]).strip() == ANSWER
+    assert tokenizer.decode(out[: out.index(end_of_turn)]).strip() == ANSWER
 
     from polyplatypus.models.loading import load_model  # what eval loads: an adapter stops there too
 
@@ -90,15 +121,42 @@ def test_chat_training_stops_at_the_end_of_turn_token(chat_run, qwen_base, tmp_p
 def test_chat_options_are_checked_before_any_work(qwen_base, tmp_path, capsys):
     base, _ = qwen_base
     data = tmp_path / "chat.jsonl"
-    data.write_text(json.dumps({"messages": [{"role": "user", "content": "a"}, {"role": "bot", "content": "b"}]})
-                    + "\n", encoding="utf-8")
-    code = main(["train", "--base", str(base), "--data", str(data), "--output", str(tmp_path / "o"),
-                 "--prompt-template", "chat"])
+    data.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "a"}, {"role": "bot", "content": "b"}]}) + "\n",
+        encoding="utf-8",
+    )
+    code = main(
+        [
+            "train",
+            "--base",
+            str(base),
+            "--data",
+            str(data),
+            "--output",
+            str(tmp_path / "o"),
+            "--prompt-template",
+            "chat",
+        ]
+    )
     assert code == 2
     assert "chat.jsonl, record 1, field 'messages[1].role' (line 1): role must be one of" in capsys.readouterr().err
     assert not (tmp_path / "o" / "adapter_config.json").exists()
-    assert main(["train", "--base", str(base), "--data", str(data), "--output", str(tmp_path / "o"),
-                 "--system-prompt", "hi"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--base",
+                str(base),
+                "--data",
+                str(data),
+                "--output",
+                str(tmp_path / "o"),
+                "--system-prompt",
+                "hi",
+            ]
+        )
+        == 2
+    )
     assert "applies to --prompt-template chat only" in capsys.readouterr().err
 
 
@@ -108,14 +166,26 @@ def test_chat_template_file_for_a_base_without_one(tiny_gptneox_dir, tmp_path):
     from polyplatypus.train.recipe import prepare_data
 
     template = tmp_path / "plain.jinja"
-    template.write_text("{% for m in messages %}{{ m['role'] + ':\\n' + m['content'] + '<|endoftext|>' }}{% endfor %}"
-                        "{% if add_generation_prompt %}{{ 'assistant:\\n' }}{% endif %}", encoding="utf-8")
+    template.write_text(
+        "{% for m in messages %}{{ m['role'] + ':\\n' + m['content'] + '<|endoftext|>' }}{% endfor %}"
+        "{% if add_generation_prompt %}{{ 'assistant:\\n' }}{% endif %}",
+        encoding="utf-8",
+    )
     data = tmp_path / "d.jsonl"
-    data.write_text(json.dumps({"instruction": QUESTION, "output": ANSWER}, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
-    prepared = prepare_data(TrainConfig(base=str(tiny_gptneox_dir), data=str(data), output=str(tmp_path / "o"),
-                                        prompt_template="chat", chat_template=str(template), system_prompt="짧게.",
-                                        cutoff_len=128))
+    data.write_text(
+        json.dumps({"instruction": QUESTION, "output": ANSWER}, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    prepared = prepare_data(
+        TrainConfig(
+            base=str(tiny_gptneox_dir),
+            data=str(data),
+            output=str(tmp_path / "o"),
+            prompt_template="chat",
+            chat_template=str(template),
+            system_prompt="짧게.",
+            cutoff_len=128,
+        )
+    )
     tokenizer = prepared.tokenizer
     assert tokenizer.chat_template == template.read_text(encoding="utf-8")
     assert prepared.end_of_turn_id == tokenizer.eos_token_id

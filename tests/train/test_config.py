@@ -7,9 +7,9 @@ import argparse
 
 import pytest
 
+from polyplatypus.cli import main
 from polyplatypus.errors import ConfigError
 from polyplatypus.train import TrainConfig
-from polyplatypus.cli import main
 from polyplatypus.train.command import register
 from polyplatypus.train.lora import default_target_modules
 
@@ -34,14 +34,18 @@ def test_defaults_are_the_platypus_hyper_parameters():
     assert (config.cutoff_len, config.train_on_inputs, config.add_eos_token) == (4096, False, False)
     assert config.val_set_size == 0
     assert (config.prompt_template, config.group_by_length) == ("alpaca", False)
-    assert config.packing is True  # the same objective as micro batch 1, only faster; --no-packing for the literal layout
+    assert (
+        config.packing is True
+    )  # the same objective as micro batch 1, only faster; --no-packing for the literal layout
     assert config.lora_layers == "mlp" and config.lora_target_modules is None
 
 
 def test_yaml_file_then_flags(tmp_path):
     path = tmp_path / "run.yaml"
-    path.write_text("base: b\ndata: d.jsonl\noutput: o\nlearning_rate: 1.0e-3\nlora-r: 8\npacking: true\n"
-                    "report_to: []\n", encoding="utf-8")
+    path.write_text(
+        "base: b\ndata: d.jsonl\noutput: o\nlearning_rate: 1.0e-3\nlora-r: 8\npacking: true\nreport_to: []\n",
+        encoding="utf-8",
+    )
     config = build_config(parse(["train", "--config", str(path), "--lora-r", "4", "--no-packing"]))
     assert config.learning_rate == 1e-3  # from the file
     assert config.lora_r == 4 and config.packing is False  # flags override the file
@@ -84,15 +88,24 @@ def test_target_modules_accept_the_platypus_string_form():
     assert build_config(args).report_to == ["tensorboard", "wandb"]
 
 
-@pytest.mark.parametrize("argv,flag,written", [
-    (["train", "--lora-target-modules", "query_key_value", "dense", "--base", "b"], "--lora-target-modules",
-     "query_key_value,dense"),
-    (["train", "--base", "b", "--report-to", "tensorboard", "wandb"], "--report-to", "tensorboard,wandb"),
-    (["train", "--report-to=tensorboard", "wandb"], "--report-to", "tensorboard,wandb"),
-    (["eval", "--model", "m", "--shots", "0", "5", "10"], "--shots", "0,5,10"),
-    (["data", "curate", "--data", "in.jsonl", "--dedup-fields", "instruction", "input"], "--dedup-fields",
-     "instruction,input"),
-])
+@pytest.mark.parametrize(
+    "argv,flag,written",
+    [
+        (
+            ["train", "--lora-target-modules", "query_key_value", "dense", "--base", "b"],
+            "--lora-target-modules",
+            "query_key_value,dense",
+        ),
+        (["train", "--base", "b", "--report-to", "tensorboard", "wandb"], "--report-to", "tensorboard,wandb"),
+        (["train", "--report-to=tensorboard", "wandb"], "--report-to", "tensorboard,wandb"),
+        (["eval", "--model", "m", "--shots", "0", "5", "10"], "--shots", "0,5,10"),
+        (
+            ["data", "curate", "--data", "in.jsonl", "--dedup-fields", "instruction", "input"],
+            "--dedup-fields",
+            "instruction,input",
+        ),
+    ],
+)
 def test_the_space_separated_list_form_is_refused_naming_the_comma_form(argv, flag, written, capsys):
     """The form ``train`` took before all commands shared one list convention fails before any
     work, with exit status 2, and says what to write instead."""
@@ -112,13 +125,22 @@ def test_other_stray_words_keep_argparse_s_message(capsys):
 def test_default_target_modules_by_architecture(tiny_tokenizer):
     from polyplatypus.models.tiny import build_tiny_model
 
-    neox, llama = (build_tiny_model(tiny_tokenizer, arch, hidden_size=16, layers=2, heads=2, max_positions=64)
-                   for arch in ("gpt_neox", "llama"))
+    neox, llama = (
+        build_tiny_model(tiny_tokenizer, arch, hidden_size=16, layers=2, heads=2, max_positions=64)
+        for arch in ("gpt_neox", "llama")
+    )
     assert default_target_modules(neox) == ["dense_h_to_4h", "dense_4h_to_h"]
     assert default_target_modules(llama) == ["gate_proj", "up_proj", "down_proj"]
     assert default_target_modules(neox, "attention") == ["query_key_value", "dense"]
-    assert default_target_modules(llama, "all") == ["q_proj", "k_proj", "v_proj", "o_proj",
-                                                    "gate_proj", "up_proj", "down_proj"]
+    assert default_target_modules(llama, "all") == [
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    ]
     with pytest.raises(ConfigError, match="mlp, attention or all"):
         default_target_modules(llama, "embeddings")
 
@@ -133,14 +155,17 @@ def test_every_field_has_a_flag():
         assert "--" + name.replace("_", "-") in text
 
 
-@pytest.mark.parametrize("line,key,message", [
-    ("batch_size: true", "batch_size", "valid integer"),
-    ("train_on_inputs: \"yes\"", "train_on_inputs", "valid boolean"),
-    ("lora_r: \"16\"", "lora_r", "valid integer"),
-    ("max_steps: 2.5", "max_steps", "valid integer"),
-    ("learning_rate: true", "learning_rate", "valid number"),
-    ("learning_rate: fast", "learning_rate", "valid number"),
-])
+@pytest.mark.parametrize(
+    "line,key,message",
+    [
+        ("batch_size: true", "batch_size", "valid integer"),
+        ('train_on_inputs: "yes"', "train_on_inputs", "valid boolean"),
+        ('lora_r: "16"', "lora_r", "valid integer"),
+        ("max_steps: 2.5", "max_steps", "valid integer"),
+        ("learning_rate: true", "learning_rate", "valid number"),
+        ("learning_rate: fast", "learning_rate", "valid number"),
+    ],
+)
 def test_wrong_types_are_errors_not_conversions(tmp_path, line, key, message):
     path = tmp_path / "c.yaml"
     path.write_text(f"base: b\ndata: d\noutput: o\n{line}\n", encoding="utf-8")
@@ -153,8 +178,9 @@ def test_wrong_types_are_errors_not_conversions(tmp_path, line, key, message):
 def test_floats_accept_yaml_exponents_and_integers(tmp_path):
     path = tmp_path / "c.yaml"
     # PyYAML reads 4e-4 (no dot) as the string '4e-4'
-    path.write_text("base: b\ndata: d\noutput: o\nlearning_rate: 4e-4\nmax_grad_norm: 2\nval_set_size: 10\n",
-                    encoding="utf-8")
+    path.write_text(
+        "base: b\ndata: d\noutput: o\nlearning_rate: 4e-4\nmax_grad_norm: 2\nval_set_size: 10\n", encoding="utf-8"
+    )
     config = TrainConfig.load(path)
     assert config.learning_rate == 4e-4 and config.max_grad_norm == 2.0 and config.val_set_size == 10
     assert build_config(parse(["train", "--config", str(path), "--max-steps", "5"])).max_steps == 5
@@ -204,28 +230,57 @@ def test_merge_generate_and_report_take_their_flags_from_their_settings(monkeypa
     store = importlib.import_module("polyplatypus.eval.store")
     monkeypatch.setattr(merge_module, "merge", lambda *a, **kw: calls.setdefault("merge", kw) and "merged")
     monkeypatch.setattr(generate_module, "generate", lambda *a, **kw: calls.setdefault("generate", kw) and "answer")
-    monkeypatch.setattr(card, "write_report", lambda paths, output, **kw: calls.setdefault("report", (paths, output, kw)) and {})
+    monkeypatch.setattr(
+        card, "write_report", lambda paths, output, **kw: calls.setdefault("report", (paths, output, kw)) and {}
+    )
     monkeypatch.setattr(store.ResultsStore, "find", classmethod(lambda cls, path: [path]))
 
     assert main(["merge", "--adapter", "a", "--output", "m", "--dtype", "float16", "--overwrite"]) == 0
-    assert calls["merge"] == {"adapter": "a", "output": "m", "base": None, "dtype": "float16", "max_shard_size": "5GB",
-                              "device_map": None, "overwrite": True, "allow_base_mismatch": False}
+    assert calls["merge"] == {
+        "adapter": "a",
+        "output": "m",
+        "base": None,
+        "dtype": "float16",
+        "max_shard_size": "5GB",
+        "device_map": None,
+        "overwrite": True,
+        "allow_base_mismatch": False,
+    }
     assert main(["generate", "--model", "m", "--instruction", "안녕", "--temperature", "0.7", "--seed", "3"]) == 0
-    assert calls["generate"] == {"model": "m", "adapter": None, "instruction": "안녕", "input": "", "template": None, "system_prompt": None,
-                                 "max_new_tokens": 256, "temperature": 0.7, "top_p": 1.0, "repetition_penalty": 1.0,
-                                 "seed": 3}
+    assert calls["generate"] == {
+        "model": "m",
+        "adapter": None,
+        "instruction": "안녕",
+        "input": "",
+        "template": None,
+        "system_prompt": None,
+        "max_new_tokens": 256,
+        "temperature": 0.7,
+        "top_p": 1.0,
+        "repetition_penalty": 1.0,
+        "seed": 3,
+    }
     assert main(["report", "r1", "r2", "--format", "md,png", "--resamples", "50"]) == 0
     paths, output, options = calls["report"]
-    assert (paths, str(output), options["formats"], options["resamples"]) == (["r1", "r2"], "r1/report", ("md", "png"), 50)
+    assert (paths, str(output), options["formats"], options["resamples"]) == (
+        ["r1", "r2"],
+        "r1/report",
+        ("md", "png"),
+        50,
+    )
 
-    for argv, message in ((["merge", "--adapter", "a", "--output", "m", "--dtype", "half"], "argument --dtype"),
-                          (["generate", "--model", "m", "--instruction", "x", "--top-p", "0"], "argument --top-p"),
-                          (["report", "r1", "--format", "pdf"], "argument --format"),
-                          (["report", "r1", "--format", "md", "html"], "--format takes one comma-separated list")):
+    for argv, message in (
+        (["merge", "--adapter", "a", "--output", "m", "--dtype", "half"], "argument --dtype"),
+        (["generate", "--model", "m", "--instruction", "x", "--top-p", "0"], "argument --top-p"),
+        (["report", "r1", "--format", "pdf"], "argument --format"),
+        (["report", "r1", "--format", "md", "html"], "--format takes one comma-separated list"),
+    ):
         with pytest.raises(SystemExit) as exit:
             main(argv)
         assert exit.value.code == 2 and message in capsys.readouterr().err
     # the spaced list before the results folder: the folder would be read as a format, the format as a folder
     assert main(["report", "--format", "md", "html", "r1"]) == 2
-    assert "html: not a results folder; --format takes one comma-separated list: write --format md,html" in \
-        capsys.readouterr().err
+    assert (
+        "html: not a results folder; --format takes one comma-separated list: write --format md,html"
+        in capsys.readouterr().err
+    )

@@ -19,11 +19,24 @@ from polyplatypus.train import train
 def test_two_process_torchrun_gives_one_adapter_equal_to_a_single_process_run(small_run, tmp_path):
     settings = dict(max_steps=3, save_steps=2, lora_dropout=0.0, micro_batch_size=1)
     config = small_run("ddp", **settings)
-    flags = [f"--{key.replace('_', '-')}={value}" for key, value in config.model_dump(exclude_defaults=True).items()
-             if key != "report_to"] + ["--report-to", "none"]
+    flags = [
+        f"--{key.replace('_', '-')}={value}"
+        for key, value in config.model_dump(exclude_defaults=True).items()
+        if key != "report_to"
+    ] + ["--report-to", "none"]
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "polyplatypus.cli", "train", *flags]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "polyplatypus.cli",
+        "train",
+        *flags,
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 

@@ -25,9 +25,29 @@ def enospc(filename=None):
 def test_train_onto_a_full_disk(small_filesystem, small_run, capsys):
     config = small_run(output=str(small_filesystem / "run"), max_steps=3, save_steps=1, report_to=["tensorboard"])
     fill_filesystem(small_filesystem, leave=48 * 1024)
-    code = main(["train", "--base", config.base, "--data", config.data, "--output", config.output,
-                 "--max-steps", "3", "--save-steps", "1", "--batch-size", "4", "--micro-batch-size", "1",
-                 "--cutoff-len", "128", "--prompt-template", "korean"])
+    code = main(
+        [
+            "train",
+            "--base",
+            config.base,
+            "--data",
+            config.data,
+            "--output",
+            config.output,
+            "--max-steps",
+            "3",
+            "--save-steps",
+            "1",
+            "--batch-size",
+            "4",
+            "--micro-batch-size",
+            "1",
+            "--cutoff-len",
+            "128",
+            "--prompt-template",
+            "korean",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2, err
     assert f"cannot write {small_filesystem}" in err and "Traceback" not in err

@@ -18,15 +18,32 @@ GOLDEN = json.loads((Path(__file__).parents[1] / "golden" / "train_tiny_gptneox.
 TOLERANCE = 2e-5
 
 
-@pytest.mark.parametrize("packing,dropout", [(True, 0.0), (False, 0.0), (False, 0.05)],
-                         ids=["default (packed)", "micro batch 1", "micro batch 1, LoRA dropout"])
+@pytest.mark.parametrize(
+    "packing,dropout",
+    [(True, 0.0), (False, 0.0), (False, 0.05)],
+    ids=["default (packed)", "micro batch 1", "micro batch 1, LoRA dropout"],
+)
 def test_step_losses_match_the_independent_loop(packing, dropout, small_run):
     s = GOLDEN["settings"]
-    summary = train(small_run(packing=packing, lora_dropout=dropout, batch_size=s["batch_size"], micro_batch_size=1,
-                              max_steps=s["steps"], learning_rate=s["learning_rate"], warmup_steps=s["warmup_steps"],
-                              cutoff_len=s["cutoff_len"], lora_r=s["lora_r"], lora_alpha=s["lora_alpha"],
-                              max_grad_norm=s["max_grad_norm"], prompt_template=s["prompt_template"], seed=s["seed"],
-                              lora_layers="mlp", logging_steps=1))
+    summary = train(
+        small_run(
+            packing=packing,
+            lora_dropout=dropout,
+            batch_size=s["batch_size"],
+            micro_batch_size=1,
+            max_steps=s["steps"],
+            learning_rate=s["learning_rate"],
+            warmup_steps=s["warmup_steps"],
+            cutoff_len=s["cutoff_len"],
+            lora_r=s["lora_r"],
+            lora_alpha=s["lora_alpha"],
+            max_grad_norm=s["max_grad_norm"],
+            prompt_template=s["prompt_template"],
+            seed=s["seed"],
+            lora_layers="mlp",
+            logging_steps=1,
+        )
+    )
     expected = GOLDEN["step_losses"][f"lora_dropout_{dropout:g}"]
     got = [entry["loss"] for entry in summary["log_history"] if "loss" in entry]
     assert summary["lora_target_modules"] == sorted(s["target_modules"])
@@ -53,20 +70,49 @@ def test_the_logged_gradient_norm_is_the_independent_loop_s(small_run, monkeypat
         make_train_golden.run(0.0, grad_norms=reference)
     finally:
         torch.set_num_threads(threads)
-    summary = train(small_run(packing=True, lora_dropout=0.0, batch_size=s["batch_size"], micro_batch_size=1,
-                              max_steps=s["steps"], learning_rate=s["learning_rate"], warmup_steps=s["warmup_steps"],
-                              cutoff_len=s["cutoff_len"], lora_r=s["lora_r"], lora_alpha=s["lora_alpha"],
-                              max_grad_norm=clip, prompt_template=s["prompt_template"], seed=s["seed"],
-                              lora_layers="mlp", logging_steps=1))
+    summary = train(
+        small_run(
+            packing=True,
+            lora_dropout=0.0,
+            batch_size=s["batch_size"],
+            micro_batch_size=1,
+            max_steps=s["steps"],
+            learning_rate=s["learning_rate"],
+            warmup_steps=s["warmup_steps"],
+            cutoff_len=s["cutoff_len"],
+            lora_r=s["lora_r"],
+            lora_alpha=s["lora_alpha"],
+            max_grad_norm=clip,
+            prompt_template=s["prompt_template"],
+            seed=s["seed"],
+            lora_layers="mlp",
+            logging_steps=1,
+        )
+    )
     logged = [entry["grad_norm"] for entry in summary["log_history"] if "loss" in entry]
     assert min(reference) > clip  # every step was clipped: the norm is the one before clipping
     assert logged == pytest.approx(reference, rel=1e-3)
     # a logging interval of two steps logs the mean of its steps' norms
-    summary = train(small_run("every-2", packing=True, lora_dropout=0.0, batch_size=s["batch_size"], micro_batch_size=1,
-                              max_steps=s["steps"], learning_rate=s["learning_rate"], warmup_steps=s["warmup_steps"],
-                              cutoff_len=s["cutoff_len"], lora_r=s["lora_r"], lora_alpha=s["lora_alpha"],
-                              max_grad_norm=clip, prompt_template=s["prompt_template"], seed=s["seed"],
-                              lora_layers="mlp", logging_steps=2))
+    summary = train(
+        small_run(
+            "every-2",
+            packing=True,
+            lora_dropout=0.0,
+            batch_size=s["batch_size"],
+            micro_batch_size=1,
+            max_steps=s["steps"],
+            learning_rate=s["learning_rate"],
+            warmup_steps=s["warmup_steps"],
+            cutoff_len=s["cutoff_len"],
+            lora_r=s["lora_r"],
+            lora_alpha=s["lora_alpha"],
+            max_grad_norm=clip,
+            prompt_template=s["prompt_template"],
+            seed=s["seed"],
+            lora_layers="mlp",
+            logging_steps=2,
+        )
+    )
     logged = [entry["grad_norm"] for entry in summary["log_history"] if "loss" in entry]
     pairs = [(reference[i] + reference[i + 1]) / 2 for i in range(0, len(reference), 2)]
     assert logged == pytest.approx(pairs, rel=1e-3)

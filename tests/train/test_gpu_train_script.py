@@ -21,8 +21,24 @@ def gpu_train():
 
 
 def test_gpu_train_runs_its_tiny_layout_on_cpu(gpu_train, tmp_path, polyglot_tokenizer_dir):
-    status = gpu_train.main(["--layout", "tiny", "--variant", "plain", "--variant", "packed", "--variant", "long+gc",
-                             "--steps", "2", "--out", str(tmp_path), "--tokenizer", str(polyglot_tokenizer_dir)])
+    status = gpu_train.main(
+        [
+            "--layout",
+            "tiny",
+            "--variant",
+            "plain",
+            "--variant",
+            "packed",
+            "--variant",
+            "long+gc",
+            "--steps",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--tokenizer",
+            str(polyglot_tokenizer_dir),
+        ]
+    )
     assert status == 0
     rows = json.loads((tmp_path / "train.json").read_text(encoding="utf-8"))
     assert [r["variant"] for r in rows] == ["plain", "packed", "long+gc"]

@@ -48,12 +48,34 @@ def test_lora_targets_are_found_by_role(arch, tiny_layout_dir):
 def _moe_and_remote_code_models():
     from transformers import Qwen3MoeConfig
 
-    moe = AutoModelForCausalLM.from_config(Qwen3MoeConfig(
-        vocab_size=64, hidden_size=16, intermediate_size=32, moe_intermediate_size=8, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=8, num_experts=4, num_experts_per_tok=2))
-    unlabelled = AutoModelForCausalLM.from_config(Qwen3MoeConfig(
-        vocab_size=64, hidden_size=16, intermediate_size=32, moe_intermediate_size=8, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=8, num_experts=4, num_experts_per_tok=2))
+    moe = AutoModelForCausalLM.from_config(
+        Qwen3MoeConfig(
+            vocab_size=64,
+            hidden_size=16,
+            intermediate_size=32,
+            moe_intermediate_size=8,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=8,
+            num_experts=4,
+            num_experts_per_tok=2,
+        )
+    )
+    unlabelled = AutoModelForCausalLM.from_config(
+        Qwen3MoeConfig(
+            vocab_size=64,
+            hidden_size=16,
+            intermediate_size=32,
+            moe_intermediate_size=8,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=8,
+            num_experts=4,
+            num_experts_per_tok=2,
+        )
+    )
     unlabelled.config.base_model_tp_plan = None  # as a remote-code config without a plan
     return moe, unlabelled
 
@@ -80,9 +102,21 @@ def trained(tmp_path_factory, tiny_layout_dir, ko_data):
         if arch not in made:
             folder = tmp_path_factory.mktemp(f"layout-{arch}")
             base = str(tiny_layout_dir(arch))
-            summary = train(TrainConfig(base=base, data=str(ko_data), output=str(folder / "run"), batch_size=8,
-                                        max_steps=3, learning_rate=3e-2, warmup_steps=0, lora_layers="all",
-                                        cutoff_len=128, prompt_template="korean", report_to=[]))
+            summary = train(
+                TrainConfig(
+                    base=base,
+                    data=str(ko_data),
+                    output=str(folder / "run"),
+                    batch_size=8,
+                    max_steps=3,
+                    learning_rate=3e-2,
+                    warmup_steps=0,
+                    lora_layers="all",
+                    cutoff_len=128,
+                    prompt_template="korean",
+                    report_to=[],
+                )
+            )
             assert summary["steps"] == 3 and summary["config"]["packing"] and summary["lora_target_modules"]
             made[arch] = base, folder / "run"
         return made[arch]
@@ -114,9 +148,26 @@ def test_train_merge_evaluate_and_generate(arch, trained, tmp_path, tiny_tokeniz
     change = json.loads((merged_dir / "polyplatypus.json").read_text())["logit_change"]
     assert change["dtype"] == "float32" and change["max_abs"] < 1e-4
 
-    code = main(["eval", "--model", f"m={merged_dir}", "--tasks", "kobest_copa,kobest_hellaswag", "--shots", "0",
-                 "--limit", "3", "--batch-size", "4", "--kobest-dir", str(kobest_dir),
-                 "--output", str(tmp_path / "eval"), "--no-progress"])
+    code = main(
+        [
+            "eval",
+            "--model",
+            f"m={merged_dir}",
+            "--tasks",
+            "kobest_copa,kobest_hellaswag",
+            "--shots",
+            "0",
+            "--limit",
+            "3",
+            "--batch-size",
+            "4",
+            "--kobest-dir",
+            str(kobest_dir),
+            "--output",
+            str(tmp_path / "eval"),
+            "--no-progress",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     records = json.loads((tmp_path / "eval" / "results.json").read_text())
     records = records if isinstance(records, list) else records.get("results", records)

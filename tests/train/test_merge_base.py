@@ -17,8 +17,19 @@ from polyplatypus.train import TrainConfig, merge, train
 @pytest.fixture(scope="module")
 def adapter(tmp_path_factory, tiny_gptneox_dir, ko_data):
     output = tmp_path_factory.mktemp("adapter") / "run"
-    train(TrainConfig(base=str(tiny_gptneox_dir), data=str(ko_data), output=str(output), batch_size=4, max_steps=1,
-                      warmup_steps=0, cutoff_len=128, prompt_template="korean", report_to=[]))
+    train(
+        TrainConfig(
+            base=str(tiny_gptneox_dir),
+            data=str(ko_data),
+            output=str(output),
+            batch_size=4,
+            max_steps=1,
+            warmup_steps=0,
+            cutoff_len=128,
+            prompt_template="korean",
+            report_to=[],
+        )
+    )
     return output
 
 
@@ -66,8 +77,10 @@ def test_merge_cli_flag_and_unrecorded_adapter_warns(adapter, changed_base, tmp_
 
     downloaded = tmp_path / "downloaded"
     shutil.copytree(adapter, downloaded, ignore=shutil.ignore_patterns("train_summary.json", "checkpoints"))
-    assert main(["merge", "--adapter", str(downloaded), "--base", str(changed_base), "--output",
-                 str(tmp_path / "m2")]) == 0
+    assert (
+        main(["merge", "--adapter", str(downloaded), "--base", str(changed_base), "--output", str(tmp_path / "m2")])
+        == 0
+    )
     err = capsys.readouterr().err
     assert "warning" in err and "records no base_fingerprint" in err and str(changed_base) in err
     assert json.loads((tmp_path / "m2" / "polyplatypus.json").read_text())["adapter_base_fingerprint"] is None

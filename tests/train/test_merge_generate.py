@@ -19,9 +19,21 @@ def trained(request, tmp_path_factory, tiny_gptneox_dir, tiny_llama_dir, ko_data
     """(base, adapter folder) after a short run with a high learning rate (non-zero LoRA B)."""
     base = str(tiny_gptneox_dir if request.param == "gpt_neox" else tiny_llama_dir)
     output = tmp_path_factory.mktemp(f"adapter-{request.param}")
-    train(TrainConfig(base=base, data=str(ko_data), output=str(output / "run"), batch_size=4, max_steps=3,
-                      learning_rate=2e-2, warmup_steps=0, lora_layers="all", cutoff_len=128,
-                      prompt_template="korean", report_to=[]))
+    train(
+        TrainConfig(
+            base=base,
+            data=str(ko_data),
+            output=str(output / "run"),
+            batch_size=4,
+            max_steps=3,
+            learning_rate=2e-2,
+            warmup_steps=0,
+            lora_layers="all",
+            cutoff_len=128,
+            prompt_template="korean",
+            report_to=[],
+        )
+    )
     return base, output / "run"
 
 
@@ -72,9 +84,23 @@ def test_trained_model_answers_and_stops(tmp_path, tiny_gptneox_dir, capsys):
     data = tmp_path / "one.jsonl"
     data.write_text((json.dumps(RECORD, ensure_ascii=False) + "\n") * 8, encoding="utf-8")
     output = tmp_path / "run"
-    train(TrainConfig(base=str(tiny_gptneox_dir), data=str(data), output=str(output), batch_size=4, max_steps=30,
-                      learning_rate=3e-2, warmup_steps=0, lora_dropout=0.0, lora_layers="all", cutoff_len=128,
-                      lr_scheduler="constant", prompt_template="korean", report_to=[]))
+    train(
+        TrainConfig(
+            base=str(tiny_gptneox_dir),
+            data=str(data),
+            output=str(output),
+            batch_size=4,
+            max_steps=30,
+            learning_rate=3e-2,
+            warmup_steps=0,
+            lora_dropout=0.0,
+            lora_layers="all",
+            cutoff_len=128,
+            lr_scheduler="constant",
+            prompt_template="korean",
+            report_to=[],
+        )
+    )
     answer = generate(str(tiny_gptneox_dir), RECORD["instruction"], adapter=str(output), max_new_tokens=24)
     assert answer == RECORD["output"]
     assert generate(str(output), RECORD["instruction"], max_new_tokens=24) == answer  # base read from the adapter
@@ -83,8 +109,10 @@ def test_trained_model_answers_and_stops(tmp_path, tiny_gptneox_dir, capsys):
 
     merged = merge(output, tmp_path / "merged")
     capsys.readouterr()
-    assert main(["generate", "--model", str(merged), "--instruction", RECORD["instruction"],
-                 "--max-new-tokens", "24"]) == 0
+    assert (
+        main(["generate", "--model", str(merged), "--instruction", RECORD["instruction"], "--max-new-tokens", "24"])
+        == 0
+    )
     assert capsys.readouterr().out.strip() == RECORD["output"]  # the template comes from the merged folder
 
 
@@ -94,8 +122,10 @@ def test_merge_and_generate_stay_callable_after_their_modules_are_imported():
     import subprocess
     import sys
 
-    code = ("import polyplatypus.train.generate, polyplatypus.train.merge\n"
-            "from polyplatypus.train import generate, merge\n"
-            "assert callable(generate) and callable(merge), (generate, merge)\n")
+    code = (
+        "import polyplatypus.train.generate, polyplatypus.train.merge\n"
+        "from polyplatypus.train import generate, merge\n"
+        "assert callable(generate) and callable(merge), (generate, merge)\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -70,7 +70,9 @@ def test_resume_refuses_changed_data_and_tidies_an_interrupted_save(small_run, t
     assert not leftover.exists() and not (out / "checkpoints" / "checkpoint-4.partial").exists()
 
     # a finished run, resumed on changed data, is refused too (naming the summary)
-    data.write_text(original.decode() + json.dumps({"instruction": "추가", "output": "질문"}, ensure_ascii=False) + "\n")
+    data.write_text(
+        original.decode() + json.dumps({"instruction": "추가", "output": "질문"}, ensure_ascii=False) + "\n"
+    )
     with pytest.raises(ConfigError, match=r"train_summary.json: the training data .* is not the data"):
         train(small_run(**settings, resume=True))
 
@@ -85,8 +87,22 @@ def test_output_checked_before_anything_loads(small_run, tmp_path, tiny_gptneox_
     shutil.copytree(tiny_gptneox_dir, merged)
     (merged / "polyplatypus.json").write_text('{"base": "x", "adapter": "y", "prompt_template": "alpaca"}')
     before = {p.name: p.read_bytes() for p in merged.iterdir()}
-    assert main(["train", "--base", str(tiny_gptneox_dir), "--data", small_run().data, "--output", str(merged),
-                 "--report-to", "none"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--base",
+                str(tiny_gptneox_dir),
+                "--data",
+                small_run().data,
+                "--output",
+                str(merged),
+                "--report-to",
+                "none",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert f"{merged}: the folder holds a merged model (polyplatypus merge)" in err
     assert "not the output of an earlier `polyplatypus train`" in err and "Traceback" not in err
@@ -113,8 +129,18 @@ def adapter(tmp_path_factory, tiny_gptneox_dir, ko_data):
     from polyplatypus.train import TrainConfig
 
     output = tmp_path_factory.mktemp("merge-source") / "adapter"
-    train(TrainConfig(base=str(tiny_gptneox_dir), data=str(ko_data), output=str(output), batch_size=4, max_steps=1,
-                      cutoff_len=128, prompt_template="korean", report_to=[]))
+    train(
+        TrainConfig(
+            base=str(tiny_gptneox_dir),
+            data=str(ko_data),
+            output=str(output),
+            batch_size=4,
+            max_steps=1,
+            cutoff_len=128,
+            prompt_template="korean",
+            report_to=[],
+        )
+    )
     return output
 
 

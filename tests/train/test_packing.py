@@ -66,19 +66,27 @@ def test_a_packed_examples_loss_equals_its_unpacked_loss(arch, examples, tiny_la
     packed_rows = [[examples[i] for i in row] for row in rows]
     with torch.no_grad():
         # the straightforward reference: one example, every logit, mean over its target tokens
-        reference = torch.stack([
-            torch.nn.functional.cross_entropy(model(torch.tensor([examples[i].input_ids])).logits[0, :-1],
-                                              torch.tensor(examples[i].labels[1:]), ignore_index=-100)
-            for i in order])
+        reference = torch.stack(
+            [
+                torch.nn.functional.cross_entropy(
+                    model(torch.tensor([examples[i].input_ids])).logits[0, :-1],
+                    torch.tensor(examples[i].labels[1:]),
+                    ignore_index=-100,
+                )
+                for i in order
+            ]
+        )
         alone = torch.cat([loss.forward_losses(model, batching.collate([[examples[i]]], 1)) for i in order])
-        alone_sliced = torch.cat([loss.forward_losses(per_example, batching.collate([[examples[i]]], 1))
-                                  for i in order])
+        alone_sliced = torch.cat(
+            [loss.forward_losses(per_example, batching.collate([[examples[i]]], 1)) for i in order]
+        )
         padded_sliced = loss.forward_losses(per_example, batching.collate([[examples[i]] for i in order], 1))
         padded = loss.forward_losses(model, batching.collate([[examples[i]] for i in order], 1))
         packed = loss.forward_losses(model, batching.collate(packed_rows, 1))
         # forward_losses computes logits at target positions only; all positions give the same losses
-        every_logit = loss.example_losses(model(**batching.collate(packed_rows, 1).model_inputs()).logits,
-                                              batching.collate(packed_rows, 1))
+        every_logit = loss.example_losses(
+            model(**batching.collate(packed_rows, 1).model_inputs()).logits, batching.collate(packed_rows, 1)
+        )
         flat = batching.collate(packed_rows, 1, flatten=True)
         assert flat.input_ids.shape == (1, sum(lengths[i] for i in order)) and len(flat.cu_seq_lens) == 13
         flat_masked = loss.forward_losses(model, flat)

@@ -19,8 +19,11 @@ def test_a_training_pass_runs_on_the_meta_device(layout, tiny_gptneox_dir, tiny_
     ``int(t.sum())``, ``if t.any()``, boolean-mask indexing) raises. The same reads would each stall
     the host on a GPU until the queued kernels have run (the code before this test had three)."""
     examples = tokenize_records(ko_records[:6], tiny_tokenizer, get_template("korean"), cutoff_len=128)
-    rows = {"micro batch 1": [[examples[0]]], "padded micro batch": [[e] for e in examples[:3]],
-            "packed": [examples[:3], examples[3:]]}[layout]
+    rows = {
+        "micro batch 1": [[examples[0]]],
+        "padded micro batch": [[e] for e in examples[:3]],
+        "packed": [examples[:3], examples[3:]],
+    }[layout]
     attention.register()
     config = AutoConfig.from_pretrained(tiny_gptneox_dir, attn_implementation=attention.NAME)
     with torch.device("meta"):

@@ -39,8 +39,16 @@ def test_unknown_template_lists_the_known_ones(tmp_path):
     with pytest.raises(ConfigError, match="alpaca, korean"):
         get_template("vicuna")
     path = tmp_path / "mine.json"
-    path.write_text(json.dumps({"prompt_input": "I:{instruction} {input}\nA:", "prompt_no_input": "I:{instruction}\nA:",
-                                "response_split": "A:"}), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "prompt_input": "I:{instruction} {input}\nA:",
+                "prompt_no_input": "I:{instruction}\nA:",
+                "response_split": "A:",
+            }
+        ),
+        encoding="utf-8",
+    )
     assert get_template(str(path)).prompt("x") == "I:x\nA:"
     path.write_text(json.dumps({"prompt_input": "I:{instruction}"}), encoding="utf-8")
     with pytest.raises(ConfigError, match="prompt_no_input, response_split"):
@@ -60,13 +68,14 @@ def test_prompt_tokens_are_masked_and_eos_ends_the_response(tiny_tokenizer, ko_r
         full = _encode(tiny_tokenizer, template.prompt(record["instruction"], record.get("input")) + record["output"])
         assert example.input_ids == full + [eos]
         assert example.labels[: len(prompt)] == [IGNORE_INDEX] * len(prompt)
-        assert example.labels[len(prompt):] == example.input_ids[len(prompt):]
-        assert tiny_tokenizer.decode(example.input_ids[len(prompt):-1]).strip() == record["output"]
+        assert example.labels[len(prompt) :] == example.input_ids[len(prompt) :]
+        assert tiny_tokenizer.decode(example.input_ids[len(prompt) : -1]).strip() == record["output"]
 
 
 def test_train_on_inputs_labels_every_token(tiny_tokenizer, ko_records):
-    (example,) = tokenize_records(ko_records[:1], tiny_tokenizer, get_template("alpaca"), cutoff_len=4096,
-                                  train_on_inputs=True)
+    (example,) = tokenize_records(
+        ko_records[:1], tiny_tokenizer, get_template("alpaca"), cutoff_len=4096, train_on_inputs=True
+    )
     assert example.labels == example.input_ids
     assert IGNORE_INDEX not in example.labels
     assert example.input_ids[-1] == tiny_tokenizer.eos_token_id

@@ -36,8 +36,9 @@ def test_training_lowers_the_loss_gpt_neox(small_run):
 
 
 def test_training_lowers_the_loss_llama_with_validation(small_run, tiny_llama_dir):
-    config = small_run(base=str(tiny_llama_dir), num_epochs=4, val_set_size=4, logging_steps=5,
-                       report_to=["tensorboard"])
+    config = small_run(
+        base=str(tiny_llama_dir), num_epochs=4, val_set_size=4, logging_steps=5, report_to=["tensorboard"]
+    )
     summary = train(config)
     assert summary["train_examples"] == 20 and summary["val_examples"] == 4
     assert summary["steps"] == 20 and summary["final_loss"] < summary["initial_loss"] - 0.05
@@ -81,15 +82,20 @@ def test_resume_reaches_the_same_adapter_as_an_uninterrupted_run(small_run):
     with pytest.raises(ConfigError, match="already holds a training run"):
         train(small_run("full", **settings))
     assert train(small_run("cut", **settings, resume=True)) == json.loads(
-        (Path(small_run("cut").output) / "train_summary.json").read_text(encoding="utf-8"))
+        (Path(small_run("cut").output) / "train_summary.json").read_text(encoding="utf-8")
+    )
 
 
 BAD = {
-    "missing_output.jsonl": ('{"instruction": "a", "output": "b"}\n{"instruction": "질문", "input": ""}\n',
-                             ["record 2", "'output'"]),
+    "missing_output.jsonl": (
+        '{"instruction": "a", "output": "b"}\n{"instruction": "질문", "input": ""}\n',
+        ["record 2", "'output'"],
+    ),
     "missing_instruction.jsonl": ('{"input": "x", "output": "b"}\n', ["record 1", "'instruction'"]),
-    "wrong_type.json": ('[{"instruction": "a", "output": "b"}, {"instruction": "c", "output": 3}]',
-                        ["record 2", "'output'"]),
+    "wrong_type.json": (
+        '[{"instruction": "a", "output": "b"}, {"instruction": "c", "output": 3}]',
+        ["record 2", "'output'"],
+    ),
     "empty.jsonl": ("", ["empty"]),
     "broken.jsonl": ('{"instruction": "a", "output": "b"}\n{"instruction": "a", "output": \n', ["record 2", "JSON"]),
 }
@@ -115,14 +121,37 @@ def test_cli_train_with_a_config_file_and_flags(tmp_path, tiny_gptneox_dir, ko_d
 
     config = tmp_path / "run.yaml"
     output = tmp_path / "out"
-    config.write_text(f"base: {tiny_gptneox_dir}\ndata: {ko_data}\noutput: {output}\nbatch_size: 4\n"
-                      "cutoff_len: 96\nmax_steps: 5\nreport_to: []\nprompt_template: korean\npacking: true\n",
-                      encoding="utf-8")
-    assert main(["train", "--config", str(config), "--max-steps", "2", "--lora-r", "4", "--group-by-length",
-                 "--micro-batch-size", "2"]) == 0
+    config.write_text(
+        f"base: {tiny_gptneox_dir}\ndata: {ko_data}\noutput: {output}\nbatch_size: 4\n"
+        "cutoff_len: 96\nmax_steps: 5\nreport_to: []\nprompt_template: korean\npacking: true\n",
+        encoding="utf-8",
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(config),
+                "--max-steps",
+                "2",
+                "--lora-r",
+                "4",
+                "--group-by-length",
+                "--micro-batch-size",
+                "2",
+            ]
+        )
+        == 0
+    )
     saved = (output / "train_config.yaml").read_text(encoding="utf-8")
-    for line in ("max_steps: 2", "lora_r: 4", "cutoff_len: 96", "packing: true", "group_by_length: true",
-                 "micro_batch_size: 2"):
+    for line in (
+        "max_steps: 2",
+        "lora_r: 4",
+        "cutoff_len: 96",
+        "packing: true",
+        "group_by_length: true",
+        "micro_batch_size: 2",
+    ):
         assert line in saved
     summary = json.loads((output / "train_summary.json").read_text(encoding="utf-8"))
     assert summary["steps"] == 2 and summary["cutoff_len"] == 96

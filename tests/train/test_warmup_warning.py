@@ -8,10 +8,16 @@ from polyplatypus.train import train
 from polyplatypus.train.recipe import warmup_message
 
 
-@pytest.mark.parametrize("warmup,total,scheduler,warned", [
-    (100, 3, "cosine", True), (3, 3, "linear", True), (2, 3, "cosine", False), (0, 1, "linear", False),
-    (100, 3, "constant", False),  # a constant schedule has no warm-up
-])
+@pytest.mark.parametrize(
+    "warmup,total,scheduler,warned",
+    [
+        (100, 3, "cosine", True),
+        (3, 3, "linear", True),
+        (2, 3, "cosine", False),
+        (0, 1, "linear", False),
+        (100, 3, "constant", False),  # a constant schedule has no warm-up
+    ],
+)
 def test_warmup_message(warmup, total, scheduler, warned):
     message = warmup_message(warmup, total, scheduler)
     assert (message is not None) == warned

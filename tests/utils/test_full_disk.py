@@ -22,6 +22,7 @@ def leftovers(folder):
 
 # --- atomic writes ------------------------------------------------------------------------------
 
+
 def test_atomic_write_on_a_full_tmpfs_names_the_file_and_keeps_the_old_one(small_filesystem):
     target = small_filesystem / "results.json"
     atomic_write_json(target, {"old": True})
@@ -61,6 +62,7 @@ def test_other_errors_are_not_disguised_as_a_full_disk(tmp_path, monkeypatch):
 
 
 # --- the lock -----------------------------------------------------------------------------------
+
 
 def test_lock_that_cannot_be_written_is_removed(small_filesystem):
     folder = small_filesystem / "out"

@@ -8,7 +8,6 @@ import socket
 import time
 
 import pytest
-import yaml
 
 from polyplatypus.cli import main
 from polyplatypus.errors import ConfigError
@@ -84,7 +83,9 @@ def test_missing_ids_are_listed_together_with_what_replaces_them(hub_refused):
     with pytest.raises(ConfigError) as error:
         check_hub_needs([KOBEST, MODEL, KOBEST], command="eval")
     message = str(error.value)
-    assert message.startswith(f"the Hugging Face hub ({os.environ['HF_ENDPOINT']}) cannot be reached, and 2 hub id(s) this eval needs")
+    assert message.startswith(
+        f"the Hugging Face hub ({os.environ['HF_ENDPOINT']}) cannot be reached, and 2 hub id(s) this eval needs"
+    )
     assert "  skt/kobest_v1 (KoBEST data): --kobest-dir DIR\n  someone/some-model (model): a local folder" in message
 
 
@@ -111,8 +112,10 @@ def test_cached_ids_pass_and_the_libraries_go_offline(hub_refused, monkeypatch):
     check_hub_needs([MODEL, KOBEST], command="eval", say=said.append)
     assert constants.HF_HUB_OFFLINE is True
     assert os.environ["HF_HUB_OFFLINE"] == "1"
-    assert said == [f"polyplatypus eval: the Hugging Face hub ({os.environ['HF_ENDPOINT']}) cannot be reached; reading "
-                    "someone/some-model, skt/kobest_v1 from the local cache (offline mode)"]
+    assert said == [
+        f"polyplatypus eval: the Hugging Face hub ({os.environ['HF_ENDPOINT']}) cannot be reached; reading "
+        "someone/some-model, skt/kobest_v1 from the local cache (offline mode)"
+    ]
 
 
 def test_nothing_needed_asks_nothing(hub_refused):
@@ -122,8 +125,19 @@ def test_nothing_needed_asks_nothing(hub_refused):
 
 def test_eval_reports_model_and_kobest_before_loading(hub_refused, no_loading, monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("POLYPLATYPUS_KOBEST_DIR", raising=False)
-    code = main(["eval", "--model", "someone/some-model", "--tasks", "kobest_copa", "--shots", "0",
-                 "--output", str(tmp_path / "out")])
+    code = main(
+        [
+            "eval",
+            "--model",
+            "someone/some-model",
+            "--tasks",
+            "kobest_copa",
+            "--shots",
+            "0",
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "2 hub id(s) this eval needs" in err, err
     assert "someone/some-model (model): give a local model folder to --model [LABEL=]DIR" in err
@@ -132,19 +146,47 @@ def test_eval_reports_model_and_kobest_before_loading(hub_refused, no_loading, m
 
 
 def test_train_and_curate_report_before_loading(hub_refused, no_loading, tmp_path, capsys):
-    assert main(["train", "--base", "someone/some-model", "--data", "someone/some-data",
-                 "--output", str(tmp_path / "adapter")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--base",
+                "someone/some-model",
+                "--data",
+                "someone/some-data",
+                "--output",
+                str(tmp_path / "adapter"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "someone/some-model (model): give a local base model folder to --base" in err
     assert "someone/some-data (instruction data): a local .jsonl/.json/.parquet file" in err
-    assert main(["data", "curate", "--data", "someone/some-data", "--output", str(tmp_path / "c.jsonl"),
-                 "--decontaminate", "kobest", "--kobest-dir", "builtin:kobest_sample"]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "curate",
+                "--data",
+                "someone/some-data",
+                "--output",
+                str(tmp_path / "c.jsonl"),
+                "--decontaminate",
+                "kobest",
+                "--kobest-dir",
+                "builtin:kobest_sample",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "1 hub id(s) this data curate needs" in err and "someone/some-data (instruction data)" in err
 
 
-def test_a_recipe_lists_every_stage_s_needs_before_the_run_directory_is_made(hub_refused, no_loading, tmp_path,
-                                                                              monkeypatch, capsys):
+def test_a_recipe_lists_every_stage_s_needs_before_the_run_directory_is_made(
+    hub_refused, no_loading, tmp_path, monkeypatch, capsys
+):
     monkeypatch.delenv("POLYPLATYPUS_KOBEST_DIR", raising=False)
     run_dir = tmp_path / "run"
     code = main(["run", "poly-platypus-ko-1.3b", "--run-dir", str(run_dir), "--until", "eval"])

@@ -25,8 +25,16 @@ def dead_pid() -> int:
 def write_lock(folder: Path, **fields) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / outputs.LOCK_NAME
-    path.write_text(json.dumps({"host": socket.gethostname(), "command": "polyplatypus eval",
-                                "started": "2026-01-01T00:00:00+00:00", **fields}))
+    path.write_text(
+        json.dumps(
+            {
+                "host": socket.gethostname(),
+                "command": "polyplatypus eval",
+                "started": "2026-01-01T00:00:00+00:00",
+                **fields,
+            }
+        )
+    )
     return path
 
 
@@ -108,7 +116,9 @@ def test_folder_checks(tmp_path):
     own = ("results.json", "cells")
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
-    with pytest.raises(OutputError, match=r"file\.txt: an existing file \(1 bytes\) is there, where a folder is needed"):
+    with pytest.raises(
+        OutputError, match=r"file\.txt: an existing file \(1 bytes\) is there, where a folder is needed"
+    ):
         outputs.check_folder(a_file, command="eval", own=own)
     with pytest.raises(OutputError, match=r"file\.txt is an existing file .*not a folder"):
         outputs.check_folder(a_file / "sub" / "out", command="eval", own=own)
@@ -116,7 +126,9 @@ def test_folder_checks(tmp_path):
     model.mkdir()
     for name in ("config.json", "model.safetensors", "polyplatypus.json", "tokenizer.json"):
         (model / name).write_text("{}")
-    with pytest.raises(OutputError, match=r"holds a merged model \(polyplatypus merge\): config.json, model.safetensors"):
+    with pytest.raises(
+        OutputError, match=r"holds a merged model \(polyplatypus merge\): config.json, model.safetensors"
+    ):
         outputs.check_folder(model, command="train", own=("train_summary.json",))
     # absent, empty, hidden entries only, or this command's own output: fine
     for ok in (tmp_path / "new" / "deeper", tmp_path / "empty", tmp_path / "hidden", tmp_path / "earlier"):
@@ -164,9 +176,11 @@ def test_remove_temporaries(tmp_path):
     assert all(p.is_file() for p in keep)
     # what the atomic writer leaves when the process dies between writing and renaming
     real = tmp_path / "x"
-    script = ("import os, sys\nfrom polyplatypus.utils import io\n"
-              "os.replace = lambda src, dst: os._exit(9)\n"
-              "io.atomic_write_text(sys.argv[1], '{}')\n")
+    script = (
+        "import os, sys\nfrom polyplatypus.utils import io\n"
+        "os.replace = lambda src, dst: os._exit(9)\n"
+        "io.atomic_write_text(sys.argv[1], '{}')\n"
+    )
     assert subprocess.run([sys.executable, "-c", script, str(real / "a.json")]).returncode == 9
     leftover = list(real.iterdir())
     assert len(leftover) == 1 and leftover[0].name.startswith(".a.json.")

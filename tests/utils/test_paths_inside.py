@@ -11,11 +11,19 @@ from polyplatypus.errors import OutputError
 from polyplatypus.utils.io import atomic_copy, atomic_write_text, inside, safe_part
 
 
-@pytest.mark.parametrize("name, part", [
-    ("kobest_copa_5shot", "kobest_copa_5shot"),  # ordinary names are kept as they are
-    ("lm_eval-x/../../escaped_0shot", "lm_eval-x_.._.._escaped_0shot"),
-    ("..", "_."), (".", "_"), ("", "_"), ("run:1", "run_1"), ("a\\b", "a_b"), (".hidden.tmp", "_hidden.tmp"),
-])
+@pytest.mark.parametrize(
+    "name, part",
+    [
+        ("kobest_copa_5shot", "kobest_copa_5shot"),  # ordinary names are kept as they are
+        ("lm_eval-x/../../escaped_0shot", "lm_eval-x_.._.._escaped_0shot"),
+        ("..", "_."),
+        (".", "_"),
+        ("", "_"),
+        ("run:1", "run_1"),
+        ("a\\b", "a_b"),
+        (".hidden.tmp", "_hidden.tmp"),
+    ],
+)
 def test_safe_part_is_one_plain_name(name, part):
     assert safe_part(name) == part
     assert os.sep not in part and part not in (".", "..")
@@ -38,8 +46,10 @@ def test_writes_replace_a_link_and_leave_its_target_alone(tmp_path):
     blob = tmp_path / "blobs" / "abc"
     blob.parent.mkdir()
     blob.write_text("the hub's file\n")
-    for name, write in (("README.md", lambda p: atomic_write_text(p, "ours\n")),
-                        ("card.yaml", lambda p: atomic_copy(source, p))):
+    for name, write in (
+        ("README.md", lambda p: atomic_write_text(p, "ours\n")),
+        ("card.yaml", lambda p: atomic_copy(source, p)),
+    ):
         source = tmp_path / "source.txt"
         source.write_text("ours\n")
         link = tmp_path / "snapshot" / name

@@ -23,10 +23,20 @@ TRAIN_DATA = ROOT / "tests" / "train" / "data" / "ko_instructions.jsonl"
 
 
 def polyplatypus(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "POLYPLATYPUS_THREADS": "1", "POLYPLATYPUS_NO_PROGRESS": "1", "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join([str(SOURCES), str(ROOT)])}
-    return subprocess.Popen([sys.executable, "-m", "polyplatypus.cli", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "POLYPLATYPUS_THREADS": "1",
+        "POLYPLATYPUS_NO_PROGRESS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join([str(SOURCES), str(ROOT)]),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "polyplatypus.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(process: subprocess.Popen, timeout: float = 600) -> tuple[int, str]:
@@ -45,10 +55,35 @@ def signal_when(process: subprocess.Popen, ready, signum: int, timeout: float = 
 
 
 def train_args(base: Path, output: Path) -> list[str]:
-    return ["train", "--base", str(base), "--data", str(TRAIN_DATA), "--output", str(output), "--batch-size", "4",
-            "--micro-batch-size", "2", "--num-epochs", "6", "--save-steps", "4", "--save-total-limit", "1",
-            "--warmup-steps", "2", "--learning-rate", "0.01", "--cutoff-len", "128", "--prompt-template", "korean",
-            "--report-to", "none"]
+    return [
+        "train",
+        "--base",
+        str(base),
+        "--data",
+        str(TRAIN_DATA),
+        "--output",
+        str(output),
+        "--batch-size",
+        "4",
+        "--micro-batch-size",
+        "2",
+        "--num-epochs",
+        "6",
+        "--save-steps",
+        "4",
+        "--save-total-limit",
+        "1",
+        "--warmup-steps",
+        "2",
+        "--learning-rate",
+        "0.01",
+        "--cutoff-len",
+        "128",
+        "--prompt-template",
+        "korean",
+        "--report-to",
+        "none",
+    ]
 
 
 def test_train_killed_by_sigterm_releases_its_lock_and_resumes_to_the_same_adapter(tmp_path, tiny_gptneox_dir):
@@ -76,9 +111,22 @@ def test_train_killed_by_sigterm_releases_its_lock_and_resumes_to_the_same_adapt
 
 def test_eval_hung_up_releases_its_lock_and_resumes_to_the_same_results(tmp_path, tiny_gptneox_dir, kobest_dir):
     def eval_args(output: Path) -> list[str]:
-        return ["eval", "--model", f"tiny={tiny_gptneox_dir}", "--tasks", "kobest_copa,kobest_wic",
-                "--shots", "0,2", "--limit", "10", "--kobest-dir", str(kobest_dir), "--output", str(output),
-                "--no-progress"]
+        return [
+            "eval",
+            "--model",
+            f"tiny={tiny_gptneox_dir}",
+            "--tasks",
+            "kobest_copa,kobest_wic",
+            "--shots",
+            "0,2",
+            "--limit",
+            "10",
+            "--kobest-dir",
+            str(kobest_dir),
+            "--output",
+            str(output),
+            "--no-progress",
+        ]
 
     full, cut = tmp_path / "full", tmp_path / "cut"
     process = polyplatypus(*eval_args(cut))
@@ -91,8 +139,13 @@ def test_eval_hung_up_releases_its_lock_and_resumes_to_the_same_results(tmp_path
     assert finish(polyplatypus(*eval_args(cut)))[0] == 0
     assert finish(polyplatypus(*eval_args(full)))[0] == 0
     ignore = ("date", "seconds", "wall_time_s")
-    results = [[{k: v for k, v in r.items() if k not in ignore}
-                for r in json.loads((d / "results.json").read_text(encoding="utf-8"))["results"]] for d in (full, cut)]
+    results = [
+        [
+            {k: v for k, v in r.items() if k not in ignore}
+            for r in json.loads((d / "results.json").read_text(encoding="utf-8"))["results"]
+        ]
+        for d in (full, cut)
+    ]
     assert len(results[0]) == 4 and results[0] == results[1]
 
 

@@ -17,15 +17,18 @@ from polyplatypus.utils.threads import apply_thread_policy, choose_threads, pars
 SOURCES = Path(threads.__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("cores, busy, expected", [
-    (2, 0.0, 2),    # alone: every core
-    (2, 0.4, 2),    # a little background work rounds away
-    (2, 1.0, 1),    # one busy process elsewhere
-    (2, 2.0, 1),    # two: still one thread, never zero
-    (2, 7.5, 1),
-    (16, 3.2, 13),
-    (1, 0.0, 1),
-])
+@pytest.mark.parametrize(
+    "cores, busy, expected",
+    [
+        (2, 0.0, 2),  # alone: every core
+        (2, 0.4, 2),  # a little background work rounds away
+        (2, 1.0, 1),  # one busy process elsewhere
+        (2, 2.0, 1),  # two: still one thread, never zero
+        (2, 7.5, 1),
+        (16, 3.2, 13),
+        (1, 0.0, 1),
+    ],
+)
 def test_auto_leaves_busy_cores_to_others(cores, busy, expected):
     assert choose_threads("auto", cores=cores, busy_elsewhere=busy).threads == expected
 
@@ -60,8 +63,10 @@ def test_apply_writes_the_environment_children_inherit(monkeypatch):
     assert environ["OMP_WAIT_POLICY"] == "PASSIVE"  # waiting threads sleep instead of spinning
 
     kept = {"OMP_WAIT_POLICY": "ACTIVE", "POLYPLATYPUS_THREADS": "off"}
-    assert apply_thread_policy(environ=kept).threads is None and kept == {"OMP_WAIT_POLICY": "ACTIVE",
-                                                                          "POLYPLATYPUS_THREADS": "off"}
+    assert apply_thread_policy(environ=kept).threads is None and kept == {
+        "OMP_WAIT_POLICY": "ACTIVE",
+        "POLYPLATYPUS_THREADS": "off",
+    }
 
 
 def test_busy_cores_sees_busy_processes():
@@ -83,17 +88,25 @@ def test_busy_cores_sees_busy_processes():
 
 def test_the_cli_sets_threads_before_torch_starts():
     """`polyplatypus --threads 1 ...` reaches PyTorch in the command's process (and `off` leaves it be)."""
-    script = ("import sys, polyplatypus.cli as cli\n"
-              "import polyplatypus.tasks.command as tc\n"
-              "def show(args):\n    import torch; print(torch.get_num_threads()); return 0\n"
-              "tc.run = show\n"
-              "sys.exit(cli.main(sys.argv[1:]))\n")
+    script = (
+        "import sys, polyplatypus.cli as cli\n"
+        "import polyplatypus.tasks.command as tc\n"
+        "def show(args):\n    import torch; print(torch.get_num_threads()); return 0\n"
+        "tc.run = show\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     env["PYTHONPATH"] = str(SOURCES)
-    done = subprocess.run([sys.executable, "-c", script, "--threads", "1", "tasks"], env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script, "--threads", "1", "tasks"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-1] == "1"
-    done = subprocess.run([sys.executable, "-c", script, "--threads", "none", "tasks"], env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script, "--threads", "none", "tasks"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2 and "--threads: 'none' is not a number of threads" in done.stderr

@@ -27,8 +27,10 @@ from typing import Iterable, Sequence
 from polyplatypus.data.tokenize import IGNORE_INDEX, TokenizedExample
 from polyplatypus.errors import ConfigError, DataError
 
-_PROBE = [{"role": "user", "content": "\u2063probe question\u2063"},
-          {"role": "assistant", "content": "\u2063probe answer\u2063"}]
+_PROBE = [
+    {"role": "user", "content": "\u2063probe question\u2063"},
+    {"role": "assistant", "content": "\u2063probe answer\u2063"},
+]
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,10 @@ def use_chat_template(tokenizer, *, template_file: str | None = None, source: st
     else:
         name = f"the chat template of {source}"
     if not getattr(tokenizer, "chat_template", None):
-        raise ConfigError(f"the tokenizer of {source} has no chat template; give one with --chat-template FILE "
-                          "(a Jinja file) or train with a prompt template such as alpaca")
+        raise ConfigError(
+            f"the tokenizer of {source} has no chat template; give one with --chat-template FILE "
+            "(a Jinja file) or train with a prompt template such as alpaca"
+        )
     if not getattr(tokenizer, "is_fast", False):
         raise ConfigError(f"chat training needs a fast tokenizer (character offsets); {source}'s is not")
     end = _end_of_turn(tokenizer, name)
@@ -67,18 +71,27 @@ def _end_of_turn(tokenizer, name: str) -> str:
     answer = _PROBE[1]["content"]
     if answer not in text:
         raise ConfigError(f"{name} does not write the assistant's message as given; it cannot be trained on")
-    tail = text[text.index(answer) + len(answer):]
-    special = set(tokenizer.all_special_tokens) | {t.content for t in tokenizer.added_tokens_decoder.values()
-                                                   if t.special}
+    tail = text[text.index(answer) + len(answer) :]
+    special = set(tokenizer.all_special_tokens) | {
+        t.content for t in tokenizer.added_tokens_decoder.values() if t.special
+    }
     found = [(tail.find(token), -len(token), token) for token in special if token and token in tail]
     if not found:
-        raise ConfigError(f"{name} ends an assistant turn with no special token ({tail!r:.40}), so the model could "
-                          "not learn where to stop; use a template that closes each turn with one")
+        raise ConfigError(
+            f"{name} ends an assistant turn with no special token ({tail!r:.40}), so the model could "
+            "not learn where to stop; use a template that closes each turn with one"
+        )
     return min(found)[2]
 
 
-def render(tokenizer, messages: Sequence[dict], *, generation_prompt: bool = False, name: str = "the chat template",
-           where: dict | None = None) -> str:
+def render(
+    tokenizer,
+    messages: Sequence[dict],
+    *,
+    generation_prompt: bool = False,
+    name: str = "the chat template",
+    where: dict | None = None,
+) -> str:
     """The template's text for ``messages``; an error raised by the template names the record."""
     try:
         return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=generation_prompt)
@@ -92,6 +105,7 @@ def render(tokenizer, messages: Sequence[dict], *, generation_prompt: bool = Fal
 def chat_texts(fmt: ChatFormat, messages: Sequence[dict], *, where: dict | None = None) -> list[tuple[str, list]]:
     """(rendered text, [(start, end) character span of each assistant turn]) per example: the whole
     conversation, or one per assistant turn where the template re-renders earlier turns."""
+
     def show(part, prompt=False):
         return render(fmt.tokenizer, part, generation_prompt=prompt, name=fmt.name, where=where)
 
@@ -101,9 +115,11 @@ def chat_texts(fmt: ChatFormat, messages: Sequence[dict], *, where: dict | None 
     for i in turns:
         prompt, upto = show(messages[:i], True), show(messages[: i + 1])
         if not upto.startswith(prompt):
-            raise ConfigError(f"{fmt.name}: the generation prompt is not where the assistant's turn starts "
-                              f"(rendered {prompt[-40:]!r} before it, {upto[len(prompt) - 40:len(prompt) + 10]!r} "
-                              "with it); its assistant turns cannot be found")
+            raise ConfigError(
+                f"{fmt.name}: the generation prompt is not where the assistant's turn starts "
+                f"(rendered {prompt[-40:]!r} before it, {upto[len(prompt) - 40 : len(prompt) + 10]!r} "
+                "with it); its assistant turns cannot be found"
+            )
         pieces.append((upto, (len(prompt), _turn_end(fmt, upto, len(prompt)))))
     if all(whole.startswith(upto) for upto, _ in pieces):
         return [(whole, [span for _, span in pieces])]
@@ -117,22 +133,27 @@ def _turn_end(fmt: ChatFormat, text: str, start: int) -> int:
     return end + len(fmt.end_of_turn)
 
 
-def tokenize_chat(fmt: ChatFormat, text: str, spans: Sequence[tuple[int, int]], *, cutoff_len: int,
-                  train_on_inputs: bool = False) -> TokenizedExample:
+def tokenize_chat(
+    fmt: ChatFormat, text: str, spans: Sequence[tuple[int, int]], *, cutoff_len: int, train_on_inputs: bool = False
+) -> TokenizedExample:
     """One rendered example as token ids (cut to ``cutoff_len``), trained on ``spans`` (or on
     everything with ``train_on_inputs``)."""
-    encoded = fmt.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=True,
-                            max_length=cutoff_len)
+    encoded = fmt.tokenizer(
+        text, add_special_tokens=False, return_offsets_mapping=True, truncation=True, max_length=cutoff_len
+    )
     ids = list(encoded["input_ids"])
     if train_on_inputs:
         return TokenizedExample(ids, list(ids))
-    labels = [token if any(end > s and start < e for s, e in spans) else IGNORE_INDEX
-              for token, (start, end) in zip(ids, encoded["offset_mapping"])]
+    labels = [
+        token if any(end > s and start < e for s, e in spans) else IGNORE_INDEX
+        for token, (start, end) in zip(ids, encoded["offset_mapping"])
+    ]
     return TokenizedExample(ids, labels)
 
 
-def tokenize_conversations(fmt: ChatFormat, conversations: Iterable[tuple[list[dict], dict]], *, cutoff_len: int,
-                           train_on_inputs: bool = False) -> tuple[list[TokenizedExample], list[int]]:
+def tokenize_conversations(
+    fmt: ChatFormat, conversations: Iterable[tuple[list[dict], dict]], *, cutoff_len: int, train_on_inputs: bool = False
+) -> tuple[list[TokenizedExample], list[int]]:
     """(examples, index of the conversation each came from) for ``(messages, where)`` pairs, where
     ``where`` names the record in errors (``path``, ``record``, ``line``)."""
     examples, origins = [], []

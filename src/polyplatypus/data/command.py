@@ -26,12 +26,16 @@ def _csv(text: str) -> list[str]:
 
 def register(subparsers) -> None:
     """Add ``data`` with ``curate`` and ``stats`` to the top-level parser."""
-    data = subparsers.add_parser("data", help="curate and inspect instruction data",
-                                 description="Curate instruction data (KOpen-Platypus format) and inspect it.")
+    data = subparsers.add_parser(
+        "data",
+        help="curate and inspect instruction data",
+        description="Curate instruction data (KOpen-Platypus format) and inspect it.",
+    )
     actions = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     curate = actions.add_parser(
-        "curate", help="merge sources, remove duplicates and KoBEST contamination",
+        "curate",
+        help="merge sources, remove duplicates and KoBEST contamination",
         description="Merge instruction sources; remove invalid records, exact duplicates, KoBEST-contaminated "
         "records and near-duplicates (first occurrence kept); write the result and <output>.report.json. "
         "Every flag is also a key of --config FILE and of a recipe's data section.",
@@ -41,17 +45,29 @@ def register(subparsers) -> None:
     curate.add_argument("--quiet", action="store_true", help="print only errors")
     curate.set_defaults(func=run_curate)
 
-    stats = actions.add_parser("stats", help="counts and length statistics of instruction files",
-                               description="Counts by origin and data_source, character lengths and (with "
-                               "--tokenizer) token lengths, to choose the training cutoff.")
+    stats = actions.add_parser(
+        "stats",
+        help="counts and length statistics of instruction files",
+        description="Counts by origin and data_source, character lengths and (with "
+        "--tokenizer) token lengths, to choose the training cutoff.",
+    )
     stats.add_argument("sources", nargs="+", metavar="SOURCE", help=".json/.jsonl/.parquet file or hub dataset id")
     stats.add_argument("--tokenizer", default=None, metavar="NAME", help="tokenizer (hub id or path)")
-    stats.add_argument("--prompt-template", default=DEFAULT_TEMPLATE, metavar="NAME",
-                       help="measure token lengths of the training examples built with this prompt template, "
-                       "prompt + output + EOS as training sees them (alpaca, korean or a .json file; "
-                       "default %(default)s)")
-    stats.add_argument("--cutoffs", type=lambda t: [_positive(x) for x in _csv(t)], default=list(DEFAULT_CUTOFFS),
-                       metavar="N,N", help="report the share of records longer than each (default 256,512,1024,2048)")
+    stats.add_argument(
+        "--prompt-template",
+        default=DEFAULT_TEMPLATE,
+        metavar="NAME",
+        help="measure token lengths of the training examples built with this prompt template, "
+        "prompt + output + EOS as training sees them (alpaca, korean or a .json file; "
+        "default %(default)s)",
+    )
+    stats.add_argument(
+        "--cutoffs",
+        type=lambda t: [_positive(x) for x in _csv(t)],
+        default=list(DEFAULT_CUTOFFS),
+        metavar="N,N",
+        help="report the share of records longer than each (default 256,512,1024,2048)",
+    )
     stats.add_argument("--skip-invalid", action="store_true", help="skip invalid records instead of stopping")
     stats.add_argument("--json", default=None, metavar="PATH", help="also write the statistics as JSON")
     stats.set_defaults(func=run_stats)
@@ -64,8 +80,9 @@ def run_curate(args: argparse.Namespace) -> int:
 
     config = CurateConfig.from_args(args)
     output = outputs.check_file(config.output)
-    report = (outputs.check_file(config.report_path, option="--report") if config.report_path
-              else report_path_for(output))
+    report = (
+        outputs.check_file(config.report_path, option="--report") if config.report_path else report_path_for(output)
+    )
     outputs.check_file(report, option="--report" if config.report_path else "--output (its report)")
     with outputs.hold(output, "data curate", beside=True):
         for path in (output, report):

@@ -44,8 +44,11 @@ def validate_messages(messages, *, path=None, number: int | None = None, line: i
             fail("empty (blank) content", f"{where}.content")
         expected = _expected_role(clean)
         if role not in expected.split(" or "):
-            fail(f"expected a message of role {expected} here (an optional system message first, then user and "
-                 f"assistant taking turns), got {role}", f"{where}.role")
+            fail(
+                f"expected a message of role {expected} here (an optional system message first, then user and "
+                f"assistant taking turns), got {role}",
+                f"{where}.role",
+            )
         clean.append({"role": role, "content": content})
     if not any(m["role"] == "assistant" for m in clean):
         fail("no assistant message: nothing to train on", MESSAGES)
@@ -69,8 +72,9 @@ def conversation(record: dict, *, system_prompt: str | None = None) -> list[dict
     return messages
 
 
-def exchange(instruction: str, input: str = "", output: str | None = None, *,
-             system_prompt: str | None = None) -> list[dict]:
+def exchange(
+    instruction: str, input: str = "", output: str | None = None, *, system_prompt: str | None = None
+) -> list[dict]:
     """An instruction (and input) as a user message, then ``output`` as the assistant's when given
     (without it: the messages a chat model is asked to answer)."""
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []

@@ -34,10 +34,10 @@ from polyplatypus.data import decontam as decontam_mod
 from polyplatypus.data import dedup as dedup_mod
 from polyplatypus.data.config import CurateConfig
 from polyplatypus.data.instructions import describe_source, iter_instructions
-from polyplatypus.utils.hub import check_hub_needs
 from polyplatypus.data.normalize import dedup_form, normalize_text
 from polyplatypus.data.stats import dataset_stats, format_length_table
 from polyplatypus.errors import DataError
+from polyplatypus.utils.hub import check_hub_needs
 from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl
 
 REPORT_VERSION = 2
@@ -130,8 +130,14 @@ def curate_hub_needs(config: CurateConfig, task_sources) -> list:
 
     needs = instruction_needs(config.sources)
     if "kobest" in config.decontaminate and resolve_kobest_dir(config.kobest_dir) is None:
-        needs.append(HubNeed(HUB_DATASET, "dataset", "KoBEST data (decontamination)",
-                             "--kobest-dir DIR or $POLYPLATYPUS_KOBEST_DIR (the folder with the TSV files)"))
+        needs.append(
+            HubNeed(
+                HUB_DATASET,
+                "dataset",
+                "KoBEST data (decontamination)",
+                "--kobest-dir DIR or $POLYPLATYPUS_KOBEST_DIR (the folder with the TSV files)",
+            )
+        )
     for source in task_sources:
         if isinstance(source, ReferenceTaskDocuments):
             needs += reference_task_needs([source.task], config.data_dirs)
@@ -212,8 +218,9 @@ def _load(config: CurateConfig, say: Callable[[str], None]) -> _Run:
     run = _Run(config, [], [], [describe_source(s) for s in config.sources], [])
     for position, source in enumerate(config.sources):
         name, skipped, count = run.names[position], Counter(), 0
-        for number, record in iter_instructions(source, skip_invalid=config.skip_invalid, skipped=skipped,
-                                                 with_numbers=True):
+        for number, record in iter_instructions(
+            source, skip_invalid=config.skip_invalid, skipped=skipped, with_numbers=True
+        ):
             if origin_field:
                 if origin_field not in record:
                     record[origin_field] = name
@@ -223,12 +230,22 @@ def _load(config: CurateConfig, say: Callable[[str], None]) -> _Run:
             run.where.append((position, number))
             count += 1
         # records_in counts every record read, the skipped invalid ones included
-        run.per_source.append({"source": name, "records_in": count + sum(skipped.values()),
-                               "skipped_invalid": dict(sorted(skipped.items())), "exact_duplicates": 0,
-                               "contaminated": 0, "near_duplicates": 0, "records_out": 0})
+        run.per_source.append(
+            {
+                "source": name,
+                "records_in": count + sum(skipped.values()),
+                "skipped_invalid": dict(sorted(skipped.items())),
+                "exact_duplicates": 0,
+                "contaminated": 0,
+                "near_duplicates": 0,
+                "records_out": 0,
+            }
+        )
         # the same count as "curated N records into M": every record read, invalid ones included
-        say(f"read {count + sum(skipped.values())} records from {name}"
-            + (f" ({sum(skipped.values())} invalid, skipped)" if skipped else ""))
+        say(
+            f"read {count + sum(skipped.values())} records from {name}"
+            + (f" ({sum(skipped.values())} invalid, skipped)" if skipped else "")
+        )
     if not run.records:
         raise DataError("no valid records in any source")
     return run
@@ -259,7 +276,9 @@ def _decontaminate(run: _Run, say: Callable[[str], None], timer: _Timer) -> None
         item.record = alive[item.record]
         run.removed_by[item.record] = "contaminated"
     run.contamination = found
-    say(f"decontamination against {', '.join(config.decontaminate)} ({index.size} benchmark texts): {len(found)} removed")
+    say(
+        f"decontamination against {', '.join(config.decontaminate)} ({index.size} benchmark texts): {len(found)} removed"
+    )
     timer.lap("decontaminate")
 
 
@@ -267,8 +286,14 @@ def _remove_near_duplicates(run: _Run, say: Callable[[str], None]) -> None:
     """Step 4: records whose n-gram Jaccard with an earlier kept record reaches the threshold."""
     config, alive = run.config, run.alive
     forms = [dedup_form(_joined(run.records[i], config.dedup_fields)) for i in alive]
-    found = dedup_mod.near_duplicates(forms, threshold=config.dedup_threshold, ngram=config.dedup_ngram,
-                                      num_perm=config.num_perm, seed=config.seed, stats=run.dedup_stats)
+    found = dedup_mod.near_duplicates(
+        forms,
+        threshold=config.dedup_threshold,
+        ngram=config.dedup_ngram,
+        num_perm=config.num_perm,
+        seed=config.seed,
+        stats=run.dedup_stats,
+    )
     run.near = [dedup_mod.Duplicate(alive[d.removed], alive[d.kept], d.similarity) for d in found]
     for dup in run.near:
         run.removed_by[dup.removed] = "near_duplicates"
@@ -307,8 +332,12 @@ def _report(run: _Run, curated: list[dict], template) -> dict:
         "data_sources": _data_source_counts(run),
         "exact_duplicates": [{"removed": ref(d.removed), "kept": ref(d.kept)} for d in run.exact],
         "contaminated": [
-            {"removed": ref(c.record), **c.describe(), "benchmark_texts_matched": c.matches,
-             "benchmark": c.text.reference()}
+            {
+                "removed": ref(c.record),
+                **c.describe(),
+                "benchmark_texts_matched": c.matches,
+                "benchmark": c.text.reference(),
+            }
             for c in run.contamination
         ],
         "near_duplicates": [
@@ -345,18 +374,26 @@ def _settings_block(run: _Run, template) -> dict:
     return {
         "sources": run.names,
         "dedup_fields": list(config.dedup_fields),
-        "near_dedup": None if config.dedup_threshold is None else {
-            "method": "minhash-lsh+exact-jaccard", "threshold": config.dedup_threshold,
-            "ngram": config.dedup_ngram, "normal_form": "NFKC, casefold, whitespace removed", "seed": config.seed,
+        "near_dedup": None
+        if config.dedup_threshold is None
+        else {
+            "method": "minhash-lsh+exact-jaccard",
+            "threshold": config.dedup_threshold,
+            "ngram": config.dedup_ngram,
+            "normal_form": "NFKC, casefold, whitespace removed",
+            "seed": config.seed,
             **{k: v for k, v in run.dedup_stats.items() if k in dedup_mod.LSH_STATS},
         },
-        "decontamination": None if not config.decontaminate else {
+        "decontamination": None
+        if not config.decontaminate
+        else {
             "benchmarks": list(config.decontaminate),
             "kobest_source": _kobest_source(config.kobest_dir),
             **({"task_sources": {s.name: _task_source(s) for s in run.task_sources}} if run.task_sources else {}),
             "splits": [decontam_mod.normalize_split(s) for s in config.kobest_splits],
             "tasks": list(config.kobest_tasks or decontam_mod.KOBEST_TEXT_FIELDS),
-            "fields": list(config.decontam.fields), "measures": ["containment", "occurrence", "segment"],
+            "fields": list(config.decontam.fields),
+            "measures": ["containment", "occurrence", "segment"],
             **config.decontam.model_dump(exclude={"fields"}),
             "edit_max_letters": decontam_mod.EDIT_MAX_LETTERS,
             "normal_form": "NFKC, casefold, letters and digits only",
@@ -389,9 +426,11 @@ def format_summary(report: dict, *, examples: int = 3) -> str:
     lines.append(header)
     for s in report["sources"]:
         name = s["source"] if len(s["source"]) <= 40 else "…" + s["source"][-39:]
-        lines.append(f"  {name:<40} {s['records_in']:>8} {sum(s['skipped_invalid'].values()):>8} "
-                     f"{s['exact_duplicates']:>7} {s['contaminated']:>7} {s['near_duplicates']:>7} "
-                     f"{s['records_out']:>8}")
+        lines.append(
+            f"  {name:<40} {s['records_in']:>8} {sum(s['skipped_invalid'].values()):>8} "
+            f"{s['exact_duplicates']:>7} {s['contaminated']:>7} {s['near_duplicates']:>7} "
+            f"{s['records_out']:>8}"
+        )
     skipped = Counter()
     for s in report["sources"]:
         skipped.update(s["skipped_invalid"])
@@ -400,31 +439,45 @@ def format_summary(report: dict, *, examples: int = 3) -> str:
     settings = report["settings"]
     if settings["decontamination"]:
         d = settings["decontamination"]
-        against = (f"KoBEST {'+'.join(d['splits'])} from {d['kobest_source']}" if "kobest" in d["benchmarks"] else "")
-        named = ", ".join(f"{name} (evaluation and few-shot documents, from {where})"
-                          for name, where in d.get("task_sources", {}).items())
-        lines.append(f"decontamination: {' and '.join(part for part in (against, named) if part)}, "
-                     f"containment >= {d['threshold']} on {d['ngram']}-grams, or a short text within "
-                     f"{d['edit_rate']:.0%} ({d['field_edit_rate']:.0%} for a field) edits; "
-                     f"{totals['contaminated']} removed")
+        against = f"KoBEST {'+'.join(d['splits'])} from {d['kobest_source']}" if "kobest" in d["benchmarks"] else ""
+        named = ", ".join(
+            f"{name} (evaluation and few-shot documents, from {where})"
+            for name, where in d.get("task_sources", {}).items()
+        )
+        lines.append(
+            f"decontamination: {' and '.join(part for part in (against, named) if part)}, "
+            f"containment >= {d['threshold']} on {d['ngram']}-grams, or a short text within "
+            f"{d['edit_rate']:.0%} ({d['field_edit_rate']:.0%} for a field) edits; "
+            f"{totals['contaminated']} removed"
+        )
         for item in report["contaminated"][:examples]:
             b = item["benchmark"]
-            how = (f"containment {item['similarity']:.2f}" if item["measure"] == "containment"
-                   else f"{item['edits']} edits in {item['letters']} letters" if item["measure"] == "occurrence"
-                   else "whole segment")
-            lines.append(f"  {item['removed']['source']}#{item['removed']['record']} contains "
-                         f"{b['task']}/{b['split']}#{b['doc_index']} {b['field']} ({how}): {b['text'][:60]!r}")
+            how = (
+                f"containment {item['similarity']:.2f}"
+                if item["measure"] == "containment"
+                else f"{item['edits']} edits in {item['letters']} letters"
+                if item["measure"] == "occurrence"
+                else "whole segment"
+            )
+            lines.append(
+                f"  {item['removed']['source']}#{item['removed']['record']} contains "
+                f"{b['task']}/{b['split']}#{b['doc_index']} {b['field']} ({how}): {b['text'][:60]!r}"
+            )
     else:
         lines.append("decontamination: off (use --decontaminate kobest)")
     if settings["near_dedup"]:
         n = settings["near_dedup"]
-        lines.append(f"near duplicates: Jaccard >= {n['threshold']} on {n['ngram']}-grams "
-                     f"({n['lsh_bands']} bands x {n['lsh_rows']} rows, miss probability at threshold "
-                     f"{n['miss_probability_at_threshold']:.1e}); {totals['near_duplicates']} removed")
+        lines.append(
+            f"near duplicates: Jaccard >= {n['threshold']} on {n['ngram']}-grams "
+            f"({n['lsh_bands']} bands x {n['lsh_rows']} rows, miss probability at threshold "
+            f"{n['miss_probability_at_threshold']:.1e}); {totals['near_duplicates']} removed"
+        )
         for item in report["near_duplicates"][:examples]:
-            lines.append(f"  {item['removed']['source']}#{item['removed']['record']} ~ "
-                         f"{item['kept']['source']}#{item['kept']['record']} ({item['similarity']:.2f}): "
-                         f"{item['removed']['instruction'][:60]!r}")
+            lines.append(
+                f"  {item['removed']['source']}#{item['removed']['record']} ~ "
+                f"{item['kept']['source']}#{item['kept']['record']} ({item['similarity']:.2f}): "
+                f"{item['removed']['instruction'][:60]!r}"
+            )
     else:
         lines.append("near duplicates: off")
     lines.extend(format_length_table(report.get("stats") or {}))

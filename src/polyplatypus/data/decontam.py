@@ -70,13 +70,19 @@ EDIT_MAX_LETTERS = 100
 DEFAULT_SPLITS = ("test", "validation")
 #: The statistics of :meth:`BenchmarkIndex.search` that describe the index (the curation report
 #: records them with the settings).
-INDEX_STATS = ("benchmark_texts_indexed", "benchmark_documents_too_short", "containment_texts", "occurrence_texts",
-               "segment_texts")
+INDEX_STATS = (
+    "benchmark_texts_indexed",
+    "benchmark_documents_too_short",
+    "containment_texts",
+    "occurrence_texts",
+    "segment_texts",
+)
 _PREFIX_EXTRA = 2  # prefix hits required beyond the first (fewer candidates to verify)
 _EDIT_QGRAMS = (3, 2, 1)  # q-gram sizes of the occurrence index: the largest that a match must hit
 _BITMAP_BITS = 24
 #: Where a record's text is cut into segments (applied after NFKC and case folding).
 SEGMENT_BREAKS = re.compile(r"[\n\r.!?:;\"'“”‘’()\[\]{}<>«»《》〈〉「」『』【】。！？]+")
+
 
 def _kobest_tasks() -> list:
     from polyplatypus.tasks.registry import reference_tasks
@@ -91,8 +97,13 @@ KOBEST_TEXT_FIELDS: dict[str, tuple[str, ...]] = {t.source: t.text_fields for t 
 #: from a document (not COPA's alternatives or HellaSwag's endings, everyday sentences that only
 #: count as part of their document).
 KOBEST_STANDALONE_FIELDS: dict[str, tuple[str, ...]] = {t.source: t.standalone_fields for t in _kobest_tasks()}
-SPLIT_ALIASES = {"dev": "validation", "valid": "validation", "validation": "validation", "test": "test",
-                 "train": "train"}
+SPLIT_ALIASES = {
+    "dev": "validation",
+    "valid": "validation",
+    "validation": "validation",
+    "test": "test",
+    "train": "train",
+}
 
 
 TEXT_FIELDS = Literal["instruction", "input", "output"]
@@ -104,33 +115,46 @@ class DecontamConfig(Settings):
     (``--decontam-threshold``, ``decontam_threshold``)."""
 
     threshold: Annotated[Number, Flag(metavar="C")] = Field(
-        0.5, gt=0, le=1, description="remove a record containing >= C of a benchmark text's n-grams")
+        0.5, gt=0, le=1, description="remove a record containing >= C of a benchmark text's n-grams"
+    )
     ngram: Annotated[StrictInt, Flag(metavar="N")] = Field(
-        5, ge=1, description="character n-gram size for decontamination")
+        5, ge=1, description="character n-gram size for decontamination"
+    )
     min_ngrams: Annotated[StrictInt, Flag(metavar="M")] = Field(
-        4, ge=1,
-        description="a match must share >= M n-grams; shorter benchmark texts are skipped")
+        4, ge=1, description="a match must share >= M n-grams; shorter benchmark texts are skipped"
+    )
     field_min_ngrams: Annotated[StrictInt, Flag(metavar="M")] = Field(
-        10, ge=1,
-        description="check a single field of a document on its own only when it has >= M n-grams")
+        10, ge=1, description="check a single field of a document on its own only when it has >= M n-grams"
+    )
     edit_rate: Annotated[Number, Flag(metavar="R")] = Field(
-        0.2, ge=0, lt=1,
+        0.2,
+        ge=0,
+        lt=1,
         description="a short single-field document (a SentiNeg review) is found within floor(R x its letters) "
-        "character edits")
+        "character edits",
+    )
     min_letters: Annotated[StrictInt, Flag(metavar="L")] = Field(
-        8, ge=1, description="... when it has at least L letters")
+        8, ge=1, description="... when it has at least L letters"
+    )
     field_edit_rate: Annotated[Number, Flag(metavar="R")] = Field(
-        0.15, ge=0, lt=1,
+        0.15,
+        ge=0,
+        lt=1,
         description="the main field of a document on its own (a COPA premise, a BoolQ question, a WiC sentence) "
-        "within floor(R x its letters) edits")
+        "within floor(R x its letters) edits",
+    )
     field_min_letters: Annotated[StrictInt, Flag(metavar="L")] = Field(
-        10, ge=1, description="... when it has at least L letters")
+        10, ge=1, description="... when it has at least L letters"
+    )
     segment_min_letters: Annotated[StrictInt, Flag(metavar="L")] = Field(
-        4, ge=1,
+        4,
+        ge=1,
         description="a shorter single-field document of at least L letters counts when a whole segment of the "
-        "record (between line breaks, punctuation, quotes) is exactly it")
+        "record (between line breaks, punctuation, quotes) is exactly it",
+    )
     fields: Annotated[list[TEXT_FIELDS], BeforeValidator(comma_list), Flag(metavar="FIELDS")] = Field(  # type: ignore[valid-type]
-        ["instruction", "input"], min_length=1, description="record fields searched for benchmark text")
+        ["instruction", "input"], min_length=1, description="record fields searched for benchmark text"
+    )
 
     def index(self, texts: list["BenchmarkText"]) -> "BenchmarkIndex":
         """The search index of ``texts`` with these settings."""
@@ -152,8 +176,14 @@ class BenchmarkText:
 
     def reference(self, max_chars: int = 200) -> dict:
         text = self.text if len(self.text) <= max_chars else self.text[: max_chars - 1] + "…"
-        return {"benchmark": self.benchmark, "task": self.task, "split": self.split,
-                "doc_index": self.doc_index, "field": self.field, "text": text}
+        return {
+            "benchmark": self.benchmark,
+            "task": self.task,
+            "split": self.split,
+            "doc_index": self.doc_index,
+            "field": self.field,
+            "text": text,
+        }
 
 
 def kobest_texts(
@@ -165,7 +195,6 @@ def kobest_texts(
     """Every KoBEST document of these splits and tasks (all five by default), as one text per
     document plus one per content field of multi-field documents."""
     from polyplatypus.data.kobest import load_kobest
-
     from polyplatypus.errors import DataError
 
     texts = []
@@ -175,8 +204,14 @@ def kobest_texts(
         for split in splits:
             docs = load_kobest(task, normalize_split(split), kobest_dir)  # validates task/split
             for doc in docs:
-                document = document_from_fields(task, normalize_split(split), doc["doc_index"], doc,
-                                                KOBEST_TEXT_FIELDS[task], KOBEST_STANDALONE_FIELDS[task])
+                document = document_from_fields(
+                    task,
+                    normalize_split(split),
+                    doc["doc_index"],
+                    doc,
+                    KOBEST_TEXT_FIELDS[task],
+                    KOBEST_STANDALONE_FIELDS[task],
+                )
                 texts.extend(document_texts("kobest", document))
     return texts
 
@@ -187,11 +222,23 @@ def document_texts(benchmark: str, document: TaskDocument) -> list[BenchmarkText
     parts = tuple(text for _, text in document.fields)
     if not parts:
         return []
-    texts = [BenchmarkText(benchmark, document.task, document.split, document.doc_index, "document",
-                           "\n".join(parts), parts)]
+    texts = [
+        BenchmarkText(benchmark, document.task, document.split, document.doc_index, "document", "\n".join(parts), parts)
+    ]
     if len(parts) > 1:
-        texts += [BenchmarkText(benchmark, document.task, document.split, document.doc_index, name, value, (value,),
-                                name in document.standalone) for name, value in zip(names, parts)]
+        texts += [
+            BenchmarkText(
+                benchmark,
+                document.task,
+                document.split,
+                document.doc_index,
+                name,
+                value,
+                (value,),
+                name in document.standalone,
+            )
+            for name, value in zip(names, parts)
+        ]
     return texts
 
 
@@ -218,9 +265,11 @@ def _lm_eval_source(name: str) -> DocumentSource:
     try:
         from polyplatypus.tasks import lm_eval_tasks  # type: ignore[attr-defined]
     except ImportError:
-        raise ConfigError(f"{name}: lm-evaluation-harness tasks are not available in this version "
-                          "(no polyplatypus.tasks.lm_eval_tasks)") from None
-    source = lm_eval_tasks.document_source(name[len(LM_EVAL_PREFIX):])
+        raise ConfigError(
+            f"{name}: lm-evaluation-harness tasks are not available in this version "
+            "(no polyplatypus.tasks.lm_eval_tasks)"
+        ) from None
+    source = lm_eval_tasks.document_source(name[len(LM_EVAL_PREFIX) :])
     if not isinstance(source, DocumentSource):
         raise ConfigError(f"{name}: its task object does not provide documents() for decontamination")
     return source
@@ -228,8 +277,12 @@ def _lm_eval_source(name: str) -> DocumentSource:
 
 def task_texts(sources: Sequence[DocumentSource]) -> list[BenchmarkText]:
     """The benchmark texts of every evaluation and few-shot document of ``sources``."""
-    return [text for source in sources for document in source.documents()
-            for text in document_texts(source.benchmark, document)]
+    return [
+        text
+        for source in sources
+        for document in source.documents()
+        for text in document_texts(source.benchmark, document)
+    ]
 
 
 def normalize_split(split: str) -> str:
@@ -440,8 +493,11 @@ class BenchmarkIndex:
                 continue
             form = forms[0]
             budget, whole = self.edit_budget(text, len(form)), False
-            if (budget is None and text.field == "document"
-                    and self.config.segment_min_letters <= len(form) < self.config.min_letters):
+            if (
+                budget is None
+                and text.field == "document"
+                and self.config.segment_min_letters <= len(form) < self.config.min_letters
+            ):
                 budget, whole = 0, True
             if budget is None:
                 continue
@@ -523,18 +579,22 @@ class BenchmarkIndex:
         found: list[Contamination] = []
         verified = Counter()  # candidate pairs verified, by measure
         for start in range(0, len(texts), chunk_records):
-            folded = [folded_form(t) for t in texts[start:start + chunk_records]]
+            folded = [folded_form(t) for t in texts[start : start + chunk_records]]
             forms = [letters_only(t) for t in folded]  # letters_form
             found += self._search_chunk(start, folded, forms, verified)
             if progress is not None:
                 progress(len(forms))
         if stats is not None:
-            stats.update(benchmark_texts_indexed=self.size, benchmark_documents_too_short=self.skipped_short,
-                         containment_texts=len(self.checked), occurrence_texts=len(self.occurrence_checked),
-                         segment_texts=len(self.segment_checked),
-                         index_keys=self._containment.keys + sum(i.keys for i, _ in self._occurrence.values()),
-                         pairs_verified=verified["containment"] + verified["occurrence"],
-                         occurrence_pairs_verified=verified["occurrence"])
+            stats.update(
+                benchmark_texts_indexed=self.size,
+                benchmark_documents_too_short=self.skipped_short,
+                containment_texts=len(self.checked),
+                occurrence_texts=len(self.occurrence_checked),
+                segment_texts=len(self.segment_checked),
+                index_keys=self._containment.keys + sum(i.keys for i, _ in self._occurrence.values()),
+                pairs_verified=verified["containment"] + verified["occurrence"],
+                occurrence_pairs_verified=verified["occurrence"],
+            )
         return found
 
     def _search_chunk(self, start: int, folded: list[str], forms: list[str], verified: Counter) -> list[Contamination]:
@@ -548,8 +608,9 @@ class BenchmarkIndex:
         for record in sorted(set(by_record) | set(by_record_edit)):
             matched: dict[int, Contamination] = {}  # benchmark text -> its best match
             self._match_containment(start + record, forms[record], by_record.get(record, ()), matched, verified)
-            self._match_short_texts(start + record, folded[record], forms[record], by_record_edit.get(record, ()),
-                                    matched, verified)
+            self._match_short_texts(
+                start + record, folded[record], forms[record], by_record_edit.get(record, ()), matched, verified
+            )
             if matched:
                 # the most similar text; on ties the longest, then the first
                 best = max(matched.items(), key=lambda item: (item[1].similarity, self._letters[item[0]], -item[0]))[1]
@@ -557,8 +618,9 @@ class BenchmarkIndex:
                 found.append(best)
         return found
 
-    def _match_containment(self, record: int, form: str, local_texts: Sequence[int], matched: dict[int, Contamination],
-                           verified: Counter) -> None:
+    def _match_containment(
+        self, record: int, form: str, local_texts: Sequence[int], matched: dict[int, Contamination], verified: Counter
+    ) -> None:
         """Adds to ``matched`` the candidate texts (local numbers) this record contains."""
         if not local_texts:
             return
@@ -573,11 +635,19 @@ class BenchmarkIndex:
             below = shared * self._limit.denominator < self._limit.numerator * len(theirs)
             if shared < self.config.min_ngrams or below:
                 continue
-            matched[text] = Contamination(record, self.texts[text], "containment", shared / len(theirs), 0,
-                                          shared_ngrams=shared)
+            matched[text] = Contamination(
+                record, self.texts[text], "containment", shared / len(theirs), 0, shared_ngrams=shared
+            )
 
-    def _match_short_texts(self, record: int, folded: str, form: str, numbers: Sequence[int],
-                           matched: dict[int, Contamination], verified: Counter) -> None:
+    def _match_short_texts(
+        self,
+        record: int,
+        folded: str,
+        form: str,
+        numbers: Sequence[int],
+        matched: dict[int, Contamination],
+        verified: Counter,
+    ) -> None:
         """Adds to ``matched`` the candidate short texts that occur in this record within their
         edit budget, or that are one of its whole segments."""
         mine_by_q: dict[int, set[str]] = {}
@@ -589,8 +659,9 @@ class BenchmarkIndex:
                 if segments is None:
                     segments = self._segment_letters(folded)
                 if pattern in segments:
-                    matched[text] = Contamination(record, self.texts[text], "segment", 1.0, 0, edits=0,
-                                                  letters=len(pattern))
+                    matched[text] = Contamination(
+                        record, self.texts[text], "segment", 1.0, 0, edits=0, letters=len(pattern)
+                    )
                 continue
             theirs = self._qgram_sets.get(number)
             if theirs is None:
@@ -606,5 +677,6 @@ class BenchmarkIndex:
                 continue
             similarity = 1.0 - edits / len(pattern)
             if text not in matched or similarity > matched[text].similarity:
-                matched[text] = Contamination(record, self.texts[text], "occurrence", similarity, 0, edits=edits,
-                                              letters=len(pattern))
+                matched[text] = Contamination(
+                    record, self.texts[text], "occurrence", similarity, 0, edits=edits, letters=len(pattern)
+                )

@@ -105,8 +105,13 @@ def _binomial_cdf_below(count: int, trials: int, p: float) -> float:
         return 1.0 if count > trials else 0.0
     total = 0.0
     for k in range(max(0, count)):
-        log_term = (math.lgamma(trials + 1) - math.lgamma(k + 1) - math.lgamma(trials - k + 1)
-                    + k * math.log(p) + (trials - k) * math.log1p(-p))
+        log_term = (
+            math.lgamma(trials + 1)
+            - math.lgamma(k + 1)
+            - math.lgamma(trials - k + 1)
+            + k * math.log(p)
+            + (trials - k) * math.log1p(-p)
+        )
         total += math.exp(log_term)
     return min(total, 1.0)
 
@@ -250,19 +255,25 @@ def near_duplicates(
     return removed
 
 
-def _band_keys_and_marks(forms: Sequence[str], params: LshParams, hasher: MinHasher, ngram: int,
-                         chunk_records: int, progress: Callable[[int], None] | None) -> tuple[np.ndarray, np.ndarray]:
+def _band_keys_and_marks(
+    forms: Sequence[str],
+    params: LshParams,
+    hasher: MinHasher,
+    ngram: int,
+    chunk_records: int,
+    progress: Callable[[int], None] | None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per record (one row each): its LSH band keys, and the low 16 bits of every min-hash,
     enough to estimate the Jaccard of a proposed pair."""
     total = len(forms)
     keys = np.zeros((total, params.bands), dtype=np.uint64)
     marks = np.zeros((total, params.num_perm), dtype=np.uint16)
     for start in range(0, total, chunk_records):
-        chunk = forms[start:start + chunk_records]
+        chunk = forms[start : start + chunk_records]
         hashes, bounds = hash_shingles(chunk, ngram)
         signatures = hasher.signatures(hashes, bounds)
-        keys[start:start + len(chunk)] = band_keys(signatures, params).T
-        marks[start:start + len(chunk)] = signatures.T
+        keys[start : start + len(chunk)] = band_keys(signatures, params).T
+        marks[start : start + len(chunk)] = signatures.T
         del hashes, bounds, signatures
         if progress is not None:
             progress(len(chunk))

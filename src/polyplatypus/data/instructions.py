@@ -29,7 +29,18 @@ LOCAL_SUFFIXES = (".json", ".jsonl", ".parquet")
 # Suffixes that mark a source as a file path (so a missing one is "file not found", never a
 # hub lookup); only LOCAL_SUFFIXES can be read.
 _FILE_LIKE_SUFFIXES = LOCAL_SUFFIXES + (
-    ".csv", ".tsv", ".txt", ".gz", ".bz2", ".xz", ".zst", ".zip", ".arrow", ".ndjson", ".yaml", ".yml",
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".gz",
+    ".bz2",
+    ".xz",
+    ".zst",
+    ".zip",
+    ".arrow",
+    ".ndjson",
+    ".yaml",
+    ".yml",
 )
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 HUB_PREFIX = "hub:"
@@ -82,17 +93,24 @@ def source_kind(source: str | os.PathLike) -> str:
     return "hub"
 
 
-def instruction_needs(sources, instead: str = "a local .jsonl/.json/.parquet file (or the bundled sample, "
-                      "builtin:instructions/ko_platypus_sample.jsonl)") -> list:
+def instruction_needs(
+    sources,
+    instead: str = "a local .jsonl/.json/.parquet file (or the bundled sample, "
+    "builtin:instructions/ko_platypus_sample.jsonl)",
+) -> list:
     """A :class:`~polyplatypus.utils.hub.HubNeed` for each source that is a hub dataset id."""
     from polyplatypus.utils.hub import HubNeed
 
-    return [HubNeed(text.removeprefix(HUB_PREFIX), "dataset", "instruction data", instead)
-            for text in map(os.fspath, sources) if source_kind(text) == "hub"]
+    return [
+        HubNeed(text.removeprefix(HUB_PREFIX), "dataset", "instruction data", instead)
+        for text in map(os.fspath, sources)
+        if source_kind(text) == "hub"
+    ]
 
 
-def validate_record(record, *, path=None, number: int | None = None, line: int | None = None,
-                    conversations: bool = False) -> dict:
+def validate_record(
+    record, *, path=None, number: int | None = None, line: int | None = None, conversations: bool = False
+) -> dict:
     """The record with ``input`` filled in; raises :class:`DataError` naming what is wrong.
     With ``conversations``, a record with ``messages`` is a conversation instead
     (:mod:`polyplatypus.data.conversations`), its messages checked and cleaned.
@@ -109,8 +127,11 @@ def validate_record(record, *, path=None, number: int | None = None, line: int |
         fail("not an object", f"expected an object, got {type(record).__name__}")
     if MESSAGES in record and "instruction" not in record:
         if not conversations:
-            fail("missing instruction", "a conversation (messages) record; train on conversations with "
-                 "--prompt-template chat", MESSAGES)
+            fail(
+                "missing instruction",
+                "a conversation (messages) record; train on conversations with --prompt-template chat",
+                MESSAGES,
+            )
         return {**record, MESSAGES: validate_messages(record[MESSAGES], path=path, number=number, line=line)}
     for field in TEXT_FIELDS:
         value = record.get(field)
@@ -124,8 +145,12 @@ def validate_record(record, *, path=None, number: int | None = None, line: int |
             fail(f"empty {field}", "empty (blank) value", field)
     for field, value in record.items():
         if (found := _lone_surrogate(value)) is not None:
-            fail("lone surrogate", f"holds a lone UTF-16 surrogate, U+{ord(found):04X} (JSON \"\\u{ord(found):04x}\" "
-                 "without its pair): not text, it cannot be encoded or tokenized", field)
+            fail(
+                "lone surrogate",
+                f'holds a lone UTF-16 surrogate, U+{ord(found):04X} (JSON "\\u{ord(found):04x}" '
+                "without its pair): not text, it cannot be encoded or tokenized",
+                field,
+            )
     clean = {}
     for key, value in record.items():  # the fields in the order they came
         clean[key] = (value or "") if key == "input" else value
@@ -193,7 +218,7 @@ def _read_file(path: Path) -> Raw:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        line = raw[:error.start].count(b"\n") + 1
+        line = raw[: error.start].count(b"\n") + 1
         raise DataError(f"not UTF-8 text on line {line} ({error.reason} at byte {error.start})", path=path) from None
     if not text.strip():
         raise DataError("empty file", path=path)
@@ -238,7 +263,7 @@ def iter_raw(source: str | os.PathLike) -> Raw:
     record, parse error or None)."""
     text = os.fspath(source)
     if source_kind(text) == "hub":
-        return _read_hub(text[len(HUB_PREFIX):] if text.startswith(HUB_PREFIX) else text)
+        return _read_hub(text[len(HUB_PREFIX) :] if text.startswith(HUB_PREFIX) else text)
     return _read_file(Path(resolve_builtin(text)).expanduser())  # builtin:NAME, data shipped in the package
 
 
@@ -272,7 +297,10 @@ def iter_instructions(
 
 
 def load_instructions(
-    source: str | os.PathLike, *, skip_invalid: bool = False, skipped: Counter | None = None,
+    source: str | os.PathLike,
+    *,
+    skip_invalid: bool = False,
+    skipped: Counter | None = None,
     conversations: bool = False,
 ) -> list[dict]:
     """All valid records of a hub dataset id or a local .json/.jsonl/.parquet file.
@@ -283,4 +311,3 @@ def load_instructions(
     records are dropped and counted by reason in ``skipped`` (file-level errors still raise).
     """
     return list(iter_instructions(source, skip_invalid=skip_invalid, skipped=skipped, conversations=conversations))
-

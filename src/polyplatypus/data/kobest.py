@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polyplatypus.data.task_data import (  # noqa: F401  (_load_cached: tests clear it)
-    _load_cached, describe_source as _describe, load_documents, resolve_source_dir,
+    _load_cached,
+    load_documents,
+    resolve_source_dir,
+)
+from polyplatypus.data.task_data import (
+    describe_source as _describe,
 )
 from polyplatypus.errors import DataError
 from polyplatypus.tasks.registry import reference_tasks
@@ -39,8 +44,11 @@ def _kobest_tasks() -> dict:
 
 #: The five tasks by short name (boolq, copa, hellaswag, sentineg, wic), from their task files.
 SOURCES: dict[str, KobestSource] = {
-    short: KobestSource(task.data.folder, task.data.hub.name,
-                        tuple((field, str(spec.column), spec.type) for field, spec in task.data.columns.items()))
+    short: KobestSource(
+        task.data.folder,
+        task.data.hub.name,
+        tuple((field, str(spec.column), spec.type) for field, spec in task.data.columns.items()),
+    )
     for short, task in sorted(_kobest_tasks().items())
 }
 

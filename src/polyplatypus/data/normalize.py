@@ -56,7 +56,7 @@ def shingle_set(form: str, n: int) -> set[str]:
     """Character n-grams of an already normalized string (see module docstring)."""
     if len(form) < n:
         return {form} if form else set()
-    return {form[i:i + n] for i in range(len(form) - n + 1)}
+    return {form[i : i + n] for i in range(len(form) - n + 1)}
 
 
 # --- 64-bit hashing of shingles, vectorized ------------------------------------------------
@@ -104,7 +104,7 @@ def hash_shingles(forms: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]
     with np.errstate(over="ignore"):
         for k in range(n):
             rolling *= _MULT
-            rolling += padded[k:k + width]
+            rolling += padded[k : k + width]
     starts = np.zeros(len(forms), dtype=np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])
     positions = np.arange(total, dtype=np.int64) + np.repeat(starts - bounds[:-1], counts)

@@ -60,8 +60,9 @@ def example_lengths(records: Sequence[dict], tokenizer, template) -> tuple[list[
     return prompt, full
 
 
-def token_length_stats(records: Sequence[dict], tokenizer, cutoffs: Sequence[int] = DEFAULT_CUTOFFS,
-                       template=DEFAULT_TEMPLATE) -> dict:
+def token_length_stats(
+    records: Sequence[dict], tokenizer, cutoffs: Sequence[int] = DEFAULT_CUTOFFS, template=DEFAULT_TEMPLATE
+) -> dict:
     """Token-length percentiles of the training examples' prompt, learned output and whole, and
     the share over each cutoff. ``template`` is a name, a template file or a PromptTemplate."""
     from polyplatypus.data.templates import get_template
@@ -78,8 +79,14 @@ def token_length_stats(records: Sequence[dict], tokenizer, cutoffs: Sequence[int
     }
 
 
-def dataset_stats(records: Sequence[dict], *, tokenizer=None, cutoffs: Sequence[int] = DEFAULT_CUTOFFS,
-                  template=DEFAULT_TEMPLATE, group_fields: Sequence[str] = ("origin", "data_source")) -> dict:
+def dataset_stats(
+    records: Sequence[dict],
+    *,
+    tokenizer=None,
+    cutoffs: Sequence[int] = DEFAULT_CUTOFFS,
+    template=DEFAULT_TEMPLATE,
+    group_fields: Sequence[str] = ("origin", "data_source"),
+) -> dict:
     """Counts per value of each grouping field present, character lengths, and (with a
     tokenizer) token lengths of the training examples built with ``template``."""
     stats: dict = {"records": len(records)}
@@ -101,13 +108,16 @@ def format_length_table(stats: dict) -> list[str]:
     tokens = stats.get("tokens")
     if tokens:
         template = f", {tokens['prompt_template']} template" if tokens.get("prompt_template") else ""
-        lines.append(f"token lengths of the training examples ({tokens['tokenizer']}{template}; "
-                     "output = response + EOS):")
+        lines.append(
+            f"token lengths of the training examples ({tokens['tokenizer']}{template}; output = response + EOS):"
+        )
         for part in ("prompt", "output", "full"):
             s = tokens[part]
             if not s.get("count"):
                 continue
             over = ", ".join(f">{c}: {v:.1%}" for c, v in s.get("share_over", {}).items())
-            lines.append(f"  {part:<7} mean {s['mean']:>7} p50 {s['p50']:>6} p90 {s['p90']:>6} "
-                         f"p95 {s['p95']:>6} p99 {s['p99']:>6} max {s['max']:>6}   {over}")
+            lines.append(
+                f"  {part:<7} mean {s['mean']:>7} p50 {s['p50']:>6} p90 {s['p90']:>6} "
+                f"p95 {s['p95']:>6} p99 {s['p99']:>6} max {s['max']:>6}   {over}"
+            )
     return lines

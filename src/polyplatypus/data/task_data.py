@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from polyplatypus.errors import DataError
-from polyplatypus.utils.builtin import resolve_builtin
 from polyplatypus.tasks.schema import DATA_SOURCES, READERS, ColumnSpec, DataSpec
 from polyplatypus.tasks.task import ChoiceTask
 from polyplatypus.tasks.texts import TaskDocument, document_from_fields
+from polyplatypus.utils.builtin import resolve_builtin
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,8 @@ def _rows_by_header(path: Path, columns: Mapping[str, ColumnSpec]) -> Iterator[t
             if len(row) != len(header):
                 raise DataError(
                     f"expected {len(header)} tab-separated fields, found {len(row)} (line {reader.line_num})",
-                    path=path, record=row_number,
+                    path=path,
+                    record=row_number,
                 )
             yield row_number, {column: row[position] for column, position in positions.items()}
 
@@ -144,8 +145,11 @@ def _rows_by_position(path: Path, columns: Mapping[str, ColumnSpec]) -> Iterator
         reader = csv.reader(handle, delimiter="\t")
         for row_number, row in enumerate(reader, start=1):
             if len(row) < width:
-                raise DataError(f"expected at least {width} tab-separated fields, found {len(row)} "
-                                f"(line {reader.line_num + 1})", path=path, record=row_number)
+                raise DataError(
+                    f"expected at least {width} tab-separated fields, found {len(row)} (line {reader.line_num + 1})",
+                    path=path,
+                    record=row_number,
+                )
             yield row_number, {str(spec.column): row[int(spec.column)] for spec in columns.values()}
 
 
@@ -157,8 +161,10 @@ def read_split_file(path: Path, data: DataSpec, *, task_file: str = "") -> list[
     """Documents of one split file read as ``data`` says. Errors name the file, the data row
     (1-based) and the column."""
     if not path.is_file():
-        raise DataError(f"missing {SOURCE_FOLDERS[data.source].title} file (expected "
-                        f"{Path(data.folder) / path.name}){task_file}", path=path)
+        raise DataError(
+            f"missing {SOURCE_FOLDERS[data.source].title} file (expected {Path(data.folder) / path.name}){task_file}",
+            path=path,
+        )
     docs = []
     for row_number, raw in _READERS[data.reader](path, data.columns):
         doc = {"doc_index": len(docs)}
@@ -221,12 +227,16 @@ def _file_state(task: ChoiceTask, split: str, data_dir: str | None) -> tuple | N
 def _read(task: ChoiceTask, split: str, data_dir: str | None) -> list[dict]:
     if data_dir is not None:
         path = Path(data_dir) / task.data.folder / task.data.splits[split]
-        docs = read_split_file(path, task.data, task_file=f"; {task.name}: data.splits at {task.where('data', 'splits')}")
+        docs = read_split_file(
+            path, task.data, task_file=f"; {task.name}: data.splits at {task.where('data', 'splits')}"
+        )
     else:
         folder = SOURCE_FOLDERS[task.data.source]
         if task.data.hub is None:
-            raise DataError(f"{task.name}: no {folder.title} folder given; pass {folder.option} or set ${folder.env} "
-                            f"to the folder with {', '.join(task.data.splits.values())} ({task.where('data', 'source')})")
+            raise DataError(
+                f"{task.name}: no {folder.title} folder given; pass {folder.option} or set ${folder.env} "
+                f"to the folder with {', '.join(task.data.splits.values())} ({task.where('data', 'source')})"
+            )
         dataset = _load_from_hub(task, split, folder.option, folder.env)
         docs = [{"doc_index": i, **{f: row[f] for f in task.data.columns}} for i, row in enumerate(dataset)]
     _check_gold(task, docs, split, data_dir)
@@ -241,9 +251,13 @@ def _check_gold(task: ChoiceTask, docs: list[dict], split: str, data_dir: str | 
         choices = len(task.doc_to_choices(doc))
         if not 0 <= task.gold(doc) < choices:
             path = Path(data_dir) / task.data.folder / task.data.splits[split] if data_dir else split
-            raise DataError(f"gold label {task.gold(doc)} is out of range for {choices} choices "
-                            f"({task.name}: label {task.label_field!r}, {task.where('label')})",
-                            path=path, record=doc["doc_index"] + 1, field=task.label_field)
+            raise DataError(
+                f"gold label {task.gold(doc)} is out of range for {choices} choices "
+                f"({task.name}: label {task.label_field!r}, {task.where('label')})",
+                path=path,
+                record=doc["doc_index"] + 1,
+                field=task.label_field,
+            )
 
 
 def load_documents(task: ChoiceTask, split: str, data_dirs: DataDirs | None = None) -> list[dict]:
@@ -271,9 +285,18 @@ def reference_task_needs(tasks, data_dirs: DataDirs | None = None) -> list:
     needs = []
     for task in tasks:
         folder = SOURCE_FOLDERS[task.data.source]
-        if task.data.hub is not None and resolve_source_dir(task.data.source, (data_dirs or {}).get(task.data.source)) is None:
-            needs.append(HubNeed(task.data.hub.dataset, "dataset", f"{folder.title} data",
-                                 f"{folder.option} DIR or ${folder.env} (the folder with the TSV files)"))
+        if (
+            task.data.hub is not None
+            and resolve_source_dir(task.data.source, (data_dirs or {}).get(task.data.source)) is None
+        ):
+            needs.append(
+                HubNeed(
+                    task.data.hub.dataset,
+                    "dataset",
+                    f"{folder.title} data",
+                    f"{folder.option} DIR or ${folder.env} (the folder with the TSV files)",
+                )
+            )
     return needs
 
 
@@ -297,8 +320,9 @@ class ReferenceTaskDocuments:
     def documents(self) -> Iterator[TaskDocument]:
         for split in self.splits():
             for doc in load_documents(self.task, split, self.data_dirs):
-                yield document_from_fields(self.name, split, doc["doc_index"], doc, self.task.text_fields,
-                                           self.task.standalone_fields)
+                yield document_from_fields(
+                    self.name, split, doc["doc_index"], doc, self.task.text_fields, self.task.standalone_fields
+                )
 
     def describe(self) -> str:
         return describe_task_source(self.task, self.data_dirs)

@@ -76,8 +76,10 @@ def get_template(name: str) -> PromptTemplate:
     if name in TEMPLATES:
         return TEMPLATES[name]
     if name == CHAT:
-        raise ConfigError("the chat template is the tokenizer's own; it formats conversations, not through a "
-                          "prompt template (polyplatypus.data.chat)")
+        raise ConfigError(
+            "the chat template is the tokenizer's own; it formats conversations, not through a "
+            "prompt template (polyplatypus.data.chat)"
+        )
     path = Path(name)
     if path.suffix == ".json" and path.is_file():
         try:
@@ -88,7 +90,8 @@ def get_template(name: str) -> PromptTemplate:
         if missing:
             raise ConfigError(f"{path}: prompt template needs string key(s) {', '.join(missing)}")
         return PromptTemplate(
-            name=str(path), description=str(data.get("description", "")),
+            name=str(path),
+            description=str(data.get("description", "")),
             **{key: data[key] for key in _FIELDS},
         )
     raise ConfigError(

@@ -88,8 +88,14 @@ def tokenize_records(
         full_ids = encode(fulls)
         prompt_ids = encode(prompts) if not train_on_inputs else [[]] * len(chunk)
         for full, prompt in zip(full_ids, prompt_ids):
-            examples.append(build_example(
-                full, prompt, eos_token_id=eos, cutoff_len=cutoff_len,
-                train_on_inputs=train_on_inputs, add_eos_token=add_eos_token,
-            ))
+            examples.append(
+                build_example(
+                    full,
+                    prompt,
+                    eos_token_id=eos,
+                    cutoff_len=cutoff_len,
+                    train_on_inputs=train_on_inputs,
+                    add_eos_token=add_eos_token,
+                )
+            )
     return examples

@@ -37,8 +37,9 @@ SHORTEST_PACKED_LINE = 256
 _bytes_per_token: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def rows_that_fit(width: int, free_bytes: float, bytes_per_token: float, *, masked: bool = False,
-                  mask_bytes_per_pair: float = 0.0) -> int:
+def rows_that_fit(
+    width: int, free_bytes: float, bytes_per_token: float, *, masked: bool = False, mask_bytes_per_pair: float = 0.0
+) -> int:
     """Rows of ``width`` tokens whose forward pass fits in ``free_bytes`` (at least 1).
 
     A row costs ``width × bytes_per_token`` for activations and logits, and, when it carries a
@@ -73,8 +74,14 @@ def mask_bytes_per_pair(model) -> float:
     return 1.0 + heads * next(model.parameters()).element_size()
 
 
-def batch_sizer(batch_size: int | str, model=None, *, free_bytes: float | None = None,
-                bytes_per_token: float | None = None, pair_bytes: float | None = None) -> Callable[[int, bool], int]:
+def batch_sizer(
+    batch_size: int | str,
+    model=None,
+    *,
+    free_bytes: float | None = None,
+    bytes_per_token: float | None = None,
+    pair_bytes: float | None = None,
+) -> Callable[[int, bool], int]:
     """``lines(width, masked)``: how many rows of ``width`` tokens one batch holds.
 
     An integer ``batch_size`` is that many rows whatever their width. ``"auto"`` on a CUDA model
@@ -91,12 +98,14 @@ def batch_sizer(batch_size: int | str, model=None, *, free_bytes: float | None =
         bytes_per_token = measure_bytes_per_token(model)
     if pair_bytes is None:
         pair_bytes = mask_bytes_per_pair(model)
-    return lambda width, masked: rows_that_fit(width, free_bytes, bytes_per_token, masked=masked,
-                                               mask_bytes_per_pair=pair_bytes)
+    return lambda width, masked: rows_that_fit(
+        width, free_bytes, bytes_per_token, masked=masked, mask_bytes_per_pair=pair_bytes
+    )
 
 
-def chunk_rows(widths: Sequence[int], batch_size: int | str, model=None, *, masked: bool = False,
-               **budget) -> list[range]:
+def chunk_rows(
+    widths: Sequence[int], batch_size: int | str, model=None, *, masked: bool = False, **budget
+) -> list[range]:
     """Consecutive batches over rows sorted longest first, each as many rows as
     :func:`batch_sizer` allows at the width of its first (longest) row."""
     lines = batch_sizer(batch_size, model, **budget)
@@ -128,7 +137,7 @@ class _Waiting:
         """The ``count`` longest rows, longest first, left waiting."""
         found = []
         for size in reversed(self.sizes):
-            found += reversed(self.rows[size][-(count - len(found)):])
+            found += reversed(self.rows[size][-(count - len(found)) :])
             if len(found) >= count:
                 break
         return found
@@ -153,8 +162,9 @@ class _Waiting:
         return index
 
 
-def pack_batches(widths: Sequence[int], batch_size: int | str, model=None, *, masked: bool = False,
-                 **budget) -> list[list[list[int]]]:
+def pack_batches(
+    widths: Sequence[int], batch_size: int | str, model=None, *, masked: bool = False, **budget
+) -> list[list[list[int]]]:
     """Batches of lines over rows sorted longest first; a line is one row or several rows end to end.
 
     Each batch is first the next rows longest first, one per line, as :func:`chunk_rows` cuts
@@ -186,6 +196,7 @@ def pack_batches(widths: Sequence[int], batch_size: int | str, model=None, *, ma
 def _well_filled(batch: list[list[int]], line_width: int, widths: Sequence[int], waiting: _Waiting) -> list[list[int]]:
     """The lines that pad at most PACK_ABOVE_PADDING (else the fullest line alone: a line by itself
     has no padding); the other lines' rows go back to ``waiting``."""
+
     def fill(line):
         return sum(widths[i] for i in line)
 

@@ -37,59 +37,89 @@ def _one_or_more(value: Any) -> Any:
 class EvalConfig(Settings):
     """Everything ``eval`` needs: the grid (models x tasks x shot counts) and how to run it."""
 
-    models: Annotated[list[PathText], BeforeValidator(_one_or_more), Flag(name="--model", repeat=True, metavar="[LABEL=]PATH")] = Field(
-        min_length=1, description="local model folder or hub id, repeatable; LABEL names the table row; a LoRA "
-        "adapter folder is scored on its recorded base without merging, BASE::ADAPTER on another base")
+    models: Annotated[
+        list[PathText], BeforeValidator(_one_or_more), Flag(name="--model", repeat=True, metavar="[LABEL=]PATH")
+    ] = Field(
+        min_length=1,
+        description="local model folder or hub id, repeatable; LABEL names the table row; a LoRA "
+        "adapter folder is scored on its recorded base without merging, BASE::ADAPTER on another base",
+    )
     tasks: Annotated[list[str], Csv] = Field(
-        default_factory=all_task_names, min_length=1,
+        default_factory=all_task_names,
+        min_length=1,
         description="comma-separated task names: ours (default: the five KoBEST tasks; also kohatespeech, "
-        "kohatespeech_gen_bias), paths of task files (.yaml), or lm_eval:<task or group> (see docs/tasks.md)")
+        "kohatespeech_gen_bias), paths of task files (.yaml), or lm_eval:<task or group> (see docs/tasks.md)",
+    )
     shots: Annotated[list[StrictInt], BeforeValidator(_shot_counts), Flag(metavar="SHOTS")] = Field(
-        [0, 5, 10, 50], min_length=1, description="comma-separated few-shot counts")
+        [0, 5, 10, 50], min_length=1, description="comma-separated few-shot counts"
+    )
     output: Annotated[PathText | None, Flag(default="results")] = Field(
-        None, description="folder for results.json, results.md, cells/ and samples/ (default: results; in the "
-        "Python API none, nothing is written)")
+        None,
+        description="folder for results.json, results.md, cells/ and samples/ (default: results; in the "
+        "Python API none, nothing is written)",
+    )
     kobest_dir: PathText | None = Field(
-        None, description="folder with the KoBEST v1.0 TSVs (BoolQ/ COPA/ ...); default: $POLYPLATYPUS_KOBEST_DIR, "
-        "else the hub")
+        None,
+        description="folder with the KoBEST v1.0 TSVs (BoolQ/ COPA/ ...); default: $POLYPLATYPUS_KOBEST_DIR, "
+        "else the hub",
+    )
     hatespeech_dir: PathText | None = Field(
-        None, description="folder with the Korean HateSpeech labeled TSVs (train.tsv, dev.tsv) for kohatespeech*; "
-        "default: $POLYPLATYPUS_HATESPEECH_DIR")
+        None,
+        description="folder with the Korean HateSpeech labeled TSVs (train.tsv, dev.tsv) for kohatespeech*; "
+        "default: $POLYPLATYPUS_HATESPEECH_DIR",
+    )
     limit: StrictInt | StrictFloat | None = Field(
-        None, description="score only the first N documents after the reference's shuffle (lm_eval: tasks: the "
-        "first N in split order, or a fraction below 1)")
+        None,
+        description="score only the first N documents after the reference's shuffle (lm_eval: tasks: the "
+        "first N in split order, or a fraction below 1)",
+    )
     dtype: Literal[DTYPES] = Field(  # type: ignore[valid-type]
-        "auto", description="weights dtype; float16 reproduces the model card's runs on a GPU")
+        "auto", description="weights dtype; float16 reproduces the model card's runs on a GPU"
+    )
     device: str = Field("auto", description="cpu, cuda, cuda:N or auto")
     device_map: str | None = Field(None, description="'auto' to spread a large model over the GPUs (accelerate)")
     batch_size: StrictInt | Literal["auto"] = Field(
-        1, description="documents per forward batch, or 'auto' (from GPU memory)")
+        1, description="documents per forward batch, or 'auto' (from GPU memory)"
+    )
     scorer: Literal["shared", "reference"] = Field(
-        "shared", description="'shared' encodes each context once (fast); 'reference' forwards one row per choice")
+        "shared", description="'shared' encodes each context once (fast); 'reference' forwards one row per choice"
+    )
     log_samples: StrictBool = Field(
-        False, description="write per-document JSONL under OUTPUT/samples/<model>/<task>_<k>shot.jsonl")
+        False, description="write per-document JSONL under OUTPUT/samples/<model>/<task>_<k>shot.jsonl"
+    )
     progress: StrictBool = Field(True, description="show progress bars")
     # last, so results.json's config block keeps its earlier keys in their order
     include_path: Annotated[list[PathText] | None, Flag(repeat=True, metavar="DIR")] = Field(
-        None, description="a folder of lm-evaluation-harness task YAML files for lm_eval: names, repeatable")
+        None, description="a folder of lm-evaluation-harness task YAML files for lm_eval: names, repeatable"
+    )
     # lm_eval: tasks only, as lm_eval.simple_evaluate's arguments of the same names (docs/tasks.md)
     gen_kwargs: Annotated[str | None, Flag(metavar="KEY=VALUE,...")] = Field(
-        None, description="generation settings for generate_until tasks, as lm-eval's --gen_kwargs (e.g. "
-        "max_gen_toks=512,until=END); they update each task's generation_kwargs")
+        None,
+        description="generation settings for generate_until tasks, as lm-eval's --gen_kwargs (e.g. "
+        "max_gen_toks=512,until=END); they update each task's generation_kwargs",
+    )
     predict_only: StrictBool = Field(
-        False, description="generate and log samples without computing metrics (lm-eval's --predict_only)")
+        False, description="generate and log samples without computing metrics (lm-eval's --predict_only)"
+    )
     apply_chat_template: StrictBool = Field(
-        False, description="format lm_eval: prompts with the model's chat template, as lm-eval's "
-        "--apply_chat_template (turns --fewshot-as-multiturn on unless --no-fewshot-as-multiturn)")
+        False,
+        description="format lm_eval: prompts with the model's chat template, as lm-eval's "
+        "--apply_chat_template (turns --fewshot-as-multiturn on unless --no-fewshot-as-multiturn)",
+    )
     fewshot_as_multiturn: StrictBool | None = Field(
-        None, description="few-shot examples as alternating user/assistant turns (with --apply-chat-template; "
-        "default: on with it)")
+        None,
+        description="few-shot examples as alternating user/assistant turns (with --apply-chat-template; "
+        "default: on with it)",
+    )
     system_instruction: Annotated[str | None, Flag(metavar="TEXT")] = Field(
-        None, description="system instruction before each lm_eval: prompt (a system turn under a chat template)")
+        None, description="system instruction before each lm_eval: prompt (a system turn under a chat template)"
+    )
 
     # Where and how results are shown or kept, not what they are: left out of results.json's
     # record of the run's settings (every other field, present or future, is recorded).
-    UNRECORDED: ClassVar[frozenset[str]] = frozenset({"output", "kobest_dir", "hatespeech_dir", "log_samples", "progress"})
+    UNRECORDED: ClassVar[frozenset[str]] = frozenset(
+        {"output", "kobest_dir", "hatespeech_dir", "log_samples", "progress"}
+    )
 
     def recorded(self, **extra: Any) -> dict:
         """The ``config`` block of results.json: every recorded field, models as label and path,
@@ -97,8 +127,10 @@ class EvalConfig(Settings):
         from polyplatypus.eval.models import ModelSpec
 
         block = self.model_dump(mode="json", exclude=set(self.UNRECORDED))
-        block["models"] = [{"label": s.label, "path": s.path, **({"adapter": s.adapter} if s.adapter else {})}
-                           for s in map(ModelSpec.parse, self.models)]
+        block["models"] = [
+            {"label": s.label, "path": s.path, **({"adapter": s.adapter} if s.adapter else {})}
+            for s in map(ModelSpec.parse, self.models)
+        ]
         return {**block, **extra}
 
     @field_validator("tasks")
@@ -143,10 +175,14 @@ class EvalConfig(Settings):
         """The options of :func:`polyplatypus.tasks.lm_eval_tasks.build_cell` under these settings."""
         from polyplatypus.tasks.lm_eval_tasks import RequestOptions, parse_gen_kwargs
 
-        return RequestOptions(gen_kwargs=parse_gen_kwargs(self.gen_kwargs), predict_only=self.predict_only,
-                              system_instruction=self.system_instruction,
-                              apply_chat_template=self.apply_chat_template, fewshot_as_multiturn=self.multiturn,
-                              chat_template=chat_template)
+        return RequestOptions(
+            gen_kwargs=parse_gen_kwargs(self.gen_kwargs),
+            predict_only=self.predict_only,
+            system_instruction=self.system_instruction,
+            apply_chat_template=self.apply_chat_template,
+            fewshot_as_multiturn=self.multiturn,
+            chat_template=chat_template,
+        )
 
     @field_validator("limit")
     @classmethod
@@ -186,6 +222,8 @@ class EvalConfig(Settings):
 def _one_definition(task, name: str, earlier: str, earlier_file) -> str:
     """Why a second task under one name is refused: one name, one definition (and one cell) per run."""
     if task.file is not None and earlier_file is not None and Path(task.file).resolve() != Path(earlier_file).resolve():
-        return (f"two definitions of task {task.name!r}: {earlier_file} and {task.file}; "
-                "their cells would share one name: give the task in your file another name (its name: key)")
+        return (
+            f"two definitions of task {task.name!r}: {earlier_file} and {task.file}; "
+            "their cells would share one name: give the task in your file another name (its name: key)"
+        )
     return f"tasks repeat: {earlier!r} and {name!r} are both {task.name}"

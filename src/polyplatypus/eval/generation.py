@@ -41,13 +41,30 @@ PREFILL_PADDING = 0.25  # right padding allowed in a run prefilled together, as 
 # Generation settings (task keys or the model's generation_config) that change greedy text and that
 # the engine does not reproduce: refused by name rather than silently ignored.
 REFUSED_SETTINGS = {
-    "num_beams": 1, "num_beam_groups": 1, "penalty_alpha": None, "no_repeat_ngram_size": None,
-    "encoder_no_repeat_ngram_size": None, "bad_words_ids": None, "min_length": 0, "min_new_tokens": None,
-    "forced_bos_token_id": None, "forced_eos_token_id": None, "suppress_tokens": None,
-    "begin_suppress_tokens": None, "sequence_bias": None, "exponential_decay_length_penalty": None,
-    "encoder_repetition_penalty": 1.0, "guidance_scale": None, "stop_strings": None, "max_time": None,
-    "max_new_tokens": None, "dola_layers": None, "prompt_lookup_num_tokens": None,
-    "assistant_early_exit": None, "watermarking_config": None, "num_return_sequences": 1,
+    "num_beams": 1,
+    "num_beam_groups": 1,
+    "penalty_alpha": None,
+    "no_repeat_ngram_size": None,
+    "encoder_no_repeat_ngram_size": None,
+    "bad_words_ids": None,
+    "min_length": 0,
+    "min_new_tokens": None,
+    "forced_bos_token_id": None,
+    "forced_eos_token_id": None,
+    "suppress_tokens": None,
+    "begin_suppress_tokens": None,
+    "sequence_bias": None,
+    "exponential_decay_length_penalty": None,
+    "encoder_repetition_penalty": 1.0,
+    "guidance_scale": None,
+    "stop_strings": None,
+    "max_time": None,
+    "max_new_tokens": None,
+    "dola_layers": None,
+    "prompt_lookup_num_tokens": None,
+    "assistant_early_exit": None,
+    "watermarking_config": None,
+    "num_return_sequences": 1,
 }
 # Keys lm-eval passes on to model.generate that greedy decoding ignores (sampling warpers).
 IGNORED_WHEN_GREEDY = {"temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff"}
@@ -94,11 +111,12 @@ def check_generation_settings(kwargs: dict, generation_config, *, do_sample: boo
     applies under them.
     """
     if do_sample:
-        raise ConfigError("generation with do_sample=True (sampling) is not supported: "
-                          "only greedy decoding reproduces lm-eval's hf text")
+        raise ConfigError(
+            "generation with do_sample=True (sampling) is not supported: "
+            "only greedy decoding reproduces lm-eval's hf text"
+        )
     if "max_length" in kwargs:  # prompt plus generation in hf: a length that depends on the batch's padding
-        raise ConfigError("generation setting 'max_length' is not supported by polyplatypus' engine; "
-                          "use max_gen_toks")
+        raise ConfigError("generation setting 'max_length' is not supported by polyplatypus' engine; use max_gen_toks")
     unknown = sorted(set(kwargs) - set(REFUSED_SETTINGS) - IGNORED_WHEN_GREEDY - {"do_sample", "repetition_penalty"})
     if unknown:
         raise ConfigError(f"generation setting {unknown[0]!r} is not supported by polyplatypus' engine")
@@ -106,8 +124,9 @@ def check_generation_settings(kwargs: dict, generation_config, *, do_sample: boo
         value = kwargs.get(name, getattr(generation_config, name, neutral))
         if value != neutral and value is not None:
             where = "the task's generation_kwargs" if name in kwargs else "the model's generation_config"
-            raise ConfigError(f"generation setting {name}={value!r} (from {where}) is not supported "
-                              "by polyplatypus' engine")
+            raise ConfigError(
+                f"generation setting {name}={value!r} (from {where}) is not supported by polyplatypus' engine"
+            )
     penalty = kwargs.get("repetition_penalty", getattr(generation_config, "repetition_penalty", None))
     return 1.0 if penalty is None else float(penalty)
 
@@ -164,6 +183,7 @@ def prefill_groups(documents: Sequence[Sequence[int]], kept: Sequence[int] = ())
     :data:`REFORWARD_LIMIT` such positions, or makes padding more than :data:`PREFILL_PADDING`
     of the run's real positions.
     """
+
     def costs(members: list[int], neighbours: list[int]) -> tuple[int, int, int]:
         if len(members) == 1:
             return 0, 0, 1
@@ -195,8 +215,10 @@ def check_cache_layout(model) -> None:
 
     kinds = {type(layer).__name__ for layer in DynamicCache(config=model.config).layers}
     if kinds - {DynamicLayer.__name__}:
-        raise ConfigError(f"generation with a {'/'.join(sorted(kinds))} key/value cache (sliding-window or "
-                          "hybrid attention) is not supported by polyplatypus' engine")
+        raise ConfigError(
+            f"generation with a {'/'.join(sorted(kinds))} key/value cache (sliding-window or "
+            "hybrid attention) is not supported by polyplatypus' engine"
+        )
     implementation = getattr(model.config, "_attn_implementation", "eager")
     if implementation not in ("eager", "sdpa"):
         raise ConfigError(f"generation needs attn_implementation 'sdpa' or 'eager', not {implementation!r}")
@@ -221,7 +243,7 @@ def cache_of(model, layers, row: int, length: int):
 
     cache = DynamicCache(config=model.config)
     for layer, source in zip(cache.layers, layers):
-        layer.update(source.keys[row:row + 1, :, :length].clone(), source.values[row:row + 1, :, :length].clone())
+        layer.update(source.keys[row : row + 1, :, :length].clone(), source.values[row : row + 1, :, :length].clone())
     return cache
 
 
@@ -261,8 +283,12 @@ class PrefixCache:
             self.cache.crop(keep - self.cache.get_seq_length())  # transformers 5.x: a negative count to remove
             self.logits = None
         if length > keep:
-            out = self.model(input_ids=torch.tensor([ids[keep:length]], device=self.model.device), cache=self.cache,
-                             use_cache=True, logits_to_keep=1)
+            out = self.model(
+                input_ids=torch.tensor([ids[keep:length]], device=self.model.device),
+                cache=self.cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
             self.logits = out.logits[0, -1].float()
             self.forwarded += length - keep
         self.ids = list(ids[:length])
@@ -280,11 +306,14 @@ class PrefixCache:
         if shared:
             self._extend_to(documents[0], shared, logits=False)
             for layer, source in zip(batch.layers, self.cache.layers):
-                layer.update(source.keys.expand(len(documents), -1, -1, -1).contiguous(),
-                             source.values.expand(len(documents), -1, -1, -1).contiguous())
+                layer.update(
+                    source.keys.expand(len(documents), -1, -1, -1).contiguous(),
+                    source.values.expand(len(documents), -1, -1, -1).contiguous(),
+                )
         widths = [len(d) - shared for d in documents]
-        rows = torch.tensor([d[shared:] + [0] * (max(widths) - w) for d, w in zip(documents, widths)],
-                            device=self.model.device)  # right padding: no real position attends to it
+        rows = torch.tensor(
+            [d[shared:] + [0] * (max(widths) - w) for d, w in zip(documents, widths)], device=self.model.device
+        )  # right padding: no real position attends to it
         last = torch.tensor([[w - 1] for w in widths], device=self.model.device)
         logits = self.model(input_ids=rows, cache=batch, use_cache=True, logits_to_keep=last).logits[:, -1].float()
         self.forwarded += rows.numel()
@@ -319,8 +348,10 @@ class DecodeBatch:
         if self.cache is None:
             self.cache = DynamicCache(config=self.model.config)
             for layer, from_ in zip(self.cache.layers, doc_cache.layers):
-                layer.update(from_.keys[source:source + 1, :, :length].clone(),
-                             from_.values[source:source + 1, :, :length].clone())
+                layer.update(
+                    from_.keys[source : source + 1, :, :length].clone(),
+                    from_.values[source : source + 1, :, :length].clone(),
+                )
             self.rows, self.starts, self.width = [row], [0], length
             return
         if length > self.width:  # widen every row on the left
@@ -368,8 +399,13 @@ class DecodeBatch:
         hidden = columns[None, :] < torch.tensor(self.starts, device=device)[:, None]
         dtype = self.model.dtype
         mask = torch.zeros(hidden.shape, dtype=dtype, device=device).masked_fill(hidden, torch.finfo(dtype).min)
-        out = self.model(input_ids=tokens, position_ids=positions, attention_mask=mask[:, None, None, :],
-                         cache=self.cache, use_cache=True)
+        out = self.model(
+            input_ids=tokens,
+            position_ids=positions,
+            attention_mask=mask[:, None, None, :],
+            cache=self.cache,
+            use_cache=True,
+        )
         self.width += 1
         return out.logits[:, -1].float()
 
@@ -387,8 +423,12 @@ class GenerationEngine:
         self.dtype = model.dtype  # a property that walks the parameters: read once
         self.counters = GenerationCounters()
 
-    def generate(self, contexts: Sequence[list[int]], settings: GenerationSettings,
-                 on_done: Callable[[int, Generated], None] | None = None) -> list[Generated]:
+    def generate(
+        self,
+        contexts: Sequence[list[int]],
+        settings: GenerationSettings,
+        on_done: Callable[[int, Generated], None] | None = None,
+    ) -> list[Generated]:
         """Every context's generation, in the order given; ``on_done(index, result)`` as each ends."""
         results: list[Generated | None] = [None] * len(contexts)
         self.rule, self.settings = StopRule(self.tokenizer, settings), settings
@@ -409,8 +449,11 @@ class GenerationEngine:
             while len(self.batch):
                 logits = self.batch.step()
                 self.counters.positions_forwarded += len(self.batch)
-                finished = [b for b, (row, picked) in enumerate(zip(self.batch.rows, self._tops(logits)))
-                            if self._advance(row, *picked)]
+                finished = [
+                    b
+                    for b, (row, picked) in enumerate(zip(self.batch.rows, self._tops(logits)))
+                    if self._advance(row, *picked)
+                ]
                 self._refill(finished, pending, contexts)
         self.counters.positions_forwarded += self.prefixes.forwarded
         self.counters.padding_positions += self.prefixes.padding

@@ -21,8 +21,21 @@ from polyplatypus.utils.quiet import without_log_message
 # What a record keeps of lm-eval's results dict (the lm-eval-format results files are written from it)
 RESULT_KEYS = ("results", "groups", "group_subtasks", "versions", "n-shot", "higher_is_better", "n-samples")
 # What it keeps of each task's config: its data and scoring (the prompts are in the fingerprint)
-CONFIG_KEYS = ("task", "tag", "dataset_path", "dataset_name", "dataset_kwargs", "training_split", "validation_split",
-               "test_split", "fewshot_split", "output_type", "num_fewshot", "metric_list", "metadata")
+CONFIG_KEYS = (
+    "task",
+    "tag",
+    "dataset_path",
+    "dataset_name",
+    "dataset_kwargs",
+    "training_split",
+    "validation_split",
+    "test_split",
+    "fewshot_split",
+    "output_type",
+    "num_fewshot",
+    "metric_list",
+    "metadata",
+)
 BOOTSTRAP_ITERS = 100000  # simple_evaluate's default (stderr of metrics without a closed form)
 NO_FILTER = "none"
 # Without an engine that reports each finished request (HFLM's generate_until), requests are
@@ -41,15 +54,15 @@ class _Documents:
         return self.scorer.score_encoded(documents, progress)
 
 
-def make_lm(model, tokenizer, *, batch_size=1, scorer: str = "shared",
-            progress: Callable[[float], None] | None = None):
+def make_lm(model, tokenizer, *, batch_size=1, scorer: str = "shared", progress: Callable[[float], None] | None = None):
     """Our lm-eval engine around an already loaded model, splitting documents across processes."""
     from polyplatypus.eval.lm_eval_engine import SharedContextLM
 
     # HFLM warns, for a loaded model, that it is "assuming single-process call" and not to launch
     # via accelerate; under torchrun both read as wrong: score_split below spreads the documents
-    with without_log_message("lm_eval.models.huggingface", "assuming single-process call",
-                             "model kwarg is not of type `str`"):
+    with without_log_message(
+        "lm_eval.models.huggingface", "assuming single-process call", "model kwarg is not of type `str`"
+    ):
         lm = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, scorer=scorer)
     lm.score_documents = lambda documents: score_split(_Documents(lm.make_scorer()), documents, progress=progress)
     return lm
@@ -90,8 +103,9 @@ def _lm_eval_keys(task, doc, doc_id, requests, filter_key) -> dict:
         "filtered_resps": [inst.filtered_resps[filter_key] for inst in requests],
         "filter": filter_key,
         "target": target,
-        "doc_hash": hash_string(json.dumps(requests[0].doc, indent=2, default=handle_non_serializable,
-                                           ensure_ascii=False)),
+        "doc_hash": hash_string(
+            json.dumps(requests[0].doc, indent=2, default=handle_non_serializable, ensure_ascii=False)
+        ),
         "prompt_hash": hash_string(requests[0].arguments[0]),
         "target_hash": hash_string(str(target)),
     }
@@ -123,16 +137,24 @@ def _generated_sample(requests, generated: dict[int, list[dict]], lm) -> dict:
     first = records[0]
     prompt, kwargs = requests[0].args[0], requests[0].args[1]
     room = lm.max_length - max_gen_toks(kwargs, lm.max_gen_toks)
-    sample = {"prompt": prompt, "generation": first.get("generation"),
-              "stop_reason": first.get("stop_reason"), "n_tokens": first.get("n_tokens"),
-              "truncated": len(lm.tok_encode(prompt)) > room, "rescored": False, "pred": None, "gold": None}
+    sample = {
+        "prompt": prompt,
+        "generation": first.get("generation"),
+        "stop_reason": first.get("stop_reason"),
+        "n_tokens": first.get("n_tokens"),
+        "truncated": len(lm.tok_encode(prompt)) > room,
+        "rescored": False,
+        "pred": None,
+        "gold": None,
+    }
     if len(records) > 1:
         sample["generations"] = [r.get("generation") for r in records]
     return sample
 
 
-def _task_samples(task_name, task, cell: LmEvalCell, lm, ll_offset: int, generated: dict[int, list[dict]],
-                  raw: dict) -> list[dict]:
+def _task_samples(
+    task_name, task, cell: LmEvalCell, lm, ll_offset: int, generated: dict[int, list[dict]], raw: dict
+) -> list[dict]:
     """Runs the task's filters and process_results (as lm_eval.evaluator.evaluate); returns samples:
     one per document (and per filter for a generative task, as lm-eval logs them)."""
     instances = cell.instances[task_name]
@@ -154,11 +176,22 @@ def _task_samples(task_name, task, cell: LmEvalCell, lm, ll_offset: int, generat
             generative = requests[0].request_type == GENERATIVE
             if not generative and filter_key != NO_FILTER and len(filters) > 1:
                 continue
-            ours = _generated_sample(requests, generated, lm) if generative else \
-                _choice_sample(task, doc, requests, lm, [lm.last_scored.places[ll_numbers[id(inst)]] for inst in requests])
-            samples.append({"task": task_name, "doc_index": doc_id, **ours,
-                            "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float, bool))},
-                            **_lm_eval_keys(task, doc, doc_id, requests, filter_key)})
+            ours = (
+                _generated_sample(requests, generated, lm)
+                if generative
+                else _choice_sample(
+                    task, doc, requests, lm, [lm.last_scored.places[ll_numbers[id(inst)]] for inst in requests]
+                )
+            )
+            samples.append(
+                {
+                    "task": task_name,
+                    "doc_index": doc_id,
+                    **ours,
+                    "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float, bool))},
+                    **_lm_eval_keys(task, doc, doc_id, requests, filter_key),
+                }
+            )
     return samples
 
 
@@ -212,7 +245,7 @@ def generate(lm, requests: list, generations: Generations | None = None, progres
 
     size = max(1, len(todo)) if _engine_reports_each(lm) else max(GENERATION_CHUNK, int(lm.batch_size or 1))
     for start in range(0, len(todo), size):
-        numbers = todo[start:start + size]
+        numbers = todo[start : start + size]
         if _engine_reports_each(lm):
             lm.last_generated = None  # filled by the engine at the end of this call, never a previous call's
             lm.on_generated = lambda position, text, *extra, numbers=numbers: finished(position, numbers, text, *extra)
@@ -232,9 +265,17 @@ def generate(lm, requests: list, generations: Generations | None = None, progres
     return [records[number] for number in range(len(requests))]
 
 
-def score_lm_eval_cell(model, tokenizer, cell: LmEvalCell, *, batch_size=1, scorer: str = "shared", progress=None,
-                       bootstrap_iters: int = BOOTSTRAP_ITERS, generations: Generations | None = None,
-                       ) -> tuple[dict, list[dict], dict]:
+def score_lm_eval_cell(
+    model,
+    tokenizer,
+    cell: LmEvalCell,
+    *,
+    batch_size=1,
+    scorer: str = "shared",
+    progress=None,
+    bootstrap_iters: int = BOOTSTRAP_ITERS,
+    generations: Generations | None = None,
+) -> tuple[dict, list[dict], dict]:
     """Score a built cell; returns (record metrics, per-document samples, lm-eval's results dict).
     Loglikelihood requests go to the shared-context engine, generation requests to
     ``SharedContextLM.generate_until`` (resumed from ``generations``)."""
@@ -250,8 +291,9 @@ def score_lm_eval_cell(model, tokenizer, cell: LmEvalCell, *, batch_size=1, scor
             inst.resps.append(answer)
     requests = generative_requests(cell)
     per_request = 1 / max(1, len(requests) / max(1, len({(i.task_name, i.doc_id) for i in requests})))
-    generated = generate(lm, requests, generations,
-                         progress=(lambda n: progress(n * per_request)) if progress is not None else None)
+    generated = generate(
+        lm, requests, generations, progress=(lambda n: progress(n * per_request)) if progress is not None else None
+    )
     records_of = defaultdict(list)  # a request's generations (several where it repeats)
     for inst, record in zip(requests, generated):
         inst.resps.append(record["text"])
@@ -300,8 +342,12 @@ def record_metrics(cell: LmEvalCell, results: dict, samples: list[dict], lm) -> 
     scored = lm.last_scored.scored if lm.last_scored else []
     pooled = {"macro_f1": None}
     if choices and len(choices) == len(samples) and all(g is not None for g in golds):
-        pooled = {"macro_f1": macro_f1(golds, preds), "acc_pooled": accuracy(golds, preds),
-                  "golds": golds, "preds": preds}
+        pooled = {
+            "macro_f1": macro_f1(golds, preds),
+            "acc_pooled": accuracy(golds, preds),
+            "golds": golds,
+            "preds": preds,
+        }
     generated = list({(s["task"], s["doc_index"]): s for s in samples if "generation" in s}.values())
     return {
         **{k: v for k, v in pooled.items() if k not in ("golds", "preds")},
@@ -313,15 +359,23 @@ def record_metrics(cell: LmEvalCell, results: dict, samples: list[dict], lm) -> 
         "forwarded_tokens": sum(s.forwarded_tokens for s in scored),
         "minimum_tokens": sum(s.minimum_tokens for s in scored),
         "rescored": sum(s["rescored"] for s in choices),
-        **({"generated": len(generated), "generated_tokens": sum(s["n_tokens"] or 0 for s in generated),
-            "stop_reasons": dict(sorted(Counter(str(s["stop_reason"]) for s in generated).items()))}
-           if generated else {}),
+        **(
+            {
+                "generated": len(generated),
+                "generated_tokens": sum(s["n_tokens"] or 0 for s in generated),
+                "stop_reasons": dict(sorted(Counter(str(s["stop_reason"]) for s in generated).items())),
+            }
+            if generated
+            else {}
+        ),
         "num_fewshot": cell.num_fewshot,
         "shots_fixed_by_task": cell.fixed_shots,
         "request_options": cell.options,
         "task_versions": {k: str(v) for k, v in cell.versions.items()},
-        "lm_eval": {**{key: results[key] for key in RESULT_KEYS if key in results},
-                    "configs": {name: _config_summary(config) for name, config in results.get("configs", {}).items()}},
+        "lm_eval": {
+            **{key: results[key] for key in RESULT_KEYS if key in results},
+            "configs": {name: _config_summary(config) for name, config in results.get("configs", {}).items()},
+        },
         **({"golds": golds, "preds": preds} if "golds" in pooled else {}),
     }
 
@@ -379,7 +433,8 @@ def check_generation_room(cell: LmEvalCell, max_length: int, model: str) -> None
                 raise ConfigError(
                     f"{cell.name}: task {task_name} asks max_gen_toks {wanted}, which leaves no room for the "
                     f"prompt in the {max_length}-token window of {model}; lower it with --gen-kwargs "
-                    f"max_gen_toks=N (N < {max_length})")
+                    f"max_gen_toks=N (N < {max_length})"
+                )
             break  # a task's requests share their generation kwargs
 
 

@@ -83,9 +83,11 @@ def refuse_ignored_options(options: dict) -> None:
     """A ValueError naming each HFLM option given (not None) that SharedContextLM would not honour."""
     given = [name for name in IGNORED_HFLM_OPTIONS if options.get(name) is not None]
     if given:
-        raise ValueError("SharedContextLM does not honour " + "; ".join(
-            f"{name}={options[name]!r} ({IGNORED_HFLM_OPTIONS[name]})" for name in given)
-            + ". Leave them out, or evaluate with lm-eval's own HFLM (model='hf')")
+        raise ValueError(
+            "SharedContextLM does not honour "
+            + "; ".join(f"{name}={options[name]!r} ({IGNORED_HFLM_OPTIONS[name]})" for name in given)
+            + ". Leave them out, or evaluate with lm-eval's own HFLM (model='hf')"
+        )
 
 
 @register_model("polyplatypus")
@@ -118,8 +120,14 @@ class SharedContextLM(HFLM):
         batch = self.batch_size if isinstance(self.batch_size, int) else "auto"
         if self.scorer == "reference":
             return RequestScorer(self.model, self.tokenizer, batch_size=batch, max_length=self.max_length, greedy=True)
-        return SharedContextScorer(self.model, self.tokenizer, batch_size=batch, max_length=self.max_length,
-                                   rescore_near_ties=self.rescore_near_ties, greedy=True)
+        return SharedContextScorer(
+            self.model,
+            self.tokenizer,
+            batch_size=batch,
+            max_length=self.max_length,
+            rescore_near_ties=self.rescore_near_ties,
+            greedy=True,
+        )
 
     def _score_here(self, documents: Sequence[EncodedDoc]) -> list[ScoredDoc]:
         return self.make_scorer().score_encoded(documents)
@@ -159,28 +167,50 @@ class SharedContextLM(HFLM):
 
     def _generate_group(self, requests, indices: list[int]) -> None:
         from polyplatypus.errors import ConfigError
-        from polyplatypus.eval.generation import GenerationEngine, GenerationSettings, check_generation_settings, eos_ids_of
+        from polyplatypus.eval.generation import (
+            GenerationEngine,
+            GenerationSettings,
+            check_generation_settings,
+            eos_ids_of,
+        )
 
         if self.mixed_precision_dtype is not None:
             raise ConfigError("generation with mixed_precision_dtype is not supported by polyplatypus' engine")
         gen_kwargs = requests[indices[0]].args[1]
         kwargs = normalize_gen_kwargs(gen_kwargs, self.max_gen_toks)
-        until = handle_stop_sequences(kwargs.pop("until", None), eos=self.tok_decode(self.eot_token_id, skip_special_tokens=False))
+        until = handle_stop_sequences(
+            kwargs.pop("until", None), eos=self.tok_decode(self.eot_token_id, skip_special_tokens=False)
+        )
         max_gen_toks = kwargs.pop("max_gen_toks")
         if self.max_length - max_gen_toks <= 0:
-            raise ConfigError(f"max_gen_toks {max_gen_toks} leaves no room for a context in the model's "
-                              f"maximum length {self.max_length}")
+            raise ConfigError(
+                f"max_gen_toks {max_gen_toks} leaves no room for a context in the model's "
+                f"maximum length {self.max_length}"
+            )
         config = self.model.generation_config
-        settings = GenerationSettings(until=tuple(until), max_new_tokens=max_gen_toks, eos_ids=eos_ids_of(config),
-                                      repetition_penalty=check_generation_settings(kwargs, config, do_sample=kwargs["do_sample"]))
-        contexts = [self.tok_batch_encode([requests[i].args[0]], left_truncate_len=self.max_length - max_gen_toks,
-                                          truncation=self.truncation)[0][0].tolist() for i in indices]
+        settings = GenerationSettings(
+            until=tuple(until),
+            max_new_tokens=max_gen_toks,
+            eos_ids=eos_ids_of(config),
+            repetition_penalty=check_generation_settings(kwargs, config, do_sample=kwargs["do_sample"]),
+        )
+        contexts = [
+            self.tok_batch_encode(
+                [requests[i].args[0]], left_truncate_len=self.max_length - max_gen_toks, truncation=self.truncation
+            )[0][0].tolist()
+            for i in indices
+        ]
 
         def reference(context: list[int], max_new_tokens: int) -> list[int]:
             ids = torch.tensor([context], device=self.device)
-            out = self._model_generate(context=ids, attention_mask=torch.ones_like(ids), stop=list(until),
-                                       max_length=len(context) + max_new_tokens, **dict(kwargs))
-            return out[0, len(context):].tolist()
+            out = self._model_generate(
+                context=ids,
+                attention_mask=torch.ones_like(ids),
+                stop=list(until),
+                max_length=len(context) + max_new_tokens,
+                **dict(kwargs),
+            )
+            return out[0, len(context) :].tolist()
 
         def finished(position: int, record) -> None:
             index = indices[position]
@@ -203,9 +233,12 @@ class SharedContextLM(HFLM):
         if isinstance(self.think_end_token, int):
             ends = [i for i, token in enumerate(tokens) if token == self.think_end_token]
             if ends:
-                tokens = tokens[ends[-1] + 1:]
+                tokens = tokens[ends[-1] + 1 :]
         text = self.tok_decode(tokens)
         if isinstance(self.think_end_token, int):
             text = text.lstrip()
-        return postprocess_generated_text(generation=text, stop=until, think_end_token=self.think_end_token
-                                          if isinstance(self.think_end_token, str) else None)
+        return postprocess_generated_text(
+            generation=text,
+            stop=until,
+            think_end_token=self.think_end_token if isinstance(self.think_end_token, str) else None,
+        )

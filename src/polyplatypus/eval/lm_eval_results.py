@@ -59,7 +59,7 @@ def mean_stderr(value: float, n: int) -> float | None:
 
 
 def lm_eval_task_name(task: str) -> str:
-    return task[len(LM_EVAL_PREFIX):] if task.startswith(LM_EVAL_PREFIX) else task
+    return task[len(LM_EVAL_PREFIX) :] if task.startswith(LM_EVAL_PREFIX) else task
 
 
 def task_dataset(task: str, record: dict | None = None) -> tuple[str, str] | None:
@@ -132,8 +132,14 @@ def _lm_eval_entries(own: dict) -> dict[str, dict]:
     return {part: dict(own.get(part) or {}) for part in FILE_PARTS}
 
 
-def lm_eval_results(records: list[dict], config: dict | None = None, *, versions: dict | None = None,
-                    when: _dt.datetime | None = None, datasets=None) -> dict[tuple[str, int], dict]:
+def lm_eval_results(
+    records: list[dict],
+    config: dict | None = None,
+    *,
+    versions: dict | None = None,
+    when: _dt.datetime | None = None,
+    datasets=None,
+) -> dict[tuple[str, int], dict]:
     """lm-eval 0.4 results objects, one per (model label, shot count), from results.json records.
 
     ``config`` is results.json's configuration (device, batch size asked for), ``versions`` its
@@ -150,8 +156,7 @@ def lm_eval_results(records: list[dict], config: dict | None = None, *, versions
         parts = {part: {} for part in FILE_PARTS}
         for record in cells:
             own = record.get("lm_eval") if record["task"].startswith(LM_EVAL_PREFIX) else None
-            entries = _lm_eval_entries(own) if isinstance(own, dict) else \
-                _own_entries(record, shots, datasets)
+            entries = _lm_eval_entries(own) if isinstance(own, dict) else _own_entries(record, shots, datasets)
             for part, values in entries.items():
                 parts[part].update(values)
         batch_size = first.get("batch_size", config.get("batch_size"))
@@ -160,7 +165,7 @@ def lm_eval_results(records: list[dict], config: dict | None = None, *, versions
             "config": {
                 "model": OWN_MODEL_SOURCE,
                 "model_args": f"pretrained={first.get('model_path') or label}"
-                              + (f",peft={first['adapter_path']}" if first.get("adapter_path") else ""),
+                + (f",peft={first['adapter_path']}" if first.get("adapter_path") else ""),
                 "model_dtype": str(first.get("dtype")) if first.get("dtype") else None,
                 "batch_size": None if batch_size is None else str(batch_size),
                 "device": config.get("device"),
@@ -187,16 +192,18 @@ def results_path(root: Path, label: str, shots: int, when: _dt.datetime) -> Path
     return inside(Path(root), f"{shots}-shot", folder, f"results_{date_id}.json")
 
 
-def write_lm_eval_results(root: str | Path, records: list[dict], config: dict | None = None, *,
-                          versions: dict | None = None, datasets=None) -> list[Path]:
+def write_lm_eval_results(
+    root: str | Path, records: list[dict], config: dict | None = None, *, versions: dict | None = None, datasets=None
+) -> list[Path]:
     """Write :func:`lm_eval_results` under ``root``; an earlier results file of the same model and
     shot count is removed once the new one is written (results.json holds only the latest too)."""
     from polyplatypus.utils.io import atomic_write_json
 
     when = _dt.datetime.now(_dt.timezone.utc)
     written = []
-    for (label, shots), data in lm_eval_results(records, config, versions=versions, when=when,
-                                                 datasets=datasets).items():
+    for (label, shots), data in lm_eval_results(
+        records, config, versions=versions, when=when, datasets=datasets
+    ).items():
         path = results_path(Path(root), label, shots, when)
         atomic_write_json(path, data)
         for old in path.parent.glob("results_*.json"):

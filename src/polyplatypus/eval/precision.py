@@ -54,7 +54,8 @@ def near_tie(loglikelihoods: list[float], token_counts: list[int], dtype: torch.
     lead_bound = error_bound(loglikelihoods[best], token_counts[best], dtype)
     return any(
         loglikelihoods[best] - value <= lead_bound + error_bound(value, count, dtype)
-        for i, (value, count) in enumerate(zip(loglikelihoods, token_counts)) if i != best
+        for i, (value, count) in enumerate(zip(loglikelihoods, token_counts))
+        if i != best
     )
 
 

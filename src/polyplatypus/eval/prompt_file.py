@@ -42,8 +42,9 @@ def read_prompts(path) -> list[dict]:
             raise DataError("expected an object with 'instruction' or 'prompt'", path=path, record=number)
         text = "prompt" if "prompt" in row else "instruction"
         if not isinstance(row.get(text), str) or not row[text].strip():
-            raise DataError("missing or empty (a line needs 'instruction' or 'prompt')", path=path, record=number,
-                            field=text)
+            raise DataError(
+                "missing or empty (a line needs 'instruction' or 'prompt')", path=path, record=number, field=text
+            )
         if not isinstance(row.get("input", ""), str):
             raise DataError("expected a string", path=path, record=number, field="input")
         rows.append({"index": number, **row})
@@ -62,8 +63,9 @@ def build_prompt(row: dict, tokenizer, *, template: str | None, chat_template: b
         if not getattr(tokenizer, "chat_template", None):
             raise ConfigError("--chat-template: the tokenizer has no chat template")
         content = row["instruction"] + (f"\n\n{row['input']}" if row.get("input") else "")
-        return tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                             add_generation_prompt=True)
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+        )
     return get_template(template or "alpaca").prompt(row["instruction"], row.get("input", ""))
 
 
@@ -96,10 +98,22 @@ def generation_kwargs(max_new_tokens: int, temperature: float, top_p: float, rep
     return kwargs
 
 
-def generate_prompt_file(model, tokenizer, prompts: list[dict], output, *, template: str | None = None,
-                         chat_template: bool = False, max_new_tokens: int = 256, batch_size: int = 8,
-                         temperature: float = 0.0, top_p: float = 1.0, repetition_penalty: float = 1.0,
-                         seed: int | None = None, progress: bool = True) -> int:
+def generate_prompt_file(
+    model,
+    tokenizer,
+    prompts: list[dict],
+    output,
+    *,
+    template: str | None = None,
+    chat_template: bool = False,
+    max_new_tokens: int = 256,
+    batch_size: int = 8,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    repetition_penalty: float = 1.0,
+    seed: int | None = None,
+    progress: bool = True,
+) -> int:
     """Answer the prompts not yet in ``output``, appending each response as it finishes; returns
     how many responses the output holds."""
     import torch
@@ -113,22 +127,37 @@ def generate_prompt_file(model, tokenizer, prompts: list[dict], output, *, templ
     todo = [row for row in prompts if row["index"] not in done]
     texts = [build_prompt(row, tokenizer, template=template, chat_template=chat_template) for row in todo]
     kwargs = generation_kwargs(max_new_tokens, temperature, top_p, repetition_penalty)
-    requests = [Instance(request_type="generate_until", doc=row, arguments=(text, dict(kwargs)), idx=0,
-                         metadata=("prompts", row["index"], 1)) for row, text in zip(todo, texts)]
+    requests = [
+        Instance(
+            request_type="generate_until",
+            doc=row,
+            arguments=(text, dict(kwargs)),
+            idx=0,
+            metadata=("prompts", row["index"], 1),
+        )
+        for row, text in zip(todo, texts)
+    ]
     if seed is not None:
         torch.manual_seed(seed)
     lm = make_lm(model, tokenizer, batch_size=batch_size)
     output.parent.mkdir(parents=True, exist_ok=True)
     started, tokens = time.monotonic(), 0
-    with open(output, "a", encoding="utf-8") as handle, \
-            tqdm(total=len(prompts), initial=len(done), desc="generate", unit="prompt", disable=not progress) as bar:
+    with (
+        open(output, "a", encoding="utf-8") as handle,
+        tqdm(total=len(prompts), initial=len(done), desc="generate", unit="prompt", disable=not progress) as bar,
+    ):
+
         def keep(number: int, record: dict) -> None:
             nonlocal tokens
             row = todo[number]
             counted = record.get("n_tokens")
             tokens += counted if isinstance(counted, int) else len(tokenizer(record["text"]).input_ids)
-            line = {**row, "prompt": texts[number], "response": record["text"].strip(),
-                    **{k: record.get(k) for k in ("generation", "stop_reason", "n_tokens")}}
+            line = {
+                **row,
+                "prompt": texts[number],
+                "response": record["text"].strip(),
+                **{k: record.get(k) for k in ("generation", "stop_reason", "n_tokens")},
+            }
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
             handle.flush()
             bar.set_postfix_str(f"{tokens / max(time.monotonic() - started, 1e-9):.1f} tok/s", refresh=False)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
-from contextlib import nullcontext
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from polyplatypus.version import __version__
 from polyplatypus.data.kobest import SOURCES as KOBEST_SOURCES
 from polyplatypus.data.kobest import describe_source, documents_sha256
 from polyplatypus.data.task_data import describe_task_source, load_documents, task_fingerprint
@@ -35,6 +34,7 @@ from polyplatypus.tasks.lm_eval_tasks import file_stem, is_lm_eval_name
 from polyplatypus.tasks.registry import ChoiceTask, get_task
 from polyplatypus.utils import outputs
 from polyplatypus.utils.hub import check_hub_needs
+from polyplatypus.version import __version__
 
 
 def versions() -> dict:
@@ -49,8 +49,19 @@ def versions() -> dict:
     }
 
 
-def score_cell(model, tokenizer, task: ChoiceTask, shots: int, *, kobest_dir=None, data_dirs=None, limit=None,
-               batch_size: int = 1, scorer: str = "shared", progress=None) -> tuple[dict, list[dict]]:
+def score_cell(
+    model,
+    tokenizer,
+    task: ChoiceTask,
+    shots: int,
+    *,
+    kobest_dir=None,
+    data_dirs=None,
+    limit=None,
+    batch_size: int = 1,
+    scorer: str = "shared",
+    progress=None,
+) -> tuple[dict, list[dict]]:
     """Score one (task, shots) cell; returns (metrics, per-document samples). ``data_dirs`` maps
     a data source to its folder (``kobest_dir`` alone: KoBEST's)."""
     dirs = data_dirs if data_dirs is not None else {"kobest": kobest_dir}
@@ -140,8 +151,9 @@ class Plan:
                 identity["data_sha256"] = self.documents.get((task.name, shots))
         if isinstance(task, str):  # its requests, and the datasets its task configs name
             built = self.lm_eval_cell(spec, task, shots)
-            identity.update(fingerprint=built.fingerprint, fingerprint_parts=built.fingerprint_parts,
-                            data_source=built.data_source)
+            identity.update(
+                fingerprint=built.fingerprint, fingerprint_parts=built.fingerprint_parts, data_source=built.data_source
+            )
             if built.options:  # generation kwargs, chat template, system instruction, predict-only
                 identity["request_options"] = built.options
             if built.generative:  # what model.generate also reads
@@ -191,8 +203,7 @@ def evaluate(
     grid = plan(EvalConfig.build(config, caller="evaluate()", **options))
     if grid.store is None:
         return run(grid)
-    with grid.store.holding(grid.specs, grid.settings, main_process=is_main_process(),
-                            data_sources=grid.other_sources):
+    with grid.store.holding(grid.specs, grid.settings, main_process=is_main_process(), data_sources=grid.other_sources):
         records = run(grid)
         if is_main_process():
             write(grid, records)
@@ -208,15 +219,19 @@ def plan(config: EvalConfig) -> Plan:
     shots = list(config.shots)
     reference = [task for task in tasks if not isinstance(task, str)]
     if isinstance(config.limit, float) and reference:
-        raise ConfigError(f"limit: a fraction ({config.limit}) applies to lm_eval: tasks only; "
-                          f"{reference[0].name} takes a number of documents")
+        raise ConfigError(
+            f"limit: a fraction ({config.limit}) applies to lm_eval: tasks only; "
+            f"{reference[0].name} takes a number of documents"
+        )
     _refuse_lm_eval_options(config, reference)
     check_hub_needs(eval_hub_needs(config, specs, tasks), command="eval")  # offline: what to give instead, at once
     task_fingerprints = {task.name: _checked_fingerprint(task, shots, config.data_dirs) for task in reference}
     sources = {task.name: describe_task_source(task, config.data_dirs) for task in reference}
     lm_eval = _build_lm_eval_cells(config, [task for task in tasks if isinstance(task, str)], shots, specs)
-    tasks = [next(cell.name for (asked, *_), cell in lm_eval.items() if asked == task) if isinstance(task, str)
-             else task for task in tasks]
+    tasks = [
+        next(cell.name for (asked, *_), cell in lm_eval.items() if asked == task) if isinstance(task, str) else task
+        for task in tasks
+    ]
     lm_eval = {(cell.name, k, label): cell for (_, k, label), cell in lm_eval.items()}
     store = None
     if config.output is not None:
@@ -226,13 +241,26 @@ def plan(config: EvalConfig) -> Plan:
         if spec.adapter is not None:
             check_model_folder(Path(spec.adapter).expanduser())
     _check_generation_room(lm_eval, specs)
-    grid = Plan(config=config, specs=specs, tasks=tasks, shots=shots, settings=cell_settings(config), store=store,
-                lm_eval=lm_eval, task_fingerprints=task_fingerprints, sources=sources,
-                other_sources=_other_sources(reference, config))
+    grid = Plan(
+        config=config,
+        specs=specs,
+        tasks=tasks,
+        shots=shots,
+        settings=cell_settings(config),
+        store=store,
+        lm_eval=lm_eval,
+        task_fingerprints=task_fingerprints,
+        sources=sources,
+        other_sources=_other_sources(reference, config),
+    )
     if store is not None:  # only stored cells need to say what made them
         grid.fingerprints = {spec.label: spec.fingerprint() for spec in specs}
-        grid.documents = {(task.name, k): _documents_sha256(task, k, config.kobest_dir)
-                          for task in tasks if not isinstance(task, str) for k in shots}
+        grid.documents = {
+            (task.name, k): _documents_sha256(task, k, config.kobest_dir)
+            for task in tasks
+            if not isinstance(task, str)
+            for k in shots
+        }
     return grid
 
 
@@ -248,22 +276,32 @@ def check_labels(specs: Sequence[ModelSpec]) -> None:
             other = seen.get(folder.casefold())
             if other is not None:
                 what = "the same label" if other == spec.label else f"labels {other!r} and {spec.label!r}"
-                raise ConfigError(f"two models have {what}: their results would share one folder ({folder}); "
-                                  "name each model with its own label=path")
+                raise ConfigError(
+                    f"two models have {what}: their results would share one folder ({folder}); "
+                    "name each model with its own label=path"
+                )
         seen.update({folder.casefold(): spec.label for folder in folders})
 
 
 def _refuse_lm_eval_options(config: EvalConfig, reference: list) -> None:
     """lm-eval's request options shape lm_eval: tasks only: our reference tasks are scored with the
     reference harness's plain prompts and metrics, which a chat template would change."""
-    given = [flag for flag, value in (("--apply-chat-template", config.apply_chat_template),
-                                      ("--fewshot-as-multiturn", config.fewshot_as_multiturn),
-                                      ("--system-instruction", config.system_instruction is not None),
-                                      ("--gen-kwargs", config.gen_kwargs is not None),
-                                      ("--predict-only", config.predict_only)) if value]
+    given = [
+        flag
+        for flag, value in (
+            ("--apply-chat-template", config.apply_chat_template),
+            ("--fewshot-as-multiturn", config.fewshot_as_multiturn),
+            ("--system-instruction", config.system_instruction is not None),
+            ("--gen-kwargs", config.gen_kwargs is not None),
+            ("--predict-only", config.predict_only),
+        )
+        if value
+    ]
     if given and reference:
-        raise ConfigError(f"{', '.join(given)} apply to lm_eval: tasks only; {reference[0].name} is scored as the "
-                          "reference harness scores it (plain prompts, its own metrics): evaluate it in a separate run")
+        raise ConfigError(
+            f"{', '.join(given)} apply to lm_eval: tasks only; {reference[0].name} is scored as the "
+            "reference harness scores it (plain prompts, its own metrics): evaluate it in a separate run"
+        )
 
 
 def _documents_sha256(task: ChoiceTask, shots: int, kobest_dir) -> str | None:
@@ -287,11 +325,18 @@ def _build_lm_eval_cells(config: EvalConfig, names: list[str], shots: list[int],
             raise ConfigError(f"tasks repeat: {seen[canonical]!r} and {name!r} are both {canonical}")
     templates = {None: None}
     if config.apply_chat_template:
-        templates = {spec.label: chat_template_of(load_tokenizer(spec.path), f"model {spec.label} ({spec.path})")
-                     for spec in specs}
-    cells = {(name, k, label): build_cell(name, k, limit=config.limit, include_path=config.include_path,
-                                          options=config.request_options(template))
-             for label, template in templates.items() for name in names for k in shots}
+        templates = {
+            spec.label: chat_template_of(load_tokenizer(spec.path), f"model {spec.label} ({spec.path})")
+            for spec in specs
+        }
+    cells = {
+        (name, k, label): build_cell(
+            name, k, limit=config.limit, include_path=config.include_path, options=config.request_options(template)
+        )
+        for label, template in templates.items()
+        for name in names
+        for k in shots
+    }
     _check_same_on_every_rank(cells)
     return cells
 
@@ -321,15 +366,18 @@ def _check_same_on_every_rank(cells: dict) -> None:
     for other in gather_object([mine]):
         if other != mine:
             differing = next(key for key in mine if other.get(key) != mine[key])
-            raise ConfigError(f"{differing}: the processes built different requests (fingerprints "
-                              f"{mine[differing][:12]} and {str(other.get(differing))[:12]}); a task's documents "
-                              "or few-shot draws depend on the process")
+            raise ConfigError(
+                f"{differing}: the processes built different requests (fingerprints "
+                f"{mine[differing][:12]} and {str(other.get(differing))[:12]}); a task's documents "
+                "or few-shot draws depend on the process"
+            )
 
 
 def _other_sources(tasks: Sequence[ChoiceTask], config: EvalConfig) -> dict[str, str]:
     """The description of each data source other than KoBEST that ``tasks`` read."""
-    return {task.data.source: describe_task_source(task, config.data_dirs) for task in tasks
-            if task.data.source != "kobest"}
+    return {
+        task.data.source: describe_task_source(task, config.data_dirs) for task in tasks if task.data.source != "kobest"
+    }
 
 
 def _checked_fingerprint(task: ChoiceTask, shots: Sequence[int], data_dirs) -> str:
@@ -346,8 +394,9 @@ def _checked_fingerprint(task: ChoiceTask, shots: Sequence[int], data_dirs) -> s
 
 def cell_settings(config: EvalConfig) -> dict:
     """The folder-wide part of a cell's key under these settings."""
-    return folder_settings(limit=config.limit, dtype=config.dtype, data_source=describe_source(config.kobest_dir),
-                           scorer=config.scorer)
+    return folder_settings(
+        limit=config.limit, dtype=config.dtype, data_source=describe_source(config.kobest_dir), scorer=config.scorer
+    )
 
 
 def run(grid: Plan) -> list[dict]:
@@ -370,14 +419,19 @@ def run(grid: Plan) -> list[dict]:
                     reused.append(f"{task_name(task)} {k}-shot")
             if cell is None:
                 if model is None:
-                    model, tokenizer = load_model(spec.path, dtype=grid.config.dtype,
-                                                  device=device_for_process(grid.config.device),
-                                                  device_map=grid.config.device_map, adapter=spec.adapter,
-                                                  progress=grid.config.progress)
+                    model, tokenizer = load_model(
+                        spec.path,
+                        dtype=grid.config.dtype,
+                        device=device_for_process(grid.config.device),
+                        device_map=grid.config.device_map,
+                        adapter=spec.adapter,
+                        progress=grid.config.progress,
+                    )
                     batch_size = resolve_batch_size(grid.config.batch_size, model)
                 if isinstance(task, str):
-                    cell = _run_lm_eval_cell(grid, spec, model, tokenizer, grid.lm_eval_cell(spec, task, k), key,
-                                             batch_size)
+                    cell = _run_lm_eval_cell(
+                        grid, spec, model, tokenizer, grid.lm_eval_cell(spec, task, k), key, batch_size
+                    )
                 else:
                     cell = _run_cell(grid, spec, model, tokenizer, task, k, key, batch_size)
             records.append(public_record(cell))
@@ -390,8 +444,12 @@ def _say_reused(spec: ModelSpec, reused: list[str], shown: int = 8) -> None:
     """Name the finished cells read back instead of scored, so that a re-run's speed is no mystery."""
     if reused and is_main_process():
         more = f", and {len(reused) - shown} more" if len(reused) > shown else ""
-        print(f"polyplatypus eval: reused {len(reused)} finished cell(s) of model {spec.label} "
-              f"(same model, data and settings): {', '.join(reused[:shown])}{more}", file=sys.stderr, flush=True)
+        print(
+            f"polyplatypus eval: reused {len(reused)} finished cell(s) of model {spec.label} "
+            f"(same model, data and settings): {', '.join(reused[:shown])}{more}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _say_what_is_recomputed(grid: Plan, spec: ModelSpec) -> None:
@@ -403,7 +461,7 @@ def _say_what_is_recomputed(grid: Plan, spec: ModelSpec) -> None:
         "model": f"model {spec.label} changed since these results ({spec.path}): recomputing {{n}} cell(s)",
         "data": f"the KoBEST data changed since these results of model {spec.label}: recomputing {{n}} cell(s)",
         "no identity": f"{{n}} cell(s) of model {spec.label} were written before results recorded the model and "
-                       "data that made them: recomputing them once",
+        "data that made them: recomputing them once",
     }
     for reason, message in messages.items():
         if reasons.count(reason):
@@ -412,8 +470,12 @@ def _say_what_is_recomputed(grid: Plan, spec: ModelSpec) -> None:
         if reason == "requests":  # an lm-eval cell: name what changed
             stored = grid.store.read_cell(grid.store.cell_path(spec, grid.stem(task), k)) or {}
             changed = changed_parts(stored.get("fingerprint_parts"), grid.lm_eval_cell(spec, task, k).fingerprint_parts)
-            print(f"polyplatypus eval: {task} {k}-shot of model {spec.label}: {changed} changed since it was "
-                  "stored: recomputing it", file=sys.stderr, flush=True)
+            print(
+                f"polyplatypus eval: {task} {k}-shot of model {spec.label}: {changed} changed since it was "
+                "stored: recomputing it",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def _say_if_redefined(store: ResultsStore, spec: ModelSpec, task: str, shots: int, key: dict) -> None:
@@ -422,8 +484,11 @@ def _say_if_redefined(store: ResultsStore, spec: ModelSpec, task: str, shots: in
     redefined, theirs = store.redefined(spec, task, shots, key)
     if redefined and theirs and is_main_process():  # a cell with no fingerprint is named with the others
         made = f"fingerprint {theirs}"
-        print(f"eval: recomputing {spec.label} {task} {shots}-shot: the stored cell was made with {made}; "
-              f"the task's definition or data files now give {key['task_fingerprint']}", file=sys.stderr)
+        print(
+            f"eval: recomputing {spec.label} {task} {shots}-shot: the stored cell was made with {made}; "
+            f"the task's definition or data files now give {key['task_fingerprint']}",
+            file=sys.stderr,
+        )
 
 
 def write(grid: Plan, records: list[dict]) -> None:
@@ -431,8 +496,12 @@ def write(grid: Plan, records: list[dict]) -> None:
     from polyplatypus.eval.tables import results_markdown
 
     extra = {"data_sources": grid.other_sources} if grid.other_sources else {}
-    grid.store.write_results(records, config=grid.config.recorded(data_source=grid.settings["data_source"], **extra),
-                             versions=versions(), tables=results_markdown(records))
+    grid.store.write_results(
+        records,
+        config=grid.config.recorded(data_source=grid.settings["data_source"], **extra),
+        versions=versions(),
+        tables=results_markdown(records),
+    )
 
 
 def resolve_batch_size(batch_size, model) -> int:
@@ -449,18 +518,32 @@ def resolve_batch_size(batch_size, model) -> int:
     return value
 
 
-def _run_cell(grid: Plan, spec: ModelSpec, model, tokenizer, task: ChoiceTask, shots: int, key: dict,
-              batch_size: int) -> dict:
+def _run_cell(
+    grid: Plan, spec: ModelSpec, model, tokenizer, task: ChoiceTask, shots: int, key: dict, batch_size: int
+) -> dict:
     from tqdm.auto import tqdm
 
     config = grid.config
     n_docs = len(load_documents(task, task.eval_split, config.data_dirs))
     total = min(n_docs, config.limit) if config.limit else n_docs
-    with tqdm(total=total, desc=f"{spec.label} | {task.name} | {shots}-shot", unit="doc",
-              disable=not config.progress or not is_main_process(),
-              bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]") as bar:
-        metrics, samples = score_cell(model, tokenizer, task, shots, data_dirs=config.data_dirs, limit=config.limit,
-                                      batch_size=batch_size, scorer=config.scorer, progress=bar.update)
+    with tqdm(
+        total=total,
+        desc=f"{spec.label} | {task.name} | {shots}-shot",
+        unit="doc",
+        disable=not config.progress or not is_main_process(),
+        bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]",
+    ) as bar:
+        metrics, samples = score_cell(
+            model,
+            tokenizer,
+            task,
+            shots,
+            data_dirs=config.data_dirs,
+            limit=config.limit,
+            batch_size=batch_size,
+            scorer=config.scorer,
+            progress=bar.update,
+        )
     cell = {
         "model": spec.label,
         **key,
@@ -485,14 +568,25 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
     keeping = grid.store is not None and is_main_process() and built.generative
     stem = file_stem(built.name)
     kept = grid.store.kept_generations(spec, stem, built.shots, key) if keeping else {}
-    with tqdm(total=document_count(built), desc=f"{spec.label} | {built.name} | {built.shots}-shot", unit="doc",
-              disable=not config.progress or not is_main_process(),
-              bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]") as bar, \
-            (grid.store.keeping_generations(spec, stem, built.shots, key, kept) if keeping
-             else nullcontext(None)) as keep:
-        metrics, samples, _ = score_lm_eval_cell(model, tokenizer, built, batch_size=batch_size,
-                                                 scorer=config.scorer, progress=bar.update,
-                                                 generations=Generations(kept=kept, keep=keep))
+    with (
+        tqdm(
+            total=document_count(built),
+            desc=f"{spec.label} | {built.name} | {built.shots}-shot",
+            unit="doc",
+            disable=not config.progress or not is_main_process(),
+            bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]",
+        ) as bar,
+        grid.store.keeping_generations(spec, stem, built.shots, key, kept) if keeping else nullcontext(None) as keep,
+    ):
+        metrics, samples, _ = score_lm_eval_cell(
+            model,
+            tokenizer,
+            built,
+            batch_size=batch_size,
+            scorer=config.scorer,
+            progress=bar.update,
+            generations=Generations(kept=kept, keep=keep),
+        )
     cell = {
         "model": spec.label,
         **key,
@@ -503,8 +597,9 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if grid.store is not None and is_main_process():
-        cell = grid.store.write_cell(spec, file_stem(built.name), built.shots, cell,
-                                     samples if config.log_samples else None)
+        cell = grid.store.write_cell(
+            spec, file_stem(built.name), built.shots, cell, samples if config.log_samples else None
+        )
     return cell
 
 
@@ -513,5 +608,6 @@ def discard_cells_made_otherwise(config: EvalConfig) -> list:
     config would refuse to mix with: for a caller that owns the folder (the recipe's eval stage)."""
     specs = [ModelSpec.parse(m) for m in config.models]
     tasks = [get_task(name) for name in config.tasks if not is_lm_eval_name(name)]
-    return ResultsStore(config.output).discard_made_otherwise(specs, cell_settings(config),
-                                                              _other_sources(tasks, config))
+    return ResultsStore(config.output).discard_made_otherwise(
+        specs, cell_settings(config), _other_sources(tasks, config)
+    )

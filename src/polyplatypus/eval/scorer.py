@@ -60,13 +60,17 @@ def encode_requests(tokenizer, requests: Sequence[DocRequest]) -> list[EncodedDo
         if not tokens:
             raise ValueError(f"continuation {text!r} encodes to no tokens")
     return [
-        EncodedDoc(context=[tokenizer.eos_token_id] if request.context == "" else list(context),
-                   continuations=[list(table[text]) for text in request.continuations])
+        EncodedDoc(
+            context=[tokenizer.eos_token_id] if request.context == "" else list(context),
+            continuations=[list(table[text]) for text in request.continuations],
+        )
         for request, context in zip(requests, contexts)
     ]
 
 
-def kept_contexts(context: list[int], continuations: list[list[int]], max_length: int) -> dict[tuple[int, ...], list[int]]:
+def kept_contexts(
+    context: list[int], continuations: list[list[int]], max_length: int
+) -> dict[tuple[int, ...], list[int]]:
     """Choices grouped by the context tokens their (possibly left-truncated) window keeps.
 
     Without truncation every choice keeps the whole context; with it, the kept part depends on
@@ -86,7 +90,7 @@ def minimum_tokens(context: list[int], continuations: list[list[int]], max_lengt
 
 def window(context: list[int], continuation: list[int], max_length: int) -> list[int]:
     """The model input: context+continuation, cut from the left to max_length + 1, last token dropped."""
-    return (context + continuation)[-(max_length + 1):][:-1]
+    return (context + continuation)[-(max_length + 1) :][:-1]
 
 
 def padded(rows: Sequence[Sequence[int]], width: int, fill: int = 0) -> torch.Tensor:
@@ -130,8 +134,9 @@ class RequestScorer:
     without a mask SDPA can take its causal (flash) kernels.
     """
 
-    def __init__(self, model, tokenizer, *, batch_size: int | str = 1, max_length: int | None = None,
-                 greedy: bool = False):
+    def __init__(
+        self, model, tokenizer, *, batch_size: int | str = 1, max_length: int | None = None, greedy: bool = False
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size if batch_size == "auto" else max(1, int(batch_size))
@@ -165,7 +170,9 @@ class RequestScorer:
             selected = logits[torch.tensor(picks_row, device=device), torch.tensor(picks_col, device=device)]
             log_probs = torch.log_softmax(selected, dim=-1)
             sums = continuation_sums(log_probs, targets, segments, len(batch))
-            hits = continuation_greedy(log_probs, targets, segments, len(batch)) if self.greedy else [False] * len(batch)
+            hits = (
+                continuation_greedy(log_probs, targets, segments, len(batch)) if self.greedy else [False] * len(batch)
+            )
             done = 0.0
             for (doc_number, choice, inputs, _), value, hit in zip(batch, sums, hits):
                 results[doc_number][choice] = value
@@ -175,8 +182,12 @@ class RequestScorer:
             if progress is not None:
                 progress(done)
         return [
-            ScoredDoc(loglikelihoods=lls, truncated=doc.truncated(self.max_length), forwarded_tokens=tokens,
-                      minimum_tokens=minimum_tokens(doc.context, doc.continuations, self.max_length),
-                      greedy=tuple(hits) if self.greedy else ())
+            ScoredDoc(
+                loglikelihoods=lls,
+                truncated=doc.truncated(self.max_length),
+                forwarded_tokens=tokens,
+                minimum_tokens=minimum_tokens(doc.context, doc.continuations, self.max_length),
+                greedy=tuple(hits) if self.greedy else (),
+            )
             for lls, hits, doc, tokens in zip(results, greedy, encoded, forwarded)
         ]

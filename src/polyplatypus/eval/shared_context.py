@@ -35,8 +35,16 @@ from polyplatypus.eval.batching import pack_batches
 from polyplatypus.eval.precision import near_tie
 from polyplatypus.eval.requests import DocRequest
 from polyplatypus.eval.scorer import (
-    EncodedDoc, RequestScorer, ScoredDoc, continuation_greedy, continuation_sums, encode_requests, kept_contexts,
-    minimum_tokens, model_max_length, padded,
+    EncodedDoc,
+    RequestScorer,
+    ScoredDoc,
+    continuation_greedy,
+    continuation_sums,
+    encode_requests,
+    kept_contexts,
+    minimum_tokens,
+    model_max_length,
+    padded,
 )
 from polyplatypus.models import attention
 
@@ -124,15 +132,26 @@ class _Tables:
 
     @classmethod
     def for_documents(cls, encoded: Sequence[EncodedDoc]) -> "_Tables":
-        return cls([[0.0] * len(doc.continuations) for doc in encoded],
-                   [[False] * len(doc.continuations) for doc in encoded], [0] * len(encoded))
+        return cls(
+            [[0.0] * len(doc.continuations) for doc in encoded],
+            [[False] * len(doc.continuations) for doc in encoded],
+            [0] * len(encoded),
+        )
 
 
 class SharedContextScorer:
     """Scores documents in batches of packed rows (rows sorted by length, longest first)."""
 
-    def __init__(self, model, tokenizer, *, batch_size: int | str = 1, max_length: int | None = None,
-                 rescore_near_ties: bool = True, greedy: bool = False):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        batch_size: int | str = 1,
+        max_length: int | None = None,
+        rescore_near_ties: bool = True,
+        greedy: bool = False,
+    ):
         self.model = model
         self.greedy = greedy  # also report whether each continuation is the greedy one (lm-eval's engine)
         self.tokenizer = tokenizer
@@ -156,6 +175,7 @@ class SharedContextScorer:
 
     def _forward(self, lines: list[Line], width: int, causal: bool, picks_row, picks_col) -> torch.Tensor:
         device = self.model.device
+
         def per_token(values, fill=0):
             return padded([line.joined(values) for line in lines], width, fill).to(device, non_blocking=True)
 
@@ -177,11 +197,15 @@ class SharedContextScorer:
         return self.score_encoded(encode_requests(self.tokenizer, requests), progress)
 
     @torch.inference_mode()
-    def score_encoded(self, encoded: Sequence[EncodedDoc],
-                      progress: Callable[[float], None] | None = None) -> list[ScoredDoc]:
+    def score_encoded(
+        self, encoded: Sequence[EncodedDoc], progress: Callable[[float], None] | None = None
+    ) -> list[ScoredDoc]:
         """Score documents already tokenized (lm-eval's engine gives its own token pairs)."""
-        packed = [(number, row) for number, doc in enumerate(encoded)
-                  for row in pack_document(doc.context, doc.continuations, self.max_length)]
+        packed = [
+            (number, row)
+            for number, doc in enumerate(encoded)
+            for row in pack_document(doc.context, doc.continuations, self.max_length)
+        ]
         rows_per_doc = [0] * len(encoded)
         for number, _ in packed:
             rows_per_doc[number] += 1
@@ -191,15 +215,22 @@ class SharedContextScorer:
             widths = [len(row.tokens) for _, row in group]
             for batch in pack_batches(widths, self.batch_size, self.model, masked=not causal):
                 lines = [Line([group[i] for i in line]) for line in batch]
-                self._score_batch(tables, lines, width=max(line.width for line in lines),
-                                  causal=causal and all(len(line) == 1 for line in batch))
+                self._score_batch(
+                    tables,
+                    lines,
+                    width=max(line.width for line in lines),
+                    causal=causal and all(len(line) == 1 for line in batch),
+                )
                 if progress is not None:
                     progress(sum(1.0 / rows_per_doc[number] for line in lines for number, _ in line.rows))
         scored = [
-            ScoredDoc(loglikelihoods=tables.lls[number], truncated=doc.truncated(self.max_length),
-                      forwarded_tokens=tables.forwarded[number],
-                      minimum_tokens=minimum_tokens(doc.context, doc.continuations, self.max_length),
-                      greedy=tuple(tables.greedy[number]) if self.greedy else ())
+            ScoredDoc(
+                loglikelihoods=tables.lls[number],
+                truncated=doc.truncated(self.max_length),
+                forwarded_tokens=tables.forwarded[number],
+                minimum_tokens=minimum_tokens(doc.context, doc.continuations, self.max_length),
+                greedy=tuple(tables.greedy[number]) if self.greedy else (),
+            )
             for number, doc in enumerate(encoded)
         ]
         return self.rescore(encoded, scored) if self.rescore_near_ties else scored
@@ -234,18 +265,26 @@ class SharedContextScorer:
         as it is: its row is the bare context with no mask, the very input the reference forwards
         for each choice, and all choices are read from that one log-softmax, as lm-eval's engine
         reads them too. Scoring it again would forward the same row once per choice."""
-        ties = [number for number, (doc, result) in enumerate(zip(encoded, scored))
-                if any(len(c) > 1 for c in doc.continuations)
-                and near_tie(result.loglikelihoods, [len(c) for c in doc.continuations], self.dtype)]
+        ties = [
+            number
+            for number, (doc, result) in enumerate(zip(encoded, scored))
+            if any(len(c) > 1 for c in doc.continuations)
+            and near_tie(result.loglikelihoods, [len(c) for c in doc.continuations], self.dtype)
+        ]
         if not ties:
             return scored
-        reference = RequestScorer(self.model, self.tokenizer, batch_size=1, max_length=self.max_length,
-                                  greedy=self.greedy)
+        reference = RequestScorer(
+            self.model, self.tokenizer, batch_size=1, max_length=self.max_length, greedy=self.greedy
+        )
         again = reference.score_encoded([encoded[number] for number in ties])
         scored = list(scored)
         for number, result in zip(ties, again):
             scored[number] = ScoredDoc(
-                loglikelihoods=result.loglikelihoods, truncated=result.truncated,
+                loglikelihoods=result.loglikelihoods,
+                truncated=result.truncated,
                 forwarded_tokens=scored[number].forwarded_tokens + result.forwarded_tokens,
-                minimum_tokens=result.minimum_tokens, rescored=True, greedy=result.greedy)
+                minimum_tokens=result.minimum_tokens,
+                rescored=True,
+                greedy=result.greedy,
+            )
         return scored

@@ -36,7 +36,14 @@ from polyplatypus.errors import DataError, OutputError
 from polyplatypus.eval.lm_eval_results import LM_EVAL_FOLDER, LM_EVAL_PREFIX, task_dataset, write_lm_eval_results
 from polyplatypus.eval.models import ModelSpec
 from polyplatypus.utils import outputs
-from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, inside, safe_part, sha256_file
+from polyplatypus.utils.io import (
+    atomic_write_json,
+    atomic_write_jsonl,
+    atomic_write_text,
+    inside,
+    safe_part,
+    sha256_file,
+)
 
 RESULTS_FILE = "results.json"
 TABLES_FILE = "results.md"
@@ -52,8 +59,17 @@ CELL_ONLY_FIELDS = ("golds", "preds", "samples_sha256", "fingerprint_parts")
 # A cell file's per-document golds/preds stand for a results.json record only when the two agree
 # on these: a later run that stopped part-way (say with another limit) may have overwritten the
 # cell after results.json was written, and its documents are then not the record's.
-CELL_MATCH_FIELDS = ("n", "limit", "data_source", "dtype", "scorer", "model_path", "macro_f1",
-                     "model_fingerprint", "data_sha256")
+CELL_MATCH_FIELDS = (
+    "n",
+    "limit",
+    "data_source",
+    "dtype",
+    "scorer",
+    "model_path",
+    "macro_f1",
+    "model_fingerprint",
+    "data_sha256",
+)
 # What made a cell, beyond its settings: the model's content (models.fingerprint) and the
 # documents it was scored on (data.kobest.documents_sha256). Cells without them were written
 # before they were recorded.
@@ -100,8 +116,10 @@ class ResultsFolder:
         label, task, shots = record["model"], record["task"], int(record["shots"])
         if (label, task, shots) in self.cells or not (self.path / CELLS_DIR).is_dir():
             return None
-        names = [f"{CELLS_DIR}/{slug}/{cell_stem(task, shots)}.json"
-                 for slug in dict.fromkeys((ModelSpec(label=label, path="").slug, label.replace("/", "_")))]
+        names = [
+            f"{CELLS_DIR}/{slug}/{cell_stem(task, shots)}.json"
+            for slug in dict.fromkeys((ModelSpec(label=label, path="").slug, label.replace("/", "_")))
+        ]
         for name in names:
             if name in self.unreadable_cells:
                 return f"{name} cannot be read: {self.unreadable_cells[name]}"
@@ -154,9 +172,11 @@ class ResultsStore:
         rows = [{"key": key}] + [{"request": n, "record": r} for n, r in sorted(kept.items())]
         atomic_write_jsonl(path, json.loads(json.dumps(rows, default=str)))
         with open(path, "a", encoding="utf-8") as handle:
+
             def keep(number: int, record: dict) -> None:
                 handle.write(json.dumps({"request": number, "record": record}, ensure_ascii=False, default=str) + "\n")
                 handle.flush()
+
             yield keep
 
     def _samples_of(self, cell_path: Path) -> Path:
@@ -228,8 +248,9 @@ class ResultsStore:
                 yield path, cell
 
     # -- one folder, one set of settings -----------------------------------------------------
-    def made_otherwise(self, specs: Sequence[ModelSpec], settings: dict,
-                       data_sources: dict | None = None) -> list[tuple[Path, str, object, object]]:
+    def made_otherwise(
+        self, specs: Sequence[ModelSpec], settings: dict, data_sources: dict | None = None
+    ) -> list[tuple[Path, str, object, object]]:
         """Cells whose folder-wide settings differ from ``settings``, or that hold another model
         path or label in the folder of one of ``specs``' labels, as (cell file, setting, its value, this run's value).
         ``settings["data_source"]`` is KoBEST's; ``data_sources`` (data source -> description)
@@ -240,8 +261,10 @@ class ResultsStore:
         found = []
         for path, cell in self._stored_cells():
             mine = path.parent.name in paths
-            wanted = {**settings, **({"model": labels[path.parent.name], "model_path": paths[path.parent.name]}
-                                     if mine else {})}
+            wanted = {
+                **settings,
+                **({"model": labels[path.parent.name], "model_path": paths[path.parent.name]} if mine else {}),
+            }
             source = _task_data_source(cell.get("task"))
             if str(cell.get("task", "")).startswith(LM_EVAL_PREFIX):
                 wanted.pop("data_source", None)  # its task config's own; its fingerprint covers the data
@@ -267,8 +290,9 @@ class ResultsStore:
                 f"or delete {self.root} to start over"
             )
 
-    def discard_made_otherwise(self, specs: Sequence[ModelSpec], settings: dict,
-                               data_sources: dict | None = None) -> list[Path]:
+    def discard_made_otherwise(
+        self, specs: Sequence[ModelSpec], settings: dict, data_sources: dict | None = None
+    ) -> list[Path]:
         """Delete the cells (and their samples) that :meth:`refuse_mixing` would refuse: for a
         caller that owns the folder and recomputes it (the recipe's eval stage)."""
         removed = []
@@ -279,8 +303,9 @@ class ResultsStore:
         return removed
 
     @contextmanager
-    def holding(self, specs: Sequence[ModelSpec], settings: dict, *, main_process: bool = True,
-                data_sources: dict | None = None):
+    def holding(
+        self, specs: Sequence[ModelSpec], settings: dict, *, main_process: bool = True, data_sources: dict | None = None
+    ):
         """Hold the folder (one evaluation at a time), refuse cells made with other settings and
         clear the temporary files an interrupted run left."""
         with outputs.hold(self.root, "eval"):
@@ -308,12 +333,15 @@ class ResultsStore:
     def write_results(self, records: list[dict], *, config: dict, versions: dict, tables: str) -> None:
         """results.json (records, the run's settings, versions), results.md (``tables``) and the
         same results as lm-eval 0.4 results files under ``lm_eval/``, for tools that read those."""
-        atomic_write_json(self.root / RESULTS_FILE, {
-            "results": records,
-            "config": config,
-            "versions": versions,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        })
+        atomic_write_json(
+            self.root / RESULTS_FILE,
+            {
+                "results": records,
+                "config": config,
+                "versions": versions,
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            },
+        )
         atomic_write_text(self.root / TABLES_FILE, tables)
         write_lm_eval_results(self.root / LM_EVAL_FOLDER, records, config, versions=versions, datasets=task_dataset)
 
@@ -332,8 +360,10 @@ class ResultsStore:
             if candidate.is_file():
                 return [candidate]
         found = sorted(
-            p for p in path.glob(f"**/{RESULTS_FILE}")
-            if len(p.relative_to(path).parts) <= 4 and CELLS_DIR not in p.parts
+            p
+            for p in path.glob(f"**/{RESULTS_FILE}")
+            if len(p.relative_to(path).parts) <= 4
+            and CELLS_DIR not in p.parts
             and "report" not in p.relative_to(path).parts
         )
         if not found:
@@ -354,8 +384,9 @@ class ResultsStore:
                 if name not in record:
                     raise DataError("missing field", path=results_file, record=index, field=name)
             records.append(dict(record))
-        folder = ResultsFolder(path=self.root, records=records,
-                               config=data.get("config") or {}, versions=data.get("versions") or {})
+        folder = ResultsFolder(
+            path=self.root, records=records, config=data.get("config") or {}, versions=data.get("versions") or {}
+        )
         for cell_file in sorted((self.root / CELLS_DIR).glob("**/*.json")):
             try:
                 cell = _read_report_cell(cell_file)
@@ -400,8 +431,11 @@ def _read_report_cell(path: Path) -> dict:
     cell = _read_json(path)
     if not isinstance(cell, dict) or not {"model", "task", "shots", "golds", "preds"} <= cell.keys():
         raise DataError("not a cell file (no model, task, shots, golds and preds)", path=path)
-    if not isinstance(cell["golds"], list) or not isinstance(cell["preds"], list) \
-            or len(cell["golds"]) != len(cell["preds"]):
+    if (
+        not isinstance(cell["golds"], list)
+        or not isinstance(cell["preds"], list)
+        or len(cell["golds"]) != len(cell["preds"])
+    ):
         raise DataError("golds and preds differ in length", path=path)
     try:
         int(cell["shots"])

@@ -52,9 +52,16 @@ def record_metrics(record: dict) -> dict[str, tuple[float | None, float | None]]
     except Exception:  # a task this version does not know: what its record holds
         declared = ("macro_f1", "acc", "acc_norm")
     n = record.get("n")
-    return {metric: (record.get(metric), mean_stderr(float(record[metric]), n) if metric != "macro_f1"
-                     and isinstance(record.get(metric), (int, float)) else None)
-            for metric in declared if metric in record}
+    return {
+        metric: (
+            record.get(metric),
+            mean_stderr(float(record[metric]), n)
+            if metric != "macro_f1" and isinstance(record.get(metric), (int, float))
+            else None,
+        )
+        for metric in declared
+        if metric in record
+    }
 
 
 def _shown(value: float | None, stderr: float | None, decimals: int) -> str:
@@ -97,10 +104,16 @@ def results_markdown(records: list[dict], decimals: int = 4) -> str:
             blocks.append("\n".join(lines))
     rescored = [r for r in records if r.get("rescored")]
     if rescored:  # only half-precision runs re-score; fp32 tables stay as they were
-        blocks.append("Near-ties re-scored the reference way (one row per choice, batch 1): " + "; ".join(
-            f"{r['model']} {task_title(r['task'])} {r['shots']}-shot {r['rescored']} of {r['n']}" for r in rescored))
+        blocks.append(
+            "Near-ties re-scored the reference way (one row per choice, batch 1): "
+            + "; ".join(
+                f"{r['model']} {task_title(r['task'])} {r['shots']}-shot {r['rescored']} of {r['n']}" for r in rescored
+            )
+        )
     adapters = {r["model"]: (r["adapter_path"], r.get("model_path")) for r in records if r.get("adapter_path")}
     if adapters:  # a LoRA adapter's row is the base with the adapter, scored through PEFT
-        blocks.append("LoRA adapters scored on their base without merging: " + "; ".join(
-            f"{model}: adapter {adapter} on base {base}" for model, (adapter, base) in adapters.items()))
+        blocks.append(
+            "LoRA adapters scored on their base without merging: "
+            + "; ".join(f"{model}: adapter {adapter} on base {base}" for model, (adapter, base) in adapters.items())
+        )
     return "\n\n".join(blocks) + "\n"

@@ -32,8 +32,10 @@ def adapter_config(adapter: str | Path) -> dict:
     config = read_json_object(path)
     kind = config.get("peft_type")
     if kind is not None and str(kind).upper() != "LORA":  # none named: PEFT itself says what is missing
-        raise ConfigError(f"{path}: peft_type {config.get('peft_type')!r}; only LoRA adapters are supported "
-                          "(merge it with PEFT yourself and give the merged model)")
+        raise ConfigError(
+            f"{path}: peft_type {config.get('peft_type')!r}; only LoRA adapters are supported "
+            "(merge it with PEFT yourself and give the merged model)"
+        )
     return config
 
 

@@ -26,8 +26,9 @@ NAME = "packed_sdpa"
 _BOUNDARY_KWARGS = ("cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")
 
 
-def packed_sdpa_attention(module, query, key, value, attention_mask, cu_seq_lens_q=None, max_length_q=None,
-                          sliding_window=None, **kwargs):
+def packed_sdpa_attention(
+    module, query, key, value, attention_mask, cu_seq_lens_q=None, max_length_q=None, sliding_window=None, **kwargs
+):
     """transformers attention interface: query/key/value ``[1, heads, tokens, dim]``; returns
     ``([1, tokens, heads, dim], None)``. Without boundaries it is transformers' SDPA. A
     sliding-window layer (``sliding_window``, given by Gemma 3's and EXAONE 4's layers) gets the
@@ -115,8 +116,10 @@ def sliding_window(config) -> int | None:
     if types <= {FULL}:
         return None
     if not types <= {FULL, SLIDING} or not getattr(text, "sliding_window", None):
-        raise ConfigError(f"cannot build exact attention masks for {text.model_type!r}: its layer types "
-                          f"{', '.join(sorted(types))} (only {FULL} and {SLIDING} with a sliding_window are known)")
+        raise ConfigError(
+            f"cannot build exact attention masks for {text.model_type!r}: its layer types "
+            f"{', '.join(sorted(types))} (only {FULL} and {SLIDING} with a sliding_window are known)"
+        )
     return int(text.sliding_window)
 
 

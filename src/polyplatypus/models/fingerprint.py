@@ -32,8 +32,16 @@ from polyplatypus.utils.io import atomic_write_text
 
 CONFIG_FILES = ("config.json", "adapter_config.json")  # an adapter's (its rank, scale, targets) counts too
 TOKENIZER_FILES = (
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-    "tokenizer.model", "vocab.json", "merges.txt", "vocab.txt", "spiece.model", "sentencepiece.bpe.model",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+    "vocab.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
 )
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")
@@ -44,13 +52,16 @@ _BLOCK = 8 << 20
 
 # --- local folders ------------------------------------------------------------------------------
 
+
 def counted_files(folder: str | os.PathLike) -> list[Path]:
     """The files of a model folder that make up its identity, sorted by name."""
     folder = Path(folder)
     named = set(CONFIG_FILES) | set(TOKENIZER_FILES)
     found = [
-        path for path in folder.iterdir()
-        if path.is_file() and not path.name.startswith(".")
+        path
+        for path in folder.iterdir()
+        if path.is_file()
+        and not path.name.startswith(".")
         and (path.name in named or path.name.endswith(INDEX_SUFFIXES) or path.name.endswith(WEIGHT_SUFFIXES))
     ]
     return sorted(found, key=lambda p: p.name)
@@ -124,8 +135,15 @@ def _sha256(path: Path) -> str:
 
 # --- hub ids ------------------------------------------------------------------------------------
 
-def hub_commit(repo_id: str, revision: str | None = None, *, cache_dir: str | os.PathLike | None = None,
-               offline: bool | None = None, repo_type: str = "model") -> str | None:
+
+def hub_commit(
+    repo_id: str,
+    revision: str | None = None,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    offline: bool | None = None,
+    repo_type: str = "model",
+) -> str | None:
     """The commit ``repo_id`` (a ``model`` or ``dataset`` repository) at ``revision`` (default
     ``main``) resolves to: asked from the hub, or offline (and when the hub cannot be reached)
     read from the cache's ``refs/``. None when neither knows it."""
@@ -144,8 +162,9 @@ def hub_commit(repo_id: str, revision: str | None = None, *, cache_dir: str | os
     return cached_commit(repo_id, revision, cache_dir=cache_dir, repo_type=repo_type)
 
 
-def cached_commit(repo_id: str, revision: str = "main", *, cache_dir: str | os.PathLike | None = None,
-                  repo_type: str = "model") -> str | None:
+def cached_commit(
+    repo_id: str, revision: str = "main", *, cache_dir: str | os.PathLike | None = None, repo_type: str = "model"
+) -> str | None:
     """The commit the Hugging Face cache's ``models--<org>--<name>/refs/<revision>`` (or
     ``datasets--...``) names."""
     if cache_dir is None:
@@ -169,8 +188,14 @@ def is_offline() -> bool:
 
 # --- either -------------------------------------------------------------------------------------
 
-def model_fingerprint(source: str | os.PathLike, *, cache: str | os.PathLike | None = None,
-                      hub_cache: str | os.PathLike | None = None, offline: bool | None = None) -> str | None:
+
+def model_fingerprint(
+    source: str | os.PathLike,
+    *,
+    cache: str | os.PathLike | None = None,
+    hub_cache: str | os.PathLike | None = None,
+    offline: bool | None = None,
+) -> str | None:
     """``sha256:<hex>`` for a local folder, ``hub:<repo>@<commit>`` for a hub id, None for a hub
     id whose commit neither the hub nor the cache knows (its model cannot be loaded either)."""
     local = Path(source).expanduser()

@@ -22,11 +22,21 @@ from pathlib import Path
 from polyplatypus.errors import ConfigError
 
 JSON_FILES = (
-    "config.json", "adapter_config.json", "tokenizer.json", "tokenizer_config.json",
-    "special_tokens_map.json", "added_tokens.json", "vocab.json",
+    "config.json",
+    "adapter_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
 )
-TOKENIZER_JSON_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                        "added_tokens.json", "vocab.json")
+TOKENIZER_JSON_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+)
 INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")
 _HEADER_LIMIT = 100 << 20  # safetensors refuses headers above 100 MB
 
@@ -77,7 +87,8 @@ def check_tokenizer_folder(folder: str | Path) -> None:
     raise ConfigError(
         f"{folder} has no tokenizer files (no tokenizer.json, tokenizer.model, vocab.json, vocab.txt or "
         "sentencepiece model): save its base model's tokenizer into it, e.g. "
-        f"AutoTokenizer.from_pretrained(BASE).save_pretrained({str(folder)!r})")
+        f"AutoTokenizer.from_pretrained(BASE).save_pretrained({str(folder)!r})"
+    )
 
 
 def read_json_object(path: Path) -> dict:
@@ -86,8 +97,10 @@ def read_json_object(path: Path) -> dict:
     except UnicodeDecodeError as error:
         raise DamagedModelError(f"{path}: not UTF-8 text (byte {error.start}); the file is damaged") from None
     except json.JSONDecodeError as error:
-        raise DamagedModelError(f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
-                                "the file is damaged or incomplete") from None
+        raise DamagedModelError(
+            f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
+            "the file is damaged or incomplete"
+        ) from None
     except OSError as error:
         raise DamagedModelError(f"{path}: cannot be read ({error.strerror})") from None
     if not isinstance(data, dict):
@@ -99,7 +112,7 @@ def check_index(path: Path) -> None:
     """A weight index's ``weight_map`` names only shards that exist in its folder."""
     weight_map = read_json_object(path).get("weight_map")
     if not isinstance(weight_map, dict):
-        raise DamagedModelError(f"{path}: has no \"weight_map\" object")
+        raise DamagedModelError(f'{path}: has no "weight_map" object')
     missing = sorted({str(shard) for shard in weight_map.values() if not (path.parent / str(shard)).is_file()})
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
@@ -115,8 +128,10 @@ def check_safetensors(path: Path) -> None:
             raise DamagedModelError(f"{path}: truncated safetensors file ({size} bytes, shorter than its header)")
         header_len = int.from_bytes(prefix, "little")
         if header_len > _HEADER_LIMIT or 8 + header_len > size:
-            raise DamagedModelError(f"{path}: truncated or not a safetensors file (header of {header_len} bytes "
-                                    f"announced, the file has {size})")
+            raise DamagedModelError(
+                f"{path}: truncated or not a safetensors file (header of {header_len} bytes "
+                f"announced, the file has {size})"
+            )
         raw = handle.read(header_len)
     try:
         header = json.loads(raw.decode("utf-8"))

@@ -36,6 +36,7 @@ _LOAD_ERRORS = (OSError, ValueError)  # missing files, offline hub, malformed id
 
 # --- precision and device -------------------------------------------------------------------
 
+
 def resolve_precision(precision: str = "auto", *, cuda: bool | None = None) -> str:
     """``auto`` -> ``bf16`` on GPUs that support it, ``fp16`` on older GPUs, ``fp32`` on CPU."""
     import torch
@@ -81,6 +82,7 @@ def model_dtype_name(model) -> str:
 
 # --- sources ----------------------------------------------------------------------------------
 
+
 def _looks_local(path: str) -> bool:
     # A hub id is "name" or "org/name"; anything else that does not exist is a missing folder.
     return path.startswith((".", "/", "~")) or path.count("/") > 1
@@ -107,8 +109,11 @@ def hub_model_needs(paths, instead: str = "give a local model folder instead") -
     """A :class:`~polyplatypus.utils.hub.HubNeed` for each of ``paths`` that is a hub id."""
     from polyplatypus.utils.hub import HubNeed
 
-    return [HubNeed(str(path), "model", "model", instead) for path in paths
-            if path and not _looks_local(str(path)) and not Path(str(path)).expanduser().exists()]
+    return [
+        HubNeed(str(path), "model", "model", instead)
+        for path in paths
+        if path and not _looks_local(str(path)) and not Path(str(path)).expanduser().exists()
+    ]
 
 
 def _cannot_load(what: str, source: str, error: Exception) -> ConfigError:
@@ -117,6 +122,7 @@ def _cannot_load(what: str, source: str, error: Exception) -> ConfigError:
 
 
 # --- tokenizers -------------------------------------------------------------------------------
+
 
 def load_tokenizer(source, *, training: bool = False):
     """A tokenizer object as is, or ``AutoTokenizer.from_pretrained(source)``.
@@ -141,6 +147,7 @@ def load_tokenizer(source, *, training: bool = False):
 
 # --- models -----------------------------------------------------------------------------------
 
+
 def quantization_config(load_in: str | None, dtype: str):
     """A ``BitsAndBytesConfig`` for ``4bit`` (QLoRA: NF4, double quantization; computing in
     ``dtype``, bf16 when that is fp32 or auto) or ``8bit``."""
@@ -161,7 +168,9 @@ def quantization_config(load_in: str | None, dtype: str):
     if load_in == "4bit":
         compute = torch_dtype(dtype)
         return BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=compute if compute in (torch.bfloat16, torch.float16) else torch.bfloat16,
         )
     raise ConfigError(f"--load-in must be 4bit or 8bit, not {load_in!r}")
@@ -234,8 +243,15 @@ def quiet_peft():
         yield
 
 
-def load_model(path: str | Path, *, dtype: str = "auto", device: str = "auto", device_map: str | None = None,
-               adapter: str | Path | None = None, progress: bool = True):
+def load_model(
+    path: str | Path,
+    *,
+    dtype: str = "auto",
+    device: str = "auto",
+    device_map: str | None = None,
+    adapter: str | Path | None = None,
+    progress: bool = True,
+):
     """(model, tokenizer) for scoring: the model in eval mode on ``device`` (or placed by
     ``device_map``), wrapped in the LoRA ``adapter`` when one is given (not merged: PEFT adds its
     product to each adapted layer's output; the tokenizer is then the adapter folder's, where
@@ -282,6 +298,7 @@ def weight_bars(enabled: bool):
 
 # --- maximum length ---------------------------------------------------------------------------
 
+
 def config_max_length(config) -> int | None:
     """The longest sequence a model config allows: ``n_ctx`` when present, else
     ``max_position_embeddings`` (the reference harness's rule), else the other usual names;
@@ -300,8 +317,10 @@ def model_max_length(model) -> int:
     """The longest sequence ``model`` is scored on (see :func:`config_max_length`)."""
     value = config_max_length(model.config)
     if value is None:
-        raise ConfigError(f"the configuration of {getattr(model.config, '_name_or_path', 'the model')!r} "
-                          f"names no maximum length (none of {', '.join(_MAX_LENGTH_KEYS)})")
+        raise ConfigError(
+            f"the configuration of {getattr(model.config, '_name_or_path', 'the model')!r} "
+            f"names no maximum length (none of {', '.join(_MAX_LENGTH_KEYS)})"
+        )
     return value
 
 

@@ -34,8 +34,11 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024):
     )
     tokenizer.train_from_iterator(list(texts), trainer=trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, eos_token=EOS_TOKEN, bos_token=EOS_TOKEN,
-        unk_token=EOS_TOKEN, pad_token=PAD_TOKEN,
+        tokenizer_object=tokenizer,
+        eos_token=EOS_TOKEN,
+        bos_token=EOS_TOKEN,
+        unk_token=EOS_TOKEN,
+        pad_token=PAD_TOKEN,
     )
 
 
@@ -43,11 +46,18 @@ def tiny_gpt_neox_config(tokenizer, *, hidden_size=64, layers=2, heads=4, max_po
     from transformers import GPTNeoXConfig
 
     return GPTNeoXConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=layers,
-        num_attention_heads=heads, intermediate_size=4 * hidden_size,
-        max_position_embeddings=max_positions, rotary_pct=0.5, use_parallel_residual=True,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False,
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=4 * hidden_size,
+        max_position_embeddings=max_positions,
+        rotary_pct=0.5,
+        use_parallel_residual=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
     )
 
 
@@ -55,10 +65,16 @@ def tiny_llama_config(tokenizer, *, hidden_size=64, layers=2, heads=4, max_posit
     from transformers import LlamaConfig
 
     return LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=layers,
-        num_attention_heads=heads, num_key_value_heads=heads, intermediate_size=3 * hidden_size,
-        max_position_embeddings=max_positions, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        intermediate_size=3 * hidden_size,
+        max_position_embeddings=max_positions,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,
     )
 
@@ -70,10 +86,17 @@ _HYBRID_LAYERS = ("sliding_attention", "full_attention")  # the first layer slid
 def _decoder_fields(tokenizer, hidden_size, layers, heads, max_positions, **extra) -> dict:
     """The fields every Llama-like config shares (grouped-query attention: half as many KV heads)."""
     return dict(
-        vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=layers,
-        num_attention_heads=heads, num_key_value_heads=max(1, heads // 2), intermediate_size=3 * hidden_size,
-        max_position_embeddings=max_positions, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **extra,
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=max(1, heads // 2),
+        intermediate_size=3 * hidden_size,
+        max_position_embeddings=max_positions,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **extra,
     )
 
 
@@ -84,24 +107,45 @@ def _hybrid_layers(layers: int) -> list[str]:
 def tiny_qwen2_config(tokenizer, *, hidden_size=64, layers=2, heads=4, max_positions=2048):
     from transformers import Qwen2Config  # A.X 4.0's layout (Qwen2.5: biased q/k/v projections)
 
-    return Qwen2Config(**_decoder_fields(tokenizer, hidden_size, layers, heads, max_positions,
-                                         tie_word_embeddings=False))
+    return Qwen2Config(
+        **_decoder_fields(tokenizer, hidden_size, layers, heads, max_positions, tie_word_embeddings=False)
+    )
 
 
 def tiny_qwen3_config(tokenizer, *, hidden_size=64, layers=2, heads=4, max_positions=2048):
     from transformers import Qwen3Config
 
-    return Qwen3Config(**_decoder_fields(tokenizer, hidden_size, layers, heads, max_positions,
-                                         head_dim=hidden_size // heads, tie_word_embeddings=True))
+    return Qwen3Config(
+        **_decoder_fields(
+            tokenizer,
+            hidden_size,
+            layers,
+            heads,
+            max_positions,
+            head_dim=hidden_size // heads,
+            tie_word_embeddings=True,
+        )
+    )
 
 
 def tiny_gemma3_text_config(tokenizer, *, hidden_size=64, layers=2, heads=4, max_positions=2048):
     from transformers import Gemma3TextConfig
 
     head_dim = hidden_size // heads
-    return Gemma3TextConfig(**_decoder_fields(
-        tokenizer, hidden_size, layers, heads, max_positions, head_dim=head_dim, query_pre_attn_scalar=head_dim,
-        sliding_window=TINY_SLIDING_WINDOW, layer_types=_hybrid_layers(layers), tie_word_embeddings=True))
+    return Gemma3TextConfig(
+        **_decoder_fields(
+            tokenizer,
+            hidden_size,
+            layers,
+            heads,
+            max_positions,
+            head_dim=head_dim,
+            query_pre_attn_scalar=head_dim,
+            sliding_window=TINY_SLIDING_WINDOW,
+            layer_types=_hybrid_layers(layers),
+            tie_word_embeddings=True,
+        )
+    )
 
 
 def tiny_gemma3_config(tokenizer, *, hidden_size=64, layers=2, heads=4, max_positions=2048):
@@ -109,27 +153,55 @@ def tiny_gemma3_config(tokenizer, *, hidden_size=64, layers=2, heads=4, max_posi
     releases): the text model above plus a one-layer SigLIP tower seeing 28-pixel images."""
     from transformers import Gemma3Config, SiglipVisionConfig
 
-    text = tiny_gemma3_text_config(tokenizer, hidden_size=hidden_size, layers=layers, heads=heads,
-                                   max_positions=max_positions)
-    vision = SiglipVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                image_size=28, patch_size=14, vision_use_head=False)
+    text = tiny_gemma3_text_config(
+        tokenizer, hidden_size=hidden_size, layers=layers, heads=heads, max_positions=max_positions
+    )
+    vision = SiglipVisionConfig(
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=28,
+        patch_size=14,
+        vision_use_head=False,
+    )
     vocab = len(tokenizer)  # image tokens beyond the text vocabulary, as in the real checkpoints
-    return Gemma3Config(text_config=text.to_dict(), vision_config=vision.to_dict(), mm_tokens_per_image=4,
-                        boi_token_index=vocab, eoi_token_index=vocab + 1, image_token_index=vocab + 2,
-                        tie_word_embeddings=True)
+    return Gemma3Config(
+        text_config=text.to_dict(),
+        vision_config=vision.to_dict(),
+        mm_tokens_per_image=4,
+        boi_token_index=vocab,
+        eoi_token_index=vocab + 1,
+        image_token_index=vocab + 2,
+        tie_word_embeddings=True,
+    )
 
 
 def tiny_exaone4_config(tokenizer, *, hidden_size=64, layers=2, heads=4, max_positions=2048):
     from transformers import Exaone4Config
 
-    return Exaone4Config(**_decoder_fields(
-        tokenizer, hidden_size, layers, heads, max_positions, head_dim=hidden_size // heads,
-        sliding_window=TINY_SLIDING_WINDOW, layer_types=_hybrid_layers(layers), tie_word_embeddings=False))
+    return Exaone4Config(
+        **_decoder_fields(
+            tokenizer,
+            hidden_size,
+            layers,
+            heads,
+            max_positions,
+            head_dim=hidden_size // heads,
+            sliding_window=TINY_SLIDING_WINDOW,
+            layer_types=_hybrid_layers(layers),
+            tie_word_embeddings=False,
+        )
+    )
 
 
 LAYOUTS = {
-    "gpt_neox": tiny_gpt_neox_config, "llama": tiny_llama_config, "qwen2": tiny_qwen2_config,
-    "qwen3": tiny_qwen3_config, "gemma3_text": tiny_gemma3_text_config, "gemma3": tiny_gemma3_config,
+    "gpt_neox": tiny_gpt_neox_config,
+    "llama": tiny_llama_config,
+    "qwen2": tiny_qwen2_config,
+    "qwen3": tiny_qwen3_config,
+    "gemma3_text": tiny_gemma3_text_config,
+    "gemma3": tiny_gemma3_config,
     "exaone4": tiny_exaone4_config,
 }
 

@@ -1,9 +1,9 @@
 """One-command recipe runs from a YAML file, and the built-in offline demo.
 
-    from polyplatypus.pipeline import load_config, run_pipeline, run_demo
+from polyplatypus.pipeline import load_config, run_pipeline, run_demo
 
-    state = run_pipeline(load_config("poly-platypus-ko-12.8b"))
-    state = run_demo("demo-run")
+state = run_pipeline(load_config("poly-platypus-ko-12.8b"))
+state = run_demo("demo-run")
 """
 
 

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from pydantic import (
-    BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, create_model, field_validator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    create_model,
+    field_validator,
     model_validator,
 )
 from pydantic.fields import FieldInfo
@@ -60,7 +67,9 @@ class TinySection(Section):
     hidden_size: StrictInt = Field(128, ge=8)
     layers: StrictInt = Field(4, ge=1)
     heads: StrictInt = Field(4, ge=1)
-    max_positions: StrictInt = Field(1024, ge=16, description="longest context; longer prompts are truncated from the left")
+    max_positions: StrictInt = Field(
+        1024, ge=16, description="longest context; longer prompts are truncated from the left"
+    )
     seed: StrictInt = Field(0, description="initialisation and data-order seed")
     pretrain: PretrainSection = Field(default_factory=PretrainSection)
 
@@ -85,8 +94,15 @@ class BaseSection(Section):
         return self
 
 
-def pipeline_section(name: str, settings: type[BaseModel], key: str, set_by: Mapping[str, str], doc: str,
-                     validators: Mapping[str, Any] | None = None, **fields: Any) -> type[BaseModel]:
+def pipeline_section(
+    name: str,
+    settings: type[BaseModel],
+    key: str,
+    set_by: Mapping[str, str],
+    doc: str,
+    validators: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> type[BaseModel]:
     """A recipe section made from a stage's settings class: the same fields (so every flag of the
     stage is also a key here, with the same checks) except those the pipeline fills in
     (``set_by``: field -> where its value comes from), which are rejected, and ``fields``
@@ -96,10 +112,15 @@ def pipeline_section(name: str, settings: type[BaseModel], key: str, set_by: Map
         raise ValueError(f"set by the pipeline (from {set_by[info.field_name]}); remove it from {key}")
 
     section = create_model(
-        name, __base__=settings, __doc__=doc,
-        __validators__={"_set_by_pipeline": field_validator(*set_by, mode="before")(_set_by_pipeline),
-                        **(validators or {})},
-        **{field: (Any, None) for field in set_by}, **fields,
+        name,
+        __base__=settings,
+        __doc__=doc,
+        __validators__={
+            "_set_by_pipeline": field_validator(*set_by, mode="before")(_set_by_pipeline),
+            **(validators or {}),
+        },
+        **{field: (Any, None) for field in set_by},
+        **fields,
     )
     section.pipeline_owned = dict(set_by)
     section.stage_config = settings
@@ -123,9 +144,15 @@ def stage_settings(section: BaseModel, **values: Any):
 # The train section: TrainConfig's fields (the Platypus defaults) without the ones the pipeline
 # fills in from other sections and the run directory.
 TrainSection = pipeline_section(
-    "TrainSection", TrainConfig, "train",
-    {"base": "base.model or base.tiny", "data": "data.sources", "output": "the run directory",
-     "resume": "re-running the same command, which resumes"},
+    "TrainSection",
+    TrainConfig,
+    "train",
+    {
+        "base": "base.model or base.tiny",
+        "data": "data.sources",
+        "output": "the run directory",
+        "resume": "re-running the same command, which resumes",
+    },
     "LoRA fine-tuning: the fields of polyplatypus.train.TrainConfig (Platypus defaults) except those the pipeline "
     "fills in.",
 )
@@ -133,19 +160,26 @@ TrainSection = pipeline_section(
 # The data section: CurateConfig's fields (``polyplatypus data curate``'s flags). A recipe
 # decontaminates against KoBEST unless told not to; KoBEST defaults to the eval section's.
 DataSection = pipeline_section(
-    "DataSection", CurateConfig, "data",
+    "DataSection",
+    CurateConfig,
+    "data",
     {"output": "the run directory", "report_path": "the run directory"},
     "Instruction data and its curation: the fields of polyplatypus.data.config.CurateConfig (the flags of "
     "polyplatypus data curate) except those the pipeline fills in.",
-    decontaminate=_with_default(CurateConfig, "decontaminate", ["kobest"],
-                                "benchmarks whose documents are removed from the data (kobest, task names, "
-                                "lm_eval:<task>, or none)"),
+    decontaminate=_with_default(
+        CurateConfig,
+        "decontaminate",
+        ["kobest"],
+        "benchmarks whose documents are removed from the data (kobest, task names, lm_eval:<task>, or none)",
+    ),
     kobest_dir=_with_default(CurateConfig, "kobest_dir", None, "KoBEST for decontamination; default: eval.kobest_dir"),
 )
 
 
 class MergeSection(Section):
-    enabled: StrictBool = Field(True, description="merge the adapter into the base model (needed to evaluate the tuned model)")
+    enabled: StrictBool = Field(
+        True, description="merge the adapter into the base model (needed to evaluate the tuned model)"
+    )
     dtype: Literal[DTYPES] = Field("auto", description="dtype of the merged weights; auto keeps the base's")  # type: ignore[valid-type]
     max_shard_size: str = Field("5GB", description="largest safetensors shard")
     label: str | None = Field(None, description="row name of the merged model in reports (default: the config name)")
@@ -154,15 +188,22 @@ class MergeSection(Section):
 # The eval section: EvalConfig's fields (``polyplatypus eval``'s flags) and ``enabled``; the
 # models default to the recipe's own (base, plus merged when it trains and merges).
 EvalSection = pipeline_section(
-    "EvalSection", EvalConfig, "eval",
+    "EvalSection",
+    EvalConfig,
+    "eval",
     {"output": "the run directory", "progress": "--no-progress of polyplatypus run"},
     "KoBEST evaluation: the fields of polyplatypus.eval.config.EvalConfig (the flags of polyplatypus eval) except "
     "those the pipeline fills in.",
     enabled=(StrictBool, True),
-    models=(list[str] | None, Field(
-        None, min_length=1,
-        description="models to compare: 'base', 'merged', or any path / hub id, optionally LABEL=PATH "
-        "(default: base, plus merged when the recipe trains and merges)")),
+    models=(
+        list[str] | None,
+        Field(
+            None,
+            min_length=1,
+            description="models to compare: 'base', 'merged', or any path / hub id, optionally LABEL=PATH "
+            "(default: base, plus merged when the recipe trains and merges)",
+        ),
+    ),
 )
 
 
@@ -175,15 +216,17 @@ def _inputs_from_the_run(self):
 # The report section: ReportConfig's fields (the flags of polyplatypus report, published baselines
 # and the Hub files included) without the ones the run directory fills in.
 ReportSection = pipeline_section(
-    "ReportSection", ReportConfig, "report",
-    {"results": "the run's eval folder", "output": "the run directory",
-     "intro": "description and the stages that ran"},
+    "ReportSection",
+    ReportConfig,
+    "report",
+    {"results": "the run's eval folder", "output": "the run directory", "intro": "description and the stages that ran"},
     "Model card: the fields of polyplatypus.report.config.ReportConfig (the flags of polyplatypus report) except "
     "those the pipeline fills in.",
     validators={"_inputs": model_validator(mode="after")(_inputs_from_the_run)},
     enabled=(StrictBool, True),
-    baseline=_with_default(ReportConfig, "baseline", BASE, "model the others are compared against: base, merged, "
-                           "a label or a path"),
+    baseline=_with_default(
+        ReportConfig, "baseline", BASE, "model the others are compared against: base, merged, a label or a path"
+    ),
     title=(str | None, Field(None, description="card title (default: from the config name)")),
 )
 
@@ -257,8 +300,9 @@ class PipelineConfig(Section):
 # --------------------------------------------------------------------------------- loading
 
 
-def validate_config(data: Any, source: str = "config", text: str | None = None,
-                    overrides: list[str] | None = None) -> PipelineConfig:
+def validate_config(
+    data: Any, source: str = "config", text: str | None = None, overrides: list[str] | None = None
+) -> PipelineConfig:
     """Check ``data`` (the file's contents with ``overrides`` applied); errors name ``source`` and
     the line in ``text``, or the ``--set`` override that gave the value."""
     if not isinstance(data, Mapping):
@@ -267,8 +311,11 @@ def validate_config(data: Any, source: str = "config", text: str | None = None,
         return PipelineConfig.model_validate(dict(data))
     except ValidationError as error:
         given = {tuple(parse_override(o)[0]): f"command line (--set {o})" for o in overrides or []}
-        raise ConfigError(describe_validation_error(
-            error, source, model=PipelineConfig, lines=line_index(text) if text else None, origins=given)) from None
+        raise ConfigError(
+            describe_validation_error(
+                error, source, model=PipelineConfig, lines=line_index(text) if text else None, origins=given
+            )
+        ) from None
 
 
 def find_config(name: str | os.PathLike) -> Path:
@@ -341,8 +388,7 @@ def check_inputs(config: PipelineConfig, source: str = "config") -> None:
             path = resolve_builtin(entry)
             if source_kind(path) == "file" and not Path(path).expanduser().is_file():
                 what = "is a folder, not a data file" if Path(path).expanduser().is_dir() else "does not exist"
-                raise ConfigError(f"{where('data', 'sources', index)}: data file {path} {what} "
-                                  "(nothing was run)")
+                raise ConfigError(f"{where('data', 'sources', index)}: data file {path} {what} (nothing was run)")
     if config.base.model is not None:
         try:
             resolve_source(config.base.model)

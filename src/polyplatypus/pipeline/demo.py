@@ -55,13 +55,24 @@ def demo_overrides(*, data_dir: str | None = None, hub: bool = False, limit: int
     return overrides
 
 
-def run_demo(run_dir: str | os.PathLike = DEFAULT_RUN_DIR, *, data_dir: str | None = None, hub: bool = False,
-             limit: int | None = None, overrides: list[str] | None = None, config: str | os.PathLike | None = None,
-             redo=(), until: str | None = None, progress: bool = True, log=None) -> dict:
+def run_demo(
+    run_dir: str | os.PathLike = DEFAULT_RUN_DIR,
+    *,
+    data_dir: str | None = None,
+    hub: bool = False,
+    limit: int | None = None,
+    overrides: list[str] | None = None,
+    config: str | os.PathLike | None = None,
+    redo=(),
+    until: str | None = None,
+    progress: bool = True,
+    log=None,
+) -> dict:
     """Run the demo recipe; returns the run state (see :func:`run_pipeline`)."""
     path = Path(config) if config is not None else DEMO_CONFIG
     all_overrides = demo_overrides(data_dir=data_dir, hub=hub, limit=limit) + list(overrides or [])
     recipe = load_config(path, all_overrides)
     with offline(not hub):
-        return run_pipeline(recipe, run_dir, source=str(path), redo=tuple(redo), until=until,
-                            progress=progress, log=log)
+        return run_pipeline(
+            recipe, run_dir, source=str(path), redo=tuple(redo), until=until, progress=progress, log=log
+        )

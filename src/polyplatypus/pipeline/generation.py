@@ -13,7 +13,8 @@ def register(subparsers) -> None:
     from polyplatypus.train.config import GenerateConfig
 
     parser = subparsers.add_parser(
-        "generate", help="answer an instruction, or a file of prompts, with a (merged or base + adapter) model",
+        "generate",
+        help="answer an instruction, or a file of prompts, with a (merged or base + adapter) model",
         description="Build the prompt with the template the model was trained with and print the response; with "
         "--prompts FILE.jsonl, answer every prompt of the file into --output (resumable, batched by the "
         "evaluation's generation engine).",
@@ -42,7 +43,16 @@ def generate_file(config) -> int:
     prompts = read_prompts(config.prompts)  # a malformed line is named before the model loads
     model, tokenizer, trained, _ = load_for_generation(config.model, adapter=config.adapter)
     return generate_prompt_file(
-        model, tokenizer, prompts, config.output, template=config.prompt_template or trained,
-        chat_template=config.chat_template, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
-        temperature=config.temperature, top_p=config.top_p, repetition_penalty=config.repetition_penalty,
-        seed=config.seed)
+        model,
+        tokenizer,
+        prompts,
+        config.output,
+        template=config.prompt_template or trained,
+        chat_template=config.chat_template,
+        max_new_tokens=config.max_new_tokens,
+        batch_size=config.batch_size,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        repetition_penalty=config.repetition_penalty,
+        seed=config.seed,
+    )

@@ -21,7 +21,10 @@ def recipe_hub_needs(run, stages) -> list[HubNeed]:
     if config.base.model is not None and set(stages) & {"train", "merge", "eval"}:
         needs += hub_model_needs([config.base.model], "--set base.model=DIR (a local model folder)")
     if "data" in stages and config.data is not None:
-        needs += instruction_needs(config.data.sources, "--set data.sources=[FILE] (a local .jsonl, or builtin:instructions/ko_platypus_sample.jsonl)")
+        needs += instruction_needs(
+            config.data.sources,
+            "--set data.sources=[FILE] (a local .jsonl, or builtin:instructions/ko_platypus_sample.jsonl)",
+        )
         if "kobest" in config.data.decontaminate and _kobest_dir(run.data_kobest_dir) is None:
             needs.append(HubNeed("skt/kobest_v1", "dataset", "KoBEST data (decontamination)", KOBEST_INSTEAD))
     if "eval" in stages and config.eval.enabled:
@@ -48,6 +51,8 @@ def _eval_needs(run) -> list[HubNeed]:
     tasks = [get_task(name) for name in section.tasks if not is_lm_eval_name(name)]
     dirs = {source: getattr(section, folder.setting, None) for source, folder in SOURCE_FOLDERS.items()}
     dirs["kobest"] = run.eval_kobest_dir
-    needs += [HubNeed(n.repo_id, n.repo_type, n.what, KOBEST_INSTEAD if n.repo_id == "skt/kobest_v1" else n.instead)
-              for n in reference_task_needs(tasks, dirs)]
+    needs += [
+        HubNeed(n.repo_id, n.repo_type, n.what, KOBEST_INSTEAD if n.repo_id == "skt/kobest_v1" else n.instead)
+        for n in reference_task_needs(tasks, dirs)
+    ]
     return needs + (hub_needs(names, section.include_path) if names else [])

@@ -63,8 +63,7 @@ def _token_stream(tokenizer, documents: list[list[str]]) -> tuple[list[int], lis
     for document in documents:
         if not document:
             continue
-        encoded = tokenizer(PARAGRAPH_SEPARATOR.join(document), add_special_tokens=False,
-                            return_offsets_mapping=True)
+        encoded = tokenizer(PARAGRAPH_SEPARATOR.join(document), add_special_tokens=False, return_offsets_mapping=True)
         token_starts = [start for start, _ in encoded["offset_mapping"]]
         position = 0
         for paragraph in document:
@@ -76,7 +75,7 @@ def _token_stream(tokenizer, documents: list[list[str]]) -> tuple[list[int], lis
 
 def _windows(stream, seq_len: int) -> list[list[int]]:
     """Non-overlapping windows of seq_len tokens (the model shifts labels itself)."""
-    return [stream[i:i + seq_len] for i in range(0, len(stream) - seq_len + 1, seq_len)]
+    return [stream[i : i + seq_len] for i in range(0, len(stream) - seq_len + 1, seq_len)]
 
 
 def _mean_loss(model, windows, batch_size: int) -> float | None:
@@ -88,7 +87,7 @@ def _mean_loss(model, windows, batch_size: int) -> float | None:
     total, count = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(windows), batch_size):
-            batch = torch.tensor(windows[start:start + batch_size])
+            batch = torch.tensor(windows[start : start + batch_size])
             loss = model(input_ids=batch, labels=batch).loss
             total += loss.item() * len(batch)
             count += len(batch)
@@ -96,8 +95,9 @@ def _mean_loss(model, windows, batch_size: int) -> float | None:
     return total / count
 
 
-def build_tiny_base(spec, corpus_path: str | Path, output: str | Path, *, progress: bool = True,
-                    log: Callable[[str], None] = print) -> dict:
+def build_tiny_base(
+    spec, corpus_path: str | Path, output: str | Path, *, progress: bool = True, log: Callable[[str], None] = print
+) -> dict:
     """Train the tokenizer, build the model, pre-train it and save both to ``output``.
 
     ``spec`` is a :class:`polyplatypus.pipeline.config.TinySection`. Returns the summary also
@@ -108,19 +108,28 @@ def build_tiny_base(spec, corpus_path: str | Path, output: str | Path, *, progre
     started = time.perf_counter()
     output, pre = Path(output), spec.pretrain
     if pre.seq_len > spec.max_positions:
-        raise ConfigError(f"base.tiny.pretrain.seq_len {pre.seq_len} exceeds base.tiny.max_positions {spec.max_positions}")
+        raise ConfigError(
+            f"base.tiny.pretrain.seq_len {pre.seq_len} exceeds base.tiny.max_positions {spec.max_positions}"
+        )
     documents = read_corpus_documents(corpus_path)
     paragraphs = [paragraph for document in documents for paragraph in document]
     tokenizer = train_tokenizer(paragraphs, vocab_size=spec.vocab_size)
     model = build_tiny_model(
-        tokenizer, spec.arch, seed=spec.seed, hidden_size=spec.hidden_size, layers=spec.layers,
-        heads=spec.heads, max_positions=spec.max_positions,
+        tokenizer,
+        spec.arch,
+        seed=spec.seed,
+        hidden_size=spec.hidden_size,
+        layers=spec.layers,
+        heads=spec.heads,
+        max_positions=spec.max_positions,
     )
     parameters = sum(p.numel() for p in model.parameters())
     rng = random.Random(spec.seed)  # the held-out paragraphs, then the training sequences
     corpus = _PretrainCorpus.split(tokenizer, documents, pre, rng, corpus_path)
-    log(f"tokenizer: {len(tokenizer)} tokens; model: {spec.arch}, {parameters / 1e6:.2f}M parameters; "
-        f"corpus: {len(paragraphs)} paragraphs, {len(corpus.train_stream)} training tokens")
+    log(
+        f"tokenizer: {len(tokenizer)} tokens; model: {spec.arch}, {parameters / 1e6:.2f}M parameters; "
+        f"corpus: {len(paragraphs)} paragraphs, {len(corpus.train_stream)} training tokens"
+    )
     losses, holdout_before, holdout_after = _pretrain(model, corpus, pre, spec.seed, rng, progress)
     model.eval()
     save_tiny_model(output, tokenizer, model)
@@ -177,10 +186,11 @@ class _PretrainCorpus:
         holdout_stream, _ = _token_stream(tokenizer, holdout_documents)
         # held-out windows spread over the whole held-out text (every file), at most 64
         holdout_windows = _windows(holdout_stream, pre.seq_len)
-        holdout_windows = holdout_windows[::max(1, math.ceil(len(holdout_windows) / 64))][:64]
+        holdout_windows = holdout_windows[:: max(1, math.ceil(len(holdout_windows) / 64))][:64]
         if len(train_stream) <= pre.seq_len:
-            raise DataError(f"the corpus has {len(train_stream)} tokens, too few for sequences of {pre.seq_len}",
-                            path=corpus_path)
+            raise DataError(
+                f"the corpus has {len(train_stream)} tokens, too few for sequences of {pre.seq_len}", path=corpus_path
+            )
         return cls(train_stream, paragraph_starts, holdout_windows, pre.seq_len)
 
     def sample(self, rng: random.Random, batch_size: int) -> list[list[int]]:
@@ -190,11 +200,12 @@ class _PretrainCorpus:
         last_start = len(self.train_stream) - self.seq_len
         aligned = [s for s in self.paragraph_starts if s <= last_start] or [0]
         starts = [rng.choice(aligned) if i % 2 == 0 else rng.randrange(0, last_start + 1) for i in range(batch_size)]
-        return [self.train_stream[s:s + self.seq_len] for s in starts]
+        return [self.train_stream[s : s + self.seq_len] for s in starts]
 
 
-def _pretrain(model, corpus: _PretrainCorpus, pre, seed: int, rng: random.Random,
-              progress: bool) -> tuple[list[float], float | None, float | None]:
+def _pretrain(
+    model, corpus: _PretrainCorpus, pre, seed: int, rng: random.Random, progress: bool
+) -> tuple[list[float], float | None, float | None]:
     """``pre.steps`` AdamW steps (cosine schedule after warm-up, gradients clipped at 1); returns
     the loss of each step and the held-out loss before and after."""
     import torch
@@ -203,8 +214,9 @@ def _pretrain(model, corpus: _PretrainCorpus, pre, seed: int, rng: random.Random
 
     torch.manual_seed(seed)
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=pre.learning_rate, weight_decay=pre.weight_decay,
-                                  betas=(0.9, 0.95))
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=pre.learning_rate, weight_decay=pre.weight_decay, betas=(0.9, 0.95)
+    )
     scheduler = get_cosine_schedule_with_warmup(optimizer, min(pre.warmup_steps, pre.steps), max(pre.steps, 1))
     holdout_before = _mean_loss(model, corpus.holdout_windows, pre.batch_size)
     losses: list[float] = []

@@ -32,18 +32,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from polyplatypus.version import __version__
 from polyplatypus.errors import ConfigError
-from polyplatypus.pipeline.config import (
-    BASE, MERGED, PipelineConfig, fingerprint, resolve_builtin, stage_settings, train_result_settings,
-)
-from polyplatypus.utils import outputs
 from polyplatypus.eval.models import ModelSpec
 from polyplatypus.models.fingerprint import hub_commit, model_fingerprint
 from polyplatypus.models.loading import weight_bars
+from polyplatypus.pipeline.config import (
+    BASE,
+    MERGED,
+    PipelineConfig,
+    fingerprint,
+    resolve_builtin,
+    stage_settings,
+    train_result_settings,
+)
 from polyplatypus.pipeline.hub_needs import recipe_hub_needs
+from polyplatypus.utils import outputs
 from polyplatypus.utils.hub import check_hub_needs
 from polyplatypus.utils.io import atomic_write_json, atomic_write_text, sha256_file
+from polyplatypus.version import __version__
 
 STAGES = ("base", "data", "train", "merge", "eval", "report")
 STAGE_DIRS = {"base": "base", "data": "data", "train": "adapter", "merge": "merged", "eval": "eval", "report": "report"}
@@ -189,8 +195,9 @@ class Run:
         if stage == "eval":
             return [out / "results.json"]
         formats = self.config.report.formats
-        return [out / "results.json"] + [out / name for name, fmt in (("card.md", "md"), ("card.html", "html"))
-                                         if fmt in formats]
+        return [out / "results.json"] + [
+            out / name for name, fmt in (("card.md", "md"), ("card.html", "html")) if fmt in formats
+        ]
 
     def missing_outputs(self, stage: str) -> list[str]:
         """Key outputs of ``stage`` that are absent (paths relative to the run directory)."""
@@ -236,13 +243,19 @@ class Run:
         evaluation["models"] = self.eval_models()
         evaluation["kobest_dir"] = self.eval_kobest_dir
         # the base and merged models are known by their stages' keys; every other model by its own
-        evaluation["identity"] = {entry: model_fingerprint(ModelSpec.parse(model).path)
-                                  for entry, model in zip(config.eval.models, self.eval_models())
-                                  if entry not in (BASE, MERGED)}
+        evaluation["identity"] = {
+            entry: model_fingerprint(ModelSpec.parse(model).path)
+            for entry, model in zip(config.eval.models, self.eval_models())
+            if entry not in (BASE, MERGED)
+        }
         out["eval"] = {"eval": evaluation, "base": base_fp, "merge": merge_fp if config.tuned else None}
-        out["report"] = {"report": config.report.model_dump(mode="json"), "baseline": self.baseline(),
-                         "name": config.name, "description": config.description,
-                         "eval": fingerprint(out["eval"])}
+        out["report"] = {
+            "report": config.report.model_dump(mode="json"),
+            "baseline": self.baseline(),
+            "name": config.name,
+            "description": config.description,
+            "eval": fingerprint(out["eval"]),
+        }
         return out
 
 
@@ -259,10 +272,12 @@ def stage_base(run: Run) -> dict:
     if out.exists():
         shutil.rmtree(out)
     summary = build_tiny_base(spec, corpus, out, progress=run.progress, log=run.log)
-    run.log(f"pre-training: loss {summary['initial_loss']:.3f} -> {summary['final_loss']:.3f} "
-            f"(held-out {summary['holdout_loss_before']:.3f} -> {summary['holdout_loss_after']:.3f})"
-            if summary["holdout_loss_after"] is not None else
-            f"pre-training: loss {summary['initial_loss']:.3f} -> {summary['final_loss']:.3f}")
+    run.log(
+        f"pre-training: loss {summary['initial_loss']:.3f} -> {summary['final_loss']:.3f} "
+        f"(held-out {summary['holdout_loss_before']:.3f} -> {summary['holdout_loss_after']:.3f})"
+        if summary["holdout_loss_after"] is not None
+        else f"pre-training: loss {summary['initial_loss']:.3f} -> {summary['final_loss']:.3f}"
+    )
     return {k: v for k, v in summary.items() if k != "losses"}
 
 
@@ -271,8 +286,13 @@ def stage_data(run: Run) -> dict:
     from polyplatypus.data.curate import curate
 
     data = run.config.data
-    config = stage_settings(data, sources=[resolve_builtin(s) for s in data.sources], output=str(run.curated_path),
-                            kobest_dir=run.data_kobest_dir, report_path=None)
+    config = stage_settings(
+        data,
+        sources=[resolve_builtin(s) for s in data.sources],
+        output=str(run.curated_path),
+        kobest_dir=run.data_kobest_dir,
+        report_path=None,
+    )
     report = curate(config=config, log=run.log)
     totals = report.get("totals") or {}
     run.log(f"curated {run.curated_path}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in totals.items()))
@@ -283,13 +303,33 @@ def stage_train(run: Run) -> dict:
     """LoRA fine-tuning of the base model on the curated data (resumes from its checkpoints)."""
     from polyplatypus.train import train
 
-    config = stage_settings(run.config.train, base=run.base_path, data=str(run.curated_path),
-                            output=str(run.dir("train")), resume=True, seed=run.config.train_seed)
+    config = stage_settings(
+        run.config.train,
+        base=run.base_path,
+        data=str(run.curated_path),
+        output=str(run.dir("train")),
+        resume=True,
+        seed=run.config.train_seed,
+    )
     summary = train(config, progress=run.progress)
     if summary.get("initial_loss") is not None and summary.get("final_loss") is not None:
-        run.log(f"fine-tuning: {summary['steps']} steps, loss {summary['initial_loss']:.4f} -> {summary['final_loss']:.4f}")
-    keep = ("steps", "examples", "tokens", "initial_loss", "final_loss", "eval_loss", "wall_time_s",
-            "peak_memory_bytes", "trainable_parameters", "lora_target_modules", "precision", "resumed_from_step")
+        run.log(
+            f"fine-tuning: {summary['steps']} steps, loss {summary['initial_loss']:.4f} -> {summary['final_loss']:.4f}"
+        )
+    keep = (
+        "steps",
+        "examples",
+        "tokens",
+        "initial_loss",
+        "final_loss",
+        "eval_loss",
+        "wall_time_s",
+        "peak_memory_bytes",
+        "trainable_parameters",
+        "lora_target_modules",
+        "precision",
+        "resumed_from_step",
+    )
     return {k: summary.get(k) for k in keep}
 
 
@@ -297,16 +337,27 @@ def stage_merge(run: Run) -> dict:
     from polyplatypus.train import merge
 
     merge_config = run.config.merge
-    output = merge(run.dir("train"), run.dir("merge"), base=run.base_path, dtype=merge_config.dtype,
-                   max_shard_size=merge_config.max_shard_size, overwrite=True)
+    output = merge(
+        run.dir("train"),
+        run.dir("merge"),
+        base=run.base_path,
+        dtype=merge_config.dtype,
+        max_shard_size=merge_config.max_shard_size,
+        overwrite=True,
+    )
     return {"output": str(output)}
 
 
 def stage_eval(run: Run) -> dict:
     from polyplatypus.eval.runner import discard_cells_made_otherwise, evaluate
 
-    config = stage_settings(run.config.eval, models=run.eval_models(), output=str(run.dir("eval")),
-                            kobest_dir=run.eval_kobest_dir, progress=run.progress)
+    config = stage_settings(
+        run.config.eval,
+        models=run.eval_models(),
+        output=str(run.dir("eval")),
+        kobest_dir=run.eval_kobest_dir,
+        progress=run.progress,
+    )
     # this folder is the recipe's own: cells made with earlier settings go, rather than being refused
     discard_cells_made_otherwise(config)
     records = evaluate(config=config)
@@ -317,20 +368,37 @@ def stage_report(run: Run) -> dict:
     from polyplatypus.report.card import write_report
 
     section = run.config.report
-    config = stage_settings(section, results=[str(run.dir("eval"))], output=str(run.dir("report")),
-                            intro=recipe_intro(run), baseline=run.baseline(),
-                            title=section.title or f"{run.config.name}: KoBEST results")
+    config = stage_settings(
+        section,
+        results=[str(run.dir("eval"))],
+        output=str(run.dir("report")),
+        intro=recipe_intro(run),
+        baseline=run.baseline(),
+        title=section.title or f"{run.config.name}: KoBEST results",
+    )
     written = write_report(
-        config.results, config.output_folder, baseline=config.baseline, resamples=config.resamples,
-        confidence=config.confidence, seed=config.seed, title=config.title, intro=config.intro,
-        formats=tuple(config.formats), published=config.published, hub=config.hub(),
+        config.results,
+        config.output_folder,
+        baseline=config.baseline,
+        resamples=config.resamples,
+        confidence=config.confidence,
+        seed=config.seed,
+        title=config.title,
+        intro=config.intro,
+        formats=tuple(config.formats),
+        published=config.published,
+        hub=config.hub(),
     )
     return {"files": [str(p) for paths in written.values() for p in paths]}
 
 
 STAGE_FUNCTIONS = {
-    "base": stage_base, "data": stage_data, "train": stage_train,
-    "merge": stage_merge, "eval": stage_eval, "report": stage_report,
+    "base": stage_base,
+    "data": stage_data,
+    "train": stage_train,
+    "merge": stage_merge,
+    "eval": stage_eval,
+    "report": stage_report,
 }
 
 
@@ -347,9 +415,18 @@ def recipe_intro(run: Run) -> str:
             f"Base model: a tiny {tiny.arch} ({tiny.layers} layers, hidden size {tiny.hidden_size}, "
             f"vocabulary {tiny.vocab_size}) built offline and pre-trained for {tiny.pretrain.steps} steps on "
             f"the corpus `{tiny.corpus}`"
-            + (f" (training loss {summary['initial_loss']:.2f} -> {summary['final_loss']:.2f}" if summary.get("final_loss") else "")
-            + (f", held-out loss {summary['holdout_loss_before']:.2f} -> {summary['holdout_loss_after']:.2f})."
-               if summary.get("holdout_loss_after") is not None else ")." if summary.get("final_loss") else ".")
+            + (
+                f" (training loss {summary['initial_loss']:.2f} -> {summary['final_loss']:.2f}"
+                if summary.get("final_loss")
+                else ""
+            )
+            + (
+                f", held-out loss {summary['holdout_loss_before']:.2f} -> {summary['holdout_loss_after']:.2f})."
+                if summary.get("holdout_loss_after") is not None
+                else ")."
+                if summary.get("final_loss")
+                else "."
+            )
         )
     else:
         parts.append(f"Base model: `{config.base.model}`.")
@@ -358,17 +435,22 @@ def recipe_intro(run: Run) -> str:
         data_report = _read_json(Path(str(run.curated_path) + ".report.json")) or {}
         kept = (data_report.get("totals") or {}).get("records_out")
         summary = _read_json(run.dir("train") / "train_summary.json") or {}
-        line = (f"Fine-tuning: LoRA (r {t['lora_r']}, alpha {t['lora_alpha']}, dropout {t['lora_dropout']}, "
-                f"{t['lora_layers']} layers) on {', '.join(f'`{s}`' for s in config.data.sources)}"
-                + (f" ({kept} records after curation)" if kept is not None else "")
-                + f", learning rate {t['learning_rate']}, batch {t['batch_size']}, {t['num_epochs']} epoch(s), "
-                f"{t['lr_scheduler']} schedule, cutoff {t['cutoff_len']} tokens")
+        line = (
+            f"Fine-tuning: LoRA (r {t['lora_r']}, alpha {t['lora_alpha']}, dropout {t['lora_dropout']}, "
+            f"{t['lora_layers']} layers) on {', '.join(f'`{s}`' for s in config.data.sources)}"
+            + (f" ({kept} records after curation)" if kept is not None else "")
+            + f", learning rate {t['learning_rate']}, batch {t['batch_size']}, {t['num_epochs']} epoch(s), "
+            f"{t['lr_scheduler']} schedule, cutoff {t['cutoff_len']} tokens"
+        )
         if summary.get("final_loss") is not None and summary.get("initial_loss") is not None:
             line += f"; {summary['steps']} steps, training loss {summary['initial_loss']:.4f} -> {summary['final_loss']:.4f}"
         parts.append(line + ".")
-    parts.append(f"Evaluation: KoBEST via polyplatypus (the reference harness's prompts and macro-F1), "
-                 f"data `{config.eval.kobest_dir or 'hub: skt/kobest_v1 (or $POLYPLATYPUS_KOBEST_DIR)'}`"
-                 + (f", first {config.eval.limit} documents per task" if config.eval.limit else "") + ".")
+    parts.append(
+        f"Evaluation: KoBEST via polyplatypus (the reference harness's prompts and macro-F1), "
+        f"data `{config.eval.kobest_dir or 'hub: skt/kobest_v1 (or $POLYPLATYPUS_KOBEST_DIR)'}`"
+        + (f", first {config.eval.limit} documents per task" if config.eval.limit else "")
+        + "."
+    )
     return "\n\n".join(parts)
 
 
@@ -397,8 +479,13 @@ def _changed_keys(old: dict, new: dict) -> list[str]:
 
 
 def run_pipeline(
-    config: PipelineConfig, run_dir: str | os.PathLike | None = None, *, source: str = "config",
-    redo: tuple[str, ...] | list[str] = (), until: str | None = None, progress: bool = True,
+    config: PipelineConfig,
+    run_dir: str | os.PathLike | None = None,
+    *,
+    source: str = "config",
+    redo: tuple[str, ...] | list[str] = (),
+    until: str | None = None,
+    progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> dict:
     """Run the stages in order, skipping those already complete; returns the run's state."""
@@ -415,7 +502,7 @@ def run_pipeline(
     # A stage redone makes every stage after it stale.
     first_redo = min((STAGES.index(s) for s in redo), default=len(STAGES))
     redo_set = {s for s in STAGES if STAGES.index(s) >= first_redo}
-    upto = stages[:stages.index(until) + 1] if until is not None else stages
+    upto = stages[: stages.index(until) + 1] if until is not None else stages
     check_hub_needs(recipe_hub_needs(run, upto), command="run")  # offline: all at once, before anything is made
     outputs.check_folder(run_dir, command="run", own=RUN_ENTRIES, option="--run-dir")
     with outputs.hold(run_dir, "run"), weight_bars(progress):  # --no-progress: no "Loading weights" bars either
@@ -439,8 +526,12 @@ def _run_stages(run: Run, stages: list[str], redo_set: set[str], until: str | No
         missing = run.missing_outputs(stage) if complete else []
         if complete and not missing and not ran:
             run.log(f"{header}: already complete ({marker.get('finished')}), skipped")
-            state["stages"][stage] = {**marker.get("state", {}), "status": "skipped (complete)",
-                                      "seconds": marker.get("seconds"), "finished": marker.get("finished")}
+            state["stages"][stage] = {
+                **marker.get("state", {}),
+                "status": "skipped (complete)",
+                "seconds": marker.get("seconds"),
+                "finished": marker.get("finished"),
+            }
             atomic_write_json(state_path, state)
         else:
             if (stage in redo_set or upstream_ran) and run.dir(stage).exists():
@@ -483,8 +574,16 @@ def _start_state(run: Run, stages: list[str]) -> tuple[Path, dict]:
     run.run_dir.mkdir(parents=True, exist_ok=True)
     state_path = run.run_dir / STATE_FILE
     state = _read_json(state_path) or {}
-    state.update({"name": run.config.name, "config": run.source, "run_dir": str(run.run_dir),
-                  "version": __version__, "started": _now(), "finished": None})
+    state.update(
+        {
+            "name": run.config.name,
+            "config": run.source,
+            "run_dir": str(run.run_dir),
+            "version": __version__,
+            "started": _now(),
+            "finished": None,
+        }
+    )
     state.setdefault("stages", {})
     for stage in STAGES:
         if stage not in stages:
@@ -514,16 +613,25 @@ def _run_stage(run: Run, stage: str, fp: str, settings: dict, state_path: Path, 
         result = STAGE_FUNCTIONS[stage](run)
     except BaseException as error:
         interrupted = isinstance(error, KeyboardInterrupt)
-        state["stages"][stage].update({
-            "status": "interrupted" if interrupted else "failed",
-            "error": None if interrupted else f"{type(error).__name__}: {error}",
-            "seconds": round(time.perf_counter() - started, 2),
-        })
+        state["stages"][stage].update(
+            {
+                "status": "interrupted" if interrupted else "failed",
+                "error": None if interrupted else f"{type(error).__name__}: {error}",
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+        )
         atomic_write_json(state_path, state)
         raise
     seconds = round(time.perf_counter() - started, 2)
-    marker = {"stage": stage, "fingerprint": fp, "settings": settings, "finished": _now(),
-              "seconds": seconds, "version": __version__, "state": result}
+    marker = {
+        "stage": stage,
+        "fingerprint": fp,
+        "settings": settings,
+        "finished": _now(),
+        "seconds": seconds,
+        "version": __version__,
+        "state": result,
+    }
     atomic_write_json(run.marker_path(stage), marker)
     state["stages"][stage] = {**result, "status": "done", "seconds": seconds, "finished": marker["finished"]}
     atomic_write_json(state_path, state)
@@ -532,6 +640,8 @@ def _run_stage(run: Run, stage: str, fp: str, settings: dict, state_path: Path, 
 def _config_yaml(config: PipelineConfig, source: str) -> str:
     import yaml
 
-    header = (f"# Resolved configuration of this run (every default filled in), written by polyplatypus "
-              f"{__version__}\n# from {source} on {_now()}\n")
+    header = (
+        f"# Resolved configuration of this run (every default filled in), written by polyplatypus "
+        f"{__version__}\n# from {source} on {_now()}\n"
+    )
     return header + yaml.safe_dump(config.resolved(), sort_keys=False, allow_unicode=True)

@@ -92,8 +92,12 @@ def _percentile_interval(values: np.ndarray, confidence: float) -> Interval:
 
 
 def bootstrap_interval(
-    golds: Sequence[int], preds: Sequence[int], *, resamples: int = DEFAULT_RESAMPLES,
-    confidence: float = DEFAULT_CONFIDENCE, seed: int = 0,
+    golds: Sequence[int],
+    preds: Sequence[int],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
 ) -> Interval:
     """Percentile bootstrap interval of macro-F1 for one model's predictions."""
     boot = PairedBootstrap(golds, resamples=resamples, seed=seed)

@@ -21,7 +21,7 @@ from polyplatypus.errors import ConfigError
 from polyplatypus.eval.tables import md_escape, task_title
 from polyplatypus.report.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, Interval, PairedBootstrap
 from polyplatypus.report.results import PROVENANCE_FIELDS, Row, load_rows
-from polyplatypus.tasks.registry import all_task_names, get_task, task_names
+from polyplatypus.tasks.registry import get_task, task_names
 from polyplatypus.utils.io import atomic_write_json, atomic_write_text
 from polyplatypus.version import __version__
 
@@ -99,13 +99,23 @@ class Report:
 
     def stale_cells(self) -> list[Cell]:
         """Cells whose per-document file disagreed with results.json (shown without an interval)."""
-        return [self.cells[(t, m, k)] for t in self.tasks for m in self.models for k in self.shots
-                if (t, m, k) in self.cells and self.cells[(t, m, k)].stale_cell]
+        return [
+            self.cells[(t, m, k)]
+            for t in self.tasks
+            for m in self.models
+            for k in self.shots
+            if (t, m, k) in self.cells and self.cells[(t, m, k)].stale_cell
+        ]
 
     def damaged_cells(self) -> list[Cell]:
         """Cells whose per-document file is missing or unreadable (shown without an interval)."""
-        return [self.cells[(t, m, k)] for t in self.tasks for m in self.models for k in self.shots
-                if (t, m, k) in self.cells and self.cells[(t, m, k)].damaged_cell]
+        return [
+            self.cells[(t, m, k)]
+            for t in self.tasks
+            for m in self.models
+            for k in self.shots
+            if (t, m, k) in self.cells and self.cells[(t, m, k)].damaged_cell
+        ]
 
 
 def _ordered_tasks(tasks) -> list[str]:
@@ -139,7 +149,7 @@ def _ends_with_components(path: str, tail: str) -> bool:
     """Whether ``path`` ends with the whole path components of ``tail`` (``runs/base`` ends with
     ``base``; ``runs/database`` does not)."""
     parts, wanted = Path(path.rstrip("/")).parts, Path(tail.rstrip("/")).parts
-    return bool(wanted) and parts[len(parts) - len(wanted):] == wanted
+    return bool(wanted) and parts[len(parts) - len(wanted) :] == wanted
 
 
 def resolve_baseline(rows: list[Row], baseline: str | None) -> str | None:
@@ -160,8 +170,10 @@ def match_baseline(rows: list[Row], baseline: str | None) -> tuple[str | None, s
     for match, how in (
         (lambda r: r.record.get("model") == baseline, "its label in results.json"),
         (lambda r: r.record.get("model_path") == baseline, "its model path or hub id"),
-        (lambda r: _ends_with_components(str(r.record.get("model_path", "")), baseline),
-         "the last component(s) of its model path"),
+        (
+            lambda r: _ends_with_components(str(r.record.get("model_path", "")), baseline),
+            "the last component(s) of its model path",
+        ),
     ):
         found = list(dict.fromkeys(r.label for r in rows if match(r)))
         if len(found) == 1:
@@ -169,11 +181,14 @@ def match_baseline(rows: list[Row], baseline: str | None) -> tuple[str | None, s
             return found[0], f"{how} ({path})"
         if found:
             candidates = ", ".join(repr(label) for label in found)
-            raise ConfigError(f"--baseline {baseline!r} is ambiguous: it matches {candidates}; "
-                              "give one of these labels")
+            raise ConfigError(
+                f"--baseline {baseline!r} is ambiguous: it matches {candidates}; give one of these labels"
+            )
     known = ", ".join(f"{r.label} ({r.record.get('model_path')})" for r in {r.label: r for r in rows}.values())
-    raise ConfigError(f"--baseline {baseline!r} matches no model label, model path or hub id in the results "
-                      f"(a path matches on whole components); known: {known}")
+    raise ConfigError(
+        f"--baseline {baseline!r} matches no model label, model path or hub id in the results "
+        f"(a path matches on whole components); known: {known}"
+    )
 
 
 def _cells_and_provenance(rows: list[Row]) -> tuple[dict[tuple[str, str, int], Cell], list[dict]]:
@@ -185,11 +200,17 @@ def _cells_and_provenance(rows: list[Row]) -> tuple[dict[tuple[str, str, int], C
         key = (row.provenance(), str(row.source))
         if key not in provenance_ids:
             provenance_ids[key] = len(provenance) + 1
-            provenance.append({
-                **{name: row.record.get(name) for name in PROVENANCE_FIELDS},
-                **({"published": True, "harness": row.record.get("harness")} if row.record.get("published") else {}),
-                "source": str(row.source), "dates": [], "models": [],
-            })
+            provenance.append(
+                {
+                    **{name: row.record.get(name) for name in PROVENANCE_FIELDS},
+                    **(
+                        {"published": True, "harness": row.record.get("harness")} if row.record.get("published") else {}
+                    ),
+                    "source": str(row.source),
+                    "dates": [],
+                    "models": [],
+                }
+            )
         note = provenance[provenance_ids[key] - 1]
         if row.record.get("date") and row.record["date"] not in note["dates"]:
             note["dates"].append(row.record["date"])
@@ -197,13 +218,19 @@ def _cells_and_provenance(rows: list[Row]) -> tuple[dict[tuple[str, str, int], C
             note["models"].append(row.label)
         cell_key = (row.task, row.label, row.shots)
         if cell_key in cells:
-            raise ConfigError(
-                f"model {row.label!r} has two results for {row.task} {row.shots}-shot (in {row.source})"
-            )
+            raise ConfigError(f"model {row.label!r} has two results for {row.task} {row.shots}-shot (in {row.source})")
         cells[cell_key] = Cell(
-            label=row.label, task=row.task, shots=row.shots, f1=row.f1, n=row.record.get("n"),
-            truncated=row.record.get("truncated"), provenance=provenance_ids[key],
-            source=str(row.source), stale_cell=row.stale_cell, damaged_cell=row.damaged_cell, record=row.record,
+            label=row.label,
+            task=row.task,
+            shots=row.shots,
+            f1=row.f1,
+            n=row.record.get("n"),
+            truncated=row.record.get("truncated"),
+            provenance=provenance_ids[key],
+            source=str(row.source),
+            stale_cell=row.stale_cell,
+            damaged_cell=row.damaged_cell,
+            record=row.record,
         )
     return cells, provenance
 
@@ -221,9 +248,15 @@ def _settings_that_differ(rows: list[Row], provenance: list[dict]) -> dict[str, 
 
 
 def build_report(
-    rows: list[Row], *, baseline: str | None = None, resamples: int = DEFAULT_RESAMPLES,
-    confidence: float = DEFAULT_CONFIDENCE, seed: int = 0, title: str = "KoBEST results",
-    intro: str = "", sources: list[str] | None = None,
+    rows: list[Row],
+    *,
+    baseline: str | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+    title: str = "KoBEST results",
+    intro: str = "",
+    sources: list[str] | None = None,
 ) -> Report:
     if not rows:
         raise ConfigError("no results to report")
@@ -251,11 +284,21 @@ def build_report(
             column = [by_key[(task, m, k)] for m in models if (task, m, k) in by_key]
             _score_column(column, cells, baseline_label, resamples, confidence, seed)
     return Report(
-        tasks=tasks, shots=shots, models=models, cells=cells, provenance=provenance,
-        differing_settings=differing, baseline=baseline_label, confidence=confidence,
-        resamples=resamples, seed=seed, title=title, intro=intro,
+        tasks=tasks,
+        shots=shots,
+        models=models,
+        cells=cells,
+        provenance=provenance,
+        differing_settings=differing,
+        baseline=baseline_label,
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
+        title=title,
+        intro=intro,
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        sources=sources, own_metric_records=own_metric_records,
+        sources=sources,
+        own_metric_records=own_metric_records,
         baseline_match=baseline_match and f"--baseline {baseline} matched model {baseline_label!r} by {baseline_match}",
     )
 
@@ -373,20 +416,24 @@ def published_legend(report: Report) -> str:
     """Why published rows have no interval and no noise mark (empty without published rows)."""
     if not any(note.get("published") for note in report.provenance):
         return ""
-    text = (f"Rows marked {PUBLISHED_MARK} are results published by others (`--published`), read from their results "
-            "files: no per-document predictions exist for them, so they carry no bootstrap interval and take no part "
-            f"in the paired test ({NOISE_MARK} compares evaluated rows only); a missing task or shot count stays empty.")
+    text = (
+        f"Rows marked {PUBLISHED_MARK} are results published by others (`--published`), read from their results "
+        "files: no per-document predictions exist for them, so they carry no bootstrap interval and take no part "
+        f"in the paired test ({NOISE_MARK} compares evaluated rows only); a missing task or shot count stays empty."
+    )
     if report.baseline is not None and report.is_published(report.baseline):
         text += " The baseline is a published row: differences from it are shown without intervals."
     return text
 
 
 def published_note(note: dict) -> str:
-    return (f"published results: {note.get('harness') or 'another harness'}"
-            + (f", batch size {note['batch_size']}" if note.get("batch_size") is not None else "")
-            + (f", dtype {note['dtype']}" if note.get("dtype") else "")
-            + (f", first {note['limit']} documents per task only" if note.get("limit") is not None else "")
-            + f"; no per-document predictions, so no interval; file `{note['source']}`")
+    return (
+        f"published results: {note.get('harness') or 'another harness'}"
+        + (f", batch size {note['batch_size']}" if note.get("batch_size") is not None else "")
+        + (f", dtype {note['dtype']}" if note.get("dtype") else "")
+        + (f", first {note['limit']} documents per task only" if note.get("limit") is not None else "")
+        + f"; no per-document predictions, so no interval; file `{note['source']}`"
+    )
 
 
 def provenance_text(note: dict) -> str:
@@ -443,8 +490,9 @@ def damaged_cells_warning(report: Report) -> str:
     damaged = report.damaged_cells()
     if not damaged:
         return ""
-    listed = "; ".join(f"{c.label} {task_title(c.task)} {c.shots}-shot: `{c.damaged_cell}` (in {c.source})"
-                       for c in damaged)
+    listed = "; ".join(
+        f"{c.label} {task_title(c.task)} {c.shots}-shot: `{c.damaged_cell}` (in {c.source})" for c in damaged
+    )
     return (
         f"**Warning: the cell files of {len(damaged)} cell(s) are missing or unreadable**, so these F1 values "
         "(from results.json) are shown without a confidence interval or noise mark; re-run the evaluation "
@@ -490,24 +538,44 @@ def render_markdown(report: Report) -> str:
         lines.append("")
         truncated = truncation_notes(report, task)
         if truncated:
-            lines += ["Truncated contexts (documents whose prompt was cut to fit the model): " + "; ".join(truncated) + ".", ""]
+            lines += [
+                "Truncated contexts (documents whose prompt was cut to fit the model): " + "; ".join(truncated) + ".",
+                "",
+            ]
         if report.baseline is not None:
             diffs = _baseline_lines(report, task)
             if diffs:
-                lines += [f"Difference from the baseline {report.baseline} (F1, {report.confidence:.0%} paired-bootstrap interval"
-                          + ("; none where a row is published" if _has_published(report, task) else "") + "): "
-                          + "; ".join(diffs) + ".", ""]
+                lines += [
+                    f"Difference from the baseline {report.baseline} (F1, {report.confidence:.0%} paired-bootstrap interval"
+                    + ("; none where a row is published" if _has_published(report, task) else "")
+                    + "): "
+                    + "; ".join(diffs)
+                    + ".",
+                    "",
+                ]
     if report.own_metric_records:  # their own metrics as lm-eval computed them (no macro-F1, no interval)
         from polyplatypus.eval.tables import results_markdown
 
-        lines += ["Tasks without a macro-F1, by their own metrics (± lm-eval's standard error):", "",
-                  results_markdown(report.own_metric_records).rstrip(), ""]
+        lines += [
+            "Tasks without a macro-F1, by their own metrics (± lm-eval's standard error):",
+            "",
+            results_markdown(report.own_metric_records).rstrip(),
+            "",
+        ]
     if report.published_notes:
-        lines += ["Not shown from the published files (no macro-F1, or a task or shot count no evaluated model has): "
-                  + "; ".join(report.published_notes) + ".", ""]
+        lines += [
+            "Not shown from the published files (no macro-F1, or a task or shot count no evaluated model has): "
+            + "; ".join(report.published_notes)
+            + ".",
+            "",
+        ]
     lines += ["---", ""]
-    lines += [f"Report written by polyplatypus {__version__} on {report.generated} from: "
-              + ", ".join(f"`{s}`" for s in report.sources) + ".", ""]
+    lines += [
+        f"Report written by polyplatypus {__version__} on {report.generated} from: "
+        + ", ".join(f"`{s}`" for s in report.sources)
+        + ".",
+        "",
+    ]
     for number, note in enumerate(report.provenance, start=1):
         lines.append(f"[^{number}]: {provenance_text(note)}.")
     return "\n".join(lines) + "\n"
@@ -527,7 +595,9 @@ def _baseline_lines(report: Report, task: str) -> list[str]:
                 parts.append(f"{k}-shot {cell.vs_baseline_estimate:+.4f}")
                 continue
             mark = f" {NOISE_MARK}" if cell.baseline_within_noise else ""
-            parts.append(f"{k}-shot {cell.vs_baseline_estimate:+.4f} [{cell.vs_baseline.low:+.3f}, {cell.vs_baseline.high:+.3f}]{mark}")
+            parts.append(
+                f"{k}-shot {cell.vs_baseline_estimate:+.4f} [{cell.vs_baseline.low:+.3f}, {cell.vs_baseline.high:+.3f}]{mark}"
+            )
         if parts:
             out.append(f"{model}: " + ", ".join(parts))
     return out
@@ -538,7 +608,9 @@ def _has_published(report: Report, task: str) -> bool:
 
 
 _TABLE_TITLE = re.compile(r"^#{2,4} (?P<title>.+) \(F1\)$")
-_CELL = re.compile(r"^(?P<bold>\*\*)?(?P<f1>\d+\.\d+)(?:\*\*)?(?: \[(?P<low>[-\d.]+), (?P<high>[-\d.]+)\])?(?P<noise> ≈)?$")
+_CELL = re.compile(
+    r"^(?P<bold>\*\*)?(?P<f1>\d+\.\d+)(?:\*\*)?(?: \[(?P<low>[-\d.]+), (?P<high>[-\d.]+)\])?(?P<noise> ≈)?$"
+)
 
 
 def read_card_tables(markdown: str) -> dict[str, dict[str, dict[int, dict]]]:
@@ -571,7 +643,8 @@ def read_card_tables(markdown: str) -> dict[str, dict[str, dict[int, dict]]]:
             if match is None:
                 continue
             row[k] = {
-                "f1": float(match.group("f1")), "bold": bool(match.group("bold")),
+                "f1": float(match.group("f1")),
+                "bold": bool(match.group("bold")),
                 "ci": (float(match.group("low")), float(match.group("high"))) if match.group("low") else None,
                 "noise": bool(match.group("noise")),
             }
@@ -591,23 +664,32 @@ def report_records(report: Report) -> list[dict]:
                 if cell is None:
                     continue
                 record = {key: value for key, value in cell.record.items() if key not in ("golds", "preds")}
-                record.update({
-                    "label": model, "source": cell.source, "provenance": cell.provenance,
-                    "ci_low": None if cell.ci is None else cell.ci.low,
-                    "ci_high": None if cell.ci is None else cell.ci.high,
-                    "best": cell.best, "within_noise_of_best": cell.within_noise_of_best,
-                })
+                record.update(
+                    {
+                        "label": model,
+                        "source": cell.source,
+                        "provenance": cell.provenance,
+                        "ci_low": None if cell.ci is None else cell.ci.low,
+                        "ci_high": None if cell.ci is None else cell.ci.high,
+                        "best": cell.best,
+                        "within_noise_of_best": cell.within_noise_of_best,
+                    }
+                )
                 if cell.stale_cell:
                     record["stale_cell"] = cell.stale_cell
                 if cell.damaged_cell:
                     record["damaged_cell"] = cell.damaged_cell
                 if report.baseline is not None and model != report.baseline:
-                    record["vs_baseline"] = None if cell.vs_baseline_estimate is None else {
-                        "difference": cell.vs_baseline_estimate,
-                        "ci_low": None if cell.vs_baseline is None else cell.vs_baseline.low,
-                        "ci_high": None if cell.vs_baseline is None else cell.vs_baseline.high,
-                        "within_noise": cell.baseline_within_noise,
-                    }
+                    record["vs_baseline"] = (
+                        None
+                        if cell.vs_baseline_estimate is None
+                        else {
+                            "difference": cell.vs_baseline_estimate,
+                            "ci_low": None if cell.vs_baseline is None else cell.vs_baseline.low,
+                            "ci_high": None if cell.vs_baseline is None else cell.vs_baseline.high,
+                            "within_noise": cell.baseline_within_noise,
+                        }
+                    )
                 records.append(record)
     return records
 
@@ -619,19 +701,34 @@ def own_metric_lines(report: Report) -> list[str]:
     def shown(value, stderr):
         return f"{value:.4g}" + (f" ± {stderr:.2g}" if stderr is not None else "")
 
-    return [f"{r['model']} {task_title(r['task'])} {r['shots']}-shot: "
-            + (", ".join(f"{name} {shown(value, stderr)}" for name, (value, stderr) in record_metrics(r).items()
-                         if isinstance(value, (int, float))) or "no metric")
-            for r in report.own_metric_records]
+    return [
+        f"{r['model']} {task_title(r['task'])} {r['shots']}-shot: "
+        + (
+            ", ".join(
+                f"{name} {shown(value, stderr)}"
+                for name, (value, stderr) in record_metrics(r).items()
+                if isinstance(value, (int, float))
+            )
+            or "no metric"
+        )
+        for r in report.own_metric_records
+    ]
 
 
 def report_json(report: Report) -> dict:
     return {
         "report": {
-            "title": report.title, "baseline": report.baseline, "confidence": report.confidence,
-            "resamples": report.resamples, "seed": report.seed, "generated": report.generated,
-            "version": __version__, "sources": report.sources, "tasks": report.tasks,
-            "shots": report.shots, "models": report.models,
+            "title": report.title,
+            "baseline": report.baseline,
+            "confidence": report.confidence,
+            "resamples": report.resamples,
+            "seed": report.seed,
+            "generated": report.generated,
+            "version": __version__,
+            "sources": report.sources,
+            "tasks": report.tasks,
+            "shots": report.shots,
+            "models": report.models,
             "differing_settings": report.differing_settings,
             "published_notes": report.published_notes,
             "baseline_match": report.baseline_match,
@@ -646,10 +743,18 @@ def _own_metric_rows(report: Report) -> list[dict]:
     """The results without a macro-F1, each with its own metrics as (value, stderr) pairs."""
     from polyplatypus.eval.tables import record_metrics
 
-    return [{"model": r["model"], "task": r["task"], "shots": r["shots"], "published": bool(r.get("published")),
-             "metrics": {name: {"value": value, "stderr": stderr}
-                         for name, (value, stderr) in record_metrics(r).items()}}
-            for r in report.own_metric_records]
+    return [
+        {
+            "model": r["model"],
+            "task": r["task"],
+            "shots": r["shots"],
+            "published": bool(r.get("published")),
+            "metrics": {
+                name: {"value": value, "stderr": stderr} for name, (value, stderr) in record_metrics(r).items()
+            },
+        }
+        for r in report.own_metric_records
+    ]
 
 
 # ----------------------------------------------------------------------------- all outputs
@@ -676,16 +781,27 @@ def refuse_overwriting_inputs(output, paths, published=()) -> None:
     from polyplatypus.report.published import split_label
     from polyplatypus.utils.outputs import refuse_inputs
 
-    refuse_inputs(output, [("results", found.parent) for path in paths for found in ResultsStore.find(path)],
-                  holding=True)
+    refuse_inputs(
+        output, [("results", found.parent) for path in paths for found in ResultsStore.find(path)], holding=True
+    )
     published = [split_label(str(argument))[1] for argument in published]  # a file: the folder it is in
     refuse_inputs(output, [("--published", path if path.is_dir() else path.parent) for path in published])
 
 
 def write_report(
-    paths, output: str | Path, *, baseline: str | None = None, resamples: int = DEFAULT_RESAMPLES,
-    confidence: float = DEFAULT_CONFIDENCE, seed: int = 0, title: str = "KoBEST results",
-    intro: str = "", formats=("md", "html", "png"), published=(), hub=None, warn=None,
+    paths,
+    output: str | Path,
+    *,
+    baseline: str | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+    title: str = "KoBEST results",
+    intro: str = "",
+    formats=("md", "html", "png"),
+    published=(),
+    hub=None,
+    warn=None,
 ) -> dict[str, list[Path]]:
     """Write card.md, card.html, plots/*.png and results.json for the given results folders
     (and ``published``: published results files or folders, ``[LABEL=]PATH``, as baseline rows).
@@ -701,8 +817,14 @@ def write_report(
     refuse_overwriting_inputs(output, paths, published)
     rows, notes = gather_rows(paths, published)
     report = build_report(
-        rows, baseline=baseline, resamples=resamples, confidence=confidence, seed=seed,
-        title=title, intro=intro, sources=[str(p) for p in paths] + [str(p) for p in published],
+        rows,
+        baseline=baseline,
+        resamples=resamples,
+        confidence=confidence,
+        seed=seed,
+        title=title,
+        intro=intro,
+        sources=[str(p) for p in paths] + [str(p) for p in published],
     )
     report.published_notes = notes
     if hub is not None:
@@ -711,8 +833,10 @@ def write_report(
         card_cells(report, hub.card_model)  # an unknown or published card model fails before anything is written
     if warn is not None:
         for cell in report.damaged_cells():
-            warn(f"{cell.label} {task_title(cell.task)} {cell.shots}-shot: {cell.damaged_cell} (in {cell.source}); "
-                 "shown without an interval")
+            warn(
+                f"{cell.label} {task_title(cell.task)} {cell.shots}-shot: {cell.damaged_cell} (in {cell.source}); "
+                "shown without an interval"
+            )
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[Path]] = {"json": [output / "results.json"]}

@@ -15,7 +15,8 @@ def register(subparsers) -> None:
     from polyplatypus.settings import add_flags
 
     parser = subparsers.add_parser(
-        "report", help="write a model card (Markdown), HTML page and PNG plots from results folders",
+        "report",
+        help="write a model card (Markdown), HTML page and PNG plots from results folders",
         description="From one or more results folders (polyplatypus eval --output, or run directories), write "
         "card.md (one F1 table per task: rows models, columns shot counts, best per column in bold, 95% "
         "bootstrap intervals, a mark where a difference is within noise, truncation counts, provenance "
@@ -34,14 +35,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     config = ReportConfig.from_args(args)
     for path in config.results:
         if str(path) in FORMATS and not Path(path).exists():  # `--format md html`: the old spaced list
-            raise ConfigError(f"{path}: not a results folder; --format takes one comma-separated list: "
-                              f"write --format {','.join(str(f) for f in config.formats)},{path}")
+            raise ConfigError(
+                f"{path}: not a results folder; --format takes one comma-separated list: "
+                f"write --format {','.join(str(f) for f in config.formats)},{path}"
+            )
         ResultsStore.find(path)  # fail early, naming the folder
-    written = write_report(config.results, config.output_folder, baseline=config.baseline,
-                           resamples=config.resamples, confidence=config.confidence, seed=config.seed,
-                           title=config.title, intro=config.intro, formats=tuple(config.formats),
-                           published=config.published, hub=config.hub(),
-                           warn=lambda message: print(f"polyplatypus report: warning: {message}", file=sys.stderr))
+    written = write_report(
+        config.results,
+        config.output_folder,
+        baseline=config.baseline,
+        resamples=config.resamples,
+        confidence=config.confidence,
+        seed=config.seed,
+        title=config.title,
+        intro=config.intro,
+        formats=tuple(config.formats),
+        published=config.published,
+        hub=config.hub(),
+        warn=lambda message: print(f"polyplatypus report: warning: {message}", file=sys.stderr),
+    )
     for kind, paths in written.items():
         for path in paths:
             print(f"wrote {path}")

@@ -7,8 +7,17 @@ from html import escape
 from pathlib import Path
 
 from polyplatypus.report.card import (
-    MISSING, NOISE_MARK, Report, _baseline_lines, legend, provenance_text, published_legend, report_warnings,
-    task_title, truncation_notes, own_metric_lines,
+    MISSING,
+    NOISE_MARK,
+    Report,
+    _baseline_lines,
+    legend,
+    own_metric_lines,
+    provenance_text,
+    published_legend,
+    report_warnings,
+    task_title,
+    truncation_notes,
 )
 from polyplatypus.version import __version__
 
@@ -50,8 +59,14 @@ def _cell_html(cell) -> str:
 
 def render_html(report: Report, images: list[Path] | None = None) -> str:
     out = [
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-        f"<title>{escape(report.title)}</title>", f"<style>{STYLE}</style>", "</head>", "<body>",
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f"<title>{escape(report.title)}</title>",
+        f"<style>{STYLE}</style>",
+        "</head>",
+        "<body>",
         f"<h1>{escape(report.title)}</h1>",
     ]
     if report.intro:
@@ -64,35 +79,55 @@ def render_html(report: Report, images: list[Path] | None = None) -> str:
     images_by_name = {Path(p).stem: p for p in images or []}
     for task in report.tasks:
         out.append(f"<h2>{escape(task_title(task))} (F1)</h2>")
-        out.append("<table><thead><tr><th>Model</th>"
-                   + "".join(f"<th>{k}-shot</th>" for k in report.shots) + "</tr></thead><tbody>")
+        out.append(
+            "<table><thead><tr><th>Model</th>"
+            + "".join(f"<th>{k}-shot</th>" for k in report.shots)
+            + "</tr></thead><tbody>"
+        )
         for name, cells, notes in report.table_rows(task):
             marks = "".join(f'<sup><a href="#note-{n}">{n}</a></sup>' for n in notes)
             out.append(f"<tr><td>{escape(name)}{marks}</td>" + "".join(_cell_html(c) for c in cells) + "</tr>")
         out.append("</tbody></table>")
         truncated = truncation_notes(report, task)
         if truncated:
-            out.append(f'<p class="note">Truncated contexts (documents whose prompt was cut to fit the model): '
-                       f"{escape('; '.join(truncated))}.</p>")
+            out.append(
+                f'<p class="note">Truncated contexts (documents whose prompt was cut to fit the model): '
+                f"{escape('; '.join(truncated))}.</p>"
+            )
         if report.baseline is not None:
             diffs = _baseline_lines(report, task)
             if diffs:
-                out.append(f'<p class="note">Difference from the baseline {escape(report.baseline)} '
-                           f"(F1, {report.confidence:.0%} paired-bootstrap interval): {escape('; '.join(diffs))}.</p>")
+                out.append(
+                    f'<p class="note">Difference from the baseline {escape(report.baseline)} '
+                    f"(F1, {report.confidence:.0%} paired-bootstrap interval): {escape('; '.join(diffs))}.</p>"
+                )
         image = images_by_name.get(task)
         if image is not None:
-            out.append(f'<img src="{escape(Path(image).as_posix())}" alt="F1 against shot count, {escape(task_title(task))}">')
+            out.append(
+                f'<img src="{escape(Path(image).as_posix())}" alt="F1 against shot count, {escape(task_title(task))}">'
+            )
     if report.published_notes:
-        out.append('<p class="note">Not shown from the published files: ' + escape("; ".join(report.published_notes)) + ".</p>")
+        out.append(
+            '<p class="note">Not shown from the published files: ' + escape("; ".join(report.published_notes)) + ".</p>"
+        )
     if report.own_metric_records:
-        out.append('<p class="note">Results without a macro-F1 (their task\'s own metrics): '
-                   + escape("; ".join(own_metric_lines(report))) + ".</p>")
+        out.append(
+            '<p class="note">Results without a macro-F1 (their task\'s own metrics): '
+            + escape("; ".join(own_metric_lines(report)))
+            + ".</p>"
+        )
     overview = images_by_name.get("overview")
     if overview is not None:
-        out += ["<h2>All tasks</h2>", f'<img src="{escape(Path(overview).as_posix())}" alt="F1 against shot count, all tasks">']
+        out += [
+            "<h2>All tasks</h2>",
+            f'<img src="{escape(Path(overview).as_posix())}" alt="F1 against shot count, all tasks">',
+        ]
     out.append("<footer>")
-    out.append(f"<p>Report written by polyplatypus {escape(__version__)} on {escape(report.generated)} from "
-               + ", ".join(f"<code>{escape(s)}</code>" for s in report.sources) + ".</p><ol>")
+    out.append(
+        f"<p>Report written by polyplatypus {escape(__version__)} on {escape(report.generated)} from "
+        + ", ".join(f"<code>{escape(s)}</code>" for s in report.sources)
+        + ".</p><ol>"
+    )
     for number, note in enumerate(report.provenance, start=1):
         out.append(f'<li id="note-{number}">{_inline(provenance_text(note))}.</li>')
     out += ["</ol>", "</footer>", "</body>", "</html>"]

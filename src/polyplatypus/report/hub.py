@@ -100,7 +100,7 @@ def card_metadata(settings: HubSettings, model_path: str | None) -> tuple[dict, 
         base = None
     datasets = []
     for name in settings.datasets or known.get("datasets") or []:
-        name = name[len(HUB_PREFIX):] if name.startswith(HUB_PREFIX) else name
+        name = name[len(HUB_PREFIX) :] if name.startswith(HUB_PREFIX) else name
         if is_hub_id(name):
             datasets.append(name)
         else:
@@ -108,20 +108,34 @@ def card_metadata(settings: HubSettings, model_path: str | None) -> tuple[dict, 
     if not settings.license:
         notes.append("license: none given (--license)")
     tags = list(dict.fromkeys([*DEFAULT_TAGS, *settings.tags]))
-    return {"base_model": base, "datasets": datasets or None, "language": "ko", "license": settings.license or None,
-            "library_name": settings.library_name or None, "tags": tags}, notes
+    return {
+        "base_model": base,
+        "datasets": datasets or None,
+        "language": "ko",
+        "license": settings.license or None,
+        "library_name": settings.library_name or None,
+        "tags": tags,
+    }, notes
 
 
 def card_cells(report, card_model: str) -> list:
     """The card model's cells; an unknown or published label is an error."""
     if card_model not in report.models:
-        raise ConfigError(f"--card-model {card_model!r} is not a model of this report; known: "
-                          + ", ".join(m for m in report.models if not report.is_published(m)))
+        raise ConfigError(
+            f"--card-model {card_model!r} is not a model of this report; known: "
+            + ", ".join(m for m in report.models if not report.is_published(m))
+        )
     if report.is_published(card_model):
-        raise ConfigError(f"--card-model {card_model!r} is a published baseline; baselines are never listed as the "
-                          "card model's results")
-    return [report.cells[(t, card_model, k)] for t in report.tasks for k in report.shots
-            if (t, card_model, k) in report.cells]
+        raise ConfigError(
+            f"--card-model {card_model!r} is a published baseline; baselines are never listed as the "
+            "card model's results"
+        )
+    return [
+        report.cells[(t, card_model, k)]
+        for t in report.tasks
+        for k in report.shots
+        if (t, card_model, k) in report.cells
+    ]
 
 
 def entry_notes(shots: int, metric: str, task: str) -> str:
@@ -158,8 +172,10 @@ def evaluated_split(task: str, record: dict) -> tuple[str, dict, str | None]:
     if limit is None or not isinstance(n, int) or (limit >= 1 and n < limit):  # the whole split
         return split, {}, None
     order = "in the split's order" if task.startswith("lm_eval:") else "after the reference harness's shuffle"
-    note = (f"{n} documents of the {split} split only (--limit {limit}: the first {n} {order}); "
-            "not a score on the whole split")
+    note = (
+        f"{n} documents of the {split} split only (--limit {limit}: the first {n} {order}); "
+        "not a score on the whole split"
+    )
     return f"{split}[:{n}]", {"limit": limit, "documents": n}, note
 
 
@@ -185,15 +201,29 @@ def hub_results(cells) -> tuple[dict[str, list], list, list[str]]:
             value = cell.record.get(metric)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 continue
-            entries.setdefault(cell.task, []).append(EvalResultEntry(
-                dataset_id=dataset_id, task_id=config, value=float(value), date=cell.record.get("date"),
-                notes=entry_notes(cell.shots, metric, cell.task) + (f"; {limited}" if limited else "")))
-            legacy.append(EvalResult(
-                task_type="text-generation", dataset_type=dataset_id, dataset_name=f"KoBEST {task_title(cell.task)}"
-                if dataset_id == "skt/kobest_v1" else dataset_id, dataset_config=config, dataset_split=split,
-                dataset_args=dataset_args or None,
-                metric_type=hub_type, metric_value=float(value), metric_name=f"{metric} ({cell.shots}-shot)",
-                metric_args={"num_fewshot": cell.shots, **args}))
+            entries.setdefault(cell.task, []).append(
+                EvalResultEntry(
+                    dataset_id=dataset_id,
+                    task_id=config,
+                    value=float(value),
+                    date=cell.record.get("date"),
+                    notes=entry_notes(cell.shots, metric, cell.task) + (f"; {limited}" if limited else ""),
+                )
+            )
+            legacy.append(
+                EvalResult(
+                    task_type="text-generation",
+                    dataset_type=dataset_id,
+                    dataset_name=f"KoBEST {task_title(cell.task)}" if dataset_id == "skt/kobest_v1" else dataset_id,
+                    dataset_config=config,
+                    dataset_split=split,
+                    dataset_args=dataset_args or None,
+                    metric_type=hub_type,
+                    metric_value=float(value),
+                    metric_name=f"{metric} ({cell.shots}-shot)",
+                    metric_args={"num_fewshot": cell.shots, **args},
+                )
+            )
     return entries, legacy, notes
 
 
@@ -210,9 +240,16 @@ def written_by_us(path: Path) -> bool:
         entries = yaml.safe_load(path.read_text(encoding="utf-8"))
     except Exception:
         return False
-    return (isinstance(entries, list) and bool(entries)
-            and all(isinstance(e, dict) and read_entry_notes(str(e.get("notes") or "")) is not None
-                    and "scored by polyplatypus" in str(e.get("notes")) for e in entries))
+    return (
+        isinstance(entries, list)
+        and bool(entries)
+        and all(
+            isinstance(e, dict)
+            and read_entry_notes(str(e.get("notes") or "")) is not None
+            and "scored by polyplatypus" in str(e.get("notes"))
+            for e in entries
+        )
+    )
 
 
 def remove_stale_hub_files(folder: Path, keep=()) -> list[Path]:
@@ -243,11 +280,15 @@ def write_hub_files(report, output: Path, settings: HubSettings, card_markdown: 
     written = []
     for task, task_entries in entries.items():
         path = inside(output, EVAL_RESULTS_DIR, safe_part(task.replace(":", "-")) + ".yaml")
-        atomic_write_text(path, yaml.safe_dump(eval_result_entries_to_yaml(task_entries), sort_keys=False,
-                                                allow_unicode=True))
+        atomic_write_text(
+            path, yaml.safe_dump(eval_result_entries_to_yaml(task_entries), sort_keys=False, allow_unicode=True)
+        )
         written.append(path)
-    data = ModelCardData(model_name=settings.card_model, eval_results=legacy or None,
-                         **{k: v for k, v in metadata.items() if v is not None})
+    data = ModelCardData(
+        model_name=settings.card_model,
+        eval_results=legacy or None,
+        **{k: v for k, v in metadata.items() if v is not None},
+    )
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{card_markdown}")
     atomic_write_text(output / README, str(card))
     written.append(output / README)
@@ -273,8 +314,10 @@ def check_model_dir(model_dir: Path) -> None:
         except Exception:
             ours = False
         if not ours:
-            raise OutputError(f"{readme} exists and was not written by polyplatypus report; move it away, or "
-                              "merge the report's README.md into it by hand")
+            raise OutputError(
+                f"{readme} exists and was not written by polyplatypus report; move it away, or "
+                "merge the report's README.md into it by hand"
+            )
 
 
 def copy_to_model_dir(output: Path, model_dir: Path, result_files: list[Path]) -> list[Path]:

@@ -74,7 +74,7 @@ def write_plots(report: Report, directory: str | os.PathLike) -> list[Path]:
     fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.6 * rows), dpi=DPI, squeeze=False)
     for ax, task in zip(axes.flat, report.tasks):
         _draw_task(ax, report, task)
-    for ax in list(axes.flat)[len(report.tasks):]:
+    for ax in list(axes.flat)[len(report.tasks) :]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:

@@ -82,19 +82,29 @@ def read_published(path: str | Path, label: str | None = None) -> PublishedFile:
         raise DataError(f"cannot read published results: {error}", path=path) from None
     kind = detect_format(data)
     if kind is None:
-        hint = (" (a polyplatypus results.json is given as RESULTS, not --published)"
-                if path.name == RESULTS_FILE and isinstance(data, dict) and isinstance(data.get("results"), list) else "")
+        hint = (
+            " (a polyplatypus results.json is given as RESULTS, not --published)"
+            if path.name == RESULTS_FILE and isinstance(data, dict) and isinstance(data.get("results"), list)
+            else ""
+        )
         raise DataError(
-            "neither a ko-lm-evaluation-harness (lm-eval v0.3) results file ({\"results\": {task: {metric: value}}, "
-            "\"config\": {\"num_fewshot\": ...}}) nor an lm-eval 0.4 results file ({\"results\": {task: "
-            "{\"metric,filter\": value}}, \"n-shot\": ...})" + hint, path=path)
+            'neither a ko-lm-evaluation-harness (lm-eval v0.3) results file ({"results": {task: {metric: value}}, '
+            '"config": {"num_fewshot": ...}}) nor an lm-eval 0.4 results file ({"results": {task: '
+            '{"metric,filter": value}}, "n-shot": ...})' + hint,
+            path=path,
+        )
     read = _read_v03 if kind == "v0.3" else _read_lm_eval
     published = read(path, data, label)
     if not published.records:
         found = sorted({metric for task in data["results"].values() if isinstance(task, dict) for metric in task})
         raise DataError(
             "no task in this file has a metric that matches the card's macro-F1 (metrics found: "
-            + ", ".join(found) + "; left out: " + "; ".join(published.left_out) + ")", path=path)
+            + ", ".join(found)
+            + "; left out: "
+            + "; ".join(published.left_out)
+            + ")",
+            path=path,
+        )
     return published
 
 
@@ -146,8 +156,14 @@ def _shot_count(value, path: Path, where: str) -> int:
 
 def _base_record(path: Path, label: str, model: str | None, harness: str, config: dict) -> dict:
     return {
-        "model": label, "model_path": model, "published": True, "published_file": str(path), "harness": harness,
-        "batch_size": config.get("batch_size"), "limit": config.get("limit"), "dtype": config.get("model_dtype"),
+        "model": label,
+        "model_path": model,
+        "published": True,
+        "published_file": str(path),
+        "harness": harness,
+        "batch_size": config.get("batch_size"),
+        "limit": config.get("limit"),
+        "dtype": config.get("model_dtype"),
     }
 
 
@@ -166,13 +182,19 @@ def _read_v03(path: Path, data: dict, label: str | None) -> PublishedFile:
             why = "its f1 is not a macro average" if "f1" in metrics else "no macro_f1"
             left_out.append(f"{task} ({why})")
             continue
-        record = {**_base_record(path, label, model, harness, config), "task": task, "shots": shots,
-                  "task_version": versions.get(task)}
+        record = {
+            **_base_record(path, label, model, harness, config),
+            "task": task,
+            "shots": shots,
+            "task_version": versions.get(task),
+        }
         for metric in ("macro_f1",) + EXTRA_METRICS:
             if metric in metrics:
                 record[metric] = _number(metrics[metric], path, f"results.{task}.{metric}")
                 if f"{metric}_stderr" in metrics:
-                    record[f"{metric}_stderr"] = _number(metrics[f"{metric}_stderr"], path, f"results.{task}.{metric}_stderr")
+                    record[f"{metric}_stderr"] = _number(
+                        metrics[f"{metric}_stderr"], path, f"results.{task}.{metric}_stderr"
+                    )
         records.append(record)
     return PublishedFile(path=path, harness=harness, model=label, records=records, left_out=left_out, named=model)
 
@@ -190,7 +212,9 @@ def _macro_f1_key(task: str, metrics: dict, task_config: dict, path: Path) -> tu
             break
     raise DataError(
         f"task {task}: its f1 cannot be matched to macro-F1: its config (configs.{task}.metric_list) does not say "
-        "average: macro", path=path)
+        "average: macro",
+        path=path,
+    )
 
 
 def _read_lm_eval(path: Path, data: dict, label: str | None) -> PublishedFile:
@@ -220,10 +244,12 @@ def _read_lm_eval(path: Path, data: dict, label: str | None) -> PublishedFile:
         if task not in n_shot:
             raise DataError(f"task {task} has no shot count (n-shot.{task})", path=path)
         ours = task_config.get(OWN_TASK_KEY)
-        record = {**_base_record(path, label, model, harness, config),
-                  "task": ours if isinstance(ours, str) and ours else f"{LM_EVAL_PREFIX}{task}",
-                  "shots": _shot_count(n_shot[task], path, f"n-shot.{task}"),
-                  "task_version": (data.get("versions") or {}).get(task)}
+        record = {
+            **_base_record(path, label, model, harness, config),
+            "task": ours if isinstance(ours, str) and ours else f"{LM_EVAL_PREFIX}{task}",
+            "shots": _shot_count(n_shot[task], path, f"n-shot.{task}"),
+            "task_version": (data.get("versions") or {}).get(task),
+        }
         if key is None:  # a generative task: shown by its own metrics (exact_match ...) with their stderrs
             records.append({**record, "macro_f1": None, "lm_eval": {"results": {task: dict(metrics)}}})
             continue
@@ -239,8 +265,14 @@ def _read_lm_eval(path: Path, data: dict, label: str | None) -> PublishedFile:
         if isinstance(samples, dict) and isinstance(samples.get("effective"), int):
             record["n"] = samples["effective"]
         records.append(record)
-    return PublishedFile(path=path, harness=harness, model=label, records=records, left_out=left_out,
-                         named=(data.get("model_name") if own else None) or model)
+    return PublishedFile(
+        path=path,
+        harness=harness,
+        model=label,
+        records=records,
+        left_out=left_out,
+        named=(data.get("model_name") if own else None) or model,
+    )
 
 
 def load_published(arguments, evaluated_labels=()) -> tuple[list[Row], list[str]]:
@@ -259,8 +291,10 @@ def load_published(arguments, evaluated_labels=()) -> tuple[list[Row], list[str]
                 seen.add(file.resolve())
                 read.append(read_published(file, label))
         if label is not None and len({f.named for f in read}) > 1:
-            raise ConfigError(f"--published {argument}: {path} holds several models' results; one LABEL cannot name "
-                              "them all (give each model's folder its own LABEL=PATH)")
+            raise ConfigError(
+                f"--published {argument}: {path} holds several models' results; one LABEL cannot name "
+                "them all (give each model's folder its own LABEL=PATH)"
+            )
         files += read
     clashing = _clashing_models(files)
     rows: list[Row] = []
@@ -271,14 +305,20 @@ def load_published(arguments, evaluated_labels=()) -> tuple[list[Row], list[str]
         if shown in clashing:  # one model published under several folders: tell them apart
             shown = f"{published.model} ({published.path.parent.name})"
         if shown in evaluated_labels:
-            raise DataError(f"the published model {shown!r} has the label of an evaluated model; "
-                            "give it another with --published LABEL=PATH", path=published.path)
+            raise DataError(
+                f"the published model {shown!r} has the label of an evaluated model; "
+                "give it another with --published LABEL=PATH",
+                path=published.path,
+            )
         for record in published.records:
             record["model"] = shown
             key = (shown, record["task"], record["shots"])
             if key in taken:
-                raise DataError(f"a second result for {shown} {record['task']} {record['shots']}-shot "
-                                f"(the first is in {taken[key]})", path=published.path)
+                raise DataError(
+                    f"a second result for {shown} {record['task']} {record['shots']}-shot "
+                    f"(the first is in {taken[key]})",
+                    path=published.path,
+                )
             taken[key] = published.path
             rows.append(Row(label=shown, record=record, source=published.path))
         for entry in published.left_out:
@@ -313,6 +353,8 @@ def keep_evaluated_cells(rows: list[Row], evaluated: list[Row]) -> tuple[list[Ro
             kept.append(row)
         else:
             dropped.setdefault(row.label, {}).setdefault(row.task, []).append(row.shots)
-    return kept, [f"{label}: " + ", ".join(f"{task} ({', '.join(str(k) for k in sorted(ks))}-shot)"
-                                          for task, ks in by_task.items())
-                  for label, by_task in dropped.items()]
+    return kept, [
+        f"{label}: "
+        + ", ".join(f"{task} ({', '.join(str(k) for k in sorted(ks))}-shot)" for task, ks in by_task.items())
+        for label, by_task in dropped.items()
+    ]

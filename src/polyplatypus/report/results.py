@@ -87,12 +87,17 @@ def load_rows(paths) -> list[Row]:
             shown = f"{label} ({names[id(folder)]})" if clashes(label) else label
             cell, stale = folder.cell_for(record)
             use = cell is not None and stale is None
-            rows.append(Row(
-                label=shown, record=record, source=folder.path,
-                golds=[int(g) for g in cell["golds"]] if use else None,
-                preds=[int(p) for p in cell["preds"]] if use else None,
-                stale_cell=stale, damaged_cell=folder.cell_problem(record),
-            ))
+            rows.append(
+                Row(
+                    label=shown,
+                    record=record,
+                    source=folder.path,
+                    golds=[int(g) for g in cell["golds"]] if use else None,
+                    preds=[int(p) for p in cell["preds"]] if use else None,
+                    stale_cell=stale,
+                    damaged_cell=folder.cell_problem(record),
+                )
+            )
     return rows
 
 

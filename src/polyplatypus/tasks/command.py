@@ -13,10 +13,16 @@ def register(subparsers) -> None:
         "metrics and output type: our reference-harness tasks, then lm-evaluation-harness's tasks and groups as lm_eval:<name> "
         "(its own and those in --include-path folders; needs polyplatypus[lm-eval]).",
     )
-    parser.add_argument("--include-path", action="append", metavar="DIR", default=None,
-                        help="a folder of lm-eval task YAML files to list too (repeatable)")
-    parser.add_argument("--match", metavar="TEXT", default=None,
-                        help="list only the tasks whose name contains TEXT (case-insensitive)")
+    parser.add_argument(
+        "--include-path",
+        action="append",
+        metavar="DIR",
+        default=None,
+        help="a folder of lm-eval task YAML files to list too (repeatable)",
+    )
+    parser.add_argument(
+        "--match", metavar="TEXT", default=None, help="list only the tasks whose name contains TEXT (case-insensitive)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -34,13 +40,23 @@ def _rows(include_path, match: str | None) -> tuple[list[tuple[str, ...]], str |
     rows = []
     for name in filter(wanted, task_names()):  # every reference task, the default ones first
         task = get_task(name)
-        rows.append((task.name, "polyplatypus (reference harness)", str(getattr(task, "version", "") or ""),
-                     ",".join(task.metrics), REFERENCE_OUTPUT_TYPE))
+        rows.append(
+            (
+                task.name,
+                "polyplatypus (reference harness)",
+                str(getattr(task, "version", "") or ""),
+                ",".join(task.metrics),
+                REFERENCE_OUTPUT_TYPE,
+            )
+        )
     try:
         from polyplatypus.tasks.listing import cached_lm_eval_listing
 
-        rows += [(r.name, r.source, r.version, r.metrics, r.output_type)
-                 for r in cached_lm_eval_listing(include_path) if wanted(r.name)]
+        rows += [
+            (r.name, r.source, r.version, r.metrics, r.output_type)
+            for r in cached_lm_eval_listing(include_path)
+            if wanted(r.name)
+        ]
     except ConfigError as error:
         if include_path:
             raise
@@ -57,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         print("\t".join(row))
     if note:
         print(f"(lm-eval tasks not listed: {note})")
-    print(f"(polyplatypus eval runs tasks of output type {', '.join(SCORED_OUTPUT_TYPES)}, and groups of them; "
-          "it refuses the others, naming lm-eval's own engine for them)")
+    print(
+        f"(polyplatypus eval runs tasks of output type {', '.join(SCORED_OUTPUT_TYPES)}, and groups of them; "
+        "it refuses the others, naming lm-eval's own engine for them)"
+    )
     return 0

@@ -45,8 +45,9 @@ def load_task_file(path: str | Path) -> ChoiceTask:
     try:
         spec = TaskFile(**data)
     except ValidationError as error:
-        message = describe_validation_error(error, str(path), model=TaskFile, lines=lines,
-                                            heading=f"invalid task file {path}")
+        message = describe_validation_error(
+            error, str(path), model=TaskFile, lines=lines, heading=f"invalid task file {path}"
+        )
         raise TaskDefinitionError(message.replace("missing required setting", "missing required field")) from None
     task = _build(spec, path, lines, data)
     _check(task, spec)
@@ -68,13 +69,28 @@ def _build(spec: TaskFile, path: Path, lines: dict, data: dict) -> ChoiceTask:
 
     source = spec.data.hub.name if spec.data.hub is not None else spec.data.source
     return ChoiceTask(
-        name=spec.name, source=source, title=spec.title, doc_to_text=doc_to_text, doc_to_choices=doc_to_choices,
-        target_prefix=spec.target_prefix, continuation_prefix=spec.continuation_prefix,
-        strip_context=spec.strip_context, length_normalized="acc_norm" in spec.metrics,
-        eval_split=spec.eval_split, fewshot_split=spec.fewshot.split, label_field=spec.label,
-        version=spec.version, default=spec.default, order=spec.order, fewshot_draw=spec.fewshot.draw,
-        data=spec.data, text_fields=tuple(spec.decontamination.fields),
-        standalone_fields=tuple(spec.decontamination.standalone), file=path, lines=lines, definition=data,
+        name=spec.name,
+        source=source,
+        title=spec.title,
+        doc_to_text=doc_to_text,
+        doc_to_choices=doc_to_choices,
+        target_prefix=spec.target_prefix,
+        continuation_prefix=spec.continuation_prefix,
+        strip_context=spec.strip_context,
+        length_normalized="acc_norm" in spec.metrics,
+        eval_split=spec.eval_split,
+        fewshot_split=spec.fewshot.split,
+        label_field=spec.label,
+        version=spec.version,
+        default=spec.default,
+        order=spec.order,
+        fewshot_draw=spec.fewshot.draw,
+        data=spec.data,
+        text_fields=tuple(spec.decontamination.fields),
+        standalone_fields=tuple(spec.decontamination.standalone),
+        file=path,
+        lines=lines,
+        definition=data,
     )
 
 
@@ -104,8 +120,12 @@ def _check(task: ChoiceTask, spec: TaskFile) -> None:
         allowed = known if key == ("prompt",) else set(columns)
         for name in used:
             if name not in allowed:
-                fail(f"template names the field {{{name}}}, which no column"
-                     + (" or hook" if key == ("prompt",) else "") + f" gives; columns: {', '.join(columns)}", *key)
+                fail(
+                    f"template names the field {{{name}}}, which no column"
+                    + (" or hook" if key == ("prompt",) else "")
+                    + f" gives; columns: {', '.join(columns)}",
+                    *key,
+                )
     for key, split in ((("eval_split",), spec.eval_split), (("fewshot", "split"), spec.fewshot.split)):
         if split not in spec.data.splits:
             fail(f"split {split!r} is not among data.splits ({', '.join(spec.data.splits)})", *key)
@@ -116,8 +136,12 @@ def _check(task: ChoiceTask, spec: TaskFile) -> None:
     if label.type == "text":
         fail(f"label column {spec.label!r} is text; a label is int, bool, choice or class", "label")
     if values is not None and values > len(spec.choices):
-        fail(f"label {spec.label!r} takes {values} values but there are only {len(spec.choices)} choices",
-             "data", "columns", spec.label)
+        fail(
+            f"label {spec.label!r} takes {values} values but there are only {len(spec.choices)} choices",
+            "data",
+            "columns",
+            spec.label,
+        )
     for key in ("fields", "standalone"):
         for name in getattr(spec.decontamination, key):
             if name not in columns:

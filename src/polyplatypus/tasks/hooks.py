@@ -34,8 +34,5 @@ def _copa_connector(doc: dict) -> dict:
 
 
 HOOKS: dict[str, Hook] = {
-    hook.name: hook
-    for hook in (
-        Hook("copa_connector", 1, ("question",), ("connector",), _copa_connector),
-    )
+    hook.name: hook for hook in (Hook("copa_connector", 1, ("question",), ("connector",), _copa_connector),)
 }

@@ -43,7 +43,8 @@ def cached_lm_eval_listing(include_path=None, *, say=None) -> list:
         pass
     (say or (lambda text: print(text, file=sys.stderr, flush=True)))(
         f"building lm-eval's task index (once per lm-eval install and --include-path contents; "
-        f"about 30 s); then kept in {path.parent}")
+        f"about 30 s); then kept in {path.parent}"
+    )
     rows = lm_eval_listing(include_path)
     try:
         atomic_write_json(path, [asdict(row) for row in rows])

@@ -66,9 +66,13 @@ class RequestOptions:
 
     def recorded(self) -> dict:
         """The options that change requests or metrics, where not lm-eval's defaults (fingerprint, key)."""
-        values = {"gen_kwargs": self.gen_kwargs, "predict_only": self.predict_only,
-                  "system_instruction": self.system_instruction, "apply_chat_template": self.apply_chat_template,
-                  "fewshot_as_multiturn": self.fewshot_as_multiturn and self.apply_chat_template}
+        values = {
+            "gen_kwargs": self.gen_kwargs,
+            "predict_only": self.predict_only,
+            "system_instruction": self.system_instruction,
+            "apply_chat_template": self.apply_chat_template,
+            "fewshot_as_multiturn": self.fewshot_as_multiturn and self.apply_chat_template,
+        }
         return {k: v for k, v in values.items() if v not in (None, False)}
 
 
@@ -82,8 +86,10 @@ def chat_template_of(tokenizer, where: str):
     from lm_eval.models.huggingface import HFLM
 
     if not getattr(tokenizer, "chat_template", None):
-        raise ConfigError(f"{where}: --apply-chat-template, but the tokenizer has no chat template "
-                          "(tokenizer_config.json 'chat_template' or chat_template.jinja)")
+        raise ConfigError(
+            f"{where}: --apply-chat-template, but the tokenizer has no chat template "
+            "(tokenizer_config.json 'chat_template' or chat_template.jinja)"
+        )
     return partial(HFLM.apply_chat_template, SimpleNamespace(tokenizer=tokenizer, chat_template_args={}))
 
 
@@ -117,8 +123,10 @@ def require_lm_eval():
     except ImportError:
         raise ConfigError(f"lm_eval: tasks need lm-evaluation-harness {LM_EVAL_VERSION}: {INSTALL_HINT}") from None
     if lm_eval.__version__ != LM_EVAL_VERSION:
-        raise ConfigError(f"lm_eval: tasks need lm-evaluation-harness exactly {LM_EVAL_VERSION} (installed: "
-                          f"{lm_eval.__version__}): {INSTALL_HINT}")
+        raise ConfigError(
+            f"lm_eval: tasks need lm-evaluation-harness exactly {LM_EVAL_VERSION} (installed: "
+            f"{lm_eval.__version__}): {INSTALL_HINT}"
+        )
     return lm_eval
 
 
@@ -148,8 +156,9 @@ def check_include_path(include_path: Sequence[str | Path]) -> None:
             except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
                 raise ConfigError(f"{path}: cannot read: {error}") from None
             if not isinstance(document, dict):
-                raise ConfigError(f"{path}: a task file holds a mapping (task:, dataset_path:, ...), "
-                                  f"got {type(document).__name__}")
+                raise ConfigError(
+                    f"{path}: a task file holds a mapping (task:, dataset_path:, ...), got {type(document).__name__}"
+                )
             _check_includes(path)
 
 
@@ -173,8 +182,10 @@ def _paths_key(include_path) -> tuple[str, ...]:
 # lm-eval's index reports them while it is built: name -> (the file it keeps, the file it drops).
 _REDEFINED: dict[tuple[str, ...], dict[str, tuple[str, str]]] = {}
 _OVERRIDES = re.compile(r"^Task '(?P<name>.+)' from (?P<kept>.+) overrides existing task from (?P<dropped>.+)$")
-_DUPLICATE = re.compile(r"^Duplicate task name '(?P<name>.+)' found\. Already registered from: (?P<kept>.+)\. "
-                        r"Skipping duplicate from: (?P<dropped>.+)$")
+_DUPLICATE = re.compile(
+    r"^Duplicate task name '(?P<name>.+)' found\. Already registered from: (?P<kept>.+)\. "
+    r"Skipping duplicate from: (?P<dropped>.+)$"
+)
 
 
 class _Redefinitions(logging.Handler):
@@ -217,8 +228,10 @@ def _refuse_redefined(name: str, task_names, include_path) -> None:
     for task_name in task_names:
         if task_name in redefined:
             kept, dropped = redefined[task_name]
-            raise ConfigError(f"{name}: two definitions of task {task_name!r}: {kept} and {dropped}; one name, one "
-                              "definition per run: give one of them another name (its task: key)")
+            raise ConfigError(
+                f"{name}: two definitions of task {task_name!r}: {kept} and {dropped}; one name, one "
+                "definition per run: give one of them another name (its task: key)"
+            )
 
 
 def task_manager(include_path=None):
@@ -233,7 +246,7 @@ def file_stem(name: str) -> str:
 
 def lm_eval_target(name: str) -> str:
     """``lm_eval:kmmlu`` -> ``kmmlu``."""
-    target = str(name).strip()[len(PREFIX):].strip()
+    target = str(name).strip()[len(PREFIX) :].strip()
     if not target:
         raise ConfigError(f"{name!r}: name an lm-eval task or group after 'lm_eval:' (e.g. lm_eval:kmmlu)")
     return target
@@ -294,8 +307,10 @@ def hub_datasets(name: str, include_path=None) -> list[tuple[str, str]]:
     return found
 
 
-LOCAL_COPY_HINT = ("a copy of the task file naming local files (dataset_path: json, dataset_kwargs.data_files) "
-                   "in an --include-path folder (docs/tasks.md)")
+LOCAL_COPY_HINT = (
+    "a copy of the task file naming local files (dataset_path: json, dataset_kwargs.data_files) "
+    "in an --include-path folder (docs/tasks.md)"
+)
 
 
 def hub_needs(names, include_path=None) -> list:
@@ -303,8 +318,11 @@ def hub_needs(names, include_path=None) -> list:
     ``names`` read (see :func:`hub_datasets`)."""
     from polyplatypus.utils.hub import HubNeed
 
-    return [HubNeed(dataset, "dataset", f"documents of {PREFIX}{task}", LOCAL_COPY_HINT)
-            for name in names for task, dataset in hub_datasets(name, include_path)]
+    return [
+        HubNeed(dataset, "dataset", f"documents of {PREFIX}{task}", LOCAL_COPY_HINT)
+        for name in names
+        for task, dataset in hub_datasets(name, include_path)
+    ]
 
 
 @dataclass
@@ -359,8 +377,11 @@ def _metrics_offline():
             return metric_registry.get(name)
 
         def unavailable(*args, **kwargs):
-            raise ConfigError(f"metric {name!r} would be loaded from the Hugging Face hub (evaluate.load); "
-                              "polyplatypus does not fetch metric code")
+            raise ConfigError(
+                f"metric {name!r} would be loaded from the Hugging Face hub (evaluate.load); "
+                "polyplatypus does not fetch metric code"
+            )
+
         return unavailable
 
     task_module.get_metric = local_metric
@@ -425,8 +446,9 @@ def _load(target: str, include_path) -> dict:
     except Exception as error:
         if "Couldn't find" in str(error) or "Unable to find" in str(error):
             raise DataError(f"{PREFIX}{target}{where}: data file not found: {error}") from None
-        raise ConfigError(f"{PREFIX}{target}{where}: lm-eval cannot load the task: "
-                          f"{type(error).__name__}: {error}") from None
+        raise ConfigError(
+            f"{PREFIX}{target}{where}: lm-eval cannot load the task: {type(error).__name__}: {error}"
+        ) from None
 
 
 def _check_output_type(name: str, task_name: str, task) -> None:
@@ -435,7 +457,8 @@ def _check_output_type(name: str, task_name: str, task) -> None:
         raise ConfigError(
             f"{name}: task {task_name} is {output_type!r}; polyplatypus eval runs only "
             f"{', '.join(SCORED_OUTPUT_TYPES)} tasks. Run rolling-loglikelihood (perplexity) tasks "
-            f"with lm_eval.simple_evaluate(model=SharedContextLM(...)), which leaves them to lm-eval's HF engine")
+            f"with lm_eval.simple_evaluate(model=SharedContextLM(...)), which leaves them to lm-eval's HF engine"
+        )
 
 
 def _apply_options(task, options: RequestOptions) -> None:
@@ -464,8 +487,10 @@ def _check_fewshot_pool(name: str, task_name: str, task, shots: int) -> None:
     # A document is never its own example: drawing from the evaluation split takes shots + 1.
     needed = shots + 1 if task.get_config("fewshot_split") == task.get_config("test_split") else shots
     if pool < needed:
-        raise ConfigError(f"{name}: task {task_name}: {shots} shots asked but its few-shot split {split!r} has "
-                          f"{pool} documents" + (" (one is the document itself)" if needed > shots else ""))
+        raise ConfigError(
+            f"{name}: task {task_name}: {shots} shots asked but its few-shot split {split!r} has "
+            f"{pool} documents" + (" (one is the document itself)" if needed > shots else "")
+        )
 
 
 def lm_eval_task_module():
@@ -475,8 +500,9 @@ def lm_eval_task_module():
     return task
 
 
-def build_cell(name: str, shots: int, *, limit: int | float | None = None, include_path=None,
-               options: RequestOptions | None = None) -> LmEvalCell:
+def build_cell(
+    name: str, shots: int, *, limit: int | float | None = None, include_path=None, options: RequestOptions | None = None
+) -> LmEvalCell:
     """Load an lm-eval task or group and build its requests for ``shots`` as lm-eval would
     (``simple_evaluate`` with ``options``)."""
     import numpy as np
@@ -498,19 +524,34 @@ def build_cell(name: str, shots: int, *, limit: int | float | None = None, inclu
         task.set_fewshot_seed(seed=FEWSHOT_SEED)
         num_fewshot[task_name] = int(task.get_config("num_fewshot") or 0)
         _check_fewshot_pool(name, task_name, task, num_fewshot[task_name])
-    cell = LmEvalCell(name=name, shots=shots, loaded=loaded, num_fewshot=num_fewshot, fixed_shots=fixed,
-                      limits=limits, versions={}, options=options.recorded())
+    cell = LmEvalCell(
+        name=name,
+        shots=shots,
+        loaded=loaded,
+        num_fewshot=num_fewshot,
+        fixed_shots=fixed,
+        limits=limits,
+        versions={},
+        options=options.recorded(),
+    )
     for task_name, task in loaded["tasks"].items():
         limits[task_name] = get_sample_size(task, limit)
         with labelled_bars(lm_eval_task_module(), f"lm-eval: building {task_name} {shots}-shot requests"):
-            task.build_all_requests(limit=limits[task_name], rank=0, world_size=1,
-                                    system_instruction=options.system_instruction,
-                                    apply_chat_template=options.apply_chat_template,
-                                    fewshot_as_multiturn=options.fewshot_as_multiturn,
-                                    chat_template=options.chat_template if options.apply_chat_template else None)
+            task.build_all_requests(
+                limit=limits[task_name],
+                rank=0,
+                world_size=1,
+                system_instruction=options.system_instruction,
+                apply_chat_template=options.apply_chat_template,
+                fewshot_as_multiturn=options.fewshot_as_multiturn,
+                chat_template=options.chat_template if options.apply_chat_template else None,
+            )
         cell.instances[task_name] = list(task.instances)
-        cell.versions[task_name] = task.VERSION if getattr(task, "VERSION", None) is not None else \
-            (task.get_config("metadata") or {}).get("version")
+        cell.versions[task_name] = (
+            task.VERSION
+            if getattr(task, "VERSION", None) is not None
+            else (task.get_config("metadata") or {}).get("version")
+        )
     for group_name, group in loaded["groups"].items():
         cell.versions[group_name] = group.version
     cell.fingerprint_parts = key_parts(cell)
@@ -562,22 +603,34 @@ def task_documents(name: str, include_path=None) -> dict[str, dict[str, list[dic
     found = {}
     for task_name, task in loaded["tasks"].items():
         fewshot = task.fewshot_docs()
-        found[task_name] = {"eval": [dict(doc) for doc in task.eval_docs],
-                            "fewshot": [dict(doc) for doc in fewshot] if fewshot is not None else []}
+        found[task_name] = {
+            "eval": [dict(doc) for doc in task.eval_docs],
+            "fewshot": [dict(doc) for doc in fewshot] if fewshot is not None else [],
+        }
     return found
 
 
 # A cell's key parts, as its recomputation message names them.
-KEY_PARTS = {"requests": "prompts and choices", "targets": "gold targets", "documents": "documents",
-             "metric_list": "metric_list", "filters": "filters", "generation_kwargs": "generation_kwargs",
-             "functions": "!function code", "data_files": "data file bytes", "revision": "hub dataset revision",
-             "config": "other task settings"}
+KEY_PARTS = {
+    "requests": "prompts and choices",
+    "targets": "gold targets",
+    "documents": "documents",
+    "metric_list": "metric_list",
+    "filters": "filters",
+    "generation_kwargs": "generation_kwargs",
+    "functions": "!function code",
+    "data_files": "data file bytes",
+    "revision": "hub dataset revision",
+    "config": "other task settings",
+}
 # Task config fields with a part of their own (the rest make up "config").
 _OWN_PARTS = {"metric_list": "metric_list", "filter_list": "filters", "generation_kwargs": "generation_kwargs"}
 
 
 def _digest(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")).hexdigest()
+    return hashlib.sha256(
+        json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+    ).hexdigest()
 
 
 def key_parts(cell: LmEvalCell) -> dict:
@@ -599,14 +652,22 @@ def key_parts(cell: LmEvalCell) -> dict:
             targets.update(_digest([task_name, doc_id, _canonical(task.doc_to_target(doc), functions)]).encode())
             documents.update(_digest([task_name, doc_id, doc]).encode())
         kwargs = config.get("dataset_kwargs") or {}
-        data_files.update(local_data_files(config.get("dataset_path"), kwargs.get("data_files"), kwargs.get("data_dir")))
+        data_files.update(
+            local_data_files(config.get("dataset_path"), kwargs.get("data_files"), kwargs.get("data_dir"))
+        )
         revisions[task_name] = _revision(task, kwargs)
     for group_name, group in sorted(cell.groups.items(), key=lambda item: str(item[0])):
         aggregation = getattr(group, "aggregate_metric_list", None)
         fields["metric_list"][f"group {group_name}"] = _canonical(aggregation, functions)
-    return {"requests": _requests_digest(cell), "targets": targets.hexdigest(), "documents": documents.hexdigest(),
-            **{name: _digest(value) for name, value in fields.items()}, "functions": _digest(functions),
-            "data_files": data_files, "revision": _digest(revisions)}
+    return {
+        "requests": _requests_digest(cell),
+        "targets": targets.hexdigest(),
+        "documents": documents.hexdigest(),
+        **{name: _digest(value) for name, value in fields.items()},
+        "functions": _digest(functions),
+        "data_files": data_files,
+        "revision": _digest(revisions),
+    }
 
 
 def changed_parts(stored: dict | None, now: dict) -> str:
@@ -681,14 +742,24 @@ def _requests_digest(cell: LmEvalCell) -> str:
     context and continuation strings, shots): equal digests score the same requests."""
     digest = hashlib.sha256()
     # options only where given, so that cells made without them keep their fingerprints
-    digest.update(json.dumps({"versions": {k: str(v) for k, v in sorted(cell.versions.items())},
-                              "num_fewshot": dict(sorted(cell.num_fewshot.items())),
-                              **({"options": cell.options} if cell.options else {})},
-                             sort_keys=True, default=str).encode())
+    digest.update(
+        json.dumps(
+            {
+                "versions": {k: str(v) for k, v in sorted(cell.versions.items())},
+                "num_fewshot": dict(sorted(cell.num_fewshot.items())),
+                **({"options": cell.options} if cell.options else {}),
+            },
+            sort_keys=True,
+            default=str,
+        ).encode()
+    )
     for task_name in sorted(cell.instances):
         for inst in cell.instances[task_name]:
-            digest.update(json.dumps([task_name, inst.doc_id, inst.idx, inst.request_type, list(map(str, inst.args))],
-                                     ensure_ascii=False).encode("utf-8"))
+            digest.update(
+                json.dumps(
+                    [task_name, inst.doc_id, inst.idx, inst.request_type, list(map(str, inst.args))], ensure_ascii=False
+                ).encode("utf-8")
+            )
     return digest.hexdigest()
 
 
@@ -722,7 +793,9 @@ def lm_eval_listing(include_path=None) -> list[TaskListing]:
         source = f"{entry.kind.name.lower()}, " + (str(path) if user else f"lm-eval {LM_EVAL_VERSION}")
         metadata = cfg.get("metadata") if isinstance(cfg.get("metadata"), dict) else {}
         listed = cfg.get("metric_list") or cfg.get("aggregate_metric_list") or []
-        metrics = ",".join(str(m.get("metric")) for m in listed if isinstance(m, dict) and isinstance(m.get("metric"), str))
+        metrics = ",".join(
+            str(m.get("metric")) for m in listed if isinstance(m, dict) and isinstance(m.get("metric"), str)
+        )
         rows.append(TaskListing(PREFIX + name, source, str(metadata.get("version", "")), metrics, _output_type(entry)))
     return rows
 

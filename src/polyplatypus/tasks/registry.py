@@ -18,8 +18,17 @@ from polyplatypus.tasks.task import ChoiceTask
 DEFINITIONS_PACKAGE = "polyplatypus.tasks"
 DEFINITIONS_FOLDER = "definitions"
 
-__all__ = ["ChoiceTask", "TaskDefinitionError", "all_task_names", "definitions_dir", "get_task",
-           "is_task_file", "load_task_file", "reference_tasks", "task_names"]
+__all__ = [
+    "ChoiceTask",
+    "TaskDefinitionError",
+    "all_task_names",
+    "definitions_dir",
+    "get_task",
+    "is_task_file",
+    "load_task_file",
+    "reference_tasks",
+    "task_names",
+]
 
 
 def definitions_dir() -> Path:

@@ -34,7 +34,9 @@ class ColumnSpec(_Strict):
     ``text`` as is; ``int`` a number; ``bool`` True/TRUE/False/FALSE -> 1/0; ``choice`` a 1-based
     answer number (COPA's 1/2) -> 0-based; ``class`` one of ``names`` exactly -> its index."""
 
-    column: StrictStr | StrictInt = Field(description="header name (tsv_by_header) or 0-based position (tsv_by_position)")
+    column: StrictStr | StrictInt = Field(
+        description="header name (tsv_by_header) or 0-based position (tsv_by_position)"
+    )
     type: Literal[COLUMN_TYPES]  # type: ignore[valid-type]
     names: list[StrictStr] | None = None
 
@@ -65,8 +67,11 @@ class DataSpec(_Strict):
         by_position = self.reader == "tsv_by_position"
         for field, spec in self.columns.items():
             if by_position != isinstance(spec.column, int):
-                raise ValueError(f"column of {field!r} must be " + ("a 0-based position" if by_position else
-                                                                      "a header name") + f" for reader {self.reader}")
+                raise ValueError(
+                    f"column of {field!r} must be "
+                    + ("a 0-based position" if by_position else "a header name")
+                    + f" for reader {self.reader}"
+                )
         return self
 
 

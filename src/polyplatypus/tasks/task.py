@@ -73,10 +73,12 @@ class ChoiceTask:
         """The task's fingerprint: its definition (:meth:`definition_digest`) and the documents
         it reads, ``{split: documents}`` (the evaluation split and, for few-shot, the few-shot
         split), as read from its data files. Any change to either changes it."""
-        return "sha256:" + _sha256_json({
-            "definition": self.definition_digest(),
-            "documents": {split: _sha256_json(list(docs)) for split, docs in sorted(documents.items())},
-        })
+        return "sha256:" + _sha256_json(
+            {
+                "definition": self.definition_digest(),
+                "documents": {split: _sha256_json(list(docs)) for split, docs in sorted(documents.items())},
+            }
+        )
 
 
 def _sha256_json(value) -> str:

@@ -10,10 +10,10 @@
 Heavy libraries (torch, transformers, peft, accelerate) are imported only when a function runs.
 """
 
-from polyplatypus.train.config import GenerateConfig, MergeConfig, TrainConfig
 # Imported here, not wrapped: a function named like its submodule is replaced by the module as
 # soon as anything imports that submodule (``polyplatypus.train.merge`` was then not callable).
 from polyplatypus.data.templates import TEMPLATES, PromptTemplate, get_template
+from polyplatypus.train.config import GenerateConfig, MergeConfig, TrainConfig
 from polyplatypus.train.generate import generate
 from polyplatypus.train.merge import merge
 
@@ -25,4 +25,14 @@ def train(config: TrainConfig | None = None, **options) -> dict:
     return _train(config, **options)
 
 
-__all__ = ["TrainConfig", "MergeConfig", "GenerateConfig", "train", "merge", "generate", "TEMPLATES", "PromptTemplate", "get_template"]
+__all__ = [
+    "TrainConfig",
+    "MergeConfig",
+    "GenerateConfig",
+    "train",
+    "merge",
+    "generate",
+    "TEMPLATES",
+    "PromptTemplate",
+    "get_template",
+]

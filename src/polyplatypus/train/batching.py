@@ -35,7 +35,12 @@ def group_by_length(order: Sequence[int], lengths: Sequence[int], window: int) -
 
 
 def epoch_steps(
-    lengths: Sequence[int], *, batch_size: int, world_size: int, seed: int, epoch: int,
+    lengths: Sequence[int],
+    *,
+    batch_size: int,
+    world_size: int,
+    seed: int,
+    epoch: int,
     group_by_len: bool = False,
 ) -> list[list[int]]:
     """One epoch cut into global steps of ``batch_size`` example indices. The last, shorter step
@@ -55,12 +60,18 @@ def steps_per_epoch(n_examples: int, batch_size: int, world_size: int) -> int:
 
 
 def iter_steps(
-    lengths: Sequence[int], *, batch_size: int, world_size: int, seed: int, group_by_len: bool = False,
+    lengths: Sequence[int],
+    *,
+    batch_size: int,
+    world_size: int,
+    seed: int,
+    group_by_len: bool = False,
 ) -> Iterator[tuple[int, list[int]]]:
     """(epoch, step examples) for ever; the caller stops after its number of steps."""
     for epoch in count():
-        for step in epoch_steps(lengths, batch_size=batch_size, world_size=world_size, seed=seed,
-                                epoch=epoch, group_by_len=group_by_len):
+        for step in epoch_steps(
+            lengths, batch_size=batch_size, world_size=world_size, seed=seed, epoch=epoch, group_by_len=group_by_len
+        ):
             yield epoch, step
 
 
@@ -86,7 +97,11 @@ def pack(indices: Sequence[int], lengths: Sequence[int], capacity: int) -> list[
 
 
 def micro_batches(
-    indices: Sequence[int], lengths: Sequence[int], *, micro_batch_size: int, packing: bool = False,
+    indices: Sequence[int],
+    lengths: Sequence[int],
+    *,
+    micro_batch_size: int,
+    packing: bool = False,
     capacity: int = 0,
 ) -> list[list[list[int]]]:
     """Split one process's share of a step into forward passes: each a list of rows, each row a
@@ -105,7 +120,9 @@ class Batch:
     input_ids: "object"  # LongTensor [rows, width], right-padded
     position_ids: "object"  # restarting per example; None when every row holds one example
     keep_positions: "object"  # LongTensor [rows, kept]: positions whose logits the loss reads
-    target_rows: "object"  # LongTensor [n_targets]: row of the kept logits [rows * kept] for each target, or None (in order)
+    target_rows: (
+        "object"  # LongTensor [n_targets]: row of the kept logits [rows * kept] for each target, or None (in order)
+    )
     target_ids: "object"  # LongTensor [n_targets]: the token each target position predicts
     target_owner: "object"  # LongTensor [n_targets]: which example (0..n_examples-1) it belongs to
     example_targets: "object"  # LongTensor [n_examples]: targets of each example (at least 1)
@@ -114,8 +131,16 @@ class Batch:
     cu_seq_lens: "object" = None  # flattened packed batch: example boundaries (flash-attention style)
     max_length: int = 0
 
-    _TENSORS = ("input_ids", "position_ids", "keep_positions", "target_rows", "target_ids", "target_owner",
-                "example_targets", "cu_seq_lens")
+    _TENSORS = (
+        "input_ids",
+        "position_ids",
+        "keep_positions",
+        "target_rows",
+        "target_ids",
+        "target_owner",
+        "example_targets",
+        "cu_seq_lens",
+    )
 
     def to(self, device) -> "Batch":
         """The batch on ``device``: one host-to-device copy of all its tensors, from pinned memory
@@ -141,8 +166,12 @@ class Batch:
         if self.position_ids is not None:
             inputs["position_ids"] = self.position_ids
         if self.cu_seq_lens is not None:
-            inputs.update(cu_seq_lens_q=self.cu_seq_lens, cu_seq_lens_k=self.cu_seq_lens,
-                          max_length_q=self.max_length, max_length_k=self.max_length)
+            inputs.update(
+                cu_seq_lens_q=self.cu_seq_lens,
+                cu_seq_lens_k=self.cu_seq_lens,
+                max_length_q=self.max_length,
+                max_length_k=self.max_length,
+            )
         return inputs
 
 
@@ -188,8 +217,11 @@ def collate(rows: Sequence[Sequence[TokenizedExample]], pad_token_id: int, *, fl
         position_ids=None if one_per_row else tensor(pos),  # arange: the model's own default
         keep_positions=tensor([k + [0] * (kept - len(k)) for k in keep]),
         target_rows=None if len(rows) == 1 else tensor(target_rows),
-        target_ids=tensor(target_ids), target_owner=tensor(owner), example_targets=tensor(counts),
-        n_examples=len(counts), n_tokens=sum(len(e) for row in rows for e in row),
+        target_ids=tensor(target_ids),
+        target_owner=tensor(owner),
+        example_targets=tensor(counts),
+        n_examples=len(counts),
+        n_tokens=sum(len(e) for row in rows for e in row),
     )
     if flatten:
         lengths = [len(e) for e in rows[0]]

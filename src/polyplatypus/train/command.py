@@ -17,7 +17,8 @@ def register(subparsers) -> None:
     from polyplatypus.train.config import MergeConfig, TrainConfig
 
     parser = subparsers.add_parser(
-        "train", help="fine-tune a base model with LoRA / QLoRA (the Platypus recipe)",
+        "train",
+        help="fine-tune a base model with LoRA / QLoRA (the Platypus recipe)",
         description="Fine-tune a causal LM with LoRA on instruction data, with Platypus's hyper-parameters "
         "as defaults. Settings come from the defaults, then --config FILE (YAML), then the flags given. "
         "Runs as is on one device, or under torchrun / accelerate launch for several.",
@@ -27,7 +28,8 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run_train)
 
     parser = subparsers.add_parser(
-        "merge", help="merge a LoRA adapter into its base model (standalone safetensors model)",
+        "merge",
+        help="merge a LoRA adapter into its base model (standalone safetensors model)",
         description="Fold a trained LoRA adapter into the base model and save a standalone model "
         "(safetensors, sharded) with its tokenizer, loadable by from_pretrained and polyplatypus eval.",
     )

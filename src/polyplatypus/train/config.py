@@ -19,7 +19,12 @@ from polyplatypus.models.loading import DTYPES
 from polyplatypus.settings import Flag, Number, PathText, Settings, comma_list
 
 LR_SCHEDULERS = (
-    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
     "inverse_sqrt",
 )
 
@@ -35,7 +40,8 @@ class TrainConfig(Settings):
     # Platypus hyper-parameters
     batch_size: StrictInt = Field(16, ge=1, description="global batch size (examples per optimizer step)")
     micro_batch_size: StrictInt = Field(
-        1, ge=1, description="examples per forward pass and process (packed rows with --packing)")
+        1, ge=1, description="examples per forward pass and process (packed rows with --packing)"
+    )
     num_epochs: StrictInt = Field(1, ge=1, description="passes over the training data")
     learning_rate: Number = Field(4e-4, gt=0, description="peak learning rate")
     cutoff_len: StrictInt = Field(4096, ge=2, description="maximum tokens per example (capped at the model's maximum)")
@@ -44,51 +50,65 @@ class TrainConfig(Settings):
     lora_alpha: StrictInt = Field(16, ge=1, description="LoRA alpha (scale = alpha / r)")
     lora_dropout: Number = Field(0.05, ge=0, lt=1, description="dropout on the LoRA input")
     lora_target_modules: Annotated[list[str] | None, Flag(metavar="MODULES")] = Field(
-        None, description="comma-separated modules to adapt (default: by architecture, see --lora-layers)")
+        None, description="comma-separated modules to adapt (default: by architecture, see --lora-layers)"
+    )
     lora_layers: Literal["mlp", "attention", "all"] = Field(
-        "mlp", description="which module set to adapt: mlp (as Platypus), attention or all")
+        "mlp", description="which module set to adapt: mlp (as Platypus), attention or all"
+    )
     train_on_inputs: StrictBool = Field(False, description="train on prompt tokens too (else they get label -100)")
     add_eos_token: StrictBool = Field(False, description="Platypus's flag: only changes how the prompt is masked")
     group_by_length: StrictBool = Field(False, description="group examples of similar length into the same steps")
     packing: StrictBool = Field(
-        True, description="pack a pass's examples into rows of up to the cutoff, attention kept per example (same "
-        "objective as micro batch 1; --no-packing: one example per row, the literal Platypus layout)")
+        True,
+        description="pack a pass's examples into rows of up to the cutoff, attention kept per example (same "
+        "objective as micro batch 1; --no-packing: one example per row, the literal Platypus layout)",
+    )
     prompt_template: str = Field(
-        "alpaca", description="prompt template name (alpaca, korean), a .json file, or chat: the tokenizer's own chat "
-        "template (instruction or messages records; loss on the assistant turns)")
+        "alpaca",
+        description="prompt template name (alpaca, korean), a .json file, or chat: the tokenizer's own chat "
+        "template (instruction or messages records; loss on the assistant turns)",
+    )
     system_prompt: Annotated[str | None, Flag(metavar="TEXT")] = Field(
-        None, description="with --prompt-template chat: a system message for conversations that have none")
+        None, description="with --prompt-template chat: a system message for conversations that have none"
+    )
     chat_template: Annotated[PathText | None, Flag(metavar="FILE")] = Field(
-        None, description="with --prompt-template chat: a Jinja chat template file, for a base without one")
+        None, description="with --prompt-template chat: a Jinja chat template file, for a base without one"
+    )
     lr_scheduler: Literal[LR_SCHEDULERS] = Field(  # type: ignore[valid-type]
-        "cosine", description="learning-rate schedule")
+        "cosine", description="learning-rate schedule"
+    )
     warmup_steps: StrictInt = Field(100, ge=0, description="linear warm-up steps")
     weight_decay: Number = Field(0.0, ge=0, description="AdamW weight decay")
     max_grad_norm: Number = Field(1.0, ge=0, description="gradient clipping norm (0 turns it off)")
 
     # run control
     max_steps: StrictInt | None = Field(
-        None, ge=1, description="stop after this many optimizer steps (overrides --num-epochs)")
+        None, ge=1, description="stop after this many optimizer steps (overrides --num-epochs)"
+    )
     save_steps: StrictInt = Field(200, ge=1, description="save a checkpoint every N steps")
     save_total_limit: StrictInt = Field(2, ge=1, description="checkpoints kept")
     eval_steps: StrictInt = Field(200, ge=1, description="evaluate on the validation set every N steps")
     logging_steps: StrictInt = Field(1, ge=1, description="log loss / learning rate every N steps")
     seed: StrictInt = Field(42, description="seed for shuffling, LoRA initialisation and dropout")
     resume: StrictBool = Field(
-        False, description="continue the run in the output folder from its latest checkpoint (a fresh folder starts)")
+        False, description="continue the run in the output folder from its latest checkpoint (a fresh folder starts)"
+    )
     skip_invalid: StrictBool = Field(False, description="skip malformed records instead of stopping")
 
     # hardware
     load_in: Literal["4bit", "8bit"] | None = Field(
-        None, description="quantize the base model (QLoRA; needs bitsandbytes and a GPU)")
+        None, description="quantize the base model (QLoRA; needs bitsandbytes and a GPU)"
+    )
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
-        "auto", description="auto: bf16 (or fp16) on GPUs, fp32 on CPU")
+        "auto", description="auto: bf16 (or fp16) on GPUs, fp32 on CPU"
+    )
     gradient_checkpointing: StrictBool = Field(False, description="trade compute for activation memory")
     attn_implementation: str | None = Field(None, description="attention kernel: sdpa, eager, flash_attention_2")
 
     # logging
     report_to: Annotated[list[Literal["tensorboard", "wandb"]], BeforeValidator(comma_list)] = Field(
-        ["tensorboard"], description="comma-separated trackers (tensorboard, wandb); none logs nowhere")
+        ["tensorboard"], description="comma-separated trackers (tensorboard, wandb); none logs nowhere"
+    )
     wandb_project: str | None = Field(None, description="W&B project (turns W&B on)")
     wandb_run_name: str | None = Field(None, description="W&B run name")
 
@@ -121,11 +141,22 @@ class TrainConfig(Settings):
 
 
 # Settings that do not change what is trained; a resumed run may change them freely.
-RUN_ONLY_KEYS = frozenset({
-    "output", "resume", "save_steps", "save_total_limit", "eval_steps", "logging_steps",
-    "report_to", "wandb_project", "wandb_run_name", "gradient_checkpointing", "attn_implementation",
-    "skip_invalid",
-})
+RUN_ONLY_KEYS = frozenset(
+    {
+        "output",
+        "resume",
+        "save_steps",
+        "save_total_limit",
+        "eval_steps",
+        "logging_steps",
+        "report_to",
+        "wandb_project",
+        "wandb_run_name",
+        "gradient_checkpointing",
+        "attn_implementation",
+        "skip_invalid",
+    }
+)
 
 
 def result_changing_differences(saved: Mapping[str, Any], current: "TrainConfig") -> list[str]:
@@ -137,34 +168,45 @@ def result_changing_differences(saved: Mapping[str, Any], current: "TrainConfig"
 class MergeConfig(Settings):
     """Everything ``merge`` needs; the keyword arguments of :func:`polyplatypus.train.merge.merge`."""
 
-    adapter: Annotated[PathText, Flag(metavar="DIR")] = Field(description="adapter folder written by polyplatypus train")
+    adapter: Annotated[PathText, Flag(metavar="DIR")] = Field(
+        description="adapter folder written by polyplatypus train"
+    )
     output: Annotated[PathText, Flag(metavar="DIR")] = Field(description="folder for the merged model")
     base: Annotated[str | None, Flag(metavar="MODEL")] = Field(
-        None, description="base model (default: the one recorded in the adapter)")
+        None, description="base model (default: the one recorded in the adapter)"
+    )
     dtype: Literal[DTYPES] = Field(  # type: ignore[valid-type]
-        "auto", description="dtype of the merged weights (default: auto, the base checkpoint's)")
+        "auto", description="dtype of the merged weights (default: auto, the base checkpoint's)"
+    )
     max_shard_size: Annotated[str, Flag(metavar="SIZE")] = Field("5GB", description="largest safetensors shard")
     device_map: str | None = Field(None, description="e.g. auto to merge on GPUs (default: CPU)")
     overwrite: StrictBool = Field(False, description="replace an existing output folder")
     allow_base_mismatch: StrictBool = Field(
-        False, description="merge even if --base is not the model the adapter was trained on (recorded in the output)")
+        False, description="merge even if --base is not the model the adapter was trained on (recorded in the output)"
+    )
 
 
 class GenerateConfig(Settings):
     """Everything ``generate`` needs; the keyword arguments of
     :func:`polyplatypus.train.generate.generate` (``prompt_template`` is its ``template``)."""
 
-    model: PathText = Field(description="merged model folder or hub id; an adapter folder (its base is loaded); or a "
-                            "base model with --adapter")
+    model: PathText = Field(
+        description="merged model folder or hub id; an adapter folder (its base is loaded); or a "
+        "base model with --adapter"
+    )
     adapter: Annotated[PathText | None, Flag(metavar="DIR")] = Field(
-        None, description="LoRA adapter folder to apply to --model")
+        None, description="LoRA adapter folder to apply to --model"
+    )
     instruction: Annotated[str | None, Flag(metavar="TEXT")] = Field(
-        None, description="the instruction (or --prompts FILE for many)")
+        None, description="the instruction (or --prompts FILE for many)"
+    )
     input: Annotated[str, Flag(metavar="TEXT")] = Field("", description="optional input / context for the instruction")
     prompt_template: Annotated[str | None, Flag(metavar="NAME")] = Field(
-        None, description="template name, .json file or chat (default: the trained one, else alpaca)")
+        None, description="template name, .json file or chat (default: the trained one, else alpaca)"
+    )
     system_prompt: Annotated[str | None, Flag(metavar="TEXT")] = Field(
-        None, description="with the chat template: the system message (default: the one trained with, if any)")
+        None, description="with the chat template: the system message (default: the one trained with, if any)"
+    )
     max_new_tokens: StrictInt = Field(256, ge=0, description="longest response in tokens")
     temperature: Number = Field(0.0, ge=0, description="0 decodes greedily; above 0 samples")
     top_p: Number = Field(1.0, gt=0, le=1, description="nucleus sampling (when sampling)")
@@ -172,13 +214,18 @@ class GenerateConfig(Settings):
     seed: StrictInt | None = Field(None, description="seed for sampling")
     # many prompts at once: the evaluation's generation engine, resumable (docs/tasks.md)
     prompts: Annotated[PathText | None, Flag(metavar="FILE.jsonl")] = Field(
-        None, description="JSONL of prompts, one object a line: 'instruction' (and 'input') put in the template, or "
-        "'prompt' used as is; responses go to --output")
+        None,
+        description="JSONL of prompts, one object a line: 'instruction' (and 'input') put in the template, or "
+        "'prompt' used as is; responses go to --output",
+    )
     output: Annotated[PathText | None, Flag(metavar="FILE.jsonl")] = Field(
-        None, description="with --prompts: JSONL of responses, one a line; a re-run skips the prompts already there")
+        None, description="with --prompts: JSONL of responses, one a line; a re-run skips the prompts already there"
+    )
     chat_template: StrictBool = Field(
-        False, description="with --prompts: put each instruction in the tokenizer's chat template (a user turn) "
-        "instead of --prompt-template")
+        False,
+        description="with --prompts: put each instruction in the tokenizer's chat template (a user turn) "
+        "instead of --prompt-template",
+    )
     batch_size: StrictInt = Field(8, ge=1, description="with --prompts: prompts generated together")
 
     BATCH_FIELDS: ClassVar[tuple[str, ...]] = ("prompts", "output", "chat_template", "batch_size")

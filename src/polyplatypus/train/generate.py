@@ -80,11 +80,13 @@ def generate(
         options.update(temperature=temperature, top_p=top_p)
     with torch.no_grad():
         out = model.generate(
-            **encoded, max_new_tokens=max_new_tokens, eos_token_id=stop_ids(model, tokenizer),
+            **encoded,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=stop_ids(model, tokenizer),
             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
             **options,
         )
-    new_tokens = out[0, encoded["input_ids"].shape[1]:]
+    new_tokens = out[0, encoded["input_ids"].shape[1] :]
     return tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
 
 
@@ -94,8 +96,9 @@ def _encode_prompt(tokenizer, template: str, instruction: str, input: str, syste
     if template == CHAT:
         if not getattr(tokenizer, "chat_template", None):
             raise ConfigError("the chat template was asked for but this tokenizer has none")
-        text = tokenizer.apply_chat_template(exchange(instruction, input, system_prompt=system_prompt),
-                                             tokenize=False, add_generation_prompt=True)
+        text = tokenizer.apply_chat_template(
+            exchange(instruction, input, system_prompt=system_prompt), tokenize=False, add_generation_prompt=True
+        )
         return tokenizer(text, add_special_tokens=False, return_tensors="pt")
     return tokenizer(get_template(template).prompt(instruction, input), return_tensors="pt")
 

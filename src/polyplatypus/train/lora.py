@@ -17,8 +17,14 @@ from polyplatypus.models.loading import load_adapter, quiet_peft  # noqa: F401  
 
 ROLES = ("mlp", "attention")  # --lora-layers all adapts both
 # a tensor-parallel plan key "layers.*.<block>.<projection>" names its role by the block it sits in
-_ROLE_OF_BLOCK = {"mlp": "mlp", "feed_forward": "mlp", "ffn": "mlp",
-                  "self_attn": "attention", "attention": "attention", "attn": "attention"}
+_ROLE_OF_BLOCK = {
+    "mlp": "mlp",
+    "feed_forward": "mlp",
+    "ffn": "mlp",
+    "self_attn": "attention",
+    "attention": "attention",
+    "attn": "attention",
+}
 
 
 def default_target_modules(model, layers: str = "mlp") -> list[str] | str:
@@ -50,6 +56,7 @@ def default_target_modules(model, layers: str = "mlp") -> list[str] | str:
 
 def _any_layer(names: list[str]) -> list[str]:
     """Each name as a regular expression matching it in any decoder layer: one per projection."""
+
     def generic(name: str) -> str:
         head, _, tail = re.fullmatch(r"(.*?\blayers\.)(\d+)(\..*)", name).groups()
         return re.escape(head) + r"\d+" + re.escape(tail)
@@ -94,7 +101,8 @@ def _complete_role(model, labelled: dict[str, tuple[str, int]], role: str) -> li
         f"cannot tell the {role} projections of this {model.config.model_type} model from its configuration "
         f"(its tensor-parallel plan labels them in {len(layers)} of {len(expected)} decoder layers: fused "
         f"experts, hybrid attention or remote code?); name them with --lora-target-modules. Its linear "
-        f"modules: {', '.join(linear)}")
+        f"modules: {', '.join(linear)}"
+    )
 
 
 def _is_linear(module) -> bool:
@@ -122,8 +130,11 @@ def add_lora(
 
     targets = list(target_modules) if target_modules else default_target_modules(model, layers)
     names = [name for name, _ in model.named_modules()]
-    missing = [] if isinstance(targets, str) else [
-        t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+    missing = (
+        []
+        if isinstance(targets, str)
+        else [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+    )
     if missing:
         raise ConfigError(
             f"LoRA target module(s) {', '.join(missing)} not found in this {model.config.model_type} model"
@@ -131,8 +142,9 @@ def add_lora(
     options = {"use_reentrant": False}  # the variant that works under DDP with frozen inputs
     if getattr(model, "is_loaded_in_8bit", False) or getattr(model, "is_loaded_in_4bit", False):
         with quiet_peft():
-            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing,
-                                                    gradient_checkpointing_kwargs=options)
+            model = prepare_model_for_kbit_training(
+                model, use_gradient_checkpointing=gradient_checkpointing, gradient_checkpointing_kwargs=options
+            )
     elif gradient_checkpointing:
         if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x name
             model.activation_checkpointing_enable(activation_checkpointing_kwargs=options)
@@ -141,9 +153,12 @@ def add_lora(
         model.enable_input_require_grads()
     model.config.use_cache = False
     config = LoraConfig(
-        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets,
-        bias="none", task_type="CAUSAL_LM",
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=targets,
+        bias="none",
+        task_type="CAUSAL_LM",
     )
     with quiet_peft():
         return get_peft_model(model, config)
-

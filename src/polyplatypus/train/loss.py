@@ -34,8 +34,10 @@ def example_losses(logits, batch: Batch):
     if logits.shape[:2] == batch.input_ids.shape and logits.shape[1] != kept:  # every position
         logits = torch.take_along_dim(logits, batch.keep_positions[..., None], dim=1)
     elif logits.shape[:2] != (rows, kept):
-        raise RuntimeError(f"the model returned logits of shape {tuple(logits.shape)}; expected "
-                           f"{(rows, kept)} (kept positions) or {tuple(batch.input_ids.shape)} (all)")
+        raise RuntimeError(
+            f"the model returned logits of shape {tuple(logits.shape)}; expected "
+            f"{(rows, kept)} (kept positions) or {tuple(batch.input_ids.shape)} (all)"
+        )
     flat = logits.reshape(rows * kept, logits.shape[-1])
     if batch.target_rows is not None:
         flat = flat.index_select(0, batch.target_rows)

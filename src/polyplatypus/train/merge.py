@@ -75,12 +75,16 @@ def check_base(adapter: Path, base: str, *, allow_mismatch: bool = False, warn=N
     current = model_fingerprint(base)
     record = {"base_fingerprint": current, "adapter_base_fingerprint": recorded}
     if recorded is None:
-        warn(f"{adapter} records no base_fingerprint ({TRAIN_SUMMARY} missing or without it, e.g. a downloaded "
-             f"adapter): cannot check that {base} is the model it was trained on")
+        warn(
+            f"{adapter} records no base_fingerprint ({TRAIN_SUMMARY} missing or without it, e.g. a downloaded "
+            f"adapter): cannot check that {base} is the model it was trained on"
+        )
         return {**record, "base_check": "not recorded by the adapter"}
     if current is None:
-        warn(f"cannot fingerprint {base} (a hub id neither the hub nor the local cache resolves): cannot check "
-             f"it against the adapter's base_fingerprint {recorded}")
+        warn(
+            f"cannot fingerprint {base} (a hub id neither the hub nor the local cache resolves): cannot check "
+            f"it against the adapter's base_fingerprint {recorded}"
+        )
         return {**record, "base_check": "base not fingerprinted"}
     if current == recorded:
         return {**record, "base_check": "same base"}
@@ -88,9 +92,12 @@ def check_base(adapter: Path, base: str, *, allow_mismatch: bool = False, warn=N
         raise ConfigError(
             f"--base {base} is not the model {adapter} was trained on: its fingerprint is {current}, the adapter's "
             f"{TRAIN_SUMMARY} records base_fingerprint {recorded} (another model, or the base changed in place). "
-            "Merge onto the original base, or pass --allow-base-mismatch to merge anyway (recorded in the output)")
-    warn(f"merging onto {base} although {adapter} was trained on another base ({recorded}, now {current}): "
-         "--allow-base-mismatch")
+            "Merge onto the original base, or pass --allow-base-mismatch to merge anyway (recorded in the output)"
+        )
+    warn(
+        f"merging onto {base} although {adapter} was trained on another base ({recorded}, now {current}): "
+        "--allow-base-mismatch"
+    )
     return {**record, "base_check": "different base, merged with --allow-base-mismatch"}
 
 
@@ -118,21 +125,31 @@ def merge(
     check_model_folder(adapter)  # before the base model is loaded
     # a folder that is not a merged model is never replaced, --overwrite or not
     outputs.check_folder(output, command="merge", own=(METADATA_FILE,))
-    partial = outputs.check_folder(output.with_name(output.name + ".partial"), command="merge",
-                                   own=(METADATA_FILE, "config.json"))
+    partial = outputs.check_folder(
+        output.with_name(output.name + ".partial"), command="merge", own=(METADATA_FILE, "config.json")
+    )
     if output.exists() and outputs.visible_entries(output) and not overwrite:
         raise ConfigError(f"{output} already exists and is not empty; choose another --output or pass --overwrite")
     if dtype not in DTYPES:
         raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     base_record = check_base(adapter, base, allow_mismatch=allow_base_mismatch)  # before the model is loaded
     with outputs.hold(output, "merge", beside=True):  # beside: the folder is replaced as a whole
-        _merge_into(adapter, output, partial, base=base, dtype=dtype, max_shard_size=max_shard_size,
-                    device_map=device_map, base_record=base_record)
+        _merge_into(
+            adapter,
+            output,
+            partial,
+            base=base,
+            dtype=dtype,
+            max_shard_size=max_shard_size,
+            device_map=device_map,
+            base_record=base_record,
+        )
     return output
 
 
-def _merge_into(adapter: Path, output: Path, partial: Path, *, base: str, dtype: str, max_shard_size,
-                device_map, base_record: dict) -> None:
+def _merge_into(
+    adapter: Path, output: Path, partial: Path, *, base: str, dtype: str, max_shard_size, device_map, base_record: dict
+) -> None:
     model = load_causal_lm(base, dtype=dtype, device_map=device_map or None)
     tokenizer_source = adapter if (adapter / "tokenizer_config.json").is_file() else base
     tokenizer = load_tokenizer(tokenizer_source)
@@ -145,12 +162,17 @@ def _merge_into(adapter: Path, output: Path, partial: Path, *, base: str, dtype:
     with writing(partial, cleanup=lambda: shutil.rmtree(partial, ignore_errors=True)):
         model.save_pretrained(partial, max_shard_size=max_shard_size)
         tokenizer.save_pretrained(partial)
-        atomic_write_json(partial / METADATA_FILE, {
-            "base": base, "adapter": str(adapter), "prompt_template": trained_template(adapter) or "alpaca",
-            **base_record,
-            "logit_change": logit_change,
-            "system_prompt": trained_setting(adapter, "system_prompt"),
-        })
+        atomic_write_json(
+            partial / METADATA_FILE,
+            {
+                "base": base,
+                "adapter": str(adapter),
+                "prompt_template": trained_template(adapter) or "alpaca",
+                **base_record,
+                "logit_change": logit_change,
+                "system_prompt": trained_setting(adapter, "system_prompt"),
+            },
+        )
     if output.exists():
         shutil.rmtree(output)
     partial.rename(output)
@@ -175,8 +197,11 @@ def merge_and_measure(adapted, tokenizer):
     merged = adapted.merge_and_unload()
     with torch.no_grad():
         after = merged(input_ids=ids).logits.float()
-    return merged, {"max_abs": float((after - before).abs().max()), "dtype": model_dtype_name(merged),
-                    "probe_tokens": int(ids.shape[1])}
+    return merged, {
+        "max_abs": float((after - before).abs().max()),
+        "dtype": model_dtype_name(merged),
+        "probe_tokens": int(ids.shape[1]),
+    }
 
 
 def logit_change_message(output: str | Path) -> str:
@@ -185,5 +210,7 @@ def logit_change_message(output: str | Path) -> str:
     change = (read_json_object(meta).get("logit_change") or {}) if meta.is_file() else {}
     if "max_abs" not in change:
         return ""
-    return (f"merging into {change['dtype']} moved the logits by at most {change['max_abs']:.3g} "
-            f"(largest |delta logit| on a {change['probe_tokens']}-token probe, against the unmerged adapter)")
+    return (
+        f"merging into {change['dtype']} moved the logits by at most {change['max_abs']:.3g} "
+        f"(largest |delta logit| on a {change['probe_tokens']}-token probe, against the unmerged adapter)"
+    )

@@ -12,8 +12,8 @@ intervals (:func:`_run_steps`); write the adapter and the summary (:func:`_finis
 from __future__ import annotations
 
 import itertools
-import sys
 import math
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple
 
 from polyplatypus.data.templates import CHAT, get_template
-from polyplatypus.utils.hub import check_hub_needs
 from polyplatypus.data.tokenize import TokenizedExample, tokenize_records
 from polyplatypus.errors import ConfigError, DataError
 from polyplatypus.models import attention
@@ -31,6 +30,7 @@ from polyplatypus.train import batching, checkpoint, loss
 from polyplatypus.train.config import TrainConfig, result_changing_differences
 from polyplatypus.train.lora import add_lora
 from polyplatypus.utils import outputs
+from polyplatypus.utils.hub import check_hub_needs
 from polyplatypus.utils.io import atomic_write_json, atomic_write_text, writing
 
 SUMMARY_FILE = "train_summary.json"
@@ -68,8 +68,9 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     from polyplatypus.data.instructions import iter_instructions
 
     chat = config.prompt_template == CHAT
-    numbered = list(iter_instructions(config.data, skip_invalid=config.skip_invalid, with_numbers=True,
-                                      conversations=chat))
+    numbered = list(
+        iter_instructions(config.data, skip_invalid=config.skip_invalid, with_numbers=True, conversations=chat)
+    )
     records = [record for _, record in numbered]
     if not records:
         raise DataError("no instruction records to train on", path=config.data)
@@ -79,16 +80,27 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     if chat:
         examples, origins, end_of_turn = _chat_examples(config, tokenizer, numbered, cutoff)
     else:
-        examples = tokenize_records(records, tokenizer, get_template(config.prompt_template), cutoff_len=cutoff,
-                                    train_on_inputs=config.train_on_inputs, add_eos_token=config.add_eos_token)
+        examples = tokenize_records(
+            records,
+            tokenizer,
+            get_template(config.prompt_template),
+            cutoff_len=cutoff,
+            train_on_inputs=config.train_on_inputs,
+            add_eos_token=config.add_eos_token,
+        )
         origins = list(range(len(examples)))
     trainable = [e for e in examples if e.n_targets > 0]
     train_set, val_set = _split(trainable, config.val_set_size, seed=config.seed)
-    return PreparedData(tokenizer, cutoff, train_set, val_set, len(examples) - len(trainable),
-                        sha256=checkpoint.data_sha256(config.data, skip_invalid=config.skip_invalid,
-                                                      conversations=chat),
-                        skipped_records=[numbered[origins[i]][0] for i, e in enumerate(examples) if e.n_targets == 0],
-                        end_of_turn_id=end_of_turn)
+    return PreparedData(
+        tokenizer,
+        cutoff,
+        train_set,
+        val_set,
+        len(examples) - len(trainable),
+        sha256=checkpoint.data_sha256(config.data, skip_invalid=config.skip_invalid, conversations=chat),
+        skipped_records=[numbered[origins[i]][0] for i, e in enumerate(examples) if e.n_targets == 0],
+        end_of_turn_id=end_of_turn,
+    )
 
 
 def _chat_examples(config: TrainConfig, tokenizer, numbered: list[tuple[int, dict]], cutoff: int):
@@ -98,13 +110,18 @@ def _chat_examples(config: TrainConfig, tokenizer, numbered: list[tuple[int, dic
     from polyplatypus.data.conversations import conversation
 
     fmt = use_chat_template(tokenizer, template_file=config.chat_template, source=config.base)
-    conversations = [(conversation(record, system_prompt=config.system_prompt),
-                      {"path": config.data, "record": number}) for number, record in numbered]
-    examples, origins = tokenize_conversations(fmt, conversations, cutoff_len=cutoff,
-                                               train_on_inputs=config.train_on_inputs)
+    conversations = [
+        (conversation(record, system_prompt=config.system_prompt), {"path": config.data, "record": number})
+        for number, record in numbered
+    ]
+    examples, origins = tokenize_conversations(
+        fmt, conversations, cutoff_len=cutoff, train_on_inputs=config.train_on_inputs
+    )
     if len(examples) > len(numbered):
-        print(f"{fmt.name} renders earlier turns differently once later ones follow: multi-turn conversations "
-              f"were split into one example per assistant turn ({len(examples)} examples from {len(numbered)} records)")
+        print(
+            f"{fmt.name} renders earlier turns differently once later ones follow: multi-turn conversations "
+            f"were split into one example per assistant turn ({len(examples)} examples from {len(numbered)} records)"
+        )
     return examples, origins, fmt.end_of_turn_id
 
 
@@ -113,12 +130,19 @@ def skipped_message(data: PreparedData, source, *, most: int = 10) -> str | None
     if not data.skipped:
         return None
     numbers = ", ".join(map(str, data.skipped_records[:most])) + (", ..." if data.skipped > most else "")
-    return (f"skipped {data.skipped} example(s) of {source} whose prompt alone fills the cutoff "
-            f"({data.cutoff_len} tokens), leaving nothing to train on: record(s) {numbers}")
+    return (
+        f"skipped {data.skipped} example(s) of {source} whose prompt alone fills the cutoff "
+        f"({data.cutoff_len} tokens), leaving nothing to train on: record(s) {numbers}"
+    )
 
 
-def train(config: TrainConfig | None = None, *, on_step: Callable[[dict], None] | None = None,
-          progress: bool = True, **options: Any) -> dict:
+def train(
+    config: TrainConfig | None = None,
+    *,
+    on_step: Callable[[dict], None] | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> dict:
     """Fine-tune ``config.base`` with LoRA on ``config.data``; write the adapter, tokenizer and
     ``train_summary.json`` to ``config.output`` and return the summary.
 
@@ -169,6 +193,7 @@ def _train(config: TrainConfig, *, on_step: Callable[[dict], None] | None, progr
 
 # --- the steps of _train() ----------------------------------------------------------------------
 
+
 def _prepare(config: TrainConfig, accelerator) -> tuple[PreparedData, int]:
     """The checked, tokenized data and the run's number of optimizer steps."""
     world = accelerator.num_processes
@@ -192,8 +217,7 @@ def train_hub_needs(config: TrainConfig) -> list:
     from polyplatypus.data.instructions import instruction_needs
     from polyplatypus.models.loading import hub_model_needs
 
-    return (hub_model_needs([config.base], "give a local base model folder to --base")
-            + instruction_needs([config.data]))
+    return hub_model_needs([config.base], "give a local base model folder to --base") + instruction_needs([config.data])
 
 
 def warmup_message(warmup_steps: int, total_steps: int, scheduler: str) -> str | None:
@@ -201,9 +225,11 @@ def warmup_message(warmup_steps: int, total_steps: int, scheduler: str) -> str |
     its set value (100 warm-up steps against --max-steps 3 stays near 0 throughout)."""
     if scheduler == "constant" or warmup_steps < total_steps:
         return None
-    return (f"warning: --warmup-steps {warmup_steps} is not below the run's {total_steps} optimizer steps: "
-            f"the learning rate rises for the whole run and never reaches its set value; "
-            f"give --warmup-steps a few percent of the steps (e.g. --warmup-steps {total_steps // 10})")
+    return (
+        f"warning: --warmup-steps {warmup_steps} is not below the run's {total_steps} optimizer steps: "
+        f"the learning rate rises for the whole run and never reaches its set value; "
+        f"give --warmup-steps a few percent of the steps (e.g. --warmup-steps {total_steps // 10})"
+    )
 
 
 @dataclass
@@ -227,8 +253,9 @@ class TrainRun:
         return self.state.step == self.total_steps
 
 
-def _start(config: TrainConfig, accelerator, data: PreparedData, total_steps: int,
-           resume_from: Path | None) -> TrainRun:
+def _start(
+    config: TrainConfig, accelerator, data: PreparedData, total_steps: int, resume_from: Path | None
+) -> TrainRun:
     """Model, adapter, optimizer and schedule; the state of the checkpoint resumed from, if any;
     the settings written beside the outputs; the trackers started."""
     model, optimizer, scheduler, setup = _build(config, accelerator, total_steps)
@@ -242,8 +269,9 @@ def _start(config: TrainConfig, accelerator, data: PreparedData, total_steps: in
         output.mkdir(parents=True, exist_ok=True)
         atomic_write_text(output / CONFIG_FILE, config.to_yaml())
     _init_trackers(accelerator, config)
-    return TrainRun(config, accelerator, data, model, optimizer, scheduler, setup, state, total_steps,
-                    resumed_from_step=state.step)
+    return TrainRun(
+        config, accelerator, data, model, optimizer, scheduler, setup, state, total_steps, resumed_from_step=state.step
+    )
 
 
 def _run_steps(run: TrainRun, *, on_step: Callable[[dict], None] | None, progress: bool) -> None:
@@ -255,8 +283,16 @@ def _run_steps(run: TrainRun, *, on_step: Callable[[dict], None] | None, progres
     run.model.train()
     for step_examples in _remaining_steps(run):
         started = time.perf_counter()
-        result = train_step(run.model, run.optimizer, run.scheduler, run.accelerator, data, step_examples, config,
-                            flatten=run.setup.flatten)
+        result = train_step(
+            run.model,
+            run.optimizer,
+            run.scheduler,
+            run.accelerator,
+            data,
+            step_examples,
+            config,
+            flatten=run.setup.flatten,
+        )
         tokens = sum(lengths[j] for j in step_examples)
         state.record(result, len(step_examples), tokens, time.perf_counter() - started)
         _log_if_due(run, result, bar)
@@ -264,8 +300,16 @@ def _run_steps(run: TrainRun, *, on_step: Callable[[dict], None] | None, progres
         _evaluate_if_due(run)
         _checkpoint_if_due(run)
         if on_step is not None:
-            on_step({"step": state.step, "loss": result.loss, "learning_rate": result.learning_rate,
-                     "grad_norm": result.grad_norm, "examples": len(step_examples), "tokens": tokens})
+            on_step(
+                {
+                    "step": state.step,
+                    "loss": result.loss,
+                    "learning_rate": result.learning_rate,
+                    "grad_norm": result.grad_norm,
+                    "examples": len(step_examples),
+                    "tokens": tokens,
+                }
+            )
     bar.close()
 
 
@@ -273,8 +317,13 @@ def _remaining_steps(run: TrainRun):
     """The examples of each step not yet trained: the plan depends only on the seed, so a resumed
     run skips exactly the steps done before the interruption."""
     config = run.config
-    plan = batching.iter_steps(run.data.lengths, batch_size=config.batch_size, world_size=run.accelerator.num_processes,
-                               seed=config.seed, group_by_len=config.group_by_length)
+    plan = batching.iter_steps(
+        run.data.lengths,
+        batch_size=config.batch_size,
+        world_size=run.accelerator.num_processes,
+        seed=config.seed,
+        group_by_len=config.group_by_length,
+    )
     for _, step_examples in itertools.islice(plan, run.state.step, run.total_steps):
         yield step_examples
 
@@ -303,16 +352,26 @@ def _checkpoint_if_due(run: TrainRun) -> None:
     state, config = run.state, run.config
     if state.step % config.save_steps or run.done:
         return
-    checkpoint.save_checkpoint(run.accelerator, Path(config.output), state.step,
-                               {**asdict(state), "config": config.model_dump(mode="json"),
-                                "data_sha256": run.data.sha256, "base_fingerprint": run.data.base_fingerprint},
-                               keep=config.save_total_limit)
+    checkpoint.save_checkpoint(
+        run.accelerator,
+        Path(config.output),
+        state.step,
+        {
+            **asdict(state),
+            "config": config.model_dump(mode="json"),
+            "data_sha256": run.data.sha256,
+            "base_fingerprint": run.data.base_fingerprint,
+        },
+        keep=config.save_total_limit,
+    )
 
 
 # --- the pieces of train() ------------------------------------------------------------------------
 
-def _earlier_run(config: TrainConfig, output: Path, total_steps: int, data_sha256: str | None,
-                 base_fingerprint: str | None = None) -> tuple[dict | None, Path | None]:
+
+def _earlier_run(
+    config: TrainConfig, output: Path, total_steps: int, data_sha256: str | None, base_fingerprint: str | None = None
+) -> tuple[dict | None, Path | None]:
     """(summary of this run if it already finished here, latest checkpoint to resume from).
 
     An earlier run in ``output`` (checkpoints or a finished adapter) is only continued with
@@ -329,23 +388,30 @@ def _earlier_run(config: TrainConfig, output: Path, total_steps: int, data_sha25
     if latest is None and summary is None:
         return None, None
     if not config.resume:
-        raise ConfigError(f"{output} already holds a training run; pass --resume to continue it, "
-                          "or choose another --output")
+        raise ConfigError(
+            f"{output} already holds a training run; pass --resume to continue it, or choose another --output"
+        )
     for source, saved in ((summary_path, summary), (latest, latest and checkpoint.read_state(latest))):
         differ = saved and result_changing_differences(saved.get("config", {}), config)
         if differ:
-            raise ConfigError(f"cannot resume from {source}: the run used different settings for "
-                              f"{', '.join(differ)}; choose another --output or restore those settings")
+            raise ConfigError(
+                f"cannot resume from {source}: the run used different settings for "
+                f"{', '.join(differ)}; choose another --output or restore those settings"
+            )
         started_on = saved and saved.get("data_sha256")
         if started_on and data_sha256 and started_on != data_sha256:
-            raise ConfigError(f"cannot resume from {source}: the training data {config.data} is not the data the run "
-                              f"started on (sha256 {started_on[:16]}... then, {data_sha256[:16]}... now); restore "
-                              "that data, or choose another --output to train on this one")
+            raise ConfigError(
+                f"cannot resume from {source}: the training data {config.data} is not the data the run "
+                f"started on (sha256 {started_on[:16]}... then, {data_sha256[:16]}... now); restore "
+                "that data, or choose another --output to train on this one"
+            )
         made_from = saved and saved.get("base_fingerprint")
         if made_from and base_fingerprint and made_from != base_fingerprint:
-            raise ConfigError(f"cannot resume from {source}: the base model {config.base} changed since that run "
-                              f"started ({made_from[:23]}... then, {base_fingerprint[:23]}... now); restore it, "
-                              "or choose another --output to train on this one")
+            raise ConfigError(
+                f"cannot resume from {source}: the base model {config.base} changed since that run "
+                f"started ({made_from[:23]}... then, {base_fingerprint[:23]}... now); restore it, "
+                "or choose another --output to train on this one"
+            )
     if summary is not None and summary.get("steps") == total_steps:
         return summary, None
     return None, latest
@@ -365,25 +431,38 @@ def _build(config: TrainConfig, accelerator, total_steps: int):
     device_map = {"": accelerator.local_process_index} if cuda and not sharded else None
     precision = resolve_precision(config.precision, cuda=cuda)
     attn, flatten = attention_layout(config)
-    model = load_causal_lm(config.base, dtype=precision, load_in=config.load_in, device_map=device_map,
-                           attn_implementation=attn)
-    model = add_lora(model, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
-                     target_modules=config.lora_target_modules, layers=config.lora_layers,
-                     gradient_checkpointing=config.gradient_checkpointing)
+    model = load_causal_lm(
+        config.base, dtype=precision, load_in=config.load_in, device_map=device_map, attn_implementation=attn
+    )
+    model = add_lora(
+        model,
+        r=config.lora_r,
+        alpha=config.lora_alpha,
+        dropout=config.lora_dropout,
+        target_modules=config.lora_target_modules,
+        layers=config.lora_layers,
+        gradient_checkpointing=config.gradient_checkpointing,
+    )
     trainable = [p for p in model.parameters() if p.requires_grad]
     targets = model.peft_config["default"].target_modules  # a set of names, or one regular expression
-    setup = Setup(precision=precision,
-                  lora_target_modules=[targets] if isinstance(targets, str) else sorted(targets),
-                  trainable_parameters=sum(p.numel() for p in trainable), flatten=flatten)
+    setup = Setup(
+        precision=precision,
+        lora_target_modules=[targets] if isinstance(targets, str) else sorted(targets),
+        trainable_parameters=sum(p.numel() for p in trainable),
+        flatten=flatten,
+    )
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
-    scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.warmup_steps,
-                              num_training_steps=total_steps)
+    scheduler = get_scheduler(
+        config.lr_scheduler, optimizer, num_warmup_steps=config.warmup_steps, num_training_steps=total_steps
+    )
     if accelerator.distributed_type == DistributedType.DEEPSPEED:
         # the step structure is ours: DeepSpeed sees one micro batch per boundary we mark
         accelerator.state.deepspeed_plugin.deepspeed_config.update(
-            train_micro_batch_size_per_gpu=config.micro_batch_size, gradient_accumulation_steps=1,
+            train_micro_batch_size_per_gpu=config.micro_batch_size,
+            gradient_accumulation_steps=1,
             train_batch_size=config.micro_batch_size * accelerator.num_processes,
-            gradient_clipping=config.max_grad_norm)
+            gradient_clipping=config.max_grad_norm,
+        )
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
     checkpoint.install_adapter_hooks(accelerator)
@@ -406,8 +485,17 @@ class StepResult(NamedTuple):
     grad_norm: float | None  # the gradients' total norm before clipping (None without clipping)
 
 
-def train_step(model, optimizer, scheduler, accelerator, data: PreparedData, step_examples: list[int],
-               config: TrainConfig, *, flatten: bool) -> StepResult:
+def train_step(
+    model,
+    optimizer,
+    scheduler,
+    accelerator,
+    data: PreparedData,
+    step_examples: list[int],
+    config: TrainConfig,
+    *,
+    flatten: bool,
+) -> StepResult:
     """One optimizer step over ``step_examples`` (this process takes its share): its loss (mean
     over all its examples, all processes), the learning rate used and the gradient norm.
 
@@ -418,8 +506,9 @@ def train_step(model, optimizer, scheduler, accelerator, data: PreparedData, ste
 
     world = accelerator.num_processes
     mine = batching.rank_share(step_examples, accelerator.process_index, world)
-    passes = batching.micro_batches(mine, data.lengths, micro_batch_size=config.micro_batch_size,
-                                    packing=config.packing, capacity=data.cutoff_len)
+    passes = batching.micro_batches(
+        mine, data.lengths, micro_batch_size=config.micro_batch_size, packing=config.packing, capacity=data.cutoff_len
+    )
     scale = world / len(step_examples)  # DDP averages over processes: this makes the gradient a mean over the step
     loss_sum = torch.zeros((), device=accelerator.device)
     for i, rows in enumerate(passes):
@@ -533,8 +622,9 @@ def _evaluate(model, accelerator, data: PreparedData, config: TrainConfig, flatt
     total = torch.zeros(2, device=accelerator.device)
     model.eval()
     with torch.no_grad():
-        for rows in batching.micro_batches(mine, lengths, micro_batch_size=config.micro_batch_size,
-                                           packing=config.packing, capacity=data.cutoff_len):
+        for rows in batching.micro_batches(
+            mine, lengths, micro_batch_size=config.micro_batch_size, packing=config.packing, capacity=data.cutoff_len
+        ):
             batch = batching.collate([[data.val[j] for j in row] for row in rows], data.pad_id, flatten=flatten)
             losses = loss.forward_losses(model, batch.to(accelerator.device))
             total[0] += losses.sum()
@@ -547,7 +637,13 @@ def _evaluate(model, accelerator, data: PreparedData, config: TrainConfig, flatt
 def _finish(run: TrainRun) -> dict:
     """Write the adapter (PEFT layout) with its tokenizer and ``train_summary.json``."""
     accelerator, model, config, data, state, setup = (
-        run.accelerator, run.model, run.config, run.data, run.state, run.setup)
+        run.accelerator,
+        run.model,
+        run.config,
+        run.data,
+        run.state,
+        run.setup,
+    )
     output = Path(config.output)
     state_dict = accelerator.get_state_dict(model)  # gathers sharded weights: every process takes part
     peak = _peak_memory(accelerator)
@@ -594,6 +690,7 @@ def _finish(run: TrainRun) -> dict:
 
 # --- helpers ------------------------------------------------------------------------------------
 
+
 def _save_stop_tokens(model, data: PreparedData, output: Path) -> None:
     """After chat training, ``generation_config.json`` beside the adapter: the base's, with the
     template's end-of-turn token as an end of generation too (``generate``, ``eval`` and ``merge``
@@ -625,16 +722,18 @@ def _make_accelerator(config: TrainConfig):
         mixed_precision={"fp32": "no"}.get(precision, precision),
         cpu=not cuda,
         log_with=trackers or None,
-        project_config=ProjectConfiguration(project_dir=str(config.output),
-                                            logging_dir=str(Path(config.output) / "logs")),
+        project_config=ProjectConfiguration(
+            project_dir=str(config.output), logging_dir=str(Path(config.output) / "logs")
+        ),
     )
 
 
 def _init_trackers(accelerator, config: TrainConfig) -> None:
     if not accelerator.log_with:
         return
-    flat = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
-            for k, v in config.model_dump(mode="json").items()}
+    flat = {
+        k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config.model_dump(mode="json").items()
+    }
     init_kwargs = {"wandb": {"name": config.wandb_run_name}} if config.wandb_run_name else {}
     accelerator.init_trackers(config.wandb_project or "polyplatypus", config=flat, init_kwargs=init_kwargs)
 
@@ -645,18 +744,27 @@ def _split(examples: list, val_set_size: float, *, seed: int) -> tuple[list, lis
         return examples, []
     n_val = int(val_set_size) if val_set_size >= 1 else round(val_set_size * len(examples))
     if not 0 < n_val < len(examples):
-        raise ConfigError(f"validation set size {val_set_size} leaves no training (or no validation) examples "
-                          f"out of {len(examples)}")
+        raise ConfigError(
+            f"validation set size {val_set_size} leaves no training (or no validation) examples out of {len(examples)}"
+        )
     val_ids = set(batching.epoch_order(len(examples), seed=seed, epoch=-1)[:n_val])
-    return ([e for i, e in enumerate(examples) if i not in val_ids],
-            [e for i, e in enumerate(examples) if i in val_ids])
+    return (
+        [e for i, e in enumerate(examples) if i not in val_ids],
+        [e for i, e in enumerate(examples) if i in val_ids],
+    )
 
 
 def _progress(accelerator, total: int, initial: int, enabled: bool = True):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, desc="train", unit="step", dynamic_ncols=True,
-                disable=not enabled or not accelerator.is_local_main_process)
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc="train",
+        unit="step",
+        dynamic_ncols=True,
+        disable=not enabled or not accelerator.is_local_main_process,
+    )
 
 
 def _peak_memory(accelerator) -> int:

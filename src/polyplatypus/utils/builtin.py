@@ -15,7 +15,7 @@ def resolve_builtin(value: str | None) -> str | None:
     """``builtin:NAME`` -> the path of NAME under the package's assets; anything else unchanged."""
     if value is None or not str(value).startswith(BUILTIN_PREFIX):
         return value
-    name = str(value)[len(BUILTIN_PREFIX):].strip("/")
+    name = str(value)[len(BUILTIN_PREFIX) :].strip("/")
     path = ASSETS_DIR / name
     if not name or not path.exists():
         known = sorted(p.name for p in ASSETS_DIR.iterdir()) if ASSETS_DIR.is_dir() else []

@@ -122,10 +122,13 @@ def check_hub_needs(needs, *, command: str, say=None) -> None:
     missing = [need for need in needs if not is_cached(need.repo_id, need.repo_type)]
     if missing:
         lines = "\n".join(f"  {need.repo_id} ({need.what}): {need.instead}" for need in missing)
-        raise ConfigError(f"{reason}, and {len(missing)} hub id(s) this {command} needs are not in the local "
-                          f"Hugging Face cache ({_hub_cache()}); give local copies instead:\n{lines}")
+        raise ConfigError(
+            f"{reason}, and {len(missing)} hub id(s) this {command} needs are not in the local "
+            f"Hugging Face cache ({_hub_cache()}); give local copies instead:\n{lines}"
+        )
     if flag is None:
         _go_offline()
         (say or (lambda text: print(text, file=sys.stderr, flush=True)))(
             f"polyplatypus {command}: {reason}; reading {', '.join(n.repo_id for n in needs)} from the local cache "
-            "(offline mode)")
+            "(offline mode)"
+        )

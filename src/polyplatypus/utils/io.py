@@ -27,8 +27,15 @@ def _umask() -> int:
 # errno values that mean "this place cannot take the output" (not a bug, not a missing input)
 _CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO}
 # How libraries that write through their own I/O layer (torch.save, safetensors) report the same
-_CANNOT_WRITE_TEXT = ("no space left", "disk quota", "read-only file system", "permission denied",
-                      "file write failed", "i/o error", "inline_container")
+_CANNOT_WRITE_TEXT = (
+    "no space left",
+    "disk quota",
+    "read-only file system",
+    "permission denied",
+    "file write failed",
+    "i/o error",
+    "inline_container",
+)
 
 
 def cannot_write_reason(error: BaseException) -> str | None:
@@ -44,8 +51,9 @@ def cannot_write_reason(error: BaseException) -> str | None:
 
 
 @contextmanager
-def writing(path: str | os.PathLike, *, cleanup: Callable[[], None] | None = None,
-            name_from_error: bool = True) -> Iterator[None]:
+def writing(
+    path: str | os.PathLike, *, cleanup: Callable[[], None] | None = None, name_from_error: bool = True
+) -> Iterator[None]:
     """Run a write of ``path``: a full disk, a read-only file system or missing permissions become
     an :class:`~polyplatypus.errors.OutputError` naming the file (``error.filename`` when the
     error knows it, else ``path``), after ``cleanup`` removed what was half-written."""
@@ -58,8 +66,10 @@ def writing(path: str | os.PathLike, *, cleanup: Callable[[], None] | None = Non
         if cleanup is not None:
             cleanup()
         where = (getattr(error, "filename", None) if name_from_error else None) or path
-        raise OutputError(f"cannot write {where}: {reason}; nothing half-written was left "
-                          "(free some space or choose another output, then run again)") from None
+        raise OutputError(
+            f"cannot write {where}: {reason}; nothing half-written was left "
+            "(free some space or choose another output, then run again)"
+        ) from None
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -39,6 +39,7 @@ _HELD: dict[str, int] = {}
 
 # --- checks -------------------------------------------------------------------------------------
 
+
 def check_folder(path: str | os.PathLike, *, command: str, own: Iterable[str], option: str = "--output") -> Path:
     """Check that ``path`` can be ``command``'s output folder; returns it as a Path.
 
@@ -64,8 +65,13 @@ def check_file(path: str | os.PathLike, *, option: str = "--output") -> Path:
     return path
 
 
-def refuse_inputs(output: str | os.PathLike, inputs: Iterable[tuple[str, str | os.PathLike]], *,
-                  option: str = "--output", holding: bool = False) -> None:
+def refuse_inputs(
+    output: str | os.PathLike,
+    inputs: Iterable[tuple[str, str | os.PathLike]],
+    *,
+    option: str = "--output",
+    holding: bool = False,
+) -> None:
     """No command overwrites its own inputs: refuse, before any work, an ``output`` that is one of
     ``inputs`` ((option, path) pairs; the same file or folder, links followed) or, with
     ``holding`` (a folder output), a folder that holds one of them."""
@@ -74,8 +80,10 @@ def refuse_inputs(output: str | os.PathLike, inputs: Iterable[tuple[str, str | o
         source = _real(path)
         if source == target or (holding and target in source.parents):
             how = "is" if source == target else "holds"
-            raise OutputError(f"{option} {output} {how} an input of this command ({name} {path}); writing there "
-                              f"would replace it: choose another {option} (nothing was written)")
+            raise OutputError(
+                f"{option} {output} {how} an input of this command ({name} {path}); writing there "
+                f"would replace it: choose another {option} (nothing was written)"
+            )
 
 
 def _real(path: str | os.PathLike) -> Path:
@@ -143,6 +151,7 @@ def _listing(entries: list[str], most: int = 5) -> str:
 
 # --- the lock -----------------------------------------------------------------------------------
 
+
 def lock_path(target: str | os.PathLike, *, beside: bool = False) -> Path:
     """Inside the folder ``target``, or (``beside``: a file, or a folder replaced as a whole)
     next to it as ``.<name>.lock``."""
@@ -201,10 +210,14 @@ def _remove_if_empty(folders: list[Path]) -> None:
 
 
 def _acquire(path: Path, target: Path, command: str) -> str:
-    token = json.dumps({
-        "pid": os.getpid(), "host": socket.gethostname(), "command": f"polyplatypus {command}",
-        "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    })
+    token = json.dumps(
+        {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": f"polyplatypus {command}",
+            "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+    )
     for _ in range(5):
         try:
             with writing(path):
@@ -291,14 +304,18 @@ def _in_use_message(target: Path, path: Path, text: str) -> str:
     else:
         where = "" if holder.get("host") == socket.gethostname() else f" on {holder.get('host')}"
         who = f"{holder.get('command', 'another process')} (pid {holder['pid']}{where}, since {holder.get('started')})"
-    return (f"{target} is in use by {who}; lock file {path}. Wait for that process to finish, or delete "
-            "the lock file if it no longer runs")
+    return (
+        f"{target} is in use by {who}; lock file {path}. Wait for that process to finish, or delete "
+        "the lock file if it no longer runs"
+    )
 
 
 # --- leftovers of an interrupted run -------------------------------------------------------------
 
-def remove_temporaries(folder: str | os.PathLike, *, recursive: bool = False, names: Iterable[str] | None = None
-                       ) -> list[Path]:
+
+def remove_temporaries(
+    folder: str | os.PathLike, *, recursive: bool = False, names: Iterable[str] | None = None
+) -> list[Path]:
     """Delete the atomic writers' temporary files (``.<name>.<random>.tmp``) an interrupted run left
     in ``folder`` (and below with ``recursive``); with ``names``, only those of files so named.
     Call it only while holding the folder's lock. Returns what was removed."""
@@ -306,7 +323,9 @@ def remove_temporaries(folder: str | os.PathLike, *, recursive: bool = False, na
     if not folder.is_dir():
         return []
     wanted = set(names) if names is not None else None
-    candidates = folder.rglob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}") if recursive else folder.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}")
+    candidates = (
+        folder.rglob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}") if recursive else folder.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}")
+    )
     removed = []
     for path in candidates:
         if not path.is_file():

@@ -61,8 +61,9 @@ def parse_request(value: str | int | None, *, source: str = ENV) -> int | str:
     return number
 
 
-def choose_threads(request: int | str, *, cores: int, busy_elsewhere: float,
-                   user_omp: str | None = None) -> ThreadChoice:
+def choose_threads(
+    request: int | str, *, cores: int, busy_elsewhere: float, user_omp: str | None = None
+) -> ThreadChoice:
     """The number of threads for ``request`` (see :func:`parse_request`) on ``cores`` usable cores
     of which other processes keep ``busy_elsewhere`` (in cores) busy."""
     if request == "off":
@@ -87,8 +88,10 @@ def usable_cores() -> int:
 
 
 def _cgroup_quota() -> float | None:
-    for path, split in (("/sys/fs/cgroup/cpu.max", None),
-                        ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")):
+    for path, split in (
+        ("/sys/fs/cgroup/cpu.max", None),
+        ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
+    ):
         try:
             with open(path, encoding="ascii") as handle:
                 fields = handle.read().split()
@@ -143,8 +146,7 @@ def apply_thread_policy(requested: str | int | None = None, *, environ=None) -> 
     source = "--threads" if requested is not None else ENV
     request = parse_request(requested if requested is not None else environ.get(ENV), source=source)
     busy = busy_cores() if request == "auto" and not environ.get("OMP_NUM_THREADS") else 0.0
-    choice = choose_threads(request, cores=usable_cores(), busy_elsewhere=busy,
-                            user_omp=environ.get("OMP_NUM_THREADS"))
+    choice = choose_threads(request, cores=usable_cores(), busy_elsewhere=busy, user_omp=environ.get("OMP_NUM_THREADS"))
     if request == "off":
         return choice
     for name, value in WAIT_ENV.items():
