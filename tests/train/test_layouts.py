@@ -153,6 +153,9 @@ def test_train_merge_evaluate_and_generate(arch, trained, tmp_path, tiny_tokeniz
             "eval",
             "--model",
             f"m={merged_dir}",
+            "--model",
+            f"a={adapter}",  # the adapter without merging, on the base it records
+            "--log-samples",
             "--tasks",
             "kobest_copa,kobest_hellaswag",
             "--shots",
@@ -171,7 +174,15 @@ def test_train_merge_evaluate_and_generate(arch, trained, tmp_path, tiny_tokeniz
     assert code == 0, capsys.readouterr().err
     records = json.loads((tmp_path / "eval" / "results.json").read_text())
     records = records if isinstance(records, list) else records.get("results", records)
-    assert len(records) == 2 and all(r["n"] == 3 for r in records)
+    assert len(records) == 4 and all(r["n"] == 3 for r in records)
+    for task in ("kobest_copa", "kobest_hellaswag"):  # scored through PEFT: the merged model's loglikelihoods
+        samples = {
+            label: [json.loads(line) for line in (tmp_path / "eval" / "samples" / label / f"{task}_0shot.jsonl").open()]
+            for label in ("m", "a")
+        }
+        merged_ll = torch.tensor([s["loglikelihoods"] for s in samples["m"]])
+        adapter_ll = torch.tensor([s["loglikelihoods"] for s in samples["a"]])
+        torch.testing.assert_close(adapter_ll, merged_ll, rtol=0, atol=1e-4)  # fp32 rounding of the merged sum
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3_text"])  # untied and tied embeddings
