@@ -211,6 +211,16 @@ DOC_RUN_SKIPPED = [
     ("polyplatypus train --config src/polyplatypus/configs/train", "the shipped config names the hub base and data"),
     ("polyplatypus train --config run.yaml", "a placeholder for the reader's config"),
     ("polyplatypus report runs/", "needs recipe runs of 12.8b and 7b models (a GPU)"),
+    (
+        "--prompt-template chat",
+        "a hub base with a chat template (A.X 4.0 Light); chat training: tests/train/test_chat_train.py",
+    ),
+    (
+        "tuned=runs/ax-chat",
+        "the adapter of the chat training above (skipped); adapters: tests/eval/test_adapter_eval.py",
+    ),
+    ("tuned=runs/qwen-chat", "a chat adapter of the reader's; adapters: tests/eval/test_adapter_eval.py"),
+    ("::runs/qwen-chat", "a chat adapter and base copy of the reader's; tests/eval/test_adapter_eval.py"),
 ]
 _FENCED = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
