@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("lm_eval")
-os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_EVALUATE_OFFLINE="1")  # noqa: never the network
+os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_EVALUATE_OFFLINE="1")  # never the network
 
 from tests.eval.generative_fixtures import write_generative_tasks  # noqa: E402
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("lm_eval")
-os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_EVALUATE_OFFLINE="1")  # noqa: never the network
+os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_EVALUATE_OFFLINE="1")  # never the network
 
 from tests.eval import lm_eval_fixtures as fx  # noqa: E402
 
