@@ -123,3 +123,23 @@ def write_generative_tasks(folder: Path, kobest_dir: Path, *, max_gen_toks: int 
     (folder / "copa_choice_local.yaml").write_text(CHOICE_TASK.format(**files), encoding="utf-8")
     (folder / "_copa_mixed_local.yaml").write_text(GROUP, encoding="utf-8")
     return folder
+
+
+def lm_eval_reference(model, name, shots, limit, folder, **options):
+    """lm-eval 0.4.13's own run of a task over ``folder``'s files: ``simple_evaluate`` with its
+    ``HFLM`` engine at batch size 1, samples logged (the reference these tests compare with)."""
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+
+    from polyplatypus.tasks.lm_eval_tasks import task_manager
+
+    lm = HFLM(pretrained=model[0], tokenizer=model[1], batch_size=1)
+    return simple_evaluate(
+        model=lm,
+        tasks=[name],
+        num_fewshot=shots,
+        limit=limit,
+        log_samples=True,
+        task_manager=task_manager([str(folder)]),
+        **options,
+    )

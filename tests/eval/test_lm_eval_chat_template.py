@@ -18,7 +18,7 @@ pytest.importorskip("lm_eval")
 os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_EVALUATE_OFFLINE="1")  # never the network
 
 from polyplatypus.errors import ConfigError  # noqa: E402
-from tests.eval.generative_fixtures import write_generative_tasks  # noqa: E402
+from tests.eval.generative_fixtures import lm_eval_reference, write_generative_tasks  # noqa: E402
 
 MODEL = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-gptneox-lm"
 TEMPLATE = (
@@ -50,24 +50,6 @@ def chat_model(chat_model_dir):
     return load_model(str(chat_model_dir), dtype="float32", device="cpu")
 
 
-def lm_evals(model, name, shots, limit, folder, **options):
-    from lm_eval import simple_evaluate
-    from lm_eval.models.huggingface import HFLM
-
-    from polyplatypus.tasks.lm_eval_tasks import task_manager
-
-    lm = HFLM(pretrained=model[0], tokenizer=model[1], batch_size=1)
-    return simple_evaluate(
-        model=lm,
-        tasks=[name],
-        num_fewshot=shots,
-        limit=limit,
-        log_samples=True,
-        task_manager=task_manager([str(folder)]),
-        **options,
-    )
-
-
 def ours(model, name, shots, limit, folder, **settings):
     """Requests built as eval builds them (EvalConfig's options), scored by our engine."""
     from polyplatypus.eval.config import EvalConfig
@@ -83,7 +65,7 @@ def ours(model, name, shots, limit, folder, **settings):
 
 
 def assert_same_requests_and_results(model, name, shots, limit, folder, lm_eval_options, settings):
-    expected = lm_evals(model, name, shots, limit, folder, **lm_eval_options)
+    expected = lm_eval_reference(model, name, shots, limit, folder, **lm_eval_options)
     cell, record, samples, results = ours(model, name, shots, limit, folder, **settings)
     for task_name, logged in expected["samples"].items():
         mine = [s for s in samples if s["task"] == task_name]

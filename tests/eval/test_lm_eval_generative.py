@@ -18,7 +18,7 @@ pytest.importorskip("lm_eval")
 os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_EVALUATE_OFFLINE="1")  # never the network
 
 from polyplatypus.errors import ConfigError  # noqa: E402
-from tests.eval.generative_fixtures import write_generative_tasks  # noqa: E402
+from tests.eval.generative_fixtures import lm_eval_reference, write_generative_tasks  # noqa: E402
 
 MODEL = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-gptneox-lm"
 TOLERANCE = 1e-4
@@ -46,24 +46,6 @@ def model():
     return load_model(str(MODEL), dtype="float32", device="cpu")
 
 
-def reference(model, name, shots, limit, folder, **options):
-    from lm_eval import simple_evaluate
-    from lm_eval.models.huggingface import HFLM
-
-    from polyplatypus.tasks.lm_eval_tasks import task_manager
-
-    lm = HFLM(pretrained=model[0], tokenizer=model[1], batch_size=1)
-    return simple_evaluate(
-        model=lm,
-        tasks=[name],
-        num_fewshot=shots,
-        limit=limit,
-        log_samples=True,
-        task_manager=task_manager([str(folder)]),
-        **options,
-    )
-
-
 def ours(model, name, shots, limit, folder, options=None, **kwargs):
     from polyplatypus.eval.lm_eval_cells import score_lm_eval_cell
     from polyplatypus.tasks.lm_eval_tasks import build_cell
@@ -86,7 +68,7 @@ def same(ours, theirs) -> bool:
 
 
 def assert_same_as_lm_eval(model, name, shots, limit, folder, options=None, **lm_eval_options):
-    expected = reference(model, name, shots, limit, folder, **lm_eval_options)
+    expected = lm_eval_reference(model, name, shots, limit, folder, **lm_eval_options)
     cell, record, samples, results = ours(model, name, shots, limit, folder, options)
     compared = 0
     for task_name, logged in expected["samples"].items():
