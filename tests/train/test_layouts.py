@@ -48,34 +48,12 @@ def test_lora_targets_are_found_by_role(arch, tiny_layout_dir):
 def _moe_and_remote_code_models():
     from transformers import Qwen3MoeConfig
 
-    moe = AutoModelForCausalLM.from_config(
-        Qwen3MoeConfig(
-            vocab_size=64,
-            hidden_size=16,
-            intermediate_size=32,
-            moe_intermediate_size=8,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            head_dim=8,
-            num_experts=4,
-            num_experts_per_tok=2,
-        )
-    )
-    unlabelled = AutoModelForCausalLM.from_config(
-        Qwen3MoeConfig(
-            vocab_size=64,
-            hidden_size=16,
-            intermediate_size=32,
-            moe_intermediate_size=8,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            head_dim=8,
-            num_experts=4,
-            num_experts_per_tok=2,
-        )
-    )
+    def tiny_moe():
+        sizes = dict(vocab_size=64, hidden_size=16, intermediate_size=32, moe_intermediate_size=8, head_dim=8)
+        heads = dict(num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1)
+        return AutoModelForCausalLM.from_config(Qwen3MoeConfig(**sizes, **heads, num_experts=4, num_experts_per_tok=2))
+
+    moe, unlabelled = tiny_moe(), tiny_moe()
     unlabelled.config.base_model_tp_plan = None  # as a remote-code config without a plan
     return moe, unlabelled
 
