@@ -143,3 +143,86 @@ def lm_eval_reference(model, name, shots, limit, folder, **options):
         task_manager=task_manager([str(folder)]),
         **options,
     )
+
+
+REVIEW_TASK = """\
+task: review_label_local
+dataset_path: json
+dataset_name: null
+dataset_kwargs:
+  data_files: {{train: {train}, test: {test}}}
+output_type: generate_until
+training_split: train
+test_split: test
+fewshot_split: train
+fewshot_config:
+  sampler: first_n
+doc_to_text: "{{{{review}}}}"
+doc_to_target: "{{{{label}}}}"
+target_delimiter: ""
+generation_kwargs:
+  until: ["\\n\\n"]
+  max_gen_toks: 16
+  do_sample: false
+metric_list:
+  - metric: exact_match
+    aggregation: mean
+    higher_is_better: true
+metadata: {{version: 1.0}}
+"""
+
+PROSE_TASK = """\
+task: prose_open_local
+dataset_path: json
+dataset_name: null
+dataset_kwargs:
+  data_files: {{test: {test}}}
+output_type: generate_until
+test_split: test
+num_fewshot: 0
+doc_to_text: "{{{{opening}}}}"
+doc_to_target: "{{{{rest}}}}"
+generation_kwargs:
+  until: ["(부정)"]
+  max_gen_toks: 40
+  do_sample: false
+metric_list:
+  - metric: exact_match
+    aggregation: mean
+    higher_is_better: true
+metadata: {{version: 1.0}}
+"""
+
+REVIEW_GROUP = """\
+group: review_prose_local
+task: [review_label_local, prose_open_local]
+aggregate_metric_list:
+  - {metric: exact_match, aggregation: mean, weight_by_size: true}
+metadata: {version: 1.0}
+"""
+
+CORPUS = Path(__file__).resolve().parents[2] / "src" / "polyplatypus" / "assets" / "corpus"
+
+
+def _corpus_paragraphs(prose: bool) -> list[str]:
+    files = [p for p in sorted(CORPUS.glob("*.txt")) if p.name.startswith("2") != prose]
+    return [t.strip() for p in files for t in p.read_text(encoding="utf-8").split("\n\n")[1:] if t.strip()]
+
+
+def write_review_tasks(folder: Path) -> Path:
+    """Tasks for the briefly trained tests/fixtures/tiny-gptneox-gen, which ends a review drill
+    with a blank line and a prose paragraph with EOS: ``review_label_local`` (a review's label
+    generated after 3 ``first_n`` shots, exact_match on it), ``prose_open_local`` (prose openings,
+    0-shot, other generation kwargs) and the group ``review_prose_local`` of both."""
+    folder.mkdir(parents=True, exist_ok=True)
+    reviews = [(r, f" {label}") for r, label in (p.rsplit(" ", 1) for p in _corpus_paragraphs(prose=False))]
+    train = _jsonl(folder / "review-train.jsonl", [{"review": r, "label": label} for r, label in reviews[:20]])
+    test = _jsonl(folder / "review-test.jsonl", [{"review": r, "label": label} for r, label in reviews[200:260]])
+    prose = _jsonl(
+        folder / "prose-test.jsonl", [{"opening": p[:10], "rest": p[10:]} for p in _corpus_paragraphs(prose=True)]
+    )
+    files = {"train": json.dumps(train), "test": json.dumps(test)}
+    (folder / "review_label_local.yaml").write_text(REVIEW_TASK.format(**files), encoding="utf-8")
+    (folder / "prose_open_local.yaml").write_text(PROSE_TASK.format(test=json.dumps(prose)), encoding="utf-8")
+    (folder / "_review_prose_local.yaml").write_text(REVIEW_GROUP, encoding="utf-8")
+    return folder

@@ -13,7 +13,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
-from polyplatypus.eval.distributed import score_split
+from polyplatypus.eval.distributed import (
+    distributed_state,
+    gather_generated,
+    generation_share,
+    scaled_progress,
+    score_split,
+)
 from polyplatypus.eval.metrics import accuracy, macro_f1
 from polyplatypus.tasks.lm_eval_tasks import GENERATIVE, LmEvalCell, lm_eval_target
 from polyplatypus.utils.quiet import without_log_message
@@ -203,6 +209,7 @@ class Generations:
 
     kept: dict[int, dict] = field(default_factory=dict)
     keep: Callable[[int, dict], None] | None = None
+    per_process: list[int] = field(default_factory=list)  # how many each process generated (filled by generate)
 
 
 def _engine_reports_each(lm) -> bool:
@@ -226,14 +233,31 @@ def _record(lm, position: int, text: str, extra: tuple) -> dict:
     return {"text": text, **{k: get(k) for k in fields}}
 
 
+def _share(lm, requests: list, todo: list[int]) -> list[int]:
+    """The request numbers of ``todo`` this process generates (all of them in one process):
+    contiguous runs of the engine's token order, balanced by expected work
+    (:func:`polyplatypus.eval.distributed.generation_share`)."""
+    if distributed_state() is None:
+        return todo
+    encode = getattr(lm, "generation_context", None) or (lambda request: lm.tok_encode(request.args[0]))
+    contexts = [encode(requests[n]) for n in todo]
+    work = [max_gen_toks(requests[n].args[1], lm.max_gen_toks) for n in todo]
+    return [todo[i] for i in sorted(generation_share(contexts, work))]
+
+
 def generate(lm, requests: list, generations: Generations | None = None, progress=None) -> list[dict]:
     """Every request's generation record, in order: those ``generations`` kept are not generated
-    again; the others are kept as each finishes. ``progress(n)`` counts finished requests."""
+    again; the others are kept as each finishes. ``progress(n)`` counts finished requests. Under
+    several processes each generates its share and all get every record back;
+    ``generations.per_process`` says how many each generated."""
     generations = generations or Generations()
     records: dict[int, dict] = dict(generations.kept)
     todo = [number for number in range(len(requests)) if number not in records]
+    mine = _share(lm, requests, todo)
     if progress is not None and records:
         progress(len(records))
+    if progress is not None and mine and len(mine) < len(todo):  # the main process's bar stands for every share
+        progress = scaled_progress(progress, len(todo) / len(mine))
 
     def finished(position: int, numbers: list[int], text: str, *extra) -> None:
         record = _record(lm, position, text, extra)
@@ -243,6 +267,15 @@ def generate(lm, requests: list, generations: Generations | None = None, progres
         if progress is not None:
             progress(1)
 
+    _generate_each(lm, requests, mine, records, finished)
+    gathered, generations.per_process = gather_generated({number: records[number] for number in mine})
+    records.update(gathered)
+    return [records[number] for number in range(len(requests))]
+
+
+def _generate_each(lm, requests: list, todo: list[int], records: dict[int, dict], finished) -> None:
+    """Generate the requests numbered ``todo``, calling ``finished`` as each ends (or, for an engine
+    that reports only whole calls, after each chunk of :data:`GENERATION_CHUNK`)."""
     size = max(1, len(todo)) if _engine_reports_each(lm) else max(GENERATION_CHUNK, int(lm.batch_size or 1))
     for start in range(0, len(todo), size):
         numbers = todo[start : start + size]
@@ -262,7 +295,6 @@ def generate(lm, requests: list, generations: Generations | None = None, progres
             texts = lm.generate_until([requests[n] for n in numbers], disable_tqdm=True)
             for position, text in enumerate(texts):
                 finished(position, numbers, text)
-    return [records[number] for number in range(len(requests))]
 
 
 def score_lm_eval_cell(
@@ -290,6 +322,7 @@ def score_lm_eval_cell(
         for inst, answer in zip(scored, lm.loglikelihood(scored, disable_tqdm=True)):
             inst.resps.append(answer)
     requests = generative_requests(cell)
+    generations = generations or Generations()
     per_request = 1 / max(1, len(requests) / max(1, len({(i.task_name, i.doc_id) for i in requests})))
     generated = generate(
         lm, requests, generations, progress=(lambda n: progress(n * per_request)) if progress is not None else None
@@ -305,7 +338,10 @@ def score_lm_eval_cell(
         offset += sum(inst.request_type != GENERATIVE for inst in cell.instances[task_name])
         accumulated[task_name] = {"task": task, "raw_metrics": raw, "logged_samples": []}
     results = _process_results(accumulated, cell.groups, bootstrap_iters)._to_eval_results()
-    return record_metrics(cell, results, samples, lm), samples, results
+    record = record_metrics(cell, results, samples, lm)
+    if requests and len(generations.per_process) > 1:  # how the documents were shared out this run
+        record["generated_per_process"] = generations.per_process
+    return record, samples, results
 
 
 def _config_summary(config: dict) -> dict:

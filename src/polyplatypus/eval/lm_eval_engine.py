@@ -194,12 +194,7 @@ class SharedContextLM(HFLM):
             eos_ids=eos_ids_of(config),
             repetition_penalty=check_generation_settings(kwargs, config, do_sample=kwargs["do_sample"]),
         )
-        contexts = [
-            self.tok_batch_encode(
-                [requests[i].args[0]], left_truncate_len=self.max_length - max_gen_toks, truncation=self.truncation
-            )[0][0].tolist()
-            for i in indices
-        ]
+        contexts = [self.generation_context(requests[i]) for i in indices]
 
         def reference(context: list[int], max_new_tokens: int) -> list[int]:
             ids = torch.tensor([context], device=self.device)
@@ -226,6 +221,14 @@ class SharedContextLM(HFLM):
         engine.generate(contexts, settings, on_done=finished)
         for name, value in vars(engine.counters).items():
             setattr(self.generation_counters, name, getattr(self.generation_counters, name) + value)
+
+    def generation_context(self, request) -> list[int]:
+        """A generation request's context tokens as ``HFLM`` encodes them for a batch of one: left
+        truncated to ``max_length - max_gen_toks``."""
+        kwargs = normalize_gen_kwargs(request.args[1], self.max_gen_toks)
+        room = self.max_length - kwargs["max_gen_toks"]
+        ids, _ = self.tok_batch_encode([request.args[0]], left_truncate_len=room, truncation=self.truncation)
+        return ids[0].tolist()
 
     def answer_text(self, tokens: list[int], until: list[str]) -> str:
         """The answer ``HFLM.generate_until`` makes of generated tokens: thinking stripped, then cut

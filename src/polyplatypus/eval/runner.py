@@ -21,7 +21,14 @@ from polyplatypus.data.kobest import describe_source, documents_sha256
 from polyplatypus.data.task_data import describe_task_source, load_documents, task_fingerprint
 from polyplatypus.errors import ConfigError
 from polyplatypus.eval.config import EvalConfig
-from polyplatypus.eval.distributed import device_for_process, distributed_state, is_main_process, score_split
+from polyplatypus.eval.distributed import (
+    device_for_process,
+    distributed_state,
+    is_main_process,
+    process_index,
+    score_split,
+    union_across_processes,
+)
 from polyplatypus.eval.hub_needs import eval_hub_needs
 from polyplatypus.eval.metrics import accuracy, macro_f1, predict, predict_length_normalized
 from polyplatypus.eval.models import ModelSpec
@@ -565,9 +572,14 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
     from polyplatypus.eval.lm_eval_cells import Generations, document_count, score_lm_eval_cell
 
     config = grid.config
-    keeping = grid.store is not None and is_main_process() and built.generative
+    keeping = grid.store is not None and built.generative  # each process keeps what it generates
     stem = file_stem(built.name)
-    kept = grid.store.kept_generations(spec, stem, built.shots, key) if keeping else {}
+    kept = union_across_processes(grid.store.kept_generations(spec, stem, built.shots, key)) if keeping else {}
+    rank = process_index()  # process 0 compacts every process's kept generations into its own file
+    own = kept if rank == 0 or not keeping else grid.store.kept_generations(spec, stem, built.shots, key, rank)
+    keeping_file = (
+        grid.store.keeping_generations(spec, stem, built.shots, key, own, rank) if keeping else nullcontext(None)
+    )
     with (
         tqdm(
             total=document_count(built),
@@ -576,7 +588,7 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
             disable=not config.progress or not is_main_process(),
             bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]",
         ) as bar,
-        grid.store.keeping_generations(spec, stem, built.shots, key, kept) if keeping else nullcontext(None) as keep,
+        keeping_file as keep,
     ):
         metrics, samples, _ = score_lm_eval_cell(
             model,

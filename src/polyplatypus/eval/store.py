@@ -7,7 +7,9 @@ A results folder holds::
     results.md                            the model-card tables of results.json
     cells/<model>/<task>_<k>shot.json     one finished cell: its record + per-document golds/preds
     cells/<model>/<task>_<k>shot.partial.jsonl   a generative cell's finished generations while it
-                                          runs (its key, then one line each): a killed run resumes
+                                          runs (its key, then one line each): a killed run resumes;
+                                          under several processes, process r > 0 keeps its own
+                                          in ``<task>_<k>shot.rank<r>.partial.jsonl``
     samples/<model>/<task>_<k>shot.jsonl  per-document details (``--log-samples``)
     lm_eval/<k>-shot/<model>/results_<date>.json   results.json in lm-eval 0.4's schema
                                           (:mod:`polyplatypus.eval.lm_eval_results`)
@@ -141,15 +143,34 @@ class ResultsStore:
     def samples_path(self, spec: ModelSpec, task: str, shots: int) -> Path:
         return inside(self.root, SAMPLES_DIR, spec.slug, cell_stem(task, shots) + ".jsonl")
 
-    def partial_path(self, spec: ModelSpec, task: str, shots: int) -> Path:
-        """A generative cell's finished generations while it runs (removed once the cell is written)."""
-        return self.root / CELLS_DIR / spec.slug / f"{task}_{shots}shot.partial.jsonl"
+    def partial_path(self, spec: ModelSpec, task: str, shots: int, rank: int = 0) -> Path:
+        """A generative cell's finished generations while it runs (removed once the cell is written):
+        each process appends to its own file, so no two processes write one file."""
+        process = f".rank{rank}" if rank else ""
+        return self.root / CELLS_DIR / spec.slug / f"{task}_{shots}shot{process}.partial.jsonl"
 
-    def kept_generations(self, spec: ModelSpec, task: str, shots: int, key: dict) -> dict[int, dict]:
-        """The generations an interrupted run of this cell kept, by request number: only those of a
-        run with the same key (its first line); a line cut short by the kill is left out."""
+    def partial_paths(self, spec: ModelSpec, task: str, shots: int) -> list[Path]:
+        """The cell's partial files of every process (of this run's process count or another's)."""
+        import re
+
+        name = re.compile(re.escape(f"{task}_{shots}shot") + r"(\.rank[1-9][0-9]*)?\.partial\.jsonl")
+        folder = self.partial_path(spec, task, shots).parent
+        return sorted(p for p in folder.glob("*.partial.jsonl") if name.fullmatch(p.name)) if folder.is_dir() else []
+
+    def kept_generations(self, spec: ModelSpec, task: str, shots: int, key: dict, rank: int | None = None):
+        """The generations an interrupted run of this cell kept, by request number (those of every
+        process's file, or of process ``rank``'s only): only those of a run with the same key (a
+        file's first line); a line cut short by the kill is left out."""
+        paths = self.partial_paths(spec, task, shots) if rank is None else [self.partial_path(spec, task, shots, rank)]
+        kept: dict[int, dict] = {}
+        for path in paths:
+            kept.update(self._kept_in(path, key))
+        return kept
+
+    @staticmethod
+    def _kept_in(path: Path, key: dict) -> dict[int, dict]:
         try:
-            lines = self.partial_path(spec, task, shots).read_text(encoding="utf-8").splitlines()
+            lines = path.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError):
             return {}
         rows = []
@@ -163,11 +184,11 @@ class ResultsStore:
         return {int(row["request"]): row["record"] for row in rows[1:] if isinstance(row, dict) and "record" in row}
 
     @contextmanager
-    def keeping_generations(self, spec: ModelSpec, task: str, shots: int, key: dict, kept: dict[int, dict]):
-        """``keep(number, record)`` appending each finished generation to the cell's partial file
-        (rewritten first with its key and ``kept``), flushed line by line so that a killed run
-        loses only what was in flight."""
-        path = self.partial_path(spec, task, shots)
+    def keeping_generations(self, spec: ModelSpec, task: str, shots: int, key: dict, kept: dict[int, dict], rank=0):
+        """``keep(number, record)`` appending each finished generation to process ``rank``'s partial
+        file of the cell (rewritten first with its key and ``kept``), flushed line by line so that a
+        killed run loses only what was in flight."""
+        path = self.partial_path(spec, task, shots, rank)
         path.parent.mkdir(parents=True, exist_ok=True)
         rows = [{"key": key}] + [{"request": n, "record": r} for n, r in sorted(kept.items())]
         atomic_write_jsonl(path, json.loads(json.dumps(rows, default=str)))
@@ -327,7 +348,8 @@ class ResultsStore:
         else:
             samples_path.unlink(missing_ok=True)  # an earlier run's samples would not match this cell
         atomic_write_json(self.cell_path(spec, task, shots), cell)
-        self.partial_path(spec, task, shots).unlink(missing_ok=True)
+        for partial in self.partial_paths(spec, task, shots):
+            partial.unlink(missing_ok=True)
         return cell
 
     def write_results(self, records: list[dict], *, config: dict, versions: dict, tables: str) -> None:

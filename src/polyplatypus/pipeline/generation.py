@@ -37,9 +37,17 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def generate_file(config) -> int:
     """Answer ``config.prompts`` into ``config.output``; returns how many responses it holds."""
+    from polyplatypus.errors import ConfigError
+    from polyplatypus.eval.distributed import process_count
     from polyplatypus.eval.prompt_file import generate_prompt_file, read_prompts
     from polyplatypus.train.generate import load_for_generation
 
+    if process_count() > 1:
+        raise ConfigError(
+            f"generate --prompts runs in one process, not {process_count()} (torchrun / accelerate launch): "
+            "each would answer every prompt into the same --output; run it without a launcher "
+            "(it uses a GPU when one is visible)"
+        )
     prompts = read_prompts(config.prompts)  # a malformed line is named before the model loads
     model, tokenizer, trained, _ = load_for_generation(config.model, adapter=config.adapter)
     return generate_prompt_file(
