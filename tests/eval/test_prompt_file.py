@@ -133,3 +133,17 @@ def test_a_bad_prompt_line_is_named_before_the_model_loads(tmp_path, capsys):
 def test_instruction_and_prompts_exclude_each_other(capsys):
     assert main(["generate", "--model", "m", "--instruction", "x", "--prompts", "p.jsonl", "--output", "o"]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_prompts_under_several_processes_are_refused_before_the_model_loads(tmp_path, monkeypatch, capsys):
+    """Under torchrun every process would answer every prompt into the one output file."""
+    import importlib
+
+    loading = importlib.import_module("polyplatypus.train.generate")  # the module (the package exports a function)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(loading, "load_for_generation", lambda *a, **k: pytest.fail("the model was loaded"))
+    prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS)
+    out = tmp_path / "answers.jsonl"
+    assert main(["generate", "--model", str(MODEL), "--prompts", str(prompts), "--output", str(out)]) == 2
+    assert "generate --prompts runs in one process, not 2" in capsys.readouterr().err
+    assert not out.exists()
