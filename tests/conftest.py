@@ -40,6 +40,7 @@ SLOW_FILES = {
     "train/test_base_fingerprint.py",
     "train/test_gpu_train_script.py",
     "eval/test_distributed.py",
+    "eval/test_distributed_generation.py",
     "eval/test_reference_golden.py",
     "eval/test_hatespeech_golden.py",
     "eval/test_lm_eval_parity.py",
