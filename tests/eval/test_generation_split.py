@@ -94,3 +94,48 @@ def test_kept_generations_are_read_from_every_process_file_of_the_cell(tmp_path)
     store.write_cell(SPEC, "lm_eval-gen", 1, {"model": "tiny"}, samples=None)
     left = sorted(p.name for p in (tmp_path / "cells" / "tiny").iterdir())
     assert left == ["lm_eval-gen_10shot.partial.jsonl", "lm_eval-gen_1shot.json"]  # every process's file removed
+
+
+def test_a_process_generates_only_its_share_and_gets_every_record_back(monkeypatch):
+    """Process 0 of 2 (the other process's gather stood in for): it generates only its run of the
+    requests not kept, keeps only those, and returns every request's record in request order."""
+    import types
+
+    import accelerate.utils
+
+    pytest.importorskip("lm_eval")
+    from lm_eval.api.instance import Instance
+
+    from polyplatypus.eval import distributed
+    from polyplatypus.eval.lm_eval_cells import Generations, generate
+
+    prompts = ["다 가", "가 나 다", "가 나", "나 가", "다", "가 다"]
+    requests = [Instance("generate_until", {}, (p, {"max_gen_toks": 8}), i) for i, p in enumerate(prompts)]
+    asked, kept_now = [], []
+
+    class Engine:  # reports each request as it finishes, as SharedContextLM does
+        max_gen_toks, batch_size, on_generated = 256, 1, None
+
+        def generation_context(self, request):
+            return [ord(c) for c in request.args[0]]
+
+        def generate_until(self, requests, disable_tqdm=False):
+            for position, request in enumerate(requests):
+                asked.append(request.args[0])
+                self.on_generated(position, request.args[0] + "!")
+            return [request.args[0] + "!" for request in requests]
+
+    todo = [0, 1, 3, 4, 5]  # request 2 was kept by an earlier run
+    mine, theirs = contiguous_shares([[ord(c) for c in prompts[n]] for n in todo], [8] * len(todo), 2)
+    other = [(1, [(todo[i], {"text": prompts[todo[i]] + "?"}) for i in theirs])]  # process 1's gather part
+    monkeypatch.setattr(
+        distributed, "distributed_state", lambda: types.SimpleNamespace(process_index=0, num_processes=2)
+    )
+    monkeypatch.setattr(accelerate.utils, "gather_object", lambda part: part + other)
+    generations = Generations(kept={2: {"text": "kept"}}, keep=lambda number, record: kept_now.append(number))
+    records = generate(Engine(), requests, generations)
+    assert sorted(asked) == sorted(prompts[todo[i]] for i in mine) and 0 < len(mine) < len(todo)
+    assert sorted(kept_now) == sorted(todo[i] for i in mine)
+    expected = {todo[i]: prompts[todo[i]] + "!" for i in mine} | {todo[i]: prompts[todo[i]] + "?" for i in theirs}
+    assert [r["text"] for r in records] == [expected.get(n, "kept") for n in range(len(prompts))]
+    assert generations.per_process == [len(mine), len(theirs)]

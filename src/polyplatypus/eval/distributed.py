@@ -8,7 +8,7 @@ the prefixes its documents share, with the runs balanced by their expected work.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Callable, Sequence
 
 
 def process_count() -> int:
@@ -95,12 +95,16 @@ def contiguous_shares(contexts: Sequence[Sequence[int]], work: Sequence[int], pa
     return shares
 
 
-def generation_share(contexts: Sequence[Sequence[int]], work: Sequence[int]) -> list[int]:
-    """This process's documents to generate (positions in ``contexts``; all of them in one process)."""
+def generation_share(count: int, context: Callable[[int], list[int]], work: Callable[[int], int]) -> list[int]:
+    """This process's documents to generate, of ``count`` (all of them in one process, where the
+    contexts are not even encoded): ``context(i)`` gives document i's tokens, ``work(i)`` its
+    generation budget."""
     state = distributed_state()
     if state is None:
-        return list(range(len(contexts)))
-    return contiguous_shares(contexts, work, state.num_processes)[state.process_index]
+        return list(range(count))
+    contexts = [context(i) for i in range(count)]
+    shares = contiguous_shares(contexts, [work(i) for i in range(count)], state.num_processes)
+    return sorted(shares[state.process_index])
 
 
 def gather_generated(mine: dict[int, dict]) -> tuple[dict[int, dict], list[int]]:

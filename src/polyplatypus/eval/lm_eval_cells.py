@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from polyplatypus.eval.distributed import (
-    distributed_state,
     gather_generated,
     generation_share,
     scaled_progress,
@@ -237,12 +236,13 @@ def _share(lm, requests: list, todo: list[int]) -> list[int]:
     """The request numbers of ``todo`` this process generates (all of them in one process):
     contiguous runs of the engine's token order, balanced by expected work
     (:func:`polyplatypus.eval.distributed.generation_share`)."""
-    if distributed_state() is None:
-        return todo
     encode = getattr(lm, "generation_context", None) or (lambda request: lm.tok_encode(request.args[0]))
-    contexts = [encode(requests[n]) for n in todo]
-    work = [max_gen_toks(requests[n].args[1], lm.max_gen_toks) for n in todo]
-    return [todo[i] for i in sorted(generation_share(contexts, work))]
+    share = generation_share(
+        len(todo),
+        context=lambda i: encode(requests[todo[i]]),
+        work=lambda i: max_gen_toks(requests[todo[i]].args[1], lm.max_gen_toks),
+    )
+    return [todo[i] for i in share]
 
 
 def generate(lm, requests: list, generations: Generations | None = None, progress=None) -> list[dict]:

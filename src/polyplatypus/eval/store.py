@@ -157,7 +157,9 @@ class ResultsStore:
         folder = self.partial_path(spec, task, shots).parent
         return sorted(p for p in folder.glob("*.partial.jsonl") if name.fullmatch(p.name)) if folder.is_dir() else []
 
-    def kept_generations(self, spec: ModelSpec, task: str, shots: int, key: dict, rank: int | None = None):
+    def kept_generations(
+        self, spec: ModelSpec, task: str, shots: int, key: dict, rank: int | None = None
+    ) -> dict[int, dict]:
         """The generations an interrupted run of this cell kept, by request number (those of every
         process's file, or of process ``rank``'s only): only those of a run with the same key (a
         file's first line); a line cut short by the kill is left out."""
