@@ -219,3 +219,36 @@ def test_a_killed_two_process_run_resumes_without_generating_finished_documents(
     assert same_run(record(again)) == same_run(record(one_process))
     assert samples(again) == samples(one_process)
     assert not list((again / PARTIALS).glob("*.partial.jsonl"))
+
+
+def test_a_group_mixing_generative_and_multiple_choice_tasks_under_two_processes(tmp_path, kobest_dir):
+    """One cell, both ways of sharing out: multiple-choice documents dealt one by one, generative
+    ones in contiguous runs; the generations equal one process's exactly, the loglikelihoods within
+    float32 rounding (the two layouts sum in another order)."""
+    from polyplatypus.cli import main
+    from tests.eval.generative_fixtures import write_generative_tasks
+    from tests.eval.test_distributed import FP32_ABS, FP32_REL
+
+    tasks = write_generative_tasks(tmp_path / "tasks", kobest_dir)
+    common = [*arguments(tasks)]
+    common[common.index(f"lm_eval:{GROUP}")] = "lm_eval:copa_mixed_local"
+    common[common.index("--shots") + 1] = "1"
+    common[common.index("--limit") + 1] = "8"
+    _torchrun(tmp_path, common, tmp_path / "two")
+    assert main([*common, "--output", str(tmp_path / "one")]) == 0
+    two, one = record(tmp_path / "two"), record(tmp_path / "one")
+    assert sum(two["generated_per_process"]) == two["generated"] == 8 and min(two["generated_per_process"]) > 0
+    path = Path("samples") / "tiny" / "lm_eval-copa_mixed_local_1shot.jsonl"
+    lines = [
+        [json.loads(line) for line in (out / path).read_text(encoding="utf-8").splitlines()]
+        for out in (tmp_path / "two", tmp_path / "one")
+    ]
+    assert [(s["task"], s["doc_id"]) for s in lines[0]] == [(s["task"], s["doc_id"]) for s in lines[1]]
+    generated = [(a, b) for a, b in zip(*lines) if "generation" in a]
+    chosen = [(a, b) for a, b in zip(*lines) if "loglikelihoods" in a]
+    assert len(generated) == len(chosen) == 8
+    assert all(a == b for a, b in generated)
+    for a, b in chosen:
+        assert a["loglikelihoods"] == pytest.approx(b["loglikelihoods"], rel=FP32_REL, abs=FP32_ABS)
+    if all(a["pred"] == b["pred"] for a, b in chosen):  # no near tie decided otherwise: the same metrics
+        assert two["metrics"] == one["metrics"]
