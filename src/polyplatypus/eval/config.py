@@ -34,6 +34,24 @@ def _one_or_more(value: Any) -> Any:
     return [value] if isinstance(value, (str, os.PathLike)) else value
 
 
+def _token_text(value: Any) -> Any:
+    """A think-end token as text: a token id from YAML or the API (``151668``) becomes its digits,
+    which lm-eval's HFLM reads as an id."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError("a token id is a number >= 0")
+        return str(value)
+    if isinstance(value, str) and not value:
+        raise ValueError("give the text that ends the thinking (e.g. '</think>') or its token id")
+    return value
+
+
+def _template_args(value: Any) -> Any:
+    from polyplatypus.tasks.lm_eval_tasks import parse_chat_template_args
+
+    return parse_chat_template_args(value)
+
+
 class EvalConfig(Settings):
     """Everything ``eval`` needs: the grid (models x tasks x shot counts) and how to run it."""
 
@@ -114,6 +132,27 @@ class EvalConfig(Settings):
     system_instruction: Annotated[str | None, Flag(metavar="TEXT")] = Field(
         None, description="system instruction before each lm_eval: prompt (a system turn under a chat template)"
     )
+    # Thinking models, as lm-eval's HFLM model arguments of the same names (docs/tasks.md "Thinking models")
+    think_end_token: Annotated[str | None, BeforeValidator(_token_text), Flag(metavar="TEXT|ID")] = Field(
+        None,
+        description="thinking (reasoning) models write their reasoning before the answer: the text that ends it "
+        "(e.g. '</think>') or its token id in digits; generative lm_eval: tasks score what follows its last "
+        "occurrence. In lm-eval's hf order: generation stops at the first stop string, even inside the thinking; "
+        "the thinking is then stripped, then the rest cut at the first stop string",
+    )
+    enable_thinking: StrictBool | None = Field(
+        None,
+        description="passed to the chat template as enable_thinking (with --apply-chat-template); "
+        "--enable-thinking needs --think-end-token and generative tasks only, as in lm-eval; default: unset, "
+        "the template's own default",
+    )
+    chat_template_args: Annotated[
+        dict[str, Any] | None, BeforeValidator(_template_args), Flag(metavar="KEY=VALUE,...|JSON")
+    ] = Field(
+        None,
+        description="more arguments for the chat template (with --apply-chat-template), as KEY=VALUE,... "
+        "(typed as --gen-kwargs) or a JSON object, e.g. reasoning_effort=low",
+    )
 
     # Where and how results are shown or kept, not what they are: left out of results.json's
     # record of the run's settings (every other field, present or future, is recorded).
@@ -166,6 +205,34 @@ class EvalConfig(Settings):
                 raise ValueError(str(error).removeprefix("--gen-kwargs ")) from None
         return value
 
+    @field_validator("enable_thinking")
+    @classmethod
+    def _thinking(cls, value, info):
+        if value and info.data.get("think_end_token") is None:  # lm-eval's HFLM refuses it too
+            raise ValueError(
+                "enable_thinking needs think_end_token (the text or token id that ends the thinking), "
+                "so that the thinking is stripped from the answer"
+            )
+        return value
+
+    @field_validator("enable_thinking", "chat_template_args")
+    @classmethod
+    def _template_options(cls, value, info):
+        # lm-eval passes them to the chat template only: without one they would do nothing
+        if value is not None and not info.data.get("apply_chat_template"):
+            raise ValueError(
+                f"{info.field_name} is passed to the chat template: give apply_chat_template too "
+                "(--apply-chat-template)"
+            )
+        return value
+
+    @property
+    def template_args(self) -> dict:
+        """What the chat template is given beside the messages, as HFLM merges it."""
+        from polyplatypus.tasks.lm_eval_tasks import template_kwargs
+
+        return template_kwargs(self.chat_template_args, self.enable_thinking)
+
     @property
     def multiturn(self) -> bool:
         """lm-eval's rule: few-shot as multiturn with a chat template unless turned off."""
@@ -182,6 +249,9 @@ class EvalConfig(Settings):
             apply_chat_template=self.apply_chat_template,
             fewshot_as_multiturn=self.multiturn,
             chat_template=chat_template,
+            think_end_token=self.think_end_token,
+            enable_thinking=self.enable_thinking,
+            chat_template_args=self.chat_template_args,
         )
 
     @field_validator("limit")
