@@ -87,7 +87,9 @@ def ours(model_dir, folder, output, *, task=TASK, batch_size=1, **settings):
     return record, [json.loads(line) for line in samples.read_text(encoding="utf-8").splitlines()]
 
 
-def assert_as_lm_eval(chat_model, chat_model_dir, folder, output, model_args, settings, *, gen_kwargs=None, batch_size=1):
+def assert_as_lm_eval(
+    chat_model, chat_model_dir, folder, output, model_args, settings, *, gen_kwargs=None, batch_size=1
+):
     expected = lm_eval_reference(
         chat_model, TASK, 1, LIMIT, folder, model_args=model_args, apply_chat_template=True, gen_kwargs=gen_kwargs
     )
@@ -107,7 +109,13 @@ def assert_as_lm_eval(chat_model, chat_model_dir, folder, output, model_args, se
 
 def test_string_think_end_token_as_lm_eval(chat_model, chat_model_dir, folder, tmp_path):
     samples = assert_as_lm_eval(
-        chat_model, chat_model_dir, folder, tmp_path, {"think_end_token": "다."}, {"think_end_token": "다."}, batch_size=4
+        chat_model,
+        chat_model_dir,
+        folder,
+        tmp_path,
+        {"think_end_token": "다."},
+        {"think_end_token": "다."},
+        batch_size=4,
     )
     # the model wrote the marker: the answers are what follows it
     stripped = [s for s in samples if "다." in s["generation"]]
@@ -146,6 +154,44 @@ def test_a_stop_string_inside_the_thinking_ends_generation_as_in_hf(chat_model, 
     for sample in inside:
         assert sample["generation"].endswith("거미")
         assert sample["resps"][0][0] == sample["generation"].lstrip().split("거미")[0]
+
+
+def test_hf_strips_before_cutting_and_its_batch_one_stops_inside_the_thinking():
+    """Where the order shows: hf at batch 4 lets a row that wrote the stop string "거북" run on
+    until the batch stops, writes the marker "응답:" after it, and the answer is what follows the
+    marker (stripped first, then cut); at batch 1 the row stops at "거북", inside the thinking. Our
+    engine gives the batch-1 answers at batch 4."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    from polyplatypus.eval.lm_eval_engine import SharedContextLM
+
+    kwargs = {"until": ["거북"], "max_gen_toks": 24}
+    contexts = [
+        "<|user|>\n비가 와서 땅이 젖었다. 원인:\n<|assistant|>\n",
+        "오늘은 날씨가",
+        "영화가 정말",
+        "<|assistant|>\n",
+    ]
+    requests = [Instance("generate_until", {}, (context, kwargs), i) for i, context in enumerate(contexts)]
+
+    def answers(engine, batch_size):
+        lm = engine(
+            pretrained=str(MODEL), batch_size=batch_size, dtype="float32", device="cpu", think_end_token="응답:"
+        )
+        return lm, lm.generate_until(requests, disable_tqdm=True)
+
+    _, batch_one = answers(HFLM, 1)
+    _, batch_four = answers(HFLM, 4)
+    lm, mine = answers(SharedContextLM, 4)
+    assert mine == batch_one
+    stopped_inside = [
+        i for i, r in enumerate(lm.last_generated) if r.stop_reason == "stop" and "응답:" not in r.generation
+    ]
+    assert stopped_inside and all(
+        batch_one[i] == lm.last_generated[i].generation.lstrip().split("거북")[0] for i in stopped_inside
+    )
+    assert all(batch_four[i] == "예" for i in stopped_inside)  # after the marker that batch 4 reached
 
 
 # --- what is refused, before any model loads, as lm-eval refuses it -----------------------------
@@ -246,9 +292,15 @@ def test_flags_and_config_keys(tmp_path):
         "chat_template_args": {"a": 1, "b": True, "c": "x"},
     }
     nested = EvalConfig.from_args(
-        parse(base + ["--think-end-token", "</think>", "--enable-thinking", "--chat-template-args", '{"a": {"b": [1]}}'])
+        parse(
+            base + ["--think-end-token", "</think>", "--enable-thinking", "--chat-template-args", '{"a": {"b": [1]}}']
+        )
     )
-    assert (nested.think_end_token, nested.enable_thinking, nested.chat_template_args) == ("</think>", True, {"a": {"b": [1]}})
+    assert (nested.think_end_token, nested.enable_thinking, nested.chat_template_args) == (
+        "</think>",
+        True,
+        {"a": {"b": [1]}},
+    )
     unset = EvalConfig.from_args(parse(base))
     assert (unset.think_end_token, unset.enable_thinking, unset.chat_template_args, unset.template_args) == (
         None,
