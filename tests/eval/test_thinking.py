@@ -381,3 +381,64 @@ def test_each_option_is_part_of_the_cell_key_and_named_when_it_changes(chat_mode
     ours(chat_model_dir, folder, tmp_path / "out", think_end_token=":")
     err = capsys.readouterr().err
     assert f"lm_eval:{TASK} 1-shot of model m: {named} changed since it was stored: recomputing it" in err
+
+
+# --- generate --prompts: the same options, where the prompts go through the chat template ----------
+
+
+def test_generate_prompts_with_thinking_options_answers_as_hflm(chat_model, chat_model_dir, tmp_path):
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    from polyplatypus.cli import main
+    from polyplatypus.eval.prompt_file import generation_kwargs
+
+    # the first is answered at length, with a "(긍정)" (the marker here) inside; the others by "예"
+    instructions = ["전원이 켜지지 않았다. 원인:", "거미는 곤충인가요?", "오늘은 날씨가 좋다."]
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"instruction": i}, ensure_ascii=False) + "\n" for i in instructions))
+    out = tmp_path / "answers.jsonl"
+    argv = ["generate", "--model", str(chat_model_dir), "--prompts", str(prompts), "--output", str(out)]
+    argv += ["--chat-template", "--max-new-tokens", "24", "--batch-size", "3", "--think-end-token", "(긍정)"]
+    assert main(argv + ["--enable-thinking", "--chat-template-args", f"persona={PERSONA}"]) == 0
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
+    hf = HFLM(
+        pretrained=chat_model[0],
+        tokenizer=chat_model[1],
+        batch_size=1,
+        think_end_token="(긍정)",
+        enable_thinking=True,
+        chat_template_args={"persona": PERSONA},
+    )
+    texts = [hf.apply_chat_template([{"role": "user", "content": i}]) for i in instructions]
+    kwargs = generation_kwargs(24, 0.0, 1.0, 1.0)
+    requests = [Instance("generate_until", {}, (text, dict(kwargs)), n) for n, text in enumerate(texts)]
+    assert [line["prompt"] for line in lines] == texts and all(t.endswith(f"{PERSONA} 생각:") for t in texts)
+    assert [line["response"] for line in lines] == [a.strip() for a in hf.generate_until(requests, disable_tqdm=True)]
+    assert (
+        "(긍정)" in lines[0]["generation"]
+        and lines[0]["response"] == lines[0]["generation"].split("(긍정)")[-1].strip()
+    )
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            ["--enable-thinking", "--think-end-token", "다."],
+            "passed to the chat template: give --prompts with --chat-template",
+        ),
+        (["--chat-template", "--enable-thinking"], "--enable-thinking needs --think-end-token"),
+    ],
+)
+def test_generate_refuses_thinking_options_that_would_do_nothing(tmp_path, capsys, extra, message):
+    from polyplatypus.cli import main
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"instruction": "x"}\n', encoding="utf-8")
+    argv = ["generate", "--model", str(MODEL), "--prompts", str(prompts), "--output", str(tmp_path / "o.jsonl")]
+    assert main(argv + extra) == 2
+    assert message in capsys.readouterr().err
+    assert main(["generate", "--model", str(MODEL), "--instruction", "x", "--think-end-token", "다."]) == 2
+    assert "--think-end-token apply to --prompts" in capsys.readouterr().err

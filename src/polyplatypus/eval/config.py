@@ -12,7 +12,12 @@ from pydantic import BeforeValidator, Field, StrictBool, StrictFloat, StrictInt,
 from polyplatypus.errors import ConfigError
 from polyplatypus.models.loading import DTYPES
 from polyplatypus.settings import Flag, PathText, Settings, comma_list
-from polyplatypus.tasks.lm_eval_tasks import is_lm_eval_name, require_lm_eval
+from polyplatypus.tasks.lm_eval_tasks import (
+    is_lm_eval_name,
+    parse_chat_template_args,
+    require_lm_eval,
+    think_end_token_text,
+)
 from polyplatypus.tasks.registry import all_task_names, get_task, is_task_file
 
 Csv = BeforeValidator(comma_list)
@@ -32,24 +37,6 @@ def _shot_counts(value: Any) -> Any:
 def _one_or_more(value: Any) -> Any:
     """One model (a string or path) -> a list of one; model paths may contain commas."""
     return [value] if isinstance(value, (str, os.PathLike)) else value
-
-
-def _token_text(value: Any) -> Any:
-    """A think-end token as text: a token id from YAML or the API (``151668``) becomes its digits,
-    which lm-eval's HFLM reads as an id."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError("a token id is a number >= 0")
-        return str(value)
-    if isinstance(value, str) and not value:
-        raise ValueError("give the text that ends the thinking (e.g. '</think>') or its token id")
-    return value
-
-
-def _template_args(value: Any) -> Any:
-    from polyplatypus.tasks.lm_eval_tasks import parse_chat_template_args
-
-    return parse_chat_template_args(value)
 
 
 class EvalConfig(Settings):
@@ -133,7 +120,7 @@ class EvalConfig(Settings):
         None, description="system instruction before each lm_eval: prompt (a system turn under a chat template)"
     )
     # Thinking models, as lm-eval's HFLM model arguments of the same names (docs/tasks.md "Thinking models")
-    think_end_token: Annotated[str | None, BeforeValidator(_token_text), Flag(metavar="TEXT|ID")] = Field(
+    think_end_token: Annotated[str | None, BeforeValidator(think_end_token_text), Flag(metavar="TEXT|ID")] = Field(
         None,
         description="thinking (reasoning) models write their reasoning before the answer: the text that ends it "
         "(e.g. '</think>') or its token id in digits; generative lm_eval: tasks score what follows its last "
@@ -147,7 +134,7 @@ class EvalConfig(Settings):
         "the template's own default",
     )
     chat_template_args: Annotated[
-        dict[str, Any] | None, BeforeValidator(_template_args), Flag(metavar="KEY=VALUE,...|JSON")
+        dict[str, Any] | None, BeforeValidator(parse_chat_template_args), Flag(metavar="KEY=VALUE,...|JSON")
     ] = Field(
         None,
         description="more arguments for the chat template (with --apply-chat-template), as KEY=VALUE,... "

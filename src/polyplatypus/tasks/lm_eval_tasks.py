@@ -141,6 +141,18 @@ def parse_gen_kwargs(text: str | None) -> dict | None:
 _TEMPLATE_OWN_ARGS = ("conversation", "tokenize", "add_generation_prompt", "continue_final_message", "enable_thinking")
 
 
+def think_end_token_text(value: Any) -> Any:
+    """A think-end token as text (``eval``'s and ``generate``'s setting): a token id from YAML or the
+    API (``151668``) becomes its digits, which lm-eval's HFLM reads as an id; empty is refused."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError("a token id is a number >= 0")
+        return str(value)
+    if isinstance(value, str) and not value:
+        raise ValueError("give the text that ends the thinking (e.g. '</think>') or its token id")
+    return value
+
+
 def parse_chat_template_args(value: Any) -> dict | None:
     """``--chat-template-args``: a JSON object, or ``KEY=VALUE,...`` typed as ``--gen-kwargs`` (and
     as lm-eval's ``--model_args``), or a mapping (YAML); None when empty. A ValueError says why not."""
