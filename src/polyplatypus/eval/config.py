@@ -197,8 +197,8 @@ class EvalConfig(Settings):
     def _thinking(cls, value, info):
         if value and info.data.get("think_end_token") is None:  # lm-eval's HFLM refuses it too
             raise ValueError(
-                "enable_thinking needs think_end_token (the text or token id that ends the thinking), "
-                "so that the thinking is stripped from the answer"
+                "enable_thinking needs think_end_token (--think-end-token): the text or token id that ends "
+                "the thinking, so that it is stripped from the answer"
             )
         return value
 

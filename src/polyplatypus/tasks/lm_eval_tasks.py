@@ -136,9 +136,9 @@ def parse_gen_kwargs(text: str | None) -> dict | None:
     return parsed or None
 
 
-# apply_chat_template's own arguments, which HFLM sets itself (given again: a TypeError mid-run), and
-# enable_thinking, which has its own option (lm-eval checks it against think_end_token and the tasks)
-_TEMPLATE_OWN_ARGS = ("conversation", "tokenize", "add_generation_prompt", "continue_final_message", "enable_thinking")
+# apply_chat_template's own arguments, which HFLM sets itself (given again: a TypeError mid-run);
+# enable_thinking has its own option (lm-eval checks it against think_end_token and the tasks)
+_TEMPLATE_OWN_ARGS = ("conversation", "tokenize", "add_generation_prompt", "continue_final_message")
 
 
 def think_end_token_text(value: Any) -> Any:
@@ -180,12 +180,11 @@ def parse_chat_template_args(value: Any) -> dict | None:
         raise ValueError(f"expected KEY=VALUE,... or a JSON object, got {type(value).__name__}")
     if any(not isinstance(key, str) or not key.strip() for key in value):
         raise ValueError("every argument needs a name (KEY=VALUE)")
+    if "enable_thinking" in value:
+        raise ValueError("enable_thinking has its own option: give --enable-thinking / --no-enable-thinking")
     taken = [key for key in value if key in _TEMPLATE_OWN_ARGS]
     if taken:
-        raise ValueError(
-            f"{', '.join(taken)}: set by lm-eval itself"
-            + (" (give --enable-thinking / --no-enable-thinking instead)" if "enable_thinking" in taken else "")
-        )
+        raise ValueError(f"{', '.join(taken)}: set by lm-eval itself")
     return dict(value) or None
 
 
