@@ -69,7 +69,8 @@ def _no_abbreviations(parser: argparse.ArgumentParser) -> None:
 LM_EVAL_FLAGS = {
     "--num_fewshot": "--shots (comma-separated counts, e.g. --shots 0,5)",
     "--batch_size": "--batch-size",
-    "--model_args": "--model PATH (with --dtype, --device, --device-map)",
+    "--model_args": "--model PATH (with --dtype, --device, --device-map; its think_end_token, enable_thinking, "
+    "chat_template_args: --think-end-token, --enable-thinking, --chat-template-args)",
     "--gen_kwargs": "--gen-kwargs",
     "--apply_chat_template": "--apply-chat-template",
     "--task": "--tasks",

@@ -125,15 +125,16 @@ def write_generative_tasks(folder: Path, kobest_dir: Path, *, max_gen_toks: int 
     return folder
 
 
-def lm_eval_reference(model, name, shots, limit, folder, **options):
+def lm_eval_reference(model, name, shots, limit, folder, *, model_args=None, **options):
     """lm-eval 0.4.13's own run of a task over ``folder``'s files: ``simple_evaluate`` with its
-    ``HFLM`` engine at batch size 1, samples logged (the reference these tests compare with)."""
+    ``HFLM`` engine at batch size 1 (given ``model_args``, as ``--model_args``), samples logged (the
+    reference these tests compare with)."""
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
     from polyplatypus.tasks.lm_eval_tasks import task_manager
 
-    lm = HFLM(pretrained=model[0], tokenizer=model[1], batch_size=1)
+    lm = HFLM(pretrained=model[0], tokenizer=model[1], batch_size=1, **(model_args or {}))
     return simple_evaluate(
         model=lm,
         tasks=[name],

@@ -47,6 +47,9 @@ def test_results_config_block_is_every_recorded_evalconfig_field():
         "apply_chat_template",
         "fewshot_as_multiturn",
         "system_instruction",
+        "think_end_token",
+        "enable_thinking",
+        "chat_template_args",
         "data_source",
     ]
 

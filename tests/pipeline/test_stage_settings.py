@@ -37,6 +37,8 @@ EXAMPLES = {
     (EvalConfig, "limit"): (0.5, 1.5),
     (EvalConfig, "include_path"): (["my_tasks", "more_tasks"], None),
     (EvalConfig, "gen_kwargs"): ("max_gen_toks=32,until=Q:", "max_gen_toks=many"),
+    (EvalConfig, "think_end_token"): ("</think>", ""),
+    (EvalConfig, "chat_template_args"): ("reasoning_effort=low,depth=2", '{"reasoning_effort": low}'),
     (CurateConfig, "sources"): (["a.jsonl", "b.jsonl"], []),
     (CurateConfig, "output"): ("curated.json", "curated.csv"),
     (CurateConfig, "decontaminate"): (["kobest"], ["mmlu"]),
@@ -56,6 +58,8 @@ REQUIRED = {
 NEEDS = {
     (TrainConfig, "system_prompt"): {"prompt_template": "chat"},
     (TrainConfig, "chat_template"): {"prompt_template": "chat"},
+    (EvalConfig, "enable_thinking"): {"apply_chat_template": True, "think_end_token": "</think>"},
+    (EvalConfig, "chat_template_args"): {"apply_chat_template": True},
 }
 
 

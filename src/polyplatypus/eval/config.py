@@ -12,7 +12,12 @@ from pydantic import BeforeValidator, Field, StrictBool, StrictFloat, StrictInt,
 from polyplatypus.errors import ConfigError
 from polyplatypus.models.loading import DTYPES
 from polyplatypus.settings import Flag, PathText, Settings, comma_list
-from polyplatypus.tasks.lm_eval_tasks import is_lm_eval_name, require_lm_eval
+from polyplatypus.tasks.lm_eval_tasks import (
+    is_lm_eval_name,
+    parse_chat_template_args,
+    require_lm_eval,
+    think_end_token_text,
+)
 from polyplatypus.tasks.registry import all_task_names, get_task, is_task_file
 
 Csv = BeforeValidator(comma_list)
@@ -114,6 +119,27 @@ class EvalConfig(Settings):
     system_instruction: Annotated[str | None, Flag(metavar="TEXT")] = Field(
         None, description="system instruction before each lm_eval: prompt (a system turn under a chat template)"
     )
+    # Thinking models, as lm-eval's HFLM model arguments of the same names (docs/tasks.md "Thinking models")
+    think_end_token: Annotated[str | None, BeforeValidator(think_end_token_text), Flag(metavar="TEXT|ID")] = Field(
+        None,
+        description="thinking (reasoning) models write their reasoning before the answer: the text that ends it "
+        "(e.g. '</think>') or its token id in digits; generative lm_eval: tasks score what follows its last "
+        "occurrence. In lm-eval's hf order: generation stops at the first stop string, even inside the thinking; "
+        "the thinking is then stripped, then the rest cut at the first stop string",
+    )
+    enable_thinking: StrictBool | None = Field(
+        None,
+        description="passed to the chat template as enable_thinking (with --apply-chat-template); "
+        "--enable-thinking needs --think-end-token and generative tasks only, as in lm-eval; default: unset, "
+        "the template's own default",
+    )
+    chat_template_args: Annotated[
+        dict[str, Any] | None, BeforeValidator(parse_chat_template_args), Flag(metavar="KEY=VALUE,...|JSON")
+    ] = Field(
+        None,
+        description="more arguments for the chat template (with --apply-chat-template), as KEY=VALUE,... "
+        "(typed as --gen-kwargs) or a JSON object, e.g. reasoning_effort=low",
+    )
 
     # Where and how results are shown or kept, not what they are: left out of results.json's
     # record of the run's settings (every other field, present or future, is recorded).
@@ -166,6 +192,34 @@ class EvalConfig(Settings):
                 raise ValueError(str(error).removeprefix("--gen-kwargs ")) from None
         return value
 
+    @field_validator("enable_thinking")
+    @classmethod
+    def _thinking(cls, value, info):
+        if value and info.data.get("think_end_token") is None:  # lm-eval's HFLM refuses it too
+            raise ValueError(
+                "enable_thinking needs think_end_token (--think-end-token): the text or token id that ends "
+                "the thinking, so that it is stripped from the answer"
+            )
+        return value
+
+    @field_validator("enable_thinking", "chat_template_args")
+    @classmethod
+    def _template_options(cls, value, info):
+        # lm-eval passes them to the chat template only: without one they would do nothing
+        if value is not None and not info.data.get("apply_chat_template"):
+            raise ValueError(
+                f"{info.field_name} is passed to the chat template: give apply_chat_template too "
+                "(--apply-chat-template)"
+            )
+        return value
+
+    @property
+    def template_args(self) -> dict:
+        """What the chat template is given beside the messages, as HFLM merges it."""
+        from polyplatypus.tasks.lm_eval_tasks import template_kwargs
+
+        return template_kwargs(self.chat_template_args, self.enable_thinking)
+
     @property
     def multiturn(self) -> bool:
         """lm-eval's rule: few-shot as multiturn with a chat template unless turned off."""
@@ -182,6 +236,9 @@ class EvalConfig(Settings):
             apply_chat_template=self.apply_chat_template,
             fewshot_as_multiturn=self.multiturn,
             chat_template=chat_template,
+            think_end_token=self.think_end_token,
+            enable_thinking=self.enable_thinking,
+            chat_template_args=self.chat_template_args,
         )
 
     @field_validator("limit")

@@ -59,8 +59,17 @@ class _Documents:
         return self.scorer.score_encoded(documents, progress)
 
 
-def make_lm(model, tokenizer, *, batch_size=1, scorer: str = "shared", progress: Callable[[float], None] | None = None):
-    """Our lm-eval engine around an already loaded model, splitting documents across processes."""
+def make_lm(
+    model,
+    tokenizer,
+    *,
+    batch_size=1,
+    scorer: str = "shared",
+    progress: Callable[[float], None] | None = None,
+    model_args: dict | None = None,
+):
+    """Our lm-eval engine around an already loaded model, splitting documents across processes;
+    ``model_args``: HFLM's thinking-model arguments (a cell's ``model_args``)."""
     from polyplatypus.eval.lm_eval_engine import SharedContextLM
 
     # HFLM warns, for a loaded model, that it is "assuming single-process call" and not to launch
@@ -68,7 +77,9 @@ def make_lm(model, tokenizer, *, batch_size=1, scorer: str = "shared", progress:
     with without_log_message(
         "lm_eval.models.huggingface", "assuming single-process call", "model kwarg is not of type `str`"
     ):
-        lm = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, scorer=scorer)
+        lm = SharedContextLM(
+            pretrained=model, tokenizer=tokenizer, batch_size=batch_size, scorer=scorer, **(model_args or {})
+        )
     lm.score_documents = lambda documents: score_split(_Documents(lm.make_scorer()), documents, progress=progress)
     return lm
 
@@ -313,7 +324,7 @@ def score_lm_eval_cell(
     ``SharedContextLM.generate_until`` (resumed from ``generations``)."""
     from lm_eval.evaluator_utils import _process_results
 
-    lm = make_lm(model, tokenizer, batch_size=batch_size, scorer=scorer, progress=progress)
+    lm = make_lm(model, tokenizer, batch_size=batch_size, scorer=scorer, progress=progress, model_args=cell.model_args)
     instances = cell.all_instances()
     for inst in instances:
         inst.resps = []
@@ -407,6 +418,7 @@ def record_metrics(cell: LmEvalCell, results: dict, samples: list[dict], lm) -> 
         "num_fewshot": cell.num_fewshot,
         "shots_fixed_by_task": cell.fixed_shots,
         "request_options": cell.options,
+        **({"model_args": cell.model_args} if cell.model_args else {}),
         "task_versions": {k: str(v) for k, v in cell.versions.items()},
         "lm_eval": {
             **{key: results[key] for key in RESULT_KEYS if key in results},

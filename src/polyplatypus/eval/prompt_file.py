@@ -53,8 +53,11 @@ def read_prompts(path) -> list[dict]:
     return rows
 
 
-def build_prompt(row: dict, tokenizer, *, template: str | None, chat_template: bool) -> str:
-    """The text sent for a prompt line: as is, in the chat template, or in the prompt template."""
+def build_prompt(
+    row: dict, tokenizer, *, template: str | None, chat_template: bool, template_args: dict | None = None
+) -> str:
+    """The text sent for a prompt line: as is, in the chat template (given ``template_args``, as
+    lm-eval's HFLM passes its ``chat_template_args``), or in the prompt template."""
     from polyplatypus.data.templates import get_template
 
     if "prompt" in row:
@@ -64,7 +67,7 @@ def build_prompt(row: dict, tokenizer, *, template: str | None, chat_template: b
             raise ConfigError("--chat-template: the tokenizer has no chat template")
         content = row["instruction"] + (f"\n\n{row['input']}" if row.get("input") else "")
         return tokenizer.apply_chat_template(
-            [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+            [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True, **(template_args or {})
         )
     return get_template(template or "alpaca").prompt(row["instruction"], row.get("input", ""))
 
@@ -106,6 +109,8 @@ def generate_prompt_file(
     *,
     template: str | None = None,
     chat_template: bool = False,
+    template_args: dict | None = None,
+    think_end_token: str | None = None,
     max_new_tokens: int = 256,
     batch_size: int = 8,
     temperature: float = 0.0,
@@ -115,7 +120,8 @@ def generate_prompt_file(
     progress: bool = True,
 ) -> int:
     """Answer the prompts not yet in ``output``, appending each response as it finishes; returns
-    how many responses the output holds."""
+    how many responses the output holds. ``think_end_token``: a thinking model's response is what
+    follows its last occurrence (as lm-eval's HFLM; the raw ``generation`` keeps the whole text)."""
     import torch
     from lm_eval.api.instance import Instance
     from tqdm.auto import tqdm
@@ -125,7 +131,10 @@ def generate_prompt_file(
     output = Path(output)
     done = finished_indices(output)
     todo = [row for row in prompts if row["index"] not in done]
-    texts = [build_prompt(row, tokenizer, template=template, chat_template=chat_template) for row in todo]
+    texts = [
+        build_prompt(row, tokenizer, template=template, chat_template=chat_template, template_args=template_args)
+        for row in todo
+    ]
     kwargs = generation_kwargs(max_new_tokens, temperature, top_p, repetition_penalty)
     requests = [
         Instance(
@@ -139,7 +148,7 @@ def generate_prompt_file(
     ]
     if seed is not None:
         torch.manual_seed(seed)
-    lm = make_lm(model, tokenizer, batch_size=batch_size)
+    lm = make_lm(model, tokenizer, batch_size=batch_size, model_args={"think_end_token": think_end_token})
     output.parent.mkdir(parents=True, exist_ok=True)
     started, tokens = time.monotonic(), 0
     with (

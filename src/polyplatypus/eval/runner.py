@@ -300,6 +300,9 @@ def _refuse_lm_eval_options(config: EvalConfig, reference: list) -> None:
             ("--fewshot-as-multiturn", config.fewshot_as_multiturn),
             ("--system-instruction", config.system_instruction is not None),
             ("--gen-kwargs", config.gen_kwargs is not None),
+            ("--think-end-token", config.think_end_token is not None),
+            ("--enable-thinking", config.enable_thinking is not None),
+            ("--chat-template-args", config.chat_template_args is not None),
             ("--predict-only", config.predict_only),
         )
         if value
@@ -333,7 +336,9 @@ def _build_lm_eval_cells(config: EvalConfig, names: list[str], shots: list[int],
     templates = {None: None}
     if config.apply_chat_template:
         templates = {
-            spec.label: chat_template_of(load_tokenizer(spec.path), f"model {spec.label} ({spec.path})")
+            spec.label: chat_template_of(
+                load_tokenizer(spec.path), f"model {spec.label} ({spec.path})", config.template_args
+            )
             for spec in specs
         }
     cells = {

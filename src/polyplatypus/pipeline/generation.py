@@ -57,6 +57,8 @@ def generate_file(config) -> int:
         config.output,
         template=config.prompt_template or trained,
         chat_template=config.chat_template,
+        template_args=config.template_args,
+        think_end_token=config.think_end_token,
         max_new_tokens=config.max_new_tokens,
         batch_size=config.batch_size,
         temperature=config.temperature,

@@ -63,6 +63,20 @@ class RequestOptions:
     apply_chat_template: bool = False
     fewshot_as_multiturn: bool = False
     chat_template: Any = None
+    # HFLM's thinking-model arguments (lm-eval's --model_args), see model_args()
+    think_end_token: str | None = None
+    enable_thinking: bool | None = None
+    chat_template_args: dict | None = None
+
+    def model_args(self) -> dict:
+        """The thinking-model arguments given, as ``HFLM`` takes them (its names): they decide the
+        answers (``think_end_token``) and, under a chat template, the prompts; part of the key."""
+        values = {
+            "think_end_token": self.think_end_token,
+            "enable_thinking": self.enable_thinking,
+            "chat_template_args": self.chat_template_args or None,
+        }
+        return {k: v for k, v in values.items() if v is not None}
 
     def recorded(self) -> dict:
         """The options that change requests or metrics, where not lm-eval's defaults (fingerprint, key)."""
@@ -76,9 +90,17 @@ class RequestOptions:
         return {k: v for k, v in values.items() if v not in (None, False)}
 
 
-def chat_template_of(tokenizer, where: str):
+def template_kwargs(chat_template_args: dict | None, enable_thinking: bool | None) -> dict:
+    """What ``HFLM`` passes to ``tokenizer.apply_chat_template`` beside the messages (its
+    ``chat_template_args``): the given arguments, with ``enable_thinking`` set over them when given."""
+    merged = dict(chat_template_args or {})
+    return merged | {"enable_thinking": enable_thinking} if enable_thinking is not None else merged
+
+
+def chat_template_of(tokenizer, where: str, template_args: dict | None = None):
     """lm-eval's own ``HFLM.apply_chat_template`` over ``tokenizer`` (what ``simple_evaluate``
-    passes to ``build_all_requests``); a ConfigError naming ``where`` when it has no chat template."""
+    passes to ``build_all_requests``), with ``template_args`` (:func:`template_kwargs`) passed to the
+    template; a ConfigError naming ``where`` when it has no chat template."""
     from functools import partial
     from types import SimpleNamespace
 
@@ -90,7 +112,9 @@ def chat_template_of(tokenizer, where: str):
             f"{where}: --apply-chat-template, but the tokenizer has no chat template "
             "(tokenizer_config.json 'chat_template' or chat_template.jinja)"
         )
-    return partial(HFLM.apply_chat_template, SimpleNamespace(tokenizer=tokenizer, chat_template_args={}))
+    return partial(
+        HFLM.apply_chat_template, SimpleNamespace(tokenizer=tokenizer, chat_template_args=dict(template_args or {}))
+    )
 
 
 def parse_gen_kwargs(text: str | None) -> dict | None:
@@ -110,6 +134,58 @@ def parse_gen_kwargs(text: str | None) -> dict | None:
     if "max_gen_toks" in parsed and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1):
         raise ConfigError(f"--gen-kwargs {text!r}: max_gen_toks must be a positive integer, got {tokens!r}")
     return parsed or None
+
+
+# apply_chat_template's own arguments, which HFLM sets itself (given again: a TypeError mid-run);
+# enable_thinking has its own option (lm-eval checks it against think_end_token and the tasks)
+_TEMPLATE_OWN_ARGS = ("conversation", "tokenize", "add_generation_prompt", "continue_final_message")
+
+
+def think_end_token_text(value: Any) -> Any:
+    """A think-end token as text (``eval``'s and ``generate``'s setting): a token id from YAML or the
+    API (``151668``) becomes its digits, which lm-eval's HFLM reads as an id; empty is refused."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError("a token id is a number >= 0")
+        return str(value)
+    if isinstance(value, str) and not value:
+        raise ValueError("give the text that ends the thinking (e.g. '</think>') or its token id")
+    return value
+
+
+def parse_chat_template_args(value: Any) -> dict | None:
+    """``--chat-template-args``: a JSON object, or ``KEY=VALUE,...`` typed as ``--gen-kwargs`` (and
+    as lm-eval's ``--model_args``), or a mapping (YAML); None when empty. A ValueError says why not."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"not a valid JSON object ({error.msg}; JSON strings take double quotes)") from None
+        else:
+            require_lm_eval()
+            from lm_eval.utils import simple_parse_args_string
+
+            loose = [part for part in text.split(",") if part.strip() and "=" not in part]
+            if loose:  # lm-eval's own parser would make each a key with an empty value
+                raise ValueError(f"expected KEY=VALUE,... or a JSON object; {loose[0].strip()!r} has no '='")
+            try:
+                value = simple_parse_args_string(text)
+            except Exception as error:
+                raise ValueError(f"expected KEY=VALUE,... or a JSON object ({error})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"expected KEY=VALUE,... or a JSON object, got {type(value).__name__}")
+    if any(not isinstance(key, str) or not key.strip() for key in value):
+        raise ValueError("every argument needs a name (KEY=VALUE)")
+    if "enable_thinking" in value:
+        raise ValueError("enable_thinking has its own option: give --enable-thinking / --no-enable-thinking")
+    taken = [key for key in value if key in _TEMPLATE_OWN_ARGS]
+    if taken:
+        raise ValueError(f"{', '.join(taken)}: set by lm-eval itself")
+    return dict(value) or None
 
 
 def is_lm_eval_name(name: str) -> bool:
@@ -340,6 +416,7 @@ class LmEvalCell:
     fingerprint_parts: dict = field(default_factory=dict)  # what decides the numbers, part by part (key_parts)
     data_source: str = ""  # the leaf tasks' datasets, as their configs name them (describe_datasets)
     options: dict = field(default_factory=dict)  # RequestOptions.recorded(): what else shaped the requests
+    model_args: dict = field(default_factory=dict)  # RequestOptions.model_args(): HFLM's thinking-model arguments
     instances: dict[str, list] = field(default_factory=dict)  # per leaf task, lm-eval's Instances
 
     @property
@@ -533,6 +610,7 @@ def build_cell(
         limits=limits,
         versions={},
         options=options.recorded(),
+        model_args=options.model_args(),
     )
     for task_name, task in loaded["tasks"].items():
         limits[task_name] = get_sample_size(task, limit)
@@ -554,10 +632,24 @@ def build_cell(
         )
     for group_name, group in loaded["groups"].items():
         cell.versions[group_name] = group.version
+    if options.enable_thinking:
+        _refuse_thinking_for_choices(cell)
     cell.fingerprint_parts = key_parts(cell)
     cell.fingerprint = _digest(cell.fingerprint_parts)
     cell.data_source = describe_datasets(task.config for task in loaded["tasks"].values())
     return cell
+
+
+def _refuse_thinking_for_choices(cell: LmEvalCell) -> None:
+    """HFLM refuses ``enable_thinking=True`` for loglikelihood requests (multiple-choice tasks score
+    choices, nothing is generated to strip thinking from): refused here, before any model loads."""
+    scored = sorted(name for name, insts in cell.instances.items() if any(i.request_type != GENERATIVE for i in insts))
+    if scored:
+        raise ConfigError(
+            f"{cell.name}: enable_thinking applies to generative tasks only, as in lm-eval; task(s) "
+            f"{', '.join(scored)} score their choices by loglikelihood: evaluate them in a separate run "
+            "without --enable-thinking"
+        )
 
 
 def _data_files(files) -> list[str]:
@@ -622,6 +714,7 @@ KEY_PARTS = {
     "data_files": "data file bytes",
     "revision": "hub dataset revision",
     "config": "other task settings",
+    "model_args": "thinking options (think_end_token, enable_thinking, chat_template_args)",
 }
 # Task config fields with a part of their own (the rest make up "config").
 _OWN_PARTS = {"metric_list": "metric_list", "filter_list": "filters", "generation_kwargs": "generation_kwargs"}
@@ -637,7 +730,8 @@ def key_parts(cell: LmEvalCell) -> dict:
     """Everything that decides a cell's numbers, part by part (:data:`KEY_PARTS`): the built
     requests, each evaluated document and its gold target, the tasks' metric_list (and the groups'
     aggregation), filters, generation_kwargs and other settings, the source files of their
-    ``!function`` helpers, the bytes of local data files, and a hub dataset's revision. Each part
+    ``!function`` helpers, the bytes of local data files, a hub dataset's revision, and the
+    thinking-model arguments where given (``model_args``: they decide the answers). Each part
     is a hash, except ``data_files`` (path -> SHA-256), so a change is named down to the file."""
     functions: dict[str, str] = {}
     fields: dict[str, dict] = {name: {} for name in ("metric_list", "filters", "generation_kwargs", "config")}
@@ -667,6 +761,8 @@ def key_parts(cell: LmEvalCell) -> dict:
         "functions": _digest(functions),
         "data_files": data_files,
         "revision": _digest(revisions),
+        # only where given: cells made without them keep their key
+        **({"model_args": _digest(cell.model_args)} if cell.model_args else {}),
     }
 
 

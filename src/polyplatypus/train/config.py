@@ -17,6 +17,7 @@ from pydantic import BeforeValidator, Field, StrictBool, StrictInt, field_valida
 from polyplatypus.data.templates import CHAT
 from polyplatypus.models.loading import DTYPES
 from polyplatypus.settings import Flag, Number, PathText, Settings, comma_list
+from polyplatypus.tasks.lm_eval_tasks import parse_chat_template_args, template_kwargs, think_end_token_text
 
 LR_SCHEDULERS = (
     "linear",
@@ -227,8 +228,33 @@ class GenerateConfig(Settings):
         "instead of --prompt-template",
     )
     batch_size: StrictInt = Field(8, ge=1, description="with --prompts: prompts generated together")
+    # thinking models, as eval's options of the same names (lm-eval's HFLM model arguments)
+    think_end_token: Annotated[str | None, BeforeValidator(think_end_token_text), Flag(metavar="TEXT|ID")] = Field(
+        None,
+        description="with --prompts: the text (e.g. '</think>') or token id (digits) that ends a thinking model's "
+        "reasoning; the response is what follows its last occurrence ('generation' keeps the whole text)",
+    )
+    enable_thinking: StrictBool | None = Field(
+        None,
+        description="with --chat-template: passed to the chat template as enable_thinking (--enable-thinking "
+        "needs --think-end-token); default: unset, the template's own default",
+    )
+    chat_template_args: Annotated[
+        dict[str, Any] | None, BeforeValidator(parse_chat_template_args), Flag(metavar="KEY=VALUE,...|JSON")
+    ] = Field(
+        None,
+        description="with --chat-template: more arguments for the chat template, KEY=VALUE,... or a JSON object",
+    )
 
-    BATCH_FIELDS: ClassVar[tuple[str, ...]] = ("prompts", "output", "chat_template", "batch_size")
+    BATCH_FIELDS: ClassVar[tuple[str, ...]] = (
+        "prompts",
+        "output",
+        "chat_template",
+        "batch_size",
+        "think_end_token",
+        "enable_thinking",
+        "chat_template_args",
+    )
 
     @model_validator(mode="after")
     def _one_way(self):
@@ -236,6 +262,18 @@ class GenerateConfig(Settings):
             raise ValueError("give --instruction TEXT (one answer) or --prompts FILE.jsonl (many), not both")
         if (self.prompts is None) != (self.output is None):
             raise ValueError("--prompts and --output go together")
-        if self.prompts is None and (self.chat_template or self.batch_size != 8):
-            raise ValueError("--chat-template and --batch-size apply to --prompts")
+        if self.prompts is None and (self.chat_template or self.batch_size != 8 or self.think_end_token is not None):
+            raise ValueError("--chat-template, --batch-size and --think-end-token apply to --prompts")
+        if not self.chat_template and (self.enable_thinking is not None or self.chat_template_args is not None):
+            raise ValueError(
+                "--enable-thinking and --chat-template-args are passed to the chat template: give "
+                "--prompts with --chat-template"
+            )
+        if self.enable_thinking and self.think_end_token is None:  # as lm-eval's HFLM
+            raise ValueError("--enable-thinking needs --think-end-token (the text or token id that ends the thinking)")
         return self
+
+    @property
+    def template_args(self) -> dict:
+        """What the chat template is given beside the messages, as lm-eval's HFLM merges it."""
+        return template_kwargs(self.chat_template_args, self.enable_thinking)
