@@ -79,15 +79,16 @@ def counting_positions(model):
         handle.remove()
 
 
-def cb_config(prompts: list[list[int]], max_new: int, rows: int, page_size: int):
-    """A cache sized for ``rows`` requests at their longest (whole pages), with room for prefix blocks."""
+def cb_config(prompts: list[list[int]], max_new: int, rows: int, page_size: int, batch_tokens: int):
+    """A cache sized for ``rows`` requests at their longest (whole pages), with room for prefix blocks;
+    ``batch_tokens`` positions per forward (0: room to prefill ``rows`` of the longest prompt together)."""
     from transformers.generation import ContinuousBatchingConfig
 
     longest = max(len(p) for p in prompts) + max_new
     return ContinuousBatchingConfig(
         page_size=page_size,
         num_blocks=2 * rows * math.ceil(longest / page_size) + 4,
-        max_batch_tokens=min(rows * max(len(p) for p in prompts), 4096),
+        max_batch_tokens=batch_tokens or min(rows * max(len(p) for p in prompts), 4096),
         max_requests_per_batch=rows,
         allow_block_sharing=True,
     )
@@ -100,7 +101,7 @@ def eos_ids(hf) -> list[int]:
     return sorted({hf.eot_token_id, *configured})
 
 
-def generate_batch_until(hf, requests, rows: int, page_size: int):
+def generate_batch_until(hf, requests, rows: int, page_size: int, batch_tokens: int = 0):
     """``requests`` answered by ``model.generate_batch`` as ``hf`` would: (texts, tokens per request,
     positions forwarded, errors)."""
     from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
@@ -122,7 +123,7 @@ def generate_batch_until(hf, requests, rows: int, page_size: int):
         config = GenerationConfig(do_sample=False, max_new_tokens=max_new, eos_token_id=eos_ids(hf))
         with counting_positions(hf.model) as seen:
             outputs = hf.model.generate_batch(
-                prompts, generation_config=config, continuous_batching_config=cb_config(prompts, max_new, rows, page_size)
+                prompts, generation_config=config, continuous_batching_config=cb_config(prompts, max_new, rows, page_size, batch_tokens)
             )
         positions += seen[0]
         if len(outputs) != len(indices):
@@ -190,7 +191,7 @@ def exactness_rows(args) -> list[dict]:
         row = dict(shape=shape, docs=len(requests), ours_differ=differing(got, want), hf_tokens=needed)
         row["stops"] = dict(Counter(record.stop_reason for record in ours.last_generated))
         for batch in sorted({1, args.batch}):
-            texts, tokens, positions, errors = generate_batch_until(reference, requests, batch, args.page_size)
+            texts, tokens, positions, errors = generate_batch_until(reference, requests, batch, args.page_size, args.batch_tokens)
             row[f"gb{batch}_differ"] = differing(texts, want)
             row[f"gb{batch}_tokens"] = sum(len(t) for t in tokens)
             row[f"gb{batch}_positions"] = positions
@@ -229,7 +230,7 @@ def speed_rows(args) -> list[dict]:
         hf_s, hf_texts = timed(lambda: hf.generate_until(instances(requests), disable_tqdm=True), args.repeats)
         ours_s, ours_texts = timed(lambda: ours.generate_until(instances(requests), disable_tqdm=True), args.repeats)
         gb_s, (texts, tokens, positions, errors) = timed(
-            lambda: generate_batch_until(hf, requests, args.batch, args.page_size), args.repeats
+            lambda: generate_batch_until(hf, requests, args.batch, args.page_size, args.batch_tokens), args.repeats
         )
         row = dict(
             shape=shape,
@@ -263,6 +264,9 @@ def main():
     parser.add_argument("--shapes", default="first_n,cot,random,random5,zero")
     parser.add_argument("--batch", type=int, default=8, help="rows (generate_batch: requests per forward)")
     parser.add_argument("--page-size", type=int, default=256, help="generate_batch's page (transformers' default)")
+    parser.add_argument(
+        "--batch-tokens", type=int, default=0, help="generate_batch's max_batch_tokens (0: --batch longest prompts)"
+    )
     parser.add_argument("--train-steps", type=int, default=400, help="training of the exactness model")
     parser.add_argument("--exact-docs", type=int, default=16)
     parser.add_argument("--sizes", default="512x6x8", help="speed model: hidden x layers x heads")
