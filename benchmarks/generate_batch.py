@@ -270,7 +270,7 @@ def main():
     parser.add_argument("--train-steps", type=int, default=400, help="training of the exactness model")
     parser.add_argument("--exact-docs", type=int, default=16)
     parser.add_argument("--sizes", default="512x6x8", help="speed model: hidden x layers x heads")
-    parser.add_argument("--docs", type=int, default=16)
+    parser.add_argument("--docs", type=int, default=8)
     parser.add_argument("--answer-toks", type=int, default=4)
     parser.add_argument("--cot-toks", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
