@@ -18,7 +18,9 @@ Two parts:
   fixture tokenizer, 32x2x4, 256 positions, so few-shot contexts are left-truncated; reviews end
   with a blank line, prose with EOS), on ``--exact-docs`` documents per shape: documents whose text
   differs from ``HFLM`` at batch 1, at ``generate_batch`` rows 1 and ``--batch``; the tokens it
-  generates past the point where ``hf`` stops (a stop string); and whether it runs on the
+  generates past the point where ``hf`` stops (a stop string); the 0-shot prompts whose tokens
+  differ from ``generate``'s without and with a ``repetition_penalty`` (which it drops, warning
+  only); and whether it runs on the
   GPT-NeoX fixture (``tests/fixtures/tiny-gptneox-gen``, Polyglot-ko's architecture) at all.
   The Llama is used because ``generate_batch`` fails on GPT-NeoX in transformers 5.25.
 * **speed**: a random-weight Llama of ``--sizes`` with the real Polyglot-ko tokenizer
@@ -173,13 +175,30 @@ def differing(texts, reference) -> int:
     return sum(a != b for a, b in zip(texts, reference, strict=True))
 
 
+def penalty_differs(model, tokenizer, requests, penalty: float = 1.3) -> int:
+    """Requests whose greedy tokens under ``repetition_penalty`` differ between ``generate_batch`` and
+    ``generate`` (which ``hf`` calls); ``generate_batch`` drops processors it does not support."""
+    from transformers import GenerationConfig
+
+    prompts = [tokenizer(context, add_special_tokens=False)["input_ids"][-64:] for context, _ in requests]
+    config = GenerationConfig(do_sample=False, max_new_tokens=24, eos_token_id=tokenizer.eos_token_id)
+    config.repetition_penalty = penalty
+    outputs = model.generate_batch(prompts, generation_config=config, continuous_batching_config=cb_config(prompts, 24, 8, 16, 0))
+    batch = [list(output.generated_tokens) for output in outputs.values()]
+    alone = [model.generate(torch.tensor([p]), generation_config=config)[0, len(p) :].tolist() for p in prompts]
+    return sum(a != b for a, b in zip(batch, alone, strict=True))
+
+
 def exactness_rows(args) -> list[dict]:
     from lm_eval.models.huggingface import HFLM
 
     from polyplatypus.eval.lm_eval_engine import SharedContextLM
 
     model, tokenizer = train_exactness_model(args.train_steps)
-    rows = []
+    zero_shot = shapes(args.exact_docs)["zero"]
+    rows = [dict(docs=len(zero_shot))]  # generate_batch against generate, without and with a repetition penalty
+    rows[0].update({f"repetition_penalty_{p}_differ": penalty_differs(model, tokenizer, zero_shot, p) for p in (1.0, 1.3)})
+    print(json.dumps(rows[0]), flush=True)
     for shape, requests in shapes(args.exact_docs).items():
         if shape not in args.shapes.split(","):
             continue
