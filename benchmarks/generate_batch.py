@@ -298,6 +298,7 @@ def main():
     torch.set_num_threads(1)
     for name in ("lm_eval", "transformers"):  # per-request truncation notes and model-kwarg warnings
         logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger("ContinuousBatchingLogger").setLevel(logging.CRITICAL)  # failures are counted instead
     parts = args.parts.split(",")
     result = dict(vars(args), load=os.getloadavg())
     if "neox" in parts:
