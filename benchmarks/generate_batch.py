@@ -106,36 +106,42 @@ def eos_ids(hf) -> list[int]:
 def generate_batch_until(hf, requests, rows: int, page_size: int, batch_tokens: int = 0):
     """``requests`` answered by ``model.generate_batch`` as ``hf`` would: (texts, tokens per request,
     positions forwarded, errors)."""
-    from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
-    from transformers import GenerationConfig
-
-    texts, tokens, errors, positions = [None] * len(requests), [None] * len(requests), [], 0
-    eos_text = hf.tok_decode(hf.eot_token_id, skip_special_tokens=False)
-    groups: dict[str, list[int]] = {}
+    texts, tokens, errors, positions = [""] * len(requests), [[] for _ in requests], [], 0
+    groups: dict[str, list[int]] = {}  # hf batches requests by their generation keys; so does this
     for index, (_, kwargs) in enumerate(requests):
         groups.setdefault(json.dumps(kwargs, sort_keys=True), []).append(index)
     for indices in groups.values():
-        kwargs = normalize_gen_kwargs(dict(requests[indices[0]][1]), hf.max_gen_toks)
-        until = handle_stop_sequences(kwargs.pop("until", None), eos=eos_text)
-        max_new = kwargs.pop("max_gen_toks")
-        prompts = [
-            hf.tok_batch_encode([requests[i][0]], left_truncate_len=hf.max_length - max_new)[0][0].tolist()
-            for i in indices
-        ]
-        config = GenerationConfig(do_sample=False, max_new_tokens=max_new, eos_token_id=eos_ids(hf))
-        with counting_positions(hf.model) as seen:
-            outputs = hf.model.generate_batch(
-                prompts, generation_config=config, continuous_batching_config=cb_config(prompts, max_new, rows, page_size, batch_tokens)
-            )
-        positions += seen[0]
-        if len(outputs) != len(indices):
-            errors.append(f"{len(indices) - len(outputs)} requests missing from generate_batch's results")
-        for index, output in zip(indices, outputs.values()):
-            if output.error is not None:
-                errors.append(str(output.error))
-            tokens[index] = list(output.generated_tokens)
-            texts[index] = postprocess_generated_text(hf.tok_decode(tokens[index]), until, None)
+        group = answer_group(hf, [requests[i] for i in indices], rows, page_size, batch_tokens)
+        for index, text, generated in zip(indices, group["texts"], group["tokens"], strict=True):
+            texts[index], tokens[index] = text, generated
+        positions += group["positions"]
+        errors += group["errors"]
     return texts, tokens, positions, errors
+
+
+def answer_group(hf, requests, rows: int, page_size: int, batch_tokens: int) -> dict:
+    """One ``generate_batch`` call for requests with the same generation keys."""
+    from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
+    from transformers import GenerationConfig
+
+    kwargs = normalize_gen_kwargs(dict(requests[0][1]), hf.max_gen_toks)
+    eos_text = hf.tok_decode(hf.eot_token_id, skip_special_tokens=False)
+    until = handle_stop_sequences(kwargs.pop("until", None), eos=eos_text)
+    max_new = kwargs.pop("max_gen_toks")
+    prompts = [
+        hf.tok_batch_encode([context], left_truncate_len=hf.max_length - max_new)[0][0].tolist()
+        for context, _ in requests
+    ]
+    config = GenerationConfig(do_sample=False, max_new_tokens=max_new, eos_token_id=eos_ids(hf))
+    with counting_positions(hf.model) as seen:
+        cb = cb_config(prompts, max_new, rows, page_size, batch_tokens)
+        outputs = hf.model.generate_batch(prompts, generation_config=config, continuous_batching_config=cb)
+    # a manager's request ids are req_0, req_1, ... in the order given; a failed request comes back empty
+    found = [outputs.get(f"req_{k}") for k in range(len(prompts))]
+    errors = [str(o.error) if o is not None else "missing from the results" for o in found if o is None or o.error]
+    tokens = [list(o.generated_tokens) if o is not None else [] for o in found]
+    texts = [postprocess_generated_text(hf.tok_decode(t), until, None) for t in tokens]
+    return dict(texts=texts, tokens=tokens, positions=seen[0], errors=errors)
 
 
 def train_exactness_model(steps: int):
@@ -183,7 +189,8 @@ def penalty_differs(model, tokenizer, requests, penalty: float = 1.3) -> int:
     prompts = [tokenizer(context, add_special_tokens=False)["input_ids"][-64:] for context, _ in requests]
     config = GenerationConfig(do_sample=False, max_new_tokens=24, eos_token_id=tokenizer.eos_token_id)
     config.repetition_penalty = penalty
-    outputs = model.generate_batch(prompts, generation_config=config, continuous_batching_config=cb_config(prompts, 24, 8, 16, 0))
+    cb = cb_config(prompts, 24, 8, 16, 0)
+    outputs = model.generate_batch(prompts, generation_config=config, continuous_batching_config=cb)
     batch = [list(output.generated_tokens) for output in outputs.values()]
     alone = [model.generate(torch.tensor([p]), generation_config=config)[0, len(p) :].tolist() for p in prompts]
     return sum(a != b for a, b in zip(batch, alone, strict=True))
@@ -197,7 +204,8 @@ def exactness_rows(args) -> list[dict]:
     model, tokenizer = train_exactness_model(args.train_steps)
     zero_shot = shapes(args.exact_docs)["zero"]
     rows = [dict(docs=len(zero_shot))]  # generate_batch against generate, without and with a repetition penalty
-    rows[0].update({f"repetition_penalty_{p}_differ": penalty_differs(model, tokenizer, zero_shot, p) for p in (1.0, 1.3)})
+    for penalty in (1.0, 1.3):
+        rows[0][f"repetition_penalty_{penalty}_differ"] = penalty_differs(model, tokenizer, zero_shot, penalty)
     print(json.dumps(rows[0]), flush=True)
     for shape, requests in shapes(args.exact_docs).items():
         if shape not in args.shapes.split(","):
@@ -210,7 +218,9 @@ def exactness_rows(args) -> list[dict]:
         row = dict(shape=shape, docs=len(requests), ours_differ=differing(got, want), hf_tokens=needed)
         row["stops"] = dict(Counter(record.stop_reason for record in ours.last_generated))
         for batch in sorted({1, args.batch}):
-            texts, tokens, positions, errors = generate_batch_until(reference, requests, batch, args.page_size, args.batch_tokens)
+            texts, tokens, positions, errors = generate_batch_until(
+                reference, requests, batch, args.page_size, args.batch_tokens
+            )
             row[f"gb{batch}_differ"] = differing(texts, want)
             row[f"gb{batch}_tokens"] = sum(len(t) for t in tokens)
             row[f"gb{batch}_positions"] = positions
