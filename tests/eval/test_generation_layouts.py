@@ -54,8 +54,8 @@ def hf_answers(requests):
     return get
 
 
-def ours(layout, batch_size, dtype="float32"):
-    return SharedContextLM(pretrained=model_dir(layout), batch_size=batch_size, dtype=dtype, device="cpu")
+def ours(layout, batch_size, dtype="float32", **options):
+    return SharedContextLM(pretrained=model_dir(layout), batch_size=batch_size, dtype=dtype, device="cpu", **options)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -81,6 +81,22 @@ def test_contexts_begin_with_bos_unless_cut_from_the_left(requests):
     assert all(ids[0] == bos for ids in full)
     assert sum(ids[0] != bos for ids in encoded) >= 10  # the truncated ones
     assert sum(ids[0] == bos for ids in encoded) >= 40
+
+
+def test_hflm_options_that_change_the_contexts_are_honoured(requests):
+    """``add_bos_token=False`` (no BOS although the tokenizer adds one) and a smaller
+    ``max_length`` (more left truncation): HFLM's own encoding decides the contexts, as at batch 1."""
+    options = {"add_bos_token": False, "max_length": 128}
+    requests = requests[::3]
+    want = HFLM(pretrained=model_dir("llama"), batch_size=1, dtype="float32", device="cpu", **options).generate_until(
+        requests, disable_tqdm=True
+    )
+    lm = ours("llama", 8, **options)
+    assert lm.generate_until(requests, disable_tqdm=True) == want
+    room = 128 - REVIEW_KWARGS["max_gen_toks"]
+    encoded = [lm.tok_batch_encode([r.args[0]], left_truncate_len=room)[0][0].tolist() for r in requests]
+    assert lm.tokenizer.bos_token_id not in {ids[0] for ids in encoded}
+    assert sum(len(lm.tok_encode(r.args[0])) > room for r in requests) >= 3  # cut by the smaller max_length
 
 
 @pytest.mark.parametrize("layout", SLIDING)
