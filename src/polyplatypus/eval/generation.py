@@ -9,7 +9,8 @@ The engine decides each document's tokens exactly as lm-eval 0.4.13's ``HFLM`` d
   entering the batch together are prefilled in one forward (:func:`prefill_groups`).
 * Up to ``rows`` documents decode together. A row that stops leaves at once and the next
   document's prefilled cache takes its slot (continuous batching); rows of different lengths sit
-  right-aligned in one cache, with a 4-D mask hiding each row's left padding.
+  right-aligned in one cache, with a 4-D mask hiding each row's left padding (one mask per layer
+  type where layers slide: the caches keep every position, :func:`full_cache`).
 * Stop strings are checked after every token per row, as lm-eval's ``MultiTokenEOSCriteria``
   does at batch 1 (the last ``len(stop tokens) + 2`` generated tokens decoded).
 
