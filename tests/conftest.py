@@ -44,6 +44,7 @@ SLOW_FILES = {
     "eval/test_reference_golden.py",
     "eval/test_hatespeech_golden.py",
     "eval/test_lm_eval_parity.py",
+    "eval/test_generation_layouts.py",
     "eval/test_lm_eval_eval.py",
     "eval/test_lm_eval_engine.py",
     "eval/test_lm_eval_results.py",

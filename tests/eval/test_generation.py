@@ -172,24 +172,6 @@ def test_no_room_for_the_context_is_refused():
         lm.generate_until(instances([("오늘은", {"until": ["\n\n"], "max_gen_toks": 256})]), disable_tqdm=True)
 
 
-def test_sliding_window_caches_are_refused():
-    import torch
-    from transformers import AutoModelForCausalLM, MistralConfig
-
-    config = MistralConfig(
-        vocab_size=64,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        sliding_window=8,
-    )
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    with pytest.raises(ConfigError, match="sliding-window"):
-        generation.GenerationEngine(model, None, rows=2, reference=lambda ids: [])
-
-
 def test_minimum_positions_count_each_distinct_prefix_once():
     assert generation.minimum_prefix_positions([[1, 2, 3], [1, 2, 4], [1, 2, 3], [5]]) == 3 + 1 + 1
 

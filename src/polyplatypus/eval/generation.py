@@ -9,7 +9,8 @@ The engine decides each document's tokens exactly as lm-eval 0.4.13's ``HFLM`` d
   entering the batch together are prefilled in one forward (:func:`prefill_groups`).
 * Up to ``rows`` documents decode together. A row that stops leaves at once and the next
   document's prefilled cache takes its slot (continuous batching); rows of different lengths sit
-  right-aligned in one cache, with a 4-D mask hiding each row's left padding.
+  right-aligned in one cache, with a 4-D mask hiding each row's left padding (one mask per layer
+  type where layers slide: the caches keep every position, :func:`full_cache`).
 * Stop strings are checked after every token per row, as lm-eval's ``MultiTokenEOSCriteria``
   does at batch 1 (the last ``len(stop tokens) + 2`` generated tokens decoded).
 
@@ -208,20 +209,45 @@ def prefill_groups(documents: Sequence[Sequence[int]], kept: Sequence[int] = ())
 
 
 def check_cache_layout(model) -> None:
-    """Refuse caches whose layers are not plain growing key/value tensors (sliding windows, hybrids):
-    cropping and right-aligning rows is only exact for those."""
-    from transformers import DynamicCache
-    from transformers.cache_utils import DynamicLayer
+    """Refuse layouts whose attention the engine cannot reproduce exactly.
 
+    Full-attention and sliding-window layers (Gemma 3, EXAONE 4, Mistral, Qwen with sliding
+    layers) are exact: the engine keeps every position of every layer (:func:`full_cache`) and
+    gives the sliding layers their window as a mask, so cropping, right-aligning and refilling
+    rows work as for full layers. Other layer kinds (chunked, linear, indexed or shared
+    key/value layers) are refused by name."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+
+    from polyplatypus.models.attention import sliding_window
+
+    try:
+        sliding_window(model.config)  # names a layer type other than full and sliding attention
+    except ConfigError as error:
+        raise ConfigError(f"generation: {error}") from None
     kinds = {type(layer).__name__ for layer in DynamicCache(config=model.config).layers}
-    if kinds - {DynamicLayer.__name__}:
+    unknown = kinds - {DynamicLayer.__name__, DynamicSlidingWindowLayer.__name__}
+    if unknown:
         raise ConfigError(
-            f"generation with a {'/'.join(sorted(kinds))} key/value cache (sliding-window or "
-            "hybrid attention) is not supported by polyplatypus' engine"
+            f"generation with a {'/'.join(sorted(unknown))} key/value cache is not supported by polyplatypus' engine"
         )
     implementation = getattr(model.config, "_attn_implementation", "eager")
     if implementation not in ("eager", "sdpa"):
         raise ConfigError(f"generation needs attn_implementation 'sdpa' or 'eager', not {implementation!r}")
+
+
+def full_cache(model):
+    """An empty DynamicCache with a plain growing layer for every decoder layer, sliding ones
+    included: transformers' sliding layers drop what falls out of the window, which would make a
+    cached prefix impossible to crop back or to share. The window is applied by the masks instead
+    (:meth:`DecodeBatch.step`; transformers' own mask when the engine passes none). Memory: every
+    layer keeps every position, as a model without sliding layers does."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    cache = DynamicCache(config=model.config)
+    cache.layers = [DynamicLayer() for _ in cache.layers]
+    return cache
 
 
 @dataclass
@@ -239,9 +265,7 @@ class Row:
 
 def cache_of(model, layers, row: int, length: int):
     """A new batch-1 DynamicCache holding the first ``length`` positions of ``row`` of ``layers``."""
-    from transformers import DynamicCache
-
-    cache = DynamicCache(config=model.config)
+    cache = full_cache(model)
     for layer, source in zip(cache.layers, layers):
         layer.update(source.keys[row : row + 1, :, :length].clone(), source.values[row : row + 1, :, :length].clone())
     return cache
@@ -272,13 +296,12 @@ class PrefixCache:
     def _extend_to(self, ids: list[int], length: int, *, logits: bool) -> None:
         """Make the kept cache hold exactly ``ids[:length]``, cropping what differs and forwarding the
         rest; with ``logits``, ``self.logits`` is then the next-token logits after ``ids[:length]``."""
-        from transformers import DynamicCache
 
         keep = min(common_prefix(self.ids, ids), length)
         if logits and not (keep == length == len(self.ids) and self.logits is not None):
             keep = min(keep, length - 1)  # at least one position forwarded to get the logits
         if self.cache is None or keep == 0:
-            self.cache, keep, self.logits = DynamicCache(config=self.model.config), 0, None
+            self.cache, keep, self.logits = full_cache(self.model), 0, None
         elif keep < self.cache.get_seq_length():
             self.cache.crop(keep - self.cache.get_seq_length())  # transformers 5.x: a negative count to remove
             self.logits = None
@@ -296,13 +319,12 @@ class PrefixCache:
     def prefill(self, documents: list[list[int]]) -> Prefilled:
         """The caches and next-token logits of ``documents`` (in token order): their common prefix
         comes from the kept cache, the rest is forwarded as one right-padded batch."""
-        from transformers import DynamicCache
 
         if all(d == documents[0] for d in documents):
             self._extend_to(documents[0], len(documents[0]), logits=True)
             return Prefilled(cache=self.cache, logits=self.logits[None].expand(len(documents), -1), one_row=True)
         shared = min(min(common_prefix(documents[0], d) for d in documents), min(len(d) for d in documents) - 1)
-        batch = DynamicCache(config=self.model.config)
+        batch = full_cache(self.model)
         if shared:
             self._extend_to(documents[0], shared, logits=False)
             for layer, source in zip(batch.layers, self.cache.layers):
@@ -342,11 +364,10 @@ class DecodeBatch:
     def put(self, row: Row, doc_cache, slot: int | None = None, source: int = 0) -> None:
         """Place a prefilled document (row ``source`` of ``doc_cache``) in ``slot`` (a finished row's)
         or in a new row."""
-        from transformers import DynamicCache
 
         length = len(row.context)
         if self.cache is None:
-            self.cache = DynamicCache(config=self.model.config)
+            self.cache = full_cache(self.model)
             for layer, from_ in zip(self.cache.layers, doc_cache.layers):
                 layer.update(
                     from_.keys[source : source + 1, :, :length].clone(),
@@ -395,19 +416,32 @@ class DecodeBatch:
         device = self.model.device
         tokens = torch.tensor([[row.tokens[-1]] for row in self.rows], device=device)
         positions = torch.tensor([[row.position] for row in self.rows], device=device)
-        columns = torch.arange(self.width + 1, device=device)
-        hidden = columns[None, :] < torch.tensor(self.starts, device=device)[:, None]
-        dtype = self.model.dtype
-        mask = torch.zeros(hidden.shape, dtype=dtype, device=device).masked_fill(hidden, torch.finfo(dtype).min)
         out = self.model(
             input_ids=tokens,
             position_ids=positions,
-            attention_mask=mask[:, None, None, :],
+            attention_mask=self._mask(),
             cache=self.cache,
             use_cache=True,
         )
         self.width += 1
         return out.logits[:, -1].float()
+
+    def _mask(self):
+        """The step's additive ``[rows, 1, 1, width + 1]`` mask hiding each row's left padding; for
+        sliding-window layers (``{layer type: mask}``) also every key a window or more back. The
+        query sits at column ``width`` of every row, so its distance to column ``c`` is ``width - c``."""
+        from polyplatypus.models.attention import masks_by_distance
+
+        device, dtype = self.model.device, self.model.dtype
+        columns = torch.arange(self.width + 1, device=device)
+        allowed = columns[None, :] >= torch.tensor(self.starts, device=device)[:, None]
+        distance = (self.width - columns)[None, None, None]
+        masks = masks_by_distance(self.model.config, allowed[:, None, None, :], distance)
+
+        def additive(mask):
+            return torch.zeros(mask.shape, dtype=dtype, device=device).masked_fill(~mask, torch.finfo(dtype).min)
+
+        return {kind: additive(m) for kind, m in masks.items()} if isinstance(masks, dict) else additive(masks)
 
 
 class GenerationEngine:
@@ -546,9 +580,8 @@ class GenerationEngine:
 
 def kv_bytes_per_position(model) -> int:
     """Key/value cache bytes one position of one row takes, from a one-token forward."""
-    from transformers import DynamicCache
 
-    cache = DynamicCache(config=model.config)
+    cache = full_cache(model)
     with torch.inference_mode():
         model(input_ids=torch.zeros((1, 1), dtype=torch.long, device=model.device), cache=cache, use_cache=True)
     return sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))

@@ -145,9 +145,17 @@ def masks_per_layer_type(config, allowed, positions):
     ``allowed``: boolean ``[batch, 1, queries, keys]``; ``positions``: ``[batch, tokens]``, each
     token's position in the sequence it belongs to (the distances are taken between them, so
     rows packed side by side or branching after a shared context keep their own)."""
+    if sliding_window(config) is None:
+        return allowed
+    return masks_by_distance(config, allowed, positions[:, None, :, None] - positions[:, None, None, :])
+
+
+def masks_by_distance(config, allowed, distance):
+    """:func:`masks_per_layer_type` from each query's ``distance`` to each key (query position
+    minus key position, broadcastable to ``allowed``): for queries that are not the keys themselves,
+    e.g. one decoding step over a cache where each row's keys sit at their own columns."""
     window = sliding_window(config)
     if window is None:
         return allowed
-    distance = positions[:, None, :, None] - positions[:, None, None, :]
     windowed = allowed & (distance < window)
     return windowed if set(layer_types(config)) == {SLIDING} else {FULL: allowed, SLIDING: windowed}
