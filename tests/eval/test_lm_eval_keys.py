@@ -253,3 +253,19 @@ def test_an_option_is_named_without_the_parts_it_changes_itself(kobest_dir, tmp_
     )
     # without options the words are the parts' as before
     assert changed_parts(plain.fingerprint_parts, longer.fingerprint_parts) == "prompts and choices, generation_kwargs"
+
+
+def test_a_task_file_naming_another_data_file_is_named(generative, tmp_path, capsys):
+    model, folder = generative
+    out, task = tmp_path / "out", "copa_choice_local"
+    first = _run(model, folder, task, out)
+    yaml_file, test = folder / f"{task}.yaml", folder / "copa-test.jsonl"
+    moved = folder / "copa-test-renamed.jsonl"
+    moved.write_bytes(test.read_bytes())
+    text = yaml_file.read_text(encoding="utf-8")
+    assert str(test) in text
+    yaml_file.write_text(text.replace(str(test), str(moved)), encoding="utf-8")
+    capsys.readouterr()
+    again = _run(model, folder, task, out)  # the same documents, read from another file
+    assert again["data_source"] != first["data_source"]
+    assert _said(capsys, task) == f"data file bytes ({', '.join(sorted([str(test), str(moved)]))}), other task settings"

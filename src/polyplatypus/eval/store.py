@@ -225,6 +225,8 @@ class ResultsStore:
         is no such cell, or it is reused, or its settings differ."""
         cell = self.read_cell(self.cell_path(spec, task, shots))
         named = IDENTITY_FIELDS + NAMED_FIELDS
+        if "fingerprint" in key:  # an lm-eval cell's data_source is its task config's: the fingerprint covers it
+            named += ("data_source",)
         if cell is None or any(cell.get(k) != v for k, v in key.items() if k not in named):
             return None
         if not any(name in cell for name in IDENTITY_FIELDS):
