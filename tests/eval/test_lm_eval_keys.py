@@ -227,7 +227,7 @@ def test_changed_request_options_of_a_multiple_choice_cell_are_named(generative,
 
 
 def test_an_option_is_named_without_the_parts_it_changes_itself(kobest_dir, tmp_path):
-    from polyplatypus.tasks.lm_eval_tasks import RequestOptions, build_cell, changed_parts
+    from polyplatypus.tasks.lm_eval_tasks import RequestOptions, build_cell, changed_options, changed_parts
     from tests.eval.generative_fixtures import write_generative_tasks
 
     folder = write_generative_tasks(tmp_path / "tasks", kobest_dir)
@@ -251,6 +251,11 @@ def test_an_option_is_named_without_the_parts_it_changes_itself(kobest_dir, tmp_
     assert named(plain, cell("copa_gen_local", system_instruction=long)) == (
         f"system instruction (not given → '{'가' * 37}...')"
     )
+    # a stored cell's options as a hand-edited file may hold them
+    assert changed_options("?", {"predict_only": True, "gen_kwargs": {"until": ["\n"]}}) == {
+        "gen_kwargs": 'generation settings (gen_kwargs: until not given → ["\\n"])',
+        "predict_only": "predict-only (off → on)",
+    }
     # without options the words are the parts' as before
     assert changed_parts(plain.fingerprint_parts, longer.fingerprint_parts) == "prompts and choices, generation_kwargs"
 

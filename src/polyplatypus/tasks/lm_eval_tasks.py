@@ -805,27 +805,28 @@ def changed_parts(
     return ", ".join(names) or "its fingerprint"
 
 
+_UNSET = object()
+
+
 def changed_options(stored: dict, now: dict) -> dict[str, str]:
     """Each request option that differs between two :meth:`RequestOptions.recorded`, in words:
     ``generation settings (gen_kwargs: max_gen_toks 32 → 64)``, ``chat template (off → on)``."""
     changed = {}
+    stored = stored if isinstance(stored, dict) else {}  # a hand-edited cell file: every option named
     for option, words in OPTION_WORDS.items():
         old, new = stored.get(option), now.get(option)
         if old == new:
             continue
         if option == "gen_kwargs":
-            old, new = old or {}, new or {}
+            old, new = (value if isinstance(value, dict) else {} for value in (old, new))
             keys = [k for k in dict.fromkeys([*old, *new]) if old.get(k, _UNSET) != new.get(k, _UNSET)]
-            what = "gen_kwargs: " + ", ".join(
-                f"{k} {_shown(old.get(k, _UNSET))} → {_shown(new.get(k, _UNSET))}" for k in keys
+            what = "gen_kwargs: " + (
+                ", ".join(f"{k} {_shown(old.get(k, _UNSET))} → {_shown(new.get(k, _UNSET))}" for k in keys) or "changed"
             )
         else:
             what = f"{_shown(old, option)} → {_shown(new, option)}"
         changed[option] = f"{words} ({what})"
     return changed
-
-
-_UNSET = object()
 
 
 def _shown(value, option: str = "") -> str:
