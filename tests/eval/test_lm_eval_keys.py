@@ -274,3 +274,18 @@ def test_a_task_file_naming_another_data_file_is_named(generative, tmp_path, cap
     again = _run(model, folder, task, out)  # the same documents, read from another file
     assert again["data_source"] != first["data_source"]
     assert _said(capsys, task) == f"data file bytes ({', '.join(sorted([str(test), str(moved)]))}), other task settings"
+
+
+def test_the_command_names_a_changed_flag(generative, tmp_path, capsys):
+    from polyplatypus.cli import main
+
+    model, folder = generative
+    task = "copa_gen_local"
+    command = ["eval", "--model", f"m={model}", "--tasks", f"lm_eval:{task}", "--shots", "0", "--limit", "2"]
+    command += ["--include-path", str(folder), "--output", str(tmp_path / "out"), "--dtype", "float32", "--no-progress"]
+    assert main(command + ["--gen-kwargs", "max_gen_toks=4"]) == 0
+    capsys.readouterr()
+    assert main(command + ["--gen-kwargs", "max_gen_toks=4"]) == 0
+    assert _said(capsys, task) == "reused"
+    assert main(command + ["--gen-kwargs", "max_gen_toks=6", "--apply-chat-template", "--no-fewshot-as-multiturn"]) == 0
+    assert _said(capsys, task) == "generation settings (gen_kwargs: max_gen_toks 4 → 6), chat template (off → on)"
