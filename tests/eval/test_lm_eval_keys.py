@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +117,175 @@ def test_a_group_aggregation_is_a_key_part(lm_eval_tasks):
     finally:
         group.write_text(original, encoding="utf-8")
     assert changed_parts(base.fingerprint_parts, changed.fingerprint_parts) == "metric_list"
+
+
+# --- request options (--gen-kwargs, the chat options, --predict-only) and generation_config.json --
+
+
+@pytest.fixture
+def generative(tmp_path, kobest_dir):
+    """The generative and multiple-choice COPA task files, and a copy of the trained tiny generation
+    model with a chat template (its generation_config.json is edited by a test)."""
+    import shutil
+
+    from tests.eval.generative_fixtures import write_generative_tasks
+
+    folder = write_generative_tasks(tmp_path / "tasks", kobest_dir)
+    model = tmp_path / "model"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "tiny-gptneox-gen", model)
+    config = json.loads((model / "tokenizer_config.json").read_text(encoding="utf-8"))
+    template = (
+        "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+    )
+    (model / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": template}), encoding="utf-8")
+    return model, folder
+
+
+def _run(model, folder, task, output, **options):
+    (record,) = polyplatypus.evaluate(
+        [f"m={model}"],
+        [f"lm_eval:{task}"],
+        [0],
+        limit=2,
+        include_path=[str(folder)],
+        output=str(output),
+        progress=False,
+        dtype="float32",
+        **options,
+    )
+    return record
+
+
+def _said(capsys, task) -> str:
+    """What a re-run said about the stored cell of ``task``: the recomputation message's reason, or reused."""
+    err = capsys.readouterr().err
+    head = f"lm_eval:{task} 0-shot of model m: "
+    lines = [line for line in err.splitlines() if head in line and "recomputing it" in line]
+    if not lines:
+        assert f"reused 1 finished cell(s) of model m (same model, data and settings): lm_eval:{task}" in err, err
+        return "reused"
+    (line,) = lines
+    return line.split(head)[1].removesuffix(" changed since it was stored: recomputing it")
+
+
+def test_changed_request_options_of_a_generative_cell_are_named(generative, tmp_path, capsys):
+    model, folder = generative
+    out, task = tmp_path / "out", "copa_gen_local"
+    first = _run(model, folder, task, out, gen_kwargs="max_gen_toks=4")
+    capsys.readouterr()
+    _run(model, folder, task, out, gen_kwargs="max_gen_toks=4")
+    assert _said(capsys, task) == "reused"
+    again = _run(model, folder, task, out, gen_kwargs="max_gen_toks=8")
+    assert _said(capsys, task) == "generation settings (gen_kwargs: max_gen_toks 4 → 8)"
+    assert again["request_options"] == {"gen_kwargs": {"max_gen_toks": 8}}
+    assert again["fingerprint"] != first["fingerprint"]
+    _run(model, folder, task, out, gen_kwargs="max_gen_toks=8,temperature=0")
+    assert _said(capsys, task) == "generation settings (gen_kwargs: temperature not given → 0)"
+    _run(model, folder, task, out, gen_kwargs="max_gen_toks=8,temperature=0", system_instruction="짧게 답하세요.")
+    assert _said(capsys, task) == "system instruction (not given → '짧게 답하세요.')"
+    _run(model, folder, task, out, gen_kwargs="max_gen_toks=8,temperature=0", apply_chat_template=True)
+    # lm-eval turns few-shot as multiturn on with a template
+    assert _said(capsys, task) == (
+        "system instruction ('짧게 답하세요.' → not given), chat template (off → on), few-shot as multiturn (off → on)"
+    )
+    single_turn = dict(gen_kwargs="max_gen_toks=8,temperature=0", apply_chat_template=True, fewshot_as_multiturn=False)
+    _run(model, folder, task, out, **single_turn)
+    assert _said(capsys, task) == "few-shot as multiturn (on → off)"
+    _run(model, folder, task, out, **single_turn)
+    assert _said(capsys, task) == "reused"
+
+
+def test_a_changed_generation_config_is_named(generative, tmp_path, capsys):
+    model, folder = generative
+    out, task = tmp_path / "out", "copa_gen_local"
+    _run(model, folder, task, out, gen_kwargs="max_gen_toks=4")
+    config = model / "generation_config.json"
+    config.write_text(config.read_text(encoding="utf-8").replace('"use_cache": true', '"use_cache": false'))
+    capsys.readouterr()
+    _run(model, folder, task, out, gen_kwargs="max_gen_toks=4")
+    assert _said(capsys, task) == f"generation_config.json ({config})"
+    _run(model, folder, task, out, gen_kwargs="max_gen_toks=4")
+    assert _said(capsys, task) == "reused"
+
+
+def test_changed_request_options_of_a_multiple_choice_cell_are_named(generative, tmp_path, capsys):
+    model, folder = generative
+    out, task = tmp_path / "out", "copa_choice_local"
+    _run(model, folder, task, out)
+    capsys.readouterr()
+    _run(model, folder, task, out, system_instruction="상식으로 고르세요.")
+    assert _said(capsys, task) == "system instruction (not given → '상식으로 고르세요.')"
+    _run(model, folder, task, out, system_instruction="상식으로 고르세요.", apply_chat_template=True)
+    assert _said(capsys, task) == "chat template (off → on), few-shot as multiturn (off → on)"
+    _run(model, folder, task, out, system_instruction="상식으로 고르세요.", apply_chat_template=True)
+    assert _said(capsys, task) == "reused"
+    _run(model, folder, task, out)  # back to no options at all
+    assert _said(capsys, task) == (
+        "system instruction ('상식으로 고르세요.' → not given), chat template (on → off), few-shot as multiturn (on → off)"
+    )
+
+
+def test_an_option_is_named_without_the_parts_it_changes_itself(kobest_dir, tmp_path):
+    from polyplatypus.tasks.lm_eval_tasks import RequestOptions, build_cell, changed_options, changed_parts
+    from tests.eval.generative_fixtures import write_generative_tasks
+
+    folder = write_generative_tasks(tmp_path / "tasks", kobest_dir)
+
+    def cell(task, **options):
+        return build_cell(f"lm_eval:{task}", 0, limit=2, include_path=[str(folder)], options=RequestOptions(**options))
+
+    def named(before, after):
+        return changed_parts(before.fingerprint_parts, after.fingerprint_parts, before.options, after.options)
+
+    plain, longer = cell("copa_gen_local"), cell("copa_gen_local", gen_kwargs={"max_gen_toks": 64})
+    # the requests' digest and the task's generation_kwargs change with it; the option says why
+    parts, now = plain.fingerprint_parts, longer.fingerprint_parts
+    assert {part for part in parts if parts[part] != now[part]} == {"requests", "generation_kwargs"}
+    assert named(plain, longer) == "generation settings (gen_kwargs: max_gen_toks not given → 64)"
+    assert named(longer, cell("copa_gen_local", gen_kwargs={"max_gen_toks": 32})) == (
+        "generation settings (gen_kwargs: max_gen_toks 64 → 32)"
+    )
+    assert named(plain, cell("copa_gen_local", predict_only=True)) == "predict-only (off → on)"
+    long = "가" * 60
+    assert named(plain, cell("copa_gen_local", system_instruction=long)) == (
+        f"system instruction (not given → '{'가' * 37}...')"
+    )
+    # a stored cell's options as a hand-edited file may hold them
+    assert changed_options("?", {"predict_only": True, "gen_kwargs": {"until": ["\n"]}}) == {
+        "gen_kwargs": 'generation settings (gen_kwargs: until not given → ["\\n"])',
+        "predict_only": "predict-only (off → on)",
+    }
+    # without options the words are the parts' as before
+    assert changed_parts(plain.fingerprint_parts, longer.fingerprint_parts) == "prompts and choices, generation_kwargs"
+
+
+def test_a_task_file_naming_another_data_file_is_named(generative, tmp_path, capsys):
+    model, folder = generative
+    out, task = tmp_path / "out", "copa_choice_local"
+    first = _run(model, folder, task, out)
+    yaml_file, test = folder / f"{task}.yaml", folder / "copa-test.jsonl"
+    moved = folder / "copa-test-renamed.jsonl"
+    moved.write_bytes(test.read_bytes())
+    text = yaml_file.read_text(encoding="utf-8")
+    assert str(test) in text
+    yaml_file.write_text(text.replace(str(test), str(moved)), encoding="utf-8")
+    capsys.readouterr()
+    again = _run(model, folder, task, out)  # the same documents, read from another file
+    assert again["data_source"] != first["data_source"]
+    assert _said(capsys, task) == f"data file bytes ({', '.join(sorted([str(test), str(moved)]))}), other task settings"
+
+
+def test_the_command_names_a_changed_flag(generative, tmp_path, capsys):
+    from polyplatypus.cli import main
+
+    model, folder = generative
+    task = "copa_gen_local"
+    command = ["eval", "--model", f"m={model}", "--tasks", f"lm_eval:{task}", "--shots", "0", "--limit", "2"]
+    command += ["--include-path", str(folder), "--output", str(tmp_path / "out"), "--dtype", "float32", "--no-progress"]
+    assert main(command + ["--gen-kwargs", "max_gen_toks=4"]) == 0
+    capsys.readouterr()
+    assert main(command + ["--gen-kwargs", "max_gen_toks=4"]) == 0
+    assert _said(capsys, task) == "reused"
+    assert main(command + ["--gen-kwargs", "max_gen_toks=6", "--apply-chat-template", "--no-fewshot-as-multiturn"]) == 0
+    assert _said(capsys, task) == "generation settings (gen_kwargs: max_gen_toks 4 → 6), chat template (off → on)"

@@ -481,7 +481,13 @@ def _say_what_is_recomputed(grid: Plan, spec: ModelSpec) -> None:
     for (task, k), reason in zip(grid.cells(), reasons):
         if reason == "requests":  # an lm-eval cell: name what changed
             stored = grid.store.read_cell(grid.store.cell_path(spec, grid.stem(task), k)) or {}
-            changed = changed_parts(stored.get("fingerprint_parts"), grid.lm_eval_cell(spec, task, k).fingerprint_parts)
+            built, key = grid.lm_eval_cell(spec, task, k), grid.key(spec, task, k)
+            changed = changed_parts(
+                stored.get("fingerprint_parts"), built.fingerprint_parts, stored.get("request_options"), built.options
+            )
+            if stored.get("generation_config_sha256") != key.get("generation_config_sha256"):  # not in the fingerprint
+                config = f"generation_config.json ({Path(str(spec.path)).expanduser() / 'generation_config.json'})"
+                changed = config if changed == "its fingerprint" else f"{config}, {changed}"
             print(
                 f"polyplatypus eval: {task} {k}-shot of model {spec.label}: {changed} changed since it was "
                 "stored: recomputing it",

@@ -79,6 +79,9 @@ CELL_MATCH_FIELDS = (
 # cell's "fingerprint" its built requests (task file, data, few-shot draws).
 # an lm-eval cell's "fingerprint_parts" what its fingerprint is made of (to name what changed).
 IDENTITY_FIELDS = ("model_fingerprint", "data_sha256", "task_fingerprint", "fingerprint", "fingerprint_parts")
+# An lm-eval cell's request options (--gen-kwargs, the chat options, --predict-only) and the model's
+# generation_config.json: part of its key like a setting, but a change is named as the fingerprint's.
+NAMED_FIELDS = ("request_options", "generation_config_sha256")
 
 
 def folder_settings(*, limit, dtype: str, data_source: str, scorer: str) -> dict:
@@ -217,16 +220,23 @@ class ResultsStore:
     def why_recomputed(self, spec: ModelSpec, task: str, shots: int, key: dict) -> str | None:
         """Why a stored cell for (model, task, shots) will not be reused although its settings
         match: ``"model"`` (the model's content changed), ``"data"`` (the documents changed),
-        ``"requests"`` (an lm-eval cell's requests changed) or ``"no identity"`` (written before identities were recorded); None when there is no
-        such cell, or it is reused, or its settings differ."""
+        ``"requests"`` (an lm-eval cell's requests, request options or generation_config.json
+        changed) or ``"no identity"`` (written before identities were recorded); None when there
+        is no such cell, or it is reused, or its settings differ."""
         cell = self.read_cell(self.cell_path(spec, task, shots))
-        if cell is None or any(cell.get(k) != v for k, v in key.items() if k not in IDENTITY_FIELDS):
+        named = IDENTITY_FIELDS + NAMED_FIELDS
+        if "fingerprint" in key:  # an lm-eval cell's data_source is its task config's: the fingerprint covers it
+            named += ("data_source",)
+        if cell is None or any(cell.get(k) != v for k, v in key.items() if k not in named):
             return None
         if not any(name in cell for name in IDENTITY_FIELDS):
             return "no identity"
         for name, reason in (("model_fingerprint", "model"), ("data_sha256", "data"), ("fingerprint", "requests")):
             if name in key and cell.get(name) != key[name]:
                 return reason
+        # a cell records its (empty) request options where its key leaves them out
+        if "fingerprint" in key and any((cell.get(name) or None) != (key.get(name) or None) for name in NAMED_FIELDS):
+            return "requests"
         return None
 
     def redefined(self, spec: ModelSpec, task: str, shots: int, key: dict) -> tuple[bool, str | None]:

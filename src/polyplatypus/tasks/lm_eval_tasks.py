@@ -766,14 +766,36 @@ def key_parts(cell: LmEvalCell) -> dict:
     }
 
 
-def changed_parts(stored: dict | None, now: dict) -> str:
-    """What changed between a stored cell's key parts and this run's, in words (``gold targets,
-    data file bytes (/data/test.jsonl)``)."""
+# Request options (RequestOptions.recorded), as a recomputation message names them.
+OPTION_WORDS = {
+    "gen_kwargs": "generation settings",
+    "system_instruction": "system instruction",
+    "apply_chat_template": "chat template",
+    "fewshot_as_multiturn": "few-shot as multiturn",
+    "predict_only": "predict-only",
+}
+# Key parts that options change by construction (the requests' digest holds every option): beside a
+# changed option they are not named again.
+_CHANGED_BY_OPTIONS = {
+    "requests": tuple(OPTION_WORDS),
+    "generation_kwargs": ("gen_kwargs",),
+    "metric_list": ("predict_only",),
+    "config": ("predict_only",),  # lm-eval's override_metric also sets process_results
+}
+
+
+def changed_parts(
+    stored: dict | None, now: dict, stored_options: dict | None = None, options: dict | None = None
+) -> str:
+    """What changed between a stored cell's key parts and request options (RequestOptions.recorded)
+    and this run's, in words (``gold targets, data file bytes (/data/test.jsonl)``, ``generation
+    settings (gen_kwargs: max_gen_toks 32 → 64)``)."""
+    changed = changed_options(stored_options or {}, options or {})
     if not isinstance(stored, dict):
-        return "its requests or data (the stored cell predates its key parts)"
-    names = []
+        return ", ".join([*changed.values(), "its requests or data (the stored cell predates its key parts)"])
+    names = list(changed.values())
     for part, words in KEY_PARTS.items():
-        if stored.get(part) == now.get(part):
+        if stored.get(part) == now.get(part) or set(_CHANGED_BY_OPTIONS.get(part, ())) & changed.keys():
             continue
         if part == "data_files" and isinstance(stored.get(part), dict):
             old, new = stored[part], now.get(part) or {}
@@ -781,6 +803,42 @@ def changed_parts(stored: dict | None, now: dict) -> str:
             words = f"{words} ({', '.join(files)})"
         names.append(words)
     return ", ".join(names) or "its fingerprint"
+
+
+_UNSET = object()
+
+
+def changed_options(stored: dict, now: dict) -> dict[str, str]:
+    """Each request option that differs between two :meth:`RequestOptions.recorded`, in words:
+    ``generation settings (gen_kwargs: max_gen_toks 32 → 64)``, ``chat template (off → on)``."""
+    changed = {}
+    stored = stored if isinstance(stored, dict) else {}  # a hand-edited cell file: every option named
+    for option, words in OPTION_WORDS.items():
+        old, new = stored.get(option), now.get(option)
+        if old == new:
+            continue
+        if option == "gen_kwargs":
+            old, new = (value if isinstance(value, dict) else {} for value in (old, new))
+            keys = [k for k in dict.fromkeys([*old, *new]) if old.get(k, _UNSET) != new.get(k, _UNSET)]
+            what = "gen_kwargs: " + (
+                ", ".join(f"{k} {_shown(old.get(k, _UNSET))} → {_shown(new.get(k, _UNSET))}" for k in keys) or "changed"
+            )
+        else:
+            what = f"{_shown(old, option)} → {_shown(new, option)}"
+        changed[option] = f"{words} ({what})"
+    return changed
+
+
+def _shown(value, option: str = "") -> str:
+    """An option's value in a message: a flag as on/off (recorded() leaves out what is off), a
+    text quoted and shortened, an option not given as such."""
+    if option in ("apply_chat_template", "fewshot_as_multiturn", "predict_only"):
+        return "on" if value else "off"
+    if value is _UNSET or value is None:
+        return "not given"
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:37] + "...")
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _canonical(value, functions: dict[str, str]):
