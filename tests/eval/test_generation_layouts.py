@@ -194,6 +194,8 @@ def test_half_precision_as_hf_in_the_same_dtype(requests, dtype, layout, every, 
     assert lm.model.dtype == getattr(torch, dtype)
     assert lm.generate_until(requests, disable_tqdm=True) == want
     assert lm.generation_counters.redone > 10
+    # a row's second near tie has the batch-1 path generate the whole document: at most two per row
+    assert lm.generation_counters.redone <= 2 * len(requests)
     if every == 1:  # without the re-decision 6 of the 54 documents' text differs here
         monkeypatch.setattr(generation, "logits_near_tie", lambda top, runner_up, dtype: False)
         assert lm.generate_until(requests, disable_tqdm=True) != want

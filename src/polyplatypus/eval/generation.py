@@ -257,6 +257,7 @@ class Row:
     doc: int
     context: list[int]
     tokens: list[int] = field(default_factory=list)
+    redone: int = 0  # near ties re-decided in this row
 
     @property
     def position(self) -> int:  # of the latest token, the one fed next
@@ -551,17 +552,21 @@ class GenerationEngine:
         return RepetitionPenaltyLogitsProcessor(self.settings.repetition_penalty)(ids, logits[None].clone())[0]
 
     def _redecide(self, row: Row) -> int | None:
-        """A near tie at the row's next step: the batch-1 path generates the document up to that step.
-        Its token there is the row's (the row goes on in the batch; later steps are checked as
-        before), or, where the batch-1 path went another way earlier, its whole generation is the
-        document's (then ``None``: the row is reported finished)."""
-        step = len(row.tokens)
-        tokens = list(self.reference(row.context, step + 1))
+        """A near tie at the row's next step. At a row's first, the batch-1 path generates the
+        document up to that step: its token there is the row's (the row goes on in the batch; later
+        steps are checked as before), or, where the batch-1 path went another way earlier, its whole
+        generation is the document's. At a row's second (frequent in half precision) the batch-1
+        path generates the whole document at once, so that a document costs at most one batch-1
+        generation up to a step plus one whole, however many ties it has. ``None``: the row is
+        reported finished."""
+        step, first = len(row.tokens), not row.redone
+        row.redone += 1
         self.counters.redone += 1
+        tokens = list(self.reference(row.context, step + 1 if first else self.settings.max_new_tokens))
         self.counters.positions_forwarded += len(row.context) + max(len(tokens) - 1, 0)
-        if len(tokens) == step + 1 and tokens[:step] == row.tokens:
+        if first and len(tokens) == step + 1 and tokens[:step] == row.tokens:
             return tokens[step]
-        if len(tokens) == step + 1:  # went another way and has not stopped: the rest by batch 1 too
+        if first and len(tokens) == step + 1:  # went another way and has not stopped: the rest by batch 1 too
             tokens = list(self.reference(row.context, self.settings.max_new_tokens))
             self.counters.positions_forwarded += len(row.context) + max(len(tokens) - 1, 0)
         row.tokens = tokens
