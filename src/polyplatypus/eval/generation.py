@@ -100,6 +100,7 @@ class GenerationCounters:
     minimum_positions: int = 0  # each distinct context prefix once, plus each generated token fed back
     padding_positions: int = 0  # of positions_forwarded: right padding of contexts prefilled together
     redone: int = 0  # steps re-decided by the reference path (near ties)
+    redone_positions: int = 0  # of positions_forwarded: those the reference path forwarded at near ties
     documents: int = 0
 
 
@@ -328,6 +329,7 @@ class DecodeBatch:
 
     def __init__(self, model):
         self.model = model
+        self.dtype = model.dtype  # a property that walks the parameters: read once
         self.rows: list[Row] = []
         self.starts: list[int] = []
         self.cache = None
@@ -373,6 +375,18 @@ class DecodeBatch:
             layer.keys[slot, :, begin:] = from_.keys[source, :, :length]
             layer.values[slot, :, begin:] = from_.values[source, :, :length]
         self.rows[slot], self.starts[slot] = row, begin
+        self._trim()
+
+    def _trim(self) -> None:
+        """Drop the columns on the left that no row uses any more (a finished row's, once its slot
+        holds a shorter document): every later step would attend over them and copy them."""
+        unused = min(self.starts)
+        if unused:
+            for layer in self._layers():
+                layer.keys = layer.keys[:, :, unused:]
+                layer.values = layer.values[:, :, unused:]
+            self.starts = [s - unused for s in self.starts]
+            self.width -= unused
 
     def drop(self, slots: Sequence[int]) -> None:
         """Remove finished rows, and the columns that no remaining row uses."""
@@ -382,29 +396,25 @@ class DecodeBatch:
         if not keep:
             self.cache, self.width = None, 0
             return
-        unused = min(self.starts)
         index = torch.tensor(keep, device=self._layers()[0].keys.device)
         for layer in self._layers():
-            layer.keys = layer.keys.index_select(0, index)[:, :, unused:]
-            layer.values = layer.values.index_select(0, index)[:, :, unused:]
-        self.starts = [s - unused for s in self.starts]
-        self.width -= unused
+            layer.keys = layer.keys.index_select(0, index)
+            layer.values = layer.values.index_select(0, index)
+        self._trim()
 
     def step(self) -> torch.Tensor:
         """Feed every row's latest token; the float32 logits of each row's next token."""
         device = self.model.device
         tokens = torch.tensor([[row.tokens[-1]] for row in self.rows], device=device)
         positions = torch.tensor([[row.position] for row in self.rows], device=device)
-        columns = torch.arange(self.width + 1, device=device)
-        hidden = columns[None, :] < torch.tensor(self.starts, device=device)[:, None]
-        dtype = self.model.dtype
-        mask = torch.zeros(hidden.shape, dtype=dtype, device=device).masked_fill(hidden, torch.finfo(dtype).min)
+        mask = None  # no row has left padding: causal attention over the whole cache, as hf at batch 1
+        if any(self.starts):
+            columns = torch.arange(self.width + 1, device=device)
+            hidden = columns[None, :] < torch.tensor(self.starts, device=device)[:, None]
+            mask = torch.zeros(hidden.shape, dtype=self.dtype, device=device)
+            mask = mask.masked_fill(hidden, torch.finfo(self.dtype).min)[:, None, None, :]
         out = self.model(
-            input_ids=tokens,
-            position_ids=positions,
-            attention_mask=mask[:, None, None, :],
-            cache=self.cache,
-            use_cache=True,
+            input_ids=tokens, position_ids=positions, attention_mask=mask, cache=self.cache, use_cache=True
         )
         self.width += 1
         return out.logits[:, -1].float()
@@ -524,16 +534,20 @@ class GenerationEngine:
         step = len(row.tokens)
         tokens = list(self.reference(row.context, step + 1))
         self.counters.redone += 1
-        self.counters.positions_forwarded += len(row.context) + max(len(tokens) - 1, 0)
+        self._count_redone(len(row.context) + max(len(tokens) - 1, 0))
         if len(tokens) == step + 1 and tokens[:step] == row.tokens:
             return tokens[step]
         if len(tokens) == step + 1:  # went another way and has not stopped: the rest by batch 1 too
             tokens = list(self.reference(row.context, self.settings.max_new_tokens))
-            self.counters.positions_forwarded += len(row.context) + max(len(tokens) - 1, 0)
+            self._count_redone(len(row.context) + max(len(tokens) - 1, 0))
         row.tokens = tokens
         # batch 1 stops at the first token a criterion fires on: the last one, unless the length ran out
         self.done(row, (self.rule.reason(tokens) if tokens else None) or "length")
         return None
+
+    def _count_redone(self, positions: int) -> None:
+        self.counters.positions_forwarded += positions
+        self.counters.redone_positions += positions
 
     def _row_limit(self, contexts: Sequence[list[int]]) -> int:
         if self.rows != "auto":
