@@ -36,7 +36,8 @@ MEMORY_FRACTION = 0.5  # of the free memory, for the rows' key/value cache
 # with its neighbour than with the group starts a new group when that would re-forward more than
 # this many positions (kept small: the issue asks for at most 1.05x the minimum).
 REFORWARD_LIMIT = 4
-PREFILL_PADDING = 0.25  # right padding allowed in a run prefilled together, as a share of its real positions
+PREFILL_PADDING = 0.03  # right padding allowed in a run prefilled together, as a share of its real positions
+PADDING_ALLOWANCE = 16  # plus this many positions (cheaper than another forward)
 
 # Generation settings (task keys or the model's generation_config) that change greedy text and that
 # the engine does not reproduce: refused by name rather than silently ignored.
@@ -199,7 +200,7 @@ def prefill_groups(documents: Sequence[Sequence[int]], kept: Sequence[int] = ())
         if groups:
             before = costs(groups[-1], neighbours)
             after = costs(groups[-1] + [i], neighbours + [neighbour])
-            if after[0] - before[0] <= REFORWARD_LIMIT and after[1] <= PREFILL_PADDING * after[2]:
+            if after[0] - before[0] <= REFORWARD_LIMIT and after[1] <= PREFILL_PADDING * after[2] + PADDING_ALLOWANCE:
                 groups[-1].append(i)
                 neighbours.append(neighbour)
                 continue
