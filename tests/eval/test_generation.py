@@ -206,7 +206,7 @@ def test_prefill_groups_keep_what_neighbours_share():
 def test_prefill_groups_bound_right_padding():
     # long contexts: 60 padding positions on 840 real ones (7%) cost more than another forward
     assert generation.prefill_groups([[1] * 400, [2] * 460]) == [[0], [1]]
-    # within the small allowance (3% plus 16 positions) they are prefilled together
+    # within the small allowance (3% plus 32 positions) they are prefilled together
     assert generation.prefill_groups([[1] * 400, [2] * 420]) == [[0, 1]]
     # short contexts: 10 padding positions are cheaper than a forward of their own
     assert generation.prefill_groups([[5] * 10, [6] * 20]) == [[0, 1]]

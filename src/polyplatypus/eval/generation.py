@@ -37,7 +37,7 @@ MEMORY_FRACTION = 0.5  # of the free memory, for the rows' key/value cache
 # this many positions (kept small: the issue asks for at most 1.05x the minimum).
 REFORWARD_LIMIT = 4
 PREFILL_PADDING = 0.03  # right padding allowed in a run prefilled together, as a share of its real positions
-PADDING_ALLOWANCE = 16  # plus this many positions (cheaper than another forward)
+PADDING_ALLOWANCE = 32  # plus this many positions: fewer than one forward's fixed cost
 
 # Generation settings (task keys or the model's generation_config) that change greedy text and that
 # the engine does not reproduce: refused by name rather than silently ignored.
