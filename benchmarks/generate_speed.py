@@ -138,7 +138,7 @@ def greedy_paths(model, tokenizer, contexts: list[str], max_new_tokens: int, eos
     """Per document, along the unmodified greedy path: ``h . d`` and the best other logit, per step."""
     probe = 1e-6  # EOS row = probe * d: EOS never wins, and its logit / probe is h . d
     eos.set(probe)
-    tokenizer.padding_side = "left"
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
     z, best = [], []
     with torch.inference_mode():
         for start in range(0, len(contexts), CALIBRATION_ROWS):
@@ -156,6 +156,7 @@ def greedy_paths(model, tokenizer, contexts: list[str], max_new_tokens: int, eos
             z.append(logits[..., eos.eos_id] / probe)
             logits[..., eos.eos_id] = float("-inf")
             best.append(logits.max(dim=-1).values)
+    tokenizer.padding_side = side
     return torch.cat(z), torch.cat(best)
 
 
