@@ -183,7 +183,7 @@ def prefill_groups(documents: Sequence[Sequence[int]], kept: Sequence[int] = ())
     ``kept``: the cache kept from before) shares ``n > shared`` positions with it re-forwards
     ``n - shared`` beyond the minimum. A document joins the run unless that adds more than
     :data:`REFORWARD_LIMIT` such positions, or makes padding more than :data:`PREFILL_PADDING`
-    of the run's real positions.
+    of the run's real positions plus :data:`PADDING_ALLOWANCE`.
     """
 
     def costs(members: list[int], neighbours: list[int]) -> tuple[int, int, int]:
