@@ -162,7 +162,10 @@ def gpt_neox_errors(page_size: int) -> list[str]:
 
     model = AutoModelForCausalLM.from_pretrained(FIXTURE, dtype=torch.float32).eval()
     hf = HFLM(pretrained=model, tokenizer=AutoTokenizer.from_pretrained(FIXTURE), batch_size=1, device="cpu")
-    requests = [("질문: 서울", {"until": ["\n\n"], "max_gen_toks": 8}), ("안녕하세요", {"until": ["\n\n"], "max_gen_toks": 8})]
+    requests = [
+        ("질문: 서울", {"until": ["\n\n"], "max_gen_toks": 8}),
+        ("안녕하세요", {"until": ["\n\n"], "max_gen_toks": 8}),
+    ]
     texts, _, _, errors = generate_batch_until(hf, requests, 2, page_size)
     return sorted({e.splitlines()[-1][:160] for e in errors}) or [f"ran: {texts}"]
 

@@ -1,28 +1,46 @@
 """Generation speed: polyplatypus' engine (``SharedContextLM.generate_until``) against lm-evaluation-harness
 0.4.13's ``HFLM.generate_until``, side by side in one process, on the same requests and model.
 
-The model is a scaled-down Polyglot-ko layout (GPT-NeoX, parallel residual, partial rotary) with the
-real Polyglot-ko tokenizer (``../shared/data/polyglot-ko-tokenizer`` or ``--tokenizer``), trained
-for ``--train-steps`` on the bundled Korean corpus as the test fixture is (reviews end with a blank
-line, prose with EOS), so that rows stop at different steps as a real model's do. Request shapes follow the Korean generative tasks:
+    OMP_NUM_THREADS=1 python benchmarks/generate_speed.py --json generate_speed.json
 
-* ``first_n``: KorMedMCQA-like, the same 5 long shots before every question (one shared prefix);
-* ``cot``: fixed chain-of-thought shots and long generations (KMMLU ``cot_hard``-like);
+runs the whole suite: every shape with varied answer lengths at batch 1 (one run) and 8 (median of
+3), then the run-to-the-limit rows (8 documents, batch 1 and 8, one run each).
+
+The model is a scaled-down Polyglot-ko layout (GPT-NeoX, parallel residual, partial rotary; 512x6x8 by
+default: 49.6M parameters, where a forward costs its positions, not its fixed overhead) with the real
+Polyglot-ko tokenizer (``../shared/data/polyglot-ko-tokenizer`` or ``--tokenizer``) and random weights.
+
+**Varied answer lengths** (``--lengths varied``). A real instruct model stops at varied lengths, and
+that is where continuous batching gains (``hf``'s static batches run to their longest row). Training
+a model of this size to stop is not affordable on a CPU, so the random model is made to stop: the
+row of the output head (``embed_out``) for EOS is set to ``scale * d``, ``d`` a fixed random direction
+of the head rows' mean norm. Nothing else changes, so until EOS wins a row follows exactly the
+greedy path of the unmodified model; along that path the EOS logit is ``scale * (h . d)``, and the
+row stops at the first step where it beats every other logit. ``scale`` is chosen per shape by
+bisection so that the mean generation length over the shape's documents, computed on those paths
+(one greedy run to ``max_gen_toks`` at batch 16, EOS held back), is the shape's target
+(:data:`VARIED`): the rule gives answers of 1 to ``max_gen_toks`` tokens, geometric-like, and rows
+that fall into a loop without EOS run to the limit, as real models' sometimes do. The measured
+distribution (min/median/max tokens) is reported per row.
+
+**Run to the limit** (``--lengths limit``, the worst case): the unmodified random model never emits
+EOS, so every row runs to ``max_gen_toks`` (:data:`LIMIT`); only prefix sharing can gain there.
+
+Request shapes follow the Korean generative tasks:
+
+* ``first_n``: KorMedMCQA-like, the same 5 long shots before every question (one shared prefix),
+  letter answers (a letter and a stop: mean 3 tokens);
+* ``first_n_long``: the same prompts with varied free answers;
+* ``cot``: 3 fixed chain-of-thought shots and long generations (KMMLU ``cot_hard``-like; 24
+  documents, ``--cot-docs``);
 * ``random``: 5 shots drawn per document from 40, in random order;
 * ``random5``: KMMLU ``direct``-like: a subject's dev split holds exactly 5 examples, so lm-eval's
   default sampler puts the same 5 shots before every question, in a random order per document;
 * ``zero``: 0-shot questions.
 
-A random-weight model (``--train-steps 0``, the only affordable choice at sizes where compute
-matters on a CPU) never stops, so its answers run to ``max_gen_toks``: ``--answer-toks`` (the
-short-answer shapes) and ``--cot-toks`` set the answer lengths modelled. KorMedMCQA's answer is one
-letter followed by a stop string (its ``until`` has ``.`` and ``\n\n``), i.e. a few tokens.
-
-Time is the process CPU time of the ``generate_until`` call (tokenization
-included), torch on one thread, the median of ``--repeats`` runs. Every run's answers are checked
-equal to HFLM's.
-
-    python benchmarks/generate_speed.py --docs 16 --batch-sizes 1,8
+Time is the process CPU time of the ``generate_until`` call (tokenization included), torch on one
+thread, the median of ``--repeats`` runs (per batch size), the two engines alternating. Every run's answers are
+checked equal to ``HFLM``'s at the same batch size (``same``).
 """
 
 from __future__ import annotations
@@ -39,6 +57,17 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "src" / "polyplatypus" / "assets" / "corpus"
+# shape: (max_gen_toks, target mean generation length) with --lengths varied
+VARIED = {
+    "first_n": (32, 3),
+    "first_n_long": (64, 24),
+    "cot": (256, 100),
+    "random": (64, 24),
+    "random5": (64, 24),
+    "zero": (64, 24),
+}
+LIMIT = {"first_n": 4, "first_n_long": 32, "cot": 128, "random": 4, "random5": 4, "zero": 4}  # --lengths limit
+CALIBRATION_ROWS = 16
 
 
 def korean_paragraphs() -> list[str]:
@@ -50,19 +79,23 @@ def korean_paragraphs() -> list[str]:
     ]
 
 
-def shapes(docs: int, seed: int = 0, answer_toks: int = 32, cot_toks: int = 128) -> dict[str, list[tuple[str, dict]]]:
+def shapes(docs: int, seed: int = 0, cot_docs: int | None = None) -> dict[str, list[str]]:
+    """Each shape's contexts (``cot_docs`` for ``cot``: long generations gain from continuous
+    batching with the number of documents, as a subject of hundreds does)."""
     rng = random.Random(seed)
     texts = korean_paragraphs()
-    questions = [t[: rng.randint(10, 60)] for t in texts[-docs:]]
+    questions = [t[: rng.randint(10, 60)] for t in texts[-max(docs, cot_docs or 0) :]]
+    cot_questions, questions = questions[-(cot_docs or docs) :], questions[-docs:]
     shots = [f"질문: {t[:400]}\n답: {t[400:460]}" for t in texts[:40]]
     cot = [f"질문: {t[:100]}\n풀이: {t[100:400]} 따라서 답은 {t[:5]}이다." for t in texts[40:43]]
-    short = {"until": ["\n\n"], "max_gen_toks": answer_toks}
+    first_n = ["\n\n".join(shots[:5] + [q]) for q in questions]
     return {
-        "first_n": [("\n\n".join(shots[:5] + [q]), short) for q in questions],
-        "cot": [("\n\n".join(cot + [q]), {"until": ["\n\n"], "max_gen_toks": cot_toks}) for q in questions],
-        "random": [("\n\n".join(rng.sample(shots, 5) + [q]), short) for q in questions],
-        "random5": [("\n\n".join(rng.sample(shots[:5], 5) + [q]), short) for q in questions],
-        "zero": [(q, short) for q in questions],
+        "first_n": first_n,
+        "first_n_long": first_n,
+        "cot": ["\n\n".join(cot + [q]) for q in cot_questions],
+        "random": ["\n\n".join(rng.sample(shots, 5) + [q]) for q in questions],
+        "random5": ["\n\n".join(rng.sample(shots[:5], 5) + [q]) for q in questions],
+        "zero": questions,
     }
 
 
@@ -73,27 +106,149 @@ def build(tokenizer_dir: str, sizes: str, steps: int):
 
     from polyplatypus.models.tiny import build_tiny_model
 
-    sys.path.insert(0, str(REPO / "tests" / "fixtures"))
-    from make_generation_fixture import pretrain  # the fixture's short training: reviews end "\n\n", prose EOS
-
     hidden, layers, heads = (int(x) for x in sizes.split("x"))
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     model = build_tiny_model(
         tokenizer, "gpt_neox", seed=0, hidden_size=hidden, layers=layers, heads=heads, max_positions=2048
     )
-    return pretrain(model, tokenizer, steps=steps) if steps else model, tokenizer
+    if steps:
+        sys.path.insert(0, str(REPO / "tests" / "fixtures"))
+        from make_generation_fixture import pretrain  # reviews end "\n\n", prose EOS
+
+        model = pretrain(model, tokenizer, steps=steps)
+    return model, tokenizer
 
 
-def timed(lm, requests, repeats: int):
+class EosRow:
+    """The output head's EOS row: ``scale * direction`` (a fixed random direction), or the original."""
+
+    def __init__(self, model, eos_id: int, seed: int = 0):
+        self.weight = model.get_output_embeddings().weight
+        self.eos_id = eos_id
+        self.original = self.weight[eos_id].detach().clone()
+        direction = torch.randn(self.weight.shape[1], generator=torch.Generator().manual_seed(seed))
+        self.direction = direction / direction.norm() * self.weight.detach().norm(dim=1).mean()
+
+    def set(self, scale: float | None) -> None:
+        with torch.no_grad():
+            self.weight[self.eos_id] = self.original if scale is None else scale * self.direction
+
+
+def greedy_paths(model, tokenizer, contexts: list[str], max_new_tokens: int, eos: EosRow):
+    """Per document, along the unmodified greedy path: ``h . d`` and the best other logit, per step."""
+    probe = 1e-6  # EOS row = probe * d: EOS never wins, and its logit / probe is h . d
+    eos.set(probe)
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    z, best = [], []
+    with torch.inference_mode():
+        for start in range(0, len(contexts), CALIBRATION_ROWS):
+            batch = tokenizer(contexts[start : start + CALIBRATION_ROWS], return_tensors="pt", padding=True)
+            out = model.generate(
+                **batch,
+                max_new_tokens=max_new_tokens,
+                min_new_tokens=max_new_tokens,
+                do_sample=False,
+                output_logits=True,
+                return_dict_in_generate=True,
+                pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos.eos_id,
+            )
+            logits = torch.stack(out.logits, dim=1).float()  # [rows, steps, vocabulary]
+            z.append(logits[..., eos.eos_id] / probe)
+            logits[..., eos.eos_id] = float("-inf")
+            best.append(logits.max(dim=-1).values)
+    tokenizer.padding_side = side
+    return torch.cat(z), torch.cat(best)
+
+
+def lengths_at(scale: float, z: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
+    """Each document's generation length when EOS first beats the best other logit (else the limit)."""
+    fires = scale * z > best
+    first = torch.where(fires.any(dim=1), fires.float().argmax(dim=1) + 1, torch.tensor(z.shape[1]))
+    return first.float()
+
+
+def calibrate(z: torch.Tensor, best: torch.Tensor, mean_length: float) -> float:
+    """An EOS scale whose mean generation length along the greedy paths is at most ``mean_length``
+    and as close to it as the paths allow: the geometric middle of the two steps' critical scales (``best / z``, where a
+    document's length changes) around it, so that no step is left within rounding of a tie."""
+    critical = sorted(set((best / z)[z > 0].tolist()))
+    below = [c for c in critical if lengths_at(c * (1 + 1e-9), z, best).mean() <= mean_length]
+    if not below:
+        return 2 * critical[-1] if critical else 1.0
+    first = below[0]
+    above = [c for c in critical if c > first * (1 + 1e-9)]
+    return (first * above[0]) ** 0.5 if above else 2 * first
+
+
+def timed(lm, contexts: list[str], max_gen_toks: int) -> tuple[float, list[str]]:
     from lm_eval.api.instance import Instance
 
-    times, answers = [], None
-    for _ in range(repeats):
-        instances = [Instance("generate_until", {}, pair, i) for i, pair in enumerate(requests)]
-        start = time.process_time()
-        answers = lm.generate_until(instances, disable_tqdm=True)
-        times.append(time.process_time() - start)
-    return statistics.median(times), answers
+    kwargs = {"until": ["\n\n"], "max_gen_toks": max_gen_toks}
+    instances = [Instance("generate_until", {}, (c, dict(kwargs)), i) for i, c in enumerate(contexts)]
+    start = time.process_time()
+    answers = lm.generate_until(instances, disable_tqdm=True)
+    return time.process_time() - start, answers
+
+
+def compare(model, tokenizer, shape: str, contexts: list[str], max_gen_toks: int, batch: int, repeats: int) -> dict:
+    from lm_eval.models.huggingface import HFLM
+
+    from polyplatypus.eval.lm_eval_engine import SharedContextLM
+
+    hf = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, device="cpu")
+    ours = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, device="cpu")
+    hf_times, our_times, same = [], [], True
+    for _ in range(repeats):  # alternating, so that a change of load hits both sides
+        hf_time, want = timed(hf, contexts, max_gen_toks)
+        our_time, got = timed(ours, contexts, max_gen_toks)
+        hf_times.append(hf_time)
+        our_times.append(our_time)
+        same = same and got == want
+    counters = ours.generation_counters
+    lengths = sorted(r.n_tokens for r in ours.last_generated)
+    hf_time, our_time = statistics.median(hf_times), statistics.median(our_times)
+    return dict(
+        shape=shape,
+        batch=batch,
+        max_gen_toks=max_gen_toks,
+        hf_s=round(hf_time, 3),
+        ours_s=round(our_time, 3),
+        speedup=round(hf_time / our_time, 2),
+        same=same,
+        positions=counters.positions_forwarded,
+        minimum=counters.minimum_positions,
+        padding=counters.padding_positions,
+        redone=counters.redone,
+        redone_positions=counters.redone_positions,
+        stops="/".join(sorted({r.stop_reason for r in ours.last_generated})),
+        tokens=sum(lengths),
+        lengths=f"{lengths[0]}/{statistics.median(lengths):g}/{lengths[-1]}",
+        load=round(os.getloadavg()[0], 1),
+    )
+
+
+def run(args, lengths: str, model, tokenizer, eos: EosRow) -> list[dict]:
+    rows = []
+    for shape, contexts in shapes(args.docs, cot_docs=args.cot_docs).items():
+        if shape not in args.shapes.split(","):
+            continue
+        if lengths == "varied":
+            max_gen_toks, mean_length = VARIED[shape]
+            z, best = greedy_paths(model, tokenizer, contexts, max_gen_toks, eos)
+            scale = calibrate(z, best, mean_length)
+            eos.set(scale)
+        else:
+            max_gen_toks, scale = LIMIT[shape], None
+            eos.set(None)
+        repeats = [int(r) for r in args.repeats.split(",")]
+        for batch, times in zip((int(b) for b in args.batch_sizes.split(",")), repeats + repeats[-1:] * 9):
+            row = dict(mode=lengths, eos_scale=scale, docs=len(contexts)) | compare(
+                model, tokenizer, shape, contexts, max_gen_toks, batch, times
+            )
+            rows.append(row)
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+    eos.set(None)
+    return rows
 
 
 def main():
@@ -104,61 +259,36 @@ def main():
             "POLYPLATYPUS_TOKENIZER_DIR", str(REPO.parent / "shared" / "data" / "polyglot-ko-tokenizer")
         ),
     )
-    parser.add_argument("--sizes", default="128x2x4", help="hidden x layers x heads")
-    parser.add_argument("--train-steps", type=int, default=150)
+    parser.add_argument("--sizes", default="512x6x8", help="hidden x layers x heads")
+    parser.add_argument("--train-steps", type=int, default=0, help="train briefly instead (small sizes only)")
     parser.add_argument("--docs", type=int, default=16)
+    parser.add_argument("--cot-docs", type=int, default=24, help="documents of the cot shape (--lengths varied)")
     parser.add_argument("--batch-sizes", default="1,8")
-    parser.add_argument("--shapes", default="first_n,cot,random,random5,zero")
+    parser.add_argument("--repeats", default="1,3", help="runs per batch size (the median is reported)")
+    parser.add_argument("--shapes", default=",".join(VARIED))
     parser.add_argument(
-        "--answer-toks",
-        type=int,
-        default=32,
-        help="max_gen_toks of the short-answer shapes (a random-weight model runs to it)",
+        "--lengths",
+        default="varied,limit",
+        help="varied: the EOS row scaled to the shape's mean length; limit: every row runs to max_gen_toks",
     )
-    parser.add_argument("--cot-toks", type=int, default=128, help="max_gen_toks of the cot shape")
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--limit-shapes", default="first_n,zero,cot", help="the shapes run with --lengths limit")
+    parser.add_argument("--limit-docs", type=int, default=8)
+    parser.add_argument("--limit-batch-sizes", default="1,8")
+    parser.add_argument("--limit-repeats", default="1")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     torch.set_num_threads(1)
-
-    from lm_eval.models.huggingface import HFLM
-
-    from polyplatypus.eval.lm_eval_engine import SharedContextLM
-
     model, tokenizer = build(args.tokenizer, args.sizes, args.train_steps)
+    eos = EosRow(model, tokenizer.eos_token_id)
     rows = []
-    for shape, requests in shapes(args.docs, answer_toks=args.answer_toks, cot_toks=args.cot_toks).items():
-        if shape not in args.shapes.split(","):
-            continue
-        for batch in (int(b) for b in args.batch_sizes.split(",")):
-            hf = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, device="cpu")
-            ours = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, device="cpu")
-            hf_time, want = timed(hf, requests, args.repeats)
-            our_time, got = timed(ours, requests, args.repeats)
-            same = got == want
-            counters = ours.generation_counters
-            reasons = sorted({r.stop_reason for r in ours.last_generated})
-            row = dict(
-                shape=shape,
-                batch=batch,
-                hf_s=round(hf_time, 3),
-                ours_s=round(our_time, 3),
-                speedup=round(hf_time / our_time, 2),
-                same=same,
-                positions=counters.positions_forwarded,
-                minimum=counters.minimum_positions,
-                redone=counters.redone,
-                stops="/".join(reasons),
-                tokens=sum(r.n_tokens for r in ours.last_generated),
-            )
-            rows.append(row)
-            print(json.dumps(row, ensure_ascii=False), flush=True)
+    for lengths in args.lengths.split(","):
+        if lengths == "limit":
+            limits = dict(shapes=args.limit_shapes, batch_sizes=args.limit_batch_sizes, repeats=args.limit_repeats)
+            args = argparse.Namespace(**vars(args) | limits | dict(docs=args.limit_docs, cot_docs=args.limit_docs))
+        rows += run(args, lengths, model, tokenizer, eos)
     if args.json:
         Path(args.json).write_text(
-            json.dumps(
-                dict(sizes=args.sizes, docs=args.docs, answer_toks=args.answer_toks, cot_toks=args.cot_toks, rows=rows),
-                indent=1,
-            )
+            json.dumps(dict(sizes=args.sizes, docs=args.docs, load=os.getloadavg(), rows=rows), indent=1)
         )
 
 

@@ -36,7 +36,7 @@ def unbacked(quoted: str, benchmarks: str) -> list[str]:
     return missing
 
 
-@pytest.mark.parametrize("page", ["docs/eval.md", "docs/train.md"])
+@pytest.mark.parametrize("page", ["docs/eval.md", "docs/train.md", "docs/tasks.md"])
 def test_quoted_figures_are_in_benchmarks(page):
     benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
     quoted = quoting_blocks((ROOT / page).read_text(encoding="utf-8"))

@@ -183,3 +183,32 @@ def test_prefill_groups_keep_what_neighbours_share():
     # a first document sharing most with the kept cache is not re-forwarded for an unrelated next one
     assert generation.prefill_groups([b, [5] * 30], kept=a) == [[0], [1]]
     assert generation.prefill_groups([[5] * 30, [6] * 30], kept=a) == [[0, 1]]
+
+
+def test_prefill_groups_bound_right_padding():
+    # long contexts: 60 padding positions on 840 real ones (7%) cost more than another forward
+    assert generation.prefill_groups([[1] * 400, [2] * 460]) == [[0], [1]]
+    # within the small allowance (3% plus 32 positions) they are prefilled together
+    assert generation.prefill_groups([[1] * 400, [2] * 420]) == [[0, 1]]
+    # short contexts: 10 padding positions are cheaper than a forward of their own
+    assert generation.prefill_groups([[5] * 10, [6] * 20]) == [[0, 1]]
+
+
+def test_a_refilled_slot_keeps_no_finished_row_columns():
+    import torch
+    from transformers import AutoModelForCausalLM, DynamicCache
+
+    model = AutoModelForCausalLM.from_pretrained(MODEL).eval()
+
+    def prefilled(ids):
+        cache = DynamicCache(config=model.config)
+        model(input_ids=torch.tensor([ids]), cache=cache, use_cache=True)
+        return cache
+
+    batch = generation.DecodeBatch(model)
+    batch.put(generation.Row(doc=0, context=list(range(5, 25)), tokens=[7]), prefilled(list(range(5, 25))))
+    batch.step()
+    # the finished 20-token row's slot takes a 6-token document: its 21 columns are dropped
+    batch.put(generation.Row(doc=1, context=list(range(5, 11)), tokens=[7]), prefilled(list(range(5, 11))), slot=0)
+    assert batch.width == 6 and batch.starts == [0]
+    assert batch.cache.layers[0].keys.shape[2] == 6

@@ -144,9 +144,7 @@ def test_every_layer_sliding_qwen3_sliding_layers_and_multimodal_gemma3_generate
 
     from polyplatypus.models.tiny import build_tiny_model
 
-    sizes = dict(
-        vocab_size=64, hidden_size=16, intermediate_size=32, num_attention_heads=2, num_key_value_heads=2
-    )
+    sizes = dict(vocab_size=64, hidden_size=16, intermediate_size=32, num_attention_heads=2, num_key_value_heads=2)
     mistral = MistralConfig(**sizes, num_hidden_layers=2, sliding_window=8, head_dim=8)
     qwen3 = Qwen3Config(
         **sizes, num_hidden_layers=2, head_dim=8, use_sliding_window=True, sliding_window=8, max_window_layers=1

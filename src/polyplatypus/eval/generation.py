@@ -30,6 +30,7 @@ import torch
 
 from polyplatypus.errors import ConfigError
 from polyplatypus.eval.precision import logits_near_tie
+from polyplatypus.models.attention import sliding_window
 
 MAX_CPU_ROWS = 64  # on CPU more rows stop paying: decoding becomes matrix-matrix work
 MEMORY_FRACTION = 0.5  # of the free memory, for the rows' key/value cache
@@ -37,7 +38,8 @@ MEMORY_FRACTION = 0.5  # of the free memory, for the rows' key/value cache
 # with its neighbour than with the group starts a new group when that would re-forward more than
 # this many positions (kept small: the issue asks for at most 1.05x the minimum).
 REFORWARD_LIMIT = 4
-PREFILL_PADDING = 0.25  # right padding allowed in a run prefilled together, as a share of its real positions
+PREFILL_PADDING = 0.03  # right padding allowed in a run prefilled together, as a share of its real positions
+PADDING_ALLOWANCE = 32  # plus this many positions: fewer than one forward's fixed cost
 
 # Generation settings (task keys or the model's generation_config) that change greedy text and that
 # the engine does not reproduce: refused by name rather than silently ignored.
@@ -101,6 +103,7 @@ class GenerationCounters:
     minimum_positions: int = 0  # each distinct context prefix once, plus each generated token fed back
     padding_positions: int = 0  # of positions_forwarded: right padding of contexts prefilled together
     redone: int = 0  # steps re-decided by the reference path (near ties)
+    redone_positions: int = 0  # of positions_forwarded: those the reference path forwarded at near ties
     documents: int = 0
 
 
@@ -182,7 +185,7 @@ def prefill_groups(documents: Sequence[Sequence[int]], kept: Sequence[int] = ())
     ``kept``: the cache kept from before) shares ``n > shared`` positions with it re-forwards
     ``n - shared`` beyond the minimum. A document joins the run unless that adds more than
     :data:`REFORWARD_LIMIT` such positions, or makes padding more than :data:`PREFILL_PADDING`
-    of the run's real positions.
+    of the run's real positions plus :data:`PADDING_ALLOWANCE`.
     """
 
     def costs(members: list[int], neighbours: list[int]) -> tuple[int, int, int]:
@@ -199,7 +202,7 @@ def prefill_groups(documents: Sequence[Sequence[int]], kept: Sequence[int] = ())
         if groups:
             before = costs(groups[-1], neighbours)
             after = costs(groups[-1] + [i], neighbours + [neighbour])
-            if after[0] - before[0] <= REFORWARD_LIMIT and after[1] <= PREFILL_PADDING * after[2]:
+            if after[0] - before[0] <= REFORWARD_LIMIT and after[1] <= PREFILL_PADDING * after[2] + PADDING_ALLOWANCE:
                 groups[-1].append(i)
                 neighbours.append(neighbour)
                 continue
@@ -351,6 +354,8 @@ class DecodeBatch:
 
     def __init__(self, model):
         self.model = model
+        self.dtype = model.dtype  # a property that walks the parameters: read once
+        self.window = sliding_window(model.config)
         self.rows: list[Row] = []
         self.starts: list[int] = []
         self.cache = None
@@ -395,6 +400,18 @@ class DecodeBatch:
             layer.keys[slot, :, begin:] = from_.keys[source, :, :length]
             layer.values[slot, :, begin:] = from_.values[source, :, :length]
         self.rows[slot], self.starts[slot] = row, begin
+        self._trim()
+
+    def _trim(self) -> None:
+        """Drop the columns on the left that no row uses any more (a finished row's, once its slot
+        holds a shorter document): every later step would attend over them and copy them."""
+        unused = min(self.starts)
+        if unused:
+            for layer in self._layers():
+                layer.keys = layer.keys[:, :, unused:]
+                layer.values = layer.values[:, :, unused:]
+            self.starts = [s - unused for s in self.starts]
+            self.width -= unused
 
     def drop(self, slots: Sequence[int]) -> None:
         """Remove finished rows, and the columns that no remaining row uses."""
@@ -404,13 +421,11 @@ class DecodeBatch:
         if not keep:
             self.cache, self.width = None, 0
             return
-        unused = min(self.starts)
         index = torch.tensor(keep, device=self._layers()[0].keys.device)
         for layer in self._layers():
-            layer.keys = layer.keys.index_select(0, index)[:, :, unused:]
-            layer.values = layer.values.index_select(0, index)[:, :, unused:]
-        self.starts = [s - unused for s in self.starts]
-        self.width -= unused
+            layer.keys = layer.keys.index_select(0, index)
+            layer.values = layer.values.index_select(0, index)
+        self._trim()
 
     def step(self) -> torch.Tensor:
         """Feed every row's latest token; the float32 logits of each row's next token."""
@@ -428,12 +443,15 @@ class DecodeBatch:
         return out.logits[:, -1].float()
 
     def _mask(self):
-        """The step's additive ``[rows, 1, 1, width + 1]`` mask hiding each row's left padding; for
+        """None where no row has left padding and no layer slides (the model's own causal mask, as
+        hf at batch 1); else the step's additive ``[rows, 1, 1, width + 1]`` mask hiding each row's left padding; for
         sliding-window layers (``{layer type: mask}``) also every key a window or more back. The
         query sits at column ``width`` of every row, so its distance to column ``c`` is ``width - c``."""
         from polyplatypus.models.attention import masks_by_distance
 
-        device, dtype = self.model.device, self.model.dtype
+        if not any(self.starts) and self.window is None:
+            return None  # no left padding, no window: causal attention over the whole cache, as hf at batch 1
+        device, dtype = self.model.device, self.dtype
         columns = torch.arange(self.width + 1, device=device)
         allowed = columns[None, :] >= torch.tensor(self.starts, device=device)[:, None]
         distance = (self.width - columns)[None, None, None]
@@ -563,16 +581,20 @@ class GenerationEngine:
         row.redone += 1
         self.counters.redone += 1
         tokens = list(self.reference(row.context, step + 1 if first else self.settings.max_new_tokens))
-        self.counters.positions_forwarded += len(row.context) + max(len(tokens) - 1, 0)
+        self._count_redone(len(row.context) + max(len(tokens) - 1, 0))
         if first and len(tokens) == step + 1 and tokens[:step] == row.tokens:
             return tokens[step]
         if first and len(tokens) == step + 1:  # went another way and has not stopped: the rest by batch 1 too
             tokens = list(self.reference(row.context, self.settings.max_new_tokens))
-            self.counters.positions_forwarded += len(row.context) + max(len(tokens) - 1, 0)
+            self._count_redone(len(row.context) + max(len(tokens) - 1, 0))
         row.tokens = tokens
         # batch 1 stops at the first token a criterion fires on: the last one, unless the length ran out
         self.done(row, (self.rule.reason(tokens) if tokens else None) or "length")
         return None
+
+    def _count_redone(self, positions: int) -> None:
+        self.counters.positions_forwarded += positions
+        self.counters.redone_positions += positions
 
     def _row_limit(self, contexts: Sequence[list[int]]) -> int:
         if self.rows != "auto":
