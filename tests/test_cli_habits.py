@@ -49,3 +49,25 @@ def test_an_lm_eval_flag_names_ours(flag, ours, joined, capsys):
 def test_abbreviations_are_not_taken(argv, prefix, capsys):
     err = _refused(argv, capsys)
     assert prefix in err and ("unrecognized arguments" in err or "lm-evaluation-harness" in err), err
+
+
+def test_the_command_leaves_its_process_group_before_exiting(tmp_path, monkeypatch):
+    """The console script (``cli.run``) destroys a process group the command joined, so that the
+    interpreter's shutdown never tears a gloo group down under a peer that has gone."""
+    import socket
+
+    import torch.distributed as dist
+
+    from polyplatypus import cli
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def joins_a_group():
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+        return 2
+
+    monkeypatch.setattr(cli, "main", joins_a_group)
+    assert cli.run() == 2
+    assert not dist.is_initialized()

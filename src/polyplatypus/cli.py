@@ -126,5 +126,21 @@ def main(argv: list[str] | None = None) -> int:
     return int(result or 0)
 
 
+def release_process_group() -> None:
+    """Under several processes, leave the process group before the interpreter exits: left to
+    interpreter shutdown, a gloo group whose peer has already gone can abort (SIGABRT) the process
+    that exits second, once seen as exit -6 instead of 2 on a refused run."""
+    torch = sys.modules.get("torch")  # only where the command imported it
+    if torch is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def run() -> int:
+    try:
+        return main()
+    finally:
+        release_process_group()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
