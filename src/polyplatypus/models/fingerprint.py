@@ -2,11 +2,14 @@
 
 * **A local folder**: a SHA-256 over the files that decide what the model computes
   (:func:`counted_files`): ``config.json`` (``adapter_config.json`` for an adapter folder), the
-  tokenizer files, any weight index
+  tokenizer files, the chat templates (transformers 5 saves them outside ``tokenizer_config.json``:
+  ``chat_template.jinja``, named ones as ``additional_chat_templates/<name>.jinja``, a processor's
+  legacy ``chat_template.json``), any weight index
   (``*.safetensors.index.json``, ``*.bin.index.json``) and the full content of every weight file
   (``*.safetensors``, ``*.bin``). Every byte of every tensor counts: a merge changes only the LoRA
   target tensors, and safetensors headers are the same for one architecture, so a header-only or
-  sampled digest would miss it. Other files (a README written later, ``polyplatypus.json``,
+  sampled digest would miss it. Only the files present are hashed, so adding a name to the list
+  leaves the fingerprint of every folder without such a file as it was. Other files (a README written later, ``polyplatypus.json``,
   ``generation_config.json``) do not change the identity.
 * **A hub id**: the commit it resolves to, ``hub:<repo>@<commit>``. Online the hub is asked; with
   ``HF_HUB_OFFLINE`` (or when the hub cannot be reached) the commit is read from the local
@@ -43,6 +46,10 @@ TOKENIZER_FILES = (
     "spiece.model",
     "sentencepiece.bpe.model",
 )
+# transformers.utils.hub's CHAT_TEMPLATE_FILE, LEGACY_PROCESSOR_CHAT_TEMPLATE_FILE and CHAT_TEMPLATE_DIR:
+# a template decides every prompt rendered with it (lm-eval's --apply_chat_template, chat training).
+CHAT_TEMPLATE_FILES = ("chat_template.jinja", "chat_template.json")
+CHAT_TEMPLATE_DIR = "additional_chat_templates"  # its *.jinja files, as the tokenizer loads them
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")
 CACHE_FILE = "file-sha256.json"
@@ -54,9 +61,9 @@ _BLOCK = 8 << 20
 
 
 def counted_files(folder: str | os.PathLike) -> list[Path]:
-    """The files of a model folder that make up its identity, sorted by name."""
+    """The files of a model folder that make up its identity, sorted by :func:`counted_name`."""
     folder = Path(folder)
-    named = set(CONFIG_FILES) | set(TOKENIZER_FILES)
+    named = set(CONFIG_FILES) | set(TOKENIZER_FILES) | set(CHAT_TEMPLATE_FILES)
     found = [
         path
         for path in folder.iterdir()
@@ -64,7 +71,16 @@ def counted_files(folder: str | os.PathLike) -> list[Path]:
         and not path.name.startswith(".")
         and (path.name in named or path.name.endswith(INDEX_SUFFIXES) or path.name.endswith(WEIGHT_SUFFIXES))
     ]
-    return sorted(found, key=lambda p: p.name)
+    templates = folder / CHAT_TEMPLATE_DIR
+    if templates.is_dir():
+        found += [path for path in templates.glob("*.jinja") if path.is_file() and not path.name.startswith(".")]
+    return sorted(found, key=lambda p: counted_name(folder, p))
+
+
+def counted_name(folder: Path, path: Path) -> str:
+    """The name a counted file is hashed under: its path inside the folder (``/``-separated), which
+    for a file at the top is its name, as it always was."""
+    return path.relative_to(folder).as_posix()
 
 
 def folder_fingerprint(folder: str | os.PathLike, *, cache: str | os.PathLike | None = None) -> str:
@@ -73,7 +89,7 @@ def folder_fingerprint(folder: str | os.PathLike, *, cache: str | os.PathLike | 
     hashes = FileHashCache(cache_dir() if cache is None else Path(cache))
     digest = hashlib.sha256()
     for path in counted_files(folder):
-        digest.update(f"{path.name}\0{hashes.sha256(path)}\n".encode("utf-8"))
+        digest.update(f"{counted_name(folder, path)}\0{hashes.sha256(path)}\n".encode("utf-8"))
     hashes.save()
     return f"sha256:{digest.hexdigest()}"
 
