@@ -3,6 +3,7 @@ same size and mtime) or a changed data file is never "already complete, skipped"
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -112,3 +113,27 @@ def test_train_stage_refused_after_its_data_changed(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"its data stage was made with other settings \(changed: identity"):
         run_pipeline(validate_config(recipe), tmp_path / "run", progress=False, log=lambda m: None)
     assert json.loads((tmp_path / "run" / "stages" / "data.json").read_text())["settings"]["identity"]
+
+
+def test_train_stage_keyed_by_the_chat_template_file_content(tmp_path):
+    """A recipe's train.chat_template counts by its bytes; a recipe without one keeps the key
+    it had before (its stored stages stay complete)."""
+    template = tmp_path / "plain.jinja"
+    template.write_text("{% for m in messages %}{{ m['content'] + '<|endoftext|>' }}{% endfor %}")
+    recipe = {
+        "name": "fp",
+        "base": {"tiny": {}},
+        "data": {"sources": [str(tmp_path / "d.jsonl")], "decontaminate": "none"},
+        "train": {"max_steps": 1, "prompt_template": "chat", "chat_template": str(template)},
+        "eval": {"enabled": False},
+    }
+    run = Run(config=validate_config(recipe), run_dir=tmp_path / "run")
+    before = run.settings()["train"]
+    assert before["chat_template"] == hashlib.sha256(template.read_bytes()).hexdigest()
+    template.write_text("{% for m in messages %}{{ m['content'] + '<|endoftext|>\\n' }}{% endfor %}")
+    after = run.settings()["train"]
+    assert after != before and after["train"] == before["train"]  # same path, other content
+
+    plain = {**recipe, "train": {"max_steps": 1}}
+    keys = Run(config=validate_config(plain), run_dir=tmp_path / "run").settings()["train"]
+    assert set(keys) == {"train", "base", "data"}

@@ -96,6 +96,12 @@ def source_identity(source: str) -> str | None:
     return None if commit is None else f"hub:{repo}@{commit}"
 
 
+def _file_identity(path: str) -> str | None:
+    """A local file's SHA-256 (None: no such file; the stage that reads it names it)."""
+    local = Path(path).expanduser()
+    return sha256_file(local) if local.is_file() else None
+
+
 def _relative(path: Path, root: Path) -> str:
     try:
         return str(path.relative_to(root))
@@ -236,6 +242,8 @@ class Run:
         data_fp = fingerprint(out.get("data"))
         if config.train is not None:
             out["train"] = {"train": train_result_settings(config), "base": base_fp, "data": data_fp}
+            if config.train.chat_template is not None:  # its content; a recipe without one keeps its key
+                out["train"]["chat_template"] = _file_identity(config.train.chat_template)
         train_fp = fingerprint(out.get("train"))
         out["merge"] = {"merge": config.merge.model_dump(mode="json", exclude={"label"}), "train": train_fp}
         merge_fp = fingerprint(out["merge"])
