@@ -14,9 +14,11 @@ from safetensors import safe_open
 
 from polyplatypus.models import fingerprint
 from polyplatypus.models.fingerprint import (
+    COUNTS_CHAT_TEMPLATES,
     FileHashCache,
     cached_commit,
     counted_files,
+    fingerprint_as_recorded,
     folder_fingerprint,
     hub_commit,
     model_fingerprint,
@@ -293,3 +295,15 @@ def test_a_template_saved_by_transformers_is_counted(model_dir, cache):
     tokenizer.save_pretrained(model_dir)
     assert AutoTokenizer.from_pretrained(model_dir).chat_template["default"] == "{{ messages[-1]['content'] }}"
     assert folder_fingerprint(model_dir, cache=cache) != with_templates
+
+
+def test_fingerprint_as_recorded_before_templates_counted(tmp_path, cache):
+    folder = write_fixed_folder(tmp_path / "fixed")
+    (folder / "chat_template.jinja").write_text("{{ messages[0]['content'] }}", encoding="utf-8")
+    current = folder_fingerprint(folder, cache=cache)
+    # a record without the flag: the value the earlier code computed (templates not counted)
+    assert fingerprint_as_recorded(folder, {}, current, cache=cache) == (
+        "sha256:df2c38f5875d1df92e8f5567d783a9e11ba4bea76d2f17a80917523acad83b06"
+    )
+    assert fingerprint_as_recorded(folder, {COUNTS_CHAT_TEMPLATES: True}, current, cache=cache) == current
+    assert fingerprint_as_recorded("org/name", {}, "hub:org/name@" + "0" * 40) == "hub:org/name@" + "0" * 40

@@ -53,6 +53,9 @@ CHAT_TEMPLATE_DIR = "additional_chat_templates"  # its *.jinja files, as the tok
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")
 CACHE_FILE = "file-sha256.json"
+# Set in a record (train's checkpoint state and summary) whose fingerprints count the chat
+# templates; a record without it was written before they did (see fingerprint_as_recorded).
+COUNTS_CHAT_TEMPLATES = "fingerprint_counts_chat_templates"
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _BLOCK = 8 << 20
 
@@ -60,10 +63,11 @@ _BLOCK = 8 << 20
 # --- local folders ------------------------------------------------------------------------------
 
 
-def counted_files(folder: str | os.PathLike) -> list[Path]:
-    """The files of a model folder that make up its identity, sorted by :func:`counted_name`."""
+def counted_files(folder: str | os.PathLike, *, chat_templates: bool = True) -> list[Path]:
+    """The files of a model folder that make up its identity, sorted by :func:`counted_name`
+    (``chat_templates=False``: as counted before templates were, for records of that time)."""
     folder = Path(folder)
-    named = set(CONFIG_FILES) | set(TOKENIZER_FILES) | set(CHAT_TEMPLATE_FILES)
+    named = set(CONFIG_FILES) | set(TOKENIZER_FILES) | (set(CHAT_TEMPLATE_FILES) if chat_templates else set())
     found = [
         path
         for path in folder.iterdir()
@@ -72,7 +76,7 @@ def counted_files(folder: str | os.PathLike) -> list[Path]:
         and (path.name in named or path.name.endswith(INDEX_SUFFIXES) or path.name.endswith(WEIGHT_SUFFIXES))
     ]
     templates = folder / CHAT_TEMPLATE_DIR
-    if templates.is_dir():
+    if chat_templates and templates.is_dir():
         found += [path for path in templates.glob("*.jinja") if path.is_file() and not path.name.startswith(".")]
     return sorted(found, key=lambda p: counted_name(folder, p))
 
@@ -83,12 +87,14 @@ def counted_name(folder: Path, path: Path) -> str:
     return path.relative_to(folder).as_posix()
 
 
-def folder_fingerprint(folder: str | os.PathLike, *, cache: str | os.PathLike | None = None) -> str:
+def folder_fingerprint(
+    folder: str | os.PathLike, *, cache: str | os.PathLike | None = None, chat_templates: bool = True
+) -> str:
     """``sha256:<hex>`` over the name and SHA-256 of each of :func:`counted_files`."""
     folder = Path(folder)
     hashes = FileHashCache(cache_dir() if cache is None else Path(cache))
     digest = hashlib.sha256()
-    for path in counted_files(folder):
+    for path in counted_files(folder, chat_templates=chat_templates):
         digest.update(f"{counted_name(folder, path)}\0{hashes.sha256(path)}\n".encode("utf-8"))
     hashes.save()
     return f"sha256:{digest.hexdigest()}"
@@ -220,3 +226,18 @@ def model_fingerprint(
     repo_id, _, revision = str(source).partition("@")
     commit = hub_commit(repo_id, revision or None, cache_dir=hub_cache, offline=offline)
     return None if commit is None else f"hub:{repo_id}@{commit}"
+
+
+def fingerprint_as_recorded(
+    source: str | os.PathLike, record: dict, current: str | None, *, cache: str | os.PathLike | None = None
+) -> str | None:
+    """``source``'s fingerprint as the code that wrote ``record`` computed it: ``current`` when
+    the record says its fingerprints count chat templates (:data:`COUNTS_CHAT_TEMPLATES`) or
+    ``source`` is no local folder, else the folder's fingerprint without them. So a run or an
+    adapter recorded before templates counted is judged on what it recorded (a base holding
+    ``chat_template.jinja`` is not taken for another model), as runs recorded before any
+    fingerprint are judged on their settings and data."""
+    local = Path(source).expanduser()
+    if record.get(COUNTS_CHAT_TEMPLATES) or current is None or not local.is_dir():
+        return current
+    return folder_fingerprint(local, cache=cache, chat_templates=False)

@@ -24,7 +24,7 @@ from polyplatypus.data.templates import CHAT, get_template
 from polyplatypus.data.tokenize import TokenizedExample, tokenize_records
 from polyplatypus.errors import ConfigError, DataError
 from polyplatypus.models import attention
-from polyplatypus.models.fingerprint import model_fingerprint
+from polyplatypus.models.fingerprint import COUNTS_CHAT_TEMPLATES, fingerprint_as_recorded, model_fingerprint
 from polyplatypus.models.loading import base_max_length, load_causal_lm, load_tokenizer, resolve_precision
 from polyplatypus.train import batching, checkpoint, loss
 from polyplatypus.train.config import TrainConfig, result_changing_differences
@@ -364,6 +364,7 @@ def _checkpoint_if_due(run: TrainRun) -> None:
             "data_sha256": run.data.sha256,
             "base_fingerprint": run.data.base_fingerprint,
             "chat_template_sha256": run.data.chat_template_sha256,
+            COUNTS_CHAT_TEMPLATES: True,
         },
         keep=config.save_total_limit,
     )
@@ -418,11 +419,13 @@ def _refuse_changed_inputs(source, saved: dict, config: TrainConfig, data: Prepa
             f"started on (sha256 {started_on[:16]}... then, {data.sha256[:16]}... now); restore "
             "that data, or choose another --output to train on this one"
         )
-    made_from = saved.get("base_fingerprint")
-    if made_from and data.base_fingerprint and made_from != data.base_fingerprint:
+    made_from, now = saved.get("base_fingerprint"), data.base_fingerprint
+    if made_from and now and made_from != now:
+        now = fingerprint_as_recorded(config.base, saved, now)  # as recorded (before templates counted?)
+    if made_from and now and made_from != now:
         raise ConfigError(
             f"cannot resume from {source}: the base model {config.base} changed since that run "
-            f"started ({made_from[:23]}... then, {data.base_fingerprint[:23]}... now); restore it, "
+            f"started ({made_from[:23]}... then, {now[:23]}... now); restore it, "
             "or choose another --output to train on this one"
         )
     template = saved.get("chat_template_sha256")
@@ -690,6 +693,7 @@ def _finish(run: TrainRun) -> dict:
         "data_sha256": data.sha256,
         "base_fingerprint": data.base_fingerprint,
         "chat_template_sha256": data.chat_template_sha256,
+        COUNTS_CHAT_TEMPLATES: True,
         "cutoff_len": data.cutoff_len,
         "world_size": world,
         "gradient_accumulation_steps": math.ceil(config.batch_size // world / config.micro_batch_size),
