@@ -217,12 +217,14 @@ def model_fingerprint(
     cache: str | os.PathLike | None = None,
     hub_cache: str | os.PathLike | None = None,
     offline: bool | None = None,
+    chat_templates: bool = True,
 ) -> str | None:
     """``sha256:<hex>`` for a local folder, ``hub:<repo>@<commit>`` for a hub id, None for a hub
-    id whose commit neither the hub nor the cache knows (its model cannot be loaded either)."""
+    id whose commit neither the hub nor the cache knows (its model cannot be loaded either).
+    ``chat_templates=False``: a folder as fingerprinted before its templates counted."""
     local = Path(source).expanduser()
     if local.is_dir():
-        return folder_fingerprint(local, cache=cache)
+        return folder_fingerprint(local, cache=cache, chat_templates=chat_templates)
     repo_id, _, revision = str(source).partition("@")
     commit = hub_commit(repo_id, revision or None, cache_dir=hub_cache, offline=offline)
     return None if commit is None else f"hub:{repo_id}@{commit}"
