@@ -9,8 +9,8 @@
   (``*.safetensors``, ``*.bin``). Every byte of every tensor counts: a merge changes only the LoRA
   target tensors, and safetensors headers are the same for one architecture, so a header-only or
   sampled digest would miss it. Only the files present are hashed, so adding a name to the list
-  leaves the fingerprint of every folder without such a file as it was. Other files (a README written later, ``polyplatypus.json``,
-  ``generation_config.json``) do not change the identity.
+  leaves the fingerprint of every folder without such a file as it was. Other files (a README
+  written later, ``polyplatypus.json``, ``generation_config.json``) do not change the identity.
 * **A hub id**: the commit it resolves to, ``hub:<repo>@<commit>``. Online the hub is asked; with
   ``HF_HUB_OFFLINE`` (or when the hub cannot be reached) the commit is read from the local
   Hugging Face cache's ``refs/`` (what ``from_pretrained`` would load offline).
