@@ -14,9 +14,11 @@ from safetensors import safe_open
 
 from polyplatypus.models import fingerprint
 from polyplatypus.models.fingerprint import (
+    COUNTS_CHAT_TEMPLATES,
     FileHashCache,
     cached_commit,
     counted_files,
+    fingerprint_as_recorded,
     folder_fingerprint,
     hub_commit,
     model_fingerprint,
@@ -219,3 +221,89 @@ def test_dataset_commit_from_the_cache(tmp_path):
     (refs / "main").write_text(COMMIT_B)
     assert hub_commit("org/data", cache_dir=tmp_path, offline=True, repo_type="dataset") == COMMIT_B
     assert hub_commit("org/data", cache_dir=tmp_path, offline=True) is None  # not a model repository
+
+
+def write_fixed_folder(folder: Path) -> Path:
+    """A folder of fixed bytes: its fingerprint is a value that stays put across versions."""
+    folder.mkdir()
+    files = {
+        "config.json": '{"model_type": "gpt_neox"}\n',
+        "model-00001-of-00002.safetensors": "weights one",
+        "model-00002-of-00002.safetensors": "weights two",
+        "model.safetensors.index.json": '{"weight_map": {}}\n',
+        "tokenizer.json": '{"version": "1.0"}\n',
+        "tokenizer_config.json": '{"eos_token": "<|endoftext|>"}\n',
+        "special_tokens_map.json": "{}\n",
+        "vocab.json": "{}\n",
+        "merges.txt": "#version: 0.2\n",
+        "README.md": "# card\n",
+        "generation_config.json": "{}\n",
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_a_folder_without_chat_templates_keeps_the_fingerprint_stored_results_have(tmp_path, cache):
+    # The value the code computed before chat templates were counted (commit 4fd0017): results
+    # stored under it are still found, not all recomputed.
+    folder = write_fixed_folder(tmp_path / "fixed")
+    assert folder_fingerprint(folder, cache=cache) == (
+        "sha256:df2c38f5875d1df92e8f5567d783a9e11ba4bea76d2f17a80917523acad83b06"
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["chat_template.jinja", "chat_template.json", "additional_chat_templates/tool_use.jinja"]
+)
+def test_a_chat_template_added_or_edited_changes_the_identity(tmp_path, cache, name):
+    folder = write_fixed_folder(tmp_path / "fixed")
+    before = folder_fingerprint(folder, cache=cache)
+    (folder / name).parent.mkdir(exist_ok=True)
+    (folder / name).write_text("{{ messages[0]['content'] }}", encoding="utf-8")
+    added = folder_fingerprint(folder, cache=cache)
+    assert added != before
+    assert name in [counted.relative_to(folder).as_posix() for counted in counted_files(folder)]
+    (folder / name).write_text("{{ messages[-1]['content'] }}", encoding="utf-8")
+    assert folder_fingerprint(folder, cache=cache) not in (before, added)
+
+
+def test_other_files_in_the_template_folder_do_not_count(tmp_path, cache):
+    folder = write_fixed_folder(tmp_path / "fixed")
+    before = folder_fingerprint(folder, cache=cache)
+    (folder / "additional_chat_templates").mkdir()
+    (folder / "additional_chat_templates" / "notes.txt").write_text("not loaded by transformers")
+    assert folder_fingerprint(folder, cache=cache) == before
+
+
+def test_a_template_saved_by_transformers_is_counted(model_dir, cache):
+    # transformers 5 writes the template to chat_template.jinja (named ones to
+    # additional_chat_templates/), not into tokenizer_config.json, whose bytes may not change.
+    from transformers import AutoTokenizer
+
+    before = folder_fingerprint(model_dir, cache=cache)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    unchanged = folder_fingerprint(model_dir, cache=cache)
+    tokenizer.chat_template = {"default": "{{ messages[0]['content'] }}", "tool_use": "{{ tools }}"}
+    tokenizer.save_pretrained(model_dir)
+    names = [path.relative_to(model_dir).as_posix() for path in counted_files(model_dir)]
+    assert "chat_template.jinja" in names and "additional_chat_templates/tool_use.jinja" in names
+    with_templates = folder_fingerprint(model_dir, cache=cache)
+    assert with_templates not in (before, unchanged)
+    tokenizer.chat_template = {"default": "{{ messages[-1]['content'] }}", "tool_use": "{{ tools }}"}
+    tokenizer.save_pretrained(model_dir)
+    assert AutoTokenizer.from_pretrained(model_dir).chat_template["default"] == "{{ messages[-1]['content'] }}"
+    assert folder_fingerprint(model_dir, cache=cache) != with_templates
+
+
+def test_fingerprint_as_recorded_before_templates_counted(tmp_path, cache):
+    folder = write_fixed_folder(tmp_path / "fixed")
+    (folder / "chat_template.jinja").write_text("{{ messages[0]['content'] }}", encoding="utf-8")
+    current = folder_fingerprint(folder, cache=cache)
+    # a record without the flag: the value the earlier code computed (templates not counted)
+    assert fingerprint_as_recorded(folder, {}, current, cache=cache) == (
+        "sha256:df2c38f5875d1df92e8f5567d783a9e11ba4bea76d2f17a80917523acad83b06"
+    )
+    assert fingerprint_as_recorded(folder, {COUNTS_CHAT_TEMPLATES: True}, current, cache=cache) == current
+    assert fingerprint_as_recorded("org/name", {}, "hub:org/name@" + "0" * 40) == "hub:org/name@" + "0" * 40

@@ -3,6 +3,7 @@ same size and mtime) or a changed data file is never "already complete, skipped"
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -112,3 +113,63 @@ def test_train_stage_refused_after_its_data_changed(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"its data stage was made with other settings \(changed: identity"):
         run_pipeline(validate_config(recipe), tmp_path / "run", progress=False, log=lambda m: None)
     assert json.loads((tmp_path / "run" / "stages" / "data.json").read_text())["settings"]["identity"]
+
+
+def test_train_stage_keyed_by_the_chat_template_file_content(tmp_path):
+    """A recipe's train.chat_template counts by its bytes; a recipe without one keeps the key
+    it had before (its stored stages stay complete)."""
+    template = tmp_path / "plain.jinja"
+    template.write_text("{% for m in messages %}{{ m['content'] + '<|endoftext|>' }}{% endfor %}")
+    recipe = {
+        "name": "fp",
+        "base": {"tiny": {}},
+        "data": {"sources": [str(tmp_path / "d.jsonl")], "decontaminate": "none"},
+        "train": {"max_steps": 1, "prompt_template": "chat", "chat_template": str(template)},
+        "eval": {"enabled": False},
+    }
+    run = Run(config=validate_config(recipe), run_dir=tmp_path / "run")
+    before = run.settings()["train"]
+    assert before["chat_template"] == hashlib.sha256(template.read_bytes()).hexdigest()
+    template.write_text("{% for m in messages %}{{ m['content'] + '<|endoftext|>\\n' }}{% endfor %}")
+    after = run.settings()["train"]
+    assert after != before and after["train"] == before["train"]  # same path, other content
+
+    plain = {**recipe, "train": {"max_steps": 1}}
+    keys = Run(config=validate_config(plain), run_dir=tmp_path / "run").settings()["train"]
+    assert set(keys) == {"train", "base", "data"}
+
+
+def test_train_stage_made_before_chat_templates_counted_does_not_stop_the_run(base, tmp_path, monkeypatch):
+    """A base folder holding chat_template.jinja: its fingerprint changed when templates began to
+    count. A train stage marked by the earlier code runs again (the real one reuses its finished
+    run) instead of stopping the run; an edited template afterwards stops it."""
+    from polyplatypus.models import fingerprint as fingerprints
+    from polyplatypus.pipeline import stages
+    from tests.pipeline.test_stage_outputs import fake_stages
+
+    calls: list[str] = []
+    for stage, function in fake_stages(calls).items():
+        monkeypatch.setitem(stages.STAGE_FUNCTIONS, stage, function)
+    (base / "chat_template.jinja").write_text("{{ messages[0]['content'] }}", encoding="utf-8")
+    data = tmp_path / "records.jsonl"
+    data.write_text('{"instruction": "a", "output": "b"}\n')
+    recipe = {
+        "name": "fp",
+        "base": {"model": str(base)},
+        "data": {"sources": [str(data)], "decontaminate": []},
+        "train": {"max_steps": 2},
+        "eval": {"enabled": False},
+    }
+    with monkeypatch.context() as earlier:  # the earlier code: no template file counted
+        earlier.setattr(fingerprints, "CHAT_TEMPLATE_FILES", ())
+        run_pipeline(validate_config(recipe), tmp_path / "run", progress=False, log=lambda m: None)
+    assert calls.count("train") == 1
+
+    run_pipeline(validate_config(recipe), tmp_path / "run", progress=False, log=lambda m: None)
+    assert calls.count("train") == 2  # ran again (not refused), and marked with today's key
+    run_pipeline(validate_config(recipe), tmp_path / "run", progress=False, log=lambda m: None)
+    assert calls.count("train") == 2  # complete
+
+    (base / "chat_template.jinja").write_text("{{ messages[-1]['content'] }}", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"its train stage was made with other settings \(changed: base"):
+        run_pipeline(validate_config(recipe), tmp_path / "run", progress=False, log=lambda m: None)

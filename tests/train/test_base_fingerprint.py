@@ -9,8 +9,9 @@ import shutil
 import pytest
 
 from polyplatypus.errors import ConfigError
-from polyplatypus.models.fingerprint import model_fingerprint
+from polyplatypus.models.fingerprint import COUNTS_CHAT_TEMPLATES, folder_fingerprint, model_fingerprint
 from polyplatypus.train import train
+from polyplatypus.train.merge import check_base
 from tests.models.test_fingerprint import edit_one_tensor_in_place
 
 
@@ -48,4 +49,36 @@ def test_finished_run_not_reused_on_a_changed_base(base, small_run):
     assert train(small_run(base=str(base), max_steps=1, resume=True))["steps"] == 1  # reused as it is
     edit_one_tensor_in_place(base / "model.safetensors")
     with pytest.raises(ConfigError, match=r"train_summary.json: the base model .* changed since that run started"):
+        train(small_run(base=str(base), max_steps=1, resume=True))
+
+
+def test_an_edited_chat_template_of_the_base_refuses_the_resume(base, small_run):
+    # transformers 5 keeps a tokenizer's chat template in chat_template.jinja, beside the files
+    # fingerprints counted before: an edit there is a changed base too
+    (base / "chat_template.jinja").write_text("{{ messages[0]['content'] }}", encoding="utf-8")
+    summary = train(small_run(base=str(base), max_steps=1))
+    assert summary[COUNTS_CHAT_TEMPLATES] is True
+    (base / "chat_template.jinja").write_text("{{ messages[-1]['content'] }}", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"train_summary.json: the base model .* changed since that run started"):
+        train(small_run(base=str(base), max_steps=1, resume=True))
+    with pytest.raises(ConfigError, match=r"is not the model .* was trained on"):
+        check_base(base.parent / "run", str(base))
+
+
+def test_runs_recorded_before_chat_templates_counted_are_judged_on_what_they_recorded(base, small_run, tmp_path):
+    """A finished run (and its adapter) recorded by the earlier code on a base holding a chat
+    template: its base_fingerprint left the template out, and it is still the same base."""
+    (base / "chat_template.jinja").write_text("{{ messages[0]['content'] }}", encoding="utf-8")
+    train(small_run(base=str(base), max_steps=1))
+    summary_path = tmp_path / "run" / "train_summary.json"
+    old = json.loads(summary_path.read_text())
+    del old[COUNTS_CHAT_TEMPLATES]
+    old["base_fingerprint"] = folder_fingerprint(base, chat_templates=False)  # what the earlier code recorded
+    assert old["base_fingerprint"] != model_fingerprint(base)
+    summary_path.write_text(json.dumps(old))
+
+    assert train(small_run(base=str(base), max_steps=1, resume=True))["steps"] == 1  # reused, not refused
+    assert check_base(tmp_path / "run", str(base))["base_check"] == "same base"
+    edit_one_tensor_in_place(base / "model.safetensors")  # what it recorded still counts
+    with pytest.raises(ConfigError, match=r"the base model .* changed since that run started"):
         train(small_run(base=str(base), max_steps=1, resume=True))

@@ -2,12 +2,15 @@
 
 * **A local folder**: a SHA-256 over the files that decide what the model computes
   (:func:`counted_files`): ``config.json`` (``adapter_config.json`` for an adapter folder), the
-  tokenizer files, any weight index
+  tokenizer files, the chat templates (transformers 5 saves them outside ``tokenizer_config.json``:
+  ``chat_template.jinja``, named ones as ``additional_chat_templates/<name>.jinja``, a processor's
+  legacy ``chat_template.json``), any weight index
   (``*.safetensors.index.json``, ``*.bin.index.json``) and the full content of every weight file
   (``*.safetensors``, ``*.bin``). Every byte of every tensor counts: a merge changes only the LoRA
   target tensors, and safetensors headers are the same for one architecture, so a header-only or
-  sampled digest would miss it. Other files (a README written later, ``polyplatypus.json``,
-  ``generation_config.json``) do not change the identity.
+  sampled digest would miss it. Only the files present are hashed, so adding a name to the list
+  leaves the fingerprint of every folder without such a file as it was. Other files (a README
+  written later, ``polyplatypus.json``, ``generation_config.json``) do not change the identity.
 * **A hub id**: the commit it resolves to, ``hub:<repo>@<commit>``. Online the hub is asked; with
   ``HF_HUB_OFFLINE`` (or when the hub cannot be reached) the commit is read from the local
   Hugging Face cache's ``refs/`` (what ``from_pretrained`` would load offline).
@@ -43,9 +46,16 @@ TOKENIZER_FILES = (
     "spiece.model",
     "sentencepiece.bpe.model",
 )
+# transformers.utils.hub's CHAT_TEMPLATE_FILE, LEGACY_PROCESSOR_CHAT_TEMPLATE_FILE and CHAT_TEMPLATE_DIR:
+# a template decides every prompt rendered with it (lm-eval's --apply_chat_template, chat training).
+CHAT_TEMPLATE_FILES = ("chat_template.jinja", "chat_template.json")
+CHAT_TEMPLATE_DIR = "additional_chat_templates"  # its *.jinja files, as the tokenizer loads them
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 INDEX_SUFFIXES = (".safetensors.index.json", ".bin.index.json")
 CACHE_FILE = "file-sha256.json"
+# Set in a record (train's checkpoint state and summary) whose fingerprints count the chat
+# templates; a record without it was written before they did (see fingerprint_as_recorded).
+COUNTS_CHAT_TEMPLATES = "fingerprint_counts_chat_templates"
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _BLOCK = 8 << 20
 
@@ -53,10 +63,11 @@ _BLOCK = 8 << 20
 # --- local folders ------------------------------------------------------------------------------
 
 
-def counted_files(folder: str | os.PathLike) -> list[Path]:
-    """The files of a model folder that make up its identity, sorted by name."""
+def counted_files(folder: str | os.PathLike, *, chat_templates: bool = True) -> list[Path]:
+    """The files of a model folder that make up its identity, sorted by :func:`counted_name`
+    (``chat_templates=False``: as counted before templates were, for records of that time)."""
     folder = Path(folder)
-    named = set(CONFIG_FILES) | set(TOKENIZER_FILES)
+    named = set(CONFIG_FILES) | set(TOKENIZER_FILES) | (set(CHAT_TEMPLATE_FILES) if chat_templates else set())
     found = [
         path
         for path in folder.iterdir()
@@ -64,16 +75,27 @@ def counted_files(folder: str | os.PathLike) -> list[Path]:
         and not path.name.startswith(".")
         and (path.name in named or path.name.endswith(INDEX_SUFFIXES) or path.name.endswith(WEIGHT_SUFFIXES))
     ]
-    return sorted(found, key=lambda p: p.name)
+    templates = folder / CHAT_TEMPLATE_DIR
+    if chat_templates and templates.is_dir():
+        found += [path for path in templates.glob("*.jinja") if path.is_file() and not path.name.startswith(".")]
+    return sorted(found, key=lambda p: counted_name(folder, p))
 
 
-def folder_fingerprint(folder: str | os.PathLike, *, cache: str | os.PathLike | None = None) -> str:
+def counted_name(folder: Path, path: Path) -> str:
+    """The name a counted file is hashed under: its path inside the folder (``/``-separated), which
+    for a file at the top is its name, as it always was."""
+    return path.relative_to(folder).as_posix()
+
+
+def folder_fingerprint(
+    folder: str | os.PathLike, *, cache: str | os.PathLike | None = None, chat_templates: bool = True
+) -> str:
     """``sha256:<hex>`` over the name and SHA-256 of each of :func:`counted_files`."""
     folder = Path(folder)
     hashes = FileHashCache(cache_dir() if cache is None else Path(cache))
     digest = hashlib.sha256()
-    for path in counted_files(folder):
-        digest.update(f"{path.name}\0{hashes.sha256(path)}\n".encode("utf-8"))
+    for path in counted_files(folder, chat_templates=chat_templates):
+        digest.update(f"{counted_name(folder, path)}\0{hashes.sha256(path)}\n".encode("utf-8"))
     hashes.save()
     return f"sha256:{digest.hexdigest()}"
 
@@ -195,12 +217,29 @@ def model_fingerprint(
     cache: str | os.PathLike | None = None,
     hub_cache: str | os.PathLike | None = None,
     offline: bool | None = None,
+    chat_templates: bool = True,
 ) -> str | None:
     """``sha256:<hex>`` for a local folder, ``hub:<repo>@<commit>`` for a hub id, None for a hub
-    id whose commit neither the hub nor the cache knows (its model cannot be loaded either)."""
+    id whose commit neither the hub nor the cache knows (its model cannot be loaded either).
+    ``chat_templates=False``: a folder as fingerprinted before its templates counted."""
     local = Path(source).expanduser()
     if local.is_dir():
-        return folder_fingerprint(local, cache=cache)
+        return folder_fingerprint(local, cache=cache, chat_templates=chat_templates)
     repo_id, _, revision = str(source).partition("@")
     commit = hub_commit(repo_id, revision or None, cache_dir=hub_cache, offline=offline)
     return None if commit is None else f"hub:{repo_id}@{commit}"
+
+
+def fingerprint_as_recorded(
+    source: str | os.PathLike, record: dict, current: str | None, *, cache: str | os.PathLike | None = None
+) -> str | None:
+    """``source``'s fingerprint as the code that wrote ``record`` computed it: ``current`` when
+    the record says its fingerprints count chat templates (:data:`COUNTS_CHAT_TEMPLATES`) or
+    ``source`` is no local folder, else the folder's fingerprint without them. So a run or an
+    adapter recorded before templates counted is judged on what it recorded (a base holding
+    ``chat_template.jinja`` is not taken for another model), as runs recorded before any
+    fingerprint are judged on their settings and data."""
+    local = Path(source).expanduser()
+    if record.get(COUNTS_CHAT_TEMPLATES) or current is None or not local.is_dir():
+        return current
+    return folder_fingerprint(local, cache=cache, chat_templates=False)

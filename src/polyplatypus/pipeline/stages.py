@@ -96,6 +96,12 @@ def source_identity(source: str) -> str | None:
     return None if commit is None else f"hub:{repo}@{commit}"
 
 
+def _file_identity(path: str) -> str | None:
+    """A local file's SHA-256 (None: no such file; the stage that reads it names it)."""
+    local = Path(path).expanduser()
+    return sha256_file(local) if local.is_file() else None
+
+
 def _relative(path: Path, root: Path) -> str:
     try:
         return str(path.relative_to(root))
@@ -219,13 +225,14 @@ class Run:
             "report": config.report.enabled and config.eval.enabled,
         }[stage]
 
-    def settings(self) -> dict[str, dict]:
-        """Per stage, the settings its outputs depend on (upstream stages by fingerprint)."""
+    def settings(self, *, chat_templates: bool = True) -> dict[str, dict]:
+        """Per stage, the settings its outputs depend on (upstream stages by fingerprint);
+        ``chat_templates=False``: with model fingerprints as computed before templates counted."""
         config = self.config
         out: dict[str, dict] = {}
         out["base"] = {"base": config.base.model_dump(mode="json", exclude={"label"})}
         if config.base.tiny is None:  # what the model is, not only its name: a changed folder is seen
-            out["base"]["identity"] = model_fingerprint(config.base.model)
+            out["base"]["identity"] = model_fingerprint(config.base.model, chat_templates=chat_templates)
         base_fp = fingerprint(out["base"])
         if config.data is not None:
             # as written: builtin: data moves with the package and is versioned with it
@@ -236,6 +243,8 @@ class Run:
         data_fp = fingerprint(out.get("data"))
         if config.train is not None:
             out["train"] = {"train": train_result_settings(config), "base": base_fp, "data": data_fp}
+            if config.train.chat_template is not None:  # its content; a recipe without one keeps its key
+                out["train"]["chat_template"] = _file_identity(config.train.chat_template)
         train_fp = fingerprint(out.get("train"))
         out["merge"] = {"merge": config.merge.model_dump(mode="json", exclude={"label"}), "train": train_fp}
         merge_fp = fingerprint(out["merge"])
@@ -244,7 +253,7 @@ class Run:
         evaluation["kobest_dir"] = self.eval_kobest_dir
         # the base and merged models are known by their stages' keys; every other model by its own
         evaluation["identity"] = {
-            entry: model_fingerprint(ModelSpec.parse(model).path)
+            entry: model_fingerprint(ModelSpec.parse(model).path, chat_templates=chat_templates)
             for entry, model in zip(config.eval.models, self.eval_models())
             if entry not in (BASE, MERGED)
         }
@@ -558,7 +567,7 @@ def _check_markers(run: Run, stages: list[str], redo_set: set[str], settings: di
         marker = run.read_marker(stage)
         if stage in PROTECTED and stage not in redo_set and marker is not None:
             fp = fingerprint(settings[stage])
-            if marker.get("fingerprint") != fp:
+            if marker.get("fingerprint") != fp and not _made_before_templates_counted(run, stage, marker):
                 changed = _changed_keys(marker.get("settings") or {}, settings[stage])
                 raise ConfigError(
                     f"{run.run_dir}: its {stage} stage was made with other settings"
@@ -566,6 +575,13 @@ def _check_markers(run: Run, stages: list[str], redo_set: set[str], settings: di
                     + f"; re-run with --redo {stage} to recompute it and the stages after it, "
                     "or choose another --run-dir"
                 )
+
+
+def _made_before_templates_counted(run: Run, stage: str, marker: dict) -> bool:
+    """The marker was written, on the same inputs, before model fingerprints counted chat
+    templates (a base folder holding chat_template.jinja): the stage runs again instead of
+    stopping the run, and train reuses or resumes its run, which checks the base as recorded."""
+    return marker.get("fingerprint") == fingerprint(run.settings(chat_templates=False)[stage])
 
 
 def _start_state(run: Run, stages: list[str]) -> tuple[Path, dict]:

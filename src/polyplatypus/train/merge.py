@@ -24,7 +24,7 @@ from pathlib import Path
 
 from polyplatypus.errors import ConfigError
 from polyplatypus.models.adapters import adapter_base  # noqa: F401  (used from here by generate)
-from polyplatypus.models.fingerprint import model_fingerprint
+from polyplatypus.models.fingerprint import fingerprint_as_recorded, model_fingerprint
 from polyplatypus.models.integrity import check_model_folder, read_json_object
 from polyplatypus.models.loading import DTYPES, fit_embeddings, load_causal_lm, load_tokenizer, model_dtype_name
 from polyplatypus.train.lora import load_adapter
@@ -57,11 +57,13 @@ def trained_setting(folder: str | Path, key: str):
 
 def recorded_base_fingerprint(adapter: str | Path) -> str | None:
     """The fingerprint of the base ``train`` trained ``adapter`` on, if the adapter records it."""
-    path = Path(adapter) / TRAIN_SUMMARY
-    if not path.is_file():
-        return None
-    value = read_json_object(path).get("base_fingerprint")
+    value = _train_summary(adapter).get("base_fingerprint")
     return value if isinstance(value, str) and value else None
+
+
+def _train_summary(adapter: str | Path) -> dict:
+    path = Path(adapter) / TRAIN_SUMMARY
+    return read_json_object(path) if path.is_file() else {}
 
 
 def check_base(adapter: Path, base: str, *, allow_mismatch: bool = False, warn=None) -> dict:
@@ -86,7 +88,7 @@ def check_base(adapter: Path, base: str, *, allow_mismatch: bool = False, warn=N
             f"it against the adapter's base_fingerprint {recorded}"
         )
         return {**record, "base_check": "base not fingerprinted"}
-    if current == recorded:
+    if current == recorded or fingerprint_as_recorded(base, _train_summary(adapter), current) == recorded:
         return {**record, "base_check": "same base"}
     if not allow_mismatch:
         raise ConfigError(

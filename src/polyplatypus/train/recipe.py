@@ -24,14 +24,14 @@ from polyplatypus.data.templates import CHAT, get_template
 from polyplatypus.data.tokenize import TokenizedExample, tokenize_records
 from polyplatypus.errors import ConfigError, DataError
 from polyplatypus.models import attention
-from polyplatypus.models.fingerprint import model_fingerprint
+from polyplatypus.models.fingerprint import COUNTS_CHAT_TEMPLATES, fingerprint_as_recorded, model_fingerprint
 from polyplatypus.models.loading import base_max_length, load_causal_lm, load_tokenizer, resolve_precision
 from polyplatypus.train import batching, checkpoint, loss
 from polyplatypus.train.config import TrainConfig, result_changing_differences
 from polyplatypus.train.lora import add_lora
 from polyplatypus.utils import outputs
 from polyplatypus.utils.hub import check_hub_needs
-from polyplatypus.utils.io import atomic_write_json, atomic_write_text, writing
+from polyplatypus.utils.io import atomic_write_json, atomic_write_text, sha256_file, writing
 
 SUMMARY_FILE = "train_summary.json"
 CONFIG_FILE = "train_config.yaml"
@@ -52,6 +52,7 @@ class PreparedData:
     skipped_records: list[int] = field(default_factory=list)  # their 1-based record numbers in the data
     base_fingerprint: str | None = None  # what the base model is (a resume must continue on the same)
     end_of_turn_id: int | None = None  # chat training: the token that ends an assistant turn
+    chat_template_sha256: str | None = None  # --chat-template FILE's bytes (a resume must continue on the same)
 
     @property
     def lengths(self) -> list[int]:
@@ -100,6 +101,7 @@ def prepare_data(config: TrainConfig) -> PreparedData:
         sha256=checkpoint.data_sha256(config.data, skip_invalid=config.skip_invalid, conversations=chat),
         skipped_records=[numbered[origins[i]][0] for i, e in enumerate(examples) if e.n_targets == 0],
         end_of_turn_id=end_of_turn,
+        chat_template_sha256=sha256_file(config.chat_template) if chat and config.chat_template else None,
     )
 
 
@@ -178,7 +180,7 @@ def _train(config: TrainConfig, *, on_step: Callable[[dict], None] | None, progr
     accelerator = _make_accelerator(config)
     data, total_steps = _prepare(config, accelerator)
     data.base_fingerprint = model_fingerprint(config.base)
-    finished, resume_from = _earlier_run(config, Path(config.output), total_steps, data.sha256, data.base_fingerprint)
+    finished, resume_from = _earlier_run(config, Path(config.output), total_steps, data)
     if finished is not None:
         accelerator.print(f"{Path(config.output)} already holds this finished run ({total_steps} steps); nothing to do")
         accelerator.end_training()
@@ -361,6 +363,8 @@ def _checkpoint_if_due(run: TrainRun) -> None:
             "config": config.model_dump(mode="json"),
             "data_sha256": run.data.sha256,
             "base_fingerprint": run.data.base_fingerprint,
+            "chat_template_sha256": run.data.chat_template_sha256,
+            COUNTS_CHAT_TEMPLATES: True,
         },
         keep=config.save_total_limit,
     )
@@ -370,14 +374,13 @@ def _checkpoint_if_due(run: TrainRun) -> None:
 
 
 def _earlier_run(
-    config: TrainConfig, output: Path, total_steps: int, data_sha256: str | None, base_fingerprint: str | None = None
+    config: TrainConfig, output: Path, total_steps: int, data: PreparedData
 ) -> tuple[dict | None, Path | None]:
     """(summary of this run if it already finished here, latest checkpoint to resume from).
 
     An earlier run in ``output`` (checkpoints or a finished adapter) is only continued with
-    ``resume``, and only if its settings give the same result, its data has the same content
-    hash and its base model the same fingerprint (runs from before fingerprints were recorded
-    are trusted on their settings and data); it is never overwritten."""
+    ``resume``, and only if its settings give the same result and its inputs are the same
+    (:func:`_refuse_changed_inputs`); it is never overwritten."""
     import json
 
     latest = checkpoint.latest_checkpoint(output)
@@ -398,23 +401,40 @@ def _earlier_run(
                 f"cannot resume from {source}: the run used different settings for "
                 f"{', '.join(differ)}; choose another --output or restore those settings"
             )
-        started_on = saved and saved.get("data_sha256")
-        if started_on and data_sha256 and started_on != data_sha256:
-            raise ConfigError(
-                f"cannot resume from {source}: the training data {config.data} is not the data the run "
-                f"started on (sha256 {started_on[:16]}... then, {data_sha256[:16]}... now); restore "
-                "that data, or choose another --output to train on this one"
-            )
-        made_from = saved and saved.get("base_fingerprint")
-        if made_from and base_fingerprint and made_from != base_fingerprint:
-            raise ConfigError(
-                f"cannot resume from {source}: the base model {config.base} changed since that run "
-                f"started ({made_from[:23]}... then, {base_fingerprint[:23]}... now); restore it, "
-                "or choose another --output to train on this one"
-            )
+        if saved:
+            _refuse_changed_inputs(source, saved, config, data)
     if summary is not None and summary.get("steps") == total_steps:
         return summary, None
     return None, latest
+
+
+def _refuse_changed_inputs(source, saved: dict, config: TrainConfig, data: PreparedData) -> None:
+    """A resume continues on the content it started on: the training data (its SHA-256), the
+    base model (its fingerprint) and the --chat-template file (its bytes' SHA-256), each checked
+    where the run recorded it (runs from before one was recorded are trusted on the others)."""
+    started_on = saved.get("data_sha256")
+    if started_on and data.sha256 and started_on != data.sha256:
+        raise ConfigError(
+            f"cannot resume from {source}: the training data {config.data} is not the data the run "
+            f"started on (sha256 {started_on[:16]}... then, {data.sha256[:16]}... now); restore "
+            "that data, or choose another --output to train on this one"
+        )
+    made_from, now = saved.get("base_fingerprint"), data.base_fingerprint
+    if made_from and now and made_from != now:
+        now = fingerprint_as_recorded(config.base, saved, now)  # as recorded (before templates counted?)
+    if made_from and now and made_from != now:
+        raise ConfigError(
+            f"cannot resume from {source}: the base model {config.base} changed since that run "
+            f"started ({made_from[:23]}... then, {now[:23]}... now); restore it, "
+            "or choose another --output to train on this one"
+        )
+    template = saved.get("chat_template_sha256")
+    if template and data.chat_template_sha256 and template != data.chat_template_sha256:
+        raise ConfigError(
+            f"cannot resume from {source}: the chat template file {config.chat_template} changed since "
+            f"that run started (sha256 {template[:16]}... then, {data.chat_template_sha256[:16]}... now); "
+            "restore it, or choose another --output to train with this one"
+        )
 
 
 def _build(config: TrainConfig, accelerator, total_steps: int):
@@ -672,6 +692,8 @@ def _finish(run: TrainRun) -> dict:
         "skipped_records": data.skipped_records[:100],
         "data_sha256": data.sha256,
         "base_fingerprint": data.base_fingerprint,
+        "chat_template_sha256": data.chat_template_sha256,
+        COUNTS_CHAT_TEMPLATES: True,
         "cutoff_len": data.cutoff_len,
         "world_size": world,
         "gradient_accumulation_steps": math.ceil(config.batch_size // world / config.micro_batch_size),
