@@ -42,33 +42,27 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def run_under_torchrun(script: Path, args: list[str], output: Path, env: dict) -> subprocess.CompletedProcess:
+    """``script <args> --output <output>`` under torchrun with 2 processes on this machine."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    command += ["--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(script), *args]
+    return subprocess.run(
+        [*command, "--output", str(output)],
+        capture_output=True,
+        text=True,
+        cwd=script.parent,
+        env={**os.environ, **OFFLINE, **env},
+        timeout=300,
+    )
+
+
 def _torchrun(tmp_path: Path, args: list[str], output: Path) -> dict[int, list[str]]:
     """``polyplatypus <args> --output <output>`` under torchrun with 2 processes; returns, per
     rank, the files (relative to ``output``) it wrote there, in order."""
     script = tmp_path / "logged_cli.py"
     script.write_text(LOGGED_CLI, encoding="utf-8")
-    env = {**os.environ, **OFFLINE, "WATCHED_OUTPUT": str(output), "WRITES_LOG": str(tmp_path / "writes")}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_addr",
-            "127.0.0.1",
-            "--master_port",
-            str(_free_port()),
-            str(script),
-            *args,
-            "--output",
-            str(output),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
+    done = run_under_torchrun(
+        script, args, output, {"WATCHED_OUTPUT": str(output), "WRITES_LOG": str(tmp_path / "writes")}
     )
     assert done.returncode == 0, done.stderr[-4000:]
     return {rank: (tmp_path / f"writes.{rank}").read_text(encoding="utf-8").splitlines() for rank in (0, 1)}

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ pytest.importorskip("lm_eval")
 os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_EVALUATE_OFFLINE="1")  # never the network
 
 from tests.eval.generative_fixtures import lm_eval_reference, write_review_tasks  # noqa: E402
-from tests.eval.test_distributed import OFFLINE, _free_port, _lm_eval_files, _torchrun  # noqa: E402
+from tests.eval.test_distributed import _lm_eval_files, _torchrun, run_under_torchrun  # noqa: E402
 
 MODEL = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-gptneox-gen"
 GROUP, SHOTS, LIMIT = "review_prose_local", 3, 12
@@ -152,28 +150,7 @@ def _killed_run(tmp_path: Path, folder: Path, out: Path) -> dict[int, list[int]]
     file, the request numbers it had kept."""
     script = tmp_path / "killed_cli.py"
     script.write_text(KILLED_CLI, encoding="utf-8")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_addr",
-            "127.0.0.1",
-            "--master_port",
-            str(_free_port()),
-            str(script),
-            *arguments(folder),
-            "--output",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, **OFFLINE, "KILL_AFTER": "3"},
-        timeout=300,
-    )
+    done = run_under_torchrun(script, arguments(folder), out, {"KILL_AFTER": "3"})
     assert done.returncode != 0 and not (out / "results.json").exists(), done.stderr[-3000:]
     kept = {}
     for path in sorted((out / PARTIALS).glob("*.partial.jsonl")):
