@@ -222,8 +222,6 @@ def check_cache_layout(model) -> None:
     from transformers import DynamicCache
     from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
-    from polyplatypus.models.attention import sliding_window
-
     try:
         sliding_window(model.config)  # names a layer type other than full and sliding attention
     except ConfigError as error:
