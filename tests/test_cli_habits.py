@@ -51,9 +51,11 @@ def test_abbreviations_are_not_taken(argv, prefix, capsys):
     assert prefix in err and ("unrecognized arguments" in err or "lm-evaluation-harness" in err), err
 
 
-def test_the_command_leaves_its_process_group_before_exiting(tmp_path, monkeypatch):
-    """The console script (``cli.run``) destroys a process group the command joined, so that the
-    interpreter's shutdown never tears a gloo group down under a peer that has gone."""
+@pytest.mark.parametrize("ends", ["returns 2", "raises"])
+def test_the_command_leaves_its_process_group_before_exiting(tmp_path, monkeypatch, ends):
+    """``cli.main`` (the console script, and the scripts the torchrun tests launch) destroys a
+    process group the command joined, so that the interpreter's shutdown never tears a gloo group
+    down under a peer that has gone; also when the command fails."""
     import socket
 
     import torch.distributed as dist
@@ -64,10 +66,16 @@ def test_the_command_leaves_its_process_group_before_exiting(tmp_path, monkeypat
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
 
-    def joins_a_group():
+    def joins_a_group(args):
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+        if ends == "raises":
+            raise RuntimeError("the command failed")
         return 2
 
-    monkeypatch.setattr(cli, "main", joins_a_group)
-    assert cli.run() == 2
+    monkeypatch.setattr(cli, "_run_command", joins_a_group)
+    if ends == "raises":
+        with pytest.raises(RuntimeError, match="the command failed"):
+            cli.main(["tasks"])
+    else:
+        assert cli.main(["tasks"]) == 2
     assert not dist.is_initialized()

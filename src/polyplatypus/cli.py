@@ -97,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
             foreign_flag_message(unrecognized)
             or unrecognized_message(argv, unrecognized, getattr(args, LIST_FLAGS, ()))
         )
+    try:
+        return _run_command(args)
+    finally:
+        release_process_group()
+
+
+def _run_command(args) -> int:
     from polyplatypus.utils.interrupts import signals_interrupt
 
     try:
@@ -128,19 +135,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def release_process_group() -> None:
     """Under several processes, leave the process group before the interpreter exits: left to
-    interpreter shutdown, a gloo group whose peer has already gone can abort (SIGABRT) the process
-    that exits second, once seen as exit -6 instead of 2 on a refused run."""
+    interpreter shutdown, a gloo group whose peer has already gone can abort (SIGABRT, "terminate
+    called without an active exception") the process that exits second. Done by ``main`` itself,
+    so every caller (the console script, ``python -m``, a script under torchrun) gets it."""
     torch = sys.modules.get("torch")  # only where the command imported it
     if torch is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
 
-def run() -> int:
-    try:
-        return main()
-    finally:
-        release_process_group()
-
-
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(main())
