@@ -31,8 +31,12 @@ Request shapes follow the Korean generative tasks:
 * ``first_n``: KorMedMCQA-like, the same 5 long shots before every question (one shared prefix),
   letter answers (a letter and a stop: mean 3 tokens);
 * ``first_n_long``: the same prompts with varied free answers;
-* ``cot``: 3 fixed chain-of-thought shots and long generations (KMMLU ``cot_hard``-like; 24
-  documents, ``--cot-docs``);
+* ``cot``: 3 short fixed chain-of-thought shots (about 280 tokens in all) and long generations
+  (24 documents, ``--cot-docs``);
+* ``cot_hard``: KMMLU ``cot_hard`` itself: lm-eval 0.4.13's 5 fixed chain-of-thought examples of one
+  subject (2,110 tokens; 1,787 to 3,536 over the 45 subjects), the task's layout and stop string
+  ``질문:``, before 4-option questions, long generations (``--cot-docs`` documents; the model takes
+  ``--max-positions`` 4096, so that the contexts are not truncated);
 * ``random``: 5 shots drawn per document from 40, in random order;
 * ``random5``: KMMLU ``direct``-like: a subject's dev split holds exactly 5 examples, so lm-eval's
   default sampler puts the same 5 shots before every question, in a random order per document;
@@ -62,11 +66,17 @@ VARIED = {
     "first_n": (32, 3),
     "first_n_long": (64, 24),
     "cot": (256, 100),
+    "cot_hard": (256, 100),
     "random": (64, 24),
     "random5": (64, 24),
     "zero": (64, 24),
 }
-LIMIT = {"first_n": 4, "first_n_long": 32, "cot": 128, "random": 4, "random5": 4, "zero": 4}  # --lengths limit
+LIMIT = {"first_n": 4, "first_n_long": 32, "cot": 128, "cot_hard": 128, "random": 4, "random5": 4, "zero": 4}
+# --lengths limit
+UNTIL = {"cot_hard": ["질문:"]}  # the task's own stop string; the others stop at a blank line
+# KMMLU cot_hard's few-shot examples as lm-eval 0.4.13 ships them (one subject, 2,110 tokens with
+# the Polyglot-ko tokenizer; the 45 subjects' range from 1,787 to 3,536)
+COT_HARD_SUBJECT = "accounting"
 CALIBRATION_ROWS = 16
 
 
@@ -89,17 +99,37 @@ def shapes(docs: int, seed: int = 0, cot_docs: int | None = None) -> dict[str, l
     shots = [f"질문: {t[:400]}\n답: {t[400:460]}" for t in texts[:40]]
     cot = [f"질문: {t[:100]}\n풀이: {t[100:400]} 따라서 답은 {t[:5]}이다." for t in texts[40:43]]
     first_n = ["\n\n".join(shots[:5] + [q]) for q in questions]
+    hard_docs = [
+        dict(question=q, A=texts[i][:12], B=texts[i + 1][:12], C=texts[i + 2][:12], D=texts[i + 3][:12])
+        for i, q in enumerate(cot_questions, start=43)
+    ]
     return {
         "first_n": first_n,
         "first_n_long": first_n,
         "cot": ["\n\n".join(cot + [q]) for q in cot_questions],
+        "cot_hard": kmmlu_cot_hard_contexts(hard_docs),
         "random": ["\n\n".join(rng.sample(shots, 5) + [q]) for q in questions],
         "random5": ["\n\n".join(rng.sample(shots[:5], 5) + [q]) for q in questions],
         "zero": questions,
     }
 
 
-def build(tokenizer_dir: str, sizes: str, steps: int):
+def kmmlu_cot_hard_contexts(docs: list[dict]) -> list[str]:
+    """``docs`` as lm-eval 0.4.13's KMMLU ``cot_hard`` task lays them out: its 5 fixed chain-of-thought
+    examples (``fewshot_config.samples`` of the installed task file, sampler ``first_n``), each
+    ``doc_to_text`` + " " + target, then the question, joined by blank lines."""
+    import jinja2
+    import lm_eval
+    import yaml
+
+    path = Path(lm_eval.__file__).parent / "tasks" / "kmmlu" / "cot_hard" / f"kmmlu_cot_hard_{COT_HARD_SUBJECT}.yaml"
+    task = yaml.safe_load(path.read_text(encoding="utf-8"))
+    template = jinja2.Template(task["doc_to_text"])
+    shots = [f"{template.render(**shot)} {shot['target']}" for shot in task["fewshot_config"]["samples"]]
+    return ["\n\n".join([*shots, template.render(**doc)]) for doc in docs]
+
+
+def build(tokenizer_dir: str, sizes: str, steps: int, max_positions: int):
     import sys
 
     from transformers import AutoTokenizer
@@ -109,7 +139,7 @@ def build(tokenizer_dir: str, sizes: str, steps: int):
     hidden, layers, heads = (int(x) for x in sizes.split("x"))
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     model = build_tiny_model(
-        tokenizer, "gpt_neox", seed=0, hidden_size=hidden, layers=layers, heads=heads, max_positions=2048
+        tokenizer, "gpt_neox", seed=0, hidden_size=hidden, layers=layers, heads=heads, max_positions=max_positions
     )
     if steps:
         sys.path.insert(0, str(REPO / "tests" / "fixtures"))
@@ -180,10 +210,10 @@ def calibrate(z: torch.Tensor, best: torch.Tensor, mean_length: float) -> float:
     return (first * above[0]) ** 0.5 if above else 2 * first
 
 
-def timed(lm, contexts: list[str], max_gen_toks: int) -> tuple[float, list[str]]:
+def timed(lm, contexts: list[str], max_gen_toks: int, until: list[str]) -> tuple[float, list[str]]:
     from lm_eval.api.instance import Instance
 
-    kwargs = {"until": ["\n\n"], "max_gen_toks": max_gen_toks}
+    kwargs = {"until": list(until), "max_gen_toks": max_gen_toks}
     instances = [Instance("generate_until", {}, (c, dict(kwargs)), i) for i, c in enumerate(contexts)]
     start = time.process_time()
     answers = lm.generate_until(instances, disable_tqdm=True)
@@ -195,12 +225,19 @@ def compare(model, tokenizer, shape: str, contexts: list[str], max_gen_toks: int
 
     from polyplatypus.eval.lm_eval_engine import SharedContextLM
 
-    hf = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, device="cpu")
     ours = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, device="cpu")
+    if batch == "auto":  # hf's own "auto" probes by forwarding max_length-wide batches: not affordable on a CPU,
+        # so hf gets the row count our "auto" chose (the key/value budget, at most MAX_CPU_ROWS on a CPU)
+        from polyplatypus.eval.generation import MAX_CPU_ROWS, auto_rows
+
+        width = max(len(tokenizer(c).input_ids) for c in contexts) + max_gen_toks
+        batch = f"auto ({min(len(contexts), auto_rows(model, width), MAX_CPU_ROWS)})"
+    hf = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=_rows(batch), device="cpu")
     hf_times, our_times, same = [], [], True
     for _ in range(repeats):  # alternating, so that a change of load hits both sides
-        hf_time, want = timed(hf, contexts, max_gen_toks)
-        our_time, got = timed(ours, contexts, max_gen_toks)
+        until = UNTIL.get(shape, ["\n\n"])
+        hf_time, want = timed(hf, contexts, max_gen_toks, until)
+        our_time, got = timed(ours, contexts, max_gen_toks, until)
         hf_times.append(hf_time)
         our_times.append(our_time)
         same = same and got == want
@@ -227,6 +264,10 @@ def compare(model, tokenizer, shape: str, contexts: list[str], max_gen_toks: int
     )
 
 
+def _rows(batch) -> int:
+    return int(str(batch).removeprefix("auto (").removesuffix(")"))
+
+
 def run(args, lengths: str, model, tokenizer, eos: EosRow) -> list[dict]:
     rows = []
     for shape, contexts in shapes(args.docs, cot_docs=args.cot_docs).items():
@@ -241,7 +282,8 @@ def run(args, lengths: str, model, tokenizer, eos: EosRow) -> list[dict]:
             max_gen_toks, scale = LIMIT[shape], None
             eos.set(None)
         repeats = [int(r) for r in args.repeats.split(",")]
-        for batch, times in zip((int(b) for b in args.batch_sizes.split(",")), repeats + repeats[-1:] * 9):
+        batches = [b if b == "auto" else int(b) for b in args.batch_sizes.split(",")]
+        for batch, times in zip(batches, repeats + repeats[-1:] * 9):
             row = dict(mode=lengths, eos_scale=scale, docs=len(contexts)) | compare(
                 model, tokenizer, shape, contexts, max_gen_toks, batch, times
             )
@@ -260,10 +302,17 @@ def main():
         ),
     )
     parser.add_argument("--sizes", default="512x6x8", help="hidden x layers x heads")
+    parser.add_argument(
+        "--max-positions",
+        type=int,
+        default=4096,
+        help="the model's context length (today's bases take far more); at Polyglot-ko's 2048, cot_hard's"
+        " contexts are left-truncated to 2048 - max_gen_toks tokens, each by its own amount, and share no prefix",
+    )
     parser.add_argument("--train-steps", type=int, default=0, help="train briefly instead (small sizes only)")
     parser.add_argument("--docs", type=int, default=16)
     parser.add_argument("--cot-docs", type=int, default=24, help="documents of the cot shape (--lengths varied)")
-    parser.add_argument("--batch-sizes", default="1,8")
+    parser.add_argument("--batch-sizes", default="1,8", help="numbers, or auto (ours: auto; hf: the rows ours chose)")
     parser.add_argument("--repeats", default="1,3", help="runs per batch size (the median is reported)")
     parser.add_argument("--shapes", default=",".join(VARIED))
     parser.add_argument(
@@ -278,7 +327,7 @@ def main():
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    model, tokenizer = build(args.tokenizer, args.sizes, args.train_steps)
+    model, tokenizer = build(args.tokenizer, args.sizes, args.train_steps, args.max_positions)
     eos = EosRow(model, tokenizer.eos_token_id)
     rows = []
     for lengths in args.lengths.split(","):
