@@ -22,6 +22,7 @@ taken; ``counters.redone`` counts these.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Callable, Sequence
@@ -40,6 +41,8 @@ MEMORY_FRACTION = 0.5  # of the free memory, for the rows' key/value cache
 REFORWARD_LIMIT = 4
 PREFILL_PADDING = 0.03  # right padding allowed in a run prefilled together, as a share of its real positions
 PADDING_ALLOWANCE = 32  # plus this many positions: fewer than one forward's fixed cost
+# room a decode cache keeps beyond its positions: at least this many, or an eighth of them
+CACHE_RESERVE = 64
 
 # Generation settings (task keys or the model's generation_config) that change greedy text and that
 # the engine does not reproduce: refused by name rather than silently ignored.
@@ -251,6 +254,64 @@ def full_cache(model):
     return cache
 
 
+def decode_cache(model):
+    """:func:`full_cache` whose layers keep room to grow (:class:`ReservedLayer`): what the rows
+    decoding together write into at every step."""
+    cache = full_cache(model)
+    reserved_layer = _reserved_layer_class()
+    cache.layers = [reserved_layer() for _ in cache.layers]
+    return cache
+
+
+@functools.cache
+def _reserved_layer_class():
+    from transformers.cache_utils import DynamicLayer
+
+    class ReservedLayer(DynamicLayer):
+        """A growing key/value layer that writes a step's positions into spare room of a buffer:
+        transformers' DynamicLayer concatenates, copying the whole cache of every row at every decode
+        step, which on a long context costs as much as the step's attention. ``keys``/``values`` read
+        as the filled part (a view); assigning them (the engine's padding, trimming, row selection)
+        stores the tensor as the buffer, which grows once at the next step."""
+
+        def __init__(self):
+            self._buffers = {"keys": None, "values": None}
+            self._lengths = {"keys": 0, "values": 0}
+            super().__init__()
+
+        def _filled(self, name: str):
+            buffer = self._buffers[name]
+            return buffer if buffer is None or buffer.dim() != 4 else buffer[:, :, : self._lengths[name]]
+
+        def _store(self, name: str, tensor) -> None:
+            self._buffers[name] = tensor
+            self._lengths[name] = tensor.shape[-2] if tensor is not None and tensor.dim() == 4 else 0
+
+        keys = property(lambda self: self._filled("keys"), lambda self, t: self._store("keys", t))
+        values = property(lambda self: self._filled("values"), lambda self, t: self._store("values", t))
+
+        def _append(self, name: str, states: torch.Tensor) -> None:
+            buffer, length = self._buffers[name], self._lengths[name]
+            needed = length + states.shape[-2]
+            if buffer is None or buffer.dim() != 4 or buffer.shape[-2] < needed or buffer.shape[:2] != states.shape[:2]:
+                capacity = needed + max(CACHE_RESERVE, needed // 8)
+                grown = states.new_empty(*states.shape[:2], capacity, states.shape[-1])
+                if length:
+                    grown[:, :, :length] = buffer[:, :, :length]
+                self._buffers[name] = buffer = grown
+            buffer[:, :, length:needed] = states
+            self._lengths[name] = needed
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            self._append("keys", key_states)
+            self._append("values", value_states)
+            return self.keys, self.values
+
+    return ReservedLayer
+
+
 @dataclass
 class Row:
     """A document being decoded: its context, the tokens so far and its next position."""
@@ -371,7 +432,7 @@ class DecodeBatch:
 
         length = len(row.context)
         if self.cache is None:
-            self.cache = full_cache(self.model)
+            self.cache = decode_cache(self.model)
             for layer, from_ in zip(self.cache.layers, doc_cache.layers):
                 layer.update(
                     from_.keys[source : source + 1, :, :length].clone(),
