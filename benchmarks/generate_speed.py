@@ -220,6 +220,26 @@ def timed(lm, contexts: list[str], max_gen_toks: int, until: list[str]) -> tuple
     return time.process_time() - start, answers
 
 
+class ForwardCount:
+    """What an engine asks of the model: forward calls and the positions they carry (padding included),
+    counted by a hook on the model, for ``hf`` as for ours. Decode steps cost about the same per
+    forward call whatever the rows on a small model, prefill about the same per position, so these
+    two counts bound what any engine that computes the same logits can gain over ``hf``."""
+
+    def __init__(self, model):
+        self.calls = self.positions = 0
+        self.handle = model.register_forward_pre_hook(self._count, with_kwargs=True)
+
+    def _count(self, module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        self.calls += 1
+        self.positions += ids.numel() if ids is not None else 0
+
+    def take(self) -> tuple[int, int]:
+        taken, self.calls, self.positions = (self.calls, self.positions), 0, 0
+        return taken
+
+
 def compare(model, tokenizer, shape: str, contexts: list[str], max_gen_toks: int, batch: int, repeats: int) -> dict:
     from lm_eval.models.huggingface import HFLM
 
@@ -234,13 +254,17 @@ def compare(model, tokenizer, shape: str, contexts: list[str], max_gen_toks: int
         batch = f"auto ({min(len(contexts), auto_rows(model, width), MAX_CPU_ROWS)})"
     hf = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=_rows(batch), device="cpu")
     hf_times, our_times, same = [], [], True
+    count = ForwardCount(model)
     for _ in range(repeats):  # alternating, so that a change of load hits both sides
         until = UNTIL.get(shape, ["\n\n"])
         hf_time, want = timed(hf, contexts, max_gen_toks, until)
+        hf_calls, hf_positions = count.take()
         our_time, got = timed(ours, contexts, max_gen_toks, until)
+        our_calls, our_positions = count.take()
         hf_times.append(hf_time)
         our_times.append(our_time)
         same = same and got == want
+    count.handle.remove()
     counters = ours.generation_counters
     lengths = sorted(r.n_tokens for r in ours.last_generated)
     hf_time, our_time = statistics.median(hf_times), statistics.median(our_times)
@@ -253,6 +277,10 @@ def compare(model, tokenizer, shape: str, contexts: list[str], max_gen_toks: int
         speedup=round(hf_time / our_time, 2),
         same=same,
         positions=counters.positions_forwarded,
+        hf_forwards=hf_calls,
+        ours_forwards=our_calls,
+        hf_positions=hf_positions,
+        ours_positions=our_positions,  # padding included (positions: the engine's count, without)
         minimum=counters.minimum_positions,
         padding=counters.padding_positions,
         redone=counters.redone,
