@@ -212,3 +212,32 @@ def test_a_refilled_slot_keeps_no_finished_row_columns():
     batch.put(generation.Row(doc=1, context=list(range(5, 11)), tokens=[7]), prefilled(list(range(5, 11))), slot=0)
     assert batch.width == 6 and batch.starts == [0]
     assert batch.cache.layers[0].keys.shape[2] == 6
+
+
+def test_the_first_row_placed_owns_its_cache():
+    """The decode batch's first row is copied out of the prefill cache: the prefix cache goes on being
+    cropped and extended for the next documents, which must not reach the row being decoded."""
+    import torch
+    from transformers import AutoModelForCausalLM, DynamicCache
+
+    model = AutoModelForCausalLM.from_pretrained(MODEL).eval()
+    cache = DynamicCache(config=model.config)
+    model(input_ids=torch.tensor([list(range(5, 25))]), cache=cache, use_cache=True)
+    batch = generation.DecodeBatch(model)
+    batch.put(generation.Row(doc=0, context=list(range(5, 25)), tokens=[7]), cache)
+    placed = batch.cache.layers[0].keys.clone()
+    cache.layers[0].keys.zero_()
+    assert torch.equal(batch.cache.layers[0].keys, placed)
+
+
+def test_auto_rows_count_the_room_each_row_keeps(monkeypatch):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(MODEL).eval()
+    per_position = generation.kv_bytes_per_position(model)
+    width = 1000
+    row_bytes = generation.reserved_capacity(width) * per_position  # 1,125 positions: an eighth more
+    monkeypatch.setattr(generation, "free_memory_bytes", lambda device: 10 * row_bytes / generation.MEMORY_FRACTION)
+    assert generation.auto_rows(model, width) == 10
+    monkeypatch.setattr(generation, "free_memory_bytes", lambda device: 10 * row_bytes / generation.MEMORY_FRACTION - 1)
+    assert generation.auto_rows(model, width) == 9

@@ -44,6 +44,11 @@ PADDING_ALLOWANCE = 32  # plus this many positions: fewer than one forward's fix
 # room a decode cache keeps beyond its positions: at least this many, or an eighth of them
 CACHE_RESERVE = 64
 
+
+def reserved_capacity(positions: int) -> int:
+    """The positions a decode cache's buffer holds when it must take ``positions``: room to grow."""
+    return positions + max(CACHE_RESERVE, positions // 8)
+
 # Generation settings (task keys or the model's generation_config) that change greedy text and that
 # the engine does not reproduce: refused by name rather than silently ignored.
 REFUSED_SETTINGS = {
@@ -294,8 +299,7 @@ def _reserved_layer_class():
             buffer, length = self._buffers[name], self._lengths[name]
             needed = length + states.shape[-2]
             if buffer is None or buffer.dim() != 4 or buffer.shape[-2] < needed or buffer.shape[:2] != states.shape[:2]:
-                capacity = needed + max(CACHE_RESERVE, needed // 8)
-                grown = states.new_empty(*states.shape[:2], capacity, states.shape[-1])
+                grown = states.new_empty(*states.shape[:2], reserved_capacity(needed), states.shape[-1])
                 if length:
                     grown[:, :, :length] = buffer[:, :, :length]
                 self._buffers[name] = buffer = grown
@@ -433,11 +437,8 @@ class DecodeBatch:
         length = len(row.context)
         if self.cache is None:
             self.cache = decode_cache(self.model)
-            for layer, from_ in zip(self.cache.layers, doc_cache.layers):
-                layer.update(
-                    from_.keys[source : source + 1, :, :length].clone(),
-                    from_.values[source : source + 1, :, :length].clone(),
-                )
+            for layer, from_ in zip(self.cache.layers, doc_cache.layers):  # update copies into its own buffer
+                layer.update(from_.keys[source : source + 1, :, :length], from_.values[source : source + 1, :, :length])
             self.rows, self.starts, self.width = [row], [0], length
             return
         if length > self.width:  # widen every row on the left
@@ -682,6 +683,8 @@ def free_memory_bytes(device: torch.device) -> int:
 
 
 def auto_rows(model, width: int) -> int:
-    """Rows whose key/value caches of ``width`` positions fit in part of the free memory."""
-    rows = int(free_memory_bytes(model.device) * MEMORY_FRACTION // (width * kv_bytes_per_position(model)))
+    """Rows whose key/value caches of ``width`` positions (and the room they keep to grow) fit in
+    part of the free memory."""
+    row_bytes = reserved_capacity(width) * kv_bytes_per_position(model)
+    rows = int(free_memory_bytes(model.device) * MEMORY_FRACTION // row_bytes)
     return max(1, rows if model.device.type == "cuda" else min(rows, MAX_CPU_ROWS))
