@@ -374,7 +374,7 @@ def stage_eval(run: Run) -> dict:
 
 
 def stage_report(run: Run) -> dict:
-    from polyplatypus.report.card import write_report
+    from polyplatypus.report.card import write_configured_report
 
     section = run.config.report
     config = stage_settings(
@@ -385,19 +385,7 @@ def stage_report(run: Run) -> dict:
         baseline=run.baseline(),
         title=section.title or f"{run.config.name}: KoBEST results",
     )
-    written = write_report(
-        config.results,
-        config.output_folder,
-        baseline=config.baseline,
-        resamples=config.resamples,
-        confidence=config.confidence,
-        seed=config.seed,
-        title=config.title,
-        intro=config.intro,
-        formats=tuple(config.formats),
-        published=config.published,
-        hub=config.hub(),
-    )
+    written = write_configured_report(config)
     return {"files": [str(p) for paths in written.values() for p in paths]}
 
 

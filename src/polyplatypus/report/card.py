@@ -788,6 +788,25 @@ def refuse_overwriting_inputs(output, paths, published=()) -> None:
     refuse_inputs(output, [("--published", path if path.is_dir() else path.parent) for path in published])
 
 
+def write_configured_report(config, *, warn=None) -> dict[str, list[Path]]:
+    """:func:`write_report` with everything a :class:`polyplatypus.report.config.ReportConfig` sets
+    (the ``report`` command and the recipe's report stage)."""
+    return write_report(
+        config.results,
+        config.output_folder,
+        baseline=config.baseline,
+        resamples=config.resamples,
+        confidence=config.confidence,
+        seed=config.seed,
+        title=config.title,
+        intro=config.intro,
+        formats=tuple(config.formats),
+        published=config.published,
+        hub=config.hub(),
+        warn=warn,
+    )
+
+
 def write_report(
     paths,
     output: str | Path,

@@ -29,7 +29,7 @@ def register(subparsers) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from polyplatypus.errors import ConfigError
     from polyplatypus.eval.store import ResultsStore
-    from polyplatypus.report.card import write_report
+    from polyplatypus.report.card import write_configured_report
     from polyplatypus.report.config import FORMATS, ReportConfig
 
     config = ReportConfig.from_args(args)
@@ -40,18 +40,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                 f"write --format {','.join(str(f) for f in config.formats)},{path}"
             )
         ResultsStore.find(path)  # fail early, naming the folder
-    written = write_report(
-        config.results,
-        config.output_folder,
-        baseline=config.baseline,
-        resamples=config.resamples,
-        confidence=config.confidence,
-        seed=config.seed,
-        title=config.title,
-        intro=config.intro,
-        formats=tuple(config.formats),
-        published=config.published,
-        hub=config.hub(),
+    written = write_configured_report(
+        config,
         warn=lambda message: print(f"polyplatypus report: warning: {message}", file=sys.stderr),
     )
     for kind, paths in written.items():
