@@ -49,6 +49,7 @@ def reserved_capacity(positions: int) -> int:
     """The positions a decode cache's buffer holds when it must take ``positions``: room to grow."""
     return positions + max(CACHE_RESERVE, positions // 8)
 
+
 # Generation settings (task keys or the model's generation_config) that change greedy text and that
 # the engine does not reproduce: refused by name rather than silently ignored.
 REFUSED_SETTINGS = {
