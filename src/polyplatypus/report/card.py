@@ -99,23 +99,16 @@ class Report:
 
     def stale_cells(self) -> list[Cell]:
         """Cells whose per-document file disagreed with results.json (shown without an interval)."""
-        return [
-            self.cells[(t, m, k)]
-            for t in self.tasks
-            for m in self.models
-            for k in self.shots
-            if (t, m, k) in self.cells and self.cells[(t, m, k)].stale_cell
-        ]
+        return self._cells_where("stale_cell")
 
     def damaged_cells(self) -> list[Cell]:
         """Cells whose per-document file is missing or unreadable (shown without an interval)."""
-        return [
-            self.cells[(t, m, k)]
-            for t in self.tasks
-            for m in self.models
-            for k in self.shots
-            if (t, m, k) in self.cells and self.cells[(t, m, k)].damaged_cell
-        ]
+        return self._cells_where("damaged_cell")
+
+    def _cells_where(self, flag: str) -> list[Cell]:
+        """The cells with ``flag`` set, in the table's order (task, model, shots)."""
+        keys = ((t, m, k) for t in self.tasks for m in self.models for k in self.shots)
+        return [self.cells[key] for key in keys if key in self.cells and getattr(self.cells[key], flag)]
 
 
 def _ordered_tasks(tasks) -> list[str]:
