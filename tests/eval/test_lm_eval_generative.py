@@ -217,6 +217,11 @@ def test_eval_writes_generative_cells_and_samples(folder, tmp_path):
     (lm_eval_file,) = (out / "lm_eval" / "1-shot").glob("*/results_*.json")
     assert "exact_match,first-word" in json.loads(lm_eval_file.read_text())["results"]["copa_gen_regex_local"]
     assert record["macro_f1"] is None and not list((out / "cells").glob("*/*.partial.jsonl"))
+    # what the engine forwarded: each distinct context prefix once plus each generated token fed back, at least
+    work = record["generation_work"]
+    assert work["documents"] == record["generated"] == 4
+    assert record["generated_tokens"] - work["documents"] < work["minimum_positions"] <= work["positions_forwarded"]
+    assert work["positions_forwarded"] - work["padding_positions"] <= 1.05 * work["minimum_positions"]
     table = (out / "results.md").read_text(encoding="utf-8")
     assert "(exact_match,first-word)" in table and "F1" not in table
     # the card shows the task's own metrics with their stderr, and no macro-F1

@@ -107,21 +107,25 @@ def generation_share(count: int, context: Callable[[int], list[int]], work: Call
     return sorted(shares[state.process_index])
 
 
-def gather_generated(mine: dict[int, dict]) -> tuple[dict[int, dict], list[int]]:
-    """Every process's generations (request number -> record), on every process, and how many
-    each process generated."""
+def gather_generated(mine: dict[int, dict], work: dict[str, int] | None = None):
+    """Every process's generations (request number -> record), on every process; how many each
+    process generated; and ``work`` (counts, such as the engine's positions forwarded) summed over
+    the processes (None where no process gave any)."""
     state = distributed_state()
     if state is None:
-        return dict(mine), [len(mine)]
+        return dict(mine), [len(mine)], work
     from accelerate.utils import gather_object
 
-    by_process = gather_object([(state.process_index, sorted(mine.items()))])
+    by_process = gather_object([(state.process_index, sorted(mine.items()), work)])
     gathered: dict[int, dict] = {}
     counts = [0] * state.num_processes
-    for index, items in by_process:
+    summed: dict[str, int] | None = None
+    for index, items, counted in by_process:
         gathered.update(items)
         counts[index] = len(items)
-    return gathered, counts
+        if counted is not None:
+            summed = {k: (summed or {}).get(k, 0) + v for k, v in counted.items()}
+    return gathered, counts, summed
 
 
 def union_across_processes(kept: dict[int, dict]) -> dict[int, dict]:

@@ -10,7 +10,7 @@ results are gathered back in order (:func:`polyplatypus.eval.distributed.score_s
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from polyplatypus.eval.distributed import (
@@ -220,6 +220,7 @@ class Generations:
     kept: dict[int, dict] = field(default_factory=dict)
     keep: Callable[[int, dict], None] | None = None
     per_process: list[int] = field(default_factory=list)  # how many each process generated (filled by generate)
+    work: dict[str, int] | None = None  # the engine's counters for what this run generated (filled by generate)
 
 
 def _engine_reports_each(lm) -> bool:
@@ -260,7 +261,9 @@ def generate(lm, requests: list, generations: Generations | None = None, progres
     """Every request's generation record, in order: those ``generations`` kept are not generated
     again; the others are kept as each finishes. ``progress(n)`` counts finished requests. Under
     several processes each generates its share and all get every record back;
-    ``generations.per_process`` says how many each generated."""
+    ``generations.per_process`` says how many each generated, ``generations.work`` what the
+    engine forwarded for them (:class:`polyplatypus.eval.generation.GenerationCounters`, summed
+    over the processes; None for an engine without counters)."""
     generations = generations or Generations()
     records: dict[int, dict] = dict(generations.kept)
     todo = [number for number in range(len(requests)) if number not in records]
@@ -278,18 +281,24 @@ def generate(lm, requests: list, generations: Generations | None = None, progres
         if progress is not None:
             progress(1)
 
-    _generate_each(lm, requests, mine, records, finished)
-    gathered, generations.per_process = gather_generated({number: records[number] for number in mine})
+    work = _generate_each(lm, requests, mine, records, finished)
+    gathered, generations.per_process, generations.work = gather_generated(
+        {number: records[number] for number in mine}, work
+    )
     records.update(gathered)
     return [records[number] for number in range(len(requests))]
 
 
-def _generate_each(lm, requests: list, todo: list[int], records: dict[int, dict], finished) -> None:
+def _generate_each(lm, requests: list, todo: list[int], records: dict[int, dict], finished) -> dict | None:
     """Generate the requests numbered ``todo``, calling ``finished`` as each ends (or, for an engine
-    that reports only whole calls, after each chunk of :data:`GENERATION_CHUNK`)."""
+    that reports only whole calls, after each chunk of :data:`GENERATION_CHUNK`). Returns the
+    engine's counters (``lm.generation_counters``, set anew by each call) summed over its calls,
+    None for an engine without them."""
     size = max(1, len(todo)) if _engine_reports_each(lm) else max(GENERATION_CHUNK, int(lm.batch_size or 1))
+    work: dict | None = None
     for start in range(0, len(todo), size):
         numbers = todo[start : start + size]
+        lm.generation_counters = None
         if _engine_reports_each(lm):
             lm.last_generated = None  # filled by the engine at the end of this call, never a previous call's
             lm.on_generated = lambda position, text, *extra, numbers=numbers: finished(position, numbers, text, *extra)
@@ -306,6 +315,10 @@ def _generate_each(lm, requests: list, todo: list[int], records: dict[int, dict]
             texts = lm.generate_until([requests[n] for n in numbers], disable_tqdm=True)
             for position, text in enumerate(texts):
                 finished(position, numbers, text)
+        counters = getattr(lm, "generation_counters", None)
+        if counters is not None:
+            work = {k: (work or {}).get(k, 0) + v for k, v in asdict(counters).items()}
+    return work
 
 
 def score_lm_eval_cell(
@@ -352,6 +365,8 @@ def score_lm_eval_cell(
     record = record_metrics(cell, results, samples, lm)
     if requests and len(generations.per_process) > 1:  # how the documents were shared out this run
         record["generated_per_process"] = generations.per_process
+    if requests and generations.work:  # what the engine forwarded for the documents this run generated
+        record["generation_work"] = generations.work
     return record, samples, results
 
 
