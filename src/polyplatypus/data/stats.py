@@ -11,7 +11,9 @@ that :func:`polyplatypus.data.tokenize.tokenize_records` builds, with the same p
 
 For each, the report gives percentiles and the share of records longer than common cutoffs
 (``full`` over the cutoff is what ``--cutoff-len`` truncates). Character lengths are of the raw
-fields (``prompt`` is instruction and input joined by a newline), without the template.
+fields (``prompt`` is instruction and input joined by a newline; of a conversation, its user
+turns, and ``output`` its assistant turns), without the template. Token lengths are of
+instruction records only (a prompt template formats no conversation).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from polyplatypus.data.conversations import FIELD_ROLES, MESSAGES, contents, is_conversation, record_kind
 from polyplatypus.models.loading import load_tokenizer
 
 DEFAULT_CUTOFFS = (256, 512, 1024, 2048)
@@ -30,7 +33,15 @@ _NO_LIMIT = 1 << 30  # "cutoff" for measuring lengths: nothing is truncated
 
 
 def prompt_text(record: dict) -> str:
+    if is_conversation(record):
+        return "\n".join(contents(record[MESSAGES], (FIELD_ROLES["instruction"], FIELD_ROLES["input"])))
     return record["instruction"] + ("\n" + record["input"] if record.get("input") else "")
+
+
+def output_text(record: dict) -> str:
+    if is_conversation(record):
+        return "\n".join(contents(record[MESSAGES], (FIELD_ROLES["output"],)))
+    return record["output"]
 
 
 def length_summary(lengths: Sequence[int], cutoffs: Sequence[int] = ()) -> dict:
@@ -87,16 +98,17 @@ def dataset_stats(
     template=DEFAULT_TEMPLATE,
     group_fields: Sequence[str] = ("origin", "data_source"),
 ) -> dict:
-    """Counts per value of each grouping field present, character lengths, and (with a
-    tokenizer) token lengths of the training examples built with ``template``."""
-    stats: dict = {"records": len(records)}
+    """Counts per kind (instruction, messages) and per value of each grouping field present,
+    character lengths, and (with a tokenizer) token lengths of the training examples built with
+    ``template``."""
+    stats: dict = {"records": len(records), "by_kind": dict(sorted(Counter(map(record_kind, records)).items()))}
     for name in group_fields:
         values = Counter(str(r[name]) for r in records if r.get(name) is not None)
         if values:
             stats[f"by_{name}"] = dict(sorted(values.items(), key=lambda kv: (-kv[1], kv[0])))
     stats["characters"] = {
         "prompt": length_summary([len(prompt_text(r)) for r in records]),
-        "output": length_summary([len(r["output"]) for r in records]),
+        "output": length_summary([len(output_text(r)) for r in records]),
     }
     if tokenizer is not None:
         stats["tokens"] = token_length_stats(records, tokenizer, cutoffs, template=template)
