@@ -183,3 +183,15 @@ def test_curated_conversations_are_read_by_chat_training(tmp_path, kobest_dir, t
     for example, record in zip(prepared.train, kept):
         text = "".join(f"{m['role']}:\n{m['content']}<|endoftext|>" for m in record["messages"])
         assert prepared.tokenizer.decode(example.input_ids) == text
+
+
+def test_stats_command_counts_each_kind(tmp_path, tiny_gptneox_dir, capsys):
+    rows = [{"instruction": SORT_1, "output": "sorted()"}, turns(WEATHER, "맑음"), turns(SORT_2, "sorted()")]
+    source = write_jsonl(tmp_path / "mixed.jsonl", rows)
+    assert main(["data", "stats", str(source), "--json", str(tmp_path / "s.json")]) == 0
+    assert "kind: instruction 1, messages 2" in capsys.readouterr().out
+    stats = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
+    assert stats["by_kind"] == {"instruction": 1, "messages": 2}
+    assert stats["characters"]["prompt"]["max"] == max(len(SORT_1), len(SORT_2), len(WEATHER))
+    assert main(["data", "stats", str(source), "--tokenizer", str(tiny_gptneox_dir)]) == 2
+    assert re.search(r"mixed.jsonl, record 2, field 'messages'.*prompt template", capsys.readouterr().err)

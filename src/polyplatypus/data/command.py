@@ -96,14 +96,19 @@ def run_curate(args: argparse.Namespace) -> int:
 def run_stats(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from polyplatypus.data.instructions import describe_source, load_instructions
-    from polyplatypus.data.stats import dataset_stats, format_length_table
+    from polyplatypus.data.instructions import describe_source, iter_instructions
+    from polyplatypus.data.stats import dataset_stats, format_length_table, refuse_token_lengths_of
     from polyplatypus.utils.io import atomic_write_json
 
     records, skipped = [], {}
     for source in args.sources:
         counts = Counter()
-        records.extend(load_instructions(source, skip_invalid=args.skip_invalid, skipped=counts))
+        for number, record in iter_instructions(
+            source, skip_invalid=args.skip_invalid, skipped=counts, with_numbers=True, conversations=True
+        ):
+            if args.tokenizer is not None:
+                refuse_token_lengths_of(record, path=describe_source(source), number=number)
+            records.append(record)
         if counts:
             skipped[describe_source(source)] = dict(sorted(counts.items()))
     template = None
@@ -115,6 +120,8 @@ def run_stats(args: argparse.Namespace) -> int:
     if skipped:
         stats["skipped_invalid"] = skipped
     lines = [f"{stats['records']} records in {', '.join(map(str, args.sources))}"]
+    if "messages" in stats["by_kind"]:
+        lines.append("kind: " + ", ".join(f"{k} {v}" for k, v in stats["by_kind"].items()))
     for key in ("by_origin", "by_data_source"):
         if key in stats:
             lines.append(f"{key[3:]}: " + ", ".join(f"{k} {v}" for k, v in stats[key].items()))

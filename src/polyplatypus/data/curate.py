@@ -45,7 +45,7 @@ from polyplatypus.data.config import CurateConfig
 from polyplatypus.data.conversations import FIELD_ROLES, MESSAGES, contents, is_conversation, record_kind
 from polyplatypus.data.instructions import describe_source, iter_instructions
 from polyplatypus.data.normalize import dedup_form, normalize_text
-from polyplatypus.data.stats import dataset_stats, format_length_table
+from polyplatypus.data.stats import dataset_stats, format_length_table, refuse_token_lengths_of
 from polyplatypus.errors import DataError
 from polyplatypus.utils.hub import check_hub_needs
 from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl
@@ -302,20 +302,11 @@ def _load(config: CurateConfig, say: Callable[[str], None]) -> _Run:
 
 
 def _refuse_token_lengths_of_conversations(run: _Run) -> None:
-    """Token lengths are measured with a prompt template, which formats instruction records only
-    (checked after loading, before any other work or output)."""
+    """With a tokenizer, no conversation (checked after loading, before any other work or output)."""
     if run.config.tokenizer is None:
         return
-    for index, record in enumerate(run.records):
-        if is_conversation(record):
-            position, number = run.where[index]
-            raise DataError(
-                "a conversation (messages) record: --tokenizer measures token lengths with a prompt "
-                "template, which formats instruction records only; curate without --tokenizer",
-                path=run.names[position],
-                record=number,
-                field=MESSAGES,
-            )
+    for record, (position, number) in zip(run.records, run.where):
+        refuse_token_lengths_of(record, path=run.names[position], number=number)
 
 
 def _remove_exact_duplicates(run: _Run, say: Callable[[str], None]) -> None:

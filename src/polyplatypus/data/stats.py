@@ -24,12 +24,26 @@ from collections.abc import Sequence
 import numpy as np
 
 from polyplatypus.data.conversations import FIELD_ROLES, MESSAGES, contents, is_conversation, record_kind
+from polyplatypus.errors import DataError
 from polyplatypus.models.loading import load_tokenizer
 
 DEFAULT_CUTOFFS = (256, 512, 1024, 2048)
 DEFAULT_TEMPLATE = "alpaca"
 PERCENTILES = (50, 90, 95, 99)
 _NO_LIMIT = 1 << 30  # "cutoff" for measuring lengths: nothing is truncated
+
+
+def refuse_token_lengths_of(record: dict, *, path, number: int) -> None:
+    """A :class:`DataError` naming a conversation: token lengths are measured with a prompt
+    template, which formats instruction records only."""
+    if is_conversation(record):
+        raise DataError(
+            "a conversation (messages) record: token lengths (--tokenizer) are measured with a prompt "
+            "template, which formats instruction records only; leave out --tokenizer",
+            path=path,
+            record=number,
+            field=MESSAGES,
+        )
 
 
 def prompt_text(record: dict) -> str:
