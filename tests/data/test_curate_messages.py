@@ -10,10 +10,13 @@ import re
 import pytest
 
 from polyplatypus.cli import main
+from polyplatypus.data.conversations import conversation
 from polyplatypus.data.curate import curate, format_summary
 from polyplatypus.data.kobest import load_kobest
 from polyplatypus.data.stats import dataset_stats
 from polyplatypus.errors import DataError
+
+from tests.fixtures.chat_templates import chat_tokenizer, expected_tokens, pieces
 
 from .edits import change_characters
 
@@ -75,7 +78,8 @@ def test_conversations_are_curated_to_the_expected_records(tmp_path, kobest_dir)
     written = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
     by_id = {r["id"]: r for r in rows}
     assert written == [{**by_id[i], "origin": str(source)} for i in kept]  # as they came, origin last
-    assert written[0]["messages"][2] == {"role": "assistant", "content": by_id["weather"]["messages"][2]["content"], "weight": 0}
+    answer = by_id["weather"]["messages"][2]["content"]
+    assert written[0]["messages"][2] == {"role": "assistant", "content": answer, "weight": 0}
 
     def removed(entries):
         return [(e["removed"]["id"], e.get("kept", {}).get("id")) for e in entries]
@@ -146,11 +150,33 @@ def test_malformed_messages_are_named_before_any_output(tmp_path, capsys, bad, f
     assert report["sources"][0]["skipped_invalid"] == {reason: 1} and report["totals"]["records_out"] == 1
 
 
-def test_token_lengths_of_conversations_are_refused_before_any_work(tmp_path, tiny_tokenizer):
+def test_token_lengths_of_conversations_need_the_chat_template(tmp_path, tiny_tokenizer):
+    """A prompt template cannot format a conversation: refused, naming the record, before any output."""
     source = write_jsonl(tmp_path / "chat.jsonl", [{"instruction": SORT_1, "output": "sorted()"}, turns(WEATHER, "맑음")])
-    with pytest.raises(DataError, match=r"chat.jsonl, record 2, field 'messages'.*prompt template"):
+    with pytest.raises(DataError, match=r"chat.jsonl, record 2, field 'messages'.*--prompt-template chat"):
         curate([str(source)], tmp_path / "out.jsonl", tokenizer=tiny_tokenizer)
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_token_lengths_with_the_chat_template(tmp_path, tiny_gptneox_dir):
+    """--prompt-template chat: the examples chat training builds, every record (instruction records
+    too) rendered by the tokenizer's template; checked against the conversation written out by hand."""
+    tokenizer = chat_tokenizer(tiny_gptneox_dir, "chatml")
+    rows = [
+        {"instruction": SORT_1, "input": "리스트: [3, 1, 2]", "output": "sorted(리스트)"},
+        turns(WEATHER, "맑겠습니다.", system="짧게 답하세요."),
+        turns(SORT_2, "sorted(d.items(), key=lambda kv: kv[1], reverse=True)", "왜요?", "값으로 비교하니까요."),
+    ]
+    source = write_jsonl(tmp_path / "mixed.jsonl", rows)
+    report = curate([str(source)], tmp_path / "out.jsonl", tokenizer=tokenizer, prompt_template="chat")
+    expected = [expected_tokens(tokenizer, pieces("chatml", conversation(r))) for r in rows]
+    full = sorted(len(ids) for ids, _ in expected)
+    trained = sorted(sum(label != -100 for label in labels) for _, labels in expected)
+    tokens = report["stats"]["tokens"]
+    assert tokens["prompt_template"] == report["settings"]["prompt_template"] == "chat"
+    assert (tokens["full"]["count"], tokens["full"]["min"], tokens["full"]["max"]) == (3, full[0], full[-1])
+    assert (tokens["output"]["min"], tokens["output"]["max"]) == (trained[0], trained[-1])
+    assert "output = assistant turns + end of turn" in format_summary(report)
 
 
 def test_curated_conversations_are_read_by_chat_training(tmp_path, kobest_dir, tiny_gptneox_dir):
@@ -195,3 +221,10 @@ def test_stats_command_counts_each_kind(tmp_path, tiny_gptneox_dir, capsys):
     assert stats["characters"]["prompt"]["max"] == max(len(SORT_1), len(SORT_2), len(WEATHER))
     assert main(["data", "stats", str(source), "--tokenizer", str(tiny_gptneox_dir)]) == 2
     assert re.search(r"mixed.jsonl, record 2, field 'messages'.*prompt template", capsys.readouterr().err)
+    chat = tmp_path / "chat-tokenizer"
+    chat_tokenizer(tiny_gptneox_dir, "chatml").save_pretrained(chat)
+    args = ["data", "stats", str(source), "--tokenizer", str(chat), "--prompt-template", "chat"]
+    assert main([*args, "--json", str(tmp_path / "t.json")]) == 0
+    assert "output = assistant turns + end of turn" in capsys.readouterr().out
+    tokens = json.loads((tmp_path / "t.json").read_text(encoding="utf-8"))["tokens"]
+    assert tokens["prompt_template"] == "chat" and tokens["full"]["count"] == 3

@@ -58,8 +58,8 @@ def register(subparsers) -> None:
         default=DEFAULT_TEMPLATE,
         metavar="NAME",
         help="measure token lengths of the training examples built with this prompt template, "
-        "prompt + output + EOS as training sees them (alpaca, korean or a .json file; "
-        "default %(default)s)",
+        "prompt + output + EOS as training sees them (alpaca, korean or a .json file; chat: the "
+        "tokenizer's chat template, conversations too; default %(default)s)",
     )
     stats.add_argument(
         "--cutoffs",
@@ -107,15 +107,18 @@ def run_stats(args: argparse.Namespace) -> int:
             source, skip_invalid=args.skip_invalid, skipped=counts, with_numbers=True, conversations=True
         ):
             if args.tokenizer is not None:
-                refuse_token_lengths_of(record, path=describe_source(source), number=number)
+                refuse_token_lengths_of(
+                    record, template=args.prompt_template, path=describe_source(source), number=number
+                )
             records.append(record)
         if counts:
             skipped[describe_source(source)] = dict(sorted(counts.items()))
     template = None
     if args.tokenizer is not None:
-        from polyplatypus.data.templates import get_template
+        from polyplatypus.data.templates import CHAT, get_template
 
-        template = get_template(args.prompt_template)  # a clear error before the tokenizer loads
+        # a clear error before the tokenizer loads
+        template = CHAT if args.prompt_template == CHAT else get_template(args.prompt_template)
     stats = dataset_stats(records, tokenizer=args.tokenizer, cutoffs=args.cutoffs, template=template)
     if skipped:
         stats["skipped_invalid"] = skipped

@@ -45,7 +45,7 @@ from polyplatypus.data.config import CurateConfig
 from polyplatypus.data.conversations import FIELD_ROLES, MESSAGES, contents, is_conversation, record_kind
 from polyplatypus.data.instructions import describe_source, iter_instructions
 from polyplatypus.data.normalize import dedup_form, normalize_text
-from polyplatypus.data.stats import dataset_stats, format_length_table, refuse_token_lengths_of
+from polyplatypus.data.stats import dataset_stats, format_length_table, refuse_token_lengths_of, template_name
 from polyplatypus.errors import DataError
 from polyplatypus.utils.hub import check_hub_needs
 from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl
@@ -190,12 +190,13 @@ def curate_hub_needs(config: CurateConfig, task_sources) -> list:
 
 
 def _template(config: CurateConfig):
-    """The prompt template the token lengths are measured with (None without a tokenizer)."""
+    """The prompt template the token lengths are measured with, or ``chat`` (None without a
+    tokenizer)."""
     if config.tokenizer is None:
         return None
-    from polyplatypus.data.templates import get_template
+    from polyplatypus.data.templates import CHAT, get_template
 
-    return get_template(config.prompt_template)
+    return CHAT if config.prompt_template == CHAT else get_template(config.prompt_template)
 
 
 def _dataset_stats(curated: list[dict], config: CurateConfig, template, say, timer: _Timer) -> dict:
@@ -306,7 +307,7 @@ def _refuse_token_lengths_of_conversations(run: _Run) -> None:
     if run.config.tokenizer is None:
         return
     for record, (position, number) in zip(run.records, run.where):
-        refuse_token_lengths_of(record, path=run.names[position], number=number)
+        refuse_token_lengths_of(record, template=run.config.prompt_template, path=run.names[position], number=number)
 
 
 def _remove_exact_duplicates(run: _Run, say: Callable[[str], None]) -> None:
@@ -473,7 +474,7 @@ def _settings_block(run: _Run, template) -> dict:
         },
         "skip_invalid": config.skip_invalid,
         "origin_field": config.origin_field,
-        "prompt_template": None if template is None else template.name,
+        "prompt_template": None if template is None else template_name(template),
     }
 
 
