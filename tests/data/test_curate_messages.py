@@ -14,7 +14,7 @@ from polyplatypus.data.conversations import conversation
 from polyplatypus.data.curate import curate, format_summary
 from polyplatypus.data.kobest import load_kobest
 from polyplatypus.data.stats import dataset_stats
-from polyplatypus.errors import DataError
+from polyplatypus.errors import ConfigError, DataError
 
 from tests.fixtures.chat_templates import chat_tokenizer, expected_tokens, pieces
 
@@ -155,6 +155,9 @@ def test_token_lengths_of_conversations_need_the_chat_template(tmp_path, tiny_to
     source = write_jsonl(tmp_path / "chat.jsonl", [{"instruction": SORT_1, "output": "sorted()"}, turns(WEATHER, "맑음")])
     with pytest.raises(DataError, match=r"chat.jsonl, record 2, field 'messages'.*--prompt-template chat"):
         curate([str(source)], tmp_path / "out.jsonl", tokenizer=tiny_tokenizer)
+    assert not (tmp_path / "out.jsonl").exists()
+    with pytest.raises(ConfigError, match="has no chat template"):  # chat: checked before any work too
+        curate([str(source)], tmp_path / "out.jsonl", tokenizer=tiny_tokenizer, prompt_template="chat")
     assert not (tmp_path / "out.jsonl").exists()
 
 

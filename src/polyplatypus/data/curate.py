@@ -121,6 +121,7 @@ def curate(
     config = CurateConfig.build(config, caller="curate()", **options)
     _refuse_overwriting_inputs(config)
     template = _template(config)  # an unknown template fails before any work
+    tokenizer = _tokenizer(config, template)  # ... and a chat template that cannot be used
     say = log or (lambda message: None)
     timer = _Timer()
 
@@ -141,7 +142,7 @@ def curate(
     curated = _write(run)
     timer.lap("write")
     report = _report(run, curated, template)
-    report["stats"] = _dataset_stats(curated, config, template, say, timer)
+    report["stats"] = _dataset_stats(curated, tokenizer, template, say, timer)
     report_path = Path(config.report_path) if config.report_path is not None else report_path_for(config.output)
     atomic_write_json(report_path, report)
     report["report_path"] = str(report_path)  # not in the file (it would name itself)
@@ -199,12 +200,26 @@ def _template(config: CurateConfig):
     return CHAT if config.prompt_template == CHAT else get_template(config.prompt_template)
 
 
-def _dataset_stats(curated: list[dict], config: CurateConfig, template, say, timer: _Timer) -> dict:
+def _tokenizer(config: CurateConfig, template):
+    """``config.tokenizer``; with ``chat``, loaded and its chat template checked (before any work)."""
+    from polyplatypus.data.templates import CHAT
+
+    if template != CHAT:
+        return config.tokenizer  # loaded when the lengths are measured
+    from polyplatypus.data.chat import use_chat_template
+    from polyplatypus.models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(config.tokenizer)
+    use_chat_template(tokenizer, source=getattr(tokenizer, "name_or_path", None) or str(config.tokenizer))
+    return tokenizer
+
+
+def _dataset_stats(curated: list[dict], tokenizer, template, say, timer: _Timer) -> dict:
     """Counts and lengths of the output; token lengths too when a tokenizer is given (timed)."""
-    if config.tokenizer is None:
+    if tokenizer is None:
         return dataset_stats(curated)
     say("computing token lengths")
-    stats = dataset_stats(curated, tokenizer=config.tokenizer, template=template)
+    stats = dataset_stats(curated, tokenizer=tokenizer, template=template)
     timer.lap("token_stats")
     return stats
 
