@@ -58,8 +58,8 @@ def register(subparsers) -> None:
         default=DEFAULT_TEMPLATE,
         metavar="NAME",
         help="measure token lengths of the training examples built with this prompt template, "
-        "prompt + output + EOS as training sees them (alpaca, korean or a .json file; "
-        "default %(default)s)",
+        "prompt + output + EOS as training sees them (alpaca, korean or a .json file; chat: the "
+        "tokenizer's chat template, conversations too; default %(default)s)",
     )
     stats.add_argument(
         "--cutoffs",
@@ -96,25 +96,35 @@ def run_curate(args: argparse.Namespace) -> int:
 def run_stats(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from polyplatypus.data.instructions import describe_source, load_instructions
-    from polyplatypus.data.stats import dataset_stats, format_length_table
+    from polyplatypus.data.instructions import describe_source, iter_instructions
+    from polyplatypus.data.stats import dataset_stats, format_length_table, refuse_token_lengths_of
     from polyplatypus.utils.io import atomic_write_json
 
     records, skipped = [], {}
     for source in args.sources:
         counts = Counter()
-        records.extend(load_instructions(source, skip_invalid=args.skip_invalid, skipped=counts))
+        for number, record in iter_instructions(
+            source, skip_invalid=args.skip_invalid, skipped=counts, with_numbers=True, conversations=True
+        ):
+            if args.tokenizer is not None:
+                refuse_token_lengths_of(
+                    record, template=args.prompt_template, path=describe_source(source), number=number
+                )
+            records.append(record)
         if counts:
             skipped[describe_source(source)] = dict(sorted(counts.items()))
     template = None
     if args.tokenizer is not None:
-        from polyplatypus.data.templates import get_template
+        from polyplatypus.data.templates import CHAT, get_template
 
-        template = get_template(args.prompt_template)  # a clear error before the tokenizer loads
+        # a clear error before the tokenizer loads
+        template = CHAT if args.prompt_template == CHAT else get_template(args.prompt_template)
     stats = dataset_stats(records, tokenizer=args.tokenizer, cutoffs=args.cutoffs, template=template)
     if skipped:
         stats["skipped_invalid"] = skipped
     lines = [f"{stats['records']} records in {', '.join(map(str, args.sources))}"]
+    if "messages" in stats["by_kind"]:
+        lines.append("kind: " + ", ".join(f"{k} {v}" for k, v in stats["by_kind"].items()))
     for key in ("by_origin", "by_data_source"):
         if key in stats:
             lines.append(f"{key[3:]}: " + ", ".join(f"{k} {v}" for k, v in stats[key].items()))

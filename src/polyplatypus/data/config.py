@@ -165,7 +165,7 @@ class CurateConfig(_WithDecontam):  # type: ignore[valid-type, misc]
     prompt_template: Annotated[str, Flag(metavar="NAME")] = Field(
         DEFAULT_TEMPLATE,
         description="prompt template the token lengths are measured with, as training builds the "
-        "examples (alpaca, korean or a .json file)",
+        "examples (alpaca, korean or a .json file; chat: the tokenizer's chat template, conversations too)",
     )
     origin_field: Annotated[str | None, Flag(metavar="NAME")] = Field(
         "origin", description="field naming the source each record came from (none: not added)"

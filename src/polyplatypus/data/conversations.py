@@ -5,8 +5,10 @@ A conversation record holds ``messages``: a list of ``{"role": ..., "content": .
 roles ``system`` (only first), then ``user`` and ``assistant`` taking turns (several turns
 allowed), with at least one ``assistant`` message. An instruction record (``instruction``,
 ``input``, ``output``) is the conversation of one user message (the instruction, then a blank
-line and the input when there is one) and one assistant message (the output). Other fields of a
-record are kept as they came and ignored here.
+line and the input when there is one) and one assistant message (the output): ``instruction``
+and ``input`` are the user's part, ``output`` the assistant's (:data:`FIELD_ROLES`). A record with
+both ``messages`` and ``instruction`` is an instruction record. Other fields of a record are kept
+as they came and ignored here.
 """
 
 from __future__ import annotations
@@ -17,6 +19,23 @@ ROLES = ("system", "user", "assistant")
 MESSAGES = "messages"
 #: The reason under which ``skipped`` counts a dropped conversation.
 INVALID_MESSAGES = "invalid messages"
+#: The role whose messages carry each field of an instruction record (see :func:`exchange`).
+FIELD_ROLES = {"instruction": "user", "input": "user", "output": "assistant"}
+
+
+def is_conversation(record: dict) -> bool:
+    """Whether a record is a conversation (``messages`` and no ``instruction``)."""
+    return MESSAGES in record and "instruction" not in record
+
+
+def record_kind(record: dict) -> str:
+    """``"messages"`` for a conversation, ``"instruction"`` for an instruction record."""
+    return MESSAGES if is_conversation(record) else "instruction"
+
+
+def contents(messages: list[dict], roles=ROLES) -> list[str]:
+    """The contents of the messages of ``roles``, in order."""
+    return [message["content"] for message in messages if message["role"] in roles]
 
 
 def validate_messages(messages, *, path=None, number: int | None = None, line: int | None = None) -> list[dict]:
@@ -64,7 +83,7 @@ def _expected_role(before: list[dict]) -> str:
 def conversation(record: dict, *, system_prompt: str | None = None) -> list[dict]:
     """The messages of a validated record (conversation or instruction), with ``system_prompt``
     as a first system message when the record has none."""
-    if MESSAGES not in record:
+    if not is_conversation(record):
         return exchange(record["instruction"], record.get("input") or "", record["output"], system_prompt=system_prompt)
     messages = [dict(m) for m in record[MESSAGES]]
     if system_prompt and messages[0]["role"] != "system":

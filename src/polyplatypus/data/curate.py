@@ -1,6 +1,13 @@
 """Curate instruction data: load and validate, remove exact and near-duplicates, remove records
 that contain KoBEST documents, and write the result with a report.
 
+A source may hold instruction records (``instruction``, ``input``, ``output``), conversation
+records (``messages``, checked by :func:`polyplatypus.data.conversations.validate_messages`) or
+both. A conversation is compared through the messages of the roles that carry the compared
+fields (:data:`~polyplatypus.data.conversations.FIELD_ROLES`: its user turns for the default
+``instruction``, ``input``) and searched for benchmark text in every message; it is written as
+it came.
+
 Steps, in this order (each record removed at most once, by the first step that removes it):
 
 1. **Load** every source in the order given (see :mod:`polyplatypus.data.instructions`); each
@@ -8,10 +15,12 @@ Steps, in this order (each record removed at most once, by the first step that r
    from) at the end. A record that already has an ``origin`` (a curated file curated again)
    keeps it, so that ``origin`` always names where the record first came from, and gets the
    source it was read from this time as ``origin_source`` (when the two differ).
-2. **Exact duplicates**: equal ``instruction`` and ``input`` after NFKC and whitespace
-   normalization; the first occurrence is kept.
-3. **Decontamination** (``decontaminate=("kobest",)``): records whose instruction + input
-   contain a KoBEST document or long field (:mod:`polyplatypus.data.decontam`).
+2. **Exact duplicates**: equal ``instruction`` and ``input`` (a conversation: equal user
+   turns, compared with conversations only) after NFKC and whitespace normalization; the first
+   occurrence is kept.
+3. **Decontamination** (``decontaminate=("kobest",)``): records whose instruction + input (a
+   conversation: any message) contain a KoBEST document or long field
+   (:mod:`polyplatypus.data.decontam`).
 4. **Near-duplicates**: character n-gram Jaccard at or above ``dedup_threshold`` with an
    earlier kept record (:mod:`polyplatypus.data.dedup`). Decontamination runs first so that
    every near-duplicate removed points at a record that is in the output.
@@ -33,9 +42,10 @@ from pathlib import Path
 from polyplatypus.data import decontam as decontam_mod
 from polyplatypus.data import dedup as dedup_mod
 from polyplatypus.data.config import CurateConfig
+from polyplatypus.data.conversations import FIELD_ROLES, MESSAGES, contents, is_conversation, record_kind
 from polyplatypus.data.instructions import describe_source, iter_instructions
 from polyplatypus.data.normalize import dedup_form, normalize_text
-from polyplatypus.data.stats import dataset_stats, format_length_table
+from polyplatypus.data.stats import dataset_stats, format_length_table, refuse_token_lengths_of, template_name
 from polyplatypus.errors import DataError
 from polyplatypus.utils.hub import check_hub_needs
 from polyplatypus.utils.io import atomic_write_json, atomic_write_jsonl
@@ -49,8 +59,40 @@ def report_path_for(output: str | os.PathLike) -> Path:
     return output.with_name(output.name + ".report.json")
 
 
+#: What starts the exact-duplicate key of a conversation: conversations are exact duplicates of
+#: conversations only (an instruction record and a conversation of the same text are caught as
+#: near-duplicates, at similarity 1).
+_CONVERSATION_KEY = MESSAGES + "\x1e"
+
+
+def _texts(record: dict, fields: Sequence[str]) -> list[str]:
+    """The compared texts: ``fields`` of an instruction record; of a conversation, the contents of
+    the messages of those fields' roles (user turns for instruction and input, assistant turns
+    for output), in order."""
+    if is_conversation(record):
+        return contents(record[MESSAGES], {FIELD_ROLES[f] for f in fields})
+    return [record[f] for f in fields]
+
+
 def _joined(record: dict, fields: Sequence[str]) -> str:
-    return "\n".join(record[f] for f in fields if record[f])
+    return "\n".join(text for text in _texts(record, fields) if text)
+
+
+def _exact_key(record: dict, fields: Sequence[str]) -> str:
+    key = "\x1f".join(normalize_text(text) for text in _texts(record, fields))
+    return _CONVERSATION_KEY + key if is_conversation(record) else key
+
+
+def _decontam_text(record: dict, fields: Sequence[str]) -> str:
+    """An instruction record's ``fields``; every message of a conversation: in a multi-turn
+    conversation any turn, an assistant's too, is context the model reads before a later turn."""
+    if is_conversation(record):
+        return "\n".join(text for text in contents(record[MESSAGES]) if text)
+    return _joined(record, fields)
+
+
+def _shortened(text: str, most: int = 100) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 def curate(
@@ -79,6 +121,7 @@ def curate(
     config = CurateConfig.build(config, caller="curate()", **options)
     _refuse_overwriting_inputs(config)
     template = _template(config)  # an unknown template fails before any work
+    tokenizer = _tokenizer(config, template)  # ... and a chat template that cannot be used
     say = log or (lambda message: None)
     timer = _Timer()
 
@@ -86,6 +129,7 @@ def curate(
     task_sources = decontam_mod.document_sources(named_tasks, config.data_dirs) if named_tasks else []
     check_hub_needs(curate_hub_needs(config, task_sources), command="data curate")  # offline: at once
     run = _load(config, say)
+    _refuse_token_lengths_of_conversations(run)
     run.task_sources = task_sources
     timer.lap("load")
     _remove_exact_duplicates(run, say)
@@ -98,7 +142,7 @@ def curate(
     curated = _write(run)
     timer.lap("write")
     report = _report(run, curated, template)
-    report["stats"] = _dataset_stats(curated, config, template, say, timer)
+    report["stats"] = _dataset_stats(curated, tokenizer, template, say, timer)
     report_path = Path(config.report_path) if config.report_path is not None else report_path_for(config.output)
     atomic_write_json(report_path, report)
     report["report_path"] = str(report_path)  # not in the file (it would name itself)
@@ -147,20 +191,35 @@ def curate_hub_needs(config: CurateConfig, task_sources) -> list:
 
 
 def _template(config: CurateConfig):
-    """The prompt template the token lengths are measured with (None without a tokenizer)."""
+    """The prompt template the token lengths are measured with, or ``chat`` (None without a
+    tokenizer)."""
     if config.tokenizer is None:
         return None
-    from polyplatypus.data.templates import get_template
+    from polyplatypus.data.templates import CHAT, get_template
 
-    return get_template(config.prompt_template)
+    return CHAT if config.prompt_template == CHAT else get_template(config.prompt_template)
 
 
-def _dataset_stats(curated: list[dict], config: CurateConfig, template, say, timer: _Timer) -> dict:
+def _tokenizer(config: CurateConfig, template):
+    """``config.tokenizer``; with ``chat``, loaded and its chat template checked (before any work)."""
+    from polyplatypus.data.templates import CHAT
+
+    if template != CHAT:
+        return config.tokenizer  # loaded when the lengths are measured
+    from polyplatypus.data.chat import use_chat_template
+    from polyplatypus.models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(config.tokenizer)
+    use_chat_template(tokenizer, source=getattr(tokenizer, "name_or_path", None) or str(config.tokenizer))
+    return tokenizer
+
+
+def _dataset_stats(curated: list[dict], tokenizer, template, say, timer: _Timer) -> dict:
     """Counts and lengths of the output; token lengths too when a tokenizer is given (timed)."""
-    if config.tokenizer is None:
+    if tokenizer is None:
         return dataset_stats(curated)
     say("computing token lengths")
-    stats = dataset_stats(curated, tokenizer=config.tokenizer, template=template)
+    stats = dataset_stats(curated, tokenizer=tokenizer, template=template)
     timer.lap("token_stats")
     return stats
 
@@ -207,8 +266,10 @@ class _Run:
         out = {"source": self.names[position], "record": number}
         if "id" in record:
             out["id"] = record["id"]
-        text = record["instruction"]
-        out["instruction"] = text if len(text) <= 100 else text[:99] + "…"
+        if is_conversation(record):
+            out["user"] = _shortened(contents(record[MESSAGES], ("user",))[0])
+        else:
+            out["instruction"] = _shortened(record["instruction"])
         return out
 
 
@@ -219,7 +280,12 @@ def _load(config: CurateConfig, say: Callable[[str], None]) -> _Run:
     for position, source in enumerate(config.sources):
         name, skipped, count = run.names[position], Counter(), 0
         for number, record in iter_instructions(
-            source, skip_invalid=config.skip_invalid, skipped=skipped, with_numbers=True
+            source,
+            skip_invalid=config.skip_invalid,
+            skipped=skipped,
+            with_numbers=True,
+            conversations=True,
+            messages_as_given=True,  # written as they came: every key of each message kept
         ):
             if origin_field:
                 if origin_field not in record:
@@ -251,9 +317,17 @@ def _load(config: CurateConfig, say: Callable[[str], None]) -> _Run:
     return run
 
 
+def _refuse_token_lengths_of_conversations(run: _Run) -> None:
+    """With a tokenizer, no conversation (checked after loading, before any other work or output)."""
+    if run.config.tokenizer is None:
+        return
+    for record, (position, number) in zip(run.records, run.where):
+        refuse_token_lengths_of(record, template=run.config.prompt_template, path=run.names[position], number=number)
+
+
 def _remove_exact_duplicates(run: _Run, say: Callable[[str], None]) -> None:
     """Step 2: equal normalized ``dedup_fields``; the first occurrence stays."""
-    keys = ["\x1f".join(normalize_text(r[f]) for f in run.config.dedup_fields) for r in run.records]
+    keys = [_exact_key(r, run.config.dedup_fields) for r in run.records]
     run.exact = dedup_mod.exact_duplicates(keys)
     for dup in run.exact:
         run.removed_by[dup.removed] = "exact_duplicates"
@@ -271,7 +345,7 @@ def _decontaminate(run: _Run, say: Callable[[str], None], timer: _Timer) -> None
     index = decontam.index(texts)
     timer.lap("benchmark_index")
     alive = run.alive
-    found = index.search([_joined(run.records[i], decontam.fields) for i in alive], stats=run.decontam_stats)
+    found = index.search([_decontam_text(run.records[i], decontam.fields) for i in alive], stats=run.decontam_stats)
     for item in found:
         item.record = alive[item.record]
         run.removed_by[item.record] = "contaminated"
@@ -330,6 +404,7 @@ def _report(run: _Run, curated: list[dict], template) -> dict:
         "totals": totals,
         "sources": _count_per_source(run),
         "data_sources": _data_source_counts(run),
+        "kinds": _kind_counts(run),
         "exact_duplicates": [{"removed": ref(d.removed), "kept": ref(d.kept)} for d in run.exact],
         "contaminated": [
             {
@@ -367,6 +442,19 @@ def _data_source_counts(run: _Run) -> dict[str, dict[str, int]]:
     return dict(sorted(categories.items()))
 
 
+def _kind_counts(run: _Run) -> dict[str, dict[str, int]]:
+    """Valid records read, removed by each step and kept, per kind (instruction, messages)."""
+    kinds: dict[str, dict[str, int]] = {}
+    for index, record in enumerate(run.records):
+        entry = kinds.setdefault(
+            record_kind(record),
+            {"records": 0, "exact_duplicates": 0, "contaminated": 0, "near_duplicates": 0, "records_out": 0},
+        )
+        entry["records"] += 1
+        entry[run.removed_by.get(index, "records_out")] += 1
+    return dict(sorted(kinds.items()))
+
+
 def _settings_block(run: _Run, template) -> dict:
     """The settings in the report: the settings object's fields, grouped by step, with the
     sources as described and what the steps measured (LSH bands, benchmark texts indexed)."""
@@ -401,7 +489,7 @@ def _settings_block(run: _Run, template) -> dict:
         },
         "skip_invalid": config.skip_invalid,
         "origin_field": config.origin_field,
-        "prompt_template": None if template is None else template.name,
+        "prompt_template": None if template is None else template_name(template),
     }
 
 
@@ -434,6 +522,12 @@ def format_summary(report: dict, *, examples: int = 3) -> str:
     skipped = Counter()
     for s in report["sources"]:
         skipped.update(s["skipped_invalid"])
+    kinds = report.get("kinds", {})
+    if MESSAGES in kinds:  # instruction records only: nothing to tell apart
+        lines.append(
+            "  by kind: "
+            + ", ".join(f"{kind} {k['records']} valid -> {k['records_out']} out" for kind, k in kinds.items())
+        )
     if skipped:
         lines.append("  skipped invalid records: " + ", ".join(f"{k}: {v}" for k, v in sorted(skipped.items())))
     settings = report["settings"]
@@ -476,7 +570,7 @@ def format_summary(report: dict, *, examples: int = 3) -> str:
             lines.append(
                 f"  {item['removed']['source']}#{item['removed']['record']} ~ "
                 f"{item['kept']['source']}#{item['kept']['record']} ({item['similarity']:.2f}): "
-                f"{item['removed']['instruction'][:60]!r}"
+                f"{item['removed'].get('instruction', item['removed'].get('user', ''))[:60]!r}"
             )
     else:
         lines.append("near duplicates: off")

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from polyplatypus.data.conversations import INVALID_MESSAGES, MESSAGES, validate_messages
+from polyplatypus.data.conversations import INVALID_MESSAGES, MESSAGES, is_conversation, validate_messages
 from polyplatypus.errors import DataError
 from polyplatypus.utils.builtin import resolve_builtin
 
@@ -109,11 +109,18 @@ def instruction_needs(
 
 
 def validate_record(
-    record, *, path=None, number: int | None = None, line: int | None = None, conversations: bool = False
+    record,
+    *,
+    path=None,
+    number: int | None = None,
+    line: int | None = None,
+    conversations: bool = False,
+    messages_as_given: bool = False,
 ) -> dict:
     """The record with ``input`` filled in; raises :class:`DataError` naming what is wrong.
     With ``conversations``, a record with ``messages`` is a conversation instead
-    (:mod:`polyplatypus.data.conversations`), its messages checked and cleaned.
+    (:mod:`polyplatypus.data.conversations`), its messages checked and cleaned to ``role`` and
+    ``content`` (kept as they came, other keys of each message too, with ``messages_as_given``).
 
     The error's ``reason`` attribute is one of :data:`SKIP_REASONS`.
     """
@@ -125,14 +132,16 @@ def validate_record(
 
     if not isinstance(record, dict):
         fail("not an object", f"expected an object, got {type(record).__name__}")
-    if MESSAGES in record and "instruction" not in record:
+    if is_conversation(record):
         if not conversations:
             fail(
                 "missing instruction",
                 "a conversation (messages) record; train on conversations with --prompt-template chat",
                 MESSAGES,
             )
-        return {**record, MESSAGES: validate_messages(record[MESSAGES], path=path, number=number, line=line)}
+        messages = validate_messages(record[MESSAGES], path=path, number=number, line=line)
+        _refuse_lone_surrogates(record, fail)
+        return {**record, MESSAGES: record[MESSAGES] if messages_as_given else messages}
     for field in TEXT_FIELDS:
         value = record.get(field)
         if value is None:
@@ -143,20 +152,30 @@ def validate_record(
             fail(f"non-string {field}", f"expected a string, got {type(value).__name__} {value!r:.60}", field)
         if field in REQUIRED_FIELDS and not value.strip():
             fail(f"empty {field}", "empty (blank) value", field)
-    for field, value in record.items():
-        if (found := _lone_surrogate(value)) is not None:
-            fail(
-                "lone surrogate",
-                f'holds a lone UTF-16 surrogate, U+{ord(found):04X} (JSON "\\u{ord(found):04x}" '
-                "without its pair): not text, it cannot be encoded or tokenized",
-                field,
-            )
+    _refuse_lone_surrogates(record, fail)
     clean = {}
     for key, value in record.items():  # the fields in the order they came
         clean[key] = (value or "") if key == "input" else value
         if key == "instruction" and "input" not in record:
             clean["input"] = ""  # a missing input goes right after the instruction
     return clean
+
+
+def _refuse_lone_surrogates(record: dict, fail) -> None:
+    """``fail`` on the first field (of a conversation: the message, ``messages[2]``) holding one."""
+    for field, value in record.items():
+        if field == MESSAGES and isinstance(value, list):
+            parts = [(f"{MESSAGES}[{index}]", message) for index, message in enumerate(value)]
+        else:
+            parts = [(field, value)]
+        for where, part in parts:
+            if (found := _lone_surrogate(part)) is not None:
+                fail(
+                    "lone surrogate",
+                    f'holds a lone UTF-16 surrogate, U+{ord(found):04X} (JSON "\\u{ord(found):04x}" '
+                    "without its pair): not text, it cannot be encoded or tokenized",
+                    where,
+                )
 
 
 def _lone_surrogate(value) -> str | None:
@@ -274,9 +293,11 @@ def iter_instructions(
     skipped: Counter | None = None,
     with_numbers: bool = False,
     conversations: bool = False,
+    messages_as_given: bool = False,
 ) -> Iterator:
     """Validated records of one source, lazily; ``(number, record)`` with ``with_numbers``.
-    ``conversations``: ``messages`` records are accepted too (see :func:`validate_record`).
+    ``conversations``: ``messages`` records are accepted too, their messages cleaned unless
+    ``messages_as_given`` (see :func:`validate_record`).
 
     ``number`` is the 1-based record number in the source (for JSON lines, blank lines do not
     count; the line number appears in the error message).
@@ -286,7 +307,14 @@ def iter_instructions(
         try:
             if problem is not None:
                 raise problem
-            record = validate_record(raw, path=name, number=number, line=line, conversations=conversations)
+            record = validate_record(
+                raw,
+                path=name,
+                number=number,
+                line=line,
+                conversations=conversations,
+                messages_as_given=messages_as_given,
+            )
         except DataError as error:
             if not skip_invalid:
                 raise

@@ -9,9 +9,16 @@ that :func:`polyplatypus.data.tokenize.tokenize_records` builds, with the same p
 * ``output``: the tokens training learns from: the response and the EOS token appended after it;
 * ``full``: the whole example, prompt + response + EOS, before any cutoff.
 
+With ``chat`` (:data:`~polyplatypus.data.templates.CHAT`), the examples are those of
+``train --prompt-template chat``: every record (conversations too) rendered by the tokenizer's
+own chat template (:mod:`polyplatypus.data.chat`); ``output`` is the trained tokens (the assistant
+turns and their end-of-turn tokens), ``prompt`` the rest. A prompt template formats instruction
+records only: token lengths of a conversation need ``chat``.
+
 For each, the report gives percentiles and the share of records longer than common cutoffs
 (``full`` over the cutoff is what ``--cutoff-len`` truncates). Character lengths are of the raw
-fields (``prompt`` is instruction and input joined by a newline), without the template.
+fields (``prompt`` is instruction and input joined by a newline; of a conversation, its user
+turns, and ``output`` its assistant turns), without the template.
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from polyplatypus.data.conversations import FIELD_ROLES, MESSAGES, contents, conversation, is_conversation, record_kind
+from polyplatypus.data.templates import CHAT
+from polyplatypus.errors import DataError
 from polyplatypus.models.loading import load_tokenizer
 
 DEFAULT_CUTOFFS = (256, 512, 1024, 2048)
@@ -29,8 +39,30 @@ PERCENTILES = (50, 90, 95, 99)
 _NO_LIMIT = 1 << 30  # "cutoff" for measuring lengths: nothing is truncated
 
 
+def refuse_token_lengths_of(record: dict, *, template: str, path, number: int) -> None:
+    """A :class:`DataError` naming a conversation when token lengths are measured with a prompt
+    template (``template`` other than ``chat``), which formats instruction records only."""
+    if is_conversation(record) and template != CHAT:
+        raise DataError(
+            f"a conversation (messages) record: the prompt template {template} formats instruction records "
+            f"only; measure token lengths (--tokenizer) with --prompt-template {CHAT}, the tokenizer's chat "
+            "template, as training on conversations does",
+            path=path,
+            record=number,
+            field=MESSAGES,
+        )
+
+
 def prompt_text(record: dict) -> str:
+    if is_conversation(record):
+        return "\n".join(contents(record[MESSAGES], (FIELD_ROLES["instruction"], FIELD_ROLES["input"])))
     return record["instruction"] + ("\n" + record["input"] if record.get("input") else "")
+
+
+def output_text(record: dict) -> str:
+    if is_conversation(record):
+        return "\n".join(contents(record[MESSAGES], (FIELD_ROLES["output"],)))
+    return record["output"]
 
 
 def length_summary(lengths: Sequence[int], cutoffs: Sequence[int] = ()) -> dict:
@@ -49,12 +81,24 @@ def length_summary(lengths: Sequence[int], cutoffs: Sequence[int] = ()) -> dict:
     return summary
 
 
+def template_name(template) -> str:
+    """A prompt template's name, or ``chat``."""
+    return CHAT if template == CHAT else template.name
+
+
 def example_lengths(records: Sequence[dict], tokenizer, template) -> tuple[list[int], list[int]]:
     """(prompt, full) token lengths of the training examples, exactly as
-    :func:`~polyplatypus.data.tokenize.tokenize_records` builds them (no cutoff)."""
+    :func:`~polyplatypus.data.tokenize.tokenize_records` builds them with a prompt template, or
+    :func:`~polyplatypus.data.chat.tokenize_conversations` with ``chat`` (no cutoff)."""
     from polyplatypus.data.tokenize import IGNORE_INDEX, tokenize_records
 
-    examples = tokenize_records(records, tokenizer, template, cutoff_len=_NO_LIMIT)
+    if template == CHAT:
+        from polyplatypus.data.chat import tokenize_conversations, use_chat_template
+
+        fmt = use_chat_template(tokenizer, source=getattr(tokenizer, "name_or_path", None) or "the tokenizer")
+        examples, _ = tokenize_conversations(fmt, [(conversation(r), {}) for r in records], cutoff_len=_NO_LIMIT)
+    else:
+        examples = tokenize_records(records, tokenizer, template, cutoff_len=_NO_LIMIT)
     full = [len(e.input_ids) for e in examples]
     prompt = [sum(1 for label in e.labels if label == IGNORE_INDEX) for e in examples]
     return prompt, full
@@ -64,15 +108,16 @@ def token_length_stats(
     records: Sequence[dict], tokenizer, cutoffs: Sequence[int] = DEFAULT_CUTOFFS, template=DEFAULT_TEMPLATE
 ) -> dict:
     """Token-length percentiles of the training examples' prompt, learned output and whole, and
-    the share over each cutoff. ``template`` is a name, a template file or a PromptTemplate."""
+    the share over each cutoff. ``template`` is a name, a template file, a PromptTemplate or
+    ``chat``."""
     from polyplatypus.data.templates import get_template
 
     tokenizer = load_tokenizer(tokenizer)
-    template = get_template(template) if isinstance(template, str) else template
+    template = get_template(template) if isinstance(template, str) and template != CHAT else template
     prompt, full = example_lengths(records, tokenizer, template)
     return {
         "tokenizer": getattr(tokenizer, "name_or_path", type(tokenizer).__name__),
-        "prompt_template": template.name,
+        "prompt_template": template_name(template),
         "prompt": length_summary(prompt, cutoffs),
         "output": length_summary([f - p for f, p in zip(full, prompt)], cutoffs),
         "full": length_summary(full, cutoffs),
@@ -87,16 +132,17 @@ def dataset_stats(
     template=DEFAULT_TEMPLATE,
     group_fields: Sequence[str] = ("origin", "data_source"),
 ) -> dict:
-    """Counts per value of each grouping field present, character lengths, and (with a
-    tokenizer) token lengths of the training examples built with ``template``."""
-    stats: dict = {"records": len(records)}
+    """Counts per kind (instruction, messages) and per value of each grouping field present,
+    character lengths, and (with a tokenizer) token lengths of the training examples built with
+    ``template``."""
+    stats: dict = {"records": len(records), "by_kind": dict(sorted(Counter(map(record_kind, records)).items()))}
     for name in group_fields:
         values = Counter(str(r[name]) for r in records if r.get(name) is not None)
         if values:
             stats[f"by_{name}"] = dict(sorted(values.items(), key=lambda kv: (-kv[1], kv[0])))
     stats["characters"] = {
         "prompt": length_summary([len(prompt_text(r)) for r in records]),
-        "output": length_summary([len(r["output"]) for r in records]),
+        "output": length_summary([len(output_text(r)) for r in records]),
     }
     if tokenizer is not None:
         stats["tokens"] = token_length_stats(records, tokenizer, cutoffs, template=template)
@@ -108,9 +154,8 @@ def format_length_table(stats: dict) -> list[str]:
     tokens = stats.get("tokens")
     if tokens:
         template = f", {tokens['prompt_template']} template" if tokens.get("prompt_template") else ""
-        lines.append(
-            f"token lengths of the training examples ({tokens['tokenizer']}{template}; output = response + EOS):"
-        )
+        learned = "assistant turns + end of turn" if tokens.get("prompt_template") == CHAT else "response + EOS"
+        lines.append(f"token lengths of the training examples ({tokens['tokenizer']}{template}; output = {learned}):")
         for part in ("prompt", "output", "full"):
             s = tokens[part]
             if not s.get("count"):
