@@ -15,7 +15,6 @@ from polyplatypus.data.curate import curate, format_summary
 from polyplatypus.data.kobest import load_kobest
 from polyplatypus.data.stats import dataset_stats
 from polyplatypus.errors import ConfigError, DataError
-
 from tests.fixtures.chat_templates import chat_tokenizer, expected_tokens, pieces
 
 from .edits import change_characters
@@ -52,7 +51,9 @@ def conversations(kobest_dir) -> list[dict]:
         weather,
         # the same user turn (spacing and an ideographic space differ), another answer, no system
         turns("  " + WEATHER.replace(" ", "\u3000", 1) + " ", "비가 올 테니 우산을 가져가세요.", id="weather-exact"),
-        turns(SORT_1, "sorted(리스트) 또는 리스트.sort()를 쓰세요.", SORT_2, "sorted(d.items(), reverse=True)", id="sort"),
+        turns(
+            SORT_1, "sorted(리스트) 또는 리스트.sort()를 쓰세요.", SORT_2, "sorted(d.items(), reverse=True)", id="sort"
+        ),
         turns(SORT_1, "sort()를 쓰면 됩니다.", change_characters(SORT_2, 1), "key 인자를 쓰세요.", id="sort-near"),
         turns("아무 위키백과 문단이나 하나 인용해 주세요.", boolq["paragraph"], id="leak-assistant"),
         turns(
@@ -152,7 +153,9 @@ def test_malformed_messages_are_named_before_any_output(tmp_path, capsys, bad, f
 
 def test_token_lengths_of_conversations_need_the_chat_template(tmp_path, tiny_tokenizer):
     """A prompt template cannot format a conversation: refused, naming the record, before any output."""
-    source = write_jsonl(tmp_path / "chat.jsonl", [{"instruction": SORT_1, "output": "sorted()"}, turns(WEATHER, "맑음")])
+    source = write_jsonl(
+        tmp_path / "chat.jsonl", [{"instruction": SORT_1, "output": "sorted()"}, turns(WEATHER, "맑음")]
+    )
     with pytest.raises(DataError, match=r"chat.jsonl, record 2, field 'messages'.*--prompt-template chat"):
         curate([str(source)], tmp_path / "out.jsonl", tokenizer=tiny_tokenizer)
     assert not (tmp_path / "out.jsonl").exists()
