@@ -79,3 +79,17 @@ def test_the_command_leaves_its_process_group_before_exiting(tmp_path, monkeypat
     else:
         assert cli.main(["tasks"]) == 2
     assert not dist.is_initialized()
+
+
+def test_python_dash_m_runs_the_command_line():
+    import subprocess
+    import sys
+
+    from polyplatypus.version import __version__
+
+    done = subprocess.run([sys.executable, "-m", "polyplatypus", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == f"polyplatypus {__version__}"
+    done = subprocess.run(
+        [sys.executable, "-m", "polyplatypus", "eval", "--shots", "x"], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "--shots" in done.stderr and "Traceback" not in done.stderr
