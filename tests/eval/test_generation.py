@@ -131,6 +131,24 @@ def test_near_ties_are_redecided_by_hf_batch_one_path(monkeypatch, requests, hf_
     assert len(asked) == lm.generation_counters.redone and min(asked) < max(asked)
 
 
+def test_near_ties_kept_take_the_batch_token_and_never_the_batch_one_path(monkeypatch, requests, hf_answers):
+    """near_ties="keep": the same steps as above are near ties, each is counted per document and in
+    all, and the batch's own token is taken (in fp32 it is the batch-1 path's here: the text is hf's)."""
+    calls = []
+
+    def every_seventh_step_tied(top, runner_up, dtype):
+        calls.append(1)
+        return len(calls) % 7 == 0
+
+    monkeypatch.setattr(generation, "logits_near_tie", every_seventh_step_tied)
+    lm = ours(8, near_ties="keep")
+    monkeypatch.setattr(lm, "_model_generate", lambda **kwargs: pytest.fail("the batch-1 path was asked"))
+    assert lm.generate_until(requests, disable_tqdm=True) == hf_answers
+    counters = lm.generation_counters
+    assert counters.near_ties_kept == len(calls) // 7 > 5 and counters.redone == 0
+    assert sum(r.near_ties_kept for r in lm.last_generated) == counters.near_ties_kept
+
+
 def test_repetition_penalty_and_thinking_strings_as_hf():
     pairs = [
         (p[:12], {"until": ["\n\n"], "max_gen_toks": 20, "repetition_penalty": 1.5})

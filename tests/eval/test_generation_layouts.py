@@ -177,17 +177,28 @@ def test_layer_types_other_than_full_and_sliding_are_refused_by_name():
 HALF_CASES = [("bfloat16", "gptneox", 1), ("float16", "gptneox", 2), ("bfloat16", "gemma3_text", 2)]
 
 
+@pytest.fixture(scope="module")
+def hf_bfloat16_answers(requests) -> list[str]:
+    """HFLM's batch-1 text of every document on the bf16 GPT-NeoX."""
+    return HFLM(pretrained=model_dir("gptneox"), batch_size=1, dtype="bfloat16", device="cpu").generate_until(
+        requests, disable_tqdm=True
+    )
+
+
 @pytest.mark.parametrize("dtype, layout, every", HALF_CASES)
-def test_half_precision_as_hf_in_the_same_dtype(requests, dtype, layout, every, monkeypatch):
+def test_half_precision_as_hf_in_the_same_dtype(requests, dtype, layout, every, monkeypatch, hf_bfloat16_answers):
     """In half precision cached prefixes and batched rows round differently enough to change
     greedy tokens; the steps whose top two logits are within the dtype's rounding
     (``logits_near_tie(..., dtype)``, as the multiple-choice scorer's near ties) are re-decided by
     HFLM's batch-1 path, and the text equals HFLM's batch 1 in the same dtype. (``every``: a
     share of the documents, to keep the test short; the re-decisions make half precision slow.)"""
     requests = requests[::every]
-    want = HFLM(pretrained=model_dir(layout), batch_size=1, dtype=dtype, device="cpu").generate_until(
-        requests, disable_tqdm=True
-    )
+    if (dtype, layout, every) == ("bfloat16", "gptneox", 1):
+        want = hf_bfloat16_answers
+    else:
+        want = HFLM(pretrained=model_dir(layout), batch_size=1, dtype=dtype, device="cpu").generate_until(
+            requests, disable_tqdm=True
+        )
     lm = ours(layout, 8, dtype)
     assert lm.model.dtype == getattr(torch, dtype)
     assert lm.generate_until(requests, disable_tqdm=True) == want
@@ -197,3 +208,19 @@ def test_half_precision_as_hf_in_the_same_dtype(requests, dtype, layout, every, 
     if every == 1:  # without the re-decision 6 of the 54 documents' text differs here
         monkeypatch.setattr(generation, "logits_near_tie", lambda top, runner_up, dtype: False)
         assert lm.generate_until(requests, disable_tqdm=True) != want
+
+
+def test_half_precision_near_ties_kept(requests, hf_bfloat16_answers):
+    """near_ties="keep" in bf16: no step goes to the batch-1 path, every step near a tie is counted
+    (here most documents have several: the bf16 bound is wide), and only documents with one kept
+    can differ from HFLM's batch-1 text; the engine forwards within its minimum (nothing re-decided)."""
+    lm = ours("gptneox", 8, "bfloat16", near_ties="keep")
+    got = lm.generate_until(requests, disable_tqdm=True)
+    counters, records = lm.generation_counters, lm.last_generated
+    assert counters.redone == 0 and counters.near_ties_kept > 10
+    assert sum(r.near_ties_kept for r in records) == counters.near_ties_kept
+    assert all(records[i].near_ties_kept > 0 for i, (a, b) in enumerate(zip(got, hf_bfloat16_answers)) if a != b)
+    assert got != hf_bfloat16_answers  # kept ties changed some text here (6 of 54 documents when written)
+    assert counters.positions_forwarded - counters.padding_positions <= 1.05 * counters.minimum_positions
+    with pytest.raises(ValueError, match="near_ties is one of redecide, keep"):
+        ours("gptneox", 8, near_ties="batch")

@@ -289,3 +289,35 @@ def test_the_command_names_a_changed_flag(generative, tmp_path, capsys):
     assert _said(capsys, task) == "reused"
     assert main(command + ["--gen-kwargs", "max_gen_toks=6", "--apply-chat-template", "--no-fewshot-as-multiturn"]) == 0
     assert _said(capsys, task) == "generation settings (gen_kwargs: max_gen_toks 4 → 6), chat template (off → on)"
+
+
+def test_near_ties_kept_is_part_of_the_key_and_the_samples(generative, tmp_path, capsys):
+    """--near-ties keep changes what decides the text: the cell is recomputed naming it, the record
+    and every sample line count the near ties taken from the batch; back to redecide, it is named
+    again, and a cell made before the option existed (no near_ties recorded) keeps its key."""
+    from polyplatypus.cli import main
+
+    model, folder = generative
+    task = "copa_gen_local"
+    out = tmp_path / "out"
+    command = ["eval", "--model", f"m={model}", "--tasks", f"lm_eval:{task}", "--shots", "0", "--limit", "2"]
+    command += ["--include-path", str(folder), "--output", str(out), "--dtype", "float32", "--no-progress"]
+    command += ["--log-samples", "--gen-kwargs", "max_gen_toks=4"]
+    assert main(command) == 0
+    default = json.loads(next((out / "cells").glob("*/*.json")).read_text(encoding="utf-8"))
+    assert "near_ties" not in default["request_options"]
+    capsys.readouterr()
+    assert main(command + ["--near-ties", "keep"]) == 0
+    assert _said(capsys, task) == "near ties (redecide → keep)"
+    (cell,) = (out / "cells").glob("*/*.json")
+    kept = json.loads(cell.read_text(encoding="utf-8"))
+    assert kept["request_options"]["near_ties"] == "keep" and kept["fingerprint"] != default["fingerprint"]
+    lines = [json.loads(line) for line in next((out / "samples").glob("*/*.jsonl")).read_text().splitlines()]
+    assert lines and all(isinstance(line["near_ties_kept"], int) for line in lines)
+    assert kept["generation_work"]["near_ties_kept"] == sum(
+        {line["doc_id"]: line["near_ties_kept"] for line in lines}.values()
+    )
+    assert main(command) == 0
+    assert _said(capsys, task) == "near ties (keep → redecide)"
+    assert main([*command, "--tasks", "copa", "--near-ties", "keep"]) == 2
+    assert "--near-ties apply to lm_eval: tasks only" in capsys.readouterr().err

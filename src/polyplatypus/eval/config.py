@@ -119,6 +119,13 @@ class EvalConfig(Settings):
     system_instruction: Annotated[str | None, Flag(metavar="TEXT")] = Field(
         None, description="system instruction before each lm_eval: prompt (a system turn under a chat template)"
     )
+    near_ties: Literal["redecide", "keep"] = Field(
+        "redecide",
+        description="generative lm_eval: tasks, at a step whose top two logits are within rounding of each other: "
+        "redecide it by lm-eval hf's batch-1 path, so that the text equals hf at batch size 1 (frequent, and slow, "
+        "in bfloat16/float16), or keep the batch's own token (fast; the text may differ from batch 1 at those "
+        "steps, as hf's own does at batch sizes above 1; each sample line counts them)",
+    )
     # Thinking models, as lm-eval's HFLM model arguments of the same names (docs/tasks.md "Thinking models")
     think_end_token: Annotated[str | None, BeforeValidator(think_end_token_text), Flag(metavar="TEXT|ID")] = Field(
         None,
@@ -236,6 +243,7 @@ class EvalConfig(Settings):
             apply_chat_template=self.apply_chat_template,
             fewshot_as_multiturn=self.multiturn,
             chat_template=chat_template,
+            near_ties=self.near_ties,
             think_end_token=self.think_end_token,
             enable_thinking=self.enable_thinking,
             chat_template_args=self.chat_template_args,

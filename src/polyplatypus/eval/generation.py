@@ -41,6 +41,8 @@ MEMORY_FRACTION = 0.5  # of the free memory, for the rows' key/value cache
 REFORWARD_LIMIT = 4
 PREFILL_PADDING = 0.03  # right padding allowed in a run prefilled together, as a share of its real positions
 PADDING_ALLOWANCE = 32  # plus this many positions: fewer than one forward's fixed cost
+# what the engine does at a step whose top two logits are within rounding (GenerationEngine)
+NEAR_TIES = ("redecide", "keep")
 # room a decode cache keeps beyond its positions: at least this many, or an eighth of them
 CACHE_RESERVE = 64
 
@@ -100,6 +102,7 @@ class Generated:
     stop_reason: str  # "stop" (a stop string), "eos" or "length"
     text: str = ""  # the answer lm-eval scores (thinking stripped, cut at the first stop string)
     generation: str = ""  # the raw decoded generation
+    near_ties_kept: int | None = None  # near_ties="keep": steps near a tie taken from the batch (else None)
 
     @property
     def n_tokens(self) -> int:
@@ -113,6 +116,7 @@ class GenerationCounters:
     padding_positions: int = 0  # of positions_forwarded: right padding of contexts prefilled together
     redone: int = 0  # steps re-decided by the reference path (near ties)
     redone_positions: int = 0  # of positions_forwarded: those the reference path forwarded at near ties
+    near_ties_kept: int = 0  # near_ties="keep": steps near a tie whose token was the batch's own argmax
     documents: int = 0
 
 
@@ -325,6 +329,7 @@ class Row:
     context: list[int]
     tokens: list[int] = field(default_factory=list)
     redone: int = 0  # near ties re-decided in this row
+    kept: int = 0  # near ties taken from the batch (near_ties="keep")
 
     @property
     def position(self) -> int:  # of the latest token, the one fed next
@@ -529,11 +534,25 @@ class GenerationEngine:
 
     ``reference(context, max_new_tokens)`` generates one document by the batch-1 path whose text
     must be matched (``HFLM._model_generate``); it is called at a near tie, up to that step.
+    ``near_ties``: ``"redecide"`` so (the text is the batch-1 path's), or ``"keep"``: the batch's own
+    argmax is taken there too and counted (faster in half precision, where near ties are frequent;
+    the text may then differ from the batch-1 path's at those steps, as ``hf``'s own at batch > 1).
     """
 
-    def __init__(self, model, tokenizer, *, rows: int | str, reference: Callable[[list[int]], list[int]]):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        rows: int | str,
+        reference: Callable[[list[int]], list[int]],
+        near_ties: str = "redecide",
+    ):
         check_cache_layout(model)
+        if near_ties not in NEAR_TIES:
+            raise ConfigError(f"near_ties is one of {', '.join(NEAR_TIES)}, not {near_ties!r}")
         self.model, self.tokenizer, self.rows, self.reference = model, tokenizer, rows, reference
+        self.keep_near_ties = near_ties == "keep"
         self.dtype = model.dtype  # a property that walks the parameters: read once
         self.counters = GenerationCounters()
 
@@ -550,7 +569,8 @@ class GenerationEngine:
         pending = iter(sorted(range(len(contexts)), key=lambda i: contexts[i]))  # neighbours share prefixes
 
         def done(row: Row, reason: str) -> None:
-            results[row.doc] = Generated(tokens=row.tokens, stop_reason=reason)
+            kept = row.kept if self.keep_near_ties else None
+            results[row.doc] = Generated(tokens=row.tokens, stop_reason=reason, near_ties_kept=kept)
             self.counters.documents += 1
             self.counters.minimum_positions += len(row.tokens) - 1
             if on_done is not None:
@@ -612,12 +632,15 @@ class GenerationEngine:
                 logits = self._penalised(row, logits)
             values, indices = torch.topk(logits, min(2, logits.numel()))
             top = (float(values[0]), float(values[-1]), int(indices[0]))
+        token = top[2]
         if logits.numel() > 1 and logits_near_tie(top[0], top[1], self.dtype):
-            token = self._redecide(row)
-            if token is None:
-                return True
-        else:
-            token = top[2]
+            if self.keep_near_ties:
+                row.kept += 1
+                self.counters.near_ties_kept += 1
+            else:
+                token = self._redecide(row)
+                if token is None:
+                    return True
         row.tokens.append(token)
         reason = self.rule.reason(row.tokens)
         if reason is not None:

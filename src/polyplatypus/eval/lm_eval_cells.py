@@ -67,9 +67,11 @@ def make_lm(
     scorer: str = "shared",
     progress: Callable[[float], None] | None = None,
     model_args: dict | None = None,
+    near_ties: str = "redecide",
 ):
     """Our lm-eval engine around an already loaded model, splitting documents across processes;
-    ``model_args``: HFLM's thinking-model arguments (a cell's ``model_args``)."""
+    ``model_args``: HFLM's thinking-model arguments (a cell's ``model_args``); ``near_ties``: what
+    generation does at a near tie (:class:`polyplatypus.eval.generation.GenerationEngine`)."""
     from polyplatypus.eval.lm_eval_engine import SharedContextLM
 
     # HFLM warns, for a loaded model, that it is "assuming single-process call" and not to launch
@@ -78,7 +80,12 @@ def make_lm(
         "lm_eval.models.huggingface", "assuming single-process call", "model kwarg is not of type `str`"
     ):
         lm = SharedContextLM(
-            pretrained=model, tokenizer=tokenizer, batch_size=batch_size, scorer=scorer, **(model_args or {})
+            pretrained=model,
+            tokenizer=tokenizer,
+            batch_size=batch_size,
+            scorer=scorer,
+            near_ties=near_ties,
+            **(model_args or {}),
         )
     lm.score_documents = lambda documents: score_split(_Documents(lm.make_scorer()), documents, progress=progress)
     return lm
@@ -158,6 +165,7 @@ def _generated_sample(requests, generated: dict[int, list[dict]], lm) -> dict:
         "generation": first.get("generation"),
         "stop_reason": first.get("stop_reason"),
         "n_tokens": first.get("n_tokens"),
+        **({"near_ties_kept": first["near_ties_kept"]} if first.get("near_ties_kept") is not None else {}),
         "truncated": len(lm.tok_encode(prompt)) > room,
         "rescored": False,
         "pred": None,
@@ -235,7 +243,7 @@ def _record(lm, position: int, text: str, extra: tuple) -> dict:
     """What is known of one finished generation: the engine's record (passed to ``on_generated``
     as a third argument, or in ``lm.last_generated`` after the call; a dict or an object with
     these attributes) or the text alone."""
-    fields = ("generation", "stop_reason", "n_tokens")
+    fields = ("generation", "stop_reason", "n_tokens", "near_ties_kept")
     last = getattr(lm, "last_generated", None) or []
     found = extra[0] if extra else (last[position] if position < len(last) else None)
     if found is None:
@@ -337,7 +345,15 @@ def score_lm_eval_cell(
     ``SharedContextLM.generate_until`` (resumed from ``generations``)."""
     from lm_eval.evaluator_utils import _process_results
 
-    lm = make_lm(model, tokenizer, batch_size=batch_size, scorer=scorer, progress=progress, model_args=cell.model_args)
+    lm = make_lm(
+        model,
+        tokenizer,
+        batch_size=batch_size,
+        scorer=scorer,
+        progress=progress,
+        model_args=cell.model_args,
+        near_ties=cell.options.get("near_ties") or "redecide",
+    )
     instances = cell.all_instances()
     for inst in instances:
         inst.resps = []

@@ -95,17 +95,27 @@ class SharedContextLM(HFLM):
     """``HFLM`` whose loglikelihoods come from the shared-context engine (see the module docstring).
 
     Takes ``HFLM``'s arguments, plus ``rescore_near_ties`` (half precision: documents whose top
-    two are within rounding of each other are scored again one row per choice, as ``HFLM`` does)
-    and ``scorer`` (``"reference"``: one row per choice, the straightforward path, for checks).
+    two are within rounding of each other are scored again one row per choice, as ``HFLM`` does),
+    ``near_ties`` (generation: ``"redecide"`` a step whose top two logits are within rounding by
+    ``HFLM``'s batch-1 path, or ``"keep"`` the batch's own token there; see
+    :class:`polyplatypus.eval.generation.GenerationEngine`) and ``scorer`` (``"reference"``: one
+    row per choice, the straightforward path, for checks).
     ``score_documents`` may be replaced (the evaluation splits documents across processes there).
     """
 
-    def __init__(self, *args, rescore_near_ties: bool = True, scorer: str = "shared", **kwargs):
+    def __init__(
+        self, *args, rescore_near_ties: bool = True, near_ties: str = "redecide", scorer: str = "shared", **kwargs
+    ):
+        from polyplatypus.eval.generation import NEAR_TIES
+
         refuse_ignored_options(kwargs)
+        if near_ties not in NEAR_TIES:
+            raise ValueError(f"near_ties is one of {', '.join(NEAR_TIES)}, got {near_ties!r}")
         super().__init__(*args, **kwargs)
         if scorer not in ("shared", "reference"):
             raise ValueError(f"scorer is 'shared' or 'reference', got {scorer!r}")
         self.scorer = scorer
+        self.near_ties = near_ties
         self.rescore_near_ties = rescore_near_ties
         self.last_scored: ScoredRequests | None = None
         self.score_documents: Callable[[Sequence[EncodedDoc]], list[ScoredDoc]] = self._score_here
@@ -217,7 +227,7 @@ class SharedContextLM(HFLM):
                 self.on_generated(index, record.text)
 
         batch = self.batch_size if isinstance(self.batch_size, int) else "auto"
-        engine = GenerationEngine(self.model, self.tokenizer, rows=batch, reference=reference)
+        engine = GenerationEngine(self.model, self.tokenizer, rows=batch, reference=reference, near_ties=self.near_ties)
         engine.generate(contexts, settings, on_done=finished)
         for name, value in vars(engine.counters).items():
             setattr(self.generation_counters, name, getattr(self.generation_counters, name) + value)

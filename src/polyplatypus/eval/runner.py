@@ -304,6 +304,7 @@ def _refuse_lm_eval_options(config: EvalConfig, reference: list) -> None:
             ("--enable-thinking", config.enable_thinking is not None),
             ("--chat-template-args", config.chat_template_args is not None),
             ("--predict-only", config.predict_only),
+            ("--near-ties", config.near_ties != "redecide"),
         )
         if value
     ]

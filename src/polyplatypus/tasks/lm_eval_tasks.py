@@ -63,6 +63,9 @@ class RequestOptions:
     apply_chat_template: bool = False
     fewshot_as_multiturn: bool = False
     chat_template: Any = None
+    # generation at a step whose top two logits are within rounding: "redecide" (the text is
+    # HFLM's at batch 1) or "keep" the batch's own token (polyplatypus.eval.generation)
+    near_ties: str = "redecide"
     # HFLM's thinking-model arguments (lm-eval's --model_args), see model_args()
     think_end_token: str | None = None
     enable_thinking: bool | None = None
@@ -86,6 +89,7 @@ class RequestOptions:
             "system_instruction": self.system_instruction,
             "apply_chat_template": self.apply_chat_template,
             "fewshot_as_multiturn": self.fewshot_as_multiturn and self.apply_chat_template,
+            "near_ties": None if self.near_ties == "redecide" else self.near_ties,  # cells made before keep their key
         }
         return {k: v for k, v in values.items() if v not in (None, False)}
 
@@ -773,6 +777,7 @@ OPTION_WORDS = {
     "apply_chat_template": "chat template",
     "fewshot_as_multiturn": "few-shot as multiturn",
     "predict_only": "predict-only",
+    "near_ties": "near ties",
 }
 # Key parts that options change by construction (the requests' digest holds every option): beside a
 # changed option they are not named again.
@@ -834,6 +839,8 @@ def _shown(value, option: str = "") -> str:
     text quoted and shortened, an option not given as such."""
     if option in ("apply_chat_template", "fewshot_as_multiturn", "predict_only"):
         return "on" if value else "off"
+    if option == "near_ties":
+        return value or "redecide"
     if value is _UNSET or value is None:
         return "not given"
     if isinstance(value, str):
