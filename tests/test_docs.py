@@ -228,6 +228,7 @@ DOC_RUN_SKIPPED = [
     ),
     ("tuned=runs/qwen-chat", "a chat adapter of the reader's; adapters: tests/eval/test_adapter_eval.py"),
     ("::runs/qwen-chat", "a chat adapter and base copy of the reader's; tests/eval/test_adapter_eval.py"),
+    ("--model Qwen/Qwen3-8B", "a hub thinking chat model; on a tiny chat model: tests/eval/test_thinking.py"),
 ]
 _FENCED = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 

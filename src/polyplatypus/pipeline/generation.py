@@ -18,7 +18,8 @@ def register(subparsers) -> None:
         help="answer an instruction, or a file of prompts, with a (merged or base + adapter) model",
         description="Build the prompt with the template the model was trained with and print the response; with "
         "--prompts FILE.jsonl, answer every prompt of the file into --output (resumable, batched by the "
-        "evaluation's generation engine).",
+        "evaluation's generation engine). --chat-template puts the instruction(s) in the tokenizer's chat "
+        "template, answered by that engine (with a thinking model's options: --think-end-token, --enable-thinking).",
     )
     add_flags(parser, GenerateConfig)
     parser.set_defaults(func=run_generate)

@@ -206,7 +206,9 @@ class GenerateConfig(Settings):
         None, description="template name, .json file or chat (default: the trained one, else alpaca)"
     )
     system_prompt: Annotated[str | None, Flag(metavar="TEXT")] = Field(
-        None, description="with the chat template: the system message (default: the one trained with, if any)"
+        None,
+        description="with --prompt-template chat: the system message (default: the one trained with, if any; "
+        "refused with --chat-template)",
     )
     max_new_tokens: StrictInt = Field(256, ge=0, description="longest response in tokens")
     temperature: Number = Field(0.0, ge=0, description="0 decodes greedily; above 0 samples")
