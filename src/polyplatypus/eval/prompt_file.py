@@ -135,13 +135,7 @@ def answer_prompts(
     ]
     kwargs = generation_kwargs(max_new_tokens, temperature, top_p, repetition_penalty)
     requests = [
-        Instance(
-            request_type="generate_until",
-            doc=row,
-            arguments=(text, dict(kwargs)),
-            idx=0,
-            metadata=("prompts", row["index"], 1),
-        )
+        Instance("generate_until", row, (text, dict(kwargs)), idx=0, metadata=("prompts", row["index"], 1))
         for row, text in zip(rows, texts)
     ]
     if seed is not None:
