@@ -93,3 +93,66 @@ def test_python_dash_m_runs_the_command_line():
         [sys.executable, "-m", "polyplatypus", "eval", "--shots", "x"], capture_output=True, text=True
     )
     assert done.returncode == 2 and "--shots" in done.stderr and "Traceback" not in done.stderr
+
+
+# --threads: before the command (the program's flag) or after it, as users write flags
+COMMANDS = {
+    ("eval",): ["--model", "m"],
+    ("train",): ["--base", "b"],
+    ("merge",): ["--adapter", "a", "--output", "o"],
+    ("generate",): ["--model", "m", "--instruction", "x"],
+    ("data",): None,  # takes an action: its parser is reached through data curate / data stats
+    ("data", "curate"): ["--data", "in.jsonl", "--output", "out.jsonl"],
+    ("data", "stats"): ["in.jsonl"],
+    ("run",): ["tiny-cpu"],
+    ("demo",): [],
+    ("report",): ["results"],
+    ("tasks",): [],
+}
+
+
+def _command_paths(parser, path=()):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, subparser in action.choices.items():
+                yield path + (name,)
+                yield from _command_paths(subparser, path + (name,))
+
+
+def test_every_command_is_listed_for_the_threads_tests():
+    from polyplatypus.cli import build_parser
+
+    assert set(_command_paths(build_parser())) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("path", [path for path, rest in COMMANDS.items() if rest is not None], ids=" ".join)
+def test_threads_is_taken_before_and_after_every_command(path):
+    from polyplatypus.cli import build_parser
+
+    parse = build_parser().parse_args
+    command = [*path, *COMMANDS[path]]
+    assert parse(command).threads is None  # neither: $POLYPLATYPUS_THREADS, else auto
+    assert parse(["--threads", "2", *command]).threads == "2"
+    assert parse([*command, "--threads", "3"]).threads == "3"
+    assert parse([*path, "--threads", "off", *COMMANDS[path]]).threads == "off"
+    # both: the one after the command wins, as a flag repeated on one command
+    assert parse(["--threads", "2", *command, "--threads", "auto"]).threads == "auto"
+    if len(path) > 1:  # on the group too (data --threads 4 curate ...), the innermost winning
+        assert parse([path[0], "--threads", "4", *path[1:], *COMMANDS[path]]).threads == "4"
+        assert parse([path[0], "--threads", "4", *path[1:], *COMMANDS[path], "--threads", "5"]).threads == "5"
+
+
+@pytest.mark.parametrize("argv", [["--threads", "3", "tasks"], ["tasks", "--threads", "3"]], ids=["before", "after"])
+def test_the_thread_policy_is_given_threads_from_either_place(argv, monkeypatch):
+    from polyplatypus import cli
+    from polyplatypus.tasks import command as tasks_command
+    from polyplatypus.utils import threads
+
+    asked, order = [], []
+    monkeypatch.setattr(threads, "APPLIED", [])  # as in a fresh process
+    monkeypatch.setattr(threads, "apply_thread_policy", lambda wanted: asked.append(wanted) or order.append("policy"))
+    monkeypatch.setattr(tasks_command, "run", lambda args: order.append("command") or 0)
+    assert cli.main(argv) == 0
+    assert asked == ["3"] and order == ["policy", "command"]

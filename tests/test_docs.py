@@ -47,14 +47,20 @@ def _documented_forms(action: argparse.Action) -> list[tuple[str, ...]]:
     return [(option,) for option in action.option_strings]
 
 
-def _flags(parser: argparse.ArgumentParser, path: tuple[str, ...]):
+def _flags(parser: argparse.ArgumentParser, path: tuple[str, ...], program: frozenset = frozenset()):
+    """(command path, forms) of each flag; a program flag that every command takes as well
+    (--threads) is documented once, with the program's flags."""
     for action in parser._actions:
         if isinstance(action, argparse._HelpAction) or not action.option_strings:
             continue
+        if path and program.issuperset(action.option_strings):
+            continue
         for forms in _documented_forms(action):
             yield path, forms
+    if not path:
+        program = frozenset(option for action in parser._actions for option in action.option_strings)
     for name, subparser in _subcommands(parser).items():
-        yield from _flags(subparser, path + (name,))
+        yield from _flags(subparser, path + (name,), program)
 
 
 def _all_flags() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -222,6 +228,7 @@ DOC_RUN_SKIPPED = [
     ),
     ("tuned=runs/qwen-chat", "a chat adapter of the reader's; adapters: tests/eval/test_adapter_eval.py"),
     ("::runs/qwen-chat", "a chat adapter and base copy of the reader's; tests/eval/test_adapter_eval.py"),
+    ("--model Qwen/Qwen3-8B", "a hub thinking chat model; on a tiny chat model: tests/eval/test_thinking.py"),
 ]
 _FENCED = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 

@@ -24,13 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         "LoRA recipe, merge, and evaluate on KoBEST exactly as the reference harness does.",
     )
     parser.add_argument("--version", action="version", version=f"polyplatypus {__version__}")
-    parser.add_argument(
-        "--threads",
-        default=None,
-        metavar="N|auto|off",
-        help="CPU threads to compute with (default: $POLYPLATYPUS_THREADS, else auto: the "
-        "cores not busy with other processes; off: PyTorch's defaults); see docs/run.md",
-    )
+    add_threads_flag(parser, default=None)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (
         eval_command,
@@ -42,8 +36,35 @@ def build_parser() -> argparse.ArgumentParser:
         tasks_command,
     ):
         module.register(subparsers)
+    for subparser in _subparsers(parser):
+        # SUPPRESS: a command that was not given --threads leaves the value given before it
+        add_threads_flag(subparser, default=argparse.SUPPRESS)
     _no_abbreviations(parser)
     return parser
+
+
+def add_threads_flag(parser: argparse.ArgumentParser, *, default) -> None:
+    """``--threads``, taken before the command and after it (``polyplatypus eval --threads 2``);
+    given in both places, the one after the command wins (argparse copies a subcommand's values
+    over its parent's)."""
+    parser.add_argument(
+        "--threads",
+        default=default,
+        metavar="N|auto|off",
+        help="CPU threads to compute with, before or after the command (default: $POLYPLATYPUS_THREADS, "
+        "else auto: the cores not busy with other processes; off: PyTorch's defaults); see docs/run.md",
+    )
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every command's parser below ``parser``, nested ones (``data curate``) included, each once."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:  # argparse has no public way to list subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                if all(subparser is not seen for seen in found):
+                    found += [subparser, *_subparsers(subparser)]
+    return found
 
 
 def apply_thread_policy_once(requested: str | None) -> None:
@@ -58,11 +79,8 @@ def apply_thread_policy_once(requested: str | None) -> None:
 def _no_abbreviations(parser: argparse.ArgumentParser) -> None:
     """argparse takes any unambiguous prefix of a flag (``--task`` for ``--tasks``): off for every
     command, so that a misspelt or foreign flag is reported instead of silently taken."""
-    parser.allow_abbrev = False
-    for action in parser._actions:  # argparse has no public way to list subparsers
-        if isinstance(action, argparse._SubParsersAction):
-            for subparser in action.choices.values():
-                _no_abbreviations(subparser)
+    for each in (parser, *_subparsers(parser)):
+        each.allow_abbrev = False
 
 
 # lm-evaluation-harness's flags that users bring along, and ours that do their job.

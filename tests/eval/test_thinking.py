@@ -423,13 +423,48 @@ def test_generate_prompts_with_thinking_options_answers_as_hflm(chat_model, chat
 
 
 @pytest.mark.parametrize(
-    "extra, message",
+    "thinking, row",
     [
         (
-            ["--enable-thinking", "--think-end-token", "다."],
-            "passed to the chat template: give --prompts with --chat-template",
+            ["--enable-thinking", "--chat-template-args", f"persona={PERSONA}"],
+            {"instruction": "전원이 켜지지 않았다. 원인:"},
         ),
+        (["--no-enable-thinking"], {"instruction": "다음 문장의 원인은?", "input": "전원이 켜지지 않았다."}),
+    ],
+    ids=["thinking", "not-thinking-with-input"],
+)
+def test_generate_instruction_with_the_chat_template_prints_what_prompts_answers(
+    chat_model_dir, tmp_path, capsys, thinking, row
+):
+    """``generate --instruction X --chat-template`` (and the thinking options, --input) prints the
+    response line that ``--prompts`` writes for a file holding that one prompt: one engine, one
+    chat prompt, one stripping of the thinking."""
+    from polyplatypus.cli import main
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    out = tmp_path / "answers.jsonl"
+    command = ["generate", "--model", str(chat_model_dir)]
+    options = ["--chat-template", "--max-new-tokens", "24", "--think-end-token", "(긍정)", *thinking]
+    assert main([*command, "--prompts", str(prompts), "--output", str(out), *options]) == 0
+    (line,) = [json.loads(text) for text in out.read_text(encoding="utf-8").splitlines()]
+    capsys.readouterr()
+    given = ["--instruction", row["instruction"], *(["--input", row["input"]] if "input" in row else [])]
+    assert main([*command, *given, *options]) == 0
+    assert capsys.readouterr().out == line["response"] + "\n"
+    if "input" in row:  # appended to the user turn, as a prompt line's input
+        assert f"{row['instruction']}\n\n{row['input']}\n<|assistant|>\n" in line["prompt"]
+    else:  # the thinking was there, and is left out of what is printed
+        assert line["prompt"].endswith(f"{PERSONA} 생각:")
+        assert "(긍정)" in line["generation"] and line["response"] == line["generation"].split("(긍정)")[-1].strip()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--enable-thinking", "--think-end-token", "다."], "passed to the chat template: give --chat-template"),
         (["--chat-template", "--enable-thinking"], "--enable-thinking needs --think-end-token"),
+        (["--chat-template", "--system-prompt", "s"], "--system-prompt goes with --prompt-template chat"),
     ],
 )
 def test_generate_refuses_thinking_options_that_would_do_nothing(tmp_path, capsys, extra, message):
@@ -440,5 +475,19 @@ def test_generate_refuses_thinking_options_that_would_do_nothing(tmp_path, capsy
     argv = ["generate", "--model", str(MODEL), "--prompts", str(prompts), "--output", str(tmp_path / "o.jsonl")]
     assert main(argv + extra) == 2
     assert message in capsys.readouterr().err
-    assert main(["generate", "--model", str(MODEL), "--instruction", "x", "--think-end-token", "다."]) == 2
-    assert "--think-end-token apply to --prompts" in capsys.readouterr().err
+    assert main(["generate", "--model", str(MODEL), "--instruction", "x", *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--think-end-token", "다."], "--think-end-token with --instruction needs --chat-template"),
+        (["--chat-template", "--batch-size", "2"], "--batch-size applies to --prompts"),
+    ],
+)
+def test_generate_instruction_refuses_what_needs_a_prompt_file_or_the_chat_template(capsys, extra, message):
+    from polyplatypus.cli import main
+
+    assert main(["generate", "--model", str(MODEL), "--instruction", "x", *extra]) == 2
+    assert message in capsys.readouterr().err

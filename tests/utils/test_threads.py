@@ -87,7 +87,8 @@ def test_busy_cores_sees_busy_processes():
 
 
 def test_the_cli_sets_threads_before_torch_starts():
-    """`polyplatypus --threads 1 ...` reaches PyTorch in the command's process (and `off` leaves it be)."""
+    """`polyplatypus --threads 1 ...` (or `polyplatypus tasks --threads 1`) reaches PyTorch in the
+    command's process (and `off` leaves it be)."""
     script = (
         "import sys, polyplatypus.cli as cli\n"
         "import polyplatypus.tasks.command as tc\n"
@@ -97,11 +98,12 @@ def test_the_cli_sets_threads_before_torch_starts():
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     env["PYTHONPATH"] = str(SOURCES)
-    done = subprocess.run(
-        [sys.executable, "-c", script, "--threads", "1", "tasks"], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[-1] == "1"
+    for argv in (["--threads", "1", "tasks"], ["tasks", "--threads", "1"]):  # before or after the command
+        done = subprocess.run(
+            [sys.executable, "-c", script, *argv], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split()[-1] == "1", argv
     done = subprocess.run(
         [sys.executable, "-c", script, "--threads", "none", "tasks"],
         env=env,

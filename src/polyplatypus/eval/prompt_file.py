@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from polyplatypus.errors import ConfigError, DataError
@@ -101,11 +102,10 @@ def generation_kwargs(max_new_tokens: int, temperature: float, top_p: float, rep
     return kwargs
 
 
-def generate_prompt_file(
+def answer_prompts(
     model,
     tokenizer,
-    prompts: list[dict],
-    output,
+    rows: list[dict],
     *,
     template: str | None = None,
     chat_template: bool = False,
@@ -117,38 +117,55 @@ def generate_prompt_file(
     top_p: float = 1.0,
     repetition_penalty: float = 1.0,
     seed: int | None = None,
-    progress: bool = True,
-) -> int:
-    """Answer the prompts not yet in ``output``, appending each response as it finishes; returns
-    how many responses the output holds. ``think_end_token``: a thinking model's response is what
+    keep: Callable[[dict], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict]:
+    """The response line of each prompt line of ``rows`` (in their order), answered by the
+    evaluation's generation engine; ``keep`` is given each line as it finishes (the engine runs them
+    in token order, not the rows'). ``think_end_token``: a thinking model's response is what
     follows its last occurrence (as lm-eval's HFLM; the raw ``generation`` keeps the whole text)."""
     import torch
     from lm_eval.api.instance import Instance
-    from tqdm.auto import tqdm
 
     from polyplatypus.eval.lm_eval_cells import Generations, generate, make_lm
 
-    output = Path(output)
-    done = finished_indices(output)
-    todo = [row for row in prompts if row["index"] not in done]
     texts = [
         build_prompt(row, tokenizer, template=template, chat_template=chat_template, template_args=template_args)
-        for row in todo
+        for row in rows
     ]
     kwargs = generation_kwargs(max_new_tokens, temperature, top_p, repetition_penalty)
     requests = [
-        Instance(
-            request_type="generate_until",
-            doc=row,
-            arguments=(text, dict(kwargs)),
-            idx=0,
-            metadata=("prompts", row["index"], 1),
-        )
-        for row, text in zip(todo, texts)
+        Instance("generate_until", row, (text, dict(kwargs)), idx=0, metadata=("prompts", row["index"], 1))
+        for row, text in zip(rows, texts)
     ]
     if seed is not None:
         torch.manual_seed(seed)
     lm = make_lm(model, tokenizer, batch_size=batch_size, model_args={"think_end_token": think_end_token})
+
+    def response_line(number: int, record: dict) -> dict:
+        return {
+            **rows[number],
+            "prompt": texts[number],
+            "response": record["text"].strip(),
+            **{k: record.get(k) for k in ("generation", "stop_reason", "n_tokens")},
+        }
+
+    def finished(number: int, record: dict) -> None:
+        if keep is not None:
+            keep(response_line(number, record))
+
+    records = generate(lm, requests, Generations(keep=finished), progress=progress)
+    return [response_line(number, record) for number, record in enumerate(records)]
+
+
+def generate_prompt_file(model, tokenizer, prompts: list[dict], output, *, progress: bool = True, **options) -> int:
+    """Answer the prompts not yet in ``output`` (``options``: :func:`answer_prompts`'), appending
+    each response line as it finishes; returns how many responses the output holds."""
+    from tqdm.auto import tqdm
+
+    output = Path(output)
+    done = finished_indices(output)
+    todo = [row for row in prompts if row["index"] not in done]
     output.parent.mkdir(parents=True, exist_ok=True)
     started, tokens = time.monotonic(), 0
     with (
@@ -156,22 +173,15 @@ def generate_prompt_file(
         tqdm(total=len(prompts), initial=len(done), desc="generate", unit="prompt", disable=not progress) as bar,
     ):
 
-        def keep(number: int, record: dict) -> None:
+        def write(line: dict) -> None:
             nonlocal tokens
-            row = todo[number]
-            counted = record.get("n_tokens")
-            tokens += counted if isinstance(counted, int) else len(tokenizer(record["text"]).input_ids)
-            line = {
-                **row,
-                "prompt": texts[number],
-                "response": record["text"].strip(),
-                **{k: record.get(k) for k in ("generation", "stop_reason", "n_tokens")},
-            }
+            counted = line["n_tokens"]
+            tokens += counted if isinstance(counted, int) else len(tokenizer(line["response"]).input_ids)
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
             handle.flush()
             bar.set_postfix_str(f"{tokens / max(time.monotonic() - started, 1e-9):.1f} tok/s", refresh=False)
 
-        generate(lm, requests, Generations(keep=keep), progress=bar.update)
+        answer_prompts(model, tokenizer, todo, keep=write, progress=bar.update, **options)
     # responses were appended as they finished (documents run in token order, not file order):
     # once all are in, the file is put back in the prompts' order
     from polyplatypus.utils.io import atomic_write_jsonl

@@ -1,7 +1,8 @@
-"""The ``generate`` command: one instruction answered (:func:`polyplatypus.train.generate.generate`),
-or a prompt file answered by the evaluation's generation engine
-(:func:`polyplatypus.eval.prompt_file.generate_prompt_file`). It sits above ``train`` (the model and
-adapter loading, the trained template) and ``eval`` (the engine), which do not import each other."""
+"""The ``generate`` command: one instruction answered (:func:`polyplatypus.train.generate.generate`;
+with ``--chat-template``, by the engine below, as a prompt file's line), or a prompt file answered
+by the evaluation's generation engine (:func:`polyplatypus.eval.prompt_file.generate_prompt_file`).
+It sits above ``train`` (the model and adapter loading, the trained template) and ``eval`` (the
+engine), which do not import each other."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def register(subparsers) -> None:
         help="answer an instruction, or a file of prompts, with a (merged or base + adapter) model",
         description="Build the prompt with the template the model was trained with and print the response; with "
         "--prompts FILE.jsonl, answer every prompt of the file into --output (resumable, batched by the "
-        "evaluation's generation engine).",
+        "evaluation's generation engine). --chat-template puts the instruction(s) in the tokenizer's chat "
+        "template, answered by that engine (with a thinking model's options: --think-end-token, --enable-thinking).",
     )
     add_flags(parser, GenerateConfig)
     parser.set_defaults(func=run_generate)
@@ -28,11 +30,26 @@ def run_generate(args: argparse.Namespace) -> int:
     from polyplatypus.train.config import GenerateConfig
 
     config = GenerateConfig.from_args(args)
+    if config.prompts is None and not config.chat_template:
+        return run_one(args)  # the template the model was trained with
     if config.prompts is None:
-        return run_one(args)
+        print(answer_instruction(config))
+        return 0
     written = generate_file(config)
     print(f"{written} response(s) written to {config.output}")
     return 0
+
+
+def answer_instruction(config) -> str:
+    """``--instruction`` with ``--chat-template``: the response a prompt file holding this one
+    instruction (and ``--input``) gets from :func:`generate_file`, by the same engine."""
+    from polyplatypus.eval.prompt_file import answer_prompts
+    from polyplatypus.train.generate import load_for_generation
+
+    row = {"index": 1, "instruction": config.instruction, **({"input": config.input} if config.input else {})}
+    model, tokenizer, trained, _ = load_for_generation(config.model, adapter=config.adapter)
+    (line,) = answer_prompts(model, tokenizer, [row], **engine_options(config, trained))
+    return line["response"]
 
 
 def generate_file(config) -> int:
@@ -50,11 +67,13 @@ def generate_file(config) -> int:
         )
     prompts = read_prompts(config.prompts)  # a malformed line is named before the model loads
     model, tokenizer, trained, _ = load_for_generation(config.model, adapter=config.adapter)
-    return generate_prompt_file(
-        model,
-        tokenizer,
-        prompts,
-        config.output,
+    return generate_prompt_file(model, tokenizer, prompts, config.output, **engine_options(config, trained))
+
+
+def engine_options(config, trained: str) -> dict:
+    """The settings of ``generate`` that :func:`polyplatypus.eval.prompt_file.answer_prompts` takes
+    (``trained``: the template the model was trained with, unless --prompt-template)."""
+    return dict(
         template=config.prompt_template or trained,
         chat_template=config.chat_template,
         template_args=config.template_args,

@@ -206,7 +206,9 @@ class GenerateConfig(Settings):
         None, description="template name, .json file or chat (default: the trained one, else alpaca)"
     )
     system_prompt: Annotated[str | None, Flag(metavar="TEXT")] = Field(
-        None, description="with the chat template: the system message (default: the one trained with, if any)"
+        None,
+        description="with --prompt-template chat: the system message (default: the one trained with, if any; "
+        "refused with --chat-template)",
     )
     max_new_tokens: StrictInt = Field(256, ge=0, description="longest response in tokens")
     temperature: Number = Field(0.0, ge=0, description="0 decodes greedily; above 0 samples")
@@ -224,15 +226,16 @@ class GenerateConfig(Settings):
     )
     chat_template: StrictBool = Field(
         False,
-        description="with --prompts: put each instruction in the tokenizer's chat template (a user turn) "
-        "instead of --prompt-template",
+        description="put the instruction (or each of --prompts) in the tokenizer's chat template, as the only "
+        "(user) turn, instead of --prompt-template; answered by the --prompts engine",
     )
     batch_size: StrictInt = Field(8, ge=1, description="with --prompts: prompts generated together")
     # thinking models, as eval's options of the same names (lm-eval's HFLM model arguments)
     think_end_token: Annotated[str | None, BeforeValidator(think_end_token_text), Flag(metavar="TEXT|ID")] = Field(
         None,
-        description="with --prompts: the text (e.g. '</think>') or token id (digits) that ends a thinking model's "
-        "reasoning; the response is what follows its last occurrence ('generation' keeps the whole text)",
+        description="with --prompts or --chat-template: the text (e.g. '</think>') or token id (digits) that ends "
+        "a thinking model's reasoning; the response is what follows its last occurrence (--prompts: "
+        "'generation' keeps the whole text)",
     )
     enable_thinking: StrictBool | None = Field(
         None,
@@ -262,12 +265,21 @@ class GenerateConfig(Settings):
             raise ValueError("give --instruction TEXT (one answer) or --prompts FILE.jsonl (many), not both")
         if (self.prompts is None) != (self.output is None):
             raise ValueError("--prompts and --output go together")
-        if self.prompts is None and (self.chat_template or self.batch_size != 8 or self.think_end_token is not None):
-            raise ValueError("--chat-template, --batch-size and --think-end-token apply to --prompts")
+        if self.prompts is None and self.batch_size != 8:
+            raise ValueError("--batch-size applies to --prompts (--instruction is one prompt)")
         if not self.chat_template and (self.enable_thinking is not None or self.chat_template_args is not None):
             raise ValueError(
-                "--enable-thinking and --chat-template-args are passed to the chat template: give "
-                "--prompts with --chat-template"
+                "--enable-thinking and --chat-template-args are passed to the chat template: give --chat-template"
+            )
+        if self.prompts is None and self.think_end_token is not None and not self.chat_template:
+            raise ValueError(
+                "--think-end-token with --instruction needs --chat-template (without it the instruction goes "
+                "in the template the model was trained with)"
+            )
+        if self.chat_template and self.system_prompt is not None:
+            raise ValueError(
+                "--chat-template sends the instruction as the only (user) turn: --system-prompt goes with "
+                "--prompt-template chat (--instruction without --chat-template)"
             )
         if self.enable_thinking and self.think_end_token is None:  # as lm-eval's HFLM
             raise ValueError("--enable-thinking needs --think-end-token (the text or token id that ends the thinking)")
