@@ -240,12 +240,21 @@ class ForwardCount:
         return taken
 
 
-def compare(model, tokenizer, shape: str, contexts: list[str], max_gen_toks: int, batch: int, repeats: int) -> dict:
+def compare(
+    model,
+    tokenizer,
+    shape: str,
+    contexts: list[str],
+    max_gen_toks: int,
+    batch: int,
+    repeats: int,
+    near_ties: str = "redecide",
+) -> dict:
     from lm_eval.models.huggingface import HFLM
 
     from polyplatypus.eval.lm_eval_engine import SharedContextLM
 
-    ours = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, device="cpu")
+    ours = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, device="cpu", near_ties=near_ties)
     if batch == "auto":  # hf's own "auto" probes by forwarding max_length-wide batches: not affordable on a CPU,
         # so hf gets the row count our "auto" chose (the key/value budget, at most MAX_CPU_ROWS on a CPU)
         from polyplatypus.eval.generation import MAX_CPU_ROWS, auto_rows
@@ -264,6 +273,7 @@ def compare(model, tokenizer, shape: str, contexts: list[str], max_gen_toks: int
         hf_times.append(hf_time)
         our_times.append(our_time)
         same = same and got == want
+        differing = sum(a != b for a, b in zip(got, want))  # half precision: hf's text moves with its batch size
     count.handle.remove()
     counters = ours.generation_counters
     lengths = sorted(r.n_tokens for r in ours.last_generated)
@@ -276,6 +286,7 @@ def compare(model, tokenizer, shape: str, contexts: list[str], max_gen_toks: int
         ours_s=round(our_time, 3),
         speedup=round(hf_time / our_time, 2),
         same=same,
+        differing=differing,
         positions=counters.positions_forwarded,
         hf_forwards=hf_calls,
         ours_forwards=our_calls,
@@ -285,6 +296,9 @@ def compare(model, tokenizer, shape: str, contexts: list[str], max_gen_toks: int
         padding=counters.padding_positions,
         redone=counters.redone,
         redone_positions=counters.redone_positions,
+        near_ties=near_ties,
+        near_ties_kept=counters.near_ties_kept,
+        dtype=str(model.dtype).removeprefix("torch."),
         stops="/".join(sorted({r.stop_reason for r in ours.last_generated})),
         tokens=sum(lengths),
         lengths=f"{lengths[0]}/{statistics.median(lengths):g}/{lengths[-1]}",
@@ -312,11 +326,12 @@ def run(args, lengths: str, model, tokenizer, eos: EosRow) -> list[dict]:
         repeats = [int(r) for r in args.repeats.split(",")]
         batches = [b if b == "auto" else int(b) for b in args.batch_sizes.split(",")]
         for batch, times in zip(batches, repeats + repeats[-1:] * 9):
-            row = dict(mode=lengths, eos_scale=scale, docs=len(contexts)) | compare(
-                model, tokenizer, shape, contexts, max_gen_toks, batch, times
-            )
-            rows.append(row)
-            print(json.dumps(row, ensure_ascii=False), flush=True)
+            for near_ties in args.near_ties.split(","):
+                row = dict(mode=lengths, eos_scale=scale, docs=len(contexts)) | compare(
+                    model, tokenizer, shape, contexts, max_gen_toks, batch, times, near_ties
+                )
+                rows.append(row)
+                print(json.dumps(row, ensure_ascii=False), flush=True)
     eos.set(None)
     return rows
 
@@ -352,10 +367,22 @@ def main():
     parser.add_argument("--limit-docs", type=int, default=8)
     parser.add_argument("--limit-batch-sizes", default="1,8")
     parser.add_argument("--limit-repeats", default="1")
+    parser.add_argument(
+        "--dtype",
+        default="float32",
+        choices=["float32", "bfloat16", "float16"],
+        help="the model's dtype (half precision: near ties are frequent, see --near-ties)",
+    )
+    parser.add_argument(
+        "--near-ties",
+        default="redecide",
+        help="ours: redecide (the text is hf's at batch 1), keep (the batch's token), or both: redecide,keep",
+    )
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     torch.set_num_threads(1)
     model, tokenizer = build(args.tokenizer, args.sizes, args.train_steps, args.max_positions)
+    model = model.to(getattr(torch, args.dtype))
     eos = EosRow(model, tokenizer.eos_token_id)
     rows = []
     for lengths in args.lengths.split(","):

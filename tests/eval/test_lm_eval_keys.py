@@ -321,3 +321,21 @@ def test_near_ties_kept_is_part_of_the_key_and_the_samples(generative, tmp_path,
     assert _said(capsys, task) == "near ties (keep → redecide)"
     assert main([*command, "--tasks", "copa", "--near-ties", "keep"]) == 2
     assert "--near-ties apply to lm_eval: tasks only" in capsys.readouterr().err
+
+
+def test_a_cell_mostly_redecided_points_at_near_ties_keep(generative, tmp_path, capsys):
+    """In bf16 most generation steps of a small model are near ties: the batch-1 path does most of
+    the work, and the run says so, naming --near-ties keep; under keep it says nothing."""
+    from polyplatypus.cli import main
+
+    model, folder = generative
+    command = ["eval", "--model", f"m={model}", "--tasks", "lm_eval:copa_gen_local", "--shots", "0", "--limit", "4"]
+    command += ["--include-path", str(folder), "--dtype", "bfloat16", "--no-progress", "--gen-kwargs", "max_gen_toks=6"]
+    assert main([*command, "--output", str(tmp_path / "exact")]) == 0
+    (cell,) = (tmp_path / "exact" / "cells").glob("*/*.json")
+    work = json.loads(cell.read_text(encoding="utf-8"))["generation_work"]
+    said = capsys.readouterr().err
+    assert work["redone_positions"] > work["positions_forwarded"] / 2
+    assert "re-decided by hf's batch-1 path" in said and "--near-ties keep" in said
+    assert main([*command, "--output", str(tmp_path / "kept"), "--near-ties", "keep"]) == 0
+    assert "--near-ties keep" not in capsys.readouterr().err

@@ -624,7 +624,21 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
         cell = grid.store.write_cell(
             spec, file_stem(built.name), built.shots, cell, samples if config.log_samples else None
         )
+    _say_if_mostly_redecided(spec, built.name, built.shots, metrics.get("generation_work"))
     return cell
+
+
+def _say_if_mostly_redecided(spec: ModelSpec, name: str, shots: int, work: dict | None) -> None:
+    """Point at --near-ties keep when re-deciding near ties by the batch-1 path took most of the
+    work (half precision: most documents have one), where batching gained little."""
+    if work and is_main_process() and work.get("redone_positions", 0) > work.get("positions_forwarded", 0) / 2:
+        print(
+            f"eval: {spec.label} {name} {shots}-shot: {work['redone']} generation step(s) near a tie were "
+            f"re-decided by hf's batch-1 path ({work['redone_positions']:,} of {work['positions_forwarded']:,} "
+            "positions forwarded), so that the text equals hf at batch size 1; --near-ties keep takes the "
+            "batch's own token there instead (much faster; docs/tasks.md)",
+            file=sys.stderr,
+        )
 
 
 def discard_cells_made_otherwise(config: EvalConfig) -> list:
