@@ -147,3 +147,19 @@ def test_prompts_under_several_processes_are_refused_before_the_model_loads(tmp_
     assert main(["generate", "--model", str(MODEL), "--prompts", str(prompts), "--output", str(out)]) == 2
     assert "generate --prompts runs in one process, not 2" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_near_ties_keep_counts_them_per_response(tmp_path, monkeypatch, capsys):
+    """--near-ties keep reaches the engine: each response line counts its steps near a tie taken from
+    the batch (every step, with the near-tie test made to say so); --instruction refuses it."""
+    from polyplatypus.eval import generation
+
+    monkeypatch.setattr(generation, "logits_near_tie", lambda top, runner_up, dtype: True)
+    prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS)
+    out = tmp_path / "answers.jsonl"
+    command = ["generate", "--model", str(MODEL), "--prompts", str(prompts), "--output", str(out)]
+    assert main([*command, "--max-new-tokens", "6", "--near-ties", "keep"]) == 0
+    lines = read(out)
+    assert len(lines) == 4 and all(line["near_ties_kept"] == line["n_tokens"] > 0 for line in lines)
+    assert main(["generate", "--model", str(MODEL), "--instruction", "x", "--near-ties", "keep"]) == 2
+    assert "--near-ties applies to --prompts" in capsys.readouterr().err

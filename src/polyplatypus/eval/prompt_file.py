@@ -113,6 +113,7 @@ def answer_prompts(
     think_end_token: str | None = None,
     max_new_tokens: int = 256,
     batch_size: int = 8,
+    near_ties: str = "redecide",
     temperature: float = 0.0,
     top_p: float = 1.0,
     repetition_penalty: float = 1.0,
@@ -140,7 +141,9 @@ def answer_prompts(
     ]
     if seed is not None:
         torch.manual_seed(seed)
-    lm = make_lm(model, tokenizer, batch_size=batch_size, model_args={"think_end_token": think_end_token})
+    lm = make_lm(
+        model, tokenizer, batch_size=batch_size, model_args={"think_end_token": think_end_token}, near_ties=near_ties
+    )
 
     def response_line(number: int, record: dict) -> dict:
         return {
@@ -148,6 +151,7 @@ def answer_prompts(
             "prompt": texts[number],
             "response": record["text"].strip(),
             **{k: record.get(k) for k in ("generation", "stop_reason", "n_tokens")},
+            **({"near_ties_kept": record["near_ties_kept"]} if record.get("near_ties_kept") is not None else {}),
         }
 
     def finished(number: int, record: dict) -> None:

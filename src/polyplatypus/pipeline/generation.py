@@ -80,6 +80,7 @@ def engine_options(config, trained: str) -> dict:
         think_end_token=config.think_end_token,
         max_new_tokens=config.max_new_tokens,
         batch_size=config.batch_size,
+        near_ties=config.near_ties,
         temperature=config.temperature,
         top_p=config.top_p,
         repetition_penalty=config.repetition_penalty,

@@ -230,6 +230,12 @@ class GenerateConfig(Settings):
         "(user) turn, instead of --prompt-template; answered by the --prompts engine",
     )
     batch_size: StrictInt = Field(8, ge=1, description="with --prompts: prompts generated together")
+    near_ties: Literal["redecide", "keep"] = Field(
+        "redecide",
+        description="with --prompts, greedy decoding, at a step whose top two logits are within rounding: redecide "
+        "it as the prompt alone (batch size 1) would, so that the responses do not depend on --batch-size (slow in "
+        "bfloat16/float16, where such steps are frequent), or keep the batch's own token (fast)",
+    )
     # thinking models, as eval's options of the same names (lm-eval's HFLM model arguments)
     think_end_token: Annotated[str | None, BeforeValidator(think_end_token_text), Flag(metavar="TEXT|ID")] = Field(
         None,
@@ -254,6 +260,7 @@ class GenerateConfig(Settings):
         "output",
         "chat_template",
         "batch_size",
+        "near_ties",
         "think_end_token",
         "enable_thinking",
         "chat_template_args",
@@ -267,6 +274,8 @@ class GenerateConfig(Settings):
             raise ValueError("--prompts and --output go together")
         if self.prompts is None and self.batch_size != 8:
             raise ValueError("--batch-size applies to --prompts (--instruction is one prompt)")
+        if self.prompts is None and self.near_ties != "redecide":
+            raise ValueError("--near-ties applies to --prompts, generated in batches (--instruction is one prompt)")
         if not self.chat_template and (self.enable_thinking is not None or self.chat_template_args is not None):
             raise ValueError(
                 "--enable-thinking and --chat-template-args are passed to the chat template: give --chat-template"
