@@ -234,3 +234,26 @@ def test_stats_command_counts_each_kind(tmp_path, tiny_gptneox_dir, capsys):
     assert "output = assistant turns + end of turn" in capsys.readouterr().out
     tokens = json.loads((tmp_path / "t.json").read_text(encoding="utf-8"))["tokens"]
     assert tokens["prompt_template"] == "chat" and tokens["full"]["count"] == 3
+
+
+def test_chat_token_lengths_render_what_training_keeps(tmp_path, tiny_gptneox_dir):
+    """Curate keeps a message's other keys in its output, but training renders role and content only:
+    token lengths are measured on those, so a template that reads another key does not count it."""
+    reads_extra = (
+        "{% for m in messages %}{{ m['role'] + ':' + m['content'] + (m['note'] if m['note'] is defined else '') }}"
+        "{{ '<|im_end|>' }}{% endfor %}{% if add_generation_prompt %}{{ 'assistant:' }}{% endif %}"
+    )
+    tokenizer = chat_tokenizer(tiny_gptneox_dir, "chatml", template=reads_extra)
+    plain, noted = turns(WEATHER, "맑겠습니다."), turns(WEATHER, "맑겠습니다.")
+    noted["messages"][1]["note"] = " 아주 긴 메모가 여기에 붙어 있습니다" * 10
+    lengths = [
+        curate(
+            [str(write_jsonl(tmp_path / f"{name}.jsonl", [row]))],
+            tmp_path / f"{name}-out.jsonl",
+            tokenizer=tokenizer,
+            prompt_template="chat",
+        )["stats"]["tokens"]["full"]["max"]
+        for name, row in (("plain", plain), ("noted", noted))
+    ]
+    assert lengths[0] == lengths[1]
+    assert json.loads((tmp_path / "noted-out.jsonl").read_text(encoding="utf-8"))["messages"][1]["note"]

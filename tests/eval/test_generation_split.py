@@ -120,14 +120,20 @@ def test_a_process_generates_only_its_share_and_gets_every_record_back(monkeypat
             return [ord(c) for c in request.args[0]]
 
         def generate_until(self, requests, disable_tqdm=False):
+            from polyplatypus.eval.generation import GenerationCounters
+
             for position, request in enumerate(requests):
                 asked.append(request.args[0])
                 self.on_generated(position, request.args[0] + "!")
+            self.generation_counters = GenerationCounters(
+                documents=len(requests), positions_forwarded=10 * len(requests)
+            )
             return [request.args[0] + "!" for request in requests]
 
     todo = [0, 1, 3, 4, 5]  # request 2 was kept by an earlier run
     mine, theirs = contiguous_shares([[ord(c) for c in prompts[n]] for n in todo], [8] * len(todo), 2)
-    other = [(1, [(todo[i], {"text": prompts[todo[i]] + "?"}) for i in theirs])]  # process 1's gather part
+    theirs_work = {"documents": len(theirs), "positions_forwarded": 7}  # process 1's engine counters
+    other = [(1, [(todo[i], {"text": prompts[todo[i]] + "?"}) for i in theirs], theirs_work)]  # its gather part
     monkeypatch.setattr(
         distributed, "distributed_state", lambda: types.SimpleNamespace(process_index=0, num_processes=2)
     )
@@ -139,3 +145,5 @@ def test_a_process_generates_only_its_share_and_gets_every_record_back(monkeypat
     expected = {todo[i]: prompts[todo[i]] + "!" for i in mine} | {todo[i]: prompts[todo[i]] + "?" for i in theirs}
     assert [r["text"] for r in records] == [expected.get(n, "kept") for n in range(len(prompts))]
     assert generations.per_process == [len(mine), len(theirs)]
+    # what the engines forwarded, summed over the processes (the record's generation_work)
+    assert generations.work["documents"] == len(todo) and generations.work["positions_forwarded"] == 10 * len(mine) + 7

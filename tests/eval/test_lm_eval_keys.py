@@ -291,11 +291,16 @@ def test_the_command_names_a_changed_flag(generative, tmp_path, capsys):
     assert _said(capsys, task) == "generation settings (gen_kwargs: max_gen_toks 4 → 6), chat template (off → on)"
 
 
-def test_near_ties_kept_is_part_of_the_key_and_the_samples(generative, tmp_path, capsys):
+def test_near_ties_kept_is_part_of_the_key_and_the_samples(generative, tmp_path, capsys, monkeypatch):
     """--near-ties keep changes what decides the text: the cell is recomputed naming it, the record
-    and every sample line count the near ties taken from the batch; back to redecide, it is named
-    again, and a cell made before the option existed (no near_ties recorded) keeps its key."""
+    and every sample line count the near ties taken from the batch (every step here: the near-tie
+    test is made to say so); back to redecide, it is named again, and a cell made under the default
+    records no near_ties (cells made before the option keep their key). A multiple-choice cell,
+    whose scores it does not touch, keeps its key under either."""
     from polyplatypus.cli import main
+    from polyplatypus.eval import generation
+
+    monkeypatch.setattr(generation, "logits_near_tie", lambda top, runner_up, dtype: True)
 
     model, folder = generative
     task = "copa_gen_local"
@@ -314,13 +319,17 @@ def test_near_ties_kept_is_part_of_the_key_and_the_samples(generative, tmp_path,
     assert kept["request_options"]["near_ties"] == "keep" and kept["fingerprint"] != default["fingerprint"]
     lines = [json.loads(line) for line in next((out / "samples").glob("*/*.jsonl")).read_text().splitlines()]
     assert lines and all(isinstance(line["near_ties_kept"], int) for line in lines)
-    assert kept["generation_work"]["near_ties_kept"] == sum(
-        {line["doc_id"]: line["near_ties_kept"] for line in lines}.values()
-    )
+    per_document = {line["doc_id"]: line["near_ties_kept"] for line in lines}
+    assert kept["generation_work"]["near_ties_kept"] == sum(per_document.values()) == kept["generated_tokens"] > 0
     assert main(command) == 0
     assert _said(capsys, task) == "near ties (keep → redecide)"
     assert main([*command, "--tasks", "copa", "--near-ties", "keep"]) == 2
     assert "--near-ties apply to lm_eval: tasks only" in capsys.readouterr().err
+    choice = [*command, "--tasks", "lm_eval:copa_choice_local"]
+    assert main(choice) == 0
+    capsys.readouterr()
+    assert main([*choice, "--near-ties", "keep"]) == 0
+    assert _said(capsys, "copa_choice_local") == "reused"
 
 
 def test_a_cell_mostly_redecided_points_at_near_ties_keep(generative, tmp_path, capsys):

@@ -163,3 +163,15 @@ def test_near_ties_keep_counts_them_per_response(tmp_path, monkeypatch, capsys):
     assert len(lines) == 4 and all(line["near_ties_kept"] == line["n_tokens"] > 0 for line in lines)
     assert main(["generate", "--model", str(MODEL), "--instruction", "x", "--near-ties", "keep"]) == 2
     assert "--near-ties applies to --prompts" in capsys.readouterr().err
+
+
+def test_sampling_with_the_engine_is_refused_before_the_model_loads(tmp_path, capsys):
+    """The --prompts engine decodes greedily: --temperature above 0 is refused by the settings, with
+    no model loaded and no output file made (it used to fail after loading, leaving an empty file)."""
+    prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS)
+    out = tmp_path / "answers.jsonl"
+    command = ["generate", "--model", str(tmp_path / "no-such-model"), "--temperature", "0.7"]
+    assert main([*command, "--prompts", str(prompts), "--output", str(out)]) == 2
+    assert main([*command, "--instruction", "x", "--chat-template"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("--temperature above 0 samples") == 2 and not out.exists()

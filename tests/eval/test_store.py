@@ -50,6 +50,7 @@ def test_results_config_block_is_every_recorded_evalconfig_field():
         "think_end_token",
         "enable_thinking",
         "chat_template_args",
+        "near_ties",
         "data_source",
     ]
 

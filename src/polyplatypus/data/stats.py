@@ -96,7 +96,10 @@ def example_lengths(records: Sequence[dict], tokenizer, template) -> tuple[list[
         from polyplatypus.data.chat import tokenize_conversations, use_chat_template
 
         fmt = use_chat_template(tokenizer, source=getattr(tokenizer, "name_or_path", None) or "the tokenizer")
-        examples, _ = tokenize_conversations(fmt, [(conversation(r), {}) for r in records], cutoff_len=_NO_LIMIT)
+        # as training renders them: each message's role and content only (curate keeps other keys, which a
+        # template could read)
+        messages = [[{"role": m["role"], "content": m["content"]} for m in conversation(r)] for r in records]
+        examples, _ = tokenize_conversations(fmt, [(m, {}) for m in messages], cutoff_len=_NO_LIMIT)
     else:
         examples = tokenize_records(records, tokenizer, template, cutoff_len=_NO_LIMIT)
     full = [len(e.input_ids) for e in examples]

@@ -13,6 +13,8 @@ from polyplatypus.errors import ConfigError
 from polyplatypus.models.loading import DTYPES
 from polyplatypus.settings import Flag, PathText, Settings, comma_list
 from polyplatypus.tasks.lm_eval_tasks import (
+    DEFAULT_NEAR_TIES,
+    NearTies,
     is_lm_eval_name,
     parse_chat_template_args,
     require_lm_eval,
@@ -119,13 +121,6 @@ class EvalConfig(Settings):
     system_instruction: Annotated[str | None, Flag(metavar="TEXT")] = Field(
         None, description="system instruction before each lm_eval: prompt (a system turn under a chat template)"
     )
-    near_ties: Literal["redecide", "keep"] = Field(
-        "redecide",
-        description="generative lm_eval: tasks, at a step whose top two logits are within rounding of each other: "
-        "redecide it by lm-eval hf's batch-1 path, so that the text equals hf at batch size 1 (frequent, and slow, "
-        "in bfloat16/float16), or keep the batch's own token (fast; the text may differ from batch 1 at those "
-        "steps, as hf's own does at batch sizes above 1; each sample line counts them)",
-    )
     # Thinking models, as lm-eval's HFLM model arguments of the same names (docs/tasks.md "Thinking models")
     think_end_token: Annotated[str | None, BeforeValidator(think_end_token_text), Flag(metavar="TEXT|ID")] = Field(
         None,
@@ -146,6 +141,13 @@ class EvalConfig(Settings):
         None,
         description="more arguments for the chat template (with --apply-chat-template), as KEY=VALUE,... "
         "(typed as --gen-kwargs) or a JSON object, e.g. reasoning_effort=low",
+    )
+    near_ties: NearTies = Field(
+        DEFAULT_NEAR_TIES,
+        description="generative lm_eval: tasks, at a step whose top two logits are within rounding of each other: "
+        "redecide it by lm-eval hf's batch-1 path, so that the text equals hf at batch size 1 (such steps can be "
+        "frequent in bfloat16/float16, and this slow), or keep the batch's own token (fast; the text may differ from batch 1 at those "
+        "steps, as hf's own does at batch sizes above 1; each sample line counts them)",
     )
 
     # Where and how results are shown or kept, not what they are: left out of results.json's

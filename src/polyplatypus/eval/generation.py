@@ -32,6 +32,7 @@ import torch
 from polyplatypus.errors import ConfigError
 from polyplatypus.eval.precision import logits_near_tie
 from polyplatypus.models.attention import sliding_window
+from polyplatypus.tasks.lm_eval_tasks import DEFAULT_NEAR_TIES, NEAR_TIES
 
 MAX_CPU_ROWS = 64  # on CPU more rows stop paying: decoding becomes matrix-matrix work
 MEMORY_FRACTION = 0.5  # of the free memory, for the rows' key/value cache
@@ -41,8 +42,6 @@ MEMORY_FRACTION = 0.5  # of the free memory, for the rows' key/value cache
 REFORWARD_LIMIT = 4
 PREFILL_PADDING = 0.03  # right padding allowed in a run prefilled together, as a share of its real positions
 PADDING_ALLOWANCE = 32  # plus this many positions: fewer than one forward's fixed cost
-# what the engine does at a step whose top two logits are within rounding (GenerationEngine)
-NEAR_TIES = ("redecide", "keep")
 # room a decode cache keeps beyond its positions: at least this many, or an eighth of them
 CACHE_RESERVE = 64
 
@@ -546,7 +545,7 @@ class GenerationEngine:
         *,
         rows: int | str,
         reference: Callable[[list[int]], list[int]],
-        near_ties: str = "redecide",
+        near_ties: str = DEFAULT_NEAR_TIES,
     ):
         check_cache_layout(model)
         if near_ties not in NEAR_TIES:

@@ -20,7 +20,7 @@ from polyplatypus.eval.distributed import (
     score_split,
 )
 from polyplatypus.eval.metrics import accuracy, macro_f1
-from polyplatypus.tasks.lm_eval_tasks import GENERATIVE, LmEvalCell, lm_eval_target
+from polyplatypus.tasks.lm_eval_tasks import DEFAULT_NEAR_TIES, GENERATIVE, LmEvalCell, lm_eval_target
 from polyplatypus.utils.quiet import without_log_message
 
 # What a record keeps of lm-eval's results dict (the lm-eval-format results files are written from it)
@@ -67,7 +67,7 @@ def make_lm(
     scorer: str = "shared",
     progress: Callable[[float], None] | None = None,
     model_args: dict | None = None,
-    near_ties: str = "redecide",
+    near_ties: str = DEFAULT_NEAR_TIES,
 ):
     """Our lm-eval engine around an already loaded model, splitting documents across processes;
     ``model_args``: HFLM's thinking-model arguments (a cell's ``model_args``); ``near_ties``: what
@@ -243,13 +243,14 @@ def _record(lm, position: int, text: str, extra: tuple) -> dict:
     """What is known of one finished generation: the engine's record (passed to ``on_generated``
     as a third argument, or in ``lm.last_generated`` after the call; a dict or an object with
     these attributes) or the text alone."""
-    fields = ("generation", "stop_reason", "n_tokens", "near_ties_kept")
+    fields = ("generation", "stop_reason", "n_tokens")
     last = getattr(lm, "last_generated", None) or []
     found = extra[0] if extra else (last[position] if position < len(last) else None)
     if found is None:
         return {"text": text, **{k: None for k in fields}}
     get = found.get if isinstance(found, dict) else (lambda k: getattr(found, k, None))
-    return {"text": text, **{k: get(k) for k in fields}}
+    kept = get("near_ties_kept")  # near_ties="keep" only
+    return {"text": text, **{k: get(k) for k in fields}, **({"near_ties_kept": kept} if kept is not None else {})}
 
 
 def _share(lm, requests: list, todo: list[int]) -> list[int]:
@@ -352,7 +353,7 @@ def score_lm_eval_cell(
         scorer=scorer,
         progress=progress,
         model_args=cell.model_args,
-        near_ties=cell.options.get("near_ties") or "redecide",
+        near_ties=cell.options.get("near_ties") or DEFAULT_NEAR_TIES,
     )
     instances = cell.all_instances()
     for inst in instances:

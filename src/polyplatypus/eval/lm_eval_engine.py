@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 import torch
 
 from polyplatypus.eval.scorer import EncodedDoc, ScoredDoc
-from polyplatypus.tasks.lm_eval_tasks import require_lm_eval
+from polyplatypus.tasks.lm_eval_tasks import DEFAULT_NEAR_TIES, NEAR_TIES, require_lm_eval
 
 require_lm_eval()
 
@@ -104,10 +104,13 @@ class SharedContextLM(HFLM):
     """
 
     def __init__(
-        self, *args, rescore_near_ties: bool = True, near_ties: str = "redecide", scorer: str = "shared", **kwargs
+        self,
+        *args,
+        rescore_near_ties: bool = True,
+        near_ties: str = DEFAULT_NEAR_TIES,
+        scorer: str = "shared",
+        **kwargs,
     ):
-        from polyplatypus.eval.generation import NEAR_TIES
-
         refuse_ignored_options(kwargs)
         if near_ties not in NEAR_TIES:
             raise ValueError(f"near_ties is one of {', '.join(NEAR_TIES)}, got {near_ties!r}")

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from polyplatypus.errors import ConfigError, DataError
+from polyplatypus.tasks.lm_eval_tasks import DEFAULT_NEAR_TIES
 
 STOP_FREE: list[str] = []  # no stop strings: HFLM stops at the tokenizer's EOS (and max_gen_toks)
 
@@ -113,7 +114,7 @@ def answer_prompts(
     think_end_token: str | None = None,
     max_new_tokens: int = 256,
     batch_size: int = 8,
-    near_ties: str = "redecide",
+    near_ties: str = DEFAULT_NEAR_TIES,
     temperature: float = 0.0,
     top_p: float = 1.0,
     repetition_penalty: float = 1.0,

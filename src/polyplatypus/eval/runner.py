@@ -37,7 +37,7 @@ from polyplatypus.eval.scorer import RequestScorer
 from polyplatypus.eval.store import OUTPUT_ENTRIES, ResultsStore, folder_settings, public_record
 from polyplatypus.models.integrity import check_model_folder
 from polyplatypus.models.loading import load_model, load_tokenizer, model_dtype_name, resolve_source
-from polyplatypus.tasks.lm_eval_tasks import file_stem, is_lm_eval_name
+from polyplatypus.tasks.lm_eval_tasks import DEFAULT_NEAR_TIES, file_stem, is_lm_eval_name
 from polyplatypus.tasks.registry import ChoiceTask, get_task
 from polyplatypus.utils import outputs
 from polyplatypus.utils.hub import check_hub_needs
@@ -304,7 +304,7 @@ def _refuse_lm_eval_options(config: EvalConfig, reference: list) -> None:
             ("--enable-thinking", config.enable_thinking is not None),
             ("--chat-template-args", config.chat_template_args is not None),
             ("--predict-only", config.predict_only),
-            ("--near-ties", config.near_ties != "redecide"),
+            ("--near-ties", config.near_ties != DEFAULT_NEAR_TIES),
         )
         if value
     ]

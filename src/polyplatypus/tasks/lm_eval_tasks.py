@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence, get_args
 
 from polyplatypus.errors import ConfigError, DataError
 from polyplatypus.utils.quiet import labelled_bars
@@ -49,6 +49,14 @@ SCORED_OUTPUT_TYPES = ("multiple_choice", "loglikelihood", "generate_until")
 GENERATIVE = "generate_until"
 
 
+# What generation does at a step whose top two logits are within rounding of each other
+# (polyplatypus.eval.generation.GenerationEngine): "redecide" it by HFLM's batch-1 path (the text is
+# HFLM's at batch size 1), or "keep" the batch's own token (counted).
+NearTies = Literal["redecide", "keep"]
+NEAR_TIES: tuple[str, ...] = get_args(NearTies)
+DEFAULT_NEAR_TIES = "redecide"
+
+
 @dataclass(frozen=True)
 class RequestOptions:
     """How requests are built and scored beyond the task files, as ``lm_eval.simple_evaluate``'s
@@ -63,9 +71,8 @@ class RequestOptions:
     apply_chat_template: bool = False
     fewshot_as_multiturn: bool = False
     chat_template: Any = None
-    # generation at a step whose top two logits are within rounding: "redecide" (the text is
-    # HFLM's at batch 1) or "keep" the batch's own token (polyplatypus.eval.generation)
-    near_ties: str = "redecide"
+    # generation at a step whose top two logits are within rounding (NearTies)
+    near_ties: str = DEFAULT_NEAR_TIES
     # HFLM's thinking-model arguments (lm-eval's --model_args), see model_args()
     think_end_token: str | None = None
     enable_thinking: bool | None = None
@@ -89,7 +96,7 @@ class RequestOptions:
             "system_instruction": self.system_instruction,
             "apply_chat_template": self.apply_chat_template,
             "fewshot_as_multiturn": self.fewshot_as_multiturn and self.apply_chat_template,
-            "near_ties": None if self.near_ties == "redecide" else self.near_ties,  # cells made before keep their key
+            "near_ties": None if self.near_ties == DEFAULT_NEAR_TIES else self.near_ties,  # older cells keep their key
         }
         return {k: v for k, v in values.items() if v not in (None, False)}
 
@@ -638,6 +645,8 @@ def build_cell(
         cell.versions[group_name] = group.version
     if options.enable_thinking:
         _refuse_thinking_for_choices(cell)
+    if not cell.generative:  # it decides generated text only: a multiple-choice cell keeps its key
+        cell.options.pop("near_ties", None)
     cell.fingerprint_parts = key_parts(cell)
     cell.fingerprint = _digest(cell.fingerprint_parts)
     cell.data_source = describe_datasets(task.config for task in loaded["tasks"].values())
@@ -840,7 +849,7 @@ def _shown(value, option: str = "") -> str:
     if option in ("apply_chat_template", "fewshot_as_multiturn", "predict_only"):
         return "on" if value else "off"
     if option == "near_ties":
-        return value or "redecide"
+        return value or DEFAULT_NEAR_TIES
     if value is _UNSET or value is None:
         return "not given"
     if isinstance(value, str):

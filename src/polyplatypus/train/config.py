@@ -17,7 +17,13 @@ from pydantic import BeforeValidator, Field, StrictBool, StrictInt, field_valida
 from polyplatypus.data.templates import CHAT
 from polyplatypus.models.loading import DTYPES
 from polyplatypus.settings import Flag, Number, PathText, Settings, comma_list
-from polyplatypus.tasks.lm_eval_tasks import parse_chat_template_args, template_kwargs, think_end_token_text
+from polyplatypus.tasks.lm_eval_tasks import (
+    DEFAULT_NEAR_TIES,
+    NearTies,
+    parse_chat_template_args,
+    template_kwargs,
+    think_end_token_text,
+)
 
 LR_SCHEDULERS = (
     "linear",
@@ -211,7 +217,9 @@ class GenerateConfig(Settings):
         "refused with --chat-template)",
     )
     max_new_tokens: StrictInt = Field(256, ge=0, description="longest response in tokens")
-    temperature: Number = Field(0.0, ge=0, description="0 decodes greedily; above 0 samples")
+    temperature: Number = Field(
+        0.0, ge=0, description="0 decodes greedily; above 0 samples (--instruction without --chat-template)"
+    )
     top_p: Number = Field(1.0, gt=0, le=1, description="nucleus sampling (when sampling)")
     repetition_penalty: Number = Field(1.0, gt=0, description="transformers' repetition penalty")
     seed: StrictInt | None = Field(None, description="seed for sampling")
@@ -230,8 +238,8 @@ class GenerateConfig(Settings):
         "(user) turn, instead of --prompt-template; answered by the --prompts engine",
     )
     batch_size: StrictInt = Field(8, ge=1, description="with --prompts: prompts generated together")
-    near_ties: Literal["redecide", "keep"] = Field(
-        "redecide",
+    near_ties: NearTies = Field(
+        DEFAULT_NEAR_TIES,
         description="with --prompts, greedy decoding, at a step whose top two logits are within rounding: redecide "
         "it as the prompt alone (batch size 1) would, so that the responses do not depend on --batch-size (slow in "
         "bfloat16/float16, where such steps are frequent), or keep the batch's own token (fast)",
@@ -274,7 +282,13 @@ class GenerateConfig(Settings):
             raise ValueError("--prompts and --output go together")
         if self.prompts is None and self.batch_size != 8:
             raise ValueError("--batch-size applies to --prompts (--instruction is one prompt)")
-        if self.prompts is None and self.near_ties != "redecide":
+        if self.temperature > 0 and (self.prompts is not None or self.chat_template):
+            # the engine decodes greedily only (it refuses do_sample); refused here, before the model loads
+            raise ValueError(
+                "--temperature above 0 samples, which --instruction without --chat-template does; --prompts and "
+                "--chat-template are answered greedily by the evaluation's engine (give --temperature 0)"
+            )
+        if self.prompts is None and self.near_ties != DEFAULT_NEAR_TIES:
             raise ValueError("--near-ties applies to --prompts, generated in batches (--instruction is one prompt)")
         if not self.chat_template and (self.enable_thinking is not None or self.chat_template_args is not None):
             raise ValueError(
