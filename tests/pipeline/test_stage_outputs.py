@@ -205,7 +205,7 @@ def test_real_base_stage_outputs_are_checked(tmp_path, capsys):
     assert (run_dir / "base" / "model.safetensors").is_file()
 
 
-def test_the_report_section_takes_report_flags_and_the_stage_passes_them(tmp_path, monkeypatch):
+def test_the_report_section_takes_report_flags_and_the_stage_passes_them(tmp_path, monkeypatch, capsys):
     """Published baselines and the Hub files, set in the recipe's report section, reach
     write_report as `polyplatypus report --published ... --card-model ...` would pass them."""
     from polyplatypus.report import card
@@ -228,6 +228,8 @@ def test_the_report_section_takes_report_flags_and_the_stage_passes_them(tmp_pat
     assert (got["published"], got["seed"], got["formats"]) == (["ref=published/results.json"], 3, ("md",))
     assert (got["hub"].card_model, got["hub"].license, got["hub"].tags) == ("tuned", "apache-2.0", ["korean"])
     assert got["title"] == f"{config.name}: KoBEST results" and got["baseline"] == config.base_label()
+    got["warn"]("base copa 0-shot: samples file unreadable")  # a damaged cell is said, as `report` says it
+    assert "polyplatypus run: report: warning: base copa 0-shot: samples file unreadable" in capsys.readouterr().err
     for owned in ("results", "output", "intro"):  # the run fills these in
         with pytest.raises(Exception, match=f"report.{owned}: set by the pipeline"):
             validate_config({**RECIPE, "report": {owned: "x"}})

@@ -385,7 +385,9 @@ def stage_report(run: Run) -> dict:
         baseline=run.baseline(),
         title=section.title or f"{run.config.name}: KoBEST results",
     )
-    written = write_configured_report(config)
+    written = write_configured_report(
+        config, warn=lambda message: print(f"polyplatypus run: report: warning: {message}", file=sys.stderr)
+    )
     return {"files": [str(p) for paths in written.values() for p in paths]}
 
 
