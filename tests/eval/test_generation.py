@@ -131,6 +131,28 @@ def test_near_ties_are_redecided_by_hf_batch_one_path(monkeypatch, requests, hf_
     assert len(asked) == lm.generation_counters.redone and min(asked) < max(asked)
 
 
+def test_rows_mostly_tied_twice_are_generated_whole_at_their_first_tie(monkeypatch, requests, hf_answers):
+    """Every step a near tie (half precision comes close): the first rows are re-decided up to their
+    first tie and then, at their second, generated whole by the batch-1 path; once most rows have
+    had a second, later rows are generated whole at their first (one batch-1 prefill, not two).
+    The text is hf's at batch 1 either way."""
+    monkeypatch.setattr(generation, "logits_near_tie", lambda top, runner_up, dtype: True)
+    lm = ours(8)
+    asked = []  # new tokens the batch-1 path was asked for
+    batch_one = lm._model_generate
+
+    def recorded(context, max_length, **kwargs):
+        asked.append(max_length - context.shape[1])
+        return batch_one(context=context, max_length=max_length, **kwargs)
+
+    monkeypatch.setattr(lm, "_model_generate", recorded)
+    assert lm.generate_until(requests, disable_tqdm=True) == hf_answers
+    up_to_a_step = [n for n in asked if n == 1]  # every first tie is at a row's first token here
+    # the first rows admitted (batch 8) of each of the two groups of generation kwargs (an engine each)
+    assert generation.SECOND_TIE_SAMPLE <= len(up_to_a_step) <= 2 * 8
+    assert len(asked) <= len(requests) + len(up_to_a_step) < 2 * len(requests)
+
+
 def test_near_ties_kept_take_the_batch_token_and_never_the_batch_one_path(monkeypatch, requests, hf_answers):
     """near_ties="keep": the same steps as above are near ties, each is counted per document and in
     all, and the batch's own token is taken (in fp32 it is the batch-1 path's here: the text is hf's)."""

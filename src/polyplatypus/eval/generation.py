@@ -42,6 +42,10 @@ MEMORY_FRACTION = 0.5  # of the free memory, for the rows' key/value cache
 REFORWARD_LIMIT = 4
 PREFILL_PADDING = 0.03  # right padding allowed in a run prefilled together, as a share of its real positions
 PADDING_ALLOWANCE = 32  # plus this many positions: fewer than one forward's fixed cost
+# Near ties re-decided: once this many rows have had a first one (re-decided up to its step), and
+# half of them a second (each then generated whole by the batch-1 path), later rows are generated
+# whole at their first: one batch-1 prefill instead of two (half precision, where ties are frequent).
+SECOND_TIE_SAMPLE = 4
 # room a decode cache keeps beyond its positions: at least this many, or an eighth of them
 CACHE_RESERVE = 64
 
@@ -564,6 +568,7 @@ class GenerationEngine:
         """Every context's generation, in the order given; ``on_done(index, result)`` as each ends."""
         results: list[Generated | None] = [None] * len(contexts)
         self.rule, self.settings = StopRule(self.tokenizer, settings), settings
+        self.tied_rows = self.tied_twice = 0  # rows re-decided up to a first near tie; of them, with a second
         self.prefixes, self.batch = PrefixCache(self.model), DecodeBatch(self.model)
         pending = iter(sorted(range(len(contexts)), key=lambda i: contexts[i]))  # neighbours share prefixes
 
@@ -658,9 +663,12 @@ class GenerationEngine:
         steps are checked as before), or, where the batch-1 path went another way earlier, its whole
         generation is the document's. At a row's second (frequent in half precision) the batch-1
         path generates the whole document at once, so that a document costs at most one batch-1
-        generation up to a step plus one whole, however many ties it has. ``None``: the row is
+        generation up to a step plus one whole, however many ties it has; where most rows so far have
+        had a second (:data:`SECOND_TIE_SAMPLE`), at once at the first. ``None``: the row is
         reported finished."""
-        step, first = len(row.tokens), not row.redone
+        step, first = len(row.tokens), not row.redone and not self._second_ties_likely()
+        self.tied_rows += first
+        self.tied_twice += row.redone == 1
         row.redone += 1
         self.counters.redone += 1
         tokens = list(self.reference(row.context, step + 1 if first else self.settings.max_new_tokens))
@@ -674,6 +682,10 @@ class GenerationEngine:
         # batch 1 stops at the first token a criterion fires on: the last one, unless the length ran out
         self.done(row, (self.rule.reason(tokens) if tokens else None) or "length")
         return None
+
+    def _second_ties_likely(self) -> bool:
+        """Whether most rows re-decided at a first near tie have had a second, so far in this call."""
+        return self.tied_rows >= SECOND_TIE_SAMPLE and 2 * self.tied_twice >= self.tied_rows
 
     def _count_redone(self, positions: int) -> None:
         self.counters.positions_forwarded += positions
