@@ -175,3 +175,17 @@ def test_sampling_with_the_engine_is_refused_before_the_model_loads(tmp_path, ca
     assert main([*command, "--instruction", "x", "--chat-template"]) == 2
     err = capsys.readouterr().err
     assert err.count("--temperature above 0 samples") == 2 and not out.exists()
+
+
+def test_mostly_redecided_prompts_point_at_near_ties_keep(tmp_path, monkeypatch, capsys):
+    """Every step a near tie (as in half precision): the batch-1 path does most of the work, and
+    generate says so, naming --near-ties keep; under keep it says nothing."""
+    from polyplatypus.eval import generation
+
+    monkeypatch.setattr(generation, "logits_near_tie", lambda top, runner_up, dtype: True)
+    prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS)
+    command = ["generate", "--model", str(MODEL), "--prompts", str(prompts), "--max-new-tokens", "6"]
+    assert main([*command, "--output", str(tmp_path / "exact.jsonl")]) == 0
+    assert "--near-ties keep takes the batch's own token" in capsys.readouterr().err
+    assert main([*command, "--output", str(tmp_path / "kept.jsonl"), "--near-ties", "keep"]) == 0
+    assert "--near-ties keep" not in capsys.readouterr().err

@@ -700,6 +700,13 @@ class GenerationEngine:
         return max(1, min(len(contexts), auto_rows(self.model, width)))
 
 
+def mostly_redecided(work: dict | None) -> bool:
+    """Whether re-deciding near ties by the batch-1 path forwarded more than half of the positions
+    (``work``: a :class:`GenerationCounters` as a dict), where batching gained little: half
+    precision, whose near ties are frequent (``near_ties="keep"`` avoids it)."""
+    return bool(work) and work.get("redone_positions", 0) > work.get("positions_forwarded", 0) / 2
+
+
 def kv_bytes_per_position(model) -> int:
     """Key/value cache bytes one position of one row takes, from a one-token forward."""
 

@@ -13,6 +13,7 @@ so a killed run resumes where it stopped: a re-run skips the indices already in 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -129,6 +130,7 @@ def answer_prompts(
     import torch
     from lm_eval.api.instance import Instance
 
+    from polyplatypus.eval.generation import mostly_redecided
     from polyplatypus.eval.lm_eval_cells import Generations, generate, make_lm
 
     texts = [
@@ -159,7 +161,16 @@ def answer_prompts(
         if keep is not None:
             keep(response_line(number, record))
 
-    records = generate(lm, requests, Generations(keep=finished), progress=progress)
+    generations = Generations(keep=finished)
+    records = generate(lm, requests, generations, progress=progress)
+    if near_ties == DEFAULT_NEAR_TIES and mostly_redecided(generations.work):
+        work = generations.work
+        print(
+            f"generate: {work['redone']} step(s) near a tie were re-decided as each prompt alone would decide "
+            f"them ({work['redone_positions']:,} of {work['positions_forwarded']:,} positions forwarded); "
+            "--near-ties keep takes the batch's own token there instead (much faster in bfloat16/float16)",
+            file=sys.stderr,
+        )
     return [response_line(number, record) for number, record in enumerate(records)]
 
 

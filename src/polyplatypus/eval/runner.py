@@ -631,7 +631,9 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
 def _say_if_mostly_redecided(spec: ModelSpec, name: str, shots: int, work: dict | None) -> None:
     """Point at --near-ties keep when re-deciding near ties by the batch-1 path took most of the
     work (half precision: most documents have one), where batching gained little."""
-    if work and is_main_process() and work.get("redone_positions", 0) > work.get("positions_forwarded", 0) / 2:
+    from polyplatypus.eval.generation import mostly_redecided
+
+    if is_main_process() and mostly_redecided(work):
         print(
             f"eval: {spec.label} {name} {shots}-shot: {work['redone']} generation step(s) near a tie were "
             f"re-decided by hf's batch-1 path ({work['redone_positions']:,} of {work['positions_forwarded']:,} "
