@@ -53,9 +53,27 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 
-from generate_speed import shapes  # noqa: E402  (the request shapes, one definition)
+import generate_speed  # noqa: E402  (the request shapes, one definition)
 
 FIXTURE = REPO / "tests" / "fixtures" / "tiny-gptneox-gen"
+
+
+def shapes(docs: int, answer_toks: int = 4, cot_toks: int = 128) -> dict[str, list[tuple[str, dict]]]:
+    """generate_speed's request shapes as (context, generation kwargs) pairs: its stop strings,
+    ``cot_toks`` new tokens for the chain-of-thought shapes and ``answer_toks`` for the others."""
+    return {
+        shape: [
+            (
+                context,
+                {
+                    "until": generate_speed.UNTIL.get(shape, ["\n\n"]),
+                    "max_gen_toks": cot_toks if "cot" in shape else answer_toks,
+                },
+            )
+            for context in contexts
+        ]
+        for shape, contexts in generate_speed.shapes(docs, cot_hard=False).items()
+    }
 
 
 def instances(requests):

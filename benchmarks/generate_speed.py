@@ -42,8 +42,9 @@ Request shapes follow the Korean generative tasks:
   default sampler puts the same 5 shots before every question, in a random order per document;
 * ``zero``: 0-shot questions.
 
-Time is the process CPU time of the ``generate_until`` call (tokenization included), torch on one
-thread, the median of ``--repeats`` runs (per batch size), the two engines alternating. Every run's answers are
+Time is the process CPU time of the ``generate_until`` call (tokenization included; with ``--device
+cuda`` the wall time, the GPU synchronised), torch on one thread, the median of ``--repeats`` runs
+(per batch size), the two engines alternating. Every run's answers are
 checked equal to ``HFLM``'s at the same batch size (``same``).
 """
 
@@ -89,9 +90,10 @@ def korean_paragraphs() -> list[str]:
     ]
 
 
-def shapes(docs: int, seed: int = 0, cot_docs: int | None = None) -> dict[str, list[str]]:
+def shapes(docs: int, seed: int = 0, cot_docs: int | None = None, cot_hard: bool = True) -> dict[str, list[str]]:
     """Each shape's contexts (``cot_docs`` for ``cot``: long generations gain from continuous
-    batching with the number of documents, as a subject of hundreds does)."""
+    batching with the number of documents, as a subject of hundreds does); ``cot_hard`` False leaves
+    out the shape that reads lm-eval's KMMLU task file (a trimmed lm-eval has no task files)."""
     rng = random.Random(seed)
     texts = korean_paragraphs()
     questions = [t[: rng.randint(10, 60)] for t in texts[-max(docs, cot_docs or 0) :]]
@@ -107,7 +109,7 @@ def shapes(docs: int, seed: int = 0, cot_docs: int | None = None) -> dict[str, l
         "first_n": first_n,
         "first_n_long": first_n,
         "cot": ["\n\n".join(cot + [q]) for q in cot_questions],
-        "cot_hard": kmmlu_cot_hard_contexts(hard_docs),
+        **({"cot_hard": kmmlu_cot_hard_contexts(hard_docs)} if cot_hard else {}),
         "random": ["\n\n".join(rng.sample(shots, 5) + [q]) for q in questions],
         "random5": ["\n\n".join(rng.sample(shots[:5], 5) + [q]) for q in questions],
         "zero": questions,
@@ -157,7 +159,9 @@ class EosRow:
         self.eos_id = eos_id
         self.original = self.weight[eos_id].detach().clone()
         direction = torch.randn(self.weight.shape[1], generator=torch.Generator().manual_seed(seed))
-        self.direction = direction / direction.norm() * self.weight.detach().norm(dim=1).mean()
+        direction = direction.to(device=self.weight.device, dtype=torch.float32)
+        scale = self.weight.detach().float().norm(dim=1).mean()
+        self.direction = (direction / direction.norm() * scale).to(self.weight.dtype)
 
     def set(self, scale: float | None) -> None:
         with torch.no_grad():
@@ -173,6 +177,7 @@ def greedy_paths(model, tokenizer, contexts: list[str], max_new_tokens: int, eos
     with torch.inference_mode():
         for start in range(0, len(contexts), CALIBRATION_ROWS):
             batch = tokenizer(contexts[start : start + CALIBRATION_ROWS], return_tensors="pt", padding=True)
+            batch = batch.to(model.device)
             out = model.generate(
                 **batch,
                 max_new_tokens=max_new_tokens,
@@ -215,9 +220,18 @@ def timed(lm, contexts: list[str], max_gen_toks: int, until: list[str]) -> tuple
 
     kwargs = {"until": list(until), "max_gen_toks": max_gen_toks}
     instances = [Instance("generate_until", {}, (c, dict(kwargs)), i) for i, c in enumerate(contexts)]
-    start = time.process_time()
+    start = clock(lm.model)
     answers = lm.generate_until(instances, disable_tqdm=True)
-    return time.process_time() - start, answers
+    return clock(lm.model) - start, answers
+
+
+def clock(model) -> float:
+    """The process's CPU time on a CPU (other processes' load left out); on a GPU, wall time once the
+    device has finished its queued work."""
+    if model.device.type == "cuda":
+        torch.cuda.synchronize(model.device)
+        return time.perf_counter()
+    return time.process_time()
 
 
 class ForwardCount:
@@ -254,14 +268,15 @@ def compare(
 
     from polyplatypus.eval.lm_eval_engine import SharedContextLM
 
-    ours = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, device="cpu", near_ties=near_ties)
+    device = str(model.device)
+    ours = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, device=device, near_ties=near_ties)
     if batch == "auto":  # hf's own "auto" probes by forwarding max_length-wide batches: not affordable on a CPU,
         # so hf gets the row count our "auto" chose (the key/value budget, at most MAX_CPU_ROWS on a CPU)
         from polyplatypus.eval.generation import MAX_CPU_ROWS, auto_rows
 
         width = max(len(tokenizer(c).input_ids) for c in contexts) + max_gen_toks
         batch = f"auto ({min(len(contexts), auto_rows(model, width), MAX_CPU_ROWS)})"
-    hf = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=_rows(batch), device="cpu")
+    hf = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=_rows(batch), device=device)
     hf_times, our_times, same = [], [], True
     count = ForwardCount(model)
     for _ in range(repeats):  # alternating, so that a change of load hits both sides
@@ -312,7 +327,8 @@ def _rows(batch) -> int:
 
 def run(args, lengths: str, model, tokenizer, eos: EosRow) -> list[dict]:
     rows = []
-    for shape, contexts in shapes(args.docs, cot_docs=args.cot_docs).items():
+    wanted = args.shapes.split(",")
+    for shape, contexts in shapes(args.docs, cot_docs=args.cot_docs, cot_hard="cot_hard" in wanted).items():
         if shape not in args.shapes.split(","):
             continue
         if lengths == "varied":
@@ -378,11 +394,12 @@ def main():
         default="redecide",
         help="ours: redecide (the text is hf's at batch 1), keep (the batch's token), or both: redecide,keep",
     )
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda (times are then wall times)")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     torch.set_num_threads(1)
     model, tokenizer = build(args.tokenizer, args.sizes, args.train_steps, args.max_positions)
-    model = model.to(getattr(torch, args.dtype))
+    model = model.to(device=args.device, dtype=getattr(torch, args.dtype))
     eos = EosRow(model, tokenizer.eos_token_id)
     rows = []
     for lengths in args.lengths.split(","):
