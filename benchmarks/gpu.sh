@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fine-tuning (benchmarks/gpu_train.py) and evaluation (benchmarks/gpu_eval.py) speed on one GPU,
-# sized to finish in under 6 minutes on one H100. On a GPU machine without network access:
+# Fine-tuning (benchmarks/gpu_train.py), evaluation (benchmarks/gpu_eval.py) and generation
+# (benchmarks/generate_speed.py) speed on one GPU,
+# sized to finish in under 9 minutes on one H100. On a GPU machine without network access:
 #   1. where the network and ../shared are:  bash benchmarks/gpu_prepare.sh   (builds gpu-carry/)
 #   2. copy the checkout, gpu-carry/ included, to the GPU machine, and there:  bash benchmarks/gpu.sh
 # Results (JSON rows, logs, profiler tables) go to $OUT, by default ./gpu-results.
@@ -37,3 +38,16 @@ for layout in $EVAL_LAYOUTS; do
         --out "$OUT/eval-$layout" 2>&1 | tee "$OUT/eval-$layout.log"
     echo "gpu_eval.py --layout $layout exit status ${PIPESTATUS[0]}"
 done
+
+# generation (issue 26): the engine against lm-eval's hf at the same batch size, in bf16, near ties
+# re-decided (hf's batch-1 text) and kept; a Polyglot-ko-1.3b-sized random model made to stop at
+# varied lengths (benchmarks/generate_speed.py). Rows are printed as they finish (generate.log).
+if [ "${LAYOUTS:-}" = tiny ]; then GEN_ARGS="--device cpu --sizes 128x2x4"; else
+    GEN_ARGS="--device cuda --sizes ${GEN_SIZES:-2048x24x16}"; fi
+# shellcheck disable=SC2086
+timeout ${GEN_TIMEOUT_S:-150} $PY benchmarks/generate_speed.py $GEN_ARGS --dtype bfloat16 \
+    --near-ties redecide,keep --shapes ${GEN_SHAPES:-first_n,random5,zero} \
+    --batch-sizes ${GEN_BATCHES:-8} --repeats 1 --lengths varied --json "$OUT/generate.json" 2>&1 \
+    | tee "$OUT/generate.log" | grep -v -e '^Loading weights' -e 'FutureWarning' -e 'warnings.warn' \
+        -e 'kwarg is not of type' -e 'already-initialized model'
+echo "generate_speed.py exit status ${PIPESTATUS[0]}"
