@@ -153,6 +153,26 @@ def test_rows_mostly_tied_twice_are_generated_whole_at_their_first_tie(monkeypat
     assert len(asked) <= len(requests) + len(up_to_a_step) < 2 * len(requests)
 
 
+def test_when_every_row_meets_a_near_tie_later_documents_skip_the_batch(monkeypatch, requests, hf_answers):
+    """Every step a near tie: once the first rows admitted (8 here, batch 8) have all met one, the
+    later documents are generated whole by the batch-1 path at once, without being prefilled in the
+    batch; the text is still hf's at batch 1."""
+    monkeypatch.setattr(generation, "logits_near_tie", lambda top, runner_up, dtype: True)
+    prefilled = []
+    prefill = generation.PrefixCache.prefill
+
+    def counting(self, documents):
+        prefilled.extend(documents)
+        return prefill(self, documents)
+
+    monkeypatch.setattr(generation.PrefixCache, "prefill", counting)
+    lm = ours(8)
+    assert lm.generate_until(requests, disable_tqdm=True) == hf_answers
+    # the first 8 of each of the two groups of generation kwargs (an engine each), none after
+    assert len(prefilled) == 2 * generation.ADMITTED_SAMPLE < len(requests)
+    assert lm.generation_counters.redone >= len(requests)
+
+
 def test_near_ties_kept_take_the_batch_token_and_never_the_batch_one_path(monkeypatch, requests, hf_answers):
     """near_ties="keep": the same steps as above are near ties, each is counted per document and in
     all, and the batch's own token is taken (in fp32 it is the batch-1 path's here: the text is hf's)."""

@@ -46,6 +46,11 @@ PADDING_ALLOWANCE = 32  # plus this many positions: fewer than one forward's fix
 # half of them a second (each then generated whole by the batch-1 path), later rows are generated
 # whole at their first: one batch-1 prefill instead of two (half precision, where ties are frequent).
 SECOND_TIE_SAMPLE = 4
+# ... and once this many rows have been admitted and nearly all of them (TIES_EVERYWHERE) have met a
+# near tie, later documents skip the batch: each is generated whole by the batch-1 path at once, which
+# is what it would come to (half precision on a small model: every document), without the batch's work.
+ADMITTED_SAMPLE = 8
+TIES_EVERYWHERE = 0.9
 # room a decode cache keeps beyond its positions: at least this many, or an eighth of them
 CACHE_RESERVE = 64
 
@@ -569,6 +574,7 @@ class GenerationEngine:
         results: list[Generated | None] = [None] * len(contexts)
         self.rule, self.settings = StopRule(self.tokenizer, settings), settings
         self.tied_rows = self.tied_twice = 0  # rows re-decided up to a first near tie; of them, with a second
+        self.admitted = self.rows_tied = 0  # rows admitted to the batch; of them, with a near tie re-decided
         self.prefixes, self.batch = PrefixCache(self.model), DecodeBatch(self.model)
         pending = iter(sorted(range(len(contexts)), key=lambda i: contexts[i]))  # neighbours share prefixes
 
@@ -613,6 +619,11 @@ class GenerationEngine:
             docs = list(islice(pending, len(slots)))
             if not docs:
                 break
+            if self._ties_everywhere():  # each whole by the batch-1 path; the slots stay free for the next
+                for doc in docs:
+                    self._generate_whole(Row(doc=doc, context=list(contexts[doc])))
+                continue
+            self.admitted += len(docs)
             for group in prefill_groups([contexts[d] for d in docs], kept=self.prefixes.ids):
                 prefilled = self.prefixes.prefill([list(contexts[docs[i]]) for i in group])
                 for place, (i, picked) in enumerate(zip(group, self._tops(prefilled.logits))):
@@ -669,19 +680,45 @@ class GenerationEngine:
         step, first = len(row.tokens), not row.redone and not self._second_ties_likely()
         self.tied_rows += first
         self.tied_twice += row.redone == 1
+        self.rows_tied += not row.redone
+        if not first:
+            self._generate_whole(row)
+            return None
         row.redone += 1
         self.counters.redone += 1
-        tokens = list(self.reference(row.context, step + 1 if first else self.settings.max_new_tokens))
+        tokens = list(self.reference(row.context, step + 1))
         self._count_redone(len(row.context) + max(len(tokens) - 1, 0))
-        if first and len(tokens) == step + 1 and tokens[:step] == row.tokens:
+        if len(tokens) == step + 1 and tokens[:step] == row.tokens:
             return tokens[step]
-        if first and len(tokens) == step + 1:  # went another way and has not stopped: the rest by batch 1 too
-            tokens = list(self.reference(row.context, self.settings.max_new_tokens))
-            self._count_redone(len(row.context) + max(len(tokens) - 1, 0))
+        if len(tokens) == step + 1:  # went another way and has not stopped: the rest by batch 1 too
+            self._generate_whole(row, counted=True)
+            return None
+        self._finish_as_batch_one(row, tokens)
+        return None
+
+    def _generate_whole(self, row: Row, counted: bool = False) -> None:
+        """The whole document by the batch-1 path (``counted``: as part of a re-decision already
+        counted); the row is reported finished."""
+        if not counted:
+            row.redone += 1
+            self.counters.redone += 1
+        tokens = list(self.reference(row.context, self.settings.max_new_tokens))
+        self._count_redone(len(row.context) + max(len(tokens) - 1, 0))
+        self._finish_as_batch_one(row, tokens)
+
+    def _finish_as_batch_one(self, row: Row, tokens: list[int]) -> None:
         row.tokens = tokens
         # batch 1 stops at the first token a criterion fires on: the last one, unless the length ran out
         self.done(row, (self.rule.reason(tokens) if tokens else None) or "length")
-        return None
+
+    def _ties_everywhere(self) -> bool:
+        """Whether nearly every row admitted so far in this call has met a near tie (re-deciding, not
+        keeping them)."""
+        return (
+            not self.keep_near_ties
+            and self.admitted >= ADMITTED_SAMPLE
+            and self.rows_tied >= TIES_EVERYWHERE * self.admitted
+        )
 
     def _second_ties_likely(self) -> bool:
         """Whether most rows re-decided at a first near tie have had a second, so far in this call."""
