@@ -204,6 +204,8 @@ DOC_RUN_ENV = {"POLYPLATYPUS_KOBEST_DIR": "builtin:kobest_sample"}
 DOC_RUN_FILES = {
     "extra.jsonl": '{"instruction": "서울의 옛 이름은?", "input": "", "output": "한양"}\n',
     "prompts.jsonl": '{"instruction": "한국의 수도는 어디인가요?"}\n{"instruction": "김치는 무엇인가요?"}\n',
+    "chat.jsonl": '{"messages": [{"role": "user", "content": "서울의 옛 이름은?"}, '
+    '{"role": "assistant", "content": "한양입니다."}]}\n',
 }
 DOC_RUN_MODEL_FOLDERS = ["my-merged-model"]  # the reader's own model folders: copies of the tiny model
 # each page runs in a fresh checkout; a page whose commands read what README's made gets a copy
