@@ -108,6 +108,19 @@ def test_the_documents_cover_the_hard_cases(requests, hf_answers):
     assert longest > lm.max_length - REVIEW_KWARGS["max_gen_toks"]
 
 
+def batch_one_asks(lm, monkeypatch) -> list[int]:
+    """The new tokens each call of ``lm``'s batch-1 path (HFLM._model_generate) is asked for, as it runs."""
+    asked = []
+    batch_one = lm._model_generate
+
+    def recorded(context, max_length, **kwargs):
+        asked.append(max_length - context.shape[1])
+        return batch_one(context=context, max_length=max_length, **kwargs)
+
+    monkeypatch.setattr(lm, "_model_generate", recorded)
+    return asked
+
+
 def test_near_ties_are_redecided_by_hf_batch_one_path(monkeypatch, requests, hf_answers):
     calls = []
 
@@ -117,14 +130,7 @@ def test_near_ties_are_redecided_by_hf_batch_one_path(monkeypatch, requests, hf_
 
     monkeypatch.setattr(generation, "logits_near_tie", every_seventh_step_tied)
     lm = ours(8)
-    asked = []  # new tokens the batch-1 path was asked for
-    batch_one = lm._model_generate
-
-    def recorded(context, max_length, **kwargs):
-        asked.append(max_length - context.shape[1])
-        return batch_one(context=context, max_length=max_length, **kwargs)
-
-    monkeypatch.setattr(lm, "_model_generate", recorded)
+    asked = batch_one_asks(lm, monkeypatch)
     assert lm.generate_until(requests, disable_tqdm=True) == hf_answers
     assert lm.generation_counters.redone > 5
     # the batch-1 path runs only up to the tied step, and the row goes on in the batch
@@ -138,14 +144,7 @@ def test_rows_mostly_tied_twice_are_generated_whole_at_their_first_tie(monkeypat
     The text is hf's at batch 1 either way."""
     monkeypatch.setattr(generation, "logits_near_tie", lambda top, runner_up, dtype: True)
     lm = ours(8)
-    asked = []  # new tokens the batch-1 path was asked for
-    batch_one = lm._model_generate
-
-    def recorded(context, max_length, **kwargs):
-        asked.append(max_length - context.shape[1])
-        return batch_one(context=context, max_length=max_length, **kwargs)
-
-    monkeypatch.setattr(lm, "_model_generate", recorded)
+    asked = batch_one_asks(lm, monkeypatch)
     assert lm.generate_until(requests, disable_tqdm=True) == hf_answers
     up_to_a_step = [n for n in asked if n == 1]  # every first tie is at a row's first token here
     # the first rows admitted (batch 8) of each of the two groups of generation kwargs (an engine each)
