@@ -162,10 +162,7 @@ def _generated_sample(requests, generated: dict[int, list[dict]], lm) -> dict:
     room = lm.max_length - max_gen_toks(kwargs, lm.max_gen_toks)
     sample = {
         "prompt": prompt,
-        "generation": first.get("generation"),
-        "stop_reason": first.get("stop_reason"),
-        "n_tokens": first.get("n_tokens"),
-        **({"near_ties_kept": first["near_ties_kept"]} if first.get("near_ties_kept") is not None else {}),
+        **engine_fields(first),
         "truncated": len(lm.tok_encode(prompt)) > room,
         "rescored": False,
         "pred": None,
@@ -239,18 +236,23 @@ def _engine_reports_each(lm) -> bool:
     return type(lm).generate_until is not HFLM.generate_until
 
 
+def engine_fields(found) -> dict:
+    """What the engine says of one generation (a record dict, or an object with these attributes;
+    None: nothing): its raw ``generation``, ``stop_reason`` and ``n_tokens`` (None where it does not
+    say), and ``near_ties_kept`` where it kept near ties (``near_ties="keep"``). Sample lines and
+    prompt-file response lines carry them as they are."""
+    get = found.get if isinstance(found, dict) else (lambda k: getattr(found, k, None))
+    fields = {k: None if found is None else get(k) for k in ("generation", "stop_reason", "n_tokens")}
+    kept = None if found is None else get("near_ties_kept")
+    return fields | ({"near_ties_kept": kept} if kept is not None else {})
+
+
 def _record(lm, position: int, text: str, extra: tuple) -> dict:
     """What is known of one finished generation: the engine's record (passed to ``on_generated``
-    as a third argument, or in ``lm.last_generated`` after the call; a dict or an object with
-    these attributes) or the text alone."""
-    fields = ("generation", "stop_reason", "n_tokens")
+    as a third argument, or in ``lm.last_generated`` after the call) or the text alone."""
     last = getattr(lm, "last_generated", None) or []
     found = extra[0] if extra else (last[position] if position < len(last) else None)
-    if found is None:
-        return {"text": text, **{k: None for k in fields}}
-    get = found.get if isinstance(found, dict) else (lambda k: getattr(found, k, None))
-    kept = get("near_ties_kept")  # near_ties="keep" only
-    return {"text": text, **{k: get(k) for k in fields}, **({"near_ties_kept": kept} if kept is not None else {})}
+    return {"text": text, **engine_fields(found)}
 
 
 def _share(lm, requests: list, todo: list[int]) -> list[int]:

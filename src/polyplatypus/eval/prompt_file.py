@@ -131,7 +131,7 @@ def answer_prompts(
     from lm_eval.api.instance import Instance
 
     from polyplatypus.eval.generation import mostly_redecided
-    from polyplatypus.eval.lm_eval_cells import Generations, generate, make_lm
+    from polyplatypus.eval.lm_eval_cells import Generations, engine_fields, generate, make_lm
 
     texts = [
         build_prompt(row, tokenizer, template=template, chat_template=chat_template, template_args=template_args)
@@ -153,8 +153,7 @@ def answer_prompts(
             **rows[number],
             "prompt": texts[number],
             "response": record["text"].strip(),
-            **{k: record.get(k) for k in ("generation", "stop_reason", "n_tokens")},
-            **({"near_ties_kept": record["near_ties_kept"]} if record.get("near_ties_kept") is not None else {}),
+            **engine_fields(record),
         }
 
     def finished(number: int, record: dict) -> None:
