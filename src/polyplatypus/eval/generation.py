@@ -32,7 +32,7 @@ import torch
 from polyplatypus.errors import ConfigError
 from polyplatypus.eval.precision import logits_near_tie
 from polyplatypus.models.attention import sliding_window
-from polyplatypus.tasks.lm_eval_tasks import DEFAULT_NEAR_TIES, NEAR_TIES
+from polyplatypus.tasks.lm_eval_tasks import DEFAULT_NEAR_TIES
 
 MAX_CPU_ROWS = 64  # on CPU more rows stop paying: decoding becomes matrix-matrix work
 MEMORY_FRACTION = 0.5  # of the free memory, for the rows' key/value cache
@@ -557,8 +557,6 @@ class GenerationEngine:
         near_ties: str = DEFAULT_NEAR_TIES,
     ):
         check_cache_layout(model)
-        if near_ties not in NEAR_TIES:
-            raise ConfigError(f"near_ties is one of {', '.join(NEAR_TIES)}, not {near_ties!r}")
         self.model, self.tokenizer, self.rows, self.reference = model, tokenizer, rows, reference
         self.keep_near_ties = near_ties == "keep"
         self.dtype = model.dtype  # a property that walks the parameters: read once
@@ -573,7 +571,7 @@ class GenerationEngine:
         """Every context's generation, in the order given; ``on_done(index, result)`` as each ends."""
         results: list[Generated | None] = [None] * len(contexts)
         self.rule, self.settings = StopRule(self.tokenizer, settings), settings
-        self.tied_rows = self.tied_twice = 0  # rows re-decided up to a first near tie; of them, with a second
+        self.partly_redecided = self.tied_again = 0  # rows re-decided up to a first near tie; of them, tied again
         self.admitted = self.rows_tied = 0  # rows admitted to the batch; of them, with a near tie re-decided
         self.prefixes, self.batch = PrefixCache(self.model), DecodeBatch(self.model)
         pending = iter(sorted(range(len(contexts)), key=lambda i: contexts[i]))  # neighbours share prefixes
@@ -678,8 +676,8 @@ class GenerationEngine:
         had a second (:data:`SECOND_TIE_SAMPLE`), at once at the first. ``None``: the row is
         reported finished."""
         step, first = len(row.tokens), not row.redone and not self._second_ties_likely()
-        self.tied_rows += first
-        self.tied_twice += row.redone == 1
+        self.partly_redecided += first
+        self.tied_again += row.redone == 1
         self.rows_tied += not row.redone
         if not first:
             self._generate_whole(row)
@@ -722,7 +720,7 @@ class GenerationEngine:
 
     def _second_ties_likely(self) -> bool:
         """Whether most rows re-decided at a first near tie have had a second, so far in this call."""
-        return self.tied_rows >= SECOND_TIE_SAMPLE and 2 * self.tied_twice >= self.tied_rows
+        return self.partly_redecided >= SECOND_TIE_SAMPLE and 2 * self.tied_again >= self.partly_redecided
 
     def _count_redone(self, positions: int) -> None:
         self.counters.positions_forwarded += positions
