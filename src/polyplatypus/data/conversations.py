@@ -38,6 +38,20 @@ def contents(messages: list[dict], roles=ROLES) -> list[str]:
     return [message["content"] for message in messages if message["role"] in roles]
 
 
+def field_texts(record: dict, fields) -> list[str]:
+    """``fields`` of an instruction record; of a conversation, the contents of the messages of those
+    fields' roles (:data:`FIELD_ROLES`: user turns for instruction and input, assistant turns for
+    output), in order."""
+    if is_conversation(record):
+        return contents(record[MESSAGES], {FIELD_ROLES[f] for f in fields})
+    return [record[f] for f in fields]
+
+
+def joined_fields(record: dict, fields) -> str:
+    """:func:`field_texts` joined by newlines, empty ones left out."""
+    return "\n".join(text for text in field_texts(record, fields) if text)
+
+
 def validate_messages(messages, *, path=None, number: int | None = None, line: int | None = None) -> list[dict]:
     """The messages as a clean list of ``{"role", "content"}`` dicts; a :class:`DataError` naming
     the file, record, line and field (``messages[2].content``) when one is malformed."""

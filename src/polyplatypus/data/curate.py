@@ -42,7 +42,14 @@ from pathlib import Path
 from polyplatypus.data import decontam as decontam_mod
 from polyplatypus.data import dedup as dedup_mod
 from polyplatypus.data.config import CurateConfig
-from polyplatypus.data.conversations import FIELD_ROLES, MESSAGES, contents, is_conversation, record_kind
+from polyplatypus.data.conversations import (
+    MESSAGES,
+    contents,
+    field_texts,
+    is_conversation,
+    joined_fields,
+    record_kind,
+)
 from polyplatypus.data.instructions import describe_source, iter_instructions
 from polyplatypus.data.normalize import dedup_form, normalize_text
 from polyplatypus.data.stats import dataset_stats, format_length_table, refuse_token_lengths_of, template_name
@@ -65,21 +72,8 @@ def report_path_for(output: str | os.PathLike) -> Path:
 _CONVERSATION_KEY = MESSAGES + "\x1e"
 
 
-def _texts(record: dict, fields: Sequence[str]) -> list[str]:
-    """The compared texts: ``fields`` of an instruction record; of a conversation, the contents of
-    the messages of those fields' roles (user turns for instruction and input, assistant turns
-    for output), in order."""
-    if is_conversation(record):
-        return contents(record[MESSAGES], {FIELD_ROLES[f] for f in fields})
-    return [record[f] for f in fields]
-
-
-def _joined(record: dict, fields: Sequence[str]) -> str:
-    return "\n".join(text for text in _texts(record, fields) if text)
-
-
 def _exact_key(record: dict, fields: Sequence[str]) -> str:
-    key = "\x1f".join(normalize_text(text) for text in _texts(record, fields))
+    key = "\x1f".join(normalize_text(text) for text in field_texts(record, fields))
     return _CONVERSATION_KEY + key if is_conversation(record) else key
 
 
@@ -88,7 +82,7 @@ def _decontam_text(record: dict, fields: Sequence[str]) -> str:
     conversation any turn, an assistant's too, is context the model reads before a later turn."""
     if is_conversation(record):
         return "\n".join(text for text in contents(record[MESSAGES]) if text)
-    return _joined(record, fields)
+    return joined_fields(record, fields)
 
 
 def _shortened(text: str, most: int = 100) -> str:
@@ -359,7 +353,7 @@ def _decontaminate(run: _Run, say: Callable[[str], None], timer: _Timer) -> None
 def _remove_near_duplicates(run: _Run, say: Callable[[str], None]) -> None:
     """Step 4: records whose n-gram Jaccard with an earlier kept record reaches the threshold."""
     config, alive = run.config, run.alive
-    forms = [dedup_form(_joined(run.records[i], config.dedup_fields)) for i in alive]
+    forms = [dedup_form(joined_fields(run.records[i], config.dedup_fields)) for i in alive]
     found = dedup_mod.near_duplicates(
         forms,
         threshold=config.dedup_threshold,

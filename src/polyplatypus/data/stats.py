@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from polyplatypus.data.conversations import FIELD_ROLES, MESSAGES, contents, conversation, is_conversation, record_kind
+from polyplatypus.data.conversations import MESSAGES, conversation, is_conversation, joined_fields, record_kind
 from polyplatypus.data.templates import CHAT
 from polyplatypus.errors import DataError
 from polyplatypus.models.loading import load_tokenizer
@@ -54,15 +54,11 @@ def refuse_token_lengths_of(record: dict, *, template: str, path, number: int) -
 
 
 def prompt_text(record: dict) -> str:
-    if is_conversation(record):
-        return "\n".join(contents(record[MESSAGES], (FIELD_ROLES["instruction"], FIELD_ROLES["input"])))
-    return record["instruction"] + ("\n" + record["input"] if record.get("input") else "")
+    return joined_fields(record, ("instruction", "input"))
 
 
 def output_text(record: dict) -> str:
-    if is_conversation(record):
-        return "\n".join(contents(record[MESSAGES], (FIELD_ROLES["output"],)))
-    return record["output"]
+    return joined_fields(record, ("output",))
 
 
 def length_summary(lengths: Sequence[int], cutoffs: Sequence[int] = ()) -> dict:
