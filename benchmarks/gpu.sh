@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fine-tuning (benchmarks/gpu_train.py), evaluation (benchmarks/gpu_eval.py) and generation
-# (benchmarks/generate_speed.py) speed on one GPU,
-# sized to finish in under 9 minutes on one H100. On a GPU machine without network access:
+# (benchmarks/generate_speed.py) speed on one GPU, and the generation near-tie drift (generate_drift.py),
+# sized to finish in about 9 minutes on one H100 (each part capped by a timeout). On a GPU machine without network access:
 #   1. where the network and ../shared are:  bash benchmarks/gpu_prepare.sh   (builds gpu-carry/)
 #   2. copy the checkout, gpu-carry/ included, to the GPU machine, and there:  bash benchmarks/gpu.sh
 # Results (JSON rows, logs, profiler tables) go to $OUT, by default ./gpu-results.
@@ -51,3 +51,13 @@ timeout ${GEN_TIMEOUT_S:-150} $PY benchmarks/generate_speed.py $GEN_ARGS --dtype
     | tee "$OUT/generate.log" | grep -v -e '^Loading weights' -e 'FutureWarning' -e 'warnings.warn' \
         -e 'kwarg is not of type' -e 'already-initialized model'
 echo "generate_speed.py exit status ${PIPESTATUS[0]}"
+
+# the near-tie bound's K for generation: how far the engine's logits move from hf's batch-1 path's
+# in bf16 and fp16 (K seen against K = 32; benchmarks/generate_drift.py), the same model size
+if [ "${LAYOUTS:-}" = tiny ]; then DRIFT_ARGS="--device cpu --sizes 128x2x4"; else
+    DRIFT_ARGS="--device cuda --sizes ${GEN_SIZES:-2048x24x16}"; fi
+# shellcheck disable=SC2086
+timeout ${DRIFT_TIMEOUT_S:-60} $PY benchmarks/generate_drift.py $DRIFT_ARGS --dtypes bfloat16,float16 \
+    --shapes first_n,zero --docs 8 --max-new-tokens 32 --json "$OUT/drift.json" 2>&1 \
+    | tee "$OUT/drift.log" | grep -v -e '^Loading weights' -e 'FutureWarning' -e 'warnings.warn'
+echo "generate_drift.py exit status ${PIPESTATUS[0]}"
