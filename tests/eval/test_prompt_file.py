@@ -135,18 +135,106 @@ def test_instruction_and_prompts_exclude_each_other(capsys):
     assert "not both" in capsys.readouterr().err
 
 
-def test_prompts_under_several_processes_are_refused_before_the_model_loads(tmp_path, monkeypatch, capsys):
-    """Under torchrun every process would answer every prompt into the one output file."""
+def no_model_loading(monkeypatch):
+    """Every path of ``generate`` loads its model through ``load_for_generation``: made to fail the test."""
     import importlib
 
     loading = importlib.import_module("polyplatypus.train.generate")  # the module (the package exports a function)
-    monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setattr(loading, "load_for_generation", lambda *a, **k: pytest.fail("the model was loaded"))
+
+
+@pytest.mark.parametrize(
+    "mode, refused",
+    [
+        (["--prompts", "PROMPTS", "--output", "OUT"], "generate --prompts runs in one process, not 2"),
+        (["--instruction", "x"], "generate --instruction runs in one process, not 2"),
+        (["--instruction", "x", "--chat-template"], "generate --instruction runs in one process, not 2"),
+    ],
+    ids=["prompts", "instruction", "instruction-chat-template"],
+)
+def test_generate_under_several_processes_is_refused_before_the_model_loads(
+    tmp_path, monkeypatch, capsys, mode, refused
+):
+    """Under torchrun every process would answer every prompt into the one output file, or load the
+    model and print the answer once per process (``--instruction``, with or without --chat-template)."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    no_model_loading(monkeypatch)
     prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS)
     out = tmp_path / "answers.jsonl"
-    assert main(["generate", "--model", str(MODEL), "--prompts", str(prompts), "--output", str(out)]) == 2
-    assert "generate --prompts runs in one process, not 2" in capsys.readouterr().err
+    mode = [{"PROMPTS": str(prompts), "OUT": str(out)}.get(word, word) for word in mode]
+    assert main(["generate", "--model", str(MODEL), *mode]) == 2
+    err = capsys.readouterr().err
+    assert refused in err and "run it without a launcher" in err
     assert not out.exists()
+
+
+@pytest.mark.slow  # two extra Python processes, refused before any model loads
+def test_generate_instruction_under_torchrun_prints_no_answer_per_process(tmp_path):
+    """Two real processes (torchrun): a process refuses (exit 2) before loading the model, and no
+    answer is printed (before, each process loaded the model to answer: once per process; on two
+    CPU processes the run hung)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    chat_model = tmp_path / "tiny-chat"  # a chat template, so that the run before the fix answered
+    shutil.copytree(MODEL, chat_model)
+    config = json.loads((chat_model / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config["chat_template"] = "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+    (chat_model / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1"]
+    command += ["--master_port", "0", "-m", "polyplatypus", "generate", "--model", str(chat_model)]
+    command += ["--instruction", "한국의 수도는 어디인가요?", "--chat-template", "--max-new-tokens", "4"]
+    offline = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    launch = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **offline}
+    )
+    try:
+        out, err = launch.communicate(timeout=120)
+    except subprocess.TimeoutExpired:  # a hang (two CPU processes, before the fix)
+        launch.terminate()  # torchrun stops its workers on SIGTERM (they run in sessions of their own)
+        launch.communicate(timeout=60)
+        pytest.fail("generate under torchrun did not stop")
+    assert launch.returncode != 0 and "exitcode  : 2" in err, err[-4000:]
+    # torchrun stops the other process once one fails, which may be before it says why: once or twice
+    assert "polyplatypus generate: error: generate --instruction runs in one process, not 2" in err
+    assert out.strip() == ""
+
+
+@pytest.mark.parametrize("template", ["alpaca", "chat"])
+@pytest.mark.parametrize("mode", [["--instruction", "x"], ["--prompts", "PROMPTS", "--output", "OUT"]])
+def test_a_prompt_template_with_the_chat_template_is_refused_before_the_model_loads(
+    tmp_path, monkeypatch, capsys, template, mode
+):
+    """--chat-template puts each instruction in the tokenizer's chat template: a --prompt-template
+    given beside it would go unused (it did, silently). Refused first, even for a model that is not
+    there; not given, the trained template is no refusal (the chat-template runs of test_thinking.py)."""
+    no_model_loading(monkeypatch)
+    prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS)
+    out = tmp_path / "answers.jsonl"
+    mode = [{"PROMPTS": str(prompts), "OUT": str(out)}.get(word, word) for word in mode]
+    command = ["generate", "--model", str(tmp_path / "no-such-model"), *mode]
+    assert main([*command, "--chat-template", "--prompt-template", template]) == 2
+    err = capsys.readouterr().err
+    assert "give --prompt-template or --chat-template, not both" in err and "Traceback" not in err
+    assert "--prompt-template NAME puts the instruction(s) in that prompt template" in err
+    assert "--chat-template puts each in the tokenizer's chat template as the only (user) turn" in err
+    assert not out.exists()
+
+
+def test_the_settings_refuse_a_prompt_template_with_the_chat_template_only_when_given():
+    """The settings object decides (flags, a mapping such as a YAML file's, the Python API alike):
+    ``prompt_template`` unset (None, the trained one) goes with ``chat_template``; set, it does not."""
+    from polyplatypus.errors import ConfigError
+    from polyplatypus.train.config import GenerateConfig
+
+    given = {"model": "m", "instruction": "x", "chat_template": True}
+    assert GenerateConfig.from_mapping(given).prompt_template is None
+    assert GenerateConfig.from_mapping({**given, "prompt_template": None}).chat_template
+    with pytest.raises(ConfigError, match=r"settings\.yaml.*give --prompt-template or --chat-template, not both"):
+        GenerateConfig.from_mapping({**given, "prompt_template": "korean"}, source="settings.yaml")
+    assert GenerateConfig.from_mapping({**given, "chat_template": False, "prompt_template": "korean"})
 
 
 def test_near_ties_keep_counts_them_per_response(tmp_path, monkeypatch, capsys):

@@ -30,6 +30,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from polyplatypus.train.config import GenerateConfig
 
     config = GenerateConfig.from_args(args)
+    refuse_several_processes(config)
     if config.prompts is None and not config.chat_template:
         return run_one(args)  # the template the model was trained with
     if config.prompts is None:
@@ -38,6 +39,26 @@ def run_generate(args: argparse.Namespace) -> int:
     written = generate_file(config)
     print(f"{written} response(s) written to {config.output}")
     return 0
+
+
+def refuse_several_processes(config) -> None:
+    """``generate`` runs in one process: under torchrun / accelerate launch every process would load
+    the model and print the answer (``--instruction``), or write every answer into the same
+    ``--output`` (``--prompts``). Refused before the model loads, from the launcher's WORLD_SIZE."""
+    from polyplatypus.errors import ConfigError
+    from polyplatypus.eval.distributed import process_count
+
+    processes = process_count()
+    if processes <= 1:
+        return
+    if config.prompts is not None:
+        mode, what = "--prompts", "each would answer every prompt into the same --output"
+    else:
+        mode, what = "--instruction", "each would load the model and print the answer"
+    raise ConfigError(
+        f"generate {mode} runs in one process, not {processes} (torchrun / accelerate launch): {what}; "
+        "run it without a launcher (it uses a GPU when one is visible)"
+    )
 
 
 def answer_instruction(config) -> str:
@@ -54,17 +75,9 @@ def answer_instruction(config) -> str:
 
 def generate_file(config) -> int:
     """Answer ``config.prompts`` into ``config.output``; returns how many responses it holds."""
-    from polyplatypus.errors import ConfigError
-    from polyplatypus.eval.distributed import process_count
     from polyplatypus.eval.prompt_file import generate_prompt_file, read_prompts
     from polyplatypus.train.generate import load_for_generation
 
-    if process_count() > 1:
-        raise ConfigError(
-            f"generate --prompts runs in one process, not {process_count()} (torchrun / accelerate launch): "
-            "each would answer every prompt into the same --output; run it without a launcher "
-            "(it uses a GPU when one is visible)"
-        )
     prompts = read_prompts(config.prompts)  # a malformed line is named before the model loads
     model, tokenizer, trained, _ = load_for_generation(config.model, adapter=config.adapter)
     return generate_prompt_file(model, tokenizer, prompts, config.output, **engine_options(config, trained))

@@ -304,6 +304,13 @@ class GenerateConfig(Settings):
                 "--chat-template sends the instruction as the only (user) turn: --system-prompt goes with "
                 "--prompt-template chat (--instruction without --chat-template)"
             )
+        if self.chat_template and self.prompt_template is not None:  # None: not given (the trained one is used)
+            raise ValueError(
+                "give --prompt-template or --chat-template, not both: --prompt-template NAME puts the instruction(s) "
+                "in that prompt template (a name, .json file, or chat: the tokenizer's chat template with the system "
+                "prompt trained with); --chat-template puts each in the tokenizer's chat template as the only "
+                "(user) turn, and would leave --prompt-template unused"
+            )
         if self.enable_thinking and self.think_end_token is None:  # as lm-eval's HFLM
             raise ValueError("--enable-thinking needs --think-end-token (the text or token id that ends the thinking)")
         return self
