@@ -167,9 +167,33 @@ def test_when_every_row_meets_a_near_tie_later_documents_skip_the_batch(monkeypa
     monkeypatch.setattr(generation.PrefixCache, "prefill", counting)
     lm = ours(8)
     assert lm.generate_until(requests, disable_tqdm=True) == hf_answers
-    # the first 8 of each of the two groups of generation kwargs (an engine each), none after
-    assert len(prefilled) == 2 * generation.ADMITTED_SAMPLE < len(requests)
-    assert lm.generation_counters.redone >= len(requests)
+    # the first 8 of each of the two groups of generation kwargs (an engine each), then one in 8
+    later = len(requests) - 2 * generation.ADMITTED_SAMPLE
+    assert len(prefilled) <= 2 * generation.ADMITTED_SAMPLE + later // generation.RESAMPLE_EVERY + 2
+    counters = lm.generation_counters
+    assert counters.sent_whole + len(prefilled) == len(requests) and counters.sent_whole > later / 2
+    # near ties counted only where met: in the rows admitted, at most two each (up to a step, then whole)
+    assert len(prefilled) <= counters.redone <= 2 * len(prefilled)
+
+
+def test_batching_resumes_when_the_first_rows_near_ties_were_not_typical(monkeypatch, hf_answers, requests):
+    """Near ties at the first step of the first 8 documents only (neighbours in token order can share
+    one): the later documents skip the batch for a while, the ones still admitted meet no tie, and
+    batching resumes; only the near ties met are counted as re-decided."""
+    met = []
+
+    def first_eight_tied(top, runner_up, dtype):
+        met.append(len(met) < 8)
+        return met[-1]
+
+    monkeypatch.setattr(generation, "logits_near_tie", first_eight_tied)
+    chosen = [i for i, r in enumerate(requests) if r.args[1] == REVIEW_KWARGS]  # one kwargs group: one engine
+    reviews = [requests[i] for i in chosen]
+    lm = ours(8)
+    assert lm.generate_until(reviews, disable_tqdm=True) == [hf_answers[i] for i in chosen]
+    counters = lm.generation_counters
+    assert sum(met) == 8 == counters.redone
+    assert 0 < counters.sent_whole < generation.RESAMPLE_EVERY < len(reviews) - 8
 
 
 def test_near_ties_kept_take_the_batch_token_and_never_the_batch_one_path(monkeypatch, requests, hf_answers):

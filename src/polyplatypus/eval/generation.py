@@ -51,6 +51,9 @@ SECOND_TIE_SAMPLE = 4
 # is what it would come to (half precision on a small model: every document), without the batch's work.
 ADMITTED_SAMPLE = 8
 TIES_EVERYWHERE = 0.9
+# While documents skip the batch, one in this many is still admitted, so that the share keeps being
+# measured and batching resumes where near ties turn out rarer than in the first rows (neighbours).
+RESAMPLE_EVERY = 8
 # room a decode cache keeps beyond its positions: at least this many, or an eighth of them
 CACHE_RESERVE = 64
 
@@ -123,7 +126,10 @@ class GenerationCounters:
     minimum_positions: int = 0  # each distinct context prefix once, plus each generated token fed back
     padding_positions: int = 0  # of positions_forwarded: right padding of contexts prefilled together
     redone: int = 0  # steps re-decided by the reference path (near ties)
-    redone_positions: int = 0  # of positions_forwarded: those the reference path forwarded at near ties
+    # documents generated whole by the reference path without entering the batch (nearly every row
+    # admitted had met a near tie)
+    sent_whole: int = 0
+    redone_positions: int = 0  # of positions_forwarded: those the reference path forwarded (both above)
     near_ties_kept: int = 0  # near_ties="keep": steps near a tie whose token was the batch's own argmax
     documents: int = 0
 
@@ -573,6 +579,7 @@ class GenerationEngine:
         self.rule, self.settings = StopRule(self.tokenizer, settings), settings
         self.partly_redecided = self.tied_again = 0  # rows re-decided up to a first near tie; of them, tied again
         self.admitted = self.rows_tied = 0  # rows admitted to the batch; of them, with a near tie re-decided
+        self.skipped = 0  # documents met while skipping the batch (_skipping)
         self.prefixes, self.batch = PrefixCache(self.model), DecodeBatch(self.model)
         pending = iter(sorted(range(len(contexts)), key=lambda i: contexts[i]))  # neighbours share prefixes
 
@@ -617,10 +624,13 @@ class GenerationEngine:
             docs = list(islice(pending, len(slots)))
             if not docs:
                 break
-            if self._ties_everywhere():  # each whole by the batch-1 path; the slots stay free for the next
-                for doc in docs:
-                    self._generate_whole(Row(doc=doc, context=list(contexts[doc])))
-                continue
+            if self._ties_everywhere():  # whole by the batch-1 path; their slots stay free for the next
+                whole, docs = self._skipping(docs)
+                for doc in whole:
+                    self.counters.sent_whole += 1
+                    self._generate_whole(Row(doc=doc, context=list(contexts[doc])), counted=True)
+                if not docs:
+                    continue
             self.admitted += len(docs)
             for group in prefill_groups([contexts[d] for d in docs], kept=self.prefixes.ids):
                 prefilled = self.prefixes.prefill([list(contexts[docs[i]]) for i in group])
@@ -718,6 +728,15 @@ class GenerationEngine:
             and self.rows_tied >= TIES_EVERYWHERE * self.admitted
         )
 
+    def _skipping(self, docs: list[int]) -> tuple[list[int], list[int]]:
+        """Of ``docs``, those sent whole to the batch-1 path and those still admitted (one in
+        :data:`RESAMPLE_EVERY`)."""
+        whole, admitted = [], []
+        for doc in docs:
+            self.skipped += 1
+            (admitted if self.skipped % RESAMPLE_EVERY == 0 else whole).append(doc)
+        return whole, admitted
+
     def _second_ties_likely(self) -> bool:
         """Whether most rows re-decided at a first near tie have had a second, so far in this call."""
         return self.partly_redecided >= SECOND_TIE_SAMPLE and 2 * self.tied_again >= self.partly_redecided
@@ -733,6 +752,16 @@ class GenerationEngine:
             return 1
         width = max(len(c) for c in contexts) + self.settings.max_new_tokens
         return max(1, min(len(contexts), auto_rows(self.model, width)))
+
+
+def redecided_summary(work: dict) -> str:
+    """What the batch-1 path did in ``work`` (a :class:`GenerationCounters` as a dict), for a message."""
+    sent = work.get("sent_whole", 0)
+    whole = f" and {sent} document(s) generated whole by it (nearly every row met a near tie)" if sent else ""
+    return (
+        f"{work['redone']} step(s) near a tie re-decided by the batch-1 path{whole}: "
+        f"{work['redone_positions']:,} of {work['positions_forwarded']:,} positions forwarded"
+    )
 
 
 def mostly_redecided(work: dict | None) -> bool:

@@ -631,14 +631,13 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
 def _say_if_mostly_redecided(spec: ModelSpec, name: str, shots: int, work: dict | None) -> None:
     """Point at --near-ties keep when re-deciding near ties by the batch-1 path took most of the
     work (half precision: most documents have one), where batching gained little."""
-    from polyplatypus.eval.generation import mostly_redecided
+    from polyplatypus.eval.generation import mostly_redecided, redecided_summary
 
     if is_main_process() and mostly_redecided(work):
         print(
-            f"eval: {spec.label} {name} {shots}-shot: {work['redone']} generation step(s) near a tie were "
-            f"re-decided by hf's batch-1 path ({work['redone_positions']:,} of {work['positions_forwarded']:,} "
-            "positions forwarded), so that the text equals hf at batch size 1; --near-ties keep takes the "
-            "batch's own token there instead (much faster; docs/tasks.md)",
+            f"eval: {spec.label} {name} {shots}-shot: {redecided_summary(work)} (hf's at batch size 1, so that "
+            "the text equals hf's there); --near-ties keep takes the batch's own token at a near tie instead "
+            "(much faster; docs/tasks.md)",
             file=sys.stderr,
         )
 
