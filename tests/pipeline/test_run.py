@@ -4,6 +4,7 @@ outputs checked."""
 
 import json
 import os
+import re
 import struct
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from polyplatypus.cli import main
-from polyplatypus.errors import ConfigError
+from polyplatypus.errors import ConfigError, DataError
 from polyplatypus.eval.tables import task_title
 from polyplatypus.pipeline import stages
 from polyplatypus.pipeline.config import load_config
@@ -323,3 +324,61 @@ def test_missing_data_file_named_with_its_recipe_line_before_the_run_dir(tmp_pat
     assert main(["run", str(path), "--run-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert f"{path}, line 3 (base.model): model path does not exist" in err and not (tmp_path / "r").exists()
+
+
+def _conversation_recipe(tmp_path: Path, base: Path, train: str = "  max_steps: 1\n") -> tuple[Path, Path]:
+    """A recipe whose data holds an instruction record, a blank line, then a conversation."""
+    data = tmp_path / "chats.jsonl"
+    data.write_text(
+        '{"instruction": "한국의 수도는?", "output": "서울입니다."}\n\n'
+        '{"messages": [{"role": "user", "content": "안녕"}, {"role": "assistant", "content": "안녕하세요"}]}\n',
+        encoding="utf-8",
+    )
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        f"name: conv\nbase:\n  model: {base}\ndata:\n  sources: [{data}]\n  decontaminate: []\n"
+        f"train:\n{train}eval:\n  enabled: false\n",
+        encoding="utf-8",
+    )
+    return recipe, data
+
+
+def test_conversations_refused_before_any_work_when_train_is_not_chat(tmp_path, capsys, tiny_gptneox_dir):
+    """Curation keeps conversations, but a train stage without the chat template cannot read them:
+    the recipe names the user's file, record, line and field and the key to change before the run
+    directory is made (data.skip_invalid does not drop them), not the curated file during train."""
+    recipe, data = _conversation_recipe(tmp_path, tiny_gptneox_dir)
+    run_dir = tmp_path / "run"
+    for extra in ([], ["--set", "data.skip_invalid=true"]):
+        assert main(["run", str(recipe), "--run-dir", str(run_dir), "--no-progress", *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"{data}, record 2, field 'messages' (line 3): a conversation record" in err
+        assert f"train.prompt_template is 'alpaca', the default ({recipe}, line 7 (train)); " in err
+        assert "set train.prompt_template: chat to train on conversations" in err and "(nothing was run)" in err
+        assert "Traceback" not in err and "instructions.jsonl" not in err and not run_dir.exists()
+
+    recipe, data = _conversation_recipe(tmp_path, tiny_gptneox_dir, "  max_steps: 1\n  prompt_template: vicuna\n")
+    assert main(["run", str(recipe), "--run-dir", str(run_dir), "--no-progress"]) == 2
+    assert f"is 'vicuna' ({recipe}, line 9 (train.prompt_template))" in capsys.readouterr().err
+
+
+def test_data_stage_refuses_conversations_before_curating(tmp_path, tiny_gptneox_dir):
+    """Without the recipe's check (a hub source, or the API): the data stage refuses at its start
+    and writes nothing."""
+    recipe, data = _conversation_recipe(tmp_path, tiny_gptneox_dir)
+    run_dir = tmp_path / "run"
+    where = re.escape(f"{data}, record 2, field 'messages' (line 3): ")
+    refused = rf"^{where}.*set train\.prompt_template: chat .*\(the data stage wrote nothing\)$"
+    with pytest.raises(DataError, match=refused):
+        run_pipeline(load_config(recipe), run_dir, source=str(recipe), progress=False, log=lambda m: None)
+    assert state_of(run_dir)["stages"]["data"]["status"] == "failed"
+    assert not (run_dir / "data" / "instructions.jsonl").exists() and not (run_dir / "adapter").exists()
+
+
+def test_chat_recipe_curates_conversations(tmp_path, tiny_gptneox_dir):
+    recipe, data = _conversation_recipe(tmp_path, tiny_gptneox_dir, "  max_steps: 1\n  prompt_template: chat\n")
+    run_dir = tmp_path / "run"
+    assert main(["run", str(recipe), "--run-dir", str(run_dir), "--no-progress", "--until", "data"]) == 0
+    curated = [json.loads(line) for line in (run_dir / "data" / "instructions.jsonl").read_text().splitlines()]
+    assert [sorted(r) for r in curated] == [["input", "instruction", "origin", "output"], ["messages", "origin"]]
+    assert curated[1]["messages"][1] == {"role": "assistant", "content": "안녕하세요"}

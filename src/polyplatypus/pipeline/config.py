@@ -29,7 +29,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from polyplatypus.data.config import CurateConfig
-from polyplatypus.errors import ConfigError
+from polyplatypus.errors import ConfigError, DataError
 from polyplatypus.eval.config import EvalConfig
 from polyplatypus.models.loading import DTYPES
 from polyplatypus.report.config import ReportConfig
@@ -375,14 +375,7 @@ def check_inputs(config: PipelineConfig, source: str = "config") -> None:
     from polyplatypus.data.instructions import source_kind
     from polyplatypus.models.loading import resolve_source
 
-    recipe = Path(source)
-    lines = line_index(recipe.read_text(encoding="utf-8")) if recipe.is_file() else {}
-
-    def where(*key) -> str:
-        name = ".".join(key[:2]) + (f"[{key[2]}]" if len(key) > 2 else "")
-        line = lines.get(key)
-        return f"{source}, line {line} ({name})" if line else f"{source} ({name})"
-
+    where = _recipe_locator(source)
     if config.data is not None and config.train is not None:
         for index, entry in enumerate(config.data.sources):
             path = resolve_builtin(entry)
@@ -394,6 +387,57 @@ def check_inputs(config: PipelineConfig, source: str = "config") -> None:
             resolve_source(config.base.model)
         except ConfigError as error:
             raise ConfigError(f"{where('base', 'model')}: {error} (nothing was run)") from None
+    refuse_conversations(config, source, local_only=True)
+
+
+def _recipe_locator(source: str):
+    """``where(*key)``: the recipe file, the key's line and path (a key not in the file: its section's)."""
+    recipe = Path(source)
+    lines = line_index(recipe.read_text(encoding="utf-8")) if recipe.is_file() else {}
+
+    def where(*key) -> str:
+        name = ".".join(key[:2]) + (f"[{key[2]}]" if len(key) > 2 else "")
+        if key not in lines and key[:1] in lines:  # a key left at its default: its section
+            return f"{source}, line {lines[key[:1]]} ({key[0]})"
+        line = lines.get(key)
+        return f"{source}, line {line} ({name})" if line else f"{source} ({name})"
+
+    return where
+
+
+def refuse_conversations(
+    config: PipelineConfig, source: str = "config", *, local_only: bool = False, outcome: str = "nothing was run"
+) -> None:
+    """A train stage whose prompt template is not ``chat`` cannot read conversation (``messages``)
+    records, which curation keeps: the first one in ``data.sources`` is a :class:`DataError`
+    naming that source, record, line and field and the recipe key to change, before any work
+    (``local_only``: files only, as the recipe is checked; the data stage checks hub datasets).
+    ``data.skip_invalid`` does not drop them: curation counts them valid, and dropping a chat
+    data set because the template was left at its default is never what was meant."""
+    from polyplatypus.data.conversations import MESSAGES, is_conversation
+    from polyplatypus.data.instructions import describe_source, iter_raw, source_kind
+    from polyplatypus.data.templates import CHAT
+
+    if config.data is None or config.train is None or config.train.prompt_template == CHAT:
+        return
+    where = _recipe_locator(source)
+    template = repr(config.train.prompt_template)
+    if "prompt_template" not in config.train.model_fields_set:
+        template += ", the default"
+    for entry in config.data.sources:
+        if local_only and source_kind(resolve_builtin(entry)) != "file":
+            continue
+        for number, line, raw, problem in iter_raw(entry):
+            if problem is None and isinstance(raw, dict) and is_conversation(raw):
+                raise DataError(
+                    f"a conversation record, which the train stage reads only with the chat template, but "
+                    f"train.prompt_template is {template} ({where('train', 'prompt_template')}); "
+                    f"set train.prompt_template: chat to train on conversations, or leave such records out ({outcome})",
+                    path=describe_source(entry),
+                    record=number,
+                    field=MESSAGES,
+                    line=line,
+                )
 
 
 def fingerprint(*parts: Any) -> str:

@@ -41,6 +41,7 @@ from polyplatypus.pipeline.config import (
     MERGED,
     PipelineConfig,
     fingerprint,
+    refuse_conversations,
     resolve_builtin,
     stage_settings,
     train_result_settings,
@@ -295,6 +296,8 @@ def stage_data(run: Run) -> dict:
     from polyplatypus.data.curate import curate
 
     data = run.config.data
+    # hub datasets too (the recipe's check read local files only); before curation writes anything
+    refuse_conversations(run.config, run.source, outcome="the data stage wrote nothing")
     config = stage_settings(
         data,
         sources=[resolve_builtin(s) for s in data.sources],
