@@ -106,7 +106,9 @@ class EvalConfig(Settings):
         "max_gen_toks=512,until=END); they update each task's generation_kwargs",
     )
     predict_only: StrictBool = Field(
-        False, description="generate and log samples without computing metrics (lm-eval's --predict_only)"
+        False,
+        description="generate and log samples without computing metrics (lm-eval's --predict_only; as there, it "
+        "turns --log-samples on: the samples are its only output)",
     )
     apply_chat_template: StrictBool = Field(
         False,
@@ -146,7 +148,7 @@ class EvalConfig(Settings):
         DEFAULT_NEAR_TIES,
         description="generative lm_eval: tasks, at a step whose top two logits are within rounding of each other: "
         "redecide it by lm-eval hf's batch-1 path, so that the text equals hf at batch size 1 (such steps can be "
-        "frequent in bfloat16/float16, and this slow), or keep the batch's own token (fast; the text may differ from batch 1 at those "
+        "frequent in bfloat16/float16, and then slow), or keep the batch's own token (fast; the text may differ from batch 1 at those "
         "steps, as hf's own does at batch sizes above 1; each sample line counts them)",
     )
 
@@ -228,6 +230,12 @@ class EvalConfig(Settings):
         from polyplatypus.tasks.lm_eval_tasks import template_kwargs
 
         return template_kwargs(self.chat_template_args, self.enable_thinking)
+
+    @property
+    def samples_logged(self) -> bool:
+        """Whether sample lines are written: --log-samples, or --predict-only, whose only output
+        they are (lm-eval's --predict_only turns log_samples on)."""
+        return self.log_samples or self.predict_only
 
     @property
     def multiturn(self) -> bool:

@@ -425,7 +425,7 @@ def run(grid: Plan) -> list[dict]:
             key, stem = grid.key(spec, task, k), grid.stem(task)
             cell = None
             if grid.store is not None:
-                cell = grid.store.reusable_cell(spec, stem, k, key, with_samples=grid.config.log_samples)
+                cell = grid.store.reusable_cell(spec, stem, k, key, with_samples=grid.config.samples_logged)
                 if cell is None and not isinstance(task, str):
                     _say_if_redefined(grid.store, spec, task.name, k, key)
                 elif cell is not None:
@@ -574,7 +574,7 @@ def _run_cell(
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if grid.store is not None and is_main_process():
-        cell = grid.store.write_cell(spec, task.name, shots, cell, samples if config.log_samples else None)
+        cell = grid.store.write_cell(spec, task.name, shots, cell, samples if config.samples_logged else None)
     return cell
 
 
@@ -622,7 +622,7 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
     }
     if grid.store is not None and is_main_process():
         cell = grid.store.write_cell(
-            spec, file_stem(built.name), built.shots, cell, samples if config.log_samples else None
+            spec, file_stem(built.name), built.shots, cell, samples if config.samples_logged else None
         )
     _say_if_mostly_redecided(spec, built.name, built.shots, metrics.get("generation_work"))
     return cell
