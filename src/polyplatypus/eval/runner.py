@@ -587,6 +587,7 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
     keeping = grid.store is not None and built.generative  # each process keeps what it generates
     stem = file_stem(built.name)
     kept = union_across_processes(grid.store.kept_generations(spec, stem, built.shots, key)) if keeping else {}
+    _say_if_resumed(spec, built, kept)
     rank = process_index()  # process 0 compacts every process's kept generations into its own file
     own = kept if rank == 0 or not keeping else grid.store.kept_generations(spec, stem, built.shots, key, rank)
     keeping_file = (
@@ -626,6 +627,19 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
         )
     _say_if_mostly_redecided(spec, built.name, built.shots, metrics.get("generation_work"))
     return cell
+
+
+def _say_if_resumed(spec: ModelSpec, built, kept: dict) -> None:
+    """Say that a generative cell goes on from the generations an interrupted run kept."""
+    from polyplatypus.eval.lm_eval_cells import generative_requests
+
+    if kept and is_main_process():
+        print(
+            f"polyplatypus eval: {built.name} {built.shots}-shot of model {spec.label}: resuming an interrupted "
+            f"run: {len(kept)} of {len(generative_requests(built))} generation(s) kept, generating the rest",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _say_if_mostly_redecided(spec: ModelSpec, name: str, shots: int, work: dict | None) -> None:
