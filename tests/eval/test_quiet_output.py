@@ -62,6 +62,25 @@ def test_no_single_process_warning_from_our_lm(tiny_gptneox_dir, caplog):
 
 
 @pytest.mark.parametrize("progress", [True, False])
+def test_task_data_and_request_bars_follow_progress(tmp_path, capsys, progress):
+    """eval --no-progress used to leave lm-eval's request-building bars and datasets' "Generating
+    test split" bars on; each run here reads a new local file, so datasets does build its split."""
+    from polyplatypus.tasks.lm_eval_tasks import build_cell
+
+    data = tmp_path / "qa.jsonl"
+    data.write_text('{"q": "한국의 수도는?", "a": "서울"}\n{"q": "일본의 수도는?", "a": "도쿄"}\n', encoding="utf-8")
+    (tmp_path / "qa.yaml").write_text(
+        f"task: qa_quiet_{progress}\ndataset_path: json\ndataset_kwargs:\n  data_files: {{test: {data}}}\n"
+        "output_type: generate_until\ntest_split: test\ndoc_to_text: '{{q}}'\ndoc_to_target: '{{a}}'\n"
+        "metric_list:\n  - metric: exact_match\n",
+        encoding="utf-8",
+    )
+    build_cell(f"lm_eval:qa_quiet_{progress}", 0, include_path=[str(tmp_path)], progress=progress)
+    err = capsys.readouterr().err
+    assert ("lm-eval: building" in err) == progress and ("Generating test split" in err) == progress, err
+
+
+@pytest.mark.parametrize("progress", [True, False])
 def test_loading_weights_bar_follows_progress(tiny_gptneox_dir, capsys, progress):
     load_causal_lm(tiny_gptneox_dir, progress=progress)
     assert ("Loading weights" in capsys.readouterr().err) == progress

@@ -344,7 +344,12 @@ def _build_lm_eval_cells(config: EvalConfig, names: list[str], shots: list[int],
         }
     cells = {
         (name, k, label): build_cell(
-            name, k, limit=config.limit, include_path=config.include_path, options=config.request_options(template)
+            name,
+            k,
+            limit=config.limit,
+            include_path=config.include_path,
+            options=config.request_options(template),
+            progress=config.progress,
         )
         for label, template in templates.items()
         for name in names
