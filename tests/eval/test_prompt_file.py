@@ -163,6 +163,10 @@ def test_a_bad_prompt_line_is_named_before_the_model_loads(tmp_path, capsys):
 def test_instruction_and_prompts_exclude_each_other(capsys):
     assert main(["generate", "--model", "m", "--instruction", "x", "--prompts", "p.jsonl", "--output", "o"]) == 2
     assert "not both" in capsys.readouterr().err
+    assert main(["generate", "--model", "m"]) == 2  # neither: what to give, not "not both"
+    err = capsys.readouterr().err
+    assert "give --instruction TEXT (one answer) or --prompts FILE.jsonl --output FILE.jsonl" in err
+    assert "not both" not in err
 
 
 def test_prompts_under_several_processes_are_refused_before_the_model_loads(tmp_path, monkeypatch, capsys):

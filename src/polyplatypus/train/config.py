@@ -276,7 +276,9 @@ class GenerateConfig(Settings):
 
     @model_validator(mode="after")
     def _one_way(self):
-        if (self.instruction is None) == (self.prompts is None):
+        if self.instruction is None and self.prompts is None:
+            raise ValueError("give --instruction TEXT (one answer) or --prompts FILE.jsonl --output FILE.jsonl (many)")
+        if self.instruction is not None and self.prompts is not None:
             raise ValueError("give --instruction TEXT (one answer) or --prompts FILE.jsonl (many), not both")
         if (self.prompts is None) != (self.output is None):
             raise ValueError("--prompts and --output go together")
