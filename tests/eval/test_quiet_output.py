@@ -61,6 +61,19 @@ def test_no_single_process_warning_from_our_lm(tiny_gptneox_dir, caplog):
     )
 
 
+def test_reading_lm_evals_task_index_is_announced(tmp_path, capsys):
+    """lm-eval reads every one of its task files, silently, before eval or curate can find a task
+    (seconds, up to half a minute on a cold disk): said once per process and include path."""
+    from polyplatypus.tasks.lm_eval_tasks import task_manager
+
+    task_manager([str(tmp_path)])
+    assert "lm-eval: reading its task index (its ~15,000 task files, and the --include-path folders)" in (
+        capsys.readouterr().err
+    )
+    task_manager([str(tmp_path)])  # built once per process
+    assert "reading its task index" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("progress", [True, False])
 def test_task_data_and_request_bars_follow_progress(tmp_path, capsys, progress):
     """eval --no-progress used to leave lm-eval's request-building bars and datasets' "Generating

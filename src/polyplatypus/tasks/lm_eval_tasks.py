@@ -26,8 +26,10 @@ import difflib
 import hashlib
 import json
 import logging
+import os
 import random
 import re
+import sys
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -294,6 +296,14 @@ def _task_manager(paths: tuple[str, ...]):
     from lm_eval.tasks import TaskManager
 
     check_include_path(paths)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, once
+        print(  # lm-eval's index is built silently: a few seconds, up to half a minute on a cold disk
+            "lm-eval: reading its task index (its ~15,000 task files"
+            + (", and the --include-path folders" if paths else "")
+            + ") ...",
+            file=sys.stderr,
+            flush=True,
+        )
     index_log = logging.getLogger("lm_eval.tasks._index")
     handler, level = _Redefinitions(), index_log.level
     index_log.addHandler(handler)
