@@ -123,7 +123,9 @@ def chat_template_of(tokenizer, where: str, template_args: dict | None = None):
     if not getattr(tokenizer, "chat_template", None):
         raise ConfigError(
             f"{where}: --apply-chat-template, but the tokenizer has no chat template "
-            "(tokenizer_config.json 'chat_template' or chat_template.jinja)"
+            "(tokenizer_config.json 'chat_template' or chat_template.jinja); leave out --apply-chat-template "
+            "for a model without one (a base, or one fine-tuned on a prompt template such as alpaca): lm-eval's "
+            "plain prompts"
         )
     return partial(
         HFLM.apply_chat_template, SimpleNamespace(tokenizer=tokenizer, chat_template_args=dict(template_args or {}))
