@@ -92,7 +92,9 @@ class EvalConfig(Settings):
         "shared", description="'shared' encodes each context once (fast); 'reference' forwards one row per choice"
     )
     log_samples: StrictBool = Field(
-        False, description="write per-document JSONL under OUTPUT/samples/<model>/<task>_<k>shot.jsonl"
+        False,
+        description="write per-document JSONL under OUTPUT/samples/<model>/<task>_<k>shot.jsonl "
+        "(lm_eval:NAME: lm_eval-NAME_<k>shot.jsonl; generative tasks: the prompt and generated text)",
     )
     progress: StrictBool = Field(True, description="show progress bars")
     # last, so results.json's config block keeps its earlier keys in their order
