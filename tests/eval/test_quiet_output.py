@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import types
+from pathlib import Path
 
 import pytest
 import yaml
@@ -91,6 +92,31 @@ def test_task_data_and_request_bars_follow_progress(tmp_path, capsys, progress):
     build_cell(f"lm_eval:qa_quiet_{progress}", 0, include_path=[str(tmp_path)], progress=progress)
     err = capsys.readouterr().err
     assert ("lm-eval: building" in err) == progress and ("Generating test split" in err) == progress, err
+
+
+def test_prompts_cut_from_the_left_are_counted_in_one_line(kobest_dir, tmp_path, caplog, capsys):
+    """lm-eval's hf warns "Left truncation applied" once per document (thousands of lines on a long
+    task, burying the progress bar): eval drops it and says how many prompts were cut, once."""
+    from polyplatypus.eval.runner import evaluate
+    from tests.eval.generative_fixtures import write_generative_tasks
+
+    folder = write_generative_tasks(tmp_path / "tasks", kobest_dir)
+    model = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-gptneox-lm"
+    with caplog.at_level(logging.WARNING):
+        (record,) = evaluate(  # 370 new tokens leave 14 of the 384-token window to the prompt
+            [str(model)],
+            ["lm_eval:copa_gen_local"],
+            [0],
+            include_path=[str(folder)],
+            limit=3,
+            device="cpu",
+            progress=False,
+            gen_kwargs="max_gen_toks=370",
+        )
+    assert record["truncated"] == 3
+    assert not [r for r in caplog.records if "Left truncation applied" in r.getMessage()]
+    err = capsys.readouterr().err
+    assert err.count("3 of 3 prompts were cut from the left to fit the 384-token window less max_gen_toks") == 1
 
 
 @pytest.mark.parametrize("progress", [True, False])

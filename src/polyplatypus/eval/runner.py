@@ -41,6 +41,7 @@ from polyplatypus.tasks.lm_eval_tasks import DEFAULT_NEAR_TIES, file_stem, is_lm
 from polyplatypus.tasks.registry import ChoiceTask, get_task
 from polyplatypus.utils import outputs
 from polyplatypus.utils.hub import check_hub_needs
+from polyplatypus.utils.quiet import without_log_message
 from polyplatypus.version import __version__
 
 
@@ -607,6 +608,7 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
             bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]",
         ) as bar,
         keeping_file as keep,
+        without_log_message("lm_eval.models.huggingface", "Left truncation applied"),  # counted below instead
     ):
         metrics, samples, _ = score_lm_eval_cell(
             model,
@@ -631,7 +633,20 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
             spec, file_stem(built.name), built.shots, cell, samples if config.samples_logged else None
         )
     _say_if_mostly_redecided(spec, built.name, built.shots, metrics.get("generation_work"))
+    _say_if_truncated(spec, built, metrics)
     return cell
+
+
+def _say_if_truncated(spec: ModelSpec, built, metrics: dict) -> None:
+    """One line for the prompts cut from the left to leave max_gen_toks in the window (lm-eval's hf
+    warns once per document, which buried the progress bar)."""
+    if built.generative and metrics.get("truncated") and is_main_process():
+        print(
+            f"eval: {spec.label} {built.name} {built.shots}-shot: {metrics['truncated']} of {metrics['n']} "
+            f"prompts were cut from the left to fit the {metrics['max_length']}-token window less max_gen_toks, "
+            "as lm-eval's hf cuts them ('truncated' in the record and the sample lines)",
+            file=sys.stderr,
+        )
 
 
 def _say_if_resumed(spec: ModelSpec, built, kept: dict) -> None:
