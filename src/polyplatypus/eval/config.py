@@ -215,6 +215,16 @@ class EvalConfig(Settings):
             )
         return value
 
+    @field_validator("fewshot_as_multiturn")
+    @classmethod
+    def _multiturn(cls, value, info):
+        if value and not info.data.get("apply_chat_template"):  # lm-eval refuses it too; it would do nothing
+            raise ValueError(
+                "fewshot_as_multiturn puts the few-shot examples in chat turns: give apply_chat_template too "
+                "(--apply-chat-template, which turns it on by itself)"
+            )
+        return value
+
     @field_validator("enable_thinking", "chat_template_args")
     @classmethod
     def _template_options(cls, value, info):
