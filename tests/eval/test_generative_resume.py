@@ -162,7 +162,8 @@ def test_a_partial_file_of_other_settings_is_not_used(folder, tmp_path, monkeypa
     )
     run(folder, out)
     assert all(s["resps"] != [["엉뚱한 답"]] for s in samples_of(out))
-    assert "resuming" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "resuming" not in err and "kept were made with other settings: generating all again" in err
 
 
 def test_engine_records_are_kept_with_stop_reason_and_token_count():

@@ -592,8 +592,9 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
     config = grid.config
     keeping = grid.store is not None and built.generative  # each process keeps what it generates
     stem = file_stem(built.name)
+    earlier = keeping and bool(grid.store.partial_paths(spec, stem, built.shots))  # before any process writes
     kept = union_across_processes(grid.store.kept_generations(spec, stem, built.shots, key)) if keeping else {}
-    _say_if_resumed(spec, built, kept)
+    _say_if_resumed(spec, built, kept, earlier)
     rank = process_index()  # process 0 compacts every process's kept generations into its own file
     own = kept if rank == 0 or not keeping else grid.store.kept_generations(spec, stem, built.shots, key, rank)
     keeping_file = (
@@ -649,17 +650,22 @@ def _say_if_truncated(spec: ModelSpec, built, metrics: dict) -> None:
         )
 
 
-def _say_if_resumed(spec: ModelSpec, built, kept: dict) -> None:
-    """Say that a generative cell goes on from the generations an interrupted run kept."""
+def _say_if_resumed(spec: ModelSpec, built, kept: dict, partial_files: bool) -> None:
+    """Say that a generative cell goes on from the generations an interrupted run kept, or that
+    those of a run with other settings are not used."""
     from polyplatypus.eval.lm_eval_cells import generative_requests
 
-    if kept and is_main_process():
-        print(
-            f"polyplatypus eval: {built.name} {built.shots}-shot of model {spec.label}: resuming an interrupted "
-            f"run: {len(kept)} of {len(generative_requests(built))} generation(s) kept, generating the rest",
-            file=sys.stderr,
-            flush=True,
-        )
+    if not is_main_process() or not (kept or partial_files):
+        return
+    cell = f"polyplatypus eval: {built.name} {built.shots}-shot of model {spec.label}"
+    print(
+        f"{cell}: resuming an interrupted run: {len(kept)} of {len(generative_requests(built))} generation(s) "
+        "kept, generating the rest"
+        if kept
+        else f"{cell}: the generations an interrupted run kept were made with other settings: generating all again",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _say_if_mostly_redecided(spec: ModelSpec, name: str, shots: int, work: dict | None) -> None:

@@ -230,7 +230,9 @@ class GenerateConfig(Settings):
         "'prompt' used as is; responses go to --output",
     )
     output: Annotated[PathText | None, Flag(metavar="FILE.jsonl")] = Field(
-        None, description="with --prompts: JSONL of responses, one a line; a re-run skips the prompts already there"
+        None,
+        description="with --prompts: JSONL of responses, one a line; a re-run skips the prompts already there "
+        "(refusing responses made for other prompt texts; after changing other settings, give another --output)",
     )
     chat_template: StrictBool = Field(
         False,
