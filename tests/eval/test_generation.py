@@ -230,10 +230,10 @@ def test_repetition_penalty_and_thinking_strings_as_hf():
 @pytest.mark.parametrize(
     "kwargs, named",
     [
-        ({"do_sample": True, "temperature": 0.7}, "do_sample"),
-        ({"num_beams": 4}, "num_beams"),
-        ({"max_length": 64}, "max_length"),
-        ({"output_scores": True}, "output_scores"),
+        ({"do_sample": True, "temperature": 0.7}, "do_sample.*leave do_sample out of the task's generation_kwargs"),
+        ({"num_beams": 4}, r"num_beams=4 \(from the task's generation_kwargs or --gen-kwargs\).*; leave it out"),
+        ({"max_length": 64}, "max_length.*use max_gen_toks"),
+        ({"output_scores": True}, "'output_scores'.*it takes until, max_gen_toks"),
     ],
 )
 def test_unsupported_generation_settings_are_refused_by_name(kwargs, named):
@@ -245,7 +245,7 @@ def test_unsupported_generation_settings_are_refused_by_name(kwargs, named):
 def test_model_generation_config_settings_are_refused_by_name():
     lm = ours(2)
     lm.model.generation_config.no_repeat_ngram_size = 3
-    with pytest.raises(ConfigError, match="no_repeat_ngram_size.*generation_config"):
+    with pytest.raises(ConfigError, match="no_repeat_ngram_size=3 .*generation_config.json.*remove it there"):
         lm.generate_until(instances([("오늘은", {"until": ["\n\n"], "max_gen_toks": 8})]), disable_tqdm=True)
 
 

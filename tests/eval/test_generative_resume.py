@@ -77,7 +77,9 @@ def one_by_one(monkeypatch):
 
 
 @pytest.mark.parametrize("engine", ["reports each request", "whole calls"])
-def test_killed_generative_cell_resumes_without_generating_finished_documents(folder, tmp_path, monkeypatch, engine):
+def test_killed_generative_cell_resumes_without_generating_finished_documents(
+    folder, tmp_path, monkeypatch, engine, capsys
+):
     from polyplatypus.eval import lm_eval_cells, store
 
     if engine == "reports each request":
@@ -127,8 +129,13 @@ def test_killed_generative_cell_resumes_without_generating_finished_documents(fo
         return resumed_engine(self, requests, disable_tqdm)
 
     monkeypatch.setattr(SharedContextLM, "generate_until", counting)
+    capsys.readouterr()
     resumed = run(folder, out)
     assert len(asked) == LIMIT - 3  # the three kept were not generated again
+    assert (  # and the run says so (with --no-progress nothing else would tell)
+        f"lm_eval:copa_gen_regex_local 1-shot of model tiny-gptneox-lm: resuming an interrupted run: 3 of {LIMIT} "
+        "generation(s) kept" in capsys.readouterr().err
+    )
     if engine == "whole calls":  # our engine, whose counters the record carries: this run's documents only
         assert expected[0]["generation_work"]["documents"] == LIMIT
         assert resumed[0]["generation_work"]["documents"] == LIMIT - 3
@@ -139,7 +146,7 @@ def test_killed_generative_cell_resumes_without_generating_finished_documents(fo
     assert not partial.exists()
 
 
-def test_a_partial_file_of_other_settings_is_not_used(folder, tmp_path, monkeypatch):
+def test_a_partial_file_of_other_settings_is_not_used(folder, tmp_path, monkeypatch, capsys):
     from polyplatypus.eval import lm_eval_cells
 
     monkeypatch.setattr(lm_eval_cells, "GENERATION_CHUNK", 2)
@@ -155,6 +162,8 @@ def test_a_partial_file_of_other_settings_is_not_used(folder, tmp_path, monkeypa
     )
     run(folder, out)
     assert all(s["resps"] != [["엉뚱한 답"]] for s in samples_of(out))
+    err = capsys.readouterr().err
+    assert "resuming" not in err and "kept were made with other settings: generating all again" in err
 
 
 def test_engine_records_are_kept_with_stop_reason_and_token_count():

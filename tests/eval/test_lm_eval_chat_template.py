@@ -131,7 +131,7 @@ def test_model_without_a_chat_template_is_refused_before_scoring(folder, monkeyp
     with pytest.raises(
         ConfigError,
         match=r"tiny-gptneox-lm.*--apply-chat-template, but the tokenizer has no chat "
-        r"template",
+        r"template .*; leave out --apply-chat-template for a model without one",
     ):
         runner.evaluate(
             [str(MODEL)],
@@ -190,6 +190,10 @@ def test_chat_flags_parse_from_the_command_line(tmp_path):
     yaml_file = tmp_path / "eval.yaml"
     yaml_file.write_text("models: [m]\ntasks: [lm_eval:x]\ngen_kwargs: 'until=Q:'\napply_chat_template: yes\n")
     assert EvalConfig.load(yaml_file).multiturn
+    # --fewshot-as-multiturn without a template did nothing; lm-eval refuses it (its EvaluatorConfig)
+    with pytest.raises(ConfigError, match="fewshot_as_multiturn puts the few-shot examples in chat turns"):
+        EvalConfig.build(caller="evaluate()", models=["m"], tasks=["lm_eval:x"], fewshot_as_multiturn=True)
+    assert not EvalConfig(models=["m"], tasks=["lm_eval:x"], fewshot_as_multiturn=False).multiturn
     for bad, message in (("max_gen_toks=many", "max_gen_toks must be a positive integer"), ("=x", "no key")):
         with pytest.raises(ConfigError, match=message):
             EvalConfig.build(caller="evaluate()", models=["m"], tasks=["lm_eval:x"], gen_kwargs=bad)

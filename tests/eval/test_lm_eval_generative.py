@@ -245,3 +245,19 @@ def test_eval_writes_generative_cells_and_samples(folder, tmp_path):
         "value": record["metrics"]["exact_match,first-word"],
         "stderr": stderr,
     }
+
+
+def test_predict_only_writes_the_samples_as_lm_evals_does(folder, tmp_path, capsys):
+    """lm-eval's --predict_only turns log_samples on (its generations are its only output); so does
+    eval's: without --log-samples the texts used to be generated and thrown away."""
+    from polyplatypus.cli import main
+
+    out = tmp_path / "out"
+    argv = ["eval", "--model", str(MODEL), "--tasks", "lm_eval:copa_gen_local", "--shots", "0", "--limit", "2"]
+    argv += ["--include-path", str(folder), "--device", "cpu", "--no-progress", "--output", str(out)]
+    assert main([*argv, "--predict-only"]) == 0
+    (samples,) = (out / "samples" / "tiny-gptneox-lm").glob("*.jsonl")
+    lines = [json.loads(line) for line in samples.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 2 and all(line["generation"] for line in lines)
+    assert main([*argv, "--predict-only"]) == 0  # the cell and its samples are reused
+    assert "reused 1 finished cell(s)" in capsys.readouterr().err

@@ -68,7 +68,7 @@ def test_prompt_file_answers_as_generate_does_one_at_a_time(tmp_path):
     assert lines[2]["prompt"] == PROMPTS[2]["prompt"]
 
 
-def test_prompt_file_resumes_and_skips_answered_prompts(tmp_path, monkeypatch):
+def test_prompt_file_resumes_and_skips_answered_prompts(tmp_path, monkeypatch, capsys):
     """Killed at the third prompt by an engine that reports each as it finishes (the contract of
     ``on_generated``): the re-run generates only the two prompts left, and the file equals an
     uninterrupted run's."""
@@ -102,8 +102,38 @@ def test_prompt_file_resumes_and_skips_answered_prompts(tmp_path, monkeypatch):
     assert [(k["index"], k["prompt"], k["response"]) for k in kept] == answers(whole)[:2]
     monkeypatch.setattr(SharedContextLM, "generate_until", reporting)
     asked.clear()
+    capsys.readouterr()
     assert main(argv + ["--output", str(out)]) == 0
     assert len(asked) == 2 and answers(out) == answers(whole)
+    assert "already holds the responses to 2 of the 4 prompts: generating the other 2" in capsys.readouterr().err
+
+
+def test_a_rerun_refuses_kept_responses_to_other_prompts(tmp_path, capsys):
+    """A re-run keeps the responses in --output only when each was made for the prompt it now sends:
+    an edited prompt line, a prompt file that lost lines, or --chat-template (here on a model with no
+    chat template) are refused, naming the line and what to do, and the output is left as it was
+    (a re-run used to print "4 response(s) written" and keep the old responses)."""
+    prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS)
+    out = tmp_path / "answers.jsonl"
+    argv = ["generate", "--model", str(MODEL), "--prompts", str(prompts), "--output", str(out), "--max-new-tokens", "4"]
+    assert main(argv) == 0
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert main(argv) == 0  # everything answered: nothing to generate, and it says so
+    assert "already holds the responses to 4 of the 4 prompts: generating the other 0" in capsys.readouterr().err
+    write_prompts(prompts, [{"instruction": "다른 질문"}, *PROMPTS[1:]])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "response to prompt line 1 made from another prompt than this run sends" in err
+    assert "give another --output, or delete" in err
+    write_prompts(prompts, PROMPTS[:3])
+    assert main(argv) == 2
+    assert "prompt line 4, which the prompt file does not have" in capsys.readouterr().err
+    write_prompts(prompts, PROMPTS)
+    assert main(argv + ["--chat-template"]) == 2
+    err = capsys.readouterr().err
+    assert "tokenizer has no chat template" in err and "leave out --chat-template" in err
+    assert out.read_bytes() == before
 
 
 def test_a_bad_prompt_line_is_named_before_the_model_loads(tmp_path, capsys):
@@ -133,6 +163,10 @@ def test_a_bad_prompt_line_is_named_before_the_model_loads(tmp_path, capsys):
 def test_instruction_and_prompts_exclude_each_other(capsys):
     assert main(["generate", "--model", "m", "--instruction", "x", "--prompts", "p.jsonl", "--output", "o"]) == 2
     assert "not both" in capsys.readouterr().err
+    assert main(["generate", "--model", "m"]) == 2  # neither: what to give, not "not both"
+    err = capsys.readouterr().err
+    assert "give --instruction TEXT (one answer) or --prompts FILE.jsonl --output FILE.jsonl" in err
+    assert "not both" not in err
 
 
 def no_model_loading(monkeypatch):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import types
+from pathlib import Path
 
 import pytest
 import yaml
@@ -59,6 +60,63 @@ def test_no_single_process_warning_from_our_lm(tiny_gptneox_dir, caplog):
         "assuming single-process call" in r.getMessage() or "not of type `str`" in r.getMessage()
         for r in caplog.records
     )
+
+
+def test_reading_lm_evals_task_index_is_announced(tmp_path, capsys):
+    """lm-eval reads every one of its task files, silently, before eval or curate can find a task
+    (seconds, up to half a minute on a cold disk): said once per process and include path."""
+    from polyplatypus.tasks.lm_eval_tasks import task_manager
+
+    task_manager([str(tmp_path)])
+    assert "lm-eval: reading its task index (its ~15,000 task files, and the --include-path folders)" in (
+        capsys.readouterr().err
+    )
+    task_manager([str(tmp_path)])  # built once per process
+    assert "reading its task index" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_task_data_and_request_bars_follow_progress(tmp_path, capsys, progress):
+    """eval --no-progress used to leave lm-eval's request-building bars and datasets' "Generating
+    test split" bars on; each run here reads a new local file, so datasets does build its split."""
+    from polyplatypus.tasks.lm_eval_tasks import build_cell
+
+    data = tmp_path / "qa.jsonl"
+    data.write_text('{"q": "한국의 수도는?", "a": "서울"}\n{"q": "일본의 수도는?", "a": "도쿄"}\n', encoding="utf-8")
+    (tmp_path / "qa.yaml").write_text(
+        f"task: qa_quiet_{progress}\ndataset_path: json\ndataset_kwargs:\n  data_files: {{test: {data}}}\n"
+        "output_type: generate_until\ntest_split: test\ndoc_to_text: '{{q}}'\ndoc_to_target: '{{a}}'\n"
+        "metric_list:\n  - metric: exact_match\n",
+        encoding="utf-8",
+    )
+    build_cell(f"lm_eval:qa_quiet_{progress}", 0, include_path=[str(tmp_path)], progress=progress)
+    err = capsys.readouterr().err
+    assert ("lm-eval: building" in err) == progress and ("Generating test split" in err) == progress, err
+
+
+def test_prompts_cut_from_the_left_are_counted_in_one_line(kobest_dir, tmp_path, caplog, capsys):
+    """lm-eval's hf warns "Left truncation applied" once per document (thousands of lines on a long
+    task, burying the progress bar): eval drops it and says how many prompts were cut, once."""
+    from polyplatypus.eval.runner import evaluate
+    from tests.eval.generative_fixtures import write_generative_tasks
+
+    folder = write_generative_tasks(tmp_path / "tasks", kobest_dir)
+    model = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-gptneox-lm"
+    with caplog.at_level(logging.WARNING):
+        (record,) = evaluate(  # 370 new tokens leave 14 of the 384-token window to the prompt
+            [str(model)],
+            ["lm_eval:copa_gen_local"],
+            [0],
+            include_path=[str(folder)],
+            limit=3,
+            device="cpu",
+            progress=False,
+            gen_kwargs="max_gen_toks=370",
+        )
+    assert record["truncated"] == 3
+    assert not [r for r in caplog.records if "Left truncation applied" in r.getMessage()]
+    err = capsys.readouterr().err
+    assert err.count("3 of 3 prompts were cut from the left to fit the 384-token window less max_gen_toks") == 1
 
 
 @pytest.mark.parametrize("progress", [True, False])

@@ -60,6 +60,7 @@ NEEDS = {
     (TrainConfig, "chat_template"): {"prompt_template": "chat"},
     (EvalConfig, "enable_thinking"): {"apply_chat_template": True, "think_end_token": "</think>"},
     (EvalConfig, "chat_template_args"): {"apply_chat_template": True},
+    (EvalConfig, "fewshot_as_multiturn"): {"apply_chat_template": True},
 }
 
 

@@ -17,11 +17,15 @@ def register(subparsers) -> None:
 
     parser = subparsers.add_parser(
         "eval",
-        help="evaluate causal LMs on KoBEST (reference-harness scoring)",
+        help="evaluate causal LMs on KoBEST (reference-harness scoring) and lm-evaluation-harness tasks",
         description="Score one or more causal LMs on KoBEST (and the reference harness's Korean "
         "hate-speech tasks, when named) at several shot counts, exactly as the reference "
         "ko-lm-evaluation-harness does (same prompts, few-shot draws, truncation and macro-F1). "
-        "Finished cells are saved as they complete; re-running the same command resumes.",
+        "--tasks lm_eval:NAME runs lm-evaluation-harness 0.4.13 tasks, your own task files (--include-path) "
+        "and generative (generate_until) ones included, with lm-eval's --gen-kwargs, --apply-chat-template "
+        "and thinking options (docs/tasks.md). "
+        "Finished cells are saved as they complete; re-running the same command resumes (a generative cell "
+        "from the generations it kept).",
     )
     add_config_option(parser)
     add_flags(parser, EvalConfig)

@@ -92,7 +92,9 @@ class EvalConfig(Settings):
         "shared", description="'shared' encodes each context once (fast); 'reference' forwards one row per choice"
     )
     log_samples: StrictBool = Field(
-        False, description="write per-document JSONL under OUTPUT/samples/<model>/<task>_<k>shot.jsonl"
+        False,
+        description="write per-document JSONL under OUTPUT/samples/<model>/<task>_<k>shot.jsonl "
+        "(lm_eval:NAME: lm_eval-NAME_<k>shot.jsonl; generative tasks: the prompt and generated text)",
     )
     progress: StrictBool = Field(True, description="show progress bars")
     # last, so results.json's config block keeps its earlier keys in their order
@@ -106,7 +108,9 @@ class EvalConfig(Settings):
         "max_gen_toks=512,until=END); they update each task's generation_kwargs",
     )
     predict_only: StrictBool = Field(
-        False, description="generate and log samples without computing metrics (lm-eval's --predict_only)"
+        False,
+        description="generate and log samples without computing metrics (lm-eval's --predict_only; as there, it "
+        "turns --log-samples on: the samples are its only output)",
     )
     apply_chat_template: StrictBool = Field(
         False,
@@ -146,7 +150,7 @@ class EvalConfig(Settings):
         DEFAULT_NEAR_TIES,
         description="generative lm_eval: tasks, at a step whose top two logits are within rounding of each other: "
         "redecide it by lm-eval hf's batch-1 path, so that the text equals hf at batch size 1 (such steps can be "
-        "frequent in bfloat16/float16, and this slow), or keep the batch's own token (fast; the text may differ from batch 1 at those "
+        "frequent in bfloat16/float16, and then slow), or keep the batch's own token (fast; the text may differ from batch 1 at those "
         "steps, as hf's own does at batch sizes above 1; each sample line counts them)",
     )
 
@@ -211,6 +215,16 @@ class EvalConfig(Settings):
             )
         return value
 
+    @field_validator("fewshot_as_multiturn")
+    @classmethod
+    def _multiturn(cls, value, info):
+        if value and not info.data.get("apply_chat_template"):  # lm-eval refuses it too; it would do nothing
+            raise ValueError(
+                "fewshot_as_multiturn puts the few-shot examples in chat turns: give apply_chat_template too "
+                "(--apply-chat-template, which turns it on by itself)"
+            )
+        return value
+
     @field_validator("enable_thinking", "chat_template_args")
     @classmethod
     def _template_options(cls, value, info):
@@ -228,6 +242,12 @@ class EvalConfig(Settings):
         from polyplatypus.tasks.lm_eval_tasks import template_kwargs
 
         return template_kwargs(self.chat_template_args, self.enable_thinking)
+
+    @property
+    def samples_logged(self) -> bool:
+        """Whether sample lines are written: --log-samples, or --predict-only, whose only output
+        they are (lm-eval's --predict_only turns log_samples on)."""
+        return self.log_samples or self.predict_only
 
     @property
     def multiturn(self) -> bool:

@@ -141,22 +141,38 @@ def check_generation_settings(kwargs: dict, generation_config, *, do_sample: boo
     ``max_gen_toks`` taken out); ``generation_config`` is the model's, which ``model.generate``
     applies under them.
     """
+    given = "the task's generation_kwargs or --gen-kwargs"
     if do_sample:
         raise ConfigError(
-            "generation with do_sample=True (sampling) is not supported: "
-            "only greedy decoding reproduces lm-eval's hf text"
+            "generation with do_sample=True (sampling) is not supported: only greedy decoding reproduces "
+            f"lm-eval's hf text; leave do_sample out of {given} (or set do_sample=False)"
         )
     if "max_length" in kwargs:  # prompt plus generation in hf: a length that depends on the batch's padding
-        raise ConfigError("generation setting 'max_length' is not supported by polyplatypus' engine; use max_gen_toks")
+        raise ConfigError(
+            f"generation setting 'max_length' (from {given}) is not supported by polyplatypus' engine; "
+            "use max_gen_toks (new tokens) instead"
+        )
     unknown = sorted(set(kwargs) - set(REFUSED_SETTINGS) - IGNORED_WHEN_GREEDY - {"do_sample", "repetition_penalty"})
     if unknown:
-        raise ConfigError(f"generation setting {unknown[0]!r} is not supported by polyplatypus' engine")
+        raise ConfigError(
+            f"generation setting {unknown[0]!r} (from {given}) is not supported by polyplatypus' engine: it takes "
+            "until, max_gen_toks, do_sample=False and repetition_penalty, and ignores the sampling-only "
+            f"{', '.join(sorted(IGNORED_WHEN_GREEDY))}; leave it out"
+        )
     for name, neutral in REFUSED_SETTINGS.items():
         value = kwargs.get(name, getattr(generation_config, name, neutral))
         if value != neutral and value is not None:
-            where = "the task's generation_kwargs" if name in kwargs else "the model's generation_config"
+            where, fix = (
+                (given, "leave it out")
+                if name in kwargs
+                else (
+                    "the model's generation_config.json",
+                    "remove it there" + ("" if neutral is None else f" (or set {neutral!r})"),
+                )
+            )
             raise ConfigError(
-                f"generation setting {name}={value!r} (from {where}) is not supported by polyplatypus' engine"
+                f"generation setting {name}={value!r} (from {where}) is not supported by polyplatypus' engine, "
+                f"which reproduces lm-eval's greedy hf text; {fix}"
             )
     penalty = kwargs.get("repetition_penalty", getattr(generation_config, "repetition_penalty", None))
     return 1.0 if penalty is None else float(penalty)

@@ -7,7 +7,8 @@ template (or, with ``chat_template``, in the tokenizer's chat template as one us
 ``index`` (the prompt's line number, from 1), the prompt's keys, the ``prompt`` as sent, the
 ``response`` (stripped; generation stops at EOS or ``max_new_tokens``), and, where the engine says,
 the raw ``generation``, its ``stop_reason`` and ``n_tokens``. Lines are appended as prompts finish,
-so a killed run resumes where it stopped: a re-run skips the indices already in the output.
+so a killed run resumes where it stopped: a re-run skips the indices already in the output, once
+each kept response is known to answer the prompt this run sends on its line.
 """
 
 from __future__ import annotations
@@ -67,7 +68,11 @@ def build_prompt(
         return row["prompt"]
     if chat_template:
         if not getattr(tokenizer, "chat_template", None):
-            raise ConfigError("--chat-template: the tokenizer has no chat template")
+            raise ConfigError(
+                "--chat-template: the model's tokenizer has no chat template (tokenizer_config.json "
+                "'chat_template' or chat_template.jinja); leave out --chat-template to use the prompt template "
+                "the model was trained with (or --prompt-template NAME)"
+            )
         content = row["instruction"] + (f"\n\n{row['input']}" if row.get("input") else "")
         return tokenizer.apply_chat_template(
             [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True, **(template_args or {})
@@ -92,6 +97,33 @@ def finished_indices(output: Path) -> dict[int, dict]:
     if not whole:
         atomic_write_jsonl(output, list(done.values()))
     return done
+
+
+def check_kept_responses(done: dict[int, dict], prompts: list[dict], output: Path, tokenizer, options: dict) -> None:
+    """A re-run keeps the responses already in ``output`` only if each was made for the prompt this
+    run sends on that line (same prompt file line, template and chat-template arguments); a
+    response to another prompt, or to a line the file no longer has, is refused, since it would be
+    kept beside the new ones as if this run had made it."""
+    rows = {row["index"]: row for row in prompts}
+    for index, line in sorted(done.items()):
+        if index not in rows:
+            why = f"holds a response to prompt line {index}, which the prompt file does not have"
+        elif line.get("prompt") != build_prompt(
+            rows[index],
+            tokenizer,
+            template=options.get("template"),
+            chat_template=options.get("chat_template", False),
+            template_args=options.get("template_args"),
+        ):
+            why = (
+                f"holds a response to prompt line {index} made from another prompt than this run sends "
+                "(the prompt file's line, --prompt-template, --chat-template or its arguments changed)"
+            )
+        else:
+            continue
+        raise ConfigError(
+            f"{output} {why}: give another --output, or delete {output} to answer every prompt again"
+        )
 
 
 def generation_kwargs(max_new_tokens: int, temperature: float, top_p: float, repetition_penalty: float) -> dict:
@@ -180,7 +212,14 @@ def generate_prompt_file(model, tokenizer, prompts: list[dict], output, *, progr
 
     output = Path(output)
     done = finished_indices(output)
+    check_kept_responses(done, prompts, output, tokenizer, options)
     todo = [row for row in prompts if row["index"] not in done]
+    if done:
+        print(
+            f"generate: {output} already holds the responses to {len(done)} of the {len(prompts)} prompts: "
+            f"generating the other {len(todo)}",
+            file=sys.stderr,
+        )
     output.parent.mkdir(parents=True, exist_ok=True)
     started, tokens = time.monotonic(), 0
     with (

@@ -41,6 +41,7 @@ from polyplatypus.tasks.lm_eval_tasks import DEFAULT_NEAR_TIES, file_stem, is_lm
 from polyplatypus.tasks.registry import ChoiceTask, get_task
 from polyplatypus.utils import outputs
 from polyplatypus.utils.hub import check_hub_needs
+from polyplatypus.utils.quiet import without_log_message
 from polyplatypus.version import __version__
 
 
@@ -344,7 +345,12 @@ def _build_lm_eval_cells(config: EvalConfig, names: list[str], shots: list[int],
         }
     cells = {
         (name, k, label): build_cell(
-            name, k, limit=config.limit, include_path=config.include_path, options=config.request_options(template)
+            name,
+            k,
+            limit=config.limit,
+            include_path=config.include_path,
+            options=config.request_options(template),
+            progress=config.progress,
         )
         for label, template in templates.items()
         for name in names
@@ -425,7 +431,7 @@ def run(grid: Plan) -> list[dict]:
             key, stem = grid.key(spec, task, k), grid.stem(task)
             cell = None
             if grid.store is not None:
-                cell = grid.store.reusable_cell(spec, stem, k, key, with_samples=grid.config.log_samples)
+                cell = grid.store.reusable_cell(spec, stem, k, key, with_samples=grid.config.samples_logged)
                 if cell is None and not isinstance(task, str):
                     _say_if_redefined(grid.store, spec, task.name, k, key)
                 elif cell is not None:
@@ -574,7 +580,7 @@ def _run_cell(
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if grid.store is not None and is_main_process():
-        cell = grid.store.write_cell(spec, task.name, shots, cell, samples if config.log_samples else None)
+        cell = grid.store.write_cell(spec, task.name, shots, cell, samples if config.samples_logged else None)
     return cell
 
 
@@ -586,7 +592,9 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
     config = grid.config
     keeping = grid.store is not None and built.generative  # each process keeps what it generates
     stem = file_stem(built.name)
+    earlier = keeping and bool(grid.store.partial_paths(spec, stem, built.shots))  # before any process writes
     kept = union_across_processes(grid.store.kept_generations(spec, stem, built.shots, key)) if keeping else {}
+    _say_if_resumed(spec, built, kept, earlier)
     rank = process_index()  # process 0 compacts every process's kept generations into its own file
     own = kept if rank == 0 or not keeping else grid.store.kept_generations(spec, stem, built.shots, key, rank)
     keeping_file = (
@@ -601,6 +609,7 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
             bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]",
         ) as bar,
         keeping_file as keep,
+        without_log_message("lm_eval.models.huggingface", "Left truncation applied"),  # counted below instead
     ):
         metrics, samples, _ = score_lm_eval_cell(
             model,
@@ -622,10 +631,41 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
     }
     if grid.store is not None and is_main_process():
         cell = grid.store.write_cell(
-            spec, file_stem(built.name), built.shots, cell, samples if config.log_samples else None
+            spec, file_stem(built.name), built.shots, cell, samples if config.samples_logged else None
         )
     _say_if_mostly_redecided(spec, built.name, built.shots, metrics.get("generation_work"))
+    _say_if_truncated(spec, built, metrics)
     return cell
+
+
+def _say_if_truncated(spec: ModelSpec, built, metrics: dict) -> None:
+    """One line for the prompts cut from the left to leave max_gen_toks in the window (lm-eval's hf
+    warns once per document, which buried the progress bar)."""
+    if built.generative and metrics.get("truncated") and is_main_process():
+        print(
+            f"eval: {spec.label} {built.name} {built.shots}-shot: {metrics['truncated']} of {metrics['n']} "
+            f"prompts were cut from the left to fit the {metrics['max_length']}-token window less max_gen_toks, "
+            "as lm-eval's hf cuts them ('truncated' in the record and the sample lines)",
+            file=sys.stderr,
+        )
+
+
+def _say_if_resumed(spec: ModelSpec, built, kept: dict, partial_files: bool) -> None:
+    """Say that a generative cell goes on from the generations an interrupted run kept, or that
+    those of a run with other settings are not used."""
+    from polyplatypus.eval.lm_eval_cells import generative_requests
+
+    if not is_main_process() or not (kept or partial_files):
+        return
+    cell = f"polyplatypus eval: {built.name} {built.shots}-shot of model {spec.label}"
+    print(
+        f"{cell}: resuming an interrupted run: {len(kept)} of {len(generative_requests(built))} generation(s) "
+        "kept, generating the rest"
+        if kept
+        else f"{cell}: the generations an interrupted run kept were made with other settings: generating all again",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _say_if_mostly_redecided(spec: ModelSpec, name: str, shots: int, work: dict | None) -> None:

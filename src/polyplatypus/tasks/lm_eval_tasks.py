@@ -26,16 +26,18 @@ import difflib
 import hashlib
 import json
 import logging
+import os
 import random
 import re
-from contextlib import contextmanager
+import sys
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Sequence, get_args
 
 from polyplatypus.errors import ConfigError, DataError
-from polyplatypus.utils.quiet import labelled_bars
+from polyplatypus.utils.quiet import labelled_bars, without_dataset_bars
 
 PREFIX = "lm_eval:"
 LM_EVAL_VERSION = "0.4.13"  # the engine overrides a private HFLM method: exactly this version
@@ -121,7 +123,9 @@ def chat_template_of(tokenizer, where: str, template_args: dict | None = None):
     if not getattr(tokenizer, "chat_template", None):
         raise ConfigError(
             f"{where}: --apply-chat-template, but the tokenizer has no chat template "
-            "(tokenizer_config.json 'chat_template' or chat_template.jinja)"
+            "(tokenizer_config.json 'chat_template' or chat_template.jinja); leave out --apply-chat-template "
+            "for a model without one (a base, or one fine-tuned on a prompt template such as alpaca): lm-eval's "
+            "plain prompts"
         )
     return partial(
         HFLM.apply_chat_template, SimpleNamespace(tokenizer=tokenizer, chat_template_args=dict(template_args or {}))
@@ -294,6 +298,14 @@ def _task_manager(paths: tuple[str, ...]):
     from lm_eval.tasks import TaskManager
 
     check_include_path(paths)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, once
+        print(  # lm-eval's index is built silently: a few seconds, up to half a minute on a cold disk
+            "lm-eval: reading its task index (its ~15,000 task files"
+            + (", and the --include-path folders" if paths else "")
+            + ") ...",
+            file=sys.stderr,
+            flush=True,
+        )
     index_log = logging.getLogger("lm_eval.tasks._index")
     handler, level = _Redefinitions(), index_log.level
     index_log.addHandler(handler)
@@ -589,10 +601,17 @@ def lm_eval_task_module():
 
 
 def build_cell(
-    name: str, shots: int, *, limit: int | float | None = None, include_path=None, options: RequestOptions | None = None
+    name: str,
+    shots: int,
+    *,
+    limit: int | float | None = None,
+    include_path=None,
+    options: RequestOptions | None = None,
+    progress: bool = True,
 ) -> LmEvalCell:
     """Load an lm-eval task or group and build its requests for ``shots`` as lm-eval would
-    (``simple_evaluate`` with ``options``)."""
+    (``simple_evaluate`` with ``options``); ``progress``: the bars of reading its data and building
+    its requests."""
     import numpy as np
     from lm_eval.evaluator_utils import get_sample_size
 
@@ -601,7 +620,8 @@ def build_cell(
     random.seed(RANDOM_SEED)
     np.random.seed(NUMPY_SEED)
     _refuse_redefined(name, [lm_eval_target(name)], include_path)
-    loaded = _load(lm_eval_target(name), include_path)
+    with nullcontext() if progress else without_dataset_bars():
+        loaded = _load(lm_eval_target(name), include_path)
     _refuse_redefined(name, loaded["tasks"], include_path)  # a group's tasks
     num_fewshot, fixed, limits = {}, [], {}
     for task_name, task in loaded["tasks"].items():
@@ -625,7 +645,8 @@ def build_cell(
     )
     for task_name, task in loaded["tasks"].items():
         limits[task_name] = get_sample_size(task, limit)
-        with labelled_bars(lm_eval_task_module(), f"lm-eval: building {task_name} {shots}-shot requests"):
+        label = f"lm-eval: building {task_name} {shots}-shot requests"
+        with labelled_bars(lm_eval_task_module(), label, shown=progress):
             task.build_all_requests(
                 limit=limits[task_name],
                 rank=0,

@@ -230,7 +230,9 @@ class GenerateConfig(Settings):
         "'prompt' used as is; responses go to --output",
     )
     output: Annotated[PathText | None, Flag(metavar="FILE.jsonl")] = Field(
-        None, description="with --prompts: JSONL of responses, one a line; a re-run skips the prompts already there"
+        None,
+        description="with --prompts: JSONL of responses, one a line; a re-run skips the prompts already there "
+        "(refusing responses made for other prompt texts; after changing other settings, give another --output)",
     )
     chat_template: StrictBool = Field(
         False,
@@ -276,7 +278,9 @@ class GenerateConfig(Settings):
 
     @model_validator(mode="after")
     def _one_way(self):
-        if (self.instruction is None) == (self.prompts is None):
+        if self.instruction is None and self.prompts is None:
+            raise ValueError("give --instruction TEXT (one answer) or --prompts FILE.jsonl --output FILE.jsonl (many)")
+        if self.instruction is not None and self.prompts is not None:
             raise ValueError("give --instruction TEXT (one answer) or --prompts FILE.jsonl (many), not both")
         if (self.prompts is None) != (self.output is None):
             raise ValueError("--prompts and --output go together")

@@ -8,14 +8,16 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def labelled_bars(module, label: str):
+def labelled_bars(module, label: str, *, shown: bool = True):
     """``module``'s ``tqdm`` (a module that did ``from tqdm import tqdm``) draws its bars with
-    ``desc=label`` inside the block, where the library gives none."""
+    ``desc=label`` inside the block, where the library gives none; none at all unless ``shown``."""
     original = module.tqdm
 
     def labelled(*args, **kwargs):
         if kwargs.get("desc") is None:
             kwargs["desc"] = label
+        if not shown:
+            kwargs["disable"] = True
         return original(*args, **kwargs)
 
     module.tqdm = labelled
@@ -44,3 +46,18 @@ def without_log_message(logger_name: str, *texts: str):
         yield
     finally:
         logger.removeFilter(drop)
+
+
+@contextmanager
+def without_dataset_bars():
+    """No ``datasets`` progress bars (a local file read into a split: "Generating test split")
+    inside the block; as they were after."""
+    import datasets
+
+    was = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was:
+            datasets.enable_progress_bars()
