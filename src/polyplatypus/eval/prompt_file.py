@@ -121,9 +121,7 @@ def check_kept_responses(done: dict[int, dict], prompts: list[dict], output: Pat
             )
         else:
             continue
-        raise ConfigError(
-            f"{output} {why}: give another --output, or delete {output} to answer every prompt again"
-        )
+        raise ConfigError(f"{output} {why}: give another --output, or delete {output} to answer every prompt again")
 
 
 def generation_kwargs(max_new_tokens: int, temperature: float, top_p: float, repetition_penalty: float) -> dict:
