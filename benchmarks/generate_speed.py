@@ -310,6 +310,7 @@ def compare(
         minimum=counters.minimum_positions,
         padding=counters.padding_positions,
         redone=counters.redone,
+        sent_whole=counters.sent_whole,
         redone_positions=counters.redone_positions,
         near_ties=near_ties,
         near_ties_kept=counters.near_ties_kept,
