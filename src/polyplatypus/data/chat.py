@@ -43,9 +43,22 @@ class ChatFormat:
     end_of_turn_id: int
 
 
-def use_chat_template(tokenizer, *, template_file: str | None = None, source: str = "the base") -> ChatFormat:
+#: What ``train`` says to do about a tokenizer without a chat template.
+TRAIN_WITHOUT_TEMPLATE = (
+    "give one with --chat-template FILE (a Jinja file) or train with a prompt template such as alpaca"
+)
+#: What ``data curate`` / ``data stats`` say (they have no --chat-template FILE).
+MEASURE_WITHOUT_TEMPLATE = (
+    "use a tokenizer that has one (--tokenizer) or a prompt template such as alpaca (--prompt-template alpaca)"
+)
+
+
+def use_chat_template(
+    tokenizer, *, template_file: str | None = None, source: str = "the base", missing: str = TRAIN_WITHOUT_TEMPLATE
+) -> ChatFormat:
     """The tokenizer's chat template (replaced by ``template_file``'s text when given) and its
-    end-of-turn token; a :class:`ConfigError` when there is no template or it cannot be used."""
+    end-of-turn token; a :class:`ConfigError` when there is no template (saying ``missing``: what
+    the command at hand can do about it) or it cannot be used."""
     if template_file is not None:
         path = Path(template_file)
         if not path.is_file():
@@ -55,10 +68,7 @@ def use_chat_template(tokenizer, *, template_file: str | None = None, source: st
     else:
         name = f"the chat template of {source}"
     if not getattr(tokenizer, "chat_template", None):
-        raise ConfigError(
-            f"the tokenizer of {source} has no chat template; give one with --chat-template FILE "
-            "(a Jinja file) or train with a prompt template such as alpaca"
-        )
+        raise ConfigError(f"the tokenizer of {source} has no chat template; {missing}")
     if not getattr(tokenizer, "is_fast", False):
         raise ConfigError(f"chat training needs a fast tokenizer (character offsets); {source}'s is not")
     end = _end_of_turn(tokenizer, name)
