@@ -277,3 +277,27 @@ def test_mostly_redecided_prompts_point_at_near_ties_keep(tmp_path, monkeypatch,
     assert "--near-ties keep takes the batch's own token" in capsys.readouterr().err
     assert main([*command, "--output", str(tmp_path / "kept.jsonl"), "--near-ties", "keep"]) == 0
     assert "--near-ties keep" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [["--instruction", "x"], ["--instruction", "x", "--chat-template"], ["--prompts", "PROMPTS", "--output", "OUT"]],
+)
+def test_no_new_tokens_is_refused_before_the_model_loads(tmp_path, monkeypatch, capsys, mode):
+    """--max-new-tokens 0 asks for no response: --instruction crashed in transformers' generate
+    (traceback), --chat-template printed a one-token answer, and lm-eval's HFLM raises on
+    max_gen_toks 0. The settings refuse it, with no model loaded and no output file made."""
+    from polyplatypus.errors import ConfigError
+    from polyplatypus.train.config import GenerateConfig
+
+    no_model_loading(monkeypatch)
+    out = tmp_path / "answers.jsonl"
+    mode = [{"PROMPTS": str(write_prompts(tmp_path / "p.jsonl", PROMPTS)), "OUT": str(out)}.get(w, w) for w in mode]
+    with pytest.raises(SystemExit) as exit:  # argparse's own exit for a flag's bad value
+        main(["generate", "--model", str(tmp_path / "no-such-model"), *mode, "--max-new-tokens", "0"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert "--max-new-tokens: Input should be greater than or equal to 1 (got '0')" in err and "Traceback" not in err
+    assert not out.exists()
+    with pytest.raises(ConfigError, match="max_new_tokens"):
+        GenerateConfig.from_mapping({"model": "m", "instruction": "x", "max_new_tokens": 0})
