@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from polyplatypus.data.conversations import exchange
 from polyplatypus.data.tokenize import IGNORE_INDEX, TokenizedExample
 from polyplatypus.errors import ConfigError, DataError
 
@@ -110,6 +111,30 @@ def render(
         if where:
             raise DataError(message, **where) from None
         raise ConfigError(message) from None
+
+
+def instruction_chat_prompt(
+    tokenizer,
+    instruction: str,
+    input: str = "",
+    *,
+    system_prompt: str | None = None,
+    template_args: dict | None = None,
+    asked_by: str = "the prompt template chat (--prompt-template chat, or the one the model was trained with)",
+) -> str:
+    """The text a chat model is asked to answer an instruction (and input) with: the messages of
+    :func:`~polyplatypus.data.conversations.exchange` (after ``system_prompt`` when given), as
+    chat training renders them, with the generation prompt; ``template_args``: more arguments for the
+    template, as lm-eval's HFLM passes its ``chat_template_args``. ``asked_by`` names what asked for
+    the template in the error raised when the tokenizer has none."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ConfigError(f"{asked_by}: the tokenizer has no chat template")
+    return tokenizer.apply_chat_template(
+        exchange(instruction, input, system_prompt=system_prompt),
+        tokenize=False,
+        add_generation_prompt=True,
+        **(template_args or {}),
+    )
 
 
 def chat_texts(fmt: ChatFormat, messages: Sequence[dict], *, where: dict | None = None) -> list[tuple[str, list]]:
