@@ -3,13 +3,13 @@ evaluation's generation engine (``SharedContextLM.generate_until``, batched), re
 
 A prompt line is a JSON object with ``instruction`` (and optional ``input``), put in the prompt
 template (``chat``: the tokenizer's chat template after the system prompt trained with, as
-``generate --instruction`` builds it; or, with ``chat_template``, in the tokenizer's chat template as
-the one user turn), or ``prompt``, a text used as is; other keys are copied to its response line.
-A response line holds ``index`` (the prompt's line number, from 1), the prompt's keys, the
-``prompt`` as sent, the ``response`` (stripped; generation stops at EOS or ``max_new_tokens``), and,
-where the engine says, the raw ``generation``, its ``stop_reason`` and ``n_tokens``. Lines are appended as prompts finish,
-so a killed run resumes where it stopped: a re-run skips the indices already in the output. The
-output is opened at the first response, so a run that fails before one leaves no file behind.
+``generate --instruction`` builds it; or, with ``chat_template``, in the tokenizer's chat template
+as one user turn), or
+``prompt``, a text used as is; other keys are copied to its response line. A response line holds
+``index`` (the prompt's line number, from 1), the prompt's keys, the ``prompt`` as sent, the
+``response`` (stripped; generation stops at EOS or ``max_new_tokens``), and, where the engine says,
+the raw ``generation``, its ``stop_reason`` and ``n_tokens``. Lines are appended as prompts finish,
+so a killed run resumes where it stopped: a re-run skips the indices already in the output.
 """
 
 from __future__ import annotations
@@ -79,7 +79,10 @@ def build_prompt(
     if chat_template:
         if not getattr(tokenizer, "chat_template", None):
             raise ConfigError("--chat-template: the tokenizer has no chat template")
-        return instruction_chat_prompt(tokenizer, row["instruction"], row.get("input", ""), template_args=template_args)
+        content = row["instruction"] + (f"\n\n{row['input']}" if row.get("input") else "")
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True, **(template_args or {})
+        )
     if template == CHAT:
         return instruction_chat_prompt(tokenizer, row["instruction"], row.get("input", ""), system_prompt=system_prompt)
     return get_template(template or "alpaca").prompt(row["instruction"], row.get("input", ""))
@@ -196,12 +199,14 @@ def answer_prompts(
 
 def generate_prompt_file(model, tokenizer, prompts: list[dict], output, *, progress: bool = True, **options) -> int:
     """Answer the prompts not yet in ``output`` (``options``: :func:`answer_prompts`'), appending
-    each response line as it finishes; returns how many responses the output holds."""
+    each response line as it finishes (the file is opened at the first: a run that fails before one
+    leaves no file, or the file as it was); returns how many responses the output holds."""
     from tqdm.auto import tqdm
 
     output = Path(output)
     done = finished_indices(output)
     todo = [row for row in prompts if row["index"] not in done]
+    output.parent.mkdir(parents=True, exist_ok=True)
     started, tokens, handle = time.monotonic(), 0, None
     with (
         ExitStack() as files,
@@ -211,7 +216,6 @@ def generate_prompt_file(model, tokenizer, prompts: list[dict], output, *, progr
         def write(line: dict) -> None:
             nonlocal tokens, handle
             if handle is None:  # opened (appending) at the first response: a run that fails before one makes no file
-                output.parent.mkdir(parents=True, exist_ok=True)
                 handle = files.enter_context(open(output, "a", encoding="utf-8"))
             counted = line["n_tokens"]
             tokens += counted if isinstance(counted, int) else len(tokenizer(line["response"]).input_ids)
