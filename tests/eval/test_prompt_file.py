@@ -355,6 +355,9 @@ def test_prompts_in_the_chat_prompt_template_answer_as_instruction_does(tmp_path
     for row, line in zip(rows, lines):
         answer = generate(str(model), row["instruction"], row.get("input", ""), max_new_tokens=12, **system_prompt)
         assert line["response"] == answer and answer
+    before = out.read_bytes()
+    assert main([*command, *given, "--max-new-tokens", "12"]) == 0  # a re-run keeps them: the same prompts
+    assert out.read_bytes() == before
 
 
 def test_a_run_failing_before_its_first_response_leaves_the_output_as_it_was(tmp_path, capsys):
