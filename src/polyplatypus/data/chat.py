@@ -119,21 +119,16 @@ def instruction_chat_prompt(
     input: str = "",
     *,
     system_prompt: str | None = None,
-    template_args: dict | None = None,
     asked_by: str = "the prompt template chat (--prompt-template chat, or the one the model was trained with)",
 ) -> str:
     """The text a chat model is asked to answer an instruction (and input) with: the messages of
     :func:`~polyplatypus.data.conversations.exchange` (after ``system_prompt`` when given), as
-    chat training renders them, with the generation prompt; ``template_args``: more arguments for the
-    template, as lm-eval's HFLM passes its ``chat_template_args``. ``asked_by`` names what asked for
-    the template in the error raised when the tokenizer has none."""
+    chat training renders them, with the generation prompt. ``asked_by`` names what asked for the
+    template in the error raised when the tokenizer has none."""
     if not getattr(tokenizer, "chat_template", None):
         raise ConfigError(f"{asked_by}: the tokenizer has no chat template")
     return tokenizer.apply_chat_template(
-        exchange(instruction, input, system_prompt=system_prompt),
-        tokenize=False,
-        add_generation_prompt=True,
-        **(template_args or {}),
+        exchange(instruction, input, system_prompt=system_prompt), tokenize=False, add_generation_prompt=True
     )
 
 
