@@ -236,6 +236,25 @@ def test_stats_command_counts_each_kind(tmp_path, tiny_gptneox_dir, capsys):
     assert tokens["prompt_template"] == "chat" and tokens["full"]["count"] == 3
 
 
+@pytest.mark.parametrize("command", ["curate", "stats"])
+def test_a_tokenizer_without_a_chat_template_is_refused_with_the_command_s_own_options(
+    tmp_path, tiny_gptneox_dir, capsys, command
+):
+    """--prompt-template chat with a tokenizer that has no chat template: the error says what this
+    command can do (another --tokenizer, or a prompt template), not train's --chat-template FILE,
+    which data curate / data stats do not have; nothing is written."""
+    source = write_jsonl(tmp_path / "chat.jsonl", [turns(WEATHER, "맑음")])
+    output = tmp_path / "out.jsonl"
+    args = {"curate": ["--data", str(source), "--output", str(output), "--quiet"], "stats": [str(source)]}[command]
+    chat = ["--tokenizer", str(tiny_gptneox_dir), "--prompt-template", "chat"]
+    assert main(["data", command, *args, *chat]) == 2
+    err = capsys.readouterr().err
+    assert "has no chat template; use a tokenizer that has one (--tokenizer)" in err
+    assert "or a prompt template such as alpaca (--prompt-template alpaca)" in err
+    assert "--chat-template" not in err and "Traceback" not in err
+    assert not output.exists()
+
+
 def test_chat_token_lengths_render_what_training_keeps(tmp_path, tiny_gptneox_dir):
     """Curate keeps a message's other keys in its output, but training renders role and content only:
     token lengths are measured on those, so a template that reads another key does not count it."""

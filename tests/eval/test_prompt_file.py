@@ -169,6 +169,27 @@ def test_instruction_and_prompts_exclude_each_other(capsys):
     assert "not both" not in err
 
 
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+def with_chat_template(tmp_path: Path, trained: dict | None = None) -> Path:
+    """MODEL copied with CHAT_TEMPLATE as its tokenizer's chat template; ``trained``: what train /
+    merge record in polyplatypus.json (the template and system prompt trained with)."""
+    import shutil
+
+    folder = tmp_path / "tiny-chat"
+    shutil.copytree(MODEL, folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config["chat_template"] = CHAT_TEMPLATE
+    (folder / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    if trained is not None:
+        (folder / "polyplatypus.json").write_text(json.dumps(trained, ensure_ascii=False), encoding="utf-8")
+    return folder
+
+
 def no_model_loading(monkeypatch):
     """Every path of ``generate`` loads its model through ``load_for_generation``: made to fail the test."""
     import importlib
@@ -208,15 +229,10 @@ def test_generate_instruction_under_torchrun_prints_no_answer_per_process(tmp_pa
     answer is printed (before, each process loaded the model to answer: once per process; on two
     CPU processes the run hung)."""
     import os
-    import shutil
     import subprocess
     import sys
 
-    chat_model = tmp_path / "tiny-chat"  # a chat template, so that the run before the fix answered
-    shutil.copytree(MODEL, chat_model)
-    config = json.loads((chat_model / "tokenizer_config.json").read_text(encoding="utf-8"))
-    config["chat_template"] = "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
-    (chat_model / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    chat_model = with_chat_template(tmp_path)  # so that the run before the fix answered
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1"]
     command += ["--master_port", "0", "-m", "polyplatypus", "generate", "--model", str(chat_model)]
     command += ["--instruction", "한국의 수도는 어디인가요?", "--chat-template", "--max-new-tokens", "4"]
@@ -311,3 +327,81 @@ def test_mostly_redecided_prompts_point_at_near_ties_keep(tmp_path, monkeypatch,
     assert "--near-ties keep takes the batch's own token" in capsys.readouterr().err
     assert main([*command, "--output", str(tmp_path / "kept.jsonl"), "--near-ties", "keep"]) == 0
     assert "--near-ties keep" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [["--instruction", "x"], ["--instruction", "x", "--chat-template"], ["--prompts", "PROMPTS", "--output", "OUT"]],
+)
+def test_no_new_tokens_is_refused_before_the_model_loads(tmp_path, monkeypatch, capsys, mode):
+    """--max-new-tokens 0 asks for no response: --instruction crashed in transformers' generate
+    (traceback), --chat-template printed a one-token answer, and lm-eval's HFLM raises on
+    max_gen_toks 0. The settings refuse it, with no model loaded and no output file made."""
+    from polyplatypus.errors import ConfigError
+    from polyplatypus.train.config import GenerateConfig
+
+    no_model_loading(monkeypatch)
+    out = tmp_path / "answers.jsonl"
+    mode = [{"PROMPTS": str(write_prompts(tmp_path / "p.jsonl", PROMPTS)), "OUT": str(out)}.get(w, w) for w in mode]
+    with pytest.raises(SystemExit) as exit:  # argparse's own exit for a flag's bad value
+        main(["generate", "--model", str(tmp_path / "no-such-model"), *mode, "--max-new-tokens", "0"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert "--max-new-tokens: Input should be greater than or equal to 1 (got '0')" in err and "Traceback" not in err
+    assert not out.exists()
+    with pytest.raises(ConfigError, match="max_new_tokens"):
+        GenerateConfig.from_mapping({"model": "m", "instruction": "x", "max_new_tokens": 0})
+
+
+def test_one_instruction_does_not_point_at_near_ties_keep(tmp_path, monkeypatch, capsys):
+    """--instruction --chat-template is one prompt, no batch, and refuses --near-ties keep: it used to
+    print the prompt file's hint naming that option."""
+    from polyplatypus.eval import generation
+
+    monkeypatch.setattr(generation, "logits_near_tie", lambda top, runner_up, dtype: True)
+    model = with_chat_template(tmp_path)
+    command = ["generate", "--model", str(model), "--instruction", PROMPTS[0]["instruction"], "--chat-template"]
+    assert main([*command, "--max-new-tokens", "6"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() and "--near-ties keep" not in captured.err
+
+
+SYSTEM_TRAINED = "당신은 도우미입니다."
+
+
+@pytest.mark.parametrize("given", [[], ["--prompt-template", "chat", "--system-prompt", "짧게 답하세요."]])
+def test_prompts_in_the_chat_prompt_template_answer_as_instruction_does(tmp_path, given):
+    """The chat prompt template (the model's trained one, or given with --system-prompt): each line
+    is put in the tokenizer's chat template after the system prompt, as --instruction puts it, and
+    answered with --instruction's response (it crashed after the model loaded, leaving an empty file)."""
+    from polyplatypus.train.generate import generate
+
+    model = with_chat_template(tmp_path, trained={"prompt_template": "chat", "system_prompt": SYSTEM_TRAINED})
+    rows = [PROMPTS[0], PROMPTS[1]]
+    prompts, out = write_prompts(tmp_path / "prompts.jsonl", rows), tmp_path / "answers.jsonl"
+    command = ["generate", "--model", str(model), "--prompts", str(prompts), "--output", str(out)]
+    assert main([*command, *given, "--max-new-tokens", "12"]) == 0
+    system = given[-1] if given else SYSTEM_TRAINED
+    lines = read(out)
+    assert lines[0]["prompt"] == f"<|system|>\n{system}\n<|user|>\n{rows[0]['instruction']}\n<|assistant|>\n"
+    assert lines[1]["prompt"].endswith(f"<|user|>\n{rows[1]['instruction']}\n\n{rows[1]['input']}\n<|assistant|>\n")
+    system_prompt = {"system_prompt": given[-1]} if given else {}
+    for row, line in zip(rows, lines):
+        answer = generate(str(model), row["instruction"], row.get("input", ""), max_new_tokens=12, **system_prompt)
+        assert line["response"] == answer and answer
+    before = out.read_bytes()
+    assert main([*command, *given, "--max-new-tokens", "12"]) == 0  # a re-run keeps them: the same prompts
+    assert out.read_bytes() == before
+
+
+def test_a_run_failing_before_its_first_response_leaves_the_output_as_it_was(tmp_path, capsys):
+    """The output is opened at the first response: a run refused after the model loaded (here
+    --chat-template on a tokenizer without one) makes no file, and an existing one keeps its bytes."""
+    prompts, out = write_prompts(tmp_path / "prompts.jsonl", PROMPTS), tmp_path / "answers.jsonl"
+    command = ["generate", "--model", str(MODEL), "--prompts", str(prompts), "--output", str(out), "--chat-template"]
+    assert main(command) == 2
+    assert "has no chat template" in capsys.readouterr().err and not out.exists()
+    kept = json.dumps({"index": 1, "prompt": "p", "response": "r"}) + "\n"
+    out.write_text(kept, encoding="utf-8")
+    assert main(command) == 2
+    assert out.read_text(encoding="utf-8") == kept

@@ -118,6 +118,20 @@ def test_chat_training_stops_at_the_end_of_turn_token(chat_run, qwen_base, tmp_p
     assert generate(str(merged), QUESTION, max_new_tokens=24) == ANSWER
 
 
+def test_prompts_of_a_chat_trained_model_answer_as_instruction_does(chat_run, tmp_path):
+    """generate --prompts with the model's trained template, chat: each line is put in the chat
+    template as --instruction puts it and stops at the end-of-turn token with --instruction's answer
+    (it crashed after the model loaded, leaving an empty output file)."""
+    adapter, _ = chat_run
+    prompts, out = tmp_path / "prompts.jsonl", tmp_path / "answers.jsonl"
+    prompts.write_text(json.dumps({"instruction": QUESTION}, ensure_ascii=False) + "\n", encoding="utf-8")
+    command = ["generate", "--model", str(adapter), "--max-new-tokens", "24"]
+    assert main([*command, "--prompts", str(prompts), "--output", str(out)]) == 0
+    [line] = [json.loads(text) for text in out.read_text(encoding="utf-8").splitlines()]
+    assert line["response"] == generate(str(adapter), QUESTION, max_new_tokens=24) == ANSWER
+    assert line["stop_reason"] == "eos" and line["prompt"].startswith("<|im_start|>system\n")
+
+
 def test_chat_options_are_checked_before_any_work(qwen_base, tmp_path, capsys):
     base, _ = qwen_base
     data = tmp_path / "chat.jsonl"

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from polyplatypus.data.conversations import exchange
 from polyplatypus.data.tokenize import IGNORE_INDEX, TokenizedExample
 from polyplatypus.errors import ConfigError, DataError
 
@@ -43,9 +44,22 @@ class ChatFormat:
     end_of_turn_id: int
 
 
-def use_chat_template(tokenizer, *, template_file: str | None = None, source: str = "the base") -> ChatFormat:
+#: What ``train`` says to do about a tokenizer without a chat template.
+TRAIN_WITHOUT_TEMPLATE = (
+    "give one with --chat-template FILE (a Jinja file) or train with a prompt template such as alpaca"
+)
+#: What ``data curate`` / ``data stats`` say (they have no --chat-template FILE).
+MEASURE_WITHOUT_TEMPLATE = (
+    "use a tokenizer that has one (--tokenizer) or a prompt template such as alpaca (--prompt-template alpaca)"
+)
+
+
+def use_chat_template(
+    tokenizer, *, template_file: str | None = None, source: str = "the base", missing: str = TRAIN_WITHOUT_TEMPLATE
+) -> ChatFormat:
     """The tokenizer's chat template (replaced by ``template_file``'s text when given) and its
-    end-of-turn token; a :class:`ConfigError` when there is no template or it cannot be used."""
+    end-of-turn token; a :class:`ConfigError` when there is no template (saying ``missing``: what
+    the command at hand can do about it) or it cannot be used."""
     if template_file is not None:
         path = Path(template_file)
         if not path.is_file():
@@ -55,10 +69,7 @@ def use_chat_template(tokenizer, *, template_file: str | None = None, source: st
     else:
         name = f"the chat template of {source}"
     if not getattr(tokenizer, "chat_template", None):
-        raise ConfigError(
-            f"the tokenizer of {source} has no chat template; give one with --chat-template FILE "
-            "(a Jinja file) or train with a prompt template such as alpaca"
-        )
+        raise ConfigError(f"the tokenizer of {source} has no chat template; {missing}")
     if not getattr(tokenizer, "is_fast", False):
         raise ConfigError(f"chat training needs a fast tokenizer (character offsets); {source}'s is not")
     end = _end_of_turn(tokenizer, name)
@@ -100,6 +111,25 @@ def render(
         if where:
             raise DataError(message, **where) from None
         raise ConfigError(message) from None
+
+
+def instruction_chat_prompt(
+    tokenizer,
+    instruction: str,
+    input: str = "",
+    *,
+    system_prompt: str | None = None,
+    asked_by: str = "the prompt template chat (--prompt-template chat, or the one the model was trained with)",
+) -> str:
+    """The text a chat model is asked to answer an instruction (and input) with: the messages of
+    :func:`~polyplatypus.data.conversations.exchange` (after ``system_prompt`` when given), as
+    chat training renders them, with the generation prompt. ``asked_by`` names what asked for the
+    template in the error raised when the tokenizer has none."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ConfigError(f"{asked_by}: the tokenizer has no chat template")
+    return tokenizer.apply_chat_template(
+        exchange(instruction, input, system_prompt=system_prompt), tokenize=False, add_generation_prompt=True
+    )
 
 
 def chat_texts(fmt: ChatFormat, messages: Sequence[dict], *, where: dict | None = None) -> list[tuple[str, list]]:

@@ -200,11 +200,12 @@ def _tokenizer(config: CurateConfig, template):
 
     if template != CHAT:
         return config.tokenizer  # loaded when the lengths are measured
-    from polyplatypus.data.chat import use_chat_template
+    from polyplatypus.data.chat import MEASURE_WITHOUT_TEMPLATE, use_chat_template
     from polyplatypus.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer(config.tokenizer)
-    use_chat_template(tokenizer, source=getattr(tokenizer, "name_or_path", None) or str(config.tokenizer))
+    source = getattr(tokenizer, "name_or_path", None) or str(config.tokenizer)
+    use_chat_template(tokenizer, source=source, missing=MEASURE_WITHOUT_TEMPLATE)
     return tokenizer
 
 

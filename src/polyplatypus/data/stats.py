@@ -89,9 +89,10 @@ def example_lengths(records: Sequence[dict], tokenizer, template) -> tuple[list[
     from polyplatypus.data.tokenize import IGNORE_INDEX, tokenize_records
 
     if template == CHAT:
-        from polyplatypus.data.chat import tokenize_conversations, use_chat_template
+        from polyplatypus.data.chat import MEASURE_WITHOUT_TEMPLATE, tokenize_conversations, use_chat_template
 
-        fmt = use_chat_template(tokenizer, source=getattr(tokenizer, "name_or_path", None) or "the tokenizer")
+        source = getattr(tokenizer, "name_or_path", None) or "the tokenizer"
+        fmt = use_chat_template(tokenizer, source=source, missing=MEASURE_WITHOUT_TEMPLATE)
         # as training renders them: each message's role and content only (curate keeps other keys, which a
         # template could read)
         messages = [[{"role": m["role"], "content": m["content"]} for m in conversation(r)] for r in records]

@@ -2,7 +2,9 @@
 evaluation's generation engine (``SharedContextLM.generate_until``, batched), resumable.
 
 A prompt line is a JSON object with ``instruction`` (and optional ``input``), put in the prompt
-template (or, with ``chat_template``, in the tokenizer's chat template as one user turn), or
+template (``chat``: the tokenizer's chat template after the system prompt trained with, as
+``generate --instruction`` builds it; or, with ``chat_template``, in the tokenizer's chat template
+as one user turn), or
 ``prompt``, a text used as is; other keys are copied to its response line. A response line holds
 ``index`` (the prompt's line number, from 1), the prompt's keys, the ``prompt`` as sent, the
 ``response`` (stripped; generation stops at EOS or ``max_new_tokens``), and, where the engine says,
@@ -17,6 +19,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 from polyplatypus.errors import ConfigError, DataError
@@ -58,11 +61,19 @@ def read_prompts(path) -> list[dict]:
 
 
 def build_prompt(
-    row: dict, tokenizer, *, template: str | None, chat_template: bool, template_args: dict | None = None
+    row: dict,
+    tokenizer,
+    *,
+    template: str | None,
+    chat_template: bool,
+    template_args: dict | None = None,
+    system_prompt: str | None = None,
 ) -> str:
-    """The text sent for a prompt line: as is, in the chat template (given ``template_args``, as
-    lm-eval's HFLM passes its ``chat_template_args``), or in the prompt template."""
-    from polyplatypus.data.templates import get_template
+    """The text sent for a prompt line: as is, in the chat template as the one user turn (given
+    ``template_args``, as lm-eval's HFLM passes its ``chat_template_args``), or in the prompt
+    template (``chat``: the chat template after ``system_prompt``, as ``generate --instruction``)."""
+    from polyplatypus.data.chat import instruction_chat_prompt
+    from polyplatypus.data.templates import CHAT, get_template
 
     if "prompt" in row:
         return row["prompt"]
@@ -77,6 +88,8 @@ def build_prompt(
         return tokenizer.apply_chat_template(
             [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True, **(template_args or {})
         )
+    if template == CHAT:
+        return instruction_chat_prompt(tokenizer, row["instruction"], row.get("input", ""), system_prompt=system_prompt)
     return get_template(template or "alpaca").prompt(row["instruction"], row.get("input", ""))
 
 
@@ -142,6 +155,7 @@ def answer_prompts(
     template: str | None = None,
     chat_template: bool = False,
     template_args: dict | None = None,
+    system_prompt: str | None = None,
     think_end_token: str | None = None,
     max_new_tokens: int = 256,
     batch_size: int = 8,
@@ -152,11 +166,14 @@ def answer_prompts(
     seed: int | None = None,
     keep: Callable[[dict], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    near_tie_hint: bool = False,
 ) -> list[dict]:
     """The response line of each prompt line of ``rows`` (in their order), answered by the
     evaluation's generation engine; ``keep`` is given each line as it finishes (the engine runs them
     in token order, not the rows'). ``think_end_token``: a thinking model's response is what
-    follows its last occurrence (as lm-eval's HFLM; the raw ``generation`` keeps the whole text)."""
+    follows its last occurrence (as lm-eval's HFLM; the raw ``generation`` keeps the whole text).
+    ``near_tie_hint``: say when re-deciding near ties did most of the work, naming ``--near-ties
+    keep`` (a prompt file's batches; one instruction has no batch, and no such option)."""
     import torch
     from lm_eval.api.instance import Instance
 
@@ -164,7 +181,14 @@ def answer_prompts(
     from polyplatypus.eval.lm_eval_cells import Generations, engine_fields, generate, make_lm
 
     texts = [
-        build_prompt(row, tokenizer, template=template, chat_template=chat_template, template_args=template_args)
+        build_prompt(
+            row,
+            tokenizer,
+            template=template,
+            chat_template=chat_template,
+            template_args=template_args,
+            system_prompt=system_prompt,
+        )
         for row in rows
     ]
     kwargs = generation_kwargs(max_new_tokens, temperature, top_p, repetition_penalty)
@@ -192,7 +216,7 @@ def answer_prompts(
 
     generations = Generations(keep=finished)
     records = generate(lm, requests, generations, progress=progress)
-    if near_ties == DEFAULT_NEAR_TIES and mostly_redecided(generations.work):
+    if near_tie_hint and near_ties == DEFAULT_NEAR_TIES and mostly_redecided(generations.work):
         work = generations.work
         print(
             f"generate: {work['redone']} step(s) near a tie were re-decided as each prompt alone would decide "
@@ -205,7 +229,8 @@ def answer_prompts(
 
 def generate_prompt_file(model, tokenizer, prompts: list[dict], output, *, progress: bool = True, **options) -> int:
     """Answer the prompts not yet in ``output`` (``options``: :func:`answer_prompts`'), appending
-    each response line as it finishes; returns how many responses the output holds."""
+    each response line as it finishes (the file is opened at the first: a run that fails before one
+    leaves no file, or the file as it was); returns how many responses the output holds."""
     from tqdm.auto import tqdm
 
     output = Path(output)
@@ -219,21 +244,23 @@ def generate_prompt_file(model, tokenizer, prompts: list[dict], output, *, progr
             file=sys.stderr,
         )
     output.parent.mkdir(parents=True, exist_ok=True)
-    started, tokens = time.monotonic(), 0
+    started, tokens, handle = time.monotonic(), 0, None
     with (
-        open(output, "a", encoding="utf-8") as handle,
+        ExitStack() as files,
         tqdm(total=len(prompts), initial=len(done), desc="generate", unit="prompt", disable=not progress) as bar,
     ):
 
         def write(line: dict) -> None:
-            nonlocal tokens
+            nonlocal tokens, handle
+            if handle is None:  # opened (appending) at the first response: a run that fails before one makes no file
+                handle = files.enter_context(open(output, "a", encoding="utf-8"))
             counted = line["n_tokens"]
             tokens += counted if isinstance(counted, int) else len(tokenizer(line["response"]).input_ids)
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
             handle.flush()
             bar.set_postfix_str(f"{tokens / max(time.monotonic() - started, 1e-9):.1f} tok/s", refresh=False)
 
-        answer_prompts(model, tokenizer, todo, keep=write, progress=bar.update, **options)
+        answer_prompts(model, tokenizer, todo, keep=write, progress=bar.update, near_tie_hint=True, **options)
     # responses were appended as they finished (documents run in token order, not file order):
     # once all are in, the file is put back in the prompts' order
     from polyplatypus.utils.io import atomic_write_jsonl

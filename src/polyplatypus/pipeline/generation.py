@@ -68,8 +68,8 @@ def answer_instruction(config) -> str:
     from polyplatypus.train.generate import load_for_generation
 
     row = {"index": 1, "instruction": config.instruction, **({"input": config.input} if config.input else {})}
-    model, tokenizer, trained, _ = load_for_generation(config.model, adapter=config.adapter)
-    (line,) = answer_prompts(model, tokenizer, [row], **engine_options(config, trained))
+    model, tokenizer, trained, trained_system = load_for_generation(config.model, adapter=config.adapter)
+    (line,) = answer_prompts(model, tokenizer, [row], **engine_options(config, trained, trained_system))
     return line["response"]
 
 
@@ -79,17 +79,21 @@ def generate_file(config) -> int:
     from polyplatypus.train.generate import load_for_generation
 
     prompts = read_prompts(config.prompts)  # a malformed line is named before the model loads
-    model, tokenizer, trained, _ = load_for_generation(config.model, adapter=config.adapter)
-    return generate_prompt_file(model, tokenizer, prompts, config.output, **engine_options(config, trained))
+    model, tokenizer, trained, trained_system = load_for_generation(config.model, adapter=config.adapter)
+    options = engine_options(config, trained, trained_system)
+    return generate_prompt_file(model, tokenizer, prompts, config.output, **options)
 
 
-def engine_options(config, trained: str) -> dict:
+def engine_options(config, trained: str, trained_system: str | None = None) -> dict:
     """The settings of ``generate`` that :func:`polyplatypus.eval.prompt_file.answer_prompts` takes
-    (``trained``: the template the model was trained with, unless --prompt-template)."""
+    (``trained``: the template the model was trained with, unless --prompt-template; with ``chat``,
+    ``trained_system``: the system prompt trained with, unless --system-prompt, as
+    :func:`polyplatypus.train.generate.generate` takes them)."""
     return dict(
         template=config.prompt_template or trained,
         chat_template=config.chat_template,
         template_args=config.template_args,
+        system_prompt=config.system_prompt if config.system_prompt is not None else trained_system,
         think_end_token=config.think_end_token,
         max_new_tokens=config.max_new_tokens,
         batch_size=config.batch_size,

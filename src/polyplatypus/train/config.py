@@ -216,7 +216,7 @@ class GenerateConfig(Settings):
         description="with --prompt-template chat: the system message (default: the one trained with, if any; "
         "refused with --chat-template)",
     )
-    max_new_tokens: StrictInt = Field(256, ge=0, description="longest response in tokens")
+    max_new_tokens: StrictInt = Field(256, ge=1, description="longest response in tokens (at least 1)")
     temperature: Number = Field(
         0.0, ge=0, description="0 decodes greedily; above 0 samples (--instruction without --chat-template)"
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from polyplatypus.data.conversations import exchange
+from polyplatypus.data.chat import instruction_chat_prompt
 from polyplatypus.data.templates import CHAT, get_template
 from polyplatypus.errors import ConfigError
 from polyplatypus.models.adapters import stop_token_ids
@@ -94,11 +94,7 @@ def _encode_prompt(tokenizer, template: str, instruction: str, input: str, syste
     """The prompt's token ids (a batch of one): the chat template's rendering with the generation
     prompt (which writes its own special tokens), or the prompt template's text."""
     if template == CHAT:
-        if not getattr(tokenizer, "chat_template", None):
-            raise ConfigError("the chat template was asked for but this tokenizer has none")
-        text = tokenizer.apply_chat_template(
-            exchange(instruction, input, system_prompt=system_prompt), tokenize=False, add_generation_prompt=True
-        )
+        text = instruction_chat_prompt(tokenizer, instruction, input, system_prompt=system_prompt)
         return tokenizer(text, add_special_tokens=False, return_tensors="pt")
     return tokenizer(get_template(template).prompt(instruction, input), return_tensors="pt")
 
