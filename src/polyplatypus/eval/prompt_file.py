@@ -127,6 +127,7 @@ def check_kept_responses(done: dict[int, dict], prompts: list[dict], output: Pat
             template=options.get("template"),
             chat_template=options.get("chat_template", False),
             template_args=options.get("template_args"),
+            system_prompt=options.get("system_prompt"),
         ):
             why = (
                 f"holds a response to prompt line {index} made from another prompt than this run sends "
