@@ -136,6 +136,36 @@ def test_a_rerun_refuses_kept_responses_to_other_prompts(tmp_path, capsys):
     assert out.read_bytes() == before
 
 
+def test_a_rerun_refuses_kept_responses_made_with_other_settings(tmp_path, capsys, monkeypatch):
+    """Each response line records the model and the settings that decided its text; a re-run with
+    another --max-new-tokens, --near-ties or model is refused, naming what changed, and the output
+    is left as it was; the same settings (the model named by another path to the same folder) keep
+    every line."""
+    import shutil
+
+    prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS)
+    out = tmp_path / "answers.jsonl"
+    argv = ["generate", "--prompts", str(prompts), "--output", str(out)]
+    assert main([*argv, "--model", str(MODEL), "--max-new-tokens", "4"]) == 0
+    made_with = read(out)[0]["made_with"]
+    assert made_with["model"] == str(MODEL.resolve()) and made_with["max_new_tokens"] == 4
+    assert made_with["near_ties"] == "redecide"
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert main([*argv, "--model", str(MODEL), "--max-new-tokens", "8"]) == 2
+    err = capsys.readouterr().err
+    assert "made with other settings (max_new_tokens 4 -> 8)" in err and "give another --output" in err
+    assert main([*argv, "--model", str(MODEL), "--max-new-tokens", "4", "--near-ties", "keep"]) == 2
+    assert "near_ties 'redecide' -> 'keep'" in capsys.readouterr().err
+    other = shutil.copytree(MODEL, tmp_path / "other-model")
+    assert main([*argv, "--model", str(other), "--max-new-tokens", "4"]) == 2
+    assert f"model {str(MODEL.resolve())!r} -> {str(other)!r}" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    monkeypatch.chdir(MODEL.parent / "tiny-gptneox")  # the same model as ../tiny-gptneox-lm from there
+    assert main([*argv, "--model", str(Path("..") / MODEL.name), "--max-new-tokens", "4"]) == 0
+    assert "generating the other 0" in capsys.readouterr().err and out.read_bytes() == before
+
+
 def test_a_bad_prompt_line_is_named_before_the_model_loads(tmp_path, capsys):
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text('{"instruction": "좋아"}\n{"input": "x"}\n', encoding="utf-8")

@@ -138,6 +138,34 @@ def check_kept_responses(done: dict[int, dict], prompts: list[dict], output: Pat
         raise ConfigError(f"{output} {why}: give another --output, or delete {output} to answer every prompt again")
 
 
+# generate_prompt_file's options that decide a response's text (with the model): each response line
+# holds them, and a re-run keeps a line only if they are the same (the batch size decides nothing
+# under near_ties="redecide"; under "keep" it may, as documented)
+TEXT_SETTINGS = ("max_new_tokens", "near_ties", "repetition_penalty", "think_end_token", "temperature", "top_p", "seed")
+
+
+def made_with(model_source: str | None, options: dict) -> dict:
+    """What a response line records as having decided its text: the model (as given) and
+    :data:`TEXT_SETTINGS`."""
+    return {"model": model_source, **{name: options.get(name) for name in TEXT_SETTINGS}}
+
+
+def check_kept_settings(done: dict[int, dict], output: Path, settings: dict) -> None:
+    """Kept responses must have been made with ``settings`` (lines written before responses recorded
+    them are kept as they are)."""
+    for index, line in sorted(done.items()):
+        kept = line.get("made_with")
+        if kept is None or kept == settings:
+            continue
+        changed = ", ".join(
+            f"{name} {kept.get(name)!r} -> {value!r}" for name, value in settings.items() if kept.get(name) != value
+        )
+        raise ConfigError(
+            f"{output} holds a response to prompt line {index} made with other settings ({changed}): give "
+            f"another --output, or delete {output} to answer every prompt again"
+        )
+
+
 def generation_kwargs(max_new_tokens: int, temperature: float, top_p: float, repetition_penalty: float) -> dict:
     """lm-eval's generation kwargs for these settings (greedy unless temperature > 0)."""
     kwargs = {"until": STOP_FREE, "max_gen_toks": max_new_tokens, "do_sample": temperature > 0}
@@ -228,15 +256,21 @@ def answer_prompts(
     return [response_line(number, record) for number, record in enumerate(records)]
 
 
-def generate_prompt_file(model, tokenizer, prompts: list[dict], output, *, progress: bool = True, **options) -> int:
+def generate_prompt_file(
+    model, tokenizer, prompts: list[dict], output, *, progress: bool = True, model_source: str | None = None, **options
+) -> int:
     """Answer the prompts not yet in ``output`` (``options``: :func:`answer_prompts`'), appending
     each response line as it finishes (the file is opened at the first: a run that fails before one
-    leaves no file, or the file as it was); returns how many responses the output holds."""
+    leaves no file, or the file as it was); returns how many responses the output holds. Each line
+    records ``model_source`` (the model as given) and the settings that decided its text
+    (:func:`made_with`); a re-run keeps only lines made for the same prompt with the same ones."""
     from tqdm.auto import tqdm
 
     output = Path(output)
     done = finished_indices(output)
+    settings = made_with(model_source, options)
     check_kept_responses(done, prompts, output, tokenizer, options)
+    check_kept_settings(done, output, settings)
     todo = [row for row in prompts if row["index"] not in done]
     if done:
         print(
@@ -255,6 +289,7 @@ def generate_prompt_file(model, tokenizer, prompts: list[dict], output, *, progr
             nonlocal tokens, handle
             if handle is None:  # opened (appending) at the first response: a run that fails before one makes no file
                 handle = files.enter_context(open(output, "a", encoding="utf-8"))
+            line = {**line, "made_with": settings}
             counted = line["n_tokens"]
             tokens += counted if isinstance(counted, int) else len(tokenizer(line["response"]).input_ids)
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")

@@ -7,6 +7,7 @@ engine), which do not import each other."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -81,7 +82,13 @@ def generate_file(config) -> int:
     prompts = read_prompts(config.prompts)  # a malformed line is named before the model loads
     model, tokenizer, trained, trained_system = load_for_generation(config.model, adapter=config.adapter)
     options = engine_options(config, trained, trained_system)
-    return generate_prompt_file(model, tokenizer, prompts, config.output, **options)
+    source = " + ".join(_as_given(path) for path in (config.model, config.adapter) if path)
+    return generate_prompt_file(model, tokenizer, prompts, config.output, model_source=source, **options)
+
+
+def _as_given(path) -> str:
+    """A local folder resolved (a re-run from another folder names the same one), a hub id as is."""
+    return str(Path(path).resolve()) if Path(path).exists() else str(path)
 
 
 def engine_options(config, trained: str, trained_system: str | None = None) -> dict:

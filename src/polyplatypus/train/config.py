@@ -232,7 +232,8 @@ class GenerateConfig(Settings):
     output: Annotated[PathText | None, Flag(metavar="FILE.jsonl")] = Field(
         None,
         description="with --prompts: JSONL of responses, one a line; a re-run skips the prompts already there "
-        "(refusing responses made for other prompt texts; after changing other settings, give another --output)",
+        "(refusing responses made for other prompt texts, by another model or with other --max-new-tokens, "
+        "--near-ties, ...)",
     )
     chat_template: StrictBool = Field(
         False,
