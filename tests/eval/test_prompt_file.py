@@ -435,3 +435,19 @@ def test_a_run_failing_before_its_first_response_leaves_the_output_as_it_was(tmp
     out.write_text(kept, encoding="utf-8")
     assert main(command) == 2
     assert out.read_text(encoding="utf-8") == kept
+
+
+def test_a_system_prompt_without_the_chat_prompt_template_is_refused(tmp_path, capsys):
+    """--system-prompt goes only into the chat prompt template: with another one, given or the one the
+    model was trained with (alpaca here), it would go unused; refused, for --instruction and --prompts,
+    before anything is generated."""
+    prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS[:1])
+    out = tmp_path / "answers.jsonl"
+    given = ["--system-prompt", "당신은 도우미입니다."]
+    assert main(["generate", "--model", str(MODEL), "--instruction", "질문", "--prompt-template", "alpaca", *given]) == 2
+    assert "--prompt-template alpaca has no system message" in capsys.readouterr().err
+    for mode in (["--instruction", "질문"], ["--prompts", str(prompts), "--output", str(out)]):
+        assert main(["generate", "--model", str(MODEL), *mode, *given, "--max-new-tokens", "2"]) == 2
+        err = capsys.readouterr().err
+        assert "--system-prompt goes into the chat template" in err and "'alpaca'" in err
+    assert not out.exists()

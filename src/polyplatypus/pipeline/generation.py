@@ -96,6 +96,10 @@ def engine_options(config, trained: str, trained_system: str | None = None) -> d
     (``trained``: the template the model was trained with, unless --prompt-template; with ``chat``,
     ``trained_system``: the system prompt trained with, unless --system-prompt, as
     :func:`polyplatypus.train.generate.generate` takes them)."""
+    from polyplatypus.train.generate import check_system_prompt
+
+    if not config.chat_template:  # with --chat-template the settings refuse --system-prompt already
+        check_system_prompt(config.prompt_template or trained, config.system_prompt)
     return dict(
         template=config.prompt_template or trained,
         chat_template=config.chat_template,

@@ -309,6 +309,11 @@ class GenerateConfig(Settings):
                 "--chat-template sends the instruction as the only (user) turn: --system-prompt goes with "
                 "--prompt-template chat (--instruction without --chat-template)"
             )
+        if self.system_prompt is not None and self.prompt_template not in (None, CHAT):
+            raise ValueError(
+                f"--system-prompt goes into the chat template (--prompt-template {CHAT}); --prompt-template "
+                f"{self.prompt_template} has no system message"
+            )
         if self.chat_template and self.prompt_template is not None:  # None: not given (the trained one is used)
             raise ValueError(
                 "give --prompt-template or --chat-template, not both: --prompt-template NAME puts the instruction(s) "

@@ -40,6 +40,15 @@ def load_for_generation(model: str | Path, *, adapter: str | Path | None = None,
     return lm, tokenizer, trained_template(trained_in) or "alpaca", trained_setting(trained_in, "system_prompt")
 
 
+def check_system_prompt(template: str, system_prompt: str | None) -> None:
+    """A system prompt goes only into the chat prompt template; with another it would go unused."""
+    if system_prompt is not None and template != CHAT:
+        raise ConfigError(
+            f"--system-prompt goes into the chat template (--prompt-template chat), but the prompt template here is "
+            f"{template!r} (given, or the one the model was trained with), which has no system message"
+        )
+
+
 def generate(
     model,
     instruction: str,
@@ -68,9 +77,12 @@ def generate(
     if isinstance(model, (str, Path)):
         model, tokenizer, trained, trained_system = load_for_generation(model, adapter=adapter)
         template = template or trained
+        check_system_prompt(template, system_prompt)
         system_prompt = system_prompt if system_prompt is not None else trained_system
     elif tokenizer is None:
         raise ConfigError("generate: pass the tokenizer together with a loaded model")
+    else:
+        check_system_prompt(template or "alpaca", system_prompt)
     encoded = _encode_prompt(tokenizer, template or "alpaca", instruction, input, system_prompt).to(model.device)
     if seed is not None:
         torch.manual_seed(seed)
