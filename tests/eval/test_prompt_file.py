@@ -444,7 +444,9 @@ def test_a_system_prompt_without_the_chat_prompt_template_is_refused(tmp_path, c
     prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS[:1])
     out = tmp_path / "answers.jsonl"
     given = ["--system-prompt", "당신은 도우미입니다."]
-    assert main(["generate", "--model", str(MODEL), "--instruction", "질문", "--prompt-template", "alpaca", *given]) == 2
+    assert (
+        main(["generate", "--model", str(MODEL), "--instruction", "질문", "--prompt-template", "alpaca", *given]) == 2
+    )
     assert "--prompt-template alpaca has no system message" in capsys.readouterr().err
     for mode in (["--instruction", "질문"], ["--prompts", str(prompts), "--output", str(out)]):
         assert main(["generate", "--model", str(MODEL), *mode, *given, "--max-new-tokens", "2"]) == 2
