@@ -230,7 +230,8 @@ def test_repetition_penalty_and_thinking_strings_as_hf():
 @pytest.mark.parametrize(
     "kwargs, named",
     [
-        ({"do_sample": True, "temperature": 0.7}, "do_sample.*leave do_sample out of the task's generation_kwargs"),
+        ({"do_sample": True, "temperature": 0.7}, "do_sample.*set do_sample=False or temperature=0 in the task's"),
+        ({"temperature": 0.7}, "lm-eval sets it where temperature > 0.*set do_sample=False or temperature=0"),
         ({"num_beams": 4}, r"num_beams=4 \(from the task's generation_kwargs or --gen-kwargs\).*; leave it out"),
         ({"max_length": 64}, "max_length.*use max_gen_toks"),
         ({"output_scores": True}, "'output_scores'.*it takes until, max_gen_toks"),

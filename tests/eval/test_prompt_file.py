@@ -190,6 +190,17 @@ def test_a_bad_prompt_line_is_named_before_the_model_loads(tmp_path, capsys):
     assert "record 2, field 'instruction'" in capsys.readouterr().err
 
 
+def test_a_prompt_line_with_its_own_index_is_refused_before_the_model_loads(tmp_path, capsys):
+    """'index' is the key responses are written under (the line number): a line of its own with one
+    (a string here) made a re-run drop every kept answer, and duplicate ones collapsed them."""
+    prompts = write_prompts(tmp_path / "prompts.jsonl", [PROMPTS[0], {**PROMPTS[3], "index": "q4"}])
+    out = tmp_path / "o.jsonl"
+    argv = ["generate", "--model", str(tmp_path / "no-model"), "--prompts", str(prompts), "--output", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "record 2, field 'index'" in err and "rename it" in err and not out.exists()
+
+
 def test_instruction_and_prompts_exclude_each_other(capsys):
     assert main(["generate", "--model", "m", "--instruction", "x", "--prompts", "p.jsonl", "--output", "o"]) == 2
     assert "not both" in capsys.readouterr().err

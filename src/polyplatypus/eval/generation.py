@@ -144,8 +144,9 @@ def check_generation_settings(kwargs: dict, generation_config, *, do_sample: boo
     given = "the task's generation_kwargs or --gen-kwargs"
     if do_sample:
         raise ConfigError(
-            "generation with do_sample=True (sampling) is not supported: only greedy decoding reproduces "
-            f"lm-eval's hf text; leave do_sample out of {given} (or set do_sample=False)"
+            "generation with do_sample=True (sampling; lm-eval sets it where temperature > 0 and do_sample is not "
+            "given) is not supported: only greedy decoding reproduces lm-eval's hf text; set do_sample=False or "
+            f"temperature=0 in {given}"
         )
     if "max_length" in kwargs:  # prompt plus generation in hf: a length that depends on the batch's padding
         raise ConfigError(

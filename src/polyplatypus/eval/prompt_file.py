@@ -54,6 +54,13 @@ def read_prompts(path) -> list[dict]:
             )
         if not isinstance(row.get("input", ""), str):
             raise DataError("expected a string", path=path, record=number, field="input")
+        if "index" in row:  # the response file's own key (the prompt's line): a re-run finds kept answers by it
+            raise DataError(
+                "is the key the responses are written under (the prompt's line number); rename it (e.g. 'id')",
+                path=path,
+                record=number,
+                field="index",
+            )
         rows.append({"index": number, **row})
     if not rows:
         raise DataError("no prompts in the file", path=path)
@@ -206,7 +213,7 @@ def answer_prompts(
     import torch
     from lm_eval.api.instance import Instance
 
-    from polyplatypus.eval.generation import mostly_redecided
+    from polyplatypus.eval.generation import mostly_redecided, redecided_summary
     from polyplatypus.eval.lm_eval_cells import Generations, engine_fields, generate, make_lm
 
     texts = [
@@ -246,11 +253,9 @@ def answer_prompts(
     generations = Generations(keep=finished)
     records = generate(lm, requests, generations, progress=progress)
     if near_tie_hint and near_ties == DEFAULT_NEAR_TIES and mostly_redecided(generations.work):
-        work = generations.work
         print(
-            f"generate: {work['redone']} step(s) near a tie were re-decided as each prompt alone would decide "
-            f"them ({work['redone_positions']:,} of {work['positions_forwarded']:,} positions forwarded); "
-            "--near-ties keep takes the batch's own token there instead (much faster in bfloat16/float16)",
+            f"generate: {redecided_summary(generations.work)} (each prompt's text is then what it gets alone); "
+            "--near-ties keep takes the batch's own token at a near tie instead (much faster in bfloat16/float16)",
             file=sys.stderr,
         )
     return [response_line(number, record) for number, record in enumerate(records)]
