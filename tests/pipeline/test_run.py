@@ -362,6 +362,18 @@ def test_conversations_refused_before_any_work_when_train_is_not_chat(tmp_path, 
     assert f"is 'vicuna' ({recipe}, line 9 (train.prompt_template))" in capsys.readouterr().err
 
 
+def test_conversations_pass_where_the_train_stage_skips_them_or_does_not_run(tmp_path, capsys, tiny_gptneox_dir):
+    """train.skip_invalid: the train stage skips conversation records, as `train --skip-invalid` does
+    (a recipe that ran so before is not refused now); --until data: no train stage runs."""
+    recipe, data = _conversation_recipe(tmp_path, tiny_gptneox_dir)
+    assert main(["run", str(recipe), "--run-dir", str(tmp_path / "run"), "--no-progress", "--until", "data"]) == 0
+    assert (tmp_path / "run" / "data" / "instructions.jsonl").is_file()
+    skipping = ["--set", "train.skip_invalid=true", "--until", "train"]
+    assert main(["run", str(recipe), "--run-dir", str(tmp_path / "skip"), "--no-progress", *skipping]) == 0
+    assert (tmp_path / "skip" / "adapter").is_dir()
+    capsys.readouterr()
+
+
 def test_data_stage_refuses_conversations_before_curating(tmp_path, tiny_gptneox_dir):
     """Without the recipe's check (a hub source, or the API): the data stage refuses at its start
     and writes nothing."""

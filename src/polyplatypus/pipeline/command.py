@@ -113,7 +113,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     path = find_config(args.config)
     config = load_config(path, args.overrides)
-    check_inputs(config, str(path))  # before the run directory is made
+    from polyplatypus.pipeline.stages import reaches
+
+    check_inputs(config, str(path), trains=reaches(args.until, "train"))  # before the run directory is made
     state = run_pipeline(
         config, args.run_dir, source=str(path), redo=tuple(args.redo), until=args.until, progress=not args.no_progress
     )

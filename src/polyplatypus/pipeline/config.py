@@ -369,9 +369,10 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
     return validate_config(data, str(path), path.read_text(encoding="utf-8"), overrides)
 
 
-def check_inputs(config: PipelineConfig, source: str = "config") -> None:
+def check_inputs(config: PipelineConfig, source: str = "config", *, trains: bool = True) -> None:
     """Local inputs the recipe names (data files, a base model folder) must exist: checked before
-    the run directory is made, each error naming the recipe file and line."""
+    the run directory is made, each error naming the recipe file and line (``trains``: whether the
+    run goes as far as the train stage, which cannot read conversations without the chat template)."""
     from polyplatypus.data.instructions import source_kind
     from polyplatypus.models.loading import resolve_source
 
@@ -387,7 +388,8 @@ def check_inputs(config: PipelineConfig, source: str = "config") -> None:
             resolve_source(config.base.model)
         except ConfigError as error:
             raise ConfigError(f"{where('base', 'model')}: {error} (nothing was run)") from None
-    refuse_conversations(config, source, local_only=True)
+    if trains:
+        refuse_conversations(config, source, local_only=True)
 
 
 def _recipe_locator(source: str):
@@ -413,12 +415,15 @@ def refuse_conversations(
     naming that source, record, line and field and the recipe key to change, before any work
     (``local_only``: files only, as the recipe is checked; the data stage checks hub datasets).
     ``data.skip_invalid`` does not drop them: curation counts them valid, and dropping a chat
-    data set because the template was left at its default is never what was meant."""
+    data set because the template was left at its default is never what was meant; with
+    ``train.skip_invalid`` the train stage skips them (as ``train --skip-invalid`` does), as before."""
     from polyplatypus.data.conversations import MESSAGES, is_conversation
     from polyplatypus.data.instructions import describe_source, iter_raw, source_kind
     from polyplatypus.data.templates import CHAT
 
     if config.data is None or config.train is None or config.train.prompt_template == CHAT:
+        return
+    if config.train.skip_invalid:
         return
     where = _recipe_locator(source)
     template = repr(config.train.prompt_template)

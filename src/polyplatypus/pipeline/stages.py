@@ -53,6 +53,13 @@ from polyplatypus.utils.io import atomic_write_json, atomic_write_text, sha256_f
 from polyplatypus.version import __version__
 
 STAGES = ("base", "data", "train", "merge", "eval", "report")
+
+
+def reaches(until: str | None, stage: str) -> bool:
+    """Whether a run stopping after ``until`` (None: the last stage) gets as far as ``stage``."""
+    return until not in STAGES or STAGES.index(until) >= STAGES.index(stage)
+
+
 STAGE_DIRS = {"base": "base", "data": "data", "train": "adapter", "merge": "merged", "eval": "eval", "report": "report"}
 # Stages whose outputs are costly: a marker made with other settings stops the run instead of
 # being silently recomputed.
@@ -122,6 +129,7 @@ class Run:
     run_dir: Path
     source: str = "config"
     progress: bool = True
+    until: str | None = None  # --until: the last stage this run goes to
     log: Callable[[str], None] = field(default=lambda message: print(message, file=sys.stderr, flush=True))
 
     def dir(self, stage: str) -> Path:
@@ -297,7 +305,8 @@ def stage_data(run: Run) -> dict:
 
     data = run.config.data
     # hub datasets too (the recipe's check read local files only); before curation writes anything
-    refuse_conversations(run.config, run.source, outcome="the data stage wrote nothing")
+    if reaches(run.until, "train"):
+        refuse_conversations(run.config, run.source, outcome="the data stage wrote nothing")
     config = stage_settings(
         data,
         sources=[resolve_builtin(s) for s in data.sources],
@@ -495,7 +504,7 @@ def run_pipeline(
         if name not in STAGES:
             raise ConfigError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
     run_dir = Path(run_dir or config.run_dir or Path("runs") / config.name)
-    run = Run(config=config, run_dir=run_dir, source=source, progress=progress)
+    run = Run(config=config, run_dir=run_dir, source=source, progress=progress, until=until)
     if log is not None:
         run.log = log
     stages = [s for s in STAGES if run.applies(s)]
