@@ -200,3 +200,27 @@ def test_engine_records_are_kept_with_stop_reason_and_token_count():
     assert records[1]["stop_reason"] == "eos"  # kept from before, not generated again
     assert records[0] == {"text": "t0", "generation": "t0\n\nQ:", "stop_reason": "stop", "n_tokens": 3}
     assert sorted(kept) == [0, 2, 3]
+
+
+def test_a_run_killed_before_its_first_generation_resumes_without_a_false_message(
+    folder, tmp_path, monkeypatch, capsys
+):
+    """The partial file (its key line) is written when the cell starts: a run killed before any
+    generation finished, run again with the same settings, is not told that they changed."""
+    from polyplatypus.eval.lm_eval_engine import SharedContextLM
+
+    out = tmp_path / "out"
+    original = SharedContextLM.generate_until
+
+    def killed(self, requests, disable_tqdm=False):
+        raise Killed()
+
+    monkeypatch.setattr(SharedContextLM, "generate_until", killed)
+    with pytest.raises(Killed):
+        run(folder, out)
+    assert list((out / "cells").rglob("*.partial.jsonl"))
+    monkeypatch.setattr(SharedContextLM, "generate_until", original)
+    capsys.readouterr()
+    run(folder, out)
+    err = capsys.readouterr().err
+    assert "made with other settings" not in err and "resuming" not in err

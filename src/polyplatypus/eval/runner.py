@@ -592,9 +592,10 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
     config = grid.config
     keeping = grid.store is not None and built.generative  # each process keeps what it generates
     stem = file_stem(built.name)
-    earlier = keeping and bool(grid.store.partial_paths(spec, stem, built.shots))  # before any process writes
+    # read before any process writes its own partial file
+    other = keeping and grid.store.partials_of_other_settings(spec, stem, built.shots, key)
     kept = union_across_processes(grid.store.kept_generations(spec, stem, built.shots, key)) if keeping else {}
-    _say_if_resumed(spec, built, kept, earlier)
+    _say_if_resumed(spec, built, kept, other)
     rank = process_index()  # process 0 compacts every process's kept generations into its own file
     own = kept if rank == 0 or not keeping else grid.store.kept_generations(spec, stem, built.shots, key, rank)
     keeping_file = (
@@ -650,12 +651,13 @@ def _say_if_truncated(spec: ModelSpec, built, metrics: dict) -> None:
         )
 
 
-def _say_if_resumed(spec: ModelSpec, built, kept: dict, partial_files: bool) -> None:
+def _say_if_resumed(spec: ModelSpec, built, kept: dict, other_settings: bool) -> None:
     """Say that a generative cell goes on from the generations an interrupted run kept, or that
-    those of a run with other settings are not used."""
+    those of a run with other settings are not used (an interrupted run of the same settings that
+    kept none: nothing to say)."""
     from polyplatypus.eval.lm_eval_cells import generative_requests
 
-    if not is_main_process() or not (kept or partial_files):
+    if not is_main_process() or not (kept or other_settings):
         return
     cell = f"polyplatypus eval: {built.name} {built.shots}-shot of model {spec.label}"
     print(

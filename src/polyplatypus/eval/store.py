@@ -172,6 +172,18 @@ class ResultsStore:
             kept.update(self._kept_in(path, key))
         return kept
 
+    def partials_of_other_settings(self, spec: ModelSpec, task: str, shots: int, key: dict) -> bool:
+        """Whether a partial file of the cell was written by a run with another key (its first line)."""
+        want = {"key": json.loads(json.dumps(key, default=str))}
+        for path in self.partial_paths(spec, task, shots):
+            try:
+                first = path.read_text(encoding="utf-8").split("\n", 1)[0]
+                if json.loads(first) != want:
+                    return True
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                return True  # unreadable: not this run's either
+        return False
+
     @staticmethod
     def _kept_in(path: Path, key: dict) -> dict[int, dict]:
         try:
