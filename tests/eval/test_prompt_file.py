@@ -464,3 +464,18 @@ def test_a_system_prompt_without_the_chat_prompt_template_is_refused(tmp_path, c
         err = capsys.readouterr().err
         assert "--system-prompt goes into the chat template" in err and "'alpaca'" in err
     assert not out.exists()
+
+
+def test_a_rerun_refused_under_a_dated_chat_template_says_the_template_writes_the_date(tmp_path, capsys):
+    """A chat template that writes the time (as Llama 3's writes "Today Date") builds another prompt
+    on another day (here: another second); the refusal says why."""
+    folder = with_chat_template(tmp_path)
+    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config["chat_template"] = "{{ strftime_now('%H:%M:%S.%f') }}\n" + config["chat_template"]
+    (folder / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS[:1])
+    out = tmp_path / "o.jsonl"
+    argv = ["generate", "--model", str(folder), "--prompts", str(prompts), "--output", str(out), "--chat-template"]
+    assert main([*argv, "--max-new-tokens", "2"]) == 0
+    assert main([*argv, "--max-new-tokens", "2"]) == 2
+    assert "this chat template also writes today's date into every prompt" in capsys.readouterr().err

@@ -136,9 +136,12 @@ def check_kept_responses(done: dict[int, dict], prompts: list[dict], output: Pat
             template_args=options.get("template_args"),
             system_prompt=options.get("system_prompt"),
         ):
+            dated = "strftime_now" in str(getattr(tokenizer, "chat_template", None) or "")
             why = (
                 f"holds a response to prompt line {index} made from another prompt than this run sends "
-                "(the prompt file's line, --prompt-template, --chat-template or its arguments changed)"
+                "(the prompt file's line, --prompt-template, --chat-template or its arguments changed"
+                + ("; this chat template also writes today's date into every prompt" if dated else "")
+                + ")"
             )
         else:
             continue
