@@ -261,3 +261,43 @@ def test_predict_only_writes_the_samples_as_lm_evals_does(folder, tmp_path, caps
     assert len(lines) == 2 and all(line["generation"] for line in lines)
     assert main([*argv, "--predict-only"]) == 0  # the cell and its samples are reused
     assert "reused 1 finished cell(s)" in capsys.readouterr().err
+
+
+def test_batch_size_auto_generates_with_the_engines_auto_rows_on_a_cpu(folder, tmp_path, monkeypatch):
+    """--batch-size auto scores one row at a time on a CPU (batching adds padding there), but
+    generation takes the engine's own auto rows (its key/value budget), which continuous batching
+    gains from on a CPU too; the texts are those of batch 1 and the record says auto."""
+    from polyplatypus.eval import generation
+    from polyplatypus.eval.runner import evaluate
+
+    rows = []
+    engine = generation.GenerationEngine
+
+    class Recording(engine):
+        def __init__(self, *args, **kwargs):
+            rows.append(kwargs["rows"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(generation, "GenerationEngine", Recording)
+    records = {}
+    for batch_size in (1, "auto"):
+        (records[batch_size],) = evaluate(
+            [str(MODEL)],
+            ["lm_eval:copa_gen_regex_local"],
+            [1],
+            include_path=[str(folder)],
+            limit=6,
+            device="cpu",
+            progress=False,
+            output=str(tmp_path / str(batch_size)),
+            log_samples=True,
+            batch_size=batch_size,
+        )
+    assert rows == [1, "auto"]
+    assert records["auto"]["batch_size"] == "auto" and records[1]["batch_size"] == 1
+
+    def texts(batch_size):
+        path = tmp_path / str(batch_size) / "samples" / "tiny-gptneox-lm" / "lm_eval-copa_gen_regex_local_1shot.jsonl"
+        return [json.loads(line)["resps"] for line in path.read_text(encoding="utf-8").splitlines()]
+
+    assert texts("auto") == texts(1) and records["auto"]["metrics"] == records[1]["metrics"]

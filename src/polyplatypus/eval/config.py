@@ -86,7 +86,9 @@ class EvalConfig(Settings):
     device: str = Field("auto", description="cpu, cuda, cuda:N or auto")
     device_map: str | None = Field(None, description="'auto' to spread a large model over the GPUs (accelerate)")
     batch_size: StrictInt | Literal["auto"] = Field(
-        1, description="documents per forward batch, or 'auto' (from GPU memory)"
+        1,
+        description="documents per forward batch (generation: rows decoded together), or 'auto' (scoring: from "
+        "GPU memory, one row on a CPU; generation: as many rows as the key/value caches fit, on a CPU too)",
     )
     scorer: Literal["shared", "reference"] = Field(
         "shared", description="'shared' encodes each context once (fast); 'reference' forwards one row per choice"

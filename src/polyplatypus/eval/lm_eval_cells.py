@@ -68,10 +68,12 @@ def make_lm(
     progress: Callable[[float], None] | None = None,
     model_args: dict | None = None,
     near_ties: str = DEFAULT_NEAR_TIES,
+    generation_rows: int | str | None = None,
 ):
     """Our lm-eval engine around an already loaded model, splitting documents across processes;
     ``model_args``: HFLM's thinking-model arguments (a cell's ``model_args``); ``near_ties``: what
-    generation does at a near tie (:class:`polyplatypus.eval.generation.GenerationEngine`)."""
+    generation does at a near tie (:class:`polyplatypus.eval.generation.GenerationEngine`);
+    ``generation_rows``: the rows generation batches (default: ``batch_size``)."""
     from polyplatypus.eval.lm_eval_engine import SharedContextLM
 
     # HFLM warns, for a loaded model, that it is "assuming single-process call" and not to launch
@@ -87,6 +89,7 @@ def make_lm(
             near_ties=near_ties,
             **(model_args or {}),
         )
+    lm.generation_rows = generation_rows
     lm.score_documents = lambda documents: score_split(_Documents(lm.make_scorer()), documents, progress=progress)
     return lm
 
@@ -342,6 +345,7 @@ def score_lm_eval_cell(
     progress=None,
     bootstrap_iters: int = BOOTSTRAP_ITERS,
     generations: Generations | None = None,
+    generation_rows: int | str | None = None,
 ) -> tuple[dict, list[dict], dict]:
     """Score a built cell; returns (record metrics, per-document samples, lm-eval's results dict).
     Loglikelihood requests go to the shared-context engine, generation requests to
@@ -356,6 +360,7 @@ def score_lm_eval_cell(
         progress=progress,
         model_args=cell.model_args,
         near_ties=cell.options.get("near_ties") or DEFAULT_NEAR_TIES,
+        generation_rows=generation_rows,
     )
     instances = cell.all_instances()
     for inst in instances:

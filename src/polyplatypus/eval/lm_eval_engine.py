@@ -125,6 +125,10 @@ class SharedContextLM(HFLM):
         self.on_generated: Callable[[int, str], None] | None = None  # (request index, answer) as each ends
         self.last_generated: list | None = None  # the last generate_until's Generated records, in request order
         self.generation_counters = None  # the last generate_until's GenerationCounters
+        # the rows generate_until batches, where they differ from the scorer's batch_size
+        # (polyplatypus eval: --batch-size auto scores one row at a time on a CPU, but generates
+        # with the engine's own auto rows, which continuous batching gains from there too)
+        self.generation_rows: int | str | None = None
 
     def make_scorer(self):
         from polyplatypus.eval.scorer import RequestScorer
@@ -229,7 +233,7 @@ class SharedContextLM(HFLM):
             if self.on_generated is not None:
                 self.on_generated(index, record.text)
 
-        batch = self.batch_size if isinstance(self.batch_size, int) else "auto"
+        batch = self.generation_rows or (self.batch_size if isinstance(self.batch_size, int) else "auto")
         engine = GenerationEngine(self.model, self.tokenizer, rows=batch, reference=reference, near_ties=self.near_ties)
         engine.generate(contexts, settings, on_done=finished)
         for name, value in vars(engine.counters).items():

@@ -591,6 +591,9 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
 
     config = grid.config
     keeping = grid.store is not None and built.generative  # each process keeps what it generates
+    # --batch-size auto: generation takes the engine's own auto rows (the key/value budget), also on a
+    # CPU, where scoring resolves auto to one row (batching gains generation there, not scoring)
+    generation_rows = "auto" if config.batch_size == "auto" and built.generative else None
     stem = file_stem(built.name)
     # read before any process writes its own partial file
     other = keeping and grid.store.partials_of_other_settings(spec, stem, built.shots, key)
@@ -620,13 +623,14 @@ def _run_lm_eval_cell(grid: Plan, spec: ModelSpec, model, tokenizer, built, key:
             scorer=config.scorer,
             progress=bar.update,
             generations=Generations(kept=kept, keep=keep),
+            generation_rows=generation_rows,
         )
     cell = {
         "model": spec.label,
         **key,
         **metrics,
         "dtype": model_dtype_name(model),
-        "batch_size": batch_size,
+        "batch_size": generation_rows or batch_size,
         "version": __version__,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
