@@ -149,7 +149,7 @@ def test_a_rerun_refuses_kept_responses_made_with_other_settings(tmp_path, capsy
     assert main([*argv, "--model", str(MODEL), "--max-new-tokens", "4"]) == 0
     made_with = read(out)[0]["made_with"]
     assert made_with["model"] == str(MODEL.resolve()) and made_with["max_new_tokens"] == 4
-    assert made_with["near_ties"] == "redecide"
+    assert made_with["near_ties"] == "redecide" and made_with["dtype"] == "float32"
     before = out.read_bytes()
     capsys.readouterr()
     assert main([*argv, "--model", str(MODEL), "--max-new-tokens", "8"]) == 2

@@ -154,10 +154,10 @@ def check_kept_responses(done: dict[int, dict], prompts: list[dict], output: Pat
 TEXT_SETTINGS = ("max_new_tokens", "near_ties", "repetition_penalty", "think_end_token", "temperature", "top_p", "seed")
 
 
-def made_with(model_source: str | None, options: dict) -> dict:
-    """What a response line records as having decided its text: the model (as given) and
-    :data:`TEXT_SETTINGS`."""
-    return {"model": model_source, **{name: options.get(name) for name in TEXT_SETTINGS}}
+def made_with(model_source: str | None, dtype: str, options: dict) -> dict:
+    """What a response line records as having decided its text: the model (as given), its dtype
+    (bf16 on a GPU, fp32 on a CPU: they round differently) and :data:`TEXT_SETTINGS`."""
+    return {"model": model_source, "dtype": dtype, **{name: options.get(name) for name in TEXT_SETTINGS}}
 
 
 def check_kept_settings(done: dict[int, dict], output: Path, settings: dict) -> None:
@@ -276,7 +276,7 @@ def generate_prompt_file(
 
     output = Path(output)
     done = finished_indices(output)
-    settings = made_with(model_source, options)
+    settings = made_with(model_source, str(model.dtype).removeprefix("torch."), options)
     check_kept_responses(done, prompts, output, tokenizer, options)
     check_kept_settings(done, output, settings)
     todo = [row for row in prompts if row["index"] not in done]
