@@ -479,3 +479,26 @@ def test_a_rerun_refused_under_a_dated_chat_template_says_the_template_writes_th
     assert main([*argv, "--max-new-tokens", "2"]) == 0
     assert main([*argv, "--max-new-tokens", "2"]) == 2
     assert "this chat template also writes today's date into every prompt" in capsys.readouterr().err
+
+
+def test_a_rerun_keeps_responses_when_only_unused_or_equivalent_settings_differ(tmp_path, capsys):
+    """Prompt files are answered greedily, so --seed and --top-p decide nothing and are not compared;
+    an adapter folder given as --model and the same adapter on its recorded base are one model."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    adapter = tmp_path / "adapter"
+    config = LoraConfig(r=2, target_modules=["query_key_value"], task_type="CAUSAL_LM")
+    get_peft_model(AutoModelForCausalLM.from_pretrained(MODEL), config).save_pretrained(adapter)
+    prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS[:2])
+    out = tmp_path / "answers.jsonl"
+    argv = ["generate", "--prompts", str(prompts), "--output", str(out), "--max-new-tokens", "3"]
+    assert main([*argv, "--model", str(adapter)]) == 0
+    before = out.read_bytes()
+    for again in (
+        ["--model", str(adapter), "--seed", "2", "--top-p", "0.9"],
+        ["--model", str(MODEL), "--adapter", str(adapter)],
+    ):
+        capsys.readouterr()
+        assert main([*argv, *again]) == 0
+        assert "generating the other 0" in capsys.readouterr().err and out.read_bytes() == before

@@ -387,6 +387,21 @@ def test_data_stage_refuses_conversations_before_curating(tmp_path, tiny_gptneox
     assert not (run_dir / "data" / "instructions.jsonl").exists() and not (run_dir / "adapter").exists()
 
 
+def test_train_stage_refuses_conversations_curated_by_an_earlier_until_data_run(tmp_path, tiny_gptneox_dir):
+    """A data stage completed by `--until data` (where conversations pass) is skipped later: the
+    train stage refuses them itself, naming the user's source, not the curated file."""
+    recipe, data = _conversation_recipe(tmp_path, tiny_gptneox_dir)
+    run_dir = tmp_path / "run"
+    quiet = dict(source=str(recipe), progress=False, log=lambda m: None)
+    run_pipeline(load_config(recipe), run_dir, until="data", **quiet)
+    where = re.escape(f"{data}, record 2, field 'messages' (line 3): ")
+    with pytest.raises(
+        DataError, match=rf"^{where}.*set train\.prompt_template: chat .*\(the train stage did not start\)$"
+    ):
+        run_pipeline(load_config(recipe), run_dir, **quiet)
+    assert not (run_dir / "adapter" / "adapter_config.json").exists()
+
+
 def test_chat_recipe_curates_conversations(tmp_path, tiny_gptneox_dir):
     recipe, data = _conversation_recipe(tmp_path, tiny_gptneox_dir, "  max_steps: 1\n  prompt_template: chat\n")
     run_dir = tmp_path / "run"

@@ -149,15 +149,20 @@ def check_kept_responses(done: dict[int, dict], prompts: list[dict], output: Pat
 
 
 # generate_prompt_file's options that decide a response's text (with the model): each response line
-# holds them, and a re-run keeps a line only if they are the same (the batch size decides nothing
-# under near_ties="redecide"; under "keep" it may, as documented)
-TEXT_SETTINGS = ("max_new_tokens", "near_ties", "repetition_penalty", "think_end_token", "temperature", "top_p", "seed")
+# holds them, and a re-run keeps a line only if they are the same (prompt files are answered greedily,
+# so no sampling setting decides anything; nor does the batch size under near_ties="redecide"; under
+# "keep" it may, as documented)
+TEXT_SETTINGS = ("max_new_tokens", "near_ties", "repetition_penalty", "think_end_token")
 
 
 def made_with(model_source: str | None, dtype: str, options: dict) -> dict:
     """What a response line records as having decided its text: the model (as given), its dtype
     (bf16 on a GPU, fp32 on a CPU: they round differently) and :data:`TEXT_SETTINGS`."""
-    return {"model": model_source, "dtype": dtype, **{name: options.get(name) for name in TEXT_SETTINGS}}
+    import inspect
+
+    defaults = inspect.signature(answer_prompts).parameters
+    chosen = {name: options.get(name, defaults[name].default) for name in TEXT_SETTINGS}
+    return {"model": model_source, "dtype": dtype, **chosen}
 
 
 def check_kept_settings(done: dict[int, dict], output: Path, settings: dict) -> None:

@@ -77,12 +77,12 @@ def answer_instruction(config) -> str:
 def generate_file(config) -> int:
     """Answer ``config.prompts`` into ``config.output``; returns how many responses it holds."""
     from polyplatypus.eval.prompt_file import generate_prompt_file, read_prompts
-    from polyplatypus.train.generate import load_for_generation
+    from polyplatypus.train.generate import load_for_generation, model_and_adapter
 
     prompts = read_prompts(config.prompts)  # a malformed line is named before the model loads
     model, tokenizer, trained, trained_system = load_for_generation(config.model, adapter=config.adapter)
     options = engine_options(config, trained, trained_system)
-    source = " + ".join(_as_given(path) for path in (config.model, config.adapter) if path)
+    source = " + ".join(_as_given(path) for path in model_and_adapter(config.model, config.adapter) if path)
     return generate_prompt_file(model, tokenizer, prompts, config.output, model_source=source, **options)
 
 

@@ -324,6 +324,8 @@ def stage_train(run: Run) -> dict:
     """LoRA fine-tuning of the base model on the curated data (resumes from its checkpoints)."""
     from polyplatypus.train import train
 
+    # a data stage made by an earlier run (--until data) checked nothing for this train stage
+    refuse_conversations(run.config, run.source, outcome="the train stage did not start")
     config = stage_settings(
         run.config.train,
         base=run.base_path,

@@ -16,13 +16,19 @@ from polyplatypus.train.lora import load_adapter
 from polyplatypus.train.merge import adapter_base, trained_setting, trained_template
 
 
+def model_and_adapter(model: str | Path, adapter: str | Path | None = None):
+    """(model, adapter) as loaded: an adapter folder given as ``model`` brings its recorded base."""
+    folder = Path(str(model))
+    if adapter is None and (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
+        return adapter_base(folder), folder
+    return model, adapter
+
+
 def load_for_generation(model: str | Path, *, adapter: str | Path | None = None, device: str | None = None):
     """(model, tokenizer, template name, system prompt trained with): a merged model folder / hub
     id, or a base plus ``adapter`` (an adapter folder given as ``model`` brings its recorded base),
     in the ``auto`` precision of ``device`` (bf16, fp16 on older GPUs, fp32 on CPU)."""
-    folder = Path(str(model))
-    if adapter is None and (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
-        model, adapter = adapter_base(folder), folder
+    model, adapter = model_and_adapter(model, adapter)
 
     device = resolve_device(device or "auto")
     precision = resolve_precision("auto", cuda=device.startswith("cuda"))
