@@ -139,7 +139,7 @@ def check_kept_responses(done: dict[int, dict], prompts: list[dict], output: Pat
             dated = "strftime_now" in str(getattr(tokenizer, "chat_template", None) or "")
             why = (
                 f"holds a response to prompt line {index} made from another prompt than this run sends "
-                "(the prompt file's line, --prompt-template, --chat-template or its arguments changed"
+                "(the prompt file's line, --prompt-template, --system-prompt, --chat-template or its arguments changed"
                 + ("; this chat template also writes today's date into every prompt" if dated else "")
                 + ")"
             )
