@@ -177,7 +177,8 @@ class ResultsStore:
         want = {"key": json.loads(json.dumps(key, default=str))}
         for path in self.partial_paths(spec, task, shots):
             try:
-                first = path.read_text(encoding="utf-8").split("\n", 1)[0]
+                with open(path, encoding="utf-8") as handle:  # the key line only: the file may be long
+                    first = handle.readline()
                 if json.loads(first) != want:
                     return True
             except (OSError, UnicodeDecodeError, json.JSONDecodeError):

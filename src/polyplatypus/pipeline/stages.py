@@ -130,6 +130,7 @@ class Run:
     source: str = "config"
     progress: bool = True
     until: str | None = None  # --until: the last stage this run goes to
+    conversations_checked: bool = False  # refuse_conversations ran for this run's train stage
     log: Callable[[str], None] = field(default=lambda message: print(message, file=sys.stderr, flush=True))
 
     def dir(self, stage: str) -> Path:
@@ -307,6 +308,7 @@ def stage_data(run: Run) -> dict:
     # hub datasets too (the recipe's check read local files only); before curation writes anything
     if reaches(run.until, "train"):
         refuse_conversations(run.config, run.source, outcome="the data stage wrote nothing")
+        run.conversations_checked = True
     config = stage_settings(
         data,
         sources=[resolve_builtin(s) for s in data.sources],
@@ -324,8 +326,8 @@ def stage_train(run: Run) -> dict:
     """LoRA fine-tuning of the base model on the curated data (resumes from its checkpoints)."""
     from polyplatypus.train import train
 
-    # a data stage made by an earlier run (--until data) checked nothing for this train stage
-    refuse_conversations(run.config, run.source, outcome="the train stage did not start")
+    if not run.conversations_checked:  # the data stage was made by an earlier run (--until data)
+        refuse_conversations(run.config, run.source, outcome="the train stage did not start")
     config = stage_settings(
         run.config.train,
         base=run.base_path,
